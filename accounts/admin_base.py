@@ -1,0 +1,119 @@
+"""Tenancy for the admin: the same rule as the API, for staff who are not superusers.
+
+A member sees the rows of their workspaces only, may change them only where
+their role allows, and cannot point a row at another workspace or at another
+workspace's profile (foreign keys are checked on save).
+"""
+
+from typing import Any, ClassVar
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import ForeignKey, QuerySet
+
+from accounts.models import Workspace
+from accounts.roles import Capability, role_can
+from accounts.selectors import user_roles
+
+
+def roles_for(request) -> dict[int, str]:
+    if not hasattr(request, "_cible_roles"):
+        request._cible_roles = user_roles(user=request.user)
+    return request._cible_roles
+
+
+def workspace_ids_with(request, capability: Capability) -> set[int]:
+    return {pk for pk, role in roles_for(request).items() if role_can(role, capability)}
+
+
+class WorkspaceScopedForm(forms.ModelForm):
+    allowed_workspace_ids: ClassVar[set[int]] = set()
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
+        if workspace is None:
+            return cleaned
+        if workspace.pk not in self.allowed_workspace_ids:
+            raise ValidationError({"workspace": "You cannot write in this workspace."})
+        for name, value in cleaned.items():
+            related_ws = getattr(value, "workspace_id", None)
+            if name != "workspace" and related_ws is not None and related_ws != workspace.pk:
+                self.add_error(name, "This belongs to another workspace.")
+        return cleaned
+
+
+class WorkspaceScopedAdmin(admin.ModelAdmin):
+    write_capability: ClassVar[Capability] = Capability.WRITE_CUSTOMERS
+    workspace_path: ClassVar[str] = "workspace"
+    form = WorkspaceScopedForm
+
+    def _workspace_of(self, obj) -> int | None:
+        target = obj
+        for part in self.workspace_path.split("__"):
+            target = getattr(target, part, None)
+        return getattr(target, "pk", None)
+
+    def get_queryset(self, request) -> QuerySet:
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.filter(**{f"{self.workspace_path}__in": list(roles_for(request))})
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_active and request.user.is_staff and bool(roles_for(request))
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if obj is None:
+            return self.has_module_permission(request)
+        return self._workspace_of(obj) in roles_for(request)
+
+    def _can_write(self, request, obj=None) -> bool:
+        allowed = workspace_ids_with(request, self.write_capability)
+        return bool(allowed) if obj is None else self._workspace_of(obj) in allowed
+
+    def has_add_permission(self, request) -> bool:
+        return self._can_write(request)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        allowed = workspace_ids_with(request, self.write_capability)
+        return type(form.__name__, (form,), {"allowed_workspace_ids": allowed})
+
+    def formfield_for_foreignkey(self, db_field: ForeignKey, request, **kwargs):
+        if db_field.related_model is Workspace:
+            kwargs["queryset"] = Workspace.objects.filter(pk__in=workspace_ids_with(request, self.write_capability))
+        elif hasattr(db_field.related_model, "workspace_id") and not request.user.is_superuser:
+            kwargs["queryset"] = db_field.related_model._default_manager.filter(workspace__in=list(roles_for(request)))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+class ScopedInline(admin.TabularInline):
+    """Inline rows follow their parent's workspace rights."""
+
+    extra = 0
+    write_capability: ClassVar[Capability] = Capability.WRITE_CUSTOMERS
+
+    def _can_write(self, request, obj) -> bool:
+        if obj is None:
+            return bool(workspace_ids_with(request, self.write_capability))
+        return obj.workspace_id in workspace_ids_with(request, self.write_capability)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return obj is None or obj.workspace_id in roles_for(request)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)

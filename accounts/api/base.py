@@ -1,0 +1,82 @@
+"""Tenancy for the API: one base class that every workspace resource inherits.
+
+The workspace comes from the URL (`/api/workspaces/<slug>/...`). A caller who is
+not a member gets a 404, exactly as for a row that does not exist, so the API
+never tells whether another workspace's data exists. Subclasses describe their
+rows with `model` and may narrow or annotate them in `scoped_queryset`; they
+cannot override `get_queryset` or `initial`, so no view can forget the filter.
+"""
+
+from typing import Any, ClassVar
+
+from django.db.models import Model, QuerySet
+from django.http import Http404
+from rest_framework import exceptions, mixins, viewsets
+
+from accounts.models import Workspace
+from accounts.roles import Capability, role_can
+from accounts.selectors import membership_role
+
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+_SEALED = ("get_queryset", "initial", "get_object")
+
+
+class WorkspaceScopedViewSet(viewsets.GenericViewSet):
+    model: ClassVar[type[Model]]
+    read_capability: ClassVar[Capability] = Capability.READ
+    write_capability: ClassVar[Capability] = Capability.WRITE_CUSTOMERS
+    # Per-action overrides, e.g. {"merge": Capability.MERGE_PROFILES}.
+    action_capabilities: ClassVar[dict[str, Capability]] = {}
+
+    workspace: Workspace
+    role: str | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name in _SEALED:
+            if name in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} overrides {name}(); workspace scoping lives in WorkspaceScopedViewSet. "
+                    "Narrow rows in scoped_queryset() instead."
+                )
+
+    def initial(self, request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
+        slug = kwargs.get("workspace")
+        workspace = Workspace.objects.for_user(request.user).filter(slug=slug).first() if slug else None
+        if workspace is None:
+            raise Http404
+        self.workspace = workspace
+        self.role = membership_role(user=request.user, workspace=workspace)
+        needed = self.required_capability(request)
+        if not role_can(self.role, needed):
+            raise exceptions.PermissionDenied(
+                f"Your role ({self.role}) in this workspace does not allow this ({needed.value})."
+            )
+
+    def required_capability(self, request) -> Capability:
+        if self.action in self.action_capabilities:
+            return self.action_capabilities[self.action]
+        return self.read_capability if request.method in _SAFE_METHODS else self.write_capability
+
+    def scoped_queryset(self, queryset: QuerySet) -> QuerySet:
+        return queryset
+
+    def get_queryset(self) -> QuerySet:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no workspace
+            return self.model._default_manager.none()
+        queryset = self.model._default_manager.filter(workspace=self.workspace)
+        # Applied again after the subclass hook, so a hook can never widen it.
+        return self.scoped_queryset(queryset).filter(workspace=self.workspace)
+
+    def get_object(self) -> Model:
+        return super().get_object()
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        context = super().get_serializer_context()
+        context["workspace"] = getattr(self, "workspace", None)
+        return context
+
+
+class ReadOnlyWorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    pass

@@ -1,0 +1,57 @@
+from django.core.exceptions import PermissionDenied
+from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from rest_framework import mixins, viewsets
+
+from accounts.api.base import ReadOnlyWorkspaceViewSet
+from accounts.api.serializers import MembershipSerializer, WorkspaceSerializer
+from accounts.models import Membership, Workspace
+from accounts.roles import Capability, role_can
+from accounts.selectors import user_roles, workspace_list
+from accounts.services import workspace_update
+
+
+class WorkspaceFilter(FilterSet):
+    class Meta:
+        model = Workspace
+        fields = ["slug", "currency", "country"]
+
+
+class WorkspaceViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin, viewsets.GenericViewSet
+):
+    """The workspaces you are a member of, with your role in each."""
+
+    serializer_class = WorkspaceSerializer
+    lookup_field = "slug"
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = WorkspaceFilter
+
+    def get_queryset(self):
+        return workspace_list(user=self.request.user)
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "roles": user_roles(user=self.request.user)}
+
+    def perform_update(self, serializer):
+        role = user_roles(user=self.request.user).get(serializer.instance.pk)
+        if not role_can(role, Capability.MANAGE_WORKSPACE):
+            raise PermissionDenied("Only a workspace admin can change its settings.")
+        serializer.instance = workspace_update(workspace=serializer.instance, **serializer.validated_data)
+
+
+class MembershipFilter(FilterSet):
+    class Meta:
+        model = Membership
+        fields = ["role", "user"]
+
+
+class MembershipViewSet(ReadOnlyWorkspaceViewSet):
+    """Members of the workspace and their roles."""
+
+    model = Membership
+    serializer_class = MembershipSerializer
+    filterset_class = MembershipFilter
+    ordering_fields = ["created_at", "role"]
+
+    def scoped_queryset(self, queryset):
+        return queryset.select_related("user")

@@ -1,0 +1,32 @@
+"""What each role may do. One table, read by the API permission and the admin.
+
+A capability is a verb on a family of data; views and admin classes declare
+the capability they need, never a list of roles.
+"""
+
+from enum import StrEnum
+
+from accounts.models import Role
+
+
+class Capability(StrEnum):
+    READ = "read"  # see the workspace's customer data, segments and campaigns
+    WRITE_CUSTOMERS = "write_customers"  # profiles, identities, events, orders, imports
+    MERGE_PROFILES = "merge_profiles"
+    RECORD_CONSENT = "record_consent"  # append a consent record
+    MANAGE_WORKSPACE = "manage_workspace"  # workspace settings and members
+
+
+ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    Role.VIEWER: frozenset({Capability.READ}),
+    Role.MARKETER: frozenset({Capability.READ, Capability.WRITE_CUSTOMERS, Capability.RECORD_CONSENT}),
+    Role.MANAGER: frozenset(
+        {Capability.READ, Capability.WRITE_CUSTOMERS, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES}
+    ),
+    Role.PRIVACY_OFFICER: frozenset({Capability.READ, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES}),
+    Role.ADMIN: frozenset(Capability),
+}
+
+
+def role_can(role: str | None, capability: Capability) -> bool:
+    return role is not None and capability in ROLE_CAPABILITIES.get(role, frozenset())

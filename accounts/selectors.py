@@ -1,0 +1,26 @@
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from accounts.models import Membership, Role, Workspace
+
+
+def workspace_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workspace]:
+    return Workspace.objects.for_user(user)
+
+
+def membership_role(*, user: AbstractBaseUser | AnonymousUser, workspace: Workspace) -> str | None:
+    """The user's role in the workspace; a superuser acts as admin everywhere."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    return Membership.objects.filter(user=user, workspace=workspace).values_list("role", flat=True).first()
+
+
+def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> dict[int, str]:
+    """Workspace id -> role, for the admin, which shows several workspaces at once."""
+    if not user.is_authenticated:
+        return {}
+    if user.is_superuser:
+        return {pk: Role.ADMIN for pk in Workspace.objects.values_list("pk", flat=True)}
+    return dict(Membership.objects.filter(user=user).values_list("workspace_id", "role"))

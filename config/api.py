@@ -1,0 +1,99 @@
+"""API conventions shared by every app: errors, pagination, parsing limits."""
+
+import io
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.fields import get_error_detail
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+MAX_PAGE_SIZE = 500
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+
+
+class TimeCursorPagination(CursorPagination):
+    """For tables of millions of rows (events): no COUNT(*), stable under inserts."""
+
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = MAX_PAGE_SIZE
+    ordering = ("-occurred_at", "-id")
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
+    default_code = "request_too_large"
+
+
+class LimitedJSONParser(JSONParser):
+    """JSON parser that refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE with a 413.
+
+    DRF reads the stream itself, so Django's own limit on request.body does not
+    apply to it; this parser enforces it before anything is decoded.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        request = (parser_context or {}).get("request")
+        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise RequestTooLarge(f"The request body is over {limit} bytes.")
+        if stream is None:
+            return super().parse(stream, media_type, parser_context)
+        body = stream.read(limit + 1)
+        if len(body) > limit:
+            raise RequestTooLarge(f"The request body is over {limit} bytes.")
+        return super().parse(io.BytesIO(body), media_type, parser_context)
+
+
+def _full_details(detail: Any) -> Any:
+    if isinstance(detail, list):
+        return [_full_details(item) for item in detail]
+    if isinstance(detail, dict):
+        return {key: _full_details(value) for key, value in detail.items()}
+    return {"message": str(detail), "code": getattr(detail, "code", "invalid")}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every error is JSON: `{field: [{message, code}]}` for validation, else `{detail, code}`."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(detail=_django_error_detail(exc))
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail
+        if isinstance(detail, list):
+            detail = {"non_field_errors": detail}
+        response.data = _full_details(detail)
+    elif isinstance(exc, exceptions.APIException):
+        detail = exc.detail
+        code = getattr(detail, "code", exc.default_code)
+        response.data = {"detail": str(detail), "code": code}
+    return response
+
+
+def _django_error_detail(exc: DjangoValidationError) -> Any:
+    if hasattr(exc, "error_dict"):
+        return {
+            ("non_field_errors" if key == "__all__" else key): get_error_detail(DjangoValidationError(value))
+            for key, value in exc.error_dict.items()
+        }
+    return {"non_field_errors": get_error_detail(exc)}

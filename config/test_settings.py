@@ -1,0 +1,16 @@
+import os
+
+from config.settings import *  # noqa: F403
+from config.settings import DATABASES, REST_FRAMEWORK
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "ingest": "100000/minute"},
+}
+# The test worker has its own queue, so a developer's running worker never takes test tasks.
+CELERY_TASK_DEFAULT_QUEUE = "cible-test"
+# A worker started by the tests reads the test database pytest-django created.
+if os.environ.get("CIBLE_TEST_DATABASE_NAME"):
+    DATABASES["default"]["NAME"] = os.environ["CIBLE_TEST_DATABASE_NAME"]

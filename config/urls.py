@@ -1,0 +1,49 @@
+from django.contrib import admin
+from django.http import JsonResponse
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.routers import DefaultRouter
+from rest_framework.throttling import AnonRateThrottle
+
+from accounts.api.views import MembershipViewSet, WorkspaceViewSet
+from customers.api import views as customers
+
+router = DefaultRouter(trailing_slash=True)
+router.register("workspaces", WorkspaceViewSet, basename="workspace")
+
+workspace_router = DefaultRouter(trailing_slash=True)
+workspace_router.include_root_view = False
+workspace_router.register("members", MembershipViewSet, basename="membership")
+workspace_router.register("profiles", customers.ProfileViewSet, basename="profile")
+workspace_router.register("identities", customers.IdentityViewSet, basename="identity")
+workspace_router.register(
+    "attribute-definitions", customers.AttributeDefinitionViewSet, basename="attribute-definition"
+)
+workspace_router.register("events", customers.EventViewSet, basename="event")
+workspace_router.register("orders", customers.OrderViewSet, basename="order")
+workspace_router.register("survey-responses", customers.SurveyResponseViewSet, basename="survey-response")
+workspace_router.register("consents", customers.ConsentRecordViewSet, basename="consent")
+workspace_router.register("imports", customers.ImportJobViewSet, basename="import-job")
+workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")
+
+
+def health(request):
+    return JsonResponse({"status": "ok"})
+
+
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for the API token (Authorization: Bearer <token>)."""
+
+    throttle_classes = [AnonRateThrottle]  # slows down password guessing
+
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(router.urls)),
+    path("api/workspaces/<slug:workspace>/", include(workspace_router.urls)),
+    path("api/auth/token/", TokenView.as_view(), name="api-token"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("health/", health, name="health"),
+]

@@ -1,0 +1,335 @@
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.utils.html import format_html_join
+
+from accounts.admin_base import ScopedInline, WorkspaceScopedAdmin, WorkspaceScopedForm, workspace_ids_with
+from accounts.roles import Capability
+from customers import services
+from customers.api.serializers import PROFILE_WRITABLE
+from customers.models import (
+    AttributeDefinition,
+    ConsentRecord,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    ProfileMerge,
+    SurveyResponse,
+)
+from customers.selectors import consent_state, profile_summary
+
+
+class IdentityInline(ScopedInline):
+    model = Identity
+    fields = ["type", "value", "created_at"]
+    readonly_fields = ["created_at"]
+
+
+class ReadOnlyInline(ScopedInline):
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class OrderInline(ReadOnlyInline):
+    model = Order
+    fields = ["order_id", "amount", "currency", "ordered_at", "channel", "status"]
+    readonly_fields = fields
+    max_num = 0
+    ordering = ["-ordered_at"]
+
+
+class SurveyResponseInline(ReadOnlyInline):
+    model = SurveyResponse
+    fields = ["survey", "question", "answer", "answered_at"]
+    readonly_fields = fields
+
+
+@admin.register(Profile)
+class ProfileAdmin(WorkspaceScopedAdmin):
+    list_display = ["external_id", "first_name", "last_name", "email", "city", "region", "lifecycle_stage", "workspace"]
+    list_filter = ["workspace", "lifecycle_stage", "gender", "socio_professional_category", "region", "country"]
+    search_fields = ["external_id", "email", "last_name", "first_name", "postal_code"]
+    list_select_related = ["workspace"]
+    show_full_result_count = False  # COUNT(*) on a million profiles on every page is wasted work
+    readonly_fields = ["age", "summary", "consents_in_force", "recent_events", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["workspace", "external_id", "lifecycle_stage"]}),
+        ("Contact", {"fields": ["first_name", "last_name", "email", "phone"]}),
+        ("Demographic", {"fields": ["birth_date", "age", "gender", "socio_professional_category"]}),
+        ("Geographic", {"fields": ["city", "postal_code", "region", "country", "latitude", "longitude"]}),
+        ("Attitudinal", {"fields": ["attributes"]}),
+        ("Activity", {"fields": ["summary", "consents_in_force", "recent_events", "created_at", "updated_at"]}),
+    ]
+    inlines = [IdentityInline, OrderInline, SurveyResponseInline]
+    actions = ["merge_profiles"]
+
+    @admin.display(description="Age")
+    def age(self, obj: Profile):
+        return obj.age
+
+    @admin.display(description="Orders and events")
+    def summary(self, obj: Profile) -> str:
+        if obj.pk is None:
+            return "-"
+        data = profile_summary(profile=obj)
+        return (
+            f"{data['orders_count']} orders, {data['orders_total'] or 0} total, last {data['last_order_at'] or '-'}; "
+            f"{data['events_count']} events, last {data['last_event_at'] or '-'}"
+        )
+
+    @admin.display(description="Consent in force")
+    def consents_in_force(self, obj: Profile):
+        if obj.pk is None:
+            return "-"
+        rows = consent_state(profile=obj)
+        if not rows:
+            return "No consent recorded (not contactable)."
+        return format_html_join(
+            "",
+            "<div>{} / {}: <strong>{}</strong> ({}, {})</div>",
+            ((r.purpose, r.channel, r.status, r.source, r.recorded_at) for r in rows),
+        )
+
+    @admin.display(description="Last 20 events")
+    def recent_events(self, obj: Profile):
+        if obj.pk is None:
+            return "-"
+        events = obj.events.order_by("-occurred_at")[:20]
+        return (
+            format_html_join("", "<div>{} {} via {}</div>", ((e.occurred_at, e.type, e.channel) for e in events)) or "-"
+        )
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: form.cleaned_data[name] for name in PROFILE_WRITABLE if name in form.cleaned_data}
+        if change:
+            saved = services.profile_update(profile=obj, **fields)
+        else:
+            saved = services.profile_create(workspace=form.cleaned_data["workspace"], **fields)
+        obj.pk = saved.pk
+
+    @admin.action(description="Merge the selected profiles into the oldest one")
+    def merge_profiles(self, request, queryset: QuerySet[Profile]):
+        profiles = list(queryset.order_by("pk")[:3])
+        if len(profiles) != 2:
+            self.message_user(request, "Select exactly two profiles to merge.", messages.ERROR)
+            return
+        survivor, merged = profiles
+        if survivor.workspace_id not in workspace_ids_with(request, Capability.MERGE_PROFILES):
+            self.message_user(request, "Your role does not allow merging profiles.", messages.ERROR)
+            return
+        try:
+            services.profile_merge(survivor=survivor, merged=merged, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return
+        self.message_user(request, f"{merged.external_id} was merged into {survivor.external_id}.", messages.SUCCESS)
+
+
+@admin.register(AttributeDefinition)
+class AttributeDefinitionAdmin(WorkspaceScopedAdmin):
+    list_display = ["key", "label", "type", "workspace"]
+    list_filter = ["workspace", "type"]
+    search_fields = ["key", "label"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["type", "key"] if obj is not None else []
+
+
+@admin.register(Identity)
+class IdentityAdmin(WorkspaceScopedAdmin):
+    list_display = ["type", "value", "profile", "workspace", "created_at"]
+    list_filter = ["workspace", "type"]
+    search_fields = ["value", "profile__external_id"]
+    raw_id_fields = ["profile"]
+    show_full_result_count = False
+
+
+class ReadOnlyHistoryAdmin(WorkspaceScopedAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["occurred_at", "type", "channel", "profile", "workspace"]
+    list_filter = ["workspace", "type", "channel"]
+    search_fields = ["profile__external_id", "idempotency_key"]
+    date_hierarchy = "occurred_at"
+    list_select_related = ["profile", "workspace"]
+    show_full_result_count = False
+    raw_id_fields = ["profile"]
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["order_id", "ordered_at", "amount", "currency", "channel", "status", "profile", "workspace"]
+    list_filter = ["workspace", "status", "channel", "currency"]
+    search_fields = ["order_id", "profile__external_id"]
+    date_hierarchy = "ordered_at"
+    list_select_related = ["profile", "workspace"]
+    show_full_result_count = False
+
+
+@admin.register(SurveyResponse)
+class SurveyResponseAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["survey", "question", "answer", "answered_at", "profile", "workspace"]
+    list_filter = ["workspace", "survey", "question"]
+    search_fields = ["profile__external_id"]
+    list_select_related = ["profile", "workspace"]
+
+
+@admin.register(ConsentRecord)
+class ConsentRecordAdmin(WorkspaceScopedAdmin):
+    """Append-only: a record can be added (with its proof), never edited or deleted."""
+
+    write_capability = Capability.RECORD_CONSENT
+    list_display = ["recorded_at", "profile", "purpose", "channel", "status", "legal_basis", "source", "workspace"]
+    list_filter = ["workspace", "purpose", "channel", "status", "legal_basis"]
+    search_fields = ["profile__external_id", "source", "form"]
+    raw_id_fields = ["profile"]
+    list_select_related = ["profile", "workspace"]
+    show_full_result_count = False
+    fields = [
+        "workspace",
+        "profile",
+        "purpose",
+        "channel",
+        "status",
+        "legal_basis",
+        "recorded_at",
+        "source",
+        "form",
+        "notice_version",
+        "ip_address",
+        "user_agent",
+    ]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in self.fields if name not in ("workspace", "profile")}
+        record = services.consent_record_create(profile=form.cleaned_data["profile"], by=request.user, **data)
+        obj.pk = record.pk
+
+
+@admin.register(ProfileMerge)
+class ProfileMergeAdmin(ReadOnlyHistoryAdmin):
+    list_display = ["merged_at", "merged_external_id", "survivor", "merged_by", "moved", "workspace"]
+    list_filter = ["workspace"]
+    search_fields = ["merged_external_id", "survivor__external_id"]
+
+
+class ImportJobForm(WorkspaceScopedForm):
+    upload = forms.FileField(label="CSV file", help_text="Comma or semicolon separated, UTF-8 or Windows-1252.")
+
+    class Meta:
+        model = ImportJob
+        fields = ["workspace", "kind"]
+
+    def clean_upload(self):
+        upload = self.cleaned_data["upload"]
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
+        self.upload_content = upload.read()
+        if not self.upload_content.strip():
+            raise ValidationError("The file is empty.")
+        if b"\x00" in self.upload_content[:4096]:
+            raise ValidationError("This is not a text (CSV) file.")
+        return upload
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(WorkspaceScopedAdmin):
+    """Upload a CSV of profiles or orders; a worker imports it and reports each rejected row."""
+
+    list_display = [
+        "created_at",
+        "filename",
+        "kind",
+        "status",
+        "rows",
+        "created",
+        "updated",
+        "duplicates",
+        "rejected",
+        "workspace",
+    ]
+    list_filter = ["workspace", "kind", "status"]
+    readonly_fields = [
+        "filename",
+        "status",
+        "rows",
+        "created",
+        "updated",
+        "duplicates",
+        "rejected",
+        "error_report",
+        "failure",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("content")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ImportJobForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["workspace", "kind", "upload"]
+        return ["workspace", "kind", *self.readonly_fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.readonly_fields if obj is None else ["workspace", "kind", *self.readonly_fields]
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Rejected rows")
+    def error_report(self, obj: ImportJob):
+        if not obj.errors:
+            return "-"
+        return format_html_join(
+            "",
+            "<div>row {}: <strong>{}</strong>: {} ({})</div>",
+            ((e["row"], e["field"], e["message"], e["code"]) for e in obj.errors),
+        )
+
+    def save_model(self, request, obj, form, change):
+        upload = form.cleaned_data["upload"]
+        job = services.import_job_create(
+            workspace=form.cleaned_data["workspace"],
+            kind=form.cleaned_data["kind"],
+            filename=upload.name,
+            content=form.upload_content,
+            by=request.user,
+        )
+        obj.pk = job.pk

@@ -1,0 +1,103 @@
+import django_filters
+from django.db.models import Q
+from django.utils import timezone
+
+from customers.models import (
+    AttributeDefinition,
+    ConsentRecord,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    SurveyResponse,
+)
+
+
+class ProfileFilter(django_filters.FilterSet):
+    external_id = django_filters.CharFilter()
+    email = django_filters.CharFilter(method="filter_email")
+    city = django_filters.CharFilter(lookup_expr="iexact")
+    postal_code_prefix = django_filters.CharFilter(field_name="postal_code", lookup_expr="startswith")
+    region = django_filters.CharFilter()
+    country = django_filters.CharFilter()
+    age_min = django_filters.NumberFilter(method="filter_age_min", min_value=0, max_value=150)
+    age_max = django_filters.NumberFilter(method="filter_age_max", min_value=0, max_value=150)
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    search = django_filters.CharFilter(method="filter_search", help_text="Name, e-mail or external id contains.")
+
+    class Meta:
+        model = Profile
+        fields = ["gender", "socio_professional_category", "lifecycle_stage"]
+
+    def filter_email(self, queryset, name, value):
+        return queryset.filter(email=value.strip().lower())
+
+    def filter_age_min(self, queryset, name, value):
+        return queryset.aged_between(int(value), None, today=timezone.localdate())
+
+    def filter_age_max(self, queryset, name, value):
+        return queryset.aged_between(None, int(value), today=timezone.localdate())
+
+    def filter_search(self, queryset, name, value):
+        value = value.strip()
+        return queryset.filter(
+            Q(external_id=value)
+            | Q(email__icontains=value)
+            | Q(first_name__icontains=value)
+            | Q(last_name__icontains=value)
+        )
+
+
+class IdentityFilter(django_filters.FilterSet):
+    class Meta:
+        model = Identity
+        fields = ["profile", "type", "value"]
+
+
+class AttributeDefinitionFilter(django_filters.FilterSet):
+    class Meta:
+        model = AttributeDefinition
+        fields = ["key", "type"]
+
+
+class EventFilter(django_filters.FilterSet):
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Event
+        fields = ["profile", "type", "channel"]
+
+
+class OrderFilter(django_filters.FilterSet):
+    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
+    amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
+
+    class Meta:
+        model = Order
+        fields = ["profile", "order_id", "channel", "status", "currency"]
+
+
+class SurveyResponseFilter(django_filters.FilterSet):
+    class Meta:
+        model = SurveyResponse
+        fields = ["profile", "survey", "question"]
+
+
+class ConsentRecordFilter(django_filters.FilterSet):
+    recorded_after = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
+    recorded_before = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lt")
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["profile", "purpose", "channel", "status", "legal_basis", "source"]
+
+
+class ImportJobFilter(django_filters.FilterSet):
+    class Meta:
+        model = ImportJob
+        fields = ["kind", "status"]

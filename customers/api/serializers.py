@@ -1,0 +1,301 @@
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from rest_framework import serializers
+
+from customers.ingestion import attributes_validate
+from customers.models import (
+    AttributeDefinition,
+    ConsentRecord,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    SurveyResponse,
+)
+from customers.normalise import normalise_phone
+from customers.selectors import profile_summary
+
+
+class IdentityOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Identity
+        fields = ["id", "profile", "type", "value", "created_at"]
+
+
+class IdentityInput(serializers.Serializer):
+    profile = serializers.IntegerField()
+    type = serializers.ChoiceField(choices=Identity._meta.get_field("type").choices)
+    value = serializers.CharField(max_length=254)
+
+
+PROFILE_WRITABLE = [
+    "external_id",
+    "lifecycle_stage",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "gender",
+    "socio_professional_category",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "latitude",
+    "longitude",
+    "attributes",
+]
+
+
+class ProfileOutput(serializers.ModelSerializer):
+    age = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Profile
+        fields = ["id", *PROFILE_WRITABLE, "age", "created_at", "updated_at"]
+
+
+class ProfileInput(serializers.ModelSerializer):
+    """Field types for a single profile; attribute values are checked against their definitions."""
+
+    class Meta:
+        model = Profile
+        fields = PROFILE_WRITABLE
+        validators = []  # uniqueness of external_id is checked by the service with the workspace
+
+    def validate_attributes(self, value):
+        try:
+            return attributes_validate(workspace=self.context["workspace"], value=value)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0], code=exc.code) from None
+
+    def validate_email(self, value):
+        return value.strip().lower()
+
+    def validate_phone(self, value):
+        if not value:
+            return value
+        try:
+            return normalise_phone(value, default_region=self.context["workspace"].country)
+        except ValidationError as exc:
+            raise serializers.ValidationError(exc.messages[0], code=exc.code) from None
+
+    def validate_birth_date(self, value):
+        if value is not None and (value > timezone.localdate() or value.year < 1900):
+            raise serializers.ValidationError("Birth date must be between 1900 and today.", code="out_of_range")
+        return value
+
+
+class ProfileDetailOutput(ProfileOutput):
+    identities = IdentityOutput(many=True, read_only=True)
+    summary = serializers.SerializerMethodField()
+
+    class Meta(ProfileOutput.Meta):
+        fields = [*ProfileOutput.Meta.fields, "identities", "summary"]
+
+    def get_summary(self, profile) -> dict:
+        return profile_summary(profile=profile)
+
+
+class MergeInput(serializers.Serializer):
+    other = serializers.IntegerField(help_text="Id of the profile merged into this one (it is deleted).")
+
+
+class AttributeDefinitionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AttributeDefinition
+        fields = ["id", "key", "label", "type", "description"]
+        validators = []
+
+
+class EventOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Event
+        fields = ["id", "profile", "type", "channel", "occurred_at", "received_at", "properties", "idempotency_key"]
+
+
+class OrderOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "profile",
+            "order_id",
+            "amount",
+            "currency",
+            "ordered_at",
+            "channel",
+            "status",
+            "items",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class SurveyResponseOutput(serializers.ModelSerializer):
+    class Meta:
+        model = SurveyResponse
+        fields = ["id", "profile", "survey", "question", "answer", "answered_at", "created_at"]
+
+
+class SurveyResponseInput(serializers.ModelSerializer):
+    profile = serializers.IntegerField()
+
+    class Meta:
+        model = SurveyResponse
+        fields = ["profile", "survey", "question", "answer", "answered_at"]
+
+
+class ConsentRecordOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentRecord
+        fields = [
+            "id",
+            "profile",
+            "purpose",
+            "channel",
+            "status",
+            "legal_basis",
+            "recorded_at",
+            "source",
+            "form",
+            "notice_version",
+            "ip_address",
+            "user_agent",
+            "created_at",
+        ]
+
+
+class ConsentRecordInput(serializers.ModelSerializer):
+    profile = serializers.IntegerField()
+    recorded_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+
+    class Meta:
+        model = ConsentRecord
+        fields = [
+            "profile",
+            "purpose",
+            "channel",
+            "status",
+            "legal_basis",
+            "recorded_at",
+            "source",
+            "form",
+            "notice_version",
+            "ip_address",
+            "user_agent",
+        ]
+
+    def validate_recorded_at(self, value):
+        if value > timezone.now() + timedelta(minutes=5):
+            raise serializers.ValidationError("A consent cannot be recorded in the future.", code="out_of_range")
+        return value
+
+
+class ImportJobOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ImportJob
+        fields = [
+            "id",
+            "kind",
+            "filename",
+            "status",
+            "rows",
+            "created",
+            "updated",
+            "duplicates",
+            "rejected",
+            "errors",
+            "failure",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class ImportJobInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ImportJob.Kind.choices)
+    file = serializers.FileField(help_text="CSV, comma or semicolon separated, UTF-8 or Windows-1252.")
+
+
+# --- bulk ingestion (documented shapes; items are validated one by one by customers.ingestion) ---
+
+
+class IngestProfileItem(serializers.Serializer):
+    idempotency_key = serializers.CharField(max_length=128)
+    external_id = serializers.CharField(max_length=128)
+    lifecycle_stage = serializers.ChoiceField(choices=["prospect", "customer"], required=False)
+    first_name = serializers.CharField(required=False)
+    last_name = serializers.CharField(required=False)
+    email = serializers.EmailField(required=False)
+    phone = serializers.CharField(required=False)
+    birth_date = serializers.DateField(required=False, allow_null=True)
+    gender = serializers.ChoiceField(choices=Profile._meta.get_field("gender").choices, required=False)
+    socio_professional_category = serializers.ChoiceField(
+        choices=Profile._meta.get_field("socio_professional_category").choices, required=False
+    )
+    city = serializers.CharField(required=False)
+    postal_code = serializers.CharField(required=False)
+    region = serializers.CharField(required=False)
+    country = serializers.CharField(required=False, min_length=2, max_length=2)
+    latitude = serializers.FloatField(required=False, allow_null=True)
+    longitude = serializers.FloatField(required=False, allow_null=True)
+    attributes = serializers.DictField(required=False)
+    identities = serializers.ListField(child=serializers.DictField(), required=False)
+
+
+class IngestEventItem(serializers.Serializer):
+    idempotency_key = serializers.CharField(max_length=128)
+    external_id = serializers.CharField(max_length=128, help_text="The person; created bare if not yet known.")
+    type = serializers.ChoiceField(choices=Event._meta.get_field("type").choices)
+    channel = serializers.ChoiceField(choices=Event._meta.get_field("channel").choices)
+    occurred_at = serializers.DateTimeField()
+    properties = serializers.DictField(required=False)
+
+
+class IngestOrderLine(serializers.Serializer):
+    sku = serializers.CharField(max_length=64)
+    name = serializers.CharField(required=False)
+    category = serializers.CharField(required=False)
+    quantity = serializers.IntegerField(min_value=1, required=False)
+    unit_price = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
+
+
+class IngestOrderItem(serializers.Serializer):
+    idempotency_key = serializers.CharField(max_length=128)
+    external_id = serializers.CharField(max_length=128)
+    order_id = serializers.CharField(max_length=128)
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    currency = serializers.ChoiceField(choices=Order._meta.get_field("currency").choices, required=False)
+    ordered_at = serializers.DateTimeField()
+    channel = serializers.ChoiceField(choices=Order._meta.get_field("channel").choices)
+    status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
+    items = IngestOrderLine(many=True, required=False)
+
+
+def ingest_request(item_serializer: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
+    return type(
+        name, (serializers.Serializer,), {"items": item_serializer(many=True, help_text="At most 10,000 items.")}
+    )
+
+
+class IngestMessage(serializers.Serializer):
+    message = serializers.CharField()
+    code = serializers.CharField()
+
+
+class IngestRejected(serializers.Serializer):
+    index = serializers.IntegerField()
+    errors = serializers.DictField(child=IngestMessage(many=True))
+
+
+class IngestReportOutput(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+    rejected = IngestRejected(many=True)

@@ -1,0 +1,292 @@
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_datetime
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.response import Response
+
+from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
+from accounts.roles import Capability
+from config.api import RequestTooLarge, TimeCursorPagination
+from customers import services
+from customers.api import filters
+from customers.api import serializers as s
+from customers.ingestion import INGESTERS
+from customers.models import (
+    AttributeDefinition,
+    ConsentRecord,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    SurveyResponse,
+)
+from customers.selectors import consent_state
+
+
+def _workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
+    profile = Profile.objects.filter(workspace=view.workspace, pk=profile_id).first()
+    if profile is None:
+        raise ValidationError({field: ValidationError("No such profile in this workspace.", code="does_not_exist")})
+    return profile
+
+
+class ProfileViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """Profiles: the person, with the demographic, geographic and attitudinal facets."""
+
+    model = Profile
+    filterset_class = filters.ProfileFilter
+    ordering_fields = ["id", "created_at", "updated_at", "birth_date", "last_name"]
+    action_capabilities = {"merge": Capability.MERGE_PROFILES}
+
+    def get_serializer_class(self):
+        if self.action in ("create", "update", "partial_update"):
+            return s.ProfileInput
+        if self.action == "retrieve":
+            return s.ProfileDetailOutput
+        if self.action == "merge":
+            return s.MergeInput
+        return s.ProfileOutput
+
+    @extend_schema(request=s.ProfileInput, responses={201: s.ProfileOutput})
+    def create(self, request, *args, **kwargs):
+        data = self._input(request)
+        profile = services.profile_create(workspace=self.workspace, **data)
+        return Response(s.ProfileOutput(profile).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.ProfileInput, responses=s.ProfileOutput)
+    def update(self, request, *args, **kwargs):
+        profile = self.get_object()
+        data = self._input(request, partial=kwargs.get("partial", False))
+        profile = services.profile_update(profile=profile, **data)
+        return Response(s.ProfileOutput(profile).data)
+
+    def perform_destroy(self, instance):
+        services.profile_delete(profile=instance)
+
+    def _input(self, request, *, partial: bool = False) -> dict:
+        serializer = s.ProfileInput(data=request.data, partial=partial, context=self.get_serializer_context())
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    @extend_schema(request=s.MergeInput, responses=s.ProfileOutput)
+    @action(detail=True, methods=["post"])
+    def merge(self, request, *args, **kwargs):
+        """Merge another profile into this one; the other's history follows and it is deleted."""
+        survivor = self.get_object()
+        data = s.MergeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        merged = _workspace_profile(self, data.validated_data["other"], field="other")
+        survivor = services.profile_merge(survivor=survivor, merged=merged, by=request.user)
+        return Response(s.ProfileOutput(survivor).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="State in force at this time.")],
+        responses=s.ConsentRecordOutput(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def consents(self, request, *args, **kwargs):
+        """The consent in force per purpose and channel (the latest record of each)."""
+        profile = self.get_object()
+        at = request.query_params.get("at")
+        when = parse_datetime(at) if at else None
+        if at and when is None:
+            raise ValidationError({"at": ValidationError("Expected an ISO 8601 date-time.", code="invalid")})
+        return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
+
+
+class IdentityViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    model = Identity
+    filterset_class = filters.IdentityFilter
+    ordering_fields = ["id", "created_at"]
+
+    def get_serializer_class(self):
+        return s.IdentityInput if self.action == "create" else s.IdentityOutput
+
+    @extend_schema(request=s.IdentityInput, responses={201: s.IdentityOutput})
+    def create(self, request, *args, **kwargs):
+        data = s.IdentityInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = _workspace_profile(self, data.validated_data.pop("profile"))
+        identity = services.identity_create(profile=profile, **data.validated_data)
+        return Response(s.IdentityOutput(identity).data, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        services.identity_delete(identity=instance)
+
+
+class AttributeDefinitionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """Typed custom attributes (interests, lifestyle...): a profile attribute must be declared here."""
+
+    model = AttributeDefinition
+    serializer_class = s.AttributeDefinitionSerializer
+    filterset_class = filters.AttributeDefinitionFilter
+    ordering_fields = ["key"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.attribute_definition_create(
+            workspace=self.workspace, **serializer.validated_data
+        )
+
+    def perform_update(self, serializer):
+        serializer.instance = services.attribute_definition_update(
+            definition=serializer.instance, **serializer.validated_data
+        )
+
+
+class EventViewSet(ReadOnlyWorkspaceViewSet):
+    """Behavioural events, newest first (cursor pagination). Send them through /ingest/events/."""
+
+    model = Event
+    serializer_class = s.EventOutput
+    filterset_class = filters.EventFilter
+    pagination_class = TimeCursorPagination
+    ordering_fields = None
+    filter_backends = [DjangoFilterBackend]
+
+
+class OrderViewSet(ReadOnlyWorkspaceViewSet):
+    """Orders (the transactional facet). Send them through /ingest/orders/."""
+
+    model = Order
+    serializer_class = s.OrderOutput
+    filterset_class = filters.OrderFilter
+    ordering_fields = ["ordered_at", "amount", "id"]
+
+
+class SurveyResponseViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, WorkspaceScopedViewSet
+):
+    model = SurveyResponse
+    filterset_class = filters.SurveyResponseFilter
+    ordering_fields = ["answered_at", "id"]
+
+    def get_serializer_class(self):
+        return s.SurveyResponseInput if self.action == "create" else s.SurveyResponseOutput
+
+    @extend_schema(request=s.SurveyResponseInput, responses={201: s.SurveyResponseOutput})
+    def create(self, request, *args, **kwargs):
+        data = s.SurveyResponseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = _workspace_profile(self, data.validated_data.pop("profile"))
+        response = services.survey_response_create(profile=profile, **data.validated_data)
+        return Response(s.SurveyResponseOutput(response).data, status=status.HTTP_201_CREATED)
+
+
+class ConsentRecordViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, WorkspaceScopedViewSet
+):
+    """The append-only consent history: records are added, never changed or deleted."""
+
+    model = ConsentRecord
+    filterset_class = filters.ConsentRecordFilter
+    ordering_fields = ["recorded_at", "id"]
+    write_capability = Capability.RECORD_CONSENT
+
+    def get_serializer_class(self):
+        return s.ConsentRecordInput if self.action == "create" else s.ConsentRecordOutput
+
+    @extend_schema(request=s.ConsentRecordInput, responses={201: s.ConsentRecordOutput})
+    def create(self, request, *args, **kwargs):
+        data = s.ConsentRecordInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        profile = _workspace_profile(self, data.validated_data.pop("profile"))
+        record = services.consent_record_create(profile=profile, by=request.user, **data.validated_data)
+        return Response(s.ConsentRecordOutput(record).data, status=status.HTTP_201_CREATED)
+
+
+class IngestViewSet(WorkspaceScopedViewSet):
+    """Bulk, replay-safe ingestion: up to 10,000 items a request, each with an idempotency key."""
+
+    model = Profile
+    throttle_scope = "ingest"
+    serializer_class = s.IngestReportOutput
+
+    def _ingest(self, request, kind: str) -> Response:
+        items = request.data.get("items") if isinstance(request.data, dict) else None
+        if not isinstance(items, list):
+            raise ValidationError({"items": ValidationError("Expected a list of items.", code="not_a_list")})
+        if len(items) > settings.INGEST_MAX_ITEMS:
+            raise RequestTooLarge(
+                f"At most {settings.INGEST_MAX_ITEMS} items a request; this one has {len(items)}. Split the batch."
+            )
+        report = INGESTERS[kind](workspace=self.workspace, items=items)
+        return Response(report.as_dict())
+
+    @extend_schema(
+        request=s.ingest_request(s.IngestProfileItem, "IngestProfilesRequest"), responses=s.IngestReportOutput
+    )
+    @action(detail=False, methods=["post"])
+    def profiles(self, request, *args, **kwargs):
+        """Upsert profiles by external id; only the fields sent are changed."""
+        return self._ingest(request, "profiles")
+
+    @extend_schema(request=s.ingest_request(s.IngestEventItem, "IngestEventsRequest"), responses=s.IngestReportOutput)
+    @action(detail=False, methods=["post"])
+    def events(self, request, *args, **kwargs):
+        """Append behavioural events; an unknown external id creates a bare profile."""
+        return self._ingest(request, "events")
+
+    @extend_schema(request=s.ingest_request(s.IngestOrderItem, "IngestOrdersRequest"), responses=s.IngestReportOutput)
+    @action(detail=False, methods=["post"])
+    def orders(self, request, *args, **kwargs):
+        """Upsert orders by order id; a prospect who orders becomes a customer."""
+        return self._ingest(request, "orders")
+
+
+class ImportJobViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, WorkspaceScopedViewSet
+):
+    """CSV imports of profiles or orders, run by a worker, with a row-level error report."""
+
+    model = ImportJob
+    filterset_class = filters.ImportJobFilter
+    ordering_fields = ["created_at", "id"]
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get_serializer_class(self):
+        return s.ImportJobInput if self.action == "create" else s.ImportJobOutput
+
+    def scoped_queryset(self, queryset):
+        return queryset.defer("content")
+
+    @extend_schema(request=s.ImportJobInput, responses={202: s.ImportJobOutput})
+    def create(self, request, *args, **kwargs):
+        data = s.ImportJobInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            raise RequestTooLarge(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
+        job = services.import_job_create(
+            workspace=self.workspace,
+            kind=data.validated_data["kind"],
+            filename=upload.name,
+            content=upload.read(),
+            by=request.user,
+        )
+        job.refresh_from_db()  # in embedded mode the import has already run
+        return Response(s.ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,462 @@
+"""The customer 360 view: profiles and their four facets, identities, events,
+orders, survey answers and the append-only consent history.
+
+Indexes put `workspace_id` first: every query is scoped to one workspace, and the
+segment compiler filters profiles by facet and events/orders by type and time.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Currency, Workspace
+from customers.querysets import ConsentRecordQuerySet, ProfileQuerySet
+
+
+class Channel(models.TextChoices):
+    WEB = "web", "Web site"
+    APP = "app", "Mobile app"
+    EMAIL = "email", "E-mail"
+    SMS = "sms", "SMS"
+    PUSH = "push", "Push notification"
+    PHONE = "phone", "Phone"
+    POST = "post", "Direct mail"
+    STORE = "store", "Store"
+    SOCIAL = "social", "Social"
+    DISPLAY = "display", "Display"
+    SEARCH = "search", "Search"
+    CALL_CENTER = "call_center", "Customer service"
+
+
+class Gender(models.TextChoices):
+    FEMALE = "female", "Female"
+    MALE = "male", "Male"
+    OTHER = "other", "Other"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class SocioProfessionalCategory(models.TextChoices):
+    """INSEE PCS groups, with students apart from other non-working people."""
+
+    FARMER = "farmer", "Farmer"
+    CRAFTS_TRADE_BUSINESS = "crafts_trade_business", "Craftsman, shopkeeper, business owner"
+    EXECUTIVE = "executive", "Executive, higher intellectual profession"
+    INTERMEDIATE = "intermediate", "Intermediate profession"
+    EMPLOYEE = "employee", "Employee"
+    WORKER = "worker", "Manual worker"
+    RETIRED = "retired", "Retired"
+    STUDENT = "student", "Student"
+    OTHER_INACTIVE = "other_inactive", "Other without professional activity"
+
+
+class LifecycleStage(models.TextChoices):
+    PROSPECT = "prospect", "Prospect"
+    CUSTOMER = "customer", "Customer"
+
+
+class EventType(models.TextChoices):
+    PAGE_VIEW = "page_view", "Page view"
+    PRODUCT_VIEW = "product_view", "Product view"
+    SEARCH = "search", "Search"
+    ADD_TO_CART = "add_to_cart", "Add to cart"
+    CART_ABANDONED = "cart_abandoned", "Cart abandoned"
+    CHECKOUT_STARTED = "checkout_started", "Checkout started"
+    PURCHASE = "purchase", "Purchase"
+    CUSTOMER_SERVICE_CONTACT = "customer_service_contact", "Customer-service contact"
+    EMAIL_OPEN = "email_open", "E-mail open"
+    EMAIL_CLICK = "email_click", "E-mail click"
+    SMS_CLICK = "sms_click", "SMS click"
+    PUSH_OPEN = "push_open", "Push open"
+    AD_VIEW = "ad_view", "Ad view"
+    AD_CLICK = "ad_click", "Ad click"
+    APP_OPEN = "app_open", "App open"
+    STORE_VISIT = "store_visit", "Store visit"
+    SURVEY_RESPONSE = "survey_response", "Survey response"
+
+
+class IdentityType(models.TextChoices):
+    EMAIL = "email", "E-mail"
+    PHONE = "phone", "Phone"
+    COOKIE = "cookie", "Cookie id"
+    DEVICE = "device", "Device id"
+    CRM = "crm", "CRM id"
+
+
+class AttributeType(models.TextChoices):
+    STRING = "string", "Text"
+    NUMBER = "number", "Number"
+    BOOLEAN = "boolean", "Yes / no"
+    DATE = "date", "Date"
+    STRING_LIST = "string_list", "List of texts"
+
+
+class ConsentPurpose(models.TextChoices):
+    DIRECT_MARKETING = "direct_marketing", "Direct marketing"
+    PERSONALISATION = "personalisation", "Personalisation"
+    PROFILING = "profiling", "Profiling"
+    AD_TARGETING = "ad_targeting", "Ad targeting"
+    DATA_SHARING = "data_sharing", "Data sharing with partners"
+    ANALYTICS = "analytics", "Analytics"
+
+
+class ConsentStatus(models.TextChoices):
+    GRANTED = "granted", "Granted"
+    DENIED = "denied", "Denied"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class LegalBasis(models.TextChoices):
+    CONSENT = "consent", "Consent"
+    CONTRACT = "contract", "Contract"
+    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
+    VITAL_INTERESTS = "vital_interests", "Vital interests"
+    PUBLIC_TASK = "public_task", "Public task"
+    LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests"
+
+
+key_validator = RegexValidator(r"^[a-z][a-z0-9_]{0,62}$", "Use lower-case letters, digits and underscores.")
+
+
+class Profile(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="profiles", db_index=False)
+    external_id = models.CharField(max_length=128, help_text="The id of this person in the sending system.")
+    lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.PROSPECT)
+    first_name = models.CharField(max_length=100, blank=True)
+    last_name = models.CharField(max_length=100, blank=True)
+    email = models.EmailField(max_length=254, blank=True)
+    phone = models.CharField(max_length=32, blank=True, help_text="E.164")
+    # Demographic facet
+    birth_date = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=10, choices=Gender.choices, default=Gender.UNKNOWN)
+    socio_professional_category = models.CharField(max_length=32, choices=SocioProfessionalCategory.choices, blank=True)
+    # Geographic facet
+    city = models.CharField(max_length=100, blank=True)
+    postal_code = models.CharField(max_length=16, blank=True)
+    region = models.CharField(max_length=100, blank=True)
+    country = models.CharField(
+        max_length=2, blank=True, validators=[RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2")]
+    )
+    latitude = models.FloatField(null=True, blank=True, validators=[MinValueValidator(-90), MaxValueValidator(90)])
+    longitude = models.FloatField(null=True, blank=True, validators=[MinValueValidator(-180), MaxValueValidator(180)])
+    # Attitudinal facet: typed custom attributes (see AttributeDefinition)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProfileQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "external_id"], name="customers_profile_external_id_unique"),
+            models.CheckConstraint(
+                condition=Q(latitude__isnull=True, longitude__isnull=True)
+                | Q(latitude__isnull=False, longitude__isnull=False),
+                name="customers_profile_coordinates_both_or_none",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "birth_date"], name="customers_profile_ws_birth"),
+            models.Index(fields=["workspace", "gender"], name="customers_profile_ws_gender"),
+            models.Index(fields=["workspace", "socio_professional_category"], name="customers_profile_ws_csp"),
+            models.Index(fields=["workspace", "region"], name="customers_profile_ws_region"),
+            models.Index(fields=["workspace", "country", "city"], name="customers_profile_ws_city"),
+            models.Index(fields=["workspace", "postal_code"], name="customers_profile_ws_postal"),
+            models.Index(fields=["workspace", "latitude", "longitude"], name="customers_profile_ws_geo"),
+            models.Index(fields=["workspace", "email"], name="customers_profile_ws_email"),
+            models.Index(fields=["workspace", "lifecycle_stage"], name="customers_profile_ws_stage"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name or self.external_id}"
+
+    @property
+    def age(self) -> int | None:
+        if self.birth_date is None:
+            return None
+        today = date.today()
+        return (
+            today.year
+            - self.birth_date.year
+            - ((today.month, today.day) < (self.birth_date.month, self.birth_date.day))
+        )
+
+
+class AttributeDefinition(models.Model):
+    """Declares a custom attribute and its type; profile attributes must match one."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="attribute_definitions", db_index=False
+    )
+    key = models.CharField(max_length=63, validators=[key_validator])
+    label = models.CharField(max_length=120)
+    type = models.CharField(max_length=16, choices=AttributeType.choices)
+    description = models.TextField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "key"], name="customers_attributedefinition_key_unique")
+        ]
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.type})"
+
+
+class Identity(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
+    type = models.CharField(max_length=10, choices=IdentityType.choices)
+    value = models.CharField(max_length=254, help_text="Normalised: e-mails lower-cased, phones in E.164.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "type", "value"], name="customers_identity_value_unique"),
+        ]
+        verbose_name_plural = "identities"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.value}"
+
+
+class ProfileMerge(models.Model):
+    """A profile merged into a survivor; its external id keeps pointing at the survivor."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    survivor = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="merges")
+    merged_external_id = models.CharField(max_length=128)
+    merged_profile_id = models.BigIntegerField()
+    merged_at = models.DateTimeField(auto_now_add=True)
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    moved = models.JSONField(default=dict, help_text="How many rows of each kind followed the survivor.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "merged_external_id"], name="customers_profilemerge_alias_unique"
+            ),
+        ]
+        ordering = ["-merged_at"]
+
+    def __str__(self) -> str:
+        return f"{self.merged_external_id} -> {self.survivor_id}"
+
+
+class Event(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="events", db_index=False)
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    properties = models.JSONField(default=dict, blank=True)
+    idempotency_key = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "idempotency_key"], name="customers_event_idempotency_unique"),
+        ]
+        indexes = [
+            # "who did X in the window": type and time first, profile to aggregate.
+            models.Index(fields=["workspace", "type", "occurred_at", "profile"], name="customers_event_ws_type_time"),
+            # one person's timeline, and per-profile windows
+            models.Index(fields=["profile", "type", "occurred_at"], name="customers_event_profile_type"),
+        ]
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        REFUNDED = "refunded", "Refunded"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="orders", db_index=False)
+    order_id = models.CharField(max_length=128)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, validators=[MinValueValidator(0)])
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    ordered_at = models.DateTimeField()
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.COMPLETED)
+    items = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "order_id"], name="customers_order_order_id_unique"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="customers_order_amount_not_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "ordered_at", "profile"], name="customers_order_ws_time"),
+            models.Index(fields=["profile", "ordered_at"], name="customers_order_profile_time"),
+        ]
+        ordering = ["-ordered_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} ({self.amount} {self.currency})"
+
+
+class SurveyResponse(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="survey_responses", db_index=False)
+    survey = models.CharField(max_length=63, validators=[key_validator])
+    question = models.CharField(max_length=63, validators=[key_validator])
+    answer = models.JSONField(help_text="A text, number, yes/no, or list of texts.")
+    answered_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "survey", "question"], name="customers_survey_ws_question"),
+            models.Index(fields=["profile", "survey"], name="customers_survey_profile"),
+        ]
+        ordering = ["-answered_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.survey}.{self.question}"
+
+    def clean(self) -> None:
+        value = self.answer
+        ok = isinstance(value, (str, int, float, bool)) or (
+            isinstance(value, list) and all(isinstance(item, str) for item in value)
+        )
+        if not ok or value is None:
+            raise ValidationError(
+                {"answer": ValidationError("Expected a text, number, yes/no or list of texts.", code="invalid")}
+            )
+
+
+class AppendOnlyModel(models.Model):
+    """A history row: written once, never changed or deleted through the ORM."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise PermissionError(f"{type(self).__name__} is append-only: rows cannot be updated.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"{type(self).__name__} is append-only: rows cannot be deleted.")
+
+
+class ConsentRecord(AppendOnlyModel):
+    """One statement of a person's consent for a purpose on a channel.
+
+    The history is append-only: the state in force is the latest record, and
+    "was it valid at time t" is the latest record at or before t.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consents", db_index=False)
+    purpose = models.CharField(max_length=24, choices=ConsentPurpose.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=10, choices=ConsentStatus.choices)
+    legal_basis = models.CharField(max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT)
+    recorded_at = models.DateTimeField(help_text="When the person gave, refused or withdrew it.")
+    source = models.CharField(max_length=100, help_text="The system or process that collected it, e.g. web-checkout.")
+    form = models.CharField(max_length=200, blank=True, help_text="The form or page where it was collected.")
+    notice_version = models.CharField(max_length=40, blank=True, help_text="Version of the privacy notice shown.")
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ConsentRecordQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["workspace", "purpose", "channel", "profile", "recorded_at"],
+                name="customers_consent_ws_purpose",
+            ),
+            models.Index(fields=["profile", "purpose", "channel", "recorded_at"], name="customers_consent_profile"),
+        ]
+        ordering = ["-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose}/{self.channel}: {self.status}"
+
+
+class IngestReceipt(models.Model):
+    """Idempotency keys of upserted items (profiles, orders): a replayed key is a duplicate.
+
+    Events carry their key on their own row instead: they are append-only and by
+    far the most numerous, so a second table would double their write cost.
+    """
+
+    class Kind(models.TextChoices):
+        PROFILE = "profile", "Profile"
+        ORDER = "order", "Order"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "kind", "idempotency_key"], name="customers_ingestreceipt_key_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.idempotency_key}"
+
+
+class ImportJob(models.Model):
+    """A CSV file of profiles or orders, imported by a worker, with its row-level report."""
+
+    class Kind(models.TextChoices):
+        PROFILES = "profiles", "Profiles"
+        ORDERS = "orders", "Orders"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    filename = models.CharField(max_length=255)
+    content = models.TextField(help_text="The uploaded file, kept in the database so any worker can read it.")
+    content_sha256 = models.CharField(max_length=64)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{row, field, message, code}], first 1,000.")
+    failure = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} import {self.filename} ({self.status})"

@@ -1,0 +1,247 @@
+import hashlib
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Workspace
+from customers.csv_import import CsvFormatError, csv_import, decode
+from customers.errors import CustomerErrorCode
+from customers.models import (
+    AttributeDefinition,
+    ConsentRecord,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    ProfileMerge,
+    SurveyResponse,
+)
+from customers.normalise import normalise_identity
+
+# Fields a profile merge fills on the survivor when the survivor has none.
+_MERGE_FILL = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "birth_date",
+    "socio_professional_category",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "latitude",
+    "longitude",
+)
+
+
+def _validated_save(instance, **kwargs: Any):
+    instance.full_clean(**kwargs)
+    instance.save()
+    return instance
+
+
+# --- profiles -------------------------------------------------------------------
+
+
+@transaction.atomic
+def profile_create(*, workspace: Workspace, **fields: Any) -> Profile:
+    profile = _validated_save(Profile(workspace=workspace, **fields))
+    _identities_from_contact(profile)
+    return profile
+
+
+@transaction.atomic
+def profile_update(*, profile: Profile, **fields: Any) -> Profile:
+    profile = Profile.objects.select_for_update().get(pk=profile.pk)
+    for name, value in fields.items():
+        setattr(profile, name, value)
+    _validated_save(profile)
+    _identities_from_contact(profile)
+    return profile
+
+
+def _identities_from_contact(profile: Profile) -> None:
+    rows = [
+        Identity(workspace_id=profile.workspace_id, profile=profile, type=kind, value=value)
+        for kind, value in (("email", profile.email), ("phone", profile.phone))
+        if value
+    ]
+    Identity.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+@transaction.atomic
+def profile_delete(*, profile: Profile) -> None:
+    profile.delete()
+
+
+@transaction.atomic
+def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
+    """Merge `merged` into `survivor`: its events, orders, identities, survey
+    answers and consents follow the survivor, empty fields of the survivor are
+    filled from it, and its external id keeps resolving to the survivor.
+    """
+    if survivor.workspace_id != merged.workspace_id:
+        raise ValidationError({"other": ValidationError("Profiles belong to different workspaces.", code="invalid")})
+    if survivor.pk == merged.pk:
+        raise ValidationError(
+            {"other": ValidationError("A profile cannot be merged into itself.", code=CustomerErrorCode.SAME_PROFILE)}
+        )
+    # Lock both rows in id order so two opposite merges cannot deadlock.
+    locked = {
+        p.pk: p for p in Profile.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
+    }
+    if len(locked) != 2:
+        raise ValidationError({"other": ValidationError("Profile no longer exists.", code="not_found")})
+    survivor, merged = locked[survivor.pk], locked[merged.pk]
+
+    moved = {
+        "events": Event.objects.filter(profile=merged).update(profile=survivor),
+        "orders": Order.objects.filter(profile=merged).update(profile=survivor),
+        "identities": Identity.objects.filter(profile=merged).update(profile=survivor),
+        "survey_responses": SurveyResponse.objects.filter(profile=merged).update(profile=survivor),
+        "consents": ConsentRecord.objects.filter(profile=merged).reassign_profile(survivor),
+    }
+    for name in _MERGE_FILL:
+        if getattr(survivor, name) in ("", None) and getattr(merged, name) not in ("", None):
+            setattr(survivor, name, getattr(merged, name))
+    if survivor.gender == "unknown":
+        survivor.gender = merged.gender
+    if merged.lifecycle_stage == "customer":
+        survivor.lifecycle_stage = "customer"
+    survivor.attributes = {**(merged.attributes or {}), **(survivor.attributes or {})}
+    survivor.save()
+    ProfileMerge.objects.filter(survivor=merged).update(survivor=survivor)  # earlier aliases follow too
+    ProfileMerge.objects.create(
+        workspace_id=survivor.workspace_id,
+        survivor=survivor,
+        merged_external_id=merged.external_id,
+        merged_profile_id=merged.pk,
+        merged_by=by,
+        moved=moved,
+    )
+    merged.delete()
+    return survivor
+
+
+# --- identities, attributes, surveys -----------------------------------------------
+
+
+@transaction.atomic
+def identity_create(*, profile: Profile, type: str, value: str) -> Identity:
+    try:
+        normalised = normalise_identity(type, value, default_region=profile.workspace.country)
+    except ValidationError as exc:
+        raise ValidationError({"value": exc}) from None
+    if Identity.objects.filter(workspace_id=profile.workspace_id, type=type, value=normalised).exists():
+        raise ValidationError(
+            {"value": ValidationError("This identifier already belongs to a profile.", code="unique")}
+        )
+    return _validated_save(Identity(workspace_id=profile.workspace_id, profile=profile, type=type, value=normalised))
+
+
+@transaction.atomic
+def identity_delete(*, identity: Identity) -> None:
+    identity.delete()
+
+
+@transaction.atomic
+def attribute_definition_create(*, workspace: Workspace, **fields: Any) -> AttributeDefinition:
+    if AttributeDefinition.objects.filter(workspace=workspace, key=fields.get("key")).exists():
+        raise ValidationError({"key": ValidationError("An attribute with this key exists.", code="unique")})
+    return _validated_save(AttributeDefinition(workspace=workspace, **fields))
+
+
+@transaction.atomic
+def attribute_definition_update(*, definition: AttributeDefinition, **fields: Any) -> AttributeDefinition:
+    if "type" in fields and fields["type"] != definition.type:
+        raise ValidationError(
+            {"type": ValidationError("The type of an attribute cannot change once defined.", code="immutable")}
+        )
+    for name, value in fields.items():
+        setattr(definition, name, value)
+    return _validated_save(definition)
+
+
+@transaction.atomic
+def survey_response_create(*, profile: Profile, **fields: Any) -> SurveyResponse:
+    return _validated_save(SurveyResponse(workspace_id=profile.workspace_id, profile=profile, **fields))
+
+
+# --- consent --------------------------------------------------------------------
+
+
+@transaction.atomic
+def consent_record_create(*, profile: Profile, by=None, **fields: Any) -> ConsentRecord:
+    """Append a statement to the person's consent history (never edits one)."""
+    fields.setdefault("recorded_at", timezone.now())
+    return _validated_save(ConsentRecord(workspace_id=profile.workspace_id, profile=profile, created_by=by, **fields))
+
+
+# --- CSV imports ---------------------------------------------------------------------
+
+
+def import_job_create(*, workspace: Workspace, kind: str, filename: str, content: bytes, by=None) -> ImportJob:
+    """Keep the file and queue its import; the row-level report fills in as it runs."""
+    if kind not in ImportJob.Kind.values:
+        raise ValidationError(
+            {"kind": ValidationError(f"Expected one of {ImportJob.Kind.values}.", code="invalid_choice")}
+        )
+    if len(content) > settings.IMPORT_MAX_BYTES:
+        raise ValidationError(
+            {"file": ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.", code="max_length")}
+        )
+    if not content.strip():
+        raise ValidationError({"file": ValidationError("The file is empty.", code="empty")})
+    text = decode(content)
+    if "\x00" in text:
+        raise ValidationError({"file": ValidationError("This is not a text (CSV) file.", code="invalid")})
+    from customers.tasks import import_job_run_task
+
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            workspace=workspace,
+            kind=kind,
+            filename=filename[:255],
+            content=text,
+            content_sha256=hashlib.sha256(content).hexdigest(),
+            created_by=by,
+        )
+        import_job_run_task.delay_on_commit(job_id=job.pk)
+    return job
+
+
+def import_job_run(*, job_id: int) -> ImportJob | None:
+    """Run a pending import. A job already started elsewhere is left alone."""
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.status not in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING):
+            return job
+        job.status = ImportJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.save(update_fields=["status", "started_at"])
+    # Each chunk commits on its own and rows are keyed by file and line, so a
+    # re-delivered job (worker lost mid-file) resumes without double counting.
+    try:
+        result = csv_import(workspace=job.workspace, kind=job.kind, text=job.content, content_sha256=job.content_sha256)
+    except CsvFormatError as exc:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.FAILED, failure=str(exc), finished_at=timezone.now()
+        )
+    else:
+        ImportJob.objects.filter(pk=job.pk).update(
+            status=ImportJob.Status.SUCCEEDED,
+            rows=result.rows,
+            created=result.created,
+            updated=result.updated,
+            duplicates=result.duplicates,
+            rejected=result.rejected,
+            errors=result.errors,
+            finished_at=timezone.now(),
+        )
+    job.refresh_from_db()
+    return job

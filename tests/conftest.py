@@ -1,0 +1,136 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from accounts.models import Role
+from tests.factories import make_user, make_workspace, token_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(config, items):
+    postgres = connection.vendor == "postgresql"
+    for item in items:
+        if item.get_closest_marker("postgres") and not postgres:
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (DATABASE_URL)"))
+
+
+@pytest.fixture
+def workspace(db):
+    return make_workspace(slug="maison")
+
+
+@pytest.fixture
+def other_workspace(db):
+    return make_workspace(slug="rival")
+
+
+def _client(user) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token_for(user)}")
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def client_for(workspace):
+    """An API client for a new member of `workspace` with the given role."""
+
+    def make(role: str = Role.MARKETER, ws=None):
+        return _client(make_user(workspace=ws or workspace, role=role))
+
+    return make
+
+
+@pytest.fixture
+def marketer(client_for):
+    return client_for(Role.MARKETER)
+
+
+@pytest.fixture
+def viewer(client_for):
+    return client_for(Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_workspace):
+    """An admin of another workspace: must see nothing of `workspace`."""
+    return _client(make_user(workspace=other_workspace, role=Role.ADMIN))
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process on the real broker, reading the test database."""
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("needs REDIS_URL: the embedded mode runs tasks in-process")
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    env = {**os.environ, "CIBLE_TEST_DATABASE_NAME": db_name, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queue],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    log = open(ROOT / ".pytest-worker.log", "w")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            queue,
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if "ready." in (ROOT / ".pytest-worker.log").read_text():
+            break
+        if process.poll() is not None:
+            raise RuntimeError((ROOT / ".pytest-worker.log").read_text())
+        time.sleep(0.2)
+    else:
+        raise RuntimeError("The Celery worker did not start:\n" + (ROOT / ".pytest-worker.log").read_text())
+    yield process
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    log.close()
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
