@@ -1,16 +1,15 @@
 """API conventions shared by every app: errors, pagination, parsing limits."""
 
-import io
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.pagination import CursorPagination, PageNumberPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -38,27 +37,6 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
-class LimitedJSONParser(JSONParser):
-    """JSON parser that refuses a body over DATA_UPLOAD_MAX_MEMORY_SIZE with a 413.
-
-    DRF reads the stream itself, so Django's own limit on request.body does not
-    apply to it; this parser enforces it before anything is decoded.
-    """
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        request = (parser_context or {}).get("request")
-        declared = request.META.get("CONTENT_LENGTH") if request is not None else None
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise RequestTooLarge(f"The request body is over {limit} bytes.")
-        if stream is None:
-            return super().parse(stream, media_type, parser_context)
-        body = stream.read(limit + 1)
-        if len(body) > limit:
-            raise RequestTooLarge(f"The request body is over {limit} bytes.")
-        return super().parse(io.BytesIO(body), media_type, parser_context)
-
-
 def _full_details(detail: Any) -> Any:
     if isinstance(detail, list):
         return [_full_details(item) for item in detail]
@@ -69,7 +47,9 @@ def _full_details(detail: Any) -> Any:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error is JSON: `{field: [{message, code}]}` for validation, else `{detail, code}`."""
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
+    elif isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(detail=_django_error_detail(exc))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)

@@ -132,6 +132,7 @@ MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
 MEDIA_URL = "media/"
 
 # Bulk ingestion accepts 10,000 items a request; a rich event is ~1 KB of JSON.
+# A larger body is refused with a 413 (config.api.exception_handler).
 INGEST_MAX_ITEMS = 10_000
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -175,7 +176,7 @@ REST_FRAMEWORK = {
     },
     "EXCEPTION_HANDLER": "config.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "config.api.LimitedJSONParser",
+        "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

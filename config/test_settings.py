@@ -14,3 +14,11 @@ CELERY_TASK_DEFAULT_QUEUE = "cible-test"
 # A worker started by the tests reads the test database pytest-django created.
 if os.environ.get("CIBLE_TEST_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["CIBLE_TEST_DATABASE_NAME"]
+# Tests talk plain HTTP to the test client and the live server.
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
