@@ -34,12 +34,10 @@ def decode(content: bytes) -> str:
         return content.decode("cp1252")
 
 
-def _dialect(text: str) -> type[csv.Dialect] | csv.Dialect:
-    sample = text[: 64 * 1024]
-    try:
-        return csv.Sniffer().sniff(sample.splitlines()[0] if sample else "", delimiters=",;\t|")
-    except csv.Error:
-        return csv.excel
+def _delimiter(text: str) -> str:
+    """The separator used in the header line: French spreadsheets save with semicolons."""
+    header = text.split("\n", 1)[0]
+    return max([",", ";", "\t", "|"], key=header.count)
 
 
 def _number(raw: str) -> Any:
@@ -63,7 +61,7 @@ def _attribute(kind: str, raw: str) -> Any:
 
 
 def _rows(text: str, kind: str, workspace: Workspace) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=_dialect(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     header = [name.strip() for name in (reader.fieldnames or [])]
     if not header:
         raise CsvFormatError("The file is empty: expected a header row.")

@@ -2,6 +2,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.ingestion import attributes_validate
@@ -90,6 +91,14 @@ class ProfileInput(serializers.ModelSerializer):
         return value
 
 
+class ProfileSummaryOutput(serializers.Serializer):
+    orders_count = serializers.IntegerField()
+    orders_total = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
+    last_order_at = serializers.DateTimeField(allow_null=True)
+    events_count = serializers.IntegerField()
+    last_event_at = serializers.DateTimeField(allow_null=True)
+
+
 class ProfileDetailOutput(ProfileOutput):
     identities = IdentityOutput(many=True, read_only=True)
     summary = serializers.SerializerMethodField()
@@ -97,8 +106,9 @@ class ProfileDetailOutput(ProfileOutput):
     class Meta(ProfileOutput.Meta):
         fields = [*ProfileOutput.Meta.fields, "identities", "summary"]
 
+    @extend_schema_field(ProfileSummaryOutput)
     def get_summary(self, profile) -> dict:
-        return profile_summary(profile=profile)
+        return ProfileSummaryOutput(profile_summary(profile=profile)).data
 
 
 class MergeInput(serializers.Serializer):

@@ -1,0 +1,363 @@
+"""Event ingestion throughput: the real HTTP API against a COPY of the same rows.
+
+    . .venv/bin/activate
+    python -m bench.ingest                      # 200,000 events, one client
+    python -m bench.ingest --events 50000 --concurrency 2
+
+What runs:
+  1. the dedicated database (default postgres://postgres@127.0.0.1:5432/cible_bench) is
+     created with psql if missing and migrated;
+  2. a fresh workspace, a marketer and its API token are made with accounts.services;
+  3. gunicorn serves config.wsgi with 2 workers on a free loopback port (production
+     settings: PostgreSQL, Redis db 14, throttles raised);
+  4. N events (10% as many distinct external ids) are POSTed in batches of 10,000 to
+     /api/workspaces/<slug>/ingest/events/, one client after the other; with
+     --concurrency C > 1 a second pass does the same with C clients into another fresh
+     workspace. The JSON bodies are encoded before the clock starts, so the client's
+     CPU is not counted; the server's is (parsing, validation, profile creation for
+     external ids seen the first time, the INSERT, the response);
+  5. the same rows (same types, channels, times, properties, keys; the profiles are
+     created beforehand, untimed) are COPYed into customers_event in a fresh workspace
+     with psycopg 3 cursor.copy(): one COPY, one transaction, commit included.
+
+It prints events/s for each API pass, rows/s for the COPY and their ratio. Gunicorn is
+stopped in all cases and the bench workspaces are emptied at the end (--keep to keep them).
+"""
+
+import argparse
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._common import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_REDIS_URL,
+    PROJECT,
+    check_loopback,
+    django_setup,
+    ensure_database,
+    migrate,
+    postgres_env,
+)
+
+BATCH = 10_000
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def make_events(n: int, profiles: int, seed: int) -> list[tuple]:
+    """(external_id, type, channel, occurred_at, properties, key suffix), deterministic for a seed."""
+    from customers.demo import CATEGORIES, CITIES, EVENT_MIX
+
+    rng = random.Random(seed)
+    kinds = [(t, c) for t, c, _ in EVENT_MIX]
+    weights = [w for _, _, w in EVENT_MIX]
+    now = datetime.now(UTC).replace(microsecond=0)
+    picks = rng.choices(kinds, weights, k=n)
+    events = []
+    for i in range(n):
+        kind, channel = picks[i]
+        at = now - timedelta(seconds=int(365 * 86400 * rng.random() ** 1.5))
+        category, price = CATEGORIES[rng.randrange(len(CATEGORIES))]
+        if kind in ("product_view", "add_to_cart", "cart_abandoned"):
+            properties = {"sku": f"SKU-{category[:3].upper()}-{rng.randrange(1000):03d}", "category": category}
+            properties["price"] = price
+        elif kind == "page_view":
+            properties = {"path": f"/{category}"}
+        elif kind == "search":
+            properties = {"query": category}
+        elif kind in ("email_open", "email_click"):
+            properties = {"campaign": f"newsletter-{at:%Y-%m}"}
+        elif kind == "store_visit":
+            properties = {"store": rng.choice(CITIES)[0]}
+        else:
+            properties = {}
+        events.append((f"P{rng.randrange(profiles):08d}", kind, channel, at, properties, f"ev-{i:09d}"))
+    return events
+
+
+def new_workspace(label: str, user=None):
+    from accounts.models import Role
+    from accounts.services import membership_set, workspace_create
+
+    slug = f"bench-{label}-{datetime.now(UTC):%Y%m%d%H%M%S}-{random.randrange(16**4):04x}"
+    workspace = workspace_create(name=slug, slug=slug, currency="EUR", time_zone="Europe/Paris")
+    if user is not None:
+        membership_set(workspace=workspace, user=user, role=Role.MARKETER)
+    return workspace
+
+
+def bench_user():
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    user = User.objects.filter(username="bench-marketer").first()
+    if user is None:
+        user = User.objects.create_user(username="bench-marketer", email="bench@example.com", password=None)
+    return user
+
+
+def start_gunicorn(env: dict[str, str], port: int, workers: int, timeout: int, log: Path) -> subprocess.Popen:
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "config.wsgi",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        str(timeout),
+    ]
+    with open(log, "wb") as out:
+        # Own process group: the arbiter and its workers are stopped together.
+        return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_gunicorn(proc: subprocess.Popen) -> None:
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=20)
+    except (subprocess.TimeoutExpired, ProcessLookupError):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)
+
+
+def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    import requests
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if requests.get(f"{base}/health/", timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn not ready after {seconds:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def api_bodies(events: list[tuple], prefix: str) -> list[tuple[int, bytes]]:
+    bodies = []
+    for start in range(0, len(events), BATCH):
+        items = [
+            {
+                "idempotency_key": f"{prefix}-{key}",
+                "external_id": external_id,
+                "type": kind,
+                "channel": channel,
+                "occurred_at": at.isoformat(),
+                "properties": properties,
+            }
+            for external_id, kind, channel, at, properties, key in events[start : start + BATCH]
+        ]
+        bodies.append((len(items), json.dumps({"items": items}, separators=(",", ":")).encode()))
+    return bodies
+
+
+def api_pass(base: str, slug: str, token: str, bodies: list[tuple[int, bytes]], clients: int) -> dict:
+    """POST every body, `clients` at a time; returns counts and timings."""
+    import requests
+
+    url = f"{base}/api/workspaces/{slug}/ingest/events/"
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    pending = list(reversed(bodies))
+    lock = threading.Lock()
+    latencies: list[float] = []
+    totals = {"created": 0, "duplicates": 0, "rejected": 0}
+    failures: list[str] = []
+
+    def client() -> None:
+        with requests.Session() as session:
+            while True:
+                with lock:
+                    if not pending or failures:
+                        return
+                    count, body = pending.pop()
+                started = time.perf_counter()
+                response = session.post(url, data=body, headers=headers, timeout=600)
+                elapsed = time.perf_counter() - started
+                if response.status_code != 200:
+                    with lock:
+                        failures.append(f"HTTP {response.status_code}: {response.text[:500]}")
+                    return
+                report = response.json()
+                with lock:
+                    latencies.append(elapsed)
+                    totals["created"] += report["created"]
+                    totals["duplicates"] += report["duplicates"]
+                    totals["rejected"] += len(report["rejected"])
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    if failures:
+        raise RuntimeError(failures[0])
+    return {"wall": wall, "latencies": latencies, **totals}
+
+
+def copy_pass(database_url: str, workspace, events: list[tuple]) -> dict:
+    """COPY the same rows into customers_event (profiles created first, untimed)."""
+    import psycopg
+
+    from customers.models import Event, Profile
+
+    external_ids = sorted({e[0] for e in events})
+    Profile.objects.bulk_create(
+        [Profile(workspace=workspace, external_id=external_id) for external_id in external_ids], batch_size=5_000
+    )
+    ids = dict(Profile.objects.filter(workspace=workspace).values_list("external_id", "id"))
+    received = datetime.now(UTC)
+    rows = [
+        (
+            workspace.pk,
+            ids[external_id],
+            kind,
+            channel,
+            at,
+            received,
+            json.dumps(properties, separators=(",", ":")),
+            f"copy-{key}",
+        )
+        for external_id, kind, channel, at, properties, key in events
+    ]
+    table = Event._meta.db_table
+    columns = "workspace_id, profile_id, type, channel, occurred_at, received_at, properties, idempotency_key"
+    with psycopg.connect(database_url) as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        wall = time.perf_counter() - started
+        landed = conn.execute(f"SELECT count(*) FROM {table} WHERE workspace_id = %s", [workspace.pk]).fetchone()[0]
+    return {"wall": wall, "rows": landed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000, help="Events to ingest (default 200,000).")
+    parser.add_argument(
+        "--concurrency", type=int, default=1, help="Also run a pass with this many concurrent clients (default 1: none)."
+    )
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
+    parser.add_argument("--timeout", type=int, default=120, help="gunicorn worker timeout in seconds (default 120).")
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL))
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", action="store_true", help="Keep the bench workspaces and their rows.")
+    args = parser.parse_args()
+    if args.events < 1 or args.concurrency < 1:
+        parser.error("--events and --concurrency must be positive.")
+    check_loopback(args.redis_url)
+
+    env = postgres_env(args.database_url, args.redis_url)
+    ensure_database(args.database_url)
+    migrate(env)
+    django_setup(env)
+
+    from django.db import connection
+
+    from accounts.services import token_get_or_create
+    from customers.demo import demo_reset
+
+    profiles = max(1, args.events // 10)
+    print(f"Generating {args.events:,} events over {profiles:,} external ids ...", flush=True)
+    events = make_events(args.events, profiles, args.seed)
+    user = bench_user()
+    token = token_get_or_create(user=user).key
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM customers_event")
+        before = cursor.fetchone()[0]
+    print(f"customers_event holds {before:,} rows before the run.", flush=True)
+
+    workspaces = []
+    results = []
+    logdir = Path(tempfile.mkdtemp(prefix="cible-bench-"))
+    log = logdir / "gunicorn.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_gunicorn(env, port, args.workers, args.timeout, log)
+    try:
+        wait_ready(base, proc, log)
+        passes = [1] if args.concurrency == 1 else [1, args.concurrency]
+        for clients in passes:
+            workspace = new_workspace(f"api{clients}", user)
+            workspaces.append(workspace)
+            bodies = api_bodies(events, f"api{clients}")
+            print(f"POSTing {len(bodies)} batches of up to {BATCH:,} events, {clients} client(s) ...", flush=True)
+            result = api_pass(base, workspace.slug, token, bodies, clients)
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM customers_event WHERE workspace_id = %s", [workspace.pk])
+                landed = cursor.fetchone()[0]
+                cursor.execute("SELECT count(*) FROM customers_profile WHERE workspace_id = %s", [workspace.pk])
+                made = cursor.fetchone()[0]
+            if landed != args.events or result["rejected"]:
+                raise RuntimeError(f"{landed:,} events landed, {result['rejected']} rejected: expected {args.events:,}")
+            results.append((clients, result, made))
+    finally:
+        stop_gunicorn(proc)
+
+    try:
+        workspace = new_workspace("copy")
+        workspaces.append(workspace)
+        print("COPYing the same rows ...", flush=True)
+        copied = copy_pass(args.database_url, workspace, events)
+        if copied["rows"] != args.events:
+            raise RuntimeError(f"{copied['rows']:,} rows copied, expected {args.events:,}")
+    finally:
+        if not args.keep:
+            for workspace in workspaces:
+                demo_reset(workspace=workspace)
+                workspace.delete()
+
+    copy_rate = args.events / copied["wall"]
+    print()
+    print(f"Events: {args.events:,} over {profiles:,} external ids, batches of {BATCH:,}; gunicorn -w {args.workers}.")
+    for clients, result, made in results:
+        rate = args.events / result["wall"]
+        lat = result["latencies"]
+        print(
+            f"API,  {clients} client(s): {args.events:,} events in {result['wall']:.2f} s = {rate:,.0f} events/s "
+            f"(request median {statistics.median(lat):.2f} s, max {max(lat):.2f} s; {made:,} profiles created)"
+        )
+    print(f"COPY:             {args.events:,} rows   in {copied['wall']:.2f} s = {copy_rate:,.0f} rows/s")
+    for clients, result, _ in results:
+        rate = args.events / result["wall"]
+        print(
+            f"Ratio API/COPY, {clients} client(s): {rate / copy_rate:.3f} "
+            f"(COPY is {copy_rate / rate:.1f}x faster)"
+        )
+    print(f"gunicorn log: {log}")
+
+
+if __name__ == "__main__":
+    main()
