@@ -199,6 +199,15 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "ChannelEnum": "customers.models.Channel",
         "RoleEnum": "accounts.models.Role",
+        "CurrencyEnum": "accounts.models.Currency",
+        "LifecycleStageEnum": "customers.models.LifecycleStage",
+        "ConsentStatusEnum": "customers.models.ConsentStatus",
+        "OrderStatusEnum": "customers.models.Order.Status",
+        "ImportJobStatusEnum": "customers.models.ImportJob.Status",
+        "ImportJobKindEnum": "customers.models.ImportJob.Kind",
+        "EventTypeEnum": "customers.models.EventType",
+        "IdentityTypeEnum": "customers.models.IdentityType",
+        "AttributeTypeEnum": "customers.models.AttributeType",
     },
 }
 

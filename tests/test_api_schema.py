@@ -10,6 +10,7 @@ import io
 import re
 from datetime import timedelta
 
+import hypothesis
 import pytest
 import schemathesis
 from django.core.management import call_command
@@ -158,61 +159,55 @@ def seeded(transactional_db, settings) -> tuple[str, Seeded]:
 
 _RESOURCE = re.compile(r"^/api/workspaces/\{workspace\}/([a-z-]+)/")
 
-
-@pytest.fixture
-def api_schema(seeded):
-    token, data = seeded
-    config = SchemathesisConfig.from_dict(
+# Loaded once, when the module is collected: building the schema needs no database.
+schema = schemathesis.openapi.from_wsgi(
+    "/api/schema/",
+    get_wsgi_application(),
+    config=SchemathesisConfig.from_dict(
         {
-            "headers": {"Authorization": f"Bearer {token}"},
             "parameters": {"path.workspace": SLUG, "path.slug": SLUG},
             "generation": {
                 "max-examples": MAX_EXAMPLES,
-                "database": "none",
-                # The token above is the credential; no generated Authorization or session cookie.
+                "database": "none",  # no .hypothesis/ folder in the project
+                # The test sends the admin's token; no generated Authorization header or session cookie.
                 "with-security-parameters": False,
             },
         }
-    )
-    schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application(), config=config)
+    ),
+)
 
-    @schema.hook
-    def map_path_parameters(context, path_parameters):
-        # A generated id is mostly a row that does not exist (404); point most of them at real rows.
-        match = _RESOURCE.match(context.operation.path)
-        generated = path_parameters.get("id")
-        if match is None or not isinstance(generated, int) or generated % 4 == 3:
-            return path_parameters
-        if context.operation.method.upper() == "DELETE" and match.group(1) == "profiles":
+
+def _point_at_real_rows(case, data: Seeded) -> None:
+    """A generated id is mostly a row that does not exist (404): point three in four at real rows."""
+    match = _RESOURCE.match(case.operation.path)
+    generated = (case.path_parameters or {}).get("id")
+    if match and isinstance(generated, int) and not isinstance(generated, bool) and generated % 4 != 3:
+        if case.method.upper() == "DELETE" and match.group(1) == "profiles":
             real = data.disposable_profiles[generated % len(data.disposable_profiles)]
         else:
             real = data.pick(match.group(1), generated)
-        return {**path_parameters, "id": real} if real is not None else path_parameters
-
-    @schema.hook
-    def map_body(context, body):
-        # References to profiles in request bodies: mostly profiles of the workspace.
-        if not isinstance(body, dict):
-            return body
-        for name in ("profile", "other"):
-            value = body.get(name)
+        if real is not None:
+            case.path_parameters["id"] = real
+    if isinstance(case.body, dict):
+        for name, pool in (("profile", data.ids["profiles"]), ("other", data.disposable_profiles)):
+            value = case.body.get(name)
             if isinstance(value, int) and not isinstance(value, bool) and value % 4 != 3:
-                pool = data.disposable_profiles if name == "other" else data.ids["profiles"]
-                body = {**body, name: pool[value % len(pool)]}
-        return body
-
-    return schema
-
-
-lazy_schema = schemathesis.pytest.from_fixture("api_schema")
+                case.body[name] = pool[value % len(pool)]
 
 
 @pytest.mark.slow
-@lazy_schema.parametrize()
-def test_api_conforms_to_its_schema(case):
+@schema.parametrize()
+# `seeded` is set up once per operation: the generated requests of an operation share its rows.
+@hypothesis.settings(suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+def test_api_conforms_to_its_schema(case, seeded):
     """No generated request makes a 5xx, and every documented response matches the schema.
 
     `status_code_conformance` is left out: the schema documents the success responses only, and
     the 400/403/404 answers to invalid requests are the API's convention (`{field: [{message, code}]}`).
     """
-    case.call_and_validate(checks=[not_a_server_error, response_schema_conformance, content_type_conformance])
+    token, data = seeded
+    _point_at_real_rows(case, data)
+    case.call_and_validate(
+        headers={"Authorization": f"Bearer {token}"},
+        checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
+    )

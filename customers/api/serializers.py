@@ -238,7 +238,9 @@ class ImportJobInput(serializers.Serializer):
 class IngestProfileItem(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=128)
     external_id = serializers.CharField(max_length=128)
-    lifecycle_stage = serializers.ChoiceField(choices=["prospect", "customer"], required=False)
+    lifecycle_stage = serializers.ChoiceField(
+        choices=Profile._meta.get_field("lifecycle_stage").choices, required=False
+    )
     first_name = serializers.CharField(required=False)
     last_name = serializers.CharField(required=False)
     email = serializers.EmailField(required=False)

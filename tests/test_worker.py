@@ -1,0 +1,38 @@
+"""The production mode: a real Celery worker process on Redis, reading PostgreSQL."""
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from config.celery import app
+from customers.models import ImportJob, Profile
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_csv_import_is_run_by_the_worker(celery_worker_process, marketer, workspace):
+    assert not app.conf.task_always_eager
+    csv = "external_id;email;city\nP1;p1@example.com;Lyon\nP2;broken;Paris\n"
+    r = marketer.post(
+        reverse("import-job-list", kwargs={"workspace": "maison"}),
+        {"kind": "profiles", "file": SimpleUploadedFile("p.csv", csv.encode())},
+        format="multipart",
+    )
+    assert r.status_code == 202
+    job_id = r.json()["id"]
+    job = wait_for(lambda: ImportJob.objects.filter(pk=job_id, status="succeeded").first(), timeout=60)
+    assert (job.rows, job.created, job.rejected) == (2, 1, 1)
+    assert job.errors[0]["row"] == 3 and job.errors[0]["field"] == "email"
+    assert Profile.objects.filter(workspace=workspace, external_id="P1", city="Lyon").exists()
+
+
+def test_celery_is_configured_for_reliability():
+    conf = app.conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.accept_content == ["json"] and conf.task_serializer == "json"
+    assert conf.task_time_limit and conf.task_soft_time_limit < conf.task_time_limit
+    from django.conf import settings
+
+    assert conf.broker_transport_options["visibility_timeout"] > settings.TASK_MAX_SECONDS
