@@ -20,6 +20,7 @@ from customers.models import (
     ProfileMerge,
     SurveyResponse,
 )
+from customers.normalise import normalise_email, normalise_phone
 from customers.selectors import consent_state, profile_summary
 
 
@@ -57,8 +58,23 @@ class SurveyResponseInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class ProfileForm(WorkspaceScopedForm):
+    """Contact fields normalised as the API does, with errors shown on the field."""
+
+    def clean_email(self):
+        email = self.cleaned_data.get("email")
+        return normalise_email(email) if email else email
+
+    def clean_phone(self):
+        phone = self.cleaned_data.get("phone")
+        workspace = self.cleaned_data.get("workspace") or getattr(self.instance, "workspace", None)
+        region = workspace.country if workspace else "FR"
+        return normalise_phone(phone, default_region=region) if phone else phone
+
+
 @admin.register(Profile)
 class ProfileAdmin(WorkspaceScopedAdmin):
+    form = ProfileForm
     list_display = ["external_id", "first_name", "last_name", "email", "city", "region", "lifecycle_stage", "workspace"]
     list_filter = ["workspace", "lifecycle_stage", "gender", "socio_professional_category", "region", "country"]
     search_fields = ["external_id", "email", "last_name", "first_name", "postal_code"]

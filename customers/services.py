@@ -20,7 +20,7 @@ from customers.models import (
     ProfileMerge,
     SurveyResponse,
 )
-from customers.normalise import normalise_identity
+from customers.normalise import normalise_email, normalise_identity, normalise_phone
 
 # Fields a profile merge fills on the survivor when the survivor has none.
 _MERGE_FILL = (
@@ -48,9 +48,28 @@ def _validated_save(instance, **kwargs: Any):
 # --- profiles -------------------------------------------------------------------
 
 
+def _normalise_contact(profile: Profile) -> None:
+    """E-mail lower-cased, phone in E.164: the forms identities and exports match on."""
+    errors = {}
+    if profile.email:
+        try:
+            profile.email = normalise_email(profile.email)
+        except ValidationError as exc:
+            errors["email"] = exc
+    if profile.phone:
+        try:
+            profile.phone = normalise_phone(profile.phone, default_region=profile.workspace.country)
+        except ValidationError as exc:
+            errors["phone"] = exc
+    if errors:
+        raise ValidationError(errors)
+
+
 @transaction.atomic
 def profile_create(*, workspace: Workspace, **fields: Any) -> Profile:
-    profile = _validated_save(Profile(workspace=workspace, **fields))
+    profile = Profile(workspace=workspace, **fields)
+    _normalise_contact(profile)
+    _validated_save(profile)
     _identities_from_contact(profile)
     return profile
 
@@ -60,6 +79,7 @@ def profile_update(*, profile: Profile, **fields: Any) -> Profile:
     profile = Profile.objects.select_for_update().get(pk=profile.pk)
     for name, value in fields.items():
         setattr(profile, name, value)
+    _normalise_contact(profile)
     _validated_save(profile)
     _identities_from_contact(profile)
     return profile

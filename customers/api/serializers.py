@@ -74,9 +74,6 @@ class ProfileInput(serializers.ModelSerializer):
         except ValidationError as exc:
             raise serializers.ValidationError(exc.messages[0], code=exc.code) from None
 
-    def validate_email(self, value):
-        return value.strip().lower()
-
     def validate_phone(self, value):
         if not value:
             return value
