@@ -65,9 +65,7 @@ def ensure_database(database_url: str) -> None:
 
 
 def migrate(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=PROJECT, env=env, check=True
-    )
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=PROJECT, env=env, check=True)
 
 
 def django_setup(env: dict[str, str]) -> None:

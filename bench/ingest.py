@@ -128,7 +128,9 @@ def start_gunicorn(env: dict[str, str], port: int, workers: int, timeout: int, l
     ]
     with open(log, "wb") as out:
         # Own process group: the arbiter and its workers are stopped together.
-        return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(
+            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop_gunicorn(proc: subprocess.Popen) -> None:
@@ -266,7 +268,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000, help="Events to ingest (default 200,000).")
     parser.add_argument(
-        "--concurrency", type=int, default=1, help="Also run a pass with this many concurrent clients (default 1: none)."
+        "--concurrency",
+        type=int,
+        default=1,
+        help="Also run a pass with this many concurrent clients (default 1: none).",
     )
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2).")
     parser.add_argument("--timeout", type=int, default=120, help="gunicorn worker timeout in seconds (default 120).")
@@ -352,10 +357,7 @@ def main() -> None:
     print(f"COPY:             {args.events:,} rows   in {copied['wall']:.2f} s = {copy_rate:,.0f} rows/s")
     for clients, result, _ in results:
         rate = args.events / result["wall"]
-        print(
-            f"Ratio API/COPY, {clients} client(s): {rate / copy_rate:.3f} "
-            f"(COPY is {copy_rate / rate:.1f}x faster)"
-        )
+        print(f"Ratio API/COPY, {clients} client(s): {rate / copy_rate:.3f} (COPY is {copy_rate / rate:.1f}x faster)")
     print(f"gunicorn log: {log}")
 
 

@@ -48,7 +48,16 @@ SEEDED = re.compile(
 
 
 def seed(env: dict[str, str], profiles: int, progress: bool) -> dict:
-    command = [sys.executable, "manage.py", "seed_demo", "--workspace", WORKSPACE, "--reset", "--profiles", str(profiles)]
+    command = [
+        sys.executable,
+        "manage.py",
+        "seed_demo",
+        "--workspace",
+        WORKSPACE,
+        "--reset",
+        "--profiles",
+        str(profiles),
+    ]
     if progress:
         command += ["-v", "2"]
     started = time.monotonic()

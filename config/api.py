@@ -1,5 +1,6 @@
 """API conventions shared by every app: errors, pagination, parsing limits."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -7,6 +8,10 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_filters.fields import IsoDateTimeField
+from django_filters.filters import IsoDateTimeFilter
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -14,6 +19,31 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 MAX_PAGE_SIZE = 500
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """ISO 8601 in any offset, handed to the database in UTC (PostgreSQL refuses offsets >= 16 h)."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        return parsed.astimezone(UTC) if parsed is not None and timezone.is_aware(parsed) else parsed
+
+
+class DateTimeFilter(IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
+def parse_datetime_param(value: str) -> datetime | None:
+    """A query-string date-time as an aware UTC datetime, or None when it is not one."""
+    try:
+        parsed = parse_datetime(value)
+    except ValueError:
+        return None
+    if parsed is None:
+        return None
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed.astimezone(UTC)
 
 
 class Pagination(PageNumberPagination):

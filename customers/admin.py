@@ -3,12 +3,17 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html_join
+from django.utils.timezone import localtime
 
 from accounts.admin_base import ScopedInline, WorkspaceScopedAdmin, WorkspaceScopedForm, workspace_ids_with
 from accounts.roles import Capability
 from customers import services
 from customers.api.serializers import PROFILE_WRITABLE
+from customers.csv_import import CsvFormatError, decode
 from customers.models import (
     AttributeDefinition,
     ConsentRecord,
@@ -22,6 +27,10 @@ from customers.models import (
 )
 from customers.normalise import normalise_email, normalise_phone
 from customers.selectors import consent_state, profile_summary
+
+
+def _when(value) -> str:
+    return date_format(localtime(value), "DATETIME_FORMAT") if value else "-"
 
 
 class IdentityInline(ScopedInline):
@@ -94,7 +103,7 @@ class ProfileAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="Age")
     def age(self, obj: Profile):
-        return obj.age
+        return "-" if obj.age is None else obj.age
 
     @admin.display(description="Orders and events")
     def summary(self, obj: Profile) -> str:
@@ -102,8 +111,8 @@ class ProfileAdmin(WorkspaceScopedAdmin):
             return "-"
         data = profile_summary(profile=obj)
         return (
-            f"{data['orders_count']} orders, {data['orders_total'] or 0} total, last {data['last_order_at'] or '-'}; "
-            f"{data['events_count']} events, last {data['last_event_at'] or '-'}"
+            f"{data['orders_count']} orders, {data['orders_total'] or 0} {obj.workspace.currency} in all, "
+            f"last {_when(data['last_order_at'])}; {data['events_count']} events, last {_when(data['last_event_at'])}"
         )
 
     @admin.display(description="Consent in force")
@@ -116,7 +125,10 @@ class ProfileAdmin(WorkspaceScopedAdmin):
         return format_html_join(
             "",
             "<div>{} / {}: <strong>{}</strong> ({}, {})</div>",
-            ((r.purpose, r.channel, r.status, r.source, r.recorded_at) for r in rows),
+            (
+                (r.get_purpose_display(), r.get_channel_display(), r.status, r.source, _when(r.recorded_at))
+                for r in rows
+            ),
         )
 
     @admin.display(description="Last 20 events")
@@ -272,8 +284,10 @@ class ImportJobForm(WorkspaceScopedForm):
         self.upload_content = upload.read()
         if not self.upload_content.strip():
             raise ValidationError("The file is empty.")
-        if b"\x00" in self.upload_content[:4096]:
-            raise ValidationError("This is not a text (CSV) file.")
+        try:
+            decode(self.upload_content)
+        except CsvFormatError as exc:
+            raise ValidationError(str(exc)) from None
         return upload
 
 
@@ -329,6 +343,14 @@ class ImportJobAdmin(WorkspaceScopedAdmin):
     def has_change_permission(self, request, obj=None) -> bool:
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # the record of what was imported, and by whom, stays
+
+    def response_add(self, request, obj, post_url_continue=None):
+        # Straight to the job's page: its status and rejected rows are what the marketer wants next.
+        self.message_user(request, f"Uploaded {obj.filename}; its import status is below.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:customers_importjob_change", args=[obj.pk]))
+
     @admin.display(description="Rejected rows")
     def error_report(self, obj: ImportJob):
         if not obj.errors:
@@ -348,4 +370,4 @@ class ImportJobAdmin(WorkspaceScopedAdmin):
             content=form.upload_content,
             by=request.user,
         )
-        obj.pk = job.pk
+        obj.pk, obj.filename = job.pk, job.filename

@@ -28,10 +28,15 @@ class CsvFormatError(ValueError):
 
 def decode(content: bytes) -> str:
     """UTF-8 (with or without BOM), else Windows-1252 as saved by a French Excel."""
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return content.decode("cp1252")
+    for encoding in ("utf-8-sig", "cp1252"):
+        try:
+            text = content.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if "\x00" in text:
+            break
+        return text
+    raise CsvFormatError("The file is not CSV text in UTF-8 or Windows-1252.")
 
 
 def _delimiter(text: str) -> str:

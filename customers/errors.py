@@ -18,3 +18,5 @@ class CustomerErrorCode(StrEnum):
     TOO_MANY_ITEMS = "too_many_items"
     SAME_PROFILE = "same_profile"
     NOT_A_LIST = "not_a_list"
+    NULL_CHARACTER = "null_characters_not_allowed"
+    ENCODING = "encoding"

@@ -11,10 +11,11 @@ Validation is hand-written rather than a DRF serializer per item: a batch of
 10,000 events validates in ~50 ms this way, against seconds for serializers.
 """
 
+import re
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -47,6 +48,18 @@ from customers.sql import insert_ignore_returning
 MAX_PROPERTIES_KEYS = 100
 MAX_ORDER_ITEMS = 500
 MAX_LIST_ATTRIBUTE = 100
+_COUNTRY = re.compile(r"[A-Z]{2}")
+
+
+def has_nul(value: Any) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (keys included)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(has_nul(item) for item in value)
+    return False
 
 
 class ItemError(Exception):
@@ -115,7 +128,7 @@ def _choice(choices: type) -> Callable[[Any, _Ctx], str]:
     allowed = set(choices.values)
 
     def read(value: Any, ctx: _Ctx) -> str:
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             raise ValidationError(f"{value!r} is not one of: {', '.join(sorted(allowed))}.", code=Code.INVALID_CHOICE)
         return value
 
@@ -132,7 +145,10 @@ def _optional_choice(choices: type) -> Callable[[Any, _Ctx], str]:
 
 
 def _datetime(value: Any, ctx: _Ctx) -> datetime:
-    parsed = parse_datetime(value) if isinstance(value, str) else None
+    try:
+        parsed = parse_datetime(value) if isinstance(value, str) else None
+    except ValueError:  # well-formed but impossible, e.g. 25:00
+        parsed = None
     if parsed is None:
         raise ValidationError(
             "Expected an ISO 8601 date-time, e.g. 2026-05-01T14:30:00+02:00.", code=Code.INVALID_DATETIME
@@ -143,7 +159,8 @@ def _datetime(value: Any, ctx: _Ctx) -> datetime:
         raise ValidationError("Date-time is in the future.", code=Code.OUT_OF_RANGE)
     if parsed.year < 1970:
         raise ValidationError("Date-time is before 1970.", code=Code.OUT_OF_RANGE)
-    return parsed
+    # Stored in UTC: PostgreSQL refuses offsets of 16 hours or more, which Python accepts.
+    return parsed.astimezone(UTC)
 
 
 def _birth_date(value: Any, ctx: _Ctx) -> date | None:
@@ -192,9 +209,10 @@ def _phone(value: Any, ctx: _Ctx) -> str:
 def _country(value: Any, ctx: _Ctx) -> str:
     if value in (None, ""):
         return ""
-    if not isinstance(value, str) or len(value.strip()) != 2 or not value.strip().isalpha():
+    code = value.strip().upper() if isinstance(value, str) else ""
+    if not _COUNTRY.fullmatch(code):
         raise ValidationError("Expected an ISO 3166-1 alpha-2 code, e.g. FR.", code=Code.INVALID)
-    return value.strip().upper()
+    return code
 
 
 def _json_object(value: Any, ctx: _Ctx) -> dict:
@@ -361,7 +379,7 @@ REQUIRED = {
 
 
 def _read_item(
-    index: int, item: Any, fields: Mapping[str, Callable[[Any, _Ctx], Any]], required: set[str], ctx: _Ctx
+    item: Any, fields: Mapping[str, Callable[[Any, _Ctx], Any]], required: set[str], ctx: _Ctx
 ) -> tuple[str, dict[str, Any]]:
     errors: dict[str, list[tuple[str, str]]] = {}
     if not isinstance(item, dict):
@@ -373,6 +391,12 @@ def _read_item(
         key = ""
     if "idempotency_key" not in item:
         errors["idempotency_key"] = [("This field is required.", Code.REQUIRED)]
+    if has_nul(item):
+        # PostgreSQL cannot store NUL in text or JSON: refuse it on the fields that carry it.
+        for name, value in item.items():
+            if has_nul(name) or has_nul(value):
+                errors.setdefault(name, []).append(("NUL characters are not allowed.", Code.NULL_CHARACTER))
+        raise ItemError(errors)
     clean: dict[str, Any] = {}
     for name, value in item.items():
         if name == "idempotency_key":
@@ -404,7 +428,7 @@ def _read_batch(
     valid = []
     for index, item in enumerate(items):
         try:
-            key, clean = _read_item(index, item, fields, REQUIRED[kind], ctx)
+            key, clean = _read_item(item, fields, REQUIRED[kind], ctx)
         except ItemError as exc:
             report.reject(index, exc.errors)
             continue
@@ -636,5 +660,7 @@ INGESTERS = {"profiles": profiles_ingest, "events": events_ingest, "orders": ord
 
 def attributes_validate(*, workspace: Workspace, value: Any) -> dict[str, Any]:
     """Attribute values checked against the workspace's definitions (for single-profile writes)."""
+    if has_nul(value):
+        raise ValidationError("NUL characters are not allowed.", code=Code.NULL_CHARACTER)
     clean = _attributes(value, _context(workspace))
     return {key: item for key, item in clean.items() if item is not None}

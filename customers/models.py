@@ -338,6 +338,10 @@ class SurveyResponse(models.Model):
             raise ValidationError(
                 {"answer": ValidationError("Expected a text, number, yes/no or list of texts.", code="invalid")}
             )
+        if "\x00" in str(value):  # PostgreSQL cannot store NUL in JSON text
+            raise ValidationError(
+                {"answer": ValidationError("NUL characters are not allowed.", code="null_characters_not_allowed")}
+            )
 
 
 class AppendOnlyModel(models.Model):

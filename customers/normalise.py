@@ -10,6 +10,8 @@ from customers.errors import CustomerErrorCode
 def normalise_email(value: str) -> str:
     email = value.strip().lower()
     try:
+        if len(email) > 254:  # RFC 5321 path limit; Django's validator allows 320
+            raise ValidationError("too long")
         validate_email(email)
     except ValidationError:
         raise ValidationError("Enter a valid e-mail address.", code=CustomerErrorCode.INVALID_EMAIL) from None

@@ -1,9 +1,10 @@
 import hashlib
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -21,6 +22,8 @@ from customers.models import (
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
+
+logger = logging.getLogger(__name__)
 
 # Fields a profile merge fills on the survivor when the survivor has none.
 _MERGE_FILL = (
@@ -217,9 +220,10 @@ def import_job_create(*, workspace: Workspace, kind: str, filename: str, content
         )
     if not content.strip():
         raise ValidationError({"file": ValidationError("The file is empty.", code="empty")})
-    text = decode(content)
-    if "\x00" in text:
-        raise ValidationError({"file": ValidationError("This is not a text (CSV) file.", code="invalid")})
+    try:
+        text = decode(content)
+    except CsvFormatError as exc:
+        raise ValidationError({"file": ValidationError(str(exc), code=CustomerErrorCode.ENCODING)}) from None
     from customers.tasks import import_job_run_task
 
     with transaction.atomic():
@@ -248,9 +252,18 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
     # re-delivered job (worker lost mid-file) resumes without double counting.
     try:
         result = csv_import(workspace=job.workspace, kind=job.kind, text=job.content, content_sha256=job.content_sha256)
-    except CsvFormatError as exc:
+    except OperationalError:
+        raise  # transient (database restarting...): the task retries and the job resumes
+    except Exception as exc:
+        # Never leave a job "running" for ever: the marketer sees why it stopped.
+        if not isinstance(exc, CsvFormatError):
+            logger.exception("Import job %s failed", job.pk)
         ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED, failure=str(exc), finished_at=timezone.now()
+            status=ImportJob.Status.FAILED,
+            failure=str(exc)
+            if isinstance(exc, CsvFormatError)
+            else f"Unexpected error ({type(exc).__name__}); the team has been told.",
+            finished_at=timezone.now(),
         )
     else:
         ImportJob.objects.filter(pk=job.pk).update(

@@ -2,6 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
+from config.api import DateTimeFilter
 from customers.models import (
     AttributeDefinition,
     ConsentRecord,
@@ -23,8 +24,8 @@ class ProfileFilter(django_filters.FilterSet):
     country = django_filters.CharFilter()
     age_min = django_filters.NumberFilter(method="filter_age_min", min_value=0, max_value=150)
     age_max = django_filters.NumberFilter(method="filter_age_max", min_value=0, max_value=150)
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    updated_after = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    updated_after = DateTimeFilter(field_name="updated_at", lookup_expr="gte")
     search = django_filters.CharFilter(method="filter_search", help_text="Name, e-mail or external id contains.")
 
     class Meta:
@@ -63,8 +64,8 @@ class AttributeDefinitionFilter(django_filters.FilterSet):
 
 
 class EventFilter(django_filters.FilterSet):
-    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event
@@ -72,8 +73,8 @@ class EventFilter(django_filters.FilterSet):
 
 
 class OrderFilter(django_filters.FilterSet):
-    ordered_after = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="gte")
-    ordered_before = django_filters.IsoDateTimeFilter(field_name="ordered_at", lookup_expr="lt")
+    ordered_after = DateTimeFilter(field_name="ordered_at", lookup_expr="gte")
+    ordered_before = DateTimeFilter(field_name="ordered_at", lookup_expr="lt")
     amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
     amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
 
@@ -89,8 +90,8 @@ class SurveyResponseFilter(django_filters.FilterSet):
 
 
 class ConsentRecordFilter(django_filters.FilterSet):
-    recorded_after = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    recorded_before = django_filters.IsoDateTimeFilter(field_name="recorded_at", lookup_expr="lt")
+    recorded_after = DateTimeFilter(field_name="recorded_at", lookup_expr="gte")
+    recorded_before = DateTimeFilter(field_name="recorded_at", lookup_expr="lt")
 
     class Meta:
         model = ConsentRecord

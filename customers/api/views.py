@@ -1,17 +1,16 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils.dateparse import parse_datetime
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from config.api import RequestTooLarge, TimeCursorPagination
+from config.api import RequestTooLarge, TimeCursorPagination, parse_datetime_param
 from customers import services
 from customers.api import filters
 from customers.api import serializers as s
@@ -101,7 +100,7 @@ class ProfileViewSet(
         """The consent in force per purpose and channel (the latest record of each)."""
         profile = self.get_object()
         at = request.query_params.get("at")
-        when = parse_datetime(at) if at else None
+        when = parse_datetime_param(at) if at else None
         if at and when is None:
             raise ValidationError({"at": ValidationError("Expected an ISO 8601 date-time.", code="invalid")})
         return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
@@ -224,6 +223,7 @@ class IngestViewSet(WorkspaceScopedViewSet):
 
     model = Profile
     throttle_scope = "ingest"
+    parser_classes = [JSONParser]
     serializer_class = s.IngestReportOutput
 
     def _ingest(self, request, kind: str) -> Response:
@@ -266,7 +266,7 @@ class ImportJobViewSet(
     model = ImportJob
     filterset_class = filters.ImportJobFilter
     ordering_fields = ["created_at", "id"]
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [MultiPartParser]
 
     def get_serializer_class(self):
         return s.ImportJobInput if self.action == "create" else s.ImportJobOutput

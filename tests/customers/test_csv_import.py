@@ -123,3 +123,32 @@ def test_import_jobs_of_another_workspace_are_not_visible(outsider, marketer, wo
     ).json()["id"]
     assert outsider.get(reverse("import-job-detail", kwargs={"workspace": "maison", "pk": job_id})).status_code == 404
     assert outsider.get(reverse("import-job-detail", kwargs={"workspace": "rival", "pk": job_id})).status_code == 404
+
+
+def test_a_file_that_is_not_text_is_a_400_not_a_server_error(marketer, workspace):
+    upload = SimpleUploadedFile("weird.csv", b"external_id\n\x81\x9d\n", content_type="text/csv")
+    r = marketer.post(
+        reverse("import-job-list", kwargs={"workspace": "maison"}),
+        {"kind": "profiles", "file": upload},
+        format="multipart",
+    )
+    assert r.status_code == 400
+    assert r.json()["file"][0]["code"] == "encoding"
+
+
+def test_an_import_that_crashes_is_marked_failed_not_left_running(workspace, monkeypatch):
+    from customers import services
+
+    job = ImportJob.objects.create(
+        workspace=workspace, kind="profiles", filename="x.csv", content="external_id\nP1\n", content_sha256="0" * 64
+    )
+
+    def explode(**kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(services, "csv_import", explode)  # stands in for any unforeseen bug
+    services.import_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == "failed"
+    assert job.failure.startswith("Unexpected error (RuntimeError)")
+    assert job.finished_at is not None

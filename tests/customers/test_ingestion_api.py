@@ -252,3 +252,65 @@ def test_ingesting_into_another_workspace_is_a_404(outsider, workspace):
     r = outsider.post(url("profiles"), {"items": [{"idempotency_key": "1", "external_id": "X"}]}, format="json")
     assert r.status_code == 404
     assert not Profile.objects.filter(workspace=workspace).exists()
+
+
+def _event(**fields):
+    return {
+        "idempotency_key": "k",
+        "external_id": "C1",
+        "type": "page_view",
+        "channel": "web",
+        "occurred_at": "2026-01-01T10:00:00Z",
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({"channel": {}}, "channel", "invalid_choice"),
+        ({"type": ["page_view"]}, "type", "invalid_choice"),
+        ({"occurred_at": "2020-01-01T25:00:00Z"}, "occurred_at", "invalid_datetime"),
+        ({"external_id": "C\u0000"}, "external_id", "null_characters_not_allowed"),
+        ({"properties": {"sku\u0000": "x"}}, "properties", "null_characters_not_allowed"),
+        ({"properties": {"sku": ["a\u0000"]}}, "properties", "null_characters_not_allowed"),
+    ],
+)
+def test_hostile_event_values_are_rejected_items_not_server_errors(marketer, workspace, fields, field, code):
+    body = marketer.post(url("events"), {"items": [_event(**fields)]}, format="json").json()
+    assert body["rejected"][0]["errors"][field][0]["code"] == code
+    assert not Event.objects.exists()
+
+
+def test_a_far_offset_is_stored_in_utc(marketer, workspace):
+    body = marketer.post(
+        url("events"), {"items": [_event(occurred_at="2020-01-01T00:00:00+20:00")]}, format="json"
+    ).json()
+    assert body["created"] == 1
+    event = Event.objects.get()
+    assert event.occurred_at.isoformat() == "2019-12-31T04:00:00+00:00"
+
+
+def test_a_far_offset_in_a_list_filter_is_not_a_server_error(viewer, workspace):
+    r = viewer.get(
+        reverse("order-list", kwargs={"workspace": "maison"}), {"ordered_after": "2020-01-01T00:00:00+20:00"}
+    )
+    assert r.status_code == 200
+    r = viewer.get(reverse("event-list", kwargs={"workspace": "maison"}), {"occurred_after": "2020-01-01T25:00:00Z"})
+    assert r.status_code == 400 and "occurred_after" in r.json()
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "code"),
+    [
+        ({"email": "x" * 300 + "@example.com"}, "email", "invalid_email"),
+        ({"country": "ÉÉ"}, "country", "invalid"),
+        ({"gender": {"f": 1}}, "gender", "invalid_choice"),
+        ({"first_name": "A\u0000"}, "first_name", "null_characters_not_allowed"),
+    ],
+)
+def test_hostile_profile_values_are_rejected_items(marketer, workspace, fields, field, code):
+    item = {"idempotency_key": "p", "external_id": "C1", **fields}
+    body = marketer.post(url("profiles"), {"items": [item]}, format="json").json()
+    assert body["rejected"][0]["errors"][field][0]["code"] == code
+    assert not Profile.objects.exists()
