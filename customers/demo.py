@@ -7,7 +7,8 @@ row at a time through the ORM. Generation is deterministic for a given seed.
 
 import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -32,6 +33,11 @@ from customers.models import (
 )
 
 CHUNK = 50_000  # rows per generated chunk: ~40 MB of tuples at most, one COPY each
+# From this many rows, PostgreSQL builds a table's secondary indexes once after the
+# load instead of maintaining them row by row: random B-tree inserts into a table of
+# millions of rows write a full page to the WAL each, which made a 1M-profile seed
+# take 14 minutes (the rebuild itself takes seconds).
+INDEX_REBUILD_ROWS = 500_000
 
 # (city, postal prefix, region, latitude, longitude, weight ~ metropolitan population in 100k)
 CITIES: list[tuple[str, str, str, float, float, int]] = [
@@ -416,14 +422,43 @@ def demo_seed(
     _seed_consents(people, workspace, rng, now, report)
     _seed_surveys(people, workspace, rng, now, report)
     progress(f"identities {report.identities}, consents {report.consents}, surveys {report.survey_responses}")
-    _seed_events(people, workspace, rng, now, events_per_profile, report, progress)
-    _seed_orders(people, workspace, rng, now, orders_per_profile, report, progress)
+    with _indexes_built_after(Event, int(len(people) * events_per_profile), progress):
+        _seed_events(people, workspace, rng, now, events_per_profile, report, progress)
+    with _indexes_built_after(Order, int(len(people) * orders_per_profile), progress):
+        _seed_orders(people, workspace, rng, now, orders_per_profile, report, progress)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             for model in (Profile, Event, Order, Identity, ConsentRecord, SurveyResponse):
                 cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
     report.seconds = (timezone.now() - started).total_seconds()
     return report
+
+
+@contextmanager
+def _indexes_built_after(model: type, rows: int, progress: Callable[[str], None]) -> Iterator[None]:
+    """Drop the model's secondary (non-unique) indexes for a large load, and build them again after."""
+    if connection.vendor != "postgresql" or rows < INDEX_REBUILD_ROWS:
+        yield
+        return
+    names = [index.name for index in model._meta.indexes]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s AND indexname = ANY(%s)",
+            [model._meta.db_table, names],
+        )
+        definitions = cursor.fetchall()
+        for name, _ in definitions:
+            cursor.execute(f"DROP INDEX IF EXISTS {connection.ops.quote_name(name)}")
+    try:
+        yield
+    finally:
+        # Rebuilt even when the load fails, so the schema is never left without them.
+        progress(f"building {len(definitions)} indexes of {model._meta.db_table}")
+        with connection.cursor() as cursor:
+            cursor.execute("SET maintenance_work_mem = '512MB'")
+            for _, definition in definitions:
+                cursor.execute(definition)
+            cursor.execute("RESET maintenance_work_mem")
 
 
 def _chunks(rows: Iterable[Sequence[Any]], writer: _Writer) -> int:

@@ -3,14 +3,19 @@ RETURNING, which tells exactly which rows a replayed batch really added.
 Both PostgreSQL and SQLite (>= 3.35) support it.
 """
 
+import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import Model
+from django.db.models import JSONField, Model
 
-# PostgreSQL takes at most 65,535 parameters a statement; SQLite (>= 3.32) 32,766.
-_MAX_PARAMS = {"postgresql": 65_000, "sqlite": 32_000}
+# SQLite (>= 3.32) takes at most 32,766 parameters a statement.
+_SQLITE_MAX_PARAMS = 32_000
+# PostgreSQL: rows a statement. Each column travels as one array parameter
+# (unnest), so the statement text stays tiny whatever the batch: measured twice
+# as fast as a VALUES list of 65,000 client-side-bound parameters.
+_PG_ROWS_PER_STATEMENT = 10_000
 
 
 def insert_ignore_returning(
@@ -24,20 +29,41 @@ def insert_ignore_returning(
     qn = connection.ops.quote_name
     opts = model._meta
     model_fields = [opts.get_field(name) for name in fields]
-    returning_column = opts.get_field(returning).column
-    per_statement = max(1, _MAX_PARAMS.get(connection.vendor, 30_000) // len(fields))
-    row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    head = f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in model_fields)}) VALUES "
-    tail = f" ON CONFLICT DO NOTHING RETURNING {qn(returning_column)}"
+    head = f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in model_fields)}) "
+    tail = f" ON CONFLICT DO NOTHING RETURNING {qn(opts.get_field(returning).column)}"
     inserted: list[Any] = []
     with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            params: list[Any] = []
-            for row in chunk:
-                params.extend(
-                    field.get_db_prep_save(value, connection) for field, value in zip(model_fields, row, strict=True)
-                )
-            cursor.execute(head + ", ".join([row_placeholder] * len(chunk)) + tail, params)
-            inserted.extend(value for (value,) in cursor.fetchall())
+        if connection.vendor == "postgresql":
+            casts = ", ".join(f"%s::{_array_type(field, connection)}" for field in model_fields)
+            for start in range(0, len(rows), _PG_ROWS_PER_STATEMENT):
+                chunk = rows[start : start + _PG_ROWS_PER_STATEMENT]
+                columns = [
+                    [_prep(field, row[i], connection) for row in chunk] for i, field in enumerate(model_fields)
+                ]
+                # unnest keeps the rows' order, so concurrent batches lock keys in the same order.
+                cursor.execute(head + f"SELECT * FROM unnest({casts})" + tail, columns)
+                inserted.extend(value for (value,) in cursor.fetchall())
+        else:
+            per_statement = max(1, _SQLITE_MAX_PARAMS // len(fields))
+            row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            for start in range(0, len(rows), per_statement):
+                chunk = rows[start : start + per_statement]
+                params = [
+                    field.get_db_prep_save(value, connection)
+                    for row in chunk
+                    for field, value in zip(model_fields, row, strict=True)
+                ]
+                cursor.execute(head + "VALUES " + ", ".join([row_placeholder] * len(chunk)) + tail, params)
+                inserted.extend(value for (value,) in cursor.fetchall())
     return inserted
+
+
+def _array_type(field, connection) -> str:
+    db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
+    return f"{db_type}[]"
+
+
+def _prep(field, value: Any, connection) -> Any:
+    if isinstance(field, JSONField):
+        return json.dumps(value)  # cast to jsonb by the statement
+    return field.get_db_prep_save(value, connection)
