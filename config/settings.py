@@ -44,6 +44,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "accounts",
     "customers",
+    "segments",
+    "audiences",
 ]
 
 MIDDLEWARE = [

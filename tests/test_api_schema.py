@@ -103,11 +103,10 @@ class Seeded:
 
 
 @pytest.fixture
-def seeded(transactional_db, settings) -> tuple[str, Seeded]:
+def seeded(transactional_db, eager_tasks) -> tuple[str, Seeded]:
     """An admin of `maison` with a few rows of every kind, and a rival workspace with its own."""
     # An import runs in-process, so that a crash of the import surfaces as the request's error
     # (and nothing is left queued on the shared broker).
-    settings.CELERY_TASK_ALWAYS_EAGER = True
     workspace = make_workspace(slug=SLUG)
     admin = make_user(workspace=workspace, role=Role.ADMIN)
     make_user(workspace=workspace, role=Role.VIEWER)

@@ -1,0 +1,113 @@
+from django.conf import settings
+from django.db import models
+
+from accounts.models import Workspace
+from customers.models import Profile
+from segments.models import Segment
+
+
+class Audience(models.Model):
+    """The computed membership of a segment, as numbered versions; readers see `current_version`.
+
+    A computation takes the lease (token and expiry), writes version `next_version`
+    set-based, then switches `current_version` by compare-and-set. A lease that
+    expired belongs to a crashed worker and may be taken over.
+    """
+
+    class Status(models.TextChoices):
+        NEVER = "never", "Never computed"
+        QUEUED = "queued", "Queued"
+        COMPUTING = "computing", "Computing"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="audience")
+    current_version = models.PositiveIntegerField(default=0)
+    next_version = models.PositiveIntegerField(default=0, help_text="The last version handed to a computation.")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEVER)
+    size = models.PositiveIntegerField(default=0)
+    contactable = models.JSONField(default=dict, blank=True, help_text="Members contactable, per purpose/channel.")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(current_version__lte=models.F("next_version")),
+                name="audiences_audience_current_lte_next",
+            )
+        ]
+        indexes = [models.Index(fields=["workspace", "status"], name="audiences_audience_ws_status")]
+
+    def __str__(self) -> str:
+        return f"Audience of {self.segment}"
+
+
+class AudienceMember(models.Model):
+    pk = models.CompositePrimaryKey("audience", "version", "profile")
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="+", db_index=False)
+    version = models.PositiveIntegerField()
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        pass
+
+
+class AudienceRun(models.Model):
+    """One computation: what it produced, how long it took, or why it failed."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        SUPERSEDED = "superseded", "Superseded by a newer run"
+
+    audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="runs")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=20, help_text="schedule, manual, api, dependency")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    size = models.PositiveIntegerField(null=True, blank=True)
+    added = models.PositiveIntegerField(null=True, blank=True)
+    removed = models.PositiveIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["audience", "started_at"], name="audiences_run_audience_time")]
+
+    def __str__(self) -> str:
+        return f"{self.audience} v{self.version} ({self.status})"
+
+
+class ManualMember(models.Model):
+    """A person added to or removed from a segment by hand; survives every recomputation.
+
+    A static segment's list is made of its `include` rows.
+    """
+
+    class Action(models.TextChoices):
+        INCLUDE = "include", "Always include"
+        EXCLUDE = "exclude", "Always exclude"
+
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="manual_members")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="audiences_manualmember_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.profile_id} in {self.segment_id}"

@@ -1,0 +1,238 @@
+"""Audience computation: versioned snapshots, a lease, and a compare-and-set switch.
+
+1. Take the lease: one UPDATE that succeeds only when no live lease exists, and
+   hands out the next version number. A second request while a computation
+   holds the lease is a no-op, so two concurrent refreshes give one computation.
+2. Write the new version with one INSERT ... SELECT of the compiled segment query.
+3. In one transaction: make it current with `current_version = v WHERE
+   current_version < v AND lease_token = mine`, record the run, release the lease.
+   A reader never sees a half-written version; a killed worker leaves the old
+   version current and its lease expires; a stale run cannot overwrite a newer one.
+4. Clear versions older than the previous one.
+"""
+
+import logging
+import time
+import uuid
+from datetime import timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import OperationalError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from audiences.models import Audience, AudienceMember, AudienceRun, ManualMember
+from customers.models import ConsentRecord, ConsentStatus, Profile
+from segments.models import Segment
+from segments.selectors import compile_context, segment_members_query
+
+logger = logging.getLogger(__name__)
+
+# Longer than the slowest computation (~5 s for 1M profiles on bench data) by a wide
+# margin, and shorter than the task time limit's retry horizon.
+LEASE = timedelta(minutes=15)
+# Per purpose/channel, how many members each snapshot may contact.
+CONTACT_CHANNELS = [
+    ("direct_marketing", "email"),
+    ("direct_marketing", "sms"),
+    ("direct_marketing", "push"),
+    ("ad_targeting", "display"),
+    ("ad_targeting", "social"),
+]
+
+
+def audience_refresh_request(*, segment: Segment, trigger: str = "manual", by=None) -> Audience:
+    """Queue a computation, unless one is already queued or running under a live lease."""
+    from audiences.tasks import audience_compute_task
+
+    now = timezone.now()
+    with transaction.atomic():
+        audience = Audience.objects.select_for_update().get(segment=segment)
+        busy = audience.lease_expires_at is not None and audience.lease_expires_at > now
+        queued_recently = (
+            audience.status == Audience.Status.QUEUED
+            and audience.requested_at
+            and (audience.requested_at > now - LEASE)
+        )
+        if busy or queued_recently:
+            return audience
+        audience.status = Audience.Status.QUEUED
+        audience.requested_at = now
+        audience.save(update_fields=["status", "requested_at"])
+        audience_compute_task.delay_on_commit(
+            segment_id=segment.pk, trigger=trigger, requested_by_id=getattr(by, "pk", None)
+        )
+    return audience
+
+
+def _take_lease(audience_id: int) -> tuple[uuid.UUID, int] | None:
+    token = uuid.uuid4()
+    now = timezone.now()
+    with transaction.atomic():
+        taken = (
+            Audience.objects.filter(pk=audience_id)
+            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
+            .update(
+                lease_token=token,
+                lease_expires_at=now + LEASE,
+                next_version=F("next_version") + 1,
+                status=Audience.Status.COMPUTING,
+            )
+        )
+        if not taken:
+            return None
+        version = Audience.objects.filter(pk=audience_id).values_list("next_version", flat=True).get()
+    return token, version
+
+
+def audience_compute(
+    *, segment_id: int, trigger: str = "manual", requested_by_id: int | None = None
+) -> AudienceRun | None:
+    """Compute the segment's audience now; None when another computation holds the lease."""
+    segment = Segment.objects.select_related("workspace").filter(pk=segment_id).first()
+    if segment is None:
+        return None
+    audience = Audience.objects.get(segment=segment)
+    lease = _take_lease(audience.pk)
+    if lease is None:
+        return None
+    token, version = lease
+    started = time.monotonic()
+    run = AudienceRun.objects.create(
+        audience=audience, version=version, trigger=trigger, requested_by_id=requested_by_id, started_at=timezone.now()
+    )
+    try:
+        # Rows left by a computation that was killed mid-write are never current: clear them.
+        AudienceMember.objects.filter(audience=audience, version__gt=audience.current_version).exclude(
+            version=version
+        ).delete()
+        ctx = compile_context(workspace=segment.workspace)
+        members = segment_members_query(segment=segment, ctx=ctx)
+        _insert_version(audience.pk, version, members)
+        size = AudienceMember.objects.filter(audience=audience, version=version).count()
+        contactable = _contactable(audience.pk, version, ctx.now)
+        with transaction.atomic():
+            previous = Audience.objects.select_for_update().get(pk=audience.pk).current_version
+            switched = Audience.objects.filter(pk=audience.pk, current_version__lt=version, lease_token=token).update(
+                current_version=version,
+                size=size,
+                contactable=contactable,
+                computed_at=timezone.now(),
+                status=Audience.Status.READY,
+                lease_token=None,
+                lease_expires_at=None,
+            )
+            if switched:
+                added, removed = _diff(audience.pk, previous, version)
+                _finish(run, started, status=AudienceRun.Status.SUCCEEDED, size=size, added=added, removed=removed)
+            else:
+                _finish(run, started, status=AudienceRun.Status.SUPERSEDED, size=size)
+        if switched:
+            # Keep the previous version for diffs and for readers that started before the switch.
+            AudienceMember.objects.filter(audience=audience, version__lt=previous).delete()
+        else:
+            AudienceMember.objects.filter(audience=audience, version=version).delete()
+    except Exception as exc:
+        logger.exception("Audience computation of segment %s failed", segment_id)
+        AudienceMember.objects.filter(audience=audience, version=version).delete()
+        Audience.objects.filter(pk=audience.pk, lease_token=token).update(
+            status=Audience.Status.FAILED, lease_token=None, lease_expires_at=None
+        )
+        _finish(run, started, status=AudienceRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
+        if isinstance(exc, OperationalError):
+            raise  # transient: the task retries with a new version
+        return AudienceRun.objects.get(pk=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def _insert_version(audience_id: int, version: int, members) -> None:
+    sql, params = members.values("pk").query.sql_with_params()
+    table = connection.ops.quote_name(AudienceMember._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (audience_id, version, profile_id) SELECT %s, %s, m.id FROM ({sql}) m",
+            [audience_id, version, *params],
+        )
+
+
+def _diff(audience_id: int, previous: int, version: int) -> tuple[int, int]:
+    new = AudienceMember.objects.filter(audience_id=audience_id, version=version)
+    old = AudienceMember.objects.filter(audience_id=audience_id, version=previous)
+    added = new.exclude(profile_id__in=old.values("profile_id")).count()
+    removed = old.exclude(profile_id__in=new.values("profile_id")).count() if previous else 0
+    return added, removed
+
+
+def _contactable(audience_id: int, version: int, now) -> dict[str, int]:
+    members = AudienceMember.objects.filter(audience_id=audience_id, version=version)
+    counts = {}
+    for purpose, channel in CONTACT_CHANNELS:
+        in_force = (
+            ConsentRecord.objects.filter(purpose=purpose, channel=channel)
+            .valid_at(now)
+            .filter(status=ConsentStatus.GRANTED)
+        )
+        counts[f"{purpose}/{channel}"] = members.filter(profile_id__in=in_force.values("profile_id")).count()
+    return counts
+
+
+def _finish(run: AudienceRun, started: float, **fields) -> None:
+    fields["finished_at"] = timezone.now()
+    fields["duration_ms"] = int((time.monotonic() - started) * 1000)
+    AudienceRun.objects.filter(pk=run.pk).update(**fields)
+
+
+@transaction.atomic
+def manual_members_set(*, segment: Segment, add: list[int], remove: list[int], by=None) -> dict[str, int]:
+    """Always include `add`, always exclude `remove`; both survive recomputation."""
+    ids = set(add) | set(remove)
+    known = set(Profile.objects.filter(workspace_id=segment.workspace_id, pk__in=ids).values_list("pk", flat=True))
+    unknown = sorted(ids - known)
+    if unknown:
+        raise ValidationError(
+            {"profiles": ValidationError(f"Unknown profiles in this workspace: {unknown[:20]}.", code="does_not_exist")}
+        )
+    for action, profile_ids in ((ManualMember.Action.INCLUDE, add), (ManualMember.Action.EXCLUDE, remove)):
+        ManualMember.objects.filter(segment=segment, profile_id__in=profile_ids).delete()
+        ManualMember.objects.bulk_create(
+            [
+                ManualMember(segment=segment, profile_id=pk, action=action, created_by=by)
+                for pk in sorted(set(profile_ids))
+            ]
+        )
+    return {"included": len(set(add)), "excluded": len(set(remove))}
+
+
+def audiences_refresh_due(*, now=None) -> list[int]:
+    """Queue the audiences whose refresh interval has passed, dependencies first.
+
+    A segment whose dependencies are themselves due waits for the next tick, so
+    it is always computed after them (beat runs this every minute).
+    """
+    now = now or timezone.now()
+    segments = list(
+        Segment.objects.filter(kind=Segment.Kind.DYNAMIC, refresh_every__isnull=False)
+        .select_related("audience")
+        .prefetch_related("depends_on__audience")
+    )
+
+    def due(segment: Segment) -> bool:
+        audience = segment.audience
+        if audience.lease_expires_at is not None and audience.lease_expires_at > now:
+            return False
+        if audience.status == Audience.Status.QUEUED and audience.requested_at and audience.requested_at > now - LEASE:
+            return False
+        return audience.computed_at is None or audience.computed_at + segment.refresh_every <= now
+
+    due_ids = {segment.pk for segment in segments if due(segment)}
+    queued = []
+    for segment in segments:
+        if segment.pk not in due_ids:
+            continue
+        waiting = [dep for dep in segment.depends_on.all() if dep.pk in due_ids or dep.audience.current_version == 0]
+        if waiting:
+            continue
+        audience_refresh_request(segment=segment, trigger="schedule")
+        queued.append(segment.pk)
+    return queued

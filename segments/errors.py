@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+
+class SegmentErrorCode(StrEnum):
+    INVALID_RULE = "invalid_rule"
+    UNKNOWN_SEGMENT = "unknown_segment"
+    CYCLE = "cycle"
+    STATIC_HAS_NO_RULES = "static_has_no_rules"
+    RULES_REQUIRED = "rules_required"

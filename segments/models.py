@@ -1,0 +1,40 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Workspace
+
+
+class Segment(models.Model):
+    class Kind(models.TextChoices):
+        DYNAMIC = "dynamic", "Dynamic (rules)"
+        STATIC = "static", "Static (a fixed list)"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
+    definition = models.JSONField(
+        null=True, blank=True, help_text="The rules (see the rule language); empty for a static list."
+    )
+    refresh_every = models.DurationField(
+        null=True, blank=True, help_text="How often the audience is recomputed; empty: on demand only."
+    )
+    depends_on = models.ManyToManyField("self", symmetrical=False, related_name="used_by", blank=True, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="segments_segment_name_unique"),
+            models.CheckConstraint(
+                condition=Q(kind="static") | Q(definition__isnull=False), name="segments_segment_dynamic_has_rules"
+            ),
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

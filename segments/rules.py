@@ -1,0 +1,380 @@
+"""The segment rule language: validation.
+
+A definition is a JSON tree of `all` / `any` / `not` nodes whose leaves are
+conditions. `validate_definition` checks it whole and reports every problem
+with the path of the node (`definition.all[2].value: expected a number`);
+unknown keys, fields and operators are refused. It returns the segment ids the
+definition refers to, so that the caller can check they exist and form no cycle.
+
+Leaves:
+    {"field": "age", "op": "between", "value": [25, 34]}              demographic
+    {"field": "postal_code", "op": "starts_with", "value": ["69", "38"]}  geographic
+    {"geo": {"near": [45.76, 4.84], "km": 10}}
+    {"field": "attributes.interests", "op": "contains", "value": "running"}  attitudinal
+    {"survey": "satisfaction_2026", "question": "nps", "op": "gte", "value": 9}
+    {"event": "cart_abandoned", "channel": "web", "properties": {"category": "shoes"},
+     "within": "P1D", "count": {"gte": 1}}                              behavioural
+    {"event": "purchase", "last": {"older_than": "P90D"}}
+    {"event": "app_open", "first": {"within": "P30D"}}
+    {"orders": {"within": "P90D", "count": {"gte": 3}, "amount_sum": {"gte": 200}}}  transactional
+    {"consent": {"purpose": "direct_marketing", "channel": "email"}}
+    {"segment": 17}
+Windows are ISO 8601 durations in days and hours: P1D, PT24H, P90D.
+"""
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_date, parse_duration
+
+from customers.models import (
+    AttributeType,
+    Channel,
+    ConsentPurpose,
+    EventType,
+    Gender,
+    LifecycleStage,
+    SocioProfessionalCategory,
+)
+
+MAX_DEPTH = 12
+MAX_NODES = 200
+MAX_WINDOW = timedelta(days=3660)
+MAX_LIST = 1_000
+
+# Profile fields: name -> kind
+PROFILE_FIELDS: dict[str, str] = {
+    "age": "number",
+    "gender": "choice",
+    "socio_professional_category": "choice",
+    "lifecycle_stage": "choice",
+    "city": "text",
+    "postal_code": "text",
+    "region": "text",
+    "country": "text",
+}
+CHOICES: dict[str, set[str]] = {
+    "gender": set(Gender.values),
+    "socio_professional_category": set(SocioProfessionalCategory.values),
+    "lifecycle_stage": set(LifecycleStage.values),
+}
+NUMBER_OPS = {"eq", "ne", "gt", "gte", "lt", "lte", "between", "is_set"}
+OPERATORS: dict[str, set[str]] = {
+    "number": NUMBER_OPS,
+    "choice": {"eq", "ne", "in", "not_in", "is_set"},
+    "text": {"eq", "ne", "in", "not_in", "starts_with", "is_set"},
+    AttributeType.STRING: {"eq", "ne", "in", "not_in", "starts_with", "is_set"},
+    AttributeType.NUMBER: NUMBER_OPS,
+    AttributeType.BOOLEAN: {"eq", "is_set"},
+    AttributeType.DATE: {"eq", "before", "after", "between", "is_set"},
+    AttributeType.STRING_LIST: {"contains", "contains_any", "contains_all", "is_set"},
+    "survey": {"eq", "ne", "in", "gt", "gte", "lt", "lte", "between", "contains", "answered"},
+}
+COMPARISON_KEYS = {"eq", "gt", "gte", "lt", "lte"}
+
+
+@dataclass
+class ValidationResult:
+    errors: list[str] = field(default_factory=list)
+    segment_refs: set[int] = field(default_factory=set)
+    nodes: int = 0
+
+
+def validate_definition(definition: Any, *, attribute_types: Mapping[str, str]) -> set[int]:
+    """Check a definition; raise ValidationError({"definition": [...]}) listing each bad node by path."""
+    result = ValidationResult()
+    _node(definition, "definition", 0, attribute_types, result)
+    if result.nodes > MAX_NODES:
+        result.errors.append(f"definition: at most {MAX_NODES} conditions.")
+    if result.errors:
+        raise ValidationError(
+            {"definition": [ValidationError(message, code="invalid_rule") for message in result.errors]}
+        )
+    return result.segment_refs
+
+
+def parse_window(value: Any) -> timedelta | None:
+    """An ISO 8601 duration in days/hours/minutes, positive and at most ten years; None if invalid."""
+    if not isinstance(value, str):
+        return None
+    duration = parse_duration(value) if value.startswith(("P", "p")) else None
+    if duration is None or duration <= timedelta(0) or duration > MAX_WINDOW:
+        return None
+    return duration
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _node(node: Any, path: str, depth: int, types: Mapping[str, str], result: ValidationResult) -> None:
+    result.nodes += 1
+    err = result.errors.append
+    if depth > MAX_DEPTH:
+        err(f"{path}: nested too deeply (at most {MAX_DEPTH} levels).")
+        return
+    if not isinstance(node, dict) or not node:
+        err(f"{path}: expected a condition object.")
+        return
+    if "all" in node or "any" in node:
+        key = "all" if "all" in node else "any"
+        if set(node) != {key}:
+            err(f"{path}: '{key}' takes no other keys (found {', '.join(sorted(set(node) - {key}))}).")
+        children = node[key]
+        if not isinstance(children, list) or not children:
+            err(f"{path}.{key}: expected a non-empty list of conditions.")
+            return
+        for index, child in enumerate(children):
+            _node(child, f"{path}.{key}[{index}]", depth + 1, types, result)
+        return
+    if "not" in node:
+        if set(node) != {"not"}:
+            err(f"{path}: 'not' takes no other keys.")
+        _node(node["not"], f"{path}.not", depth + 1, types, result)
+        return
+    for kind, check in (
+        ("field", _field),
+        ("survey", _survey),
+        ("event", _event),
+        ("orders", _orders),
+        ("geo", _geo),
+        ("consent", _consent),
+        ("segment", _segment),
+    ):
+        if kind in node:
+            check(node, path, types, result)
+            return
+    err(
+        f"{path}: unknown condition; expected one of all, any, not, field, survey, event, orders, geo, consent, segment."
+    )
+
+
+def _keys(node: dict, path: str, allowed: set[str], required: set[str], result: ValidationResult) -> bool:
+    unknown = set(node) - allowed
+    missing = required - set(node)
+    for key in sorted(unknown):
+        result.errors.append(f"{path}.{key}: unknown key.")
+    for key in sorted(missing):
+        result.errors.append(f"{path}.{key}: required.")
+    return not unknown and not missing
+
+
+def _value(
+    kind: str, op: str, value: Any, path: str, result: ValidationResult, *, choices: set[str] | None = None
+) -> None:
+    err = result.errors.append
+    where = f"{path}.value"
+    if op in ("is_set", "answered"):
+        if not isinstance(value, bool):
+            err(f"{where}: expected true or false.")
+        return
+    if op == "between":
+        if not (isinstance(value, list) and len(value) == 2):
+            err(f"{where}: expected a list of two bounds [low, high].")
+            return
+        for bound in value:
+            _scalar(kind, bound, where, result, choices=choices)
+        if (
+            all(_is_number(b) for b in value)
+            and value[0] > value[1]
+            or (kind == AttributeType.DATE and all(isinstance(b, str) for b in value) and value[0] > value[1])
+        ):
+            err(f"{where}: the low bound is above the high bound.")
+        return
+    if op in ("in", "not_in", "contains_any", "contains_all") or (op == "starts_with" and isinstance(value, list)):
+        if not isinstance(value, list) or not value or len(value) > MAX_LIST:
+            err(f"{where}: expected a non-empty list (at most {MAX_LIST} values).")
+            return
+        item_kind = AttributeType.STRING if kind == AttributeType.STRING_LIST else kind
+        for item in value:
+            _scalar(item_kind, item, where, result, choices=choices)
+        return
+    if kind == AttributeType.STRING_LIST or op == "starts_with":
+        if not isinstance(value, str) or not value:
+            err(f"{where}: expected a non-empty string.")
+        return
+    _scalar(kind, value, where, result, choices=choices)
+
+
+def _scalar(kind: str, value: Any, where: str, result: ValidationResult, *, choices: set[str] | None = None) -> None:
+    err = result.errors.append
+    if kind in ("number", AttributeType.NUMBER):
+        if not _is_number(value):
+            err(f"{where}: expected a number.")
+    elif kind == AttributeType.BOOLEAN:
+        if not isinstance(value, bool):
+            err(f"{where}: expected true or false.")
+    elif kind == AttributeType.DATE:
+        try:
+            ok = isinstance(value, str) and parse_date(value) is not None
+        except ValueError:
+            ok = False
+        if not ok:
+            err(f"{where}: expected a date as YYYY-MM-DD.")
+    elif kind == "survey":
+        if not (isinstance(value, (str, bool)) or _is_number(value)):
+            err(f"{where}: expected a text, number or true/false.")
+    elif not isinstance(value, str):
+        err(f"{where}: expected a string.")
+    elif choices is not None and value not in choices:
+        err(f"{where}: {value!r} is not one of {', '.join(sorted(choices))}.")
+    elif len(value) > 200:
+        err(f"{where}: at most 200 characters.")
+
+
+def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"field", "op", "value"}, {"field", "op", "value"}, result):
+        return
+    name, op = node["field"], node["op"]
+    if not isinstance(name, str):
+        result.errors.append(f"{path}.field: expected a string.")
+        return
+    if name.startswith("attributes."):
+        key = name[len("attributes.") :]
+        kind = types.get(key)
+        if kind is None:
+            result.errors.append(f"{path}.field: unknown attribute {key!r}.")
+            return
+    elif name in PROFILE_FIELDS:
+        kind = PROFILE_FIELDS[name]
+    else:
+        result.errors.append(
+            f"{path}.field: unknown field {name!r}; expected one of {', '.join(PROFILE_FIELDS)} or attributes.<key>."
+        )
+        return
+    if op not in OPERATORS[kind]:
+        result.errors.append(
+            f"{path}.op: {op!r} does not apply to {name}; use one of {', '.join(sorted(OPERATORS[kind]))}."
+        )
+        return
+    _value(kind, op, node["value"], path, result, choices=CHOICES.get(name))
+
+
+def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"survey", "question", "op", "value"}, {"survey", "question", "op", "value"}, result):
+        return
+    for key in ("survey", "question"):
+        if not isinstance(node[key], str) or not node[key]:
+            result.errors.append(f"{path}.{key}: expected a string.")
+    op = node["op"]
+    if op not in OPERATORS["survey"]:
+        result.errors.append(
+            f"{path}.op: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS['survey']))}."
+        )
+        return
+    kind = "number" if op in ("gt", "gte", "lt", "lte", "between") else "survey"
+    if op == "contains":
+        kind = AttributeType.STRING_LIST
+    _value(kind, op, node["value"], path, result)
+
+
+def _comparison(value: Any, path: str, result: ValidationResult) -> None:
+    if not isinstance(value, dict) or not value:
+        result.errors.append(f'{path}: expected a comparison such as {{"gte": 3}}.')
+        return
+    for key, bound in value.items():
+        if key not in COMPARISON_KEYS:
+            result.errors.append(f"{path}.{key}: unknown comparison; use {', '.join(sorted(COMPARISON_KEYS))}.")
+        elif not _is_number(bound) or bound < 0:
+            result.errors.append(f"{path}.{key}: expected a number of at least 0.")
+
+
+def _recency(value: Any, path: str, result: ValidationResult) -> None:
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("within", "older_than"):
+        result.errors.append(f'{path}: expected {{"within": "P30D"}} or {{"older_than": "P90D"}}.')
+        return
+    key, window = next(iter(value.items()))
+    if parse_window(window) is None:
+        result.errors.append(f"{path}.{key}: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+
+
+def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"event", "channel", "properties", "within", "count", "first", "last"}, {"event"}, result):
+        return
+    if node["event"] not in EventType.values:
+        result.errors.append(f"{path}.event: unknown event type {node['event']!r}.")
+    if "channel" in node and node["channel"] not in Channel.values:
+        result.errors.append(f"{path}.channel: unknown channel {node['channel']!r}.")
+    if "properties" in node:
+        props = node["properties"]
+        if not isinstance(props, dict) or not props:
+            result.errors.append(f"{path}.properties: expected an object of property values.")
+        else:
+            for key, value in props.items():
+                if not (isinstance(value, (str, bool)) or _is_number(value)):
+                    result.errors.append(f"{path}.properties.{key}: expected a text, number or true/false.")
+    if "within" in node and parse_window(node["within"]) is None:
+        result.errors.append(f"{path}.within: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+    if "count" in node:
+        _comparison(node["count"], f"{path}.count", result)
+    recency = [key for key in ("first", "last") if key in node]
+    if len(recency) > 1 or (recency and ("count" in node or "within" in node)):
+        result.errors.append(f"{path}: use either count/within, or one of first/last.")
+    for key in recency:
+        _recency(node[key], f"{path}.{key}", result)
+
+
+def _orders(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"orders"}, {"orders"}, result):
+        return
+    spec = node["orders"]
+    where = f"{path}.orders"
+    if not isinstance(spec, dict):
+        result.errors.append(f"{where}: expected an object.")
+        return
+    if not _keys(spec, where, {"within", "channel", "count", "amount_sum", "amount_avg", "last"}, set(), result):
+        return
+    if "within" in spec and parse_window(spec["within"]) is None:
+        result.errors.append(f"{where}.within: expected an ISO 8601 duration such as P90D (at most 10 years).")
+    if "channel" in spec and spec["channel"] not in Channel.values:
+        result.errors.append(f"{where}.channel: unknown channel {spec['channel']!r}.")
+    for key in ("count", "amount_sum", "amount_avg"):
+        if key in spec:
+            _comparison(spec[key], f"{where}.{key}", result)
+    if "last" in spec:
+        _recency(spec["last"], f"{where}.last", result)
+
+
+def _geo(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"geo"}, {"geo"}, result):
+        return
+    spec, where = node["geo"], f"{path}.geo"
+    if not isinstance(spec, dict) or not _keys(spec, where, {"near", "km"}, {"near", "km"}, result):
+        if not isinstance(spec, dict):
+            result.errors.append(f'{where}: expected {{"near": [lat, lon], "km": 10}}.')
+        return
+    near = spec["near"]
+    if not (isinstance(near, list) and len(near) == 2 and all(_is_number(v) for v in near)):
+        result.errors.append(f"{where}.near: expected [latitude, longitude].")
+    elif not (-90 <= near[0] <= 90 and -180 <= near[1] <= 180):
+        result.errors.append(f"{where}.near: latitude must be within ±90 and longitude within ±180.")
+    if not _is_number(spec["km"]) or not 0 < spec["km"] <= 2_000:
+        result.errors.append(f"{where}.km: expected a distance in km above 0 and at most 2000.")
+
+
+def _consent(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"consent"}, {"consent"}, result):
+        return
+    spec, where = node["consent"], f"{path}.consent"
+    if not isinstance(spec, dict):
+        result.errors.append(f'{where}: expected {{"purpose": ..., "channel": ...}}.')
+        return
+    if not _keys(spec, where, {"purpose", "channel"}, {"purpose", "channel"}, result):
+        return
+    if spec["purpose"] not in ConsentPurpose.values:
+        result.errors.append(f"{where}.purpose: unknown purpose {spec['purpose']!r}.")
+    if spec["channel"] not in Channel.values:
+        result.errors.append(f"{where}.channel: unknown channel {spec['channel']!r}.")
+
+
+def _segment(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
+    if not _keys(node, path, {"segment"}, {"segment"}, result):
+        return
+    ref = node["segment"]
+    if isinstance(ref, bool) or not isinstance(ref, int) or ref <= 0:
+        result.errors.append(f"{path}.segment: expected a segment id.")
+        return
+    result.segment_refs.add(ref)
