@@ -52,8 +52,8 @@ class AudienceMember(models.Model):
     version = models.PositiveIntegerField()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
 
-    class Meta:
-        pass
+    def __str__(self) -> str:
+        return f"{self.profile_id} in audience {self.audience_id} v{self.version}"
 
 
 class AudienceRun(models.Model):

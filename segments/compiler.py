@@ -15,9 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum
+from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextField
 from django.db.models.fields.json import KT
-from django.db.models.functions import ASin, Cos, Power, Radians, Sin, Sqrt
+from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
 from customers.models import ConsentRecord, ConsentStatus, Event, Order, Profile, SurveyResponse
 from customers.querysets import years_ago
@@ -181,7 +181,7 @@ def _survey(node: dict, ctx: CompileContext) -> Q:
         if connection.vendor == "postgresql":
             matching = answers.filter(answer__contains=[value])
         else:
-            matching = answers.annotate(_text=KT("answer")).filter(_text__contains=json.dumps(value))
+            matching = answers.alias(_text=Cast("answer", TextField())).filter(_text__contains=json.dumps(value))
     elif op == "ne":
         return Q(pk__in=answers.values("profile_id")) & ~Q(pk__in=answers.filter(answer=value).values("profile_id"))
     elif op == "in":
