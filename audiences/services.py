@@ -108,7 +108,8 @@ def audience_compute(
         ).delete()
         ctx = compile_context(workspace=segment.workspace)
         members = segment_members_query(segment=segment, ctx=ctx)
-        _insert_version(audience.pk, version, members)
+        with transaction.atomic():  # a failed write rolls back alone, the clean-up below still runs
+            _insert_version(audience.pk, version, members)
         size = AudienceMember.objects.filter(audience=audience, version=version).count()
         contactable = _contactable(audience.pk, version, ctx.now)
         with transaction.atomic():
@@ -151,7 +152,7 @@ def _insert_version(audience_id: int, version: int, members) -> None:
     table = connection.ops.quote_name(AudienceMember._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (audience_id, version, profile_id) SELECT %s, %s, m.id FROM ({sql}) m",
+            f"INSERT INTO {table} (audience_id, version, profile_id) SELECT %s, %s, m.* FROM ({sql}) m",
             [audience_id, version, *params],
         )
 
