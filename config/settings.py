@@ -214,6 +214,9 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "customers.models.EventType",
         "IdentityTypeEnum": "customers.models.IdentityType",
         "AttributeTypeEnum": "customers.models.AttributeType",
+        "SegmentKindEnum": "segments.models.Segment.Kind",
+        "AudienceStatusEnum": "audiences.models.Audience.Status",
+        "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
     },
 }
 

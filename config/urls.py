@@ -8,6 +8,7 @@ from rest_framework.throttling import AnonRateThrottle
 
 from accounts.api.views import MembershipViewSet, WorkspaceViewSet
 from customers.api import views as customers
+from segments.api.views import SegmentViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workspaces", WorkspaceViewSet, basename="workspace")
@@ -26,6 +27,7 @@ workspace_router.register("survey-responses", customers.SurveyResponseViewSet, b
 workspace_router.register("consents", customers.ConsentRecordViewSet, basename="consent")
 workspace_router.register("imports", customers.ImportJobViewSet, basename="import-job")
 workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")
+workspace_router.register("segments", SegmentViewSet, basename="segment")
 
 
 def health(request):

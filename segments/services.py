@@ -30,7 +30,7 @@ def definition_check(*, workspace: Workspace, definition: Any, segment: Segment 
         )
     if segment is not None and segment.pk is not None and refs:
         cycle = _path_back(workspace=workspace, start=refs, target=segment.pk)
-        if cycle:
+        if cycle is not None:  # an empty chain is a segment that uses itself
             names = " -> ".join([segment.name, *cycle, segment.name])
             raise ValidationError(
                 {

@@ -1,0 +1,85 @@
+from rest_framework import serializers
+
+from audiences.models import Audience, AudienceRun
+from customers.api.serializers import ProfileOutput
+from segments.models import Segment
+
+
+class AudienceOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Audience
+        fields = ["status", "current_version", "size", "contactable", "computed_at", "requested_at", "lease_expires_at"]
+
+
+class SegmentOutput(serializers.ModelSerializer):
+    audience = AudienceOutput(read_only=True)
+    depends_on = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Segment
+        fields = [
+            "id",
+            "name",
+            "description",
+            "kind",
+            "definition",
+            "refresh_every",
+            "depends_on",
+            "owner",
+            "audience",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class SegmentInput(serializers.ModelSerializer):
+    definition = serializers.JSONField(required=False, allow_null=True, help_text="The rules; see the rule language.")
+
+    class Meta:
+        model = Segment
+        fields = ["name", "description", "kind", "definition", "refresh_every"]
+        validators = []  # the service checks uniqueness and the rules with the workspace
+
+
+class DefinitionInput(serializers.Serializer):
+    definition = serializers.JSONField()
+
+
+class PreviewOutput(serializers.Serializer):
+    count = serializers.IntegerField()
+    base = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    sample = ProfileOutput(many=True)
+
+
+class AudienceRunOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AudienceRun
+        fields = [
+            "id",
+            "version",
+            "status",
+            "trigger",
+            "requested_by",
+            "started_at",
+            "finished_at",
+            "duration_ms",
+            "size",
+            "added",
+            "removed",
+            "error",
+        ]
+
+
+class ManualMembersInput(serializers.Serializer):
+    add = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
+    )
+    remove = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
+    )
+
+
+class ManualMembersOutput(serializers.Serializer):
+    included = serializers.IntegerField()
+    excluded = serializers.IntegerField()

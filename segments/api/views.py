@@ -1,0 +1,118 @@
+from django.core.exceptions import ValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.api.base import WorkspaceScopedViewSet
+from accounts.roles import Capability
+from audiences.models import AudienceMember, AudienceRun
+from audiences.services import audience_refresh_request, manual_members_set
+from customers.api.serializers import ProfileOutput
+from customers.models import Profile
+from segments import services
+from segments.api import serializers as s
+from segments.api.filters import SegmentFilter
+from segments.models import Segment
+from segments.selectors import definition_preview, segment_preview
+
+
+class SegmentViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """Segments: rules over the customer 360 view (or a static list), and their computed audience."""
+
+    model = Segment
+    filterset_class = SegmentFilter
+    ordering_fields = ["name", "created_at", "updated_at"]
+    # Trying rules out changes nothing: viewers may too.
+    action_capabilities = {"preview_definition": Capability.READ}
+
+    def scoped_queryset(self, queryset):
+        return queryset.select_related("audience").prefetch_related("depends_on")
+
+    def get_serializer_class(self):
+        if self.action in ("create", "update", "partial_update"):
+            return s.SegmentInput
+        return s.SegmentOutput
+
+    def _input(self, request, partial=False) -> dict:
+        data = s.SegmentInput(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        return data.validated_data
+
+    @extend_schema(request=s.SegmentInput, responses={201: s.SegmentOutput})
+    def create(self, request, *args, **kwargs):
+        segment = services.segment_create(workspace=self.workspace, owner=request.user, **self._input(request))
+        return Response(s.SegmentOutput(segment).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.SegmentInput, responses=s.SegmentOutput)
+    def update(self, request, *args, **kwargs):
+        segment = services.segment_update(
+            segment=self.get_object(), **self._input(request, kwargs.get("partial", False))
+        )
+        return Response(s.SegmentOutput(Segment.objects.select_related("audience").get(pk=segment.pk)).data)
+
+    def perform_destroy(self, instance):
+        services.segment_delete(segment=instance)
+
+    @extend_schema(request=s.DefinitionInput, responses=s.PreviewOutput)
+    @action(detail=False, methods=["post"], url_path="preview")
+    def preview_definition(self, request, *args, **kwargs):
+        """Validate unsaved rules and return their count, share of the base and a sample, computed now."""
+        data = s.DefinitionInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        definition = data.validated_data["definition"]
+        services.definition_check(workspace=self.workspace, definition=definition)
+        return Response(s.PreviewOutput(definition_preview(workspace=self.workspace, definition=definition)).data)
+
+    @extend_schema(responses=s.PreviewOutput)
+    @action(detail=True, methods=["get"], url_path="preview")
+    def preview(self, request, *args, **kwargs):
+        """The segment's members as they would be computed now (rules, static list and manual changes)."""
+        return Response(s.PreviewOutput(segment_preview(segment=self.get_object())).data)
+
+    @extend_schema(request=None, responses={202: s.SegmentOutput})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, *args, **kwargs):
+        """Queue a recomputation of the audience (a no-op while one is queued or running)."""
+        segment = self.get_object()
+        audience_refresh_request(segment=segment, trigger="api", by=request.user)
+        segment = Segment.objects.select_related("audience").get(pk=segment.pk)
+        return Response(s.SegmentOutput(segment).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=s.AudienceRunOutput(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def runs(self, request, *args, **kwargs):
+        """The audience's computation history, newest first."""
+        runs = AudienceRun.objects.filter(audience__segment=self.get_object())
+        page = self.paginate_queryset(runs)
+        return self.get_paginated_response(s.AudienceRunOutput(page, many=True).data)
+
+    @extend_schema(responses=ProfileOutput(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def members(self, request, *args, **kwargs):
+        """The members of the current audience version."""
+        segment = self.get_object()
+        audience = segment.audience
+        ids = AudienceMember.objects.filter(audience=audience, version=audience.current_version).values("profile_id")
+        page = self.paginate_queryset(Profile.objects.filter(workspace=self.workspace, pk__in=ids).order_by("pk"))
+        return self.get_paginated_response(ProfileOutput(page, many=True).data)
+
+    @extend_schema(request=s.ManualMembersInput, responses=s.ManualMembersOutput)
+    @action(detail=True, methods=["post"], url_path="manual-members")
+    def manual_members(self, request, *args, **kwargs):
+        """Always include or exclude people, whatever the rules say; applied at the next refresh."""
+        data = s.ManualMembersInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        if set(data.validated_data["add"]) & set(data.validated_data["remove"]):
+            raise ValidationError(
+                {"add": ValidationError("A profile cannot be both added and removed.", code="conflict")}
+            )
+        result = manual_members_set(segment=self.get_object(), by=request.user, **data.validated_data)
+        return Response(result)
