@@ -4,58 +4,19 @@ bin/test sets CIBLE_CHROMIUM to the browser; Playwright's sync API drives it aga
 pytest-django's live server.
 """
 
-import os
 import re
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import Role
 from customers.models import ImportJob, Profile
-from tests.factories import make_consent, make_order, make_profile, make_user, make_workspace
+from tests.browser.helpers import ARTIFACTS, log_in, member
+from tests.factories import make_consent, make_order, make_profile, make_workspace
 
 pytestmark = pytest.mark.browser
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PASSWORD = "correct-horse-battery-staple"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    executable = os.environ.get("CIBLE_CHROMIUM", "")
-    if not executable:
-        pytest.skip("CIBLE_CHROMIUM is empty: set it to a Chromium binary (bin/test finds Debian's chromium)")
-    # Playwright's sync API runs an event loop in this thread; Django refuses ORM calls from a
-    # thread with a running loop unless told otherwise (the test's own setup and checks).
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-
-
-@pytest.fixture
-def page(browser: Browser, live_server, transactional_db) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 @pytest.fixture
@@ -76,23 +37,6 @@ def workspaces(transactional_db):
     make_consent(profile=camille, purpose="direct_marketing", channel="email", status="granted")
     make_consent(profile=camille, purpose="profiling", channel="web", status="denied")
     return a, b, camille
-
-
-def member(workspace, role: str):
-    user = make_user(workspace=workspace, role=role)
-    user.set_password(PASSWORD)
-    user.save(update_fields=["password"])
-    return user
-
-
-def log_in(page: Page, user) -> None:
-    page.goto("/admin/")
-    expect(page).to_have_url(re.compile(r"/admin/login/"))
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("input[type=submit]")
-    expect(page.locator("#site-name")).to_be_visible()
-    expect(page.locator("#user-tools")).to_contain_text(user.username.upper(), ignore_case=True)
 
 
 def test_a_marketer_sees_the_profiles_of_their_workspace_only_and_a_profile_360(page, workspaces):
