@@ -98,6 +98,12 @@ def audience_compute(
         return None
     token, version = lease
     started = time.monotonic()
+    # Holding the lease, any run still marked running belongs to a worker that died.
+    AudienceRun.objects.filter(audience=audience, status=AudienceRun.Status.RUNNING).update(
+        status=AudienceRun.Status.FAILED,
+        error="The worker was lost before finishing; its lease expired.",
+        finished_at=timezone.now(),
+    )
     run = AudienceRun.objects.create(
         audience=audience, version=version, trigger=trigger, requested_by_id=requested_by_id, started_at=timezone.now()
     )

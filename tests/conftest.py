@@ -65,17 +65,9 @@ def outsider(other_workspace):
     return _client(make_user(workspace=other_workspace, role=Role.ADMIN))
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    """A real Celery worker process on the real broker, reading the test database."""
-    from django.conf import settings
-
-    if not settings.CELERY_BROKER_URL:
-        pytest.skip("needs REDIS_URL: the embedded mode runs tasks in-process")
-    with django_db_blocker.unblock():
-        db_name = connection.settings_dict["NAME"]
+def start_worker(db_name: str, queue: str, log_path: Path) -> subprocess.Popen:
+    """A real `celery worker` process on the test broker and the test database; returns once ready."""
     env = {**os.environ, "CIBLE_TEST_DATABASE_NAME": db_name, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
-    queue = settings.CELERY_TASK_DEFAULT_QUEUE
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queue],
         cwd=ROOT,
@@ -83,7 +75,7 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         check=True,
         capture_output=True,
     )
-    log = open(ROOT / ".pytest-worker.log", "w")
+    log = open(log_path, "w")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -110,20 +102,37 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if "ready." in (ROOT / ".pytest-worker.log").read_text():
-            break
+        if "ready." in log_path.read_text():
+            return process
         if process.poll() is not None:
-            raise RuntimeError((ROOT / ".pytest-worker.log").read_text())
+            raise RuntimeError(log_path.read_text())
         time.sleep(0.2)
-    else:
-        raise RuntimeError("The Celery worker did not start:\n" + (ROOT / ".pytest-worker.log").read_text())
+    os.killpg(process.pid, signal.SIGKILL)
+    raise RuntimeError("The Celery worker did not start:\n" + log_path.read_text())
+
+
+def stop_worker(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    """A real Celery worker process on the real broker, reading the test database."""
+    from django.conf import settings
+
+    if not settings.CELERY_BROKER_URL:
+        pytest.skip("needs REDIS_URL: the embedded mode runs tasks in-process")
+    with django_db_blocker.unblock():
+        db_name = connection.settings_dict["NAME"]
+    process = start_worker(db_name, settings.CELERY_TASK_DEFAULT_QUEUE, ROOT / ".pytest-worker.log")
     yield process
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    log.close()
+    stop_worker(process)
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
