@@ -217,6 +217,7 @@ SPECTACULAR_SETTINGS = {
         "SegmentKindEnum": "segments.models.Segment.Kind",
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
+        "SegmentAnalysisStatusEnum": "segments.models.SegmentAnalysis.Status",
     },
 }
 

@@ -38,3 +38,32 @@ class Segment(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class SegmentAnalysis(models.Model):
+    """The latest index table of a segment (computed by a worker on its current audience)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="analysis")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    audience_version = models.PositiveIntegerField(default=0)
+    segment_size = models.PositiveIntegerField(default=0)
+    base_size = models.PositiveIntegerField(default=0)
+    min_index = models.FloatField(default=120.0)
+    min_count = models.PositiveIntegerField(default=100)
+    min_abs_z = models.FloatField(default=2.0)
+    rows = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "segment analyses"
+
+    def __str__(self) -> str:
+        return f"Analysis of {self.segment}"

@@ -64,3 +64,23 @@ def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int) -> d
         "share": round(count / base, 6) if base else None,
         "sample": list(members.order_by("pk")[:sample]),
     }
+
+
+def segment_overlap(*, segment: Segment, other: Segment) -> dict[str, Any]:
+    """Members in common between the current audiences of two segments, and their Jaccard index."""
+    from audiences.models import AudienceMember
+
+    def members(s: Segment):
+        return AudienceMember.objects.filter(audience=s.audience, version=s.audience.current_version)
+
+    size_a, size_b = members(segment).count(), members(other).count()
+    both = members(segment).filter(profile_id__in=members(other).values("profile_id")).count()
+    union = size_a + size_b - both
+    return {
+        "segment": segment.pk,
+        "other": other.pk,
+        "segment_size": size_a,
+        "other_size": size_b,
+        "both": both,
+        "jaccard": round(both / union, 6) if union else None,
+    }

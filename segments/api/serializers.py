@@ -2,7 +2,7 @@ from rest_framework import serializers
 
 from audiences.models import Audience, AudienceRun
 from customers.api.serializers import ProfileOutput
-from segments.models import Segment
+from segments.models import Segment, SegmentAnalysis
 
 
 class AudienceOutput(serializers.ModelSerializer):
@@ -83,3 +83,67 @@ class ManualMembersInput(serializers.Serializer):
 class ManualMembersOutput(serializers.Serializer):
     included = serializers.IntegerField()
     excluded = serializers.IntegerField()
+
+
+class AnalyseInput(serializers.Serializer):
+    min_index = serializers.FloatField(required=False, default=120.0, min_value=0)
+    min_count = serializers.IntegerField(required=False, default=100, min_value=0)
+    min_abs_z = serializers.FloatField(required=False, default=2.0, min_value=0)
+
+
+class IndexRowOutput(serializers.Serializer):
+    criterion = serializers.CharField()
+    value = serializers.CharField()
+    n_seg = serializers.IntegerField()
+    p_seg = serializers.FloatField()
+    n_base = serializers.IntegerField()
+    p_base = serializers.FloatField()
+    index = serializers.FloatField(allow_null=True)
+    z = serializers.FloatField(allow_null=True)
+    excess = serializers.FloatField()
+    over_represented = serializers.BooleanField()
+
+
+class AnalysisOutput(serializers.ModelSerializer):
+    rows = IndexRowOutput(many=True)
+
+    class Meta:
+        model = SegmentAnalysis
+        fields = [
+            "status",
+            "audience_version",
+            "segment_size",
+            "base_size",
+            "min_index",
+            "min_count",
+            "min_abs_z",
+            "rows",
+            "error",
+            "requested_at",
+            "computed_at",
+        ]
+
+
+class SuggestionCriterion(serializers.Serializer):
+    criterion = serializers.CharField()
+    value = serializers.CharField()
+    index = serializers.FloatField(allow_null=True)
+    n_seg = serializers.IntegerField()
+    excess = serializers.FloatField()
+
+
+class SuggestionOutput(serializers.Serializer):
+    definition = serializers.JSONField(allow_null=True)
+    criteria = SuggestionCriterion(many=True)
+    size = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    reach = serializers.FloatField(allow_null=True, help_text="Share of the segment's members the draft covers.")
+
+
+class OverlapOutput(serializers.Serializer):
+    segment = serializers.IntegerField()
+    other = serializers.IntegerField()
+    segment_size = serializers.IntegerField()
+    other_size = serializers.IntegerField()
+    both = serializers.IntegerField()
+    jaccard = serializers.FloatField(allow_null=True)

@@ -1,7 +1,8 @@
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts.api.base import WorkspaceScopedViewSet
@@ -13,8 +14,9 @@ from customers.models import Profile
 from segments import services
 from segments.api import serializers as s
 from segments.api.filters import SegmentFilter
-from segments.models import Segment
-from segments.selectors import definition_preview, segment_preview
+from segments.models import Segment, SegmentAnalysis
+from segments.quantification import macro_segment_suggestion, segment_analysis_request
+from segments.selectors import definition_preview, segment_overlap, segment_preview
 
 
 class SegmentViewSet(
@@ -116,3 +118,58 @@ class SegmentViewSet(
             )
         result = manual_members_set(segment=self.get_object(), by=request.user, **data.validated_data)
         return Response(result)
+
+    @extend_schema(request=s.AnalyseInput, responses={202: s.AnalysisOutput})
+    @action(detail=True, methods=["post"])
+    def analyse(self, request, *args, **kwargs):
+        """Queue the index table of the current audience: which criteria are over-represented."""
+        data = s.AnalyseInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        segment = self.get_object()
+        if segment.audience.current_version == 0:
+            raise ValidationError(
+                {"non_field_errors": ValidationError("Compute the audience first.", code="no_audience")}
+            )
+        analysis = segment_analysis_request(segment=segment, **data.validated_data)
+        analysis.refresh_from_db()
+        return Response(s.AnalysisOutput(analysis).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=s.AnalysisOutput)
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=None)
+    def analysis(self, request, *args, **kwargs):
+        """The latest index table, over-represented rows first, ranked by excess members."""
+        analysis = SegmentAnalysis.objects.filter(segment=self.get_object()).first()
+        if analysis is None:
+            raise NotFound("This segment has not been analysed yet: POST to its analyse action.")
+        return Response(s.AnalysisOutput(analysis).data)
+
+    @extend_schema(responses=s.SuggestionOutput)
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=None)
+    def suggestion(self, request, *args, **kwargs):
+        """A draft macro-segment from the over-represented criteria, with its size and reach."""
+        analysis = SegmentAnalysis.objects.filter(
+            segment=self.get_object(), status=SegmentAnalysis.Status.READY
+        ).first()
+        if analysis is None:
+            raise NotFound("No ready analysis for this segment: POST to its analyse action.")
+        return Response(s.SuggestionOutput(macro_segment_suggestion(analysis=analysis)).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("other", int, required=True, description="Id of the other segment.")],
+        responses=s.OverlapOutput,
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=None)
+    def overlap(self, request, *args, **kwargs):
+        """Members in common with another segment (current audiences) and the Jaccard index."""
+        segment = self.get_object()
+        raw = request.query_params.get("other", "")
+        other = (
+            Segment.objects.filter(workspace=self.workspace, pk=int(raw)).select_related("audience").first()
+            if raw.isdigit()
+            else None
+        )
+        if other is None:
+            raise ValidationError(
+                {"other": ValidationError("Give the id of a segment of this workspace.", code="does_not_exist")}
+            )
+        return Response(s.OverlapOutput(segment_overlap(segment=segment, other=other)).data)
