@@ -15,13 +15,20 @@ class Capability(StrEnum):
     MERGE_PROFILES = "merge_profiles"
     RECORD_CONSENT = "record_consent"  # append a consent record
     MANAGE_WORKSPACE = "manage_workspace"  # workspace settings and members
+    EXPORT_PLAIN = "export_plain"  # export raw e-mails and phones (hashed exports need WRITE_CUSTOMERS)
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.READ}),
     Role.MARKETER: frozenset({Capability.READ, Capability.WRITE_CUSTOMERS, Capability.RECORD_CONSENT}),
     Role.MANAGER: frozenset(
-        {Capability.READ, Capability.WRITE_CUSTOMERS, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES}
+        {
+            Capability.READ,
+            Capability.WRITE_CUSTOMERS,
+            Capability.RECORD_CONSENT,
+            Capability.MERGE_PROFILES,
+            Capability.EXPORT_PLAIN,
+        }
     ),
     Role.PRIVACY_OFFICER: frozenset({Capability.READ, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES}),
     Role.ADMIN: frozenset(Capability),

@@ -111,3 +111,48 @@ class ManualMember(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.profile_id} in {self.segment_id}"
+
+
+class AudienceExport(models.Model):
+    """An audience exported for one purpose and channel: who asked, when, how many, and the file."""
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        JSON = "json", "JSON lines"
+
+    class Identifiers(models.TextChoices):
+        HASHED = "hashed", "SHA-256 of normalised e-mail and phone (ad platforms)"
+        PLAIN = "plain", "Plain identifiers (e-mail, phone, name)"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        READY = "ready", "Ready"
+        FAILED = "failed", "Failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="exports")
+    purpose = models.CharField(max_length=24)
+    channel = models.CharField(max_length=16)
+    format = models.CharField(max_length=4, choices=Format.choices, default=Format.CSV)
+    identifiers = models.CharField(max_length=6, choices=Identifiers.choices, default=Identifiers.HASHED)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    audience_version = models.PositiveIntegerField(null=True, blank=True)
+    audience_size = models.PositiveIntegerField(null=True, blank=True)
+    row_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Members whose consent covered the export."
+    )
+    file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["workspace", "created_at"], name="audiences_export_ws_time")]
+
+    def __str__(self) -> str:
+        return f"Export of {self.segment} for {self.purpose}/{self.channel}"

@@ -1,6 +1,7 @@
 from celery import shared_task
 from django.db import OperationalError
 
+from audiences.exports import export_run
 from audiences.services import audience_compute, audiences_refresh_due
 
 
@@ -21,3 +22,16 @@ def audience_compute_task(self, segment_id: int, trigger: str = "manual", reques
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def audiences_refresh_due_task() -> None:
     audiences_refresh_due()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=30,
+    max_retries=5,
+    soft_time_limit=20 * 60,
+    time_limit=25 * 60,
+)
+def audience_export_run_task(self, export_id: int) -> None:
+    export_run(export_id=export_id)

@@ -217,7 +217,8 @@ SPECTACULAR_SETTINGS = {
         "SegmentKindEnum": "segments.models.Segment.Kind",
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
-        "SegmentAnalysisStatusEnum": "segments.models.SegmentAnalysis.Status",
+        "JobStatusEnum": "segments.models.SegmentAnalysis.Status",
+        "ExportFormatEnum": "audiences.models.AudienceExport.Format",
     },
 }
 

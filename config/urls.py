@@ -7,6 +7,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import AnonRateThrottle
 
 from accounts.api.views import MembershipViewSet, WorkspaceViewSet
+from audiences.api.views import ExportViewSet
 from customers.api import views as customers
 from segments.api.views import SegmentViewSet
 
@@ -28,6 +29,7 @@ workspace_router.register("consents", customers.ConsentRecordViewSet, basename="
 workspace_router.register("imports", customers.ImportJobViewSet, basename="import-job")
 workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")
 workspace_router.register("segments", SegmentViewSet, basename="segment")
+workspace_router.register("exports", ExportViewSet, basename="export")
 
 
 def health(request):

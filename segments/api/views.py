@@ -7,6 +7,8 @@ from rest_framework.response import Response
 
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
+from audiences.api.views import ExportInput, ExportOutput
+from audiences.exports import export_request
 from audiences.models import AudienceMember, AudienceRun
 from audiences.services import audience_refresh_request, manual_members_set
 from customers.api.serializers import ProfileOutput
@@ -173,3 +175,13 @@ class SegmentViewSet(
                 {"other": ValidationError("Give the id of a segment of this workspace.", code="does_not_exist")}
             )
         return Response(s.OverlapOutput(segment_overlap(segment=segment, other=other)).data)
+
+    @extend_schema(request=ExportInput, responses={202: ExportOutput})
+    @action(detail=True, methods=["post"])
+    def export(self, request, *args, **kwargs):
+        """Export the current audience for a purpose and channel: consented members only, at export time."""
+        data = ExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = export_request(segment=self.get_object(), by=request.user, role=self.role, **data.validated_data)
+        export.refresh_from_db()
+        return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
