@@ -45,7 +45,7 @@ def insert_ignore_returning(
                 inserted.extend(value for (value,) in cursor.fetchall())
         else:
             per_statement = max(1, _SQLITE_MAX_PARAMS // len(fields))
-            row_placeholder = "(" + ", ".join(["%s"] * len(fields)) + ")"
+            row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
             for start in range(0, len(rows), per_statement):
                 chunk = rows[start : start + per_statement]
                 params = [
@@ -53,7 +53,7 @@ def insert_ignore_returning(
                     for row in chunk
                     for field, value in zip(model_fields, row, strict=True)
                 ]
-                cursor.execute(head + "VALUES " + ", ".join([row_placeholder] * len(chunk)) + tail, params)
+                cursor.execute(head + "VALUES " + ", ".join([row_marks] * len(chunk)) + tail, params)
                 inserted.extend(value for (value,) in cursor.fetchall())
     return inserted
 
