@@ -11,6 +11,8 @@
 4. Clear versions older than the previous one.
 """
 
+import csv
+import io
 import logging
 import time
 import uuid
@@ -243,3 +245,61 @@ def audiences_refresh_due(*, now=None) -> list[int]:
         audience_refresh_request(segment=segment, trigger="schedule")
         queued.append(segment.pk)
     return queued
+
+
+@transaction.atomic
+def segment_freeze(*, segment: Segment, by=None) -> Segment:
+    """Turn a dynamic segment into a static list of its current members (kept rules for reference)."""
+    segment = Segment.objects.select_for_update().get(pk=segment.pk)
+    audience = segment.audience
+    if segment.kind == Segment.Kind.STATIC:
+        return segment
+    if audience.current_version == 0:
+        raise ValidationError(
+            {"non_field_errors": ValidationError("Compute the audience before freezing it.", code="no_audience")}
+        )
+    members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
+    excluded = ManualMember.objects.filter(segment=segment, action=ManualMember.Action.EXCLUDE)
+    excluded.delete()  # the frozen list already reflects them
+    ManualMember.objects.bulk_create(
+        [
+            ManualMember(segment=segment, profile_id=profile_id, action=ManualMember.Action.INCLUDE, created_by=by)
+            for profile_id in members.values_list("profile_id", flat=True).iterator(chunk_size=10_000)
+        ],
+        ignore_conflicts=True,
+        batch_size=5_000,
+    )
+    segment.kind = Segment.Kind.STATIC
+    segment.refresh_every = None
+    segment.save(update_fields=["kind", "refresh_every", "updated_at"])
+    return segment
+
+
+@transaction.atomic
+def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int]:
+    """A static segment's list from a CSV of external ids or e-mails (one column, with a header)."""
+    if segment.kind != Segment.Kind.STATIC:
+        raise ValidationError({"file": ValidationError("Only a static segment takes a list.", code="not_static")})
+    reader = csv.reader(io.StringIO(text))
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    if header[:1] not in (["external_id"], ["email"]):
+        raise ValidationError(
+            {"file": ValidationError("The first column must be external_id or email.", code="invalid")}
+        )
+    column = header[0]
+    values = {
+        row[0].strip().lower() if column == "email" else row[0].strip() for row in reader if row and row[0].strip()
+    }
+    lookup = "email__in" if column == "email" else "external_id__in"
+    found = list(
+        Profile.objects.filter(workspace_id=segment.workspace_id, **{lookup: values}).values_list("pk", flat=True)
+    )
+    ManualMember.objects.filter(segment=segment).delete()
+    ManualMember.objects.bulk_create(
+        [
+            ManualMember(segment=segment, profile_id=pk, action=ManualMember.Action.INCLUDE, created_by=by)
+            for pk in found
+        ],
+        batch_size=5_000,
+    )
+    return {"rows": len(values), "matched": len(found), "unmatched": len(values) - len(found)}

@@ -147,3 +147,13 @@ class OverlapOutput(serializers.Serializer):
     other_size = serializers.IntegerField()
     both = serializers.IntegerField()
     jaccard = serializers.FloatField(allow_null=True)
+
+
+class StaticListInput(serializers.Serializer):
+    file = serializers.FileField(help_text="CSV with one column, external_id or email, and a header row.")
+
+
+class StaticListOutput(serializers.Serializer):
+    rows = serializers.IntegerField()
+    matched = serializers.IntegerField()
+    unmatched = serializers.IntegerField()

@@ -1,8 +1,10 @@
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.base import WorkspaceScopedViewSet
@@ -10,8 +12,10 @@ from accounts.roles import Capability
 from audiences.api.views import ExportInput, ExportOutput
 from audiences.exports import export_request
 from audiences.models import AudienceMember, AudienceRun
-from audiences.services import audience_refresh_request, manual_members_set
+from audiences.services import audience_refresh_request, manual_members_set, segment_freeze, static_list_upload
+from config.api import RequestTooLarge
 from customers.api.serializers import ProfileOutput
+from customers.csv_import import CsvFormatError, decode
 from customers.models import Profile
 from segments import services
 from segments.api import serializers as s
@@ -185,3 +189,25 @@ class SegmentViewSet(
         export = export_request(segment=self.get_object(), by=request.user, role=self.role, **data.validated_data)
         export.refresh_from_db()
         return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=s.SegmentOutput)
+    @action(detail=True, methods=["post"])
+    def freeze(self, request, *args, **kwargs):
+        """Make the segment a static list of its current members."""
+        segment = segment_freeze(segment=self.get_object(), by=request.user)
+        return Response(s.SegmentOutput(Segment.objects.select_related("audience").get(pk=segment.pk)).data)
+
+    @extend_schema(request=s.StaticListInput, responses=s.StaticListOutput)
+    @action(detail=True, methods=["post"], url_path="static-list", parser_classes=[MultiPartParser])
+    def static_list(self, request, *args, **kwargs):
+        """Replace a static segment's list with a CSV of external ids or e-mails; then refresh to apply."""
+        data = s.StaticListInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > settings.IMPORT_MAX_BYTES:
+            raise RequestTooLarge(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
+        try:
+            text = decode(upload.read())
+        except CsvFormatError as exc:
+            raise ValidationError({"file": ValidationError(str(exc), code="encoding")}) from None
+        return Response(static_list_upload(segment=self.get_object(), text=text, by=request.user))
