@@ -11,10 +11,17 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import ForeignKey, QuerySet
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 
 from accounts.models import Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles
+
+
+def admin_datetime(value) -> str:
+    """A date-time as the admin shows it: local time, the locale's format, "-" when empty."""
+    return date_format(localtime(value), "DATETIME_FORMAT") if value else "-"
 
 
 def roles_for(request) -> dict[int, str]:

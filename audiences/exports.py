@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from accounts.roles import Capability, role_can
 from audiences.models import AudienceExport, AudienceMember
-from customers.models import Channel, ConsentPurpose, ConsentRecord, ConsentStatus, Profile
+from customers.models import Channel, ConsentPurpose, ConsentRecord, Profile
 from customers.normalise import normalise_email, normalise_phone
 from segments.models import Segment
 
@@ -85,11 +85,8 @@ def export_run(*, export_id: int) -> AudienceExport | None:
     try:
         members = AudienceMember.objects.filter(audience=audience, version=version).values("profile_id")
         consented = (
-            ConsentRecord.objects.filter(
-                workspace_id=export.workspace_id, purpose=export.purpose, channel=export.channel
-            )
-            .valid_at(now)
-            .filter(status=ConsentStatus.GRANTED)
+            ConsentRecord.objects.filter(workspace_id=export.workspace_id)
+            .granted_at(purpose=export.purpose, channel=export.channel, when=now)
             .values("profile_id")
         )
         people = (

@@ -3,7 +3,7 @@ from django.db import models
 
 from accounts.models import Workspace
 from customers.models import Profile
-from segments.models import Segment
+from segments.models import JobStatus, Segment
 
 
 class Audience(models.Model):
@@ -124,11 +124,7 @@ class AudienceExport(models.Model):
         HASHED = "hashed", "SHA-256 of normalised e-mail and phone (ad platforms)"
         PLAIN = "plain", "Plain identifiers (e-mail, phone, name)"
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="exports")

@@ -24,7 +24,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audiences.models import Audience, AudienceMember, AudienceRun, ManualMember
-from customers.models import ConsentRecord, ConsentStatus, Profile
+from customers.models import ConsentRecord, Profile
 from segments.models import Segment
 from segments.selectors import compile_context, segment_members_query
 
@@ -50,13 +50,7 @@ def audience_refresh_request(*, segment: Segment, trigger: str = "manual", by=No
     now = timezone.now()
     with transaction.atomic():
         audience = Audience.objects.select_for_update().get(segment=segment)
-        busy = audience.lease_expires_at is not None and audience.lease_expires_at > now
-        queued_recently = (
-            audience.status == Audience.Status.QUEUED
-            and audience.requested_at
-            and (audience.requested_at > now - LEASE)
-        )
-        if busy or queued_recently:
+        if _busy(audience, now):
             return audience
         audience.status = Audience.Status.QUEUED
         audience.requested_at = now
@@ -65,6 +59,17 @@ def audience_refresh_request(*, segment: Segment, trigger: str = "manual", by=No
             segment_id=segment.pk, trigger=trigger, requested_by_id=getattr(by, "pk", None)
         )
     return audience
+
+
+def _busy(audience: Audience, now) -> bool:
+    """Running under a live lease, or queued recently enough that its task is still to come."""
+    if audience.lease_expires_at is not None and audience.lease_expires_at > now:
+        return True
+    return (
+        audience.status == Audience.Status.QUEUED
+        and bool(audience.requested_at)
+        and audience.requested_at > now - LEASE
+    )
 
 
 def _take_lease(audience_id: int) -> tuple[uuid.UUID, int] | None:
@@ -119,7 +124,7 @@ def audience_compute(
         with transaction.atomic():  # a failed write rolls back alone, the clean-up below still runs
             _insert_version(audience.pk, version, members)
         size = AudienceMember.objects.filter(audience=audience, version=version).count()
-        contactable = _contactable(audience.pk, version, ctx.now)
+        contactable = _contactable(audience, version, ctx.now)
         with transaction.atomic():
             previous = Audience.objects.select_for_update().get(pk=audience.pk).current_version
             switched = Audience.objects.filter(pk=audience.pk, current_version__lt=version, lease_token=token).update(
@@ -173,17 +178,15 @@ def _diff(audience_id: int, previous: int, version: int) -> tuple[int, int]:
     return added, removed
 
 
-def _contactable(audience_id: int, version: int, now) -> dict[str, int]:
-    members = AudienceMember.objects.filter(audience_id=audience_id, version=version)
-    counts = {}
-    for purpose, channel in CONTACT_CHANNELS:
-        in_force = (
-            ConsentRecord.objects.filter(purpose=purpose, channel=channel)
-            .valid_at(now)
-            .filter(status=ConsentStatus.GRANTED)
-        )
-        counts[f"{purpose}/{channel}"] = members.filter(profile_id__in=in_force.values("profile_id")).count()
-    return counts
+def _contactable(audience: Audience, version: int, now) -> dict[str, int]:
+    members = AudienceMember.objects.filter(audience=audience, version=version)
+    records = ConsentRecord.objects.filter(workspace_id=audience.workspace_id)
+    return {
+        f"{purpose}/{channel}": members.filter(
+            profile_id__in=records.granted_at(purpose=purpose, channel=channel, when=now).values("profile_id")
+        ).count()
+        for purpose, channel in CONTACT_CHANNELS
+    }
 
 
 def _finish(run: AudienceRun, started: float, **fields) -> None:
@@ -228,9 +231,7 @@ def audiences_refresh_due(*, now=None) -> list[int]:
 
     def due(segment: Segment) -> bool:
         audience = segment.audience
-        if audience.lease_expires_at is not None and audience.lease_expires_at > now:
-            return False
-        if audience.status == Audience.Status.QUEUED and audience.requested_at and audience.requested_at > now - LEASE:
+        if _busy(audience, now):
             return False
         return audience.computed_at is None or audience.computed_at + segment.refresh_every <= now
 

@@ -67,6 +67,13 @@ class RequestTooLarge(exceptions.APIException):
     default_code = "request_too_large"
 
 
+def read_upload(upload) -> bytes:
+    """An uploaded file's bytes; a file over the import limit is refused with a 413 before it is read."""
+    if upload.size > settings.IMPORT_MAX_BYTES:
+        raise RequestTooLarge(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
+    return upload.read()
+
+
 def _full_details(detail: Any) -> Any:
     if isinstance(detail, list):
         return [_full_details(item) for item in detail]

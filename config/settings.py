@@ -217,7 +217,7 @@ SPECTACULAR_SETTINGS = {
         "SegmentKindEnum": "segments.models.Segment.Kind",
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
-        "JobStatusEnum": "segments.models.SegmentAnalysis.Status",
+        "JobStatusEnum": "segments.models.JobStatus",
         "ExportFormatEnum": "audiences.models.AudienceExport.Format",
     },
 }

@@ -5,15 +5,19 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django.utils.formats import date_format
 from django.utils.html import format_html_join
-from django.utils.timezone import localtime
 
-from accounts.admin_base import ScopedInline, WorkspaceScopedAdmin, WorkspaceScopedForm, workspace_ids_with
+from accounts.admin_base import (
+    ScopedInline,
+    WorkspaceScopedAdmin,
+    WorkspaceScopedForm,
+    admin_datetime,
+    workspace_ids_with,
+)
 from accounts.roles import Capability
 from customers import services
 from customers.api.serializers import PROFILE_WRITABLE
-from customers.csv_import import CsvFormatError, decode
+from customers.csv_import import csv_text
 from customers.models import (
     AttributeDefinition,
     ConsentRecord,
@@ -27,10 +31,6 @@ from customers.models import (
 )
 from customers.normalise import normalise_email, normalise_phone
 from customers.selectors import consent_state, profile_summary
-
-
-def _when(value) -> str:
-    return date_format(localtime(value), "DATETIME_FORMAT") if value else "-"
 
 
 class IdentityInline(ScopedInline):
@@ -112,7 +112,7 @@ class ProfileAdmin(WorkspaceScopedAdmin):
         data = profile_summary(profile=obj)
         return (
             f"{data['orders_count']} orders, {data['orders_total'] or 0} {obj.workspace.currency} in all, "
-            f"last {_when(data['last_order_at'])}; {data['events_count']} events, last {_when(data['last_event_at'])}"
+            f"last {admin_datetime(data['last_order_at'])}; {data['events_count']} events, last {admin_datetime(data['last_event_at'])}"
         )
 
     @admin.display(description="Consent in force")
@@ -126,7 +126,7 @@ class ProfileAdmin(WorkspaceScopedAdmin):
             "",
             "<div>{} / {}: <strong>{}</strong> ({}, {})</div>",
             (
-                (r.get_purpose_display(), r.get_channel_display(), r.status, r.source, _when(r.recorded_at))
+                (r.get_purpose_display(), r.get_channel_display(), r.status, r.source, admin_datetime(r.recorded_at))
                 for r in rows
             ),
         )
@@ -279,15 +279,10 @@ class ImportJobForm(WorkspaceScopedForm):
 
     def clean_upload(self):
         upload = self.cleaned_data["upload"]
-        if upload.size > settings.IMPORT_MAX_BYTES:
+        if upload.size > settings.IMPORT_MAX_BYTES:  # before reading it into memory
             raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
         self.upload_content = upload.read()
-        if not self.upload_content.strip():
-            raise ValidationError("The file is empty.")
-        try:
-            decode(self.upload_content)
-        except CsvFormatError as exc:
-            raise ValidationError(str(exc)) from None
+        csv_text(self.upload_content)
         return upload
 
 

@@ -12,6 +12,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
 from accounts.models import Workspace
 from customers.ingestion import ORDER_FIELDS, PROFILE_FIELDS, IngestReport, orders_ingest, profiles_ingest
 from customers.models import AttributeDefinition, AttributeType
@@ -37,6 +40,18 @@ def decode(content: bytes) -> str:
             break
         return text
     raise CsvFormatError("The file is not CSV text in UTF-8 or Windows-1252.")
+
+
+def csv_text(content: bytes) -> str:
+    """An uploaded CSV file as text, or a ValidationError saying why it cannot be one."""
+    if len(content) > settings.IMPORT_MAX_BYTES:
+        raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.", code="max_length")
+    if not content.strip():
+        raise ValidationError("The file is empty.", code="empty")
+    try:
+        return decode(content)
+    except CsvFormatError as exc:
+        raise ValidationError(str(exc), code="encoding") from None
 
 
 def _delimiter(text: str) -> str:

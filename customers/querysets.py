@@ -1,7 +1,8 @@
 from datetime import date
 
 from django.db import models
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
 
 
 def years_ago(today: date, years: int) -> date:
@@ -26,16 +27,12 @@ class ProfileQuerySet(models.QuerySet):
             qs = qs.filter(birth_date__gt=years_ago(today, high + 1))
         return qs
 
-    def contactable_for(self, *, purpose: str, channel: str) -> "ProfileQuerySet":
-        """Profiles whose latest consent record for this purpose and channel is a grant."""
-        from customers.models import ConsentRecord, ConsentStatus
+    def contactable_for(self, *, purpose: str, channel: str, at=None) -> "ProfileQuerySet":
+        """Profiles whose consent in force (now, or at `at`) for this purpose and channel is a grant."""
+        from customers.models import ConsentRecord
 
-        latest = (
-            ConsentRecord.objects.filter(profile=OuterRef("pk"), purpose=purpose, channel=channel)
-            .order_by("-recorded_at", "-id")
-            .values("status")[:1]
-        )
-        return self.annotate(_consent_status=Subquery(latest)).filter(_consent_status=ConsentStatus.GRANTED)
+        granted = ConsentRecord.objects.granted_at(purpose=purpose, channel=channel, when=at or timezone.now())
+        return self.filter(pk__in=granted.values("profile_id"))
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -77,3 +74,9 @@ class ConsentRecordQuerySet(AppendOnlyQuerySet):
             | models.Q(recorded_at=OuterRef("recorded_at"), id__gt=OuterRef("id"))
         )
         return self.filter(recorded_at__lte=when).filter(~Exists(newer))
+
+    def granted_at(self, *, purpose: str, channel: str, when) -> "ConsentRecordQuerySet":
+        """The grants in force at `when` for a purpose and channel: who may be used for it then."""
+        from customers.models import ConsentStatus
+
+        return self.filter(purpose=purpose, channel=channel).valid_at(when).filter(status=ConsentStatus.GRANTED)

@@ -2,13 +2,12 @@ import hashlib
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
-from customers.csv_import import CsvFormatError, csv_import, decode
+from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.models import (
     AttributeDefinition,
@@ -214,16 +213,10 @@ def import_job_create(*, workspace: Workspace, kind: str, filename: str, content
         raise ValidationError(
             {"kind": ValidationError(f"Expected one of {ImportJob.Kind.values}.", code="invalid_choice")}
         )
-    if len(content) > settings.IMPORT_MAX_BYTES:
-        raise ValidationError(
-            {"file": ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.", code="max_length")}
-        )
-    if not content.strip():
-        raise ValidationError({"file": ValidationError("The file is empty.", code="empty")})
     try:
-        text = decode(content)
-    except CsvFormatError as exc:
-        raise ValidationError({"file": ValidationError(str(exc), code=CustomerErrorCode.ENCODING)}) from None
+        text = csv_text(content)
+    except ValidationError as exc:
+        raise ValidationError({"file": exc}) from None
     from customers.tasks import import_job_run_task
 
     with transaction.atomic():

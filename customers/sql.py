@@ -37,9 +37,7 @@ def insert_ignore_returning(
             casts = ", ".join(f"%s::{_array_type(field, connection)}" for field in model_fields)
             for start in range(0, len(rows), _PG_ROWS_PER_STATEMENT):
                 chunk = rows[start : start + _PG_ROWS_PER_STATEMENT]
-                columns = [
-                    [_prep(field, row[i], connection) for row in chunk] for i, field in enumerate(model_fields)
-                ]
+                columns = [[_prep(field, row[i], connection) for row in chunk] for i, field in enumerate(model_fields)]
                 # unnest keeps the rows' order, so concurrent batches lock keys in the same order.
                 cursor.execute(head + f"SELECT * FROM unnest({casts})" + tail, columns)
                 inserted.extend(value for (value,) in cursor.fetchall())

@@ -6,12 +6,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import JsonResponse
 from django.urls import path, reverse
-from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
-from django.utils.timezone import localtime
 
-from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
+from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, admin_datetime, roles_for
 from accounts.roles import Capability, role_can
 from audiences.models import AudienceRun
 from audiences.services import audience_refresh_request
@@ -105,7 +103,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="Computed", ordering="audience__computed_at")
     def computed(self, obj):
-        return _when(obj.audience.computed_at)
+        return admin_datetime(obj.audience.computed_at)
 
     @admin.display(description="Audience")
     def audience_summary(self, obj):
@@ -116,7 +114,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
             audience.get_status_display(),
             audience.current_version,
             audience.size,
-            _when(audience.computed_at),
+            admin_datetime(audience.computed_at),
             contactable,
         )
 
@@ -133,7 +131,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         points = " ".join(
             f"{i * step:.1f},{height - (run.size / top) * (height - 10):.1f}" for i, run in enumerate(runs)
         )
-        labels = f"{_when(runs[0].started_at)} → {_when(runs[-1].started_at)}; max {top}"
+        labels = f"{admin_datetime(runs[0].started_at)} → {admin_datetime(runs[-1].started_at)}; max {top}"
         return mark_safe(  # numbers and dates only
             f'<svg class="cible-size-chart" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="Audience size over time"><polyline fill="none" stroke="#417690" stroke-width="2" '
@@ -145,7 +143,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         runs = AudienceRun.objects.filter(audience=obj.audience)[:10]
         rows = (
             (
-                _when(r.started_at),
+                admin_datetime(r.started_at),
                 r.get_status_display(),
                 r.trigger,
                 r.size if r.size is not None else "-",
@@ -232,7 +230,3 @@ class SegmentAdmin(WorkspaceScopedAdmin):
     def render_change_form(self, request, context, *args, **kwargs):
         context["preview_url"] = reverse("admin:segments_segment_preview")
         return super().render_change_form(request, context, *args, **kwargs)
-
-
-def _when(value) -> str:
-    return date_format(localtime(value), "DATETIME_FORMAT") if value else "-"

@@ -19,7 +19,7 @@ from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextFiel
 from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
-from customers.models import ConsentRecord, ConsentStatus, Event, Order, Profile, SurveyResponse
+from customers.models import ConsentRecord, Event, Order, Profile, SurveyResponse
 from customers.querysets import years_ago
 from segments.rules import parse_window
 
@@ -147,10 +147,7 @@ def _attribute(key: str, op: str, value: Any, ctx: CompileContext) -> Q:
         for part in parts[1:]:
             q = (q & part) if op == "contains_all" else (q | part)
         return q
-    if kind == "string":
-        return _compare(f"{path}", op, value)
-    if kind == "date" and op in ("before", "after", "between", "eq"):
-        return _compare(f"{path}", op, value)
+    # Strings, numbers, yes/no and ISO dates compare as JSON values on both databases.
     return _compare(path, op, value)
 
 
@@ -298,10 +295,8 @@ def _geo(node: dict, ctx: CompileContext) -> Q:
 def _consent(node: dict, ctx: CompileContext) -> Q:
     """Contactable at `now`: the latest record for the purpose and channel is a grant."""
     purpose, channel = node["consent"]["purpose"], node["consent"]["channel"]
-    in_force = (
-        ConsentRecord.objects.filter(workspace_id=ctx.workspace_id, purpose=purpose, channel=channel)
-        .valid_at(ctx.now)
-        .filter(status=ConsentStatus.GRANTED)
+    in_force = ConsentRecord.objects.filter(workspace_id=ctx.workspace_id).granted_at(
+        purpose=purpose, channel=channel, when=ctx.now
     )
     return Q(pk__in=in_force.values("profile_id"))
 

@@ -40,14 +40,19 @@ class Segment(models.Model):
         return self.name
 
 
+class JobStatus(models.TextChoices):
+    """The life of a result computed by a worker on request (an analysis, an export)."""
+
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class SegmentAnalysis(models.Model):
     """The latest index table of a segment (computed by a worker on its current audience)."""
 
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+    Status = JobStatus
 
     segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="analysis")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)

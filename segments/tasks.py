@@ -1,17 +1,9 @@
 from celery import shared_task
-from django.db import OperationalError
 
+from config.celery import retrying_task_options
 from segments.quantification import segment_analysis_run
 
 
-@shared_task(
-    bind=True,
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=30,
-    max_retries=5,
-    soft_time_limit=10 * 60,
-    time_limit=12 * 60,
-)
-def segment_analysis_run_task(self, segment_id: int) -> None:
+@shared_task(**retrying_task_options(minutes=12))
+def segment_analysis_run_task(segment_id: int) -> None:
     segment_analysis_run(segment_id=segment_id)

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from config.api import RequestTooLarge, TimeCursorPagination, parse_datetime_param
+from config.api import RequestTooLarge, TimeCursorPagination, parse_datetime_param, read_upload
 from customers import services
 from customers.api import filters
 from customers.api import serializers as s
@@ -279,13 +279,11 @@ class ImportJobViewSet(
         data = s.ImportJobInput(data=request.data)
         data.is_valid(raise_exception=True)
         upload = data.validated_data["file"]
-        if upload.size > settings.IMPORT_MAX_BYTES:
-            raise RequestTooLarge(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
         job = services.import_job_create(
             workspace=self.workspace,
             kind=data.validated_data["kind"],
             filename=upload.name,
-            content=upload.read(),
+            content=read_upload(upload),
             by=request.user,
         )
         job.refresh_from_db()  # in embedded mode the import has already run

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -13,9 +12,9 @@ from audiences.api.views import ExportInput, ExportOutput
 from audiences.exports import export_request
 from audiences.models import AudienceMember, AudienceRun
 from audiences.services import audience_refresh_request, manual_members_set, segment_freeze, static_list_upload
-from config.api import RequestTooLarge
+from config.api import read_upload
 from customers.api.serializers import ProfileOutput
-from customers.csv_import import CsvFormatError, decode
+from customers.csv_import import csv_text
 from customers.models import Profile
 from segments import services
 from segments.api import serializers as s
@@ -203,11 +202,8 @@ class SegmentViewSet(
         """Replace a static segment's list with a CSV of external ids or e-mails; then refresh to apply."""
         data = s.StaticListInput(data=request.data)
         data.is_valid(raise_exception=True)
-        upload = data.validated_data["file"]
-        if upload.size > settings.IMPORT_MAX_BYTES:
-            raise RequestTooLarge(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
         try:
-            text = decode(upload.read())
-        except CsvFormatError as exc:
-            raise ValidationError({"file": ValidationError(str(exc), code="encoding")}) from None
+            text = csv_text(read_upload(data.validated_data["file"]))
+        except ValidationError as exc:
+            raise ValidationError({"file": exc}) from None
         return Response(static_list_upload(segment=self.get_object(), text=text, by=request.user))
