@@ -1,18 +1,15 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
-from accounts.admin_base import WorkspaceScopedAdmin
-from audiences.models import AudienceRun
+from accounts.admin_base import WorkspaceScopedAdmin, roles_for
+from accounts.roles import Capability, role_can
+from audiences.models import AudienceExport, AudienceRun
 
 
-@admin.register(AudienceRun)
-class AudienceRunAdmin(WorkspaceScopedAdmin):
-    """Every computation of every audience, read-only."""
-
-    workspace_path = "audience__workspace"
-    list_display = ["started_at", "audience", "version", "status", "trigger", "size", "added", "removed", "duration_ms"]
-    list_filter = ["status", "trigger", "audience__workspace"]
-    list_select_related = ["audience__segment"]
-
+class ReadOnlyAdmin(WorkspaceScopedAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -21,3 +18,67 @@ class AudienceRunAdmin(WorkspaceScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(AudienceRun)
+class AudienceRunAdmin(ReadOnlyAdmin):
+    """Every computation of every audience, read-only."""
+
+    workspace_path = "audience__workspace"
+    list_display = ["started_at", "audience", "version", "status", "trigger", "size", "added", "removed", "duration_ms"]
+    list_filter = ["status", "trigger", "audience__workspace"]
+    list_select_related = ["audience__segment"]
+
+
+@admin.register(AudienceExport)
+class AudienceExportAdmin(ReadOnlyAdmin):
+    """The export log: who exported which audience, for what, when and how many; and the files."""
+
+    list_display = [
+        "created_at",
+        "segment",
+        "purpose",
+        "channel",
+        "format",
+        "identifiers",
+        "status",
+        "row_count",
+        "created_by",
+        "download",
+    ]
+    list_filter = ["status", "purpose", "channel", "identifiers", "workspace"]
+    list_select_related = ["segment", "created_by"]
+    search_fields = ["segment__name", "created_by__username"]
+    date_hierarchy = "created_at"
+    exclude = ["file"]
+    readonly_fields = ["download"]
+
+    @admin.display(description="File")
+    def download(self, obj):
+        if obj.status != AudienceExport.Status.READY or not obj.file:
+            return "-"
+        return format_html(
+            '<a href="{}">Download</a>', reverse("admin:audiences_audienceexport_download", args=[obj.pk])
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.download_view)
+        return [path("<path:object_id>/download/", view, name="audiences_audienceexport_download"), *super().get_urls()]
+
+    def download_view(self, request, object_id):
+        export = self.get_object(request, object_id)
+        if export is None or not self.has_view_permission(request, export):
+            raise Http404("No such export.")
+        role = roles_for(request).get(export.workspace_id)
+        if export.identifiers == AudienceExport.Identifiers.PLAIN and not (
+            request.user.is_superuser or role_can(role, Capability.EXPORT_PLAIN)
+        ):
+            raise PermissionDenied
+        if export.status != AudienceExport.Status.READY or not export.file:
+            raise Http404("This export has no file yet.")
+        return FileResponse(
+            export.file.open("rb"),
+            as_attachment=True,
+            filename=export.file.name.rsplit("/", 1)[-1],
+            content_type="text/csv" if export.format == AudienceExport.Format.CSV else "application/x-ndjson",
+        )

@@ -2,19 +2,31 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import JsonResponse
+from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
 
 from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, admin_datetime, roles_for
 from accounts.roles import Capability, role_can
+from audiences.exports import export_request
 from audiences.models import AudienceRun
 from audiences.services import audience_refresh_request
 from segments import services
-from segments.models import Segment
+from segments.admin_panels import (
+    AnalyseForm,
+    ExportForm,
+    exports_panel,
+    form_errors,
+    index_panel,
+    job_statuses,
+    suggestion_panel,
+)
+from segments.models import Segment, SegmentAnalysis
+from segments.quantification import macro_segment_suggestion, segment_analysis_request
 from segments.selectors import definition_preview
 
 EXAMPLE = {"all": [{"field": "age", "op": "between", "value": [25, 34]}, {"event": "cart_abandoned", "within": "P1D"}]}
@@ -64,6 +76,9 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         "owner",
         "created_at",
         "updated_at",
+        "index_table",
+        "macro_suggestion",
+        "exports",
     ]
     actions = ["refresh_audiences"]
 
@@ -91,6 +106,8 @@ class SegmentAdmin(WorkspaceScopedAdmin):
                     ]
                 },
             ),
+            ("Over-represented criteria", {"fields": ["index_table", "macro_suggestion"]}),
+            ("Exports", {"fields": ["exports"]}),
         ]
 
     @admin.display(description="Status", ordering="audience__status")
@@ -109,14 +126,48 @@ class SegmentAdmin(WorkspaceScopedAdmin):
     def audience_summary(self, obj):
         audience = obj.audience
         contactable = format_html_join(", ", "{}: {}", sorted(audience.contactable.items())) or "-"
+        refresh = (
+            format_html(
+                ' <button type="submit" class="button cible-action" name="_refresh" formaction="{}" '
+                'formmethod="post" formnovalidate>Refresh now</button>',
+                reverse("admin:segments_segment_refresh", args=[obj.pk]),
+            )
+            if getattr(obj, "_can_write", False)
+            else ""
+        )
         return format_html(
-            "<strong>{}</strong> — version {}, {} members, computed {}.<br>Contactable: {}",
+            '<strong class="cible-status" data-job="audience" data-status="{}">{}</strong> — version {}, {} members,'
+            " computed {}{}<br>Contactable: {}",
+            audience.status,
             audience.get_status_display(),
             audience.current_version,
             audience.size,
             admin_datetime(audience.computed_at),
+            refresh,
             contactable,
         )
+
+    @admin.display(description="Index table")
+    def index_table(self, obj):
+        return index_panel(obj, can_write=getattr(obj, "_can_write", False))
+
+    @admin.display(description="Suggested macro-segment")
+    def macro_suggestion(self, obj):
+        analysis = SegmentAnalysis.objects.filter(segment=obj, status=SegmentAnalysis.Status.READY).first()
+        suggestion = macro_segment_suggestion(analysis=analysis) if analysis else None
+        return suggestion_panel(obj, suggestion, can_write=getattr(obj, "_can_write", False))
+
+    @admin.display(description="Exports")
+    def exports(self, obj):
+        return exports_panel(obj, can_write=getattr(obj, "_can_write", False))
+
+    def get_object(self, request, object_id, from_field=None):
+        # The panels' buttons depend on the user's role in the segment's workspace; the
+        # object is fetched once per request, so it carries the answer to the panels.
+        segment = super().get_object(request, object_id, from_field)
+        if segment is not None:
+            segment._can_write = self.has_change_permission(request, segment)
+        return segment
 
     @admin.display(description="Size over time")
     def size_chart(self, obj):
@@ -197,10 +248,93 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         self.message_user(request, f"Refresh queued for {count} segment(s).", messages.SUCCESS)
 
     def get_urls(self):
-        return [
-            path("preview/", self.admin_site.admin_view(self.preview_view), name="segments_segment_preview"),
-            *super().get_urls(),
+        def route(pattern, function, name):
+            return path(pattern, self.admin_site.admin_view(function), name=f"segments_segment_{name}")
+
+        urls = [
+            route("preview/", self.preview_view, "preview"),
+            route("<path:object_id>/status/", self.status_view, "status"),
+            route("<path:object_id>/refresh/", require_POST(self.refresh_view), "refresh"),
+            route("<path:object_id>/analyse/", require_POST(self.analyse_view), "analyse"),
+            route("<path:object_id>/export/", require_POST(self.export_view), "export"),
+            route("<path:object_id>/suggestion/", require_POST(self.suggestion_create_view), "suggestion_create"),
         ]
+        return [*urls, *super().get_urls()]
+
+    def _segment(self, request, object_id, *, write: bool) -> Segment:
+        """The segment if the user may see it (else 404), and change it when `write` (else 403)."""
+        segment = self.get_object(request, object_id)
+        if segment is None:
+            raise Http404("No such segment.")
+        if write and not self.has_change_permission(request, segment):
+            raise PermissionDenied
+        return segment
+
+    def _back(self, segment: Segment, anchor: str = "") -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("admin:segments_segment_change", args=[segment.pk]) + anchor)
+
+    def status_view(self, request, object_id):
+        return JsonResponse(job_statuses(self._segment(request, object_id, write=False)))
+
+    def refresh_view(self, request, object_id):
+        segment = self._segment(request, object_id, write=True)
+        audience = audience_refresh_request(segment=segment, trigger="manual", by=request.user)
+        self.message_user(request, f"Audience refresh: {audience.get_status_display().lower()}.", messages.SUCCESS)
+        return self._back(segment)
+
+    def analyse_view(self, request, object_id):
+        segment = self._segment(request, object_id, write=True)
+        form = AnalyseForm(request.POST)
+        if not segment.audience.current_version:
+            self.message_user(request, "Compute the audience first.", messages.ERROR)
+        elif not form.is_valid():
+            for line in form_errors(form):
+                self.message_user(request, f"Index table not queued. {line}", messages.ERROR)
+        else:
+            segment_analysis_request(segment=segment, **form.cleaned_data)
+            self.message_user(request, "Index table queued.", messages.SUCCESS)
+        return self._back(segment, "#cible-index")
+
+    def export_view(self, request, object_id):
+        segment = self._segment(request, object_id, write=True)
+        form = ExportForm(request.POST)
+        if not form.is_valid():
+            for line in form_errors(form):
+                self.message_user(request, f"Export not queued. {line}", messages.ERROR)
+            return self._back(segment)
+        try:
+            export_request(
+                segment=segment, by=request.user, role=roles_for(request).get(segment.workspace_id), **form.cleaned_data
+            )
+        except ValidationError as exc:
+            for field, reasons in exc.message_dict.items():
+                for reason in reasons:
+                    label = "" if field == "non_field_errors" else f"{field}: "
+                    self.message_user(request, f"Export not queued. {label}{reason}", messages.ERROR)
+        else:
+            self.message_user(request, "Export queued.", messages.SUCCESS)
+        return self._back(segment)
+
+    def suggestion_create_view(self, request, object_id):
+        segment = self._segment(request, object_id, write=True)
+        analysis = SegmentAnalysis.objects.filter(segment=segment, status=SegmentAnalysis.Status.READY).first()
+        suggestion = macro_segment_suggestion(analysis=analysis) if analysis else None
+        if not suggestion or suggestion["definition"] is None:
+            self.message_user(request, "There is no suggestion to create.", messages.ERROR)
+            return self._back(segment)
+        taken = set(Segment.objects.filter(workspace_id=segment.workspace_id).values_list("name", flat=True))
+        base = f"{segment.name} — macro"[:110]
+        name = next(n for n in (base, *(f"{base} {i}" for i in range(2, 1000))) if n not in taken)
+        created = services.segment_create(
+            workspace=segment.workspace,
+            owner=request.user,
+            name=name,
+            description=f"Suggested from the over-represented criteria of {segment.name}.",
+            kind=Segment.Kind.DYNAMIC,
+            definition=suggestion["definition"],
+        )
+        self.message_user(request, f"Created the draft segment {created.name}.", messages.SUCCESS)
+        return self._back(created)
 
     def preview_view(self, request):
         """Live count for the editor: validates the rules typed so far and counts them."""
@@ -229,4 +363,6 @@ class SegmentAdmin(WorkspaceScopedAdmin):
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["preview_url"] = reverse("admin:segments_segment_preview")
+        if context.get("original") is not None:
+            context["status_url"] = reverse("admin:segments_segment_status", args=[context["original"].pk])
         return super().render_change_form(request, context, *args, **kwargs)

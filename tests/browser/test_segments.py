@@ -52,3 +52,56 @@ def test_saving_bad_rules_shows_the_error_on_the_field(page, transactional_db):
         "definition.all[0].event: unknown event type 'teleport'."
     )
     assert not Segment.objects.exists()
+
+
+@pytest.mark.slow
+def test_refresh_index_table_and_export_run_on_the_worker_with_their_progress(page, celery_worker_process):
+    """The segment page's buttons, each run by the real worker, the page following their progress."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from segments.services import segment_create
+    from tests.factories import make_consent
+
+    workspace = make_workspace(slug="maison")
+    past = timezone.now() - timedelta(days=3)
+    for n in range(4):
+        person = make_profile(workspace=workspace, external_id=f"L{n}", city="Lyon", gender="female")
+        if n % 2 == 0:
+            make_consent(profile=person, purpose="ad_targeting", channel="social", recorded_at=past)
+    for n in range(4):
+        make_profile(workspace=workspace, external_id=f"P{n}", city="Paris", gender="male")
+    segment = segment_create(
+        workspace=workspace, name="Lyonnaises", definition={"field": "city", "op": "eq", "value": "Lyon"}
+    )
+    log_in(page, member(workspace, Role.MARKETER))
+    page.goto(f"/admin/segments/segment/{segment.pk}/change/")
+    expect(page.locator("#cible-index")).to_contain_text("Compute the audience first")
+
+    page.get_by_role("button", name="Refresh now").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Audience refresh: queued.")
+    # The page polls the status, then reloads once the worker is done.
+    expect(page.locator(".cible-status[data-job=audience]")).to_have_text("Ready", timeout=30_000)
+    expect(page.locator(".field-audience_summary")).to_contain_text("4 members")
+
+    page.fill("#id_analysis-min_count", "1")
+    page.fill("#id_analysis-min_abs_z", "0")
+    page.get_by_role("button", name="Compute the index table").click()
+    expect(page.locator("table.cible-index tr.cible-over").first).to_contain_text("female", timeout=30_000)
+    expect(page.locator("#cible-suggestion")).to_contain_text("gender = female")
+
+    page.select_option("#id_export-purpose", "ad_targeting")
+    page.select_option("#id_export-channel", "social")
+    page.get_by_role("button", name="Export the audience").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Export queued.")
+    link = page.locator("table.cible-exports a", has_text="Download")
+    expect(link).to_be_visible(timeout=30_000)
+    expect(page.locator("table.cible-exports")).to_contain_text("2 of 4")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-segment-panels.png"), full_page=True)
+    with page.expect_download() as download:
+        link.click()
+    lines = open(download.value.path()).read().splitlines()
+    assert lines[0] == "external_id,email_sha256,phone_sha256"
+    assert sorted(line.split(",")[0] for line in lines[1:]) == ["L0", "L2"]
