@@ -229,7 +229,7 @@ def _counted(rows: QuerySet, comparison: Mapping[str, float]) -> Q:
     """Profiles whose number of rows satisfies the comparison, zero included when it should be."""
     if comparison == {"gte": 1} or comparison == {"gt": 0}:
         return Q(pk__in=rows.values("profile_id"))
-    having = rows.values("profile_id").annotate(n=Count("id")).filter(_having("n", comparison)).values("profile_id")
+    having = rows.values("profile_id").annotate(n=Count("*")).filter(_having("n", comparison)).values("profile_id")
     q = Q(pk__in=having)
     if _holds(comparison, 0):  # "did not do X": people with no row at all qualify too
         q |= ~Q(pk__in=rows.values("profile_id"))
@@ -249,7 +249,7 @@ def _orders(node: dict, ctx: CompileContext) -> Q:
     aggregates = {}
     conditions = Q()
     zero_qualifies = True
-    for key, aggregate in (("count", Count("id")), ("amount_sum", Sum("amount")), ("amount_avg", Avg("amount"))):
+    for key, aggregate in (("count", Count("*")), ("amount_sum", Sum("amount")), ("amount_avg", Avg("amount"))):
         if key in spec:
             aggregates[f"_{key}"] = aggregate
             conditions &= _having(f"_{key}", spec[key])

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -56,13 +56,16 @@ def segment_preview(*, segment: Segment, sample: int = PREVIEW_SAMPLE) -> dict[s
 
 
 def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int) -> dict[str, Any]:
-    count = members.count()
+    # One execution of the segment's query gives both the sample and the count (a window over
+    # all the matching rows), instead of a count and then a LIMIT that plans differently.
+    first = list(members.annotate(_matching=Window(Count("*"))).order_by("pk")[: max(sample, 1)])
+    count = first[0]._matching if first else 0
     base = Profile.objects.filter(workspace=workspace).count()
     return {
         "count": count,
         "base": base,
         "share": round(count / base, 6) if base else None,
-        "sample": list(members.order_by("pk")[:sample]),
+        "sample": first[:sample],
     }
 
 
