@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "customers",
     "segments",
     "audiences",
+    "campaigns",
 ]
 
 MIDDLEWARE = [
@@ -61,6 +62,9 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
+# The covering index of orders (for segment aggregates) is a PostgreSQL optimisation; SQLite builds
+# it without its INCLUDE columns, which is what W040 says.
+SILENCED_SYSTEM_CHECKS = ["models.W040"]
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -139,6 +143,8 @@ MEDIA_URL = "media/"
 INGEST_MAX_ITEMS = 10_000
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# First wait between two attempts of a webhook hand-off; it doubles after each failure (max 60 s).
+CIBLE_WEBHOOK_BACKOFF_SECONDS = env.float("CIBLE_WEBHOOK_BACKOFF_SECONDS", default=1.0)
 # A CSV import is kept in the database so that any worker can read it.
 IMPORT_MAX_BYTES = env.int("CIBLE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 

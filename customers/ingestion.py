@@ -43,6 +43,7 @@ from customers.models import (
     SocioProfessionalCategory,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
+from customers.signals import events_ingested
 from customers.sql import insert_ignore_returning
 
 MAX_PROPERTIES_KEYS = 100
@@ -595,6 +596,10 @@ def events_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
             rows,
             returning="id",
         )
+        if created:
+            transaction.on_commit(
+                lambda: events_ingested.send(sender=Event, workspace_id=workspace.pk, event_ids=list(created))
+            )
     report.created = len(created)
     report.duplicates += len(valid) - len(created)
     return report

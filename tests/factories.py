@@ -84,3 +84,34 @@ def make_consent(
         recorded_at=recorded_at or timezone.now(),
         source="test",
     )
+
+
+def make_segment(*, workspace: Workspace, name: str | None = None, definition: dict | None = None, compute=True):
+    """A dynamic segment (everyone by default), its audience computed."""
+    from audiences.services import audience_compute
+    from segments.models import Segment
+    from segments.services import segment_create
+
+    segment = segment_create(
+        workspace=workspace,
+        name=name or f"Segment {next(_serial)}",
+        definition=definition or {"field": "country", "op": "is_set", "value": True},
+    )
+    if compute:
+        audience_compute(segment_id=segment.pk)
+    return Segment.objects.select_related("audience").get(pk=segment.pk)
+
+
+def make_campaign(*, workspace: Workspace, segment=None, channels=("email",), targets=None, **fields):
+    """A draft campaign running from an hour ago for 30 days, with one macro target on `segment`."""
+    from datetime import timedelta
+
+    from campaigns.services import campaign_create
+
+    now = timezone.now()
+    fields.setdefault("name", f"Campaign {next(_serial)}")
+    fields.setdefault("starts_at", now - timedelta(hours=1))
+    fields.setdefault("ends_at", now + timedelta(days=30))
+    if targets is None:
+        targets = [{"segment": segment, "variant": "A", "subject_template": "Hello {{first_name}}"}] if segment else []
+    return campaign_create(workspace=workspace, channels=list(channels), targets=targets, **fields)

@@ -1,0 +1,379 @@
+"""Activation: a running campaign's deliveries, decided set-based, then handed to channel connectors.
+
+For each target and channel, one INSERT ... SELECT writes a touch for every audience member
+who is contactable for the channel's purpose now, inside the target's area, under every
+frequency cap of the workspace, and not yet reached by this target. The hand-off then reads
+the pending touches in batches, renders each one's message and gives the batch to the
+channel's connector (a signed webhook, or a CSV file), checking the campaign's status before
+every batch so that a pause or a cancel stops it at once.
+"""
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import logging
+import time
+from collections.abc import Iterable
+from datetime import datetime
+
+import requests
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from accounts.models import Workspace
+from audiences.exports import normalised_identifiers, sha256_identifier
+from audiences.models import AudienceMember
+from campaigns.models import (
+    CHANNEL_PURPOSE,
+    Campaign,
+    Connector,
+    FrequencyCap,
+    Handoff,
+    Target,
+    Touch,
+)
+from campaigns.rendering import render
+from customers.models import ConsentRecord, Event, EventType, Profile
+from segments.compiler import compile_definition
+from segments.selectors import compile_context
+
+logger = logging.getLogger(__name__)
+PAID_MEDIA = {"social", "display", "search"}  # ad platforms get hashed identifiers only
+
+
+# --- deciding the deliveries --------------------------------------------------------------
+
+
+def eligible(
+    *, workspace_id: int, channel: str, people: QuerySet[Profile], now: datetime, restriction: dict | None = None
+) -> QuerySet[Profile]:
+    """Of `people`: those contactable on the channel now, inside the area, under every frequency cap."""
+    granted = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
+        purpose=CHANNEL_PURPOSE[channel], channel=channel, when=now
+    )
+    people = people.filter(pk__in=granted.values("profile_id"))
+    if restriction:
+        workspace = Workspace.objects.get(pk=workspace_id)
+        people = people.filter(compile_definition(restriction, compile_context(workspace=workspace, now=now)))
+    for cap in FrequencyCap.objects.filter(workspace_id=workspace_id).filter(Q(channel="") | Q(channel=channel)):
+        touches = Touch.objects.filter(
+            workspace_id=workspace_id, created_at__gt=now - cap.window, created_at__lte=now
+        ).exclude(status=Touch.Status.CANCELLED)
+        if cap.channel:
+            touches = touches.filter(channel=cap.channel)
+        saturated = touches.values("profile_id").annotate(n=Count("*")).filter(n__gte=cap.max_touches)
+        people = people.exclude(pk__in=saturated.values("profile_id"))
+    return people
+
+
+def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts: bool = False) -> int:
+    """INSERT INTO model (columns) SELECT ...: `rows` yields the values in the columns' order."""
+    sql, params = rows.query.sql_with_params()
+    fields = [model._meta.get_field(name) for name in columns]
+    qn = connection.ops.quote_name
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) {sql}{tail}", params
+        )
+        return cursor.rowcount
+
+
+def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
+    """Write the touches of one (non-triggered) target on one channel; returns how many."""
+    campaign = target.campaign
+    audience = target.segment.audience
+    members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
+    people = Profile.objects.filter(workspace_id=campaign.workspace_id, pk__in=members.values("profile_id"))
+    people = eligible(
+        workspace_id=campaign.workspace_id, channel=channel, people=people, now=now, restriction=target.restriction
+    )
+    already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
+    rows = (
+        people.exclude(pk__in=already)
+        .annotate(
+            _ws=Value(campaign.workspace_id),
+            _campaign=Value(campaign.pk),
+            _target=Value(target.pk),
+            _channel=Value(channel),
+            _variant=Value(target.variant),
+            _status=Value(Touch.Status.PENDING),
+            _at=Value(now),
+        )
+        .order_by()
+        .values_list("_ws", "_campaign", "_target", "pk", "_channel", "_variant", "_status", "_at")
+    )
+    columns = ["workspace", "campaign", "target", "profile", "channel", "variant", "status", "created_at"]
+    return insert_select(Touch, columns, rows)
+
+
+def campaign_deliveries(*, campaign_id: int, now: datetime | None = None) -> dict[str, int]:
+    """Decide the deliveries of an active campaign, for the current version of each target's audience.
+
+    Activations of one workspace run one at a time (a lock on the workspace row), so frequency
+    caps hold across campaigns; a target already reached is not reached again.
+    """
+    now = now or timezone.now()
+    written: dict[str, int] = {}
+    with transaction.atomic():
+        Workspace.objects.select_for_update().filter(campaigns__pk=campaign_id).first()
+        campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
+        if campaign is None or campaign.status != Campaign.Status.ACTIVE:
+            return written
+        targets = campaign.targets.select_related("segment__audience", "campaign").filter(
+            trigger_event="", segment__isnull=False
+        )
+        for target in targets:
+            if target.segment.audience.current_version == 0:
+                continue
+            for channel in campaign.channels:
+                n = target_deliveries(target=target, channel=channel, now=now)
+                written[f"{target.pk}/{channel}"] = n
+            Target.objects.filter(pk=target.pk).update(activated_version=target.segment.audience.current_version)
+    return written
+
+
+# --- handing them off ----------------------------------------------------------------------
+
+
+def _people_data(profile_ids: Iterable[int]) -> dict[int, dict]:
+    last_viewed = (
+        Event.objects.filter(profile=OuterRef("pk"), type=EventType.PRODUCT_VIEW)
+        .order_by("-occurred_at")
+        .annotate(_product=Coalesce(KT("properties__name"), KT("properties__sku")))
+        .values("_product")[:1]
+    )
+    rows = (
+        Profile.objects.filter(pk__in=list(profile_ids))
+        .annotate(last_product_viewed=Subquery(last_viewed))
+        .values(
+            "pk",
+            "external_id",
+            "email",
+            "phone",
+            "first_name",
+            "last_name",
+            "city",
+            "postal_code",
+            "last_product_viewed",
+        )
+    )
+    return {row["pk"]: row for row in rows}
+
+
+def delivery_payloads(touches: list[Touch], campaign: Campaign, channel: str) -> list[dict]:
+    """Each touch with its rendered message and the identifiers its channel needs."""
+    people = _people_data(t.profile_id for t in touches)
+    targets = {t.pk: t for t in campaign.targets.all()}
+    events = {
+        e.pk: e.properties
+        for e in Event.objects.filter(pk__in=[t.event_id for t in touches if t.event_id]).only("properties")
+    }
+    region = campaign.workspace.country
+    out = []
+    for touch in touches:
+        person = people.get(touch.profile_id)
+        target = targets.get(touch.target_id)
+        if person is None or target is None:
+            continue
+        values = {
+            **person,
+            "discount_code": target.discount_code,
+            "discount_percent": target.discount_percent,
+        }
+        email, phone = normalised_identifiers(person["email"], person["phone"], default_region=region)
+        properties = events.get(touch.event_id) if touch.event_id else None
+        item = {
+            "touch_id": touch.pk,
+            "external_id": person["external_id"],
+            "variant": touch.variant,
+            "subject": render(target.subject_template, values, properties),
+            "body": render(target.body_template, values, properties),
+            "discount_code": target.discount_code,
+            "discount_percent": None if target.discount_percent is None else str(target.discount_percent),
+        }
+        if channel in PAID_MEDIA:
+            item["email_sha256"] = sha256_identifier(email) if email else ""
+            item["phone_sha256"] = sha256_identifier(phone) if phone else ""
+        else:
+            item.update(
+                email=email,
+                phone=phone,
+                first_name=person["first_name"],
+                last_name=person["last_name"],
+                city=person["city"],
+                postal_code=person["postal_code"],
+            )
+        out.append(item)
+    return out
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    """HMAC-SHA256 of "<timestamp>.<body>" with the connector's secret, hex, as `sha256=<hex>`."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return f"sha256={digest}"
+
+
+class DeliveryError(Exception):
+    pass
+
+
+def webhook_post(connector: Connector, payload: dict) -> int:
+    """POST one signed batch; retries with exponential backoff on errors, timeouts, 429 and 5xx.
+
+    Returns the number of attempts. A 4xx other than 429 is not retried: the receiver refused it.
+    """
+    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+    backoff = settings.CIBLE_WEBHOOK_BACKOFF_SECONDS
+    last = ""
+    for attempt in range(1, connector.max_attempts + 1):
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Cible-Webhook/1",
+            "X-Cible-Timestamp": timestamp,
+            "X-Cible-Signature": signature(connector.secret, timestamp, body),
+            "X-Cible-Batch": str(payload["batch"]),
+        }
+        try:
+            response = requests.post(connector.url, data=body, headers=headers, timeout=connector.timeout_seconds)
+        except requests.RequestException as exc:
+            last = f"{type(exc).__name__}: {exc}"
+        else:
+            if 200 <= response.status_code < 300:
+                return attempt
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+            if 400 <= response.status_code < 500 and response.status_code != 429:
+                raise DeliveryError(f"Refused by the receiver after {attempt} attempt(s): {last}")
+        if attempt < connector.max_attempts:
+            time.sleep(min(backoff * 2 ** (attempt - 1), 60))
+    raise DeliveryError(f"Failed after {connector.max_attempts} attempt(s): {last}")
+
+
+def _connector(campaign: Campaign, channel: str) -> Connector:
+    """The workspace's connector for the channel; without one, deliveries go to a CSV file."""
+    found = Connector.objects.filter(workspace_id=campaign.workspace_id, channel=channel, active=True).first()
+    return found or Connector(workspace_id=campaign.workspace_id, channel=channel, kind=Connector.Kind.FILE)
+
+
+def campaign_handoff(*, campaign_id: int) -> dict[str, int]:
+    """Hand the pending touches of an active campaign to its channels' connectors, batch by batch."""
+    sent: dict[str, int] = {}
+    campaign = Campaign.objects.select_related("workspace").filter(pk=campaign_id).first()
+    if campaign is None:
+        return sent
+    for channel in campaign.channels:
+        connector = _connector(campaign, channel)
+        sent[channel] = (
+            _handoff_webhook(campaign, channel, connector)
+            if connector.kind == Connector.Kind.WEBHOOK
+            else _handoff_file(campaign, channel, connector)
+        )
+    return sent
+
+
+def _still_active(campaign: Campaign) -> bool:
+    return Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.ACTIVE).exists()
+
+
+def _pending(campaign: Campaign, channel: str, after: int, size: int) -> list[Touch]:
+    return list(
+        Touch.objects.filter(campaign=campaign, channel=channel, status=Touch.Status.PENDING, pk__gt=after)
+        .order_by("pk")
+        .only("pk", "profile_id", "target_id", "variant", "event_id")[:size]
+    )
+
+
+def _mark(touches: list[Touch], status: str) -> int:
+    fields = {"status": status, **({"sent_at": timezone.now()} if status == Touch.Status.SENT else {})}
+    # Only touches still pending: a cancel that came meanwhile wins.
+    return Touch.objects.filter(pk__in=[t.pk for t in touches], status=Touch.Status.PENDING).update(**fields)
+
+
+def _handoff_webhook(campaign: Campaign, channel: str, connector: Connector) -> int:
+    total, after = 0, 0
+    while _still_active(campaign):
+        batch = _pending(campaign, channel, after, connector.batch_size)
+        if not batch:
+            break
+        after = batch[-1].pk
+        handoff = Handoff.objects.create(
+            workspace_id=campaign.workspace_id,
+            campaign=campaign,
+            channel=channel,
+            kind=connector.kind,
+            touches=len(batch),
+            status=Handoff.Status.FAILED,
+        )
+        payload = {
+            "batch": handoff.pk,
+            "campaign": {"id": campaign.pk, "name": campaign.name, "objective": campaign.objective},
+            "channel": channel,
+            "deliveries": delivery_payloads(batch, campaign, channel),
+        }
+        try:
+            attempts = webhook_post(connector, payload)
+        except DeliveryError as exc:
+            Handoff.objects.filter(pk=handoff.pk).update(attempts=connector.max_attempts, error=str(exc)[:2000])
+            _mark(batch, Touch.Status.FAILED)
+            logger.warning("Webhook hand-off of campaign %s failed: %s", campaign.pk, exc)
+            continue
+        Handoff.objects.filter(pk=handoff.pk).update(attempts=attempts, status=Handoff.Status.SENT)
+        total += _mark(batch, Touch.Status.SENT)
+    return total
+
+
+FILE_COLUMNS = [
+    "touch_id",
+    "external_id",
+    "variant",
+    "email",
+    "phone",
+    "email_sha256",
+    "phone_sha256",
+    "first_name",
+    "last_name",
+    "city",
+    "postal_code",
+    "subject",
+    "body",
+    "discount_code",
+    "discount_percent",
+]
+
+
+def _handoff_file(campaign: Campaign, channel: str, connector: Connector) -> int:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=FILE_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    written: list[Touch] = []
+    after = 0
+    while _still_active(campaign):
+        batch = _pending(campaign, channel, after, 5000)
+        if not batch:
+            break
+        after = batch[-1].pk
+        writer.writerows(delivery_payloads(batch, campaign, channel))
+        written.extend(batch)
+    if not written or not _still_active(campaign):
+        return 0  # paused or cancelled while the file was written: nothing is handed off
+    handoff = Handoff(
+        workspace_id=campaign.workspace_id,
+        campaign=campaign,
+        channel=channel,
+        kind=Connector.Kind.FILE,
+        touches=len(written),
+        attempts=1,
+        status=Handoff.Status.SENT,
+    )
+    name = f"{campaign.pk}-{channel}-{timezone.now():%Y%m%d%H%M%S}.csv"
+    handoff.file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
+    handoff.save()
+    return sum(_mark(written[i : i + 5000], Touch.Status.SENT) for i in range(0, len(written), 5000))

@@ -1,0 +1,381 @@
+"""Campaigns: targets with their message, the lifecycle, budgets and the spend ledger, touches.
+
+Money is an exact decimal with two places in the campaign's currency, never a float.
+"""
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Currency, Workspace
+from customers.models import AppendOnlyModel, Channel, ConsentPurpose, Event, Profile
+from customers.querysets import AppendOnlyQuerySet
+from segments.models import Segment
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+
+
+class CampaignChannel(models.TextChoices):
+    """The channels a campaign can deliver on (values shared with events and consent)."""
+
+    EMAIL = Channel.EMAIL.value, "E-mail"
+    SMS = Channel.SMS.value, "SMS"
+    PUSH = Channel.PUSH.value, "Push notification"
+    SOCIAL = Channel.SOCIAL.value, "Social"
+    DISPLAY = Channel.DISPLAY.value, "Display"
+    SEARCH = Channel.SEARCH.value, "Search"
+    POST = Channel.POST.value, "Direct mail"
+    STORE = Channel.STORE.value, "In-store"
+
+
+# The consent a delivery on each channel needs: direct marketing, or ad targeting for paid media.
+CHANNEL_PURPOSE: dict[str, str] = {
+    CampaignChannel.EMAIL: ConsentPurpose.DIRECT_MARKETING,
+    CampaignChannel.SMS: ConsentPurpose.DIRECT_MARKETING,
+    CampaignChannel.PUSH: ConsentPurpose.DIRECT_MARKETING,
+    CampaignChannel.POST: ConsentPurpose.DIRECT_MARKETING,
+    CampaignChannel.STORE: ConsentPurpose.DIRECT_MARKETING,
+    CampaignChannel.SOCIAL: ConsentPurpose.AD_TARGETING,
+    CampaignChannel.DISPLAY: ConsentPurpose.AD_TARGETING,
+    CampaignChannel.SEARCH: ConsentPurpose.AD_TARGETING,
+}
+
+
+class Campaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        ACTIVE = "active", "Active"
+        PAUSED = "paused", "Paused"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Objective(models.TextChoices):
+        AWARENESS = "awareness", "Awareness (reach)"
+        TRAFFIC = "traffic", "Traffic"
+        ENGAGEMENT = "engagement", "Engagement"
+        CONVERSION = "conversion", "Conversion (sales)"
+        RETENTION = "retention", "Retention and loyalty"
+        REACTIVATION = "reactivation", "Win-back"
+
+    class Pacing(models.TextChoices):
+        EVEN = "even", "Even: the remaining budget spread over the remaining days"
+        ASAP = "asap", "As fast as possible, within the daily cap"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="campaigns")
+    name = models.CharField(max_length=120)
+    objective = models.CharField(max_length=16, choices=Objective.choices, default=Objective.CONVERSION)
+    channels = models.JSONField(default=list, help_text='Channels it delivers on, e.g. ["email", "sms"].')
+    starts_at = models.DateTimeField(help_text="Entered in the workspace's time zone, stored in UTC.")
+    ends_at = models.DateTimeField()
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    budget_total = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))])
+    budget_daily = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))])
+    pacing = models.CharField(max_length=4, choices=Pacing.choices, default=Pacing.EVEN)
+    spent = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text="Sum of the spend ledger.")
+    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "name"], name="campaigns_campaign_name_unique"),
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="campaigns_ends_after_start"),
+            # The ledger's lock keeps spend within the caps; the database refuses anything else.
+            models.CheckConstraint(
+                condition=Q(budget_total__isnull=True) | Q(spent__lte=models.F("budget_total")),
+                name="campaigns_spent_within_total",
+            ),
+        ]
+        indexes = [models.Index(fields=["workspace", "status", "starts_at"], name="campaigns_ws_status_start")]
+        ordering = ["-starts_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in (self.Status.COMPLETED, self.Status.CANCELLED)
+
+
+class Target(models.Model):
+    """A segment's audience in a campaign, with its mode, its message or offer, its budget share and area."""
+
+    class Mode(models.TextChoices):
+        MACRO = "macro", "Macro-segment (reach)"
+        FINE = "fine", "Fine segment (membership probability)"
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
+    segment = models.ForeignKey(
+        Segment,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="targets",
+        help_text="Empty only for a triggered target: anyone who does the trigger event.",
+    )
+    mode = models.CharField(max_length=5, choices=Mode.choices, default=Mode.MACRO)
+    min_probability = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+        help_text="Fine mode: the minimum membership probability.",
+    )
+    variant = models.CharField(max_length=60, default="A", help_text="The name of the message or offer variant.")
+    subject_template = models.CharField(max_length=300, blank=True)
+    body_template = models.TextField(
+        blank=True,
+        help_text="Tokens: {{first_name}}, {{last_name}}, {{city}}, {{last_product_viewed}}, {{discount_code}}, "
+        "{{discount_percent}}, and for a triggered send {{event.<property>}}.",
+    )
+    discount_code = models.CharField(max_length=40, blank=True)
+    discount_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+    )
+    budget_share = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Share of the campaign budget, in percent.",
+    )
+    restriction = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='Optional area, in the rule language\'s geographic criteria, e.g. {"field": "region", "op": "eq", '
+        '"value": "Bretagne"} or {"geo": {"near": [48.85, 2.35], "km": 10}}.',
+    )
+    # A triggered target sends when the event happens, after the delay (e.g. cart_abandoned, 2 h).
+    trigger_event = models.CharField(max_length=32, blank=True)
+    trigger_properties = models.JSONField(default=dict, blank=True, help_text="Properties the event must have.")
+    trigger_delay = models.DurationField(null=True, blank=True)
+    activated_version = models.PositiveIntegerField(
+        default=0, editable=False, help_text="The audience version whose deliveries were last decided."
+    )
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(segment__isnull=False) | ~Q(trigger_event=""), name="campaigns_target_has_audience"
+            )
+        ]
+
+    def __str__(self) -> str:
+        who = self.segment.name if self.segment_id else f"on {self.trigger_event}"
+        return f"{who} ({self.variant})"
+
+    @property
+    def is_triggered(self) -> bool:
+        return bool(self.trigger_event)
+
+
+class Transition(AppendOnlyModel):
+    """One change of a campaign's state: who, when, why, from and to."""
+
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="transitions")
+    from_status = models.CharField(max_length=10, choices=Campaign.Status.choices)
+    to_status = models.CharField(max_length=10, choices=Campaign.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=20, help_text="admin, api, schedule or rule.")
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.campaign}: {self.from_status} -> {self.to_status}"
+
+
+class LedgerEntry(AppendOnlyModel):
+    """Spend and budget changes, append-only. A retried notice carries the same key and counts once."""
+
+    class Kind(models.TextChoices):
+        SPEND = "spend", "Spend"
+        BUDGET_TOTAL = "budget_total", "Total budget change"
+        BUDGET_DAILY = "budget_daily", "Daily budget change"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ledger")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    amount = models.DecimalField(**MONEY, help_text="Spend, or the change of the budget (new - old).")
+    balance = models.DecimalField(**MONEY, null=True, blank=True, help_text="Budget changes: the new budget.")
+    currency = models.CharField(max_length=3, choices=Currency.choices)
+    target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    day = models.DateField(help_text="The day of the spend, in the workspace's time zone.")
+    occurred_at = models.DateTimeField()
+    idempotency_key = models.CharField(max_length=128)
+    source = models.CharField(max_length=40, blank=True)
+    reason = models.TextField(blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["campaign", "idempotency_key"], name="campaigns_ledger_key_unique"),
+        ]
+        indexes = [models.Index(fields=["campaign", "kind", "day"], name="campaigns_ledger_day")]
+        ordering = ["-recorded_at", "-id"]
+        verbose_name_plural = "ledger entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.amount} {self.currency}"
+
+
+class FrequencyCap(models.Model):
+    """At most N touches per person in a sliding window, across all the workspace's campaigns."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="frequency_caps")
+    channel = models.CharField(
+        max_length=16, choices=CampaignChannel.choices, blank=True, help_text="Empty: every channel together."
+    )
+    max_touches = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    window = models.DurationField(help_text="e.g. 7 days.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "channel", "window"], name="campaigns_freqcap_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.max_touches} per {self.window} on {self.channel or 'all channels'}"
+
+
+class Touch(models.Model):
+    """One delivery to one person: the record behind frequency caps and attribution."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending hand-off"
+        SENT = "sent", "Handed to the channel"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="touches", db_index=False)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="touches", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
+    channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
+    variant = models.CharField(max_length=60)
+    event = models.ForeignKey(
+        Event,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The event that triggered it, for a triggered send.",
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(help_text="When the delivery was decided: it counts for frequency caps.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "profile", "created_at"], name="campaigns_touch_frequency"),
+            models.Index(fields=["campaign", "status", "channel"], name="campaigns_touch_handoff"),
+            models.Index(fields=["target", "profile"], name="campaigns_touch_target"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign_id}/{self.target_id} -> {self.profile_id} ({self.status})"
+
+
+class Connector(models.Model):
+    """How deliveries reach a channel: a signed webhook, or a CSV file per channel."""
+
+    class Kind(models.TextChoices):
+        WEBHOOK = "webhook", "Signed webhook (JSON batches, HMAC-SHA256)"
+        FILE = "file", "CSV file per channel"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="connectors")
+    channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    url = models.URLField(blank=True, max_length=500)
+    secret = models.CharField(max_length=200, blank=True, help_text="Signs each batch; never shown again.")
+    batch_size = models.PositiveIntegerField(default=500, validators=[MinValueValidator(1), MaxValueValidator(10000)])
+    timeout_seconds = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(120)])
+    max_attempts = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(20)])
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "channel"], name="campaigns_connector_channel")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.channel}"
+
+
+class Handoff(models.Model):
+    """A batch of touches handed to a connector: the webhook call or the file, its attempts and outcome."""
+
+    class Status(models.TextChoices):
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="handoffs")
+    channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
+    kind = models.CharField(max_length=8, choices=Connector.Kind.choices)
+    touches = models.PositiveIntegerField()
+    attempts = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    error = models.TextField(blank=True)
+    file = models.FileField(upload_to="deliveries/%Y/%m/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.touches} {self.channel} deliveries ({self.status})"
+
+
+class PendingSend(models.Model):
+    """A triggered send waiting for its delay; a purchase meanwhile cancels it."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for the delay"
+        SENT = "sent", "Sent"
+        CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped (consent, frequency cap or campaign status)"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="pending_sends", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+", db_index=False)
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["target", "event"], name="campaigns_pending_once")]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="campaigns_pending_due"),
+            models.Index(fields=["profile", "status"], name="campaigns_pending_profile"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target_id} -> {self.profile_id} at {self.due_at} ({self.status})"

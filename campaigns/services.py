@@ -1,0 +1,472 @@
+"""Campaign services: creation and edits, the lifecycle's one transition service, budgets and spend.
+
+Every state change goes through `campaign_transition`; every spend and budget change through
+the ledger, under a lock on the campaign row, so caps hold with any number of writers.
+"""
+
+import uuid
+import zoneinfo
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F, Sum
+from django.utils import timezone
+
+from accounts.models import Workspace
+from campaigns.models import CHANNEL_PURPOSE, Campaign, LedgerEntry, PendingSend, Target, Touch, Transition
+from segments.rules import validate_definition
+
+Status = Campaign.Status
+
+# The lifecycle: draft -> scheduled -> active <-> paused -> completed; cancelled from any non-final state.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.DRAFT: frozenset({Status.SCHEDULED, Status.CANCELLED}),
+    Status.SCHEDULED: frozenset({Status.ACTIVE, Status.CANCELLED}),
+    Status.ACTIVE: frozenset({Status.PAUSED, Status.COMPLETED, Status.CANCELLED}),
+    Status.PAUSED: frozenset({Status.ACTIVE, Status.COMPLETED, Status.CANCELLED}),
+    Status.COMPLETED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+GEOGRAPHIC_FIELDS = {"city", "postal_code", "region", "country"}
+TEMPLATE_FIELDS = ("subject_template", "body_template")
+CENT = Decimal("0.01")
+
+
+def local_day(workspace: Workspace, moment: datetime) -> date:
+    return moment.astimezone(zoneinfo.ZoneInfo(workspace.time_zone)).date()
+
+
+# --- campaigns and targets ------------------------------------------------------------
+
+
+def _check_channels(channels: Any) -> None:
+    from campaigns.models import CampaignChannel
+
+    if not isinstance(channels, list) or not channels:
+        raise ValidationError({"channels": ValidationError("Give at least one channel.", code="required")})
+    unknown = [c for c in channels if c not in CampaignChannel.values]
+    if unknown or len(set(channels)) != len(channels):
+        raise ValidationError(
+            {
+                "channels": ValidationError(
+                    f"Unknown or repeated channels {unknown or channels}; choose among {CampaignChannel.values}.",
+                    code="invalid_choice",
+                )
+            }
+        )
+
+
+def target_check(target: Target) -> None:
+    """A target's own rules: its audience, mode, area and trigger (field errors by name)."""
+    errors: dict[str, ValidationError] = {}
+    campaign = target.campaign
+    if target.segment_id and target.segment.workspace_id != campaign.workspace_id:
+        errors["segment"] = ValidationError("This segment belongs to another workspace.", code="does_not_exist")
+    if not target.segment_id and not target.trigger_event:
+        errors["segment"] = ValidationError("Choose a segment (or a trigger event).", code="required")
+    if target.mode == Target.Mode.FINE and target.min_probability is None:
+        errors["min_probability"] = ValidationError("A fine target needs a minimum probability.", code="required")
+    if target.restriction is not None:
+        try:
+            validate_definition(target.restriction, attribute_types={})
+            _only_geographic(target.restriction, "restriction")
+        except ValidationError as exc:
+            errors["restriction"] = ValidationError(exc.messages, code="invalid")
+    if target.trigger_event:
+        from customers.models import EventType
+
+        if target.trigger_event not in EventType.values:
+            errors["trigger_event"] = ValidationError(f"Unknown event type {target.trigger_event!r}.", code="invalid")
+        if target.trigger_delay is None or target.trigger_delay.total_seconds() < 0:
+            errors["trigger_delay"] = ValidationError("Give the delay after the event (0 or more).", code="required")
+        if not isinstance(target.trigger_properties, dict) or any(
+            not isinstance(v, str | int | float | bool) for v in target.trigger_properties.values()
+        ):
+            errors["trigger_properties"] = ValidationError(
+                "An object of property: value pairs (strings, numbers or booleans).", code="invalid"
+            )
+    for name in TEMPLATE_FIELDS:
+        unknown = _unknown_tokens(getattr(target, name))
+        if unknown:
+            errors[name] = ValidationError(f"Unknown tokens: {', '.join(sorted(unknown))}.", code="invalid")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _only_geographic(node: Any, path: str) -> None:
+    for key in ("all", "any"):
+        if key in node:
+            for i, child in enumerate(node[key]):
+                _only_geographic(child, f"{path}.{key}[{i}]")
+            return
+    if "not" in node:
+        _only_geographic(node["not"], f"{path}.not")
+        return
+    if "geo" in node or node.get("field") in GEOGRAPHIC_FIELDS:
+        return
+    raise ValidationError(f"{path}: an area uses geographic criteria only (city, postal code, region, country, geo).")
+
+
+def _unknown_tokens(template: str) -> set[str]:
+    from campaigns.rendering import unknown_tokens
+
+    return unknown_tokens(template)
+
+
+@transaction.atomic
+def campaign_create(*, workspace: Workspace, owner=None, targets: list[dict] | None = None, **fields) -> Campaign:
+    _check_channels(fields.get("channels"))
+    fields.setdefault("currency", workspace.currency)
+    campaign = Campaign(workspace=workspace, owner=owner, **fields)
+    campaign.full_clean()
+    campaign.save()
+    for spec in targets or []:
+        target_add(campaign=campaign, **spec)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **fields) -> Campaign:
+    """Edit a campaign that has not started; once it runs, use pause, cancel and budget instead."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in (Status.DRAFT, Status.SCHEDULED):
+        raise ValidationError(
+            {"status": ValidationError(f"A {campaign.status} campaign cannot be edited.", code="not_editable")}
+        )
+    for money in ("budget_total", "budget_daily"):
+        if money in fields and fields[money] != getattr(campaign, money) and campaign.status != Status.DRAFT:
+            raise ValidationError(
+                {money: ValidationError("Change the budget of a scheduled campaign through the budget action.")}
+            )
+    if "channels" in fields:
+        _check_channels(fields["channels"])
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.full_clean()
+    campaign.save()
+    if targets is not None:
+        campaign.targets.all().delete()
+        for spec in targets:
+            target_add(campaign=campaign, **spec)
+    return campaign
+
+
+def target_add(*, campaign: Campaign, **fields) -> Target:
+    target = Target(campaign=campaign, **fields)
+    target.full_clean(exclude=["campaign"])
+    target_check(target)
+    target.save()
+    return target
+
+
+def campaign_ready_check(campaign: Campaign, now: datetime) -> None:
+    """What scheduling needs: targets, a future end, budget shares within 100 %, usable targets."""
+    errors: dict[str, list[ValidationError]] = {}
+    targets = list(campaign.targets.select_related("segment"))
+    if not targets:
+        errors.setdefault("targets", []).append(ValidationError("Add at least one target.", code="required"))
+    if campaign.ends_at <= now:
+        errors.setdefault("ends_at", []).append(ValidationError("The campaign ends in the past.", code="ended"))
+    shares = sum((t.budget_share or Decimal(0)) for t in targets)
+    if shares > 100:
+        errors.setdefault("targets", []).append(
+            ValidationError(f"The budget shares add up to {shares} %, more than 100 %.", code="over_100")
+        )
+    for target in targets:
+        if target.mode == Target.Mode.FINE:
+            errors.setdefault("targets", []).append(
+                ValidationError(
+                    f"Target {target}: no membership probabilities are computed for its segment yet; use macro mode.",
+                    code="no_scores",
+                )
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+# --- lifecycle ---------------------------------------------------------------------------
+
+
+def campaign_transition(
+    *, campaign: Campaign, to: str, actor=None, source: str = "api", reason: str = "", now: datetime | None = None
+) -> Campaign:
+    """The one way a campaign changes state: checked, logged, and effective at once."""
+    from campaigns.tasks import campaign_activate_task
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if to not in TRANSITIONS[locked.status]:
+            raise ValidationError(
+                {
+                    "status": ValidationError(
+                        f"A {locked.status} campaign cannot become {to}.", code="illegal_transition"
+                    )
+                }
+            )
+        if to == Status.CANCELLED and not reason.strip():
+            raise ValidationError({"reason": ValidationError("Say why the campaign is cancelled.", code="required")})
+        if to == Status.SCHEDULED:
+            campaign_ready_check(locked, now)
+        previous = locked.status
+        locked.status = to
+        if to == Status.ACTIVE and locked.activated_at is None:
+            locked.activated_at = now
+        locked.save(update_fields=["status", "activated_at", "updated_at"])
+        Transition.objects.create(
+            campaign=locked, from_status=previous, to_status=to, actor=actor, source=source, reason=reason, at=now
+        )
+        if to in (Status.CANCELLED, Status.COMPLETED):
+            # Nothing more goes out: deliveries not yet handed off and triggered sends waiting.
+            Touch.objects.filter(campaign=locked, status=Touch.Status.PENDING).update(status=Touch.Status.CANCELLED)
+            PendingSend.objects.filter(target__campaign=locked, status=PendingSend.Status.WAITING).update(
+                status=PendingSend.Status.CANCELLED, reason=f"campaign {to}"
+            )
+        if to == Status.ACTIVE:
+            campaign_activate_task.delay_on_commit(campaign_id=locked.pk)
+    return locked
+
+
+def campaign_activate(*, campaign: Campaign, actor=None, source: str = "api", reason: str = "") -> Campaign:
+    """Schedule a draft; it starts at once when its start time has come."""
+    now = timezone.now()
+    campaign = campaign_transition(
+        campaign=campaign, to=Status.SCHEDULED, actor=actor, source=source, reason=reason, now=now
+    )
+    if campaign.starts_at <= now:
+        campaign = campaign_transition(
+            campaign=campaign, to=Status.ACTIVE, actor=actor, source=source, reason=reason or "start time reached"
+        )
+    return campaign
+
+
+def campaign_resume(*, campaign: Campaign, actor=None, source: str = "api", reason: str = "") -> Campaign:
+    if campaign.status == Status.PAUSED and campaign.ends_at <= timezone.now():
+        return campaign_transition(
+            campaign=campaign, to=Status.COMPLETED, actor=actor, source=source, reason="ended while paused"
+        )
+    return campaign_transition(campaign=campaign, to=Status.ACTIVE, actor=actor, source=source, reason=reason)
+
+
+def campaigns_tick(*, now: datetime | None = None) -> dict[str, int]:
+    """Beat, every minute: start the scheduled campaigns whose time has come, end those past their end."""
+    now = now or timezone.now()
+    started = ended = 0
+    for campaign in Campaign.objects.filter(status=Status.SCHEDULED, starts_at__lte=now, ends_at__gt=now):
+        campaign_transition(campaign=campaign, to=Status.ACTIVE, source="schedule", reason="start time", now=now)
+        started += 1
+    for campaign in Campaign.objects.filter(
+        status__in=[Status.SCHEDULED, Status.ACTIVE, Status.PAUSED], ends_at__lte=now
+    ):
+        to = Status.CANCELLED if campaign.status == Status.SCHEDULED else Status.COMPLETED
+        campaign_transition(campaign=campaign, to=to, source="schedule", reason="end time", now=now)
+        ended += 1
+    # A running campaign reaches the newcomers of each refreshed audience.
+    from campaigns.tasks import campaign_activate_task
+
+    refreshed = (
+        Target.objects.filter(campaign__status=Status.ACTIVE, trigger_event="", segment__isnull=False)
+        .filter(segment__audience__current_version__gt=F("activated_version"))
+        .values_list("campaign_id", flat=True)
+        .distinct()
+    )
+    for campaign_id in sorted(set(refreshed)):
+        campaign_activate_task.delay(campaign_id=campaign_id)
+    return {"started": started, "ended": ended, "refreshed": len(set(refreshed))}
+
+
+# --- budgets and spend -----------------------------------------------------------------------
+
+
+def _money(value: Any, field: str, *, positive: bool) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (ArithmeticError, ValueError, TypeError):
+        raise ValidationError({field: ValidationError("Expected a decimal amount.", code="invalid")}) from None
+    if not amount.is_finite() or amount.quantize(CENT) != amount or abs(amount) >= Decimal(10) ** 12:
+        raise ValidationError({field: ValidationError("Expected an amount with at most 2 decimals.", code="invalid")})
+    if amount < 0 or (positive and amount == 0):
+        raise ValidationError({field: ValidationError("Expected a positive amount.", code="min_value")})
+    return amount
+
+
+def _spent_on(campaign: Campaign, day: date) -> Decimal:
+    total = LedgerEntry.objects.filter(campaign=campaign, kind=LedgerEntry.Kind.SPEND, day=day).aggregate(
+        s=Sum("amount")
+    )["s"]
+    return total or Decimal(0)
+
+
+@dataclass(frozen=True)
+class SpendResult:
+    entry: LedgerEntry
+    created: bool
+
+
+def spend_record(
+    *,
+    campaign: Campaign,
+    amount: Any,
+    idempotency_key: str,
+    occurred_at: datetime | None = None,
+    target: Target | None = None,
+    currency: str | None = None,
+    source: str = "",
+    author=None,
+) -> SpendResult:
+    """Add spend to the ledger, never past a cap; the same key again returns the first entry."""
+    amount = _money(amount, "amount", positive=True)
+    if not idempotency_key or len(idempotency_key) > 128:
+        raise ValidationError(
+            {"idempotency_key": ValidationError("Give a key of 1 to 128 characters.", code="invalid")}
+        )
+    if target is not None and target.campaign_id != campaign.pk:
+        raise ValidationError({"target": ValidationError("This target belongs to another campaign.", code="invalid")})
+    occurred_at = occurred_at or timezone.now()
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("workspace").get(pk=campaign.pk)
+        existing = LedgerEntry.objects.filter(campaign=locked, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if (
+                existing.kind != LedgerEntry.Kind.SPEND
+                or existing.amount != amount
+                or existing.target_id != (target.pk if target else None)
+            ):
+                raise ValidationError(
+                    {
+                        "idempotency_key": ValidationError(
+                            "This key was used for a different entry.", code="idempotency_conflict"
+                        )
+                    }
+                )
+            return SpendResult(existing, created=False)
+        if currency and currency != locked.currency:
+            raise ValidationError(
+                {"currency": ValidationError(f"The campaign spends in {locked.currency}.", code="currency_mismatch")}
+            )
+        if locked.status != Status.ACTIVE:
+            raise ValidationError(
+                {
+                    "non_field_errors": ValidationError(
+                        f"A {locked.status} campaign accepts no spend.", code="not_active"
+                    )
+                }
+            )
+        day = local_day(locked.workspace, occurred_at)
+        if locked.budget_total is not None and locked.spent + amount > locked.budget_total:
+            raise ValidationError(
+                {
+                    "amount": ValidationError(
+                        f"Over the total budget: {locked.budget_total - locked.spent} {locked.currency} left.",
+                        code="budget_exceeded",
+                    )
+                }
+            )
+        if locked.budget_daily is not None:
+            today = _spent_on(locked, day)
+            if today + amount > locked.budget_daily:
+                raise ValidationError(
+                    {
+                        "amount": ValidationError(
+                            f"Over the daily budget of {day}: {locked.budget_daily - today} {locked.currency} left.",
+                            code="daily_budget_exceeded",
+                        )
+                    }
+                )
+        entry = LedgerEntry.objects.create(
+            workspace_id=locked.workspace_id,
+            campaign=locked,
+            kind=LedgerEntry.Kind.SPEND,
+            amount=amount,
+            currency=locked.currency,
+            target=target,
+            day=day,
+            occurred_at=occurred_at,
+            idempotency_key=idempotency_key,
+            source=source,
+            author=author,
+        )
+        Campaign.objects.filter(pk=locked.pk).update(spent=F("spent") + amount)
+    return SpendResult(entry, created=True)
+
+
+def budget_change(
+    *, campaign: Campaign, actor, reason: str, total: Any = None, daily: Any = None, source: str = "api"
+) -> Campaign:
+    """Set new caps; each change is a ledger entry with its author and reason."""
+    if not (reason or "").strip():
+        raise ValidationError({"reason": ValidationError("Say why the budget changes.", code="required")})
+    changes = {}
+    if total is not None:
+        changes[LedgerEntry.Kind.BUDGET_TOTAL] = _money(total, "total", positive=False)
+    if daily is not None:
+        changes[LedgerEntry.Kind.BUDGET_DAILY] = _money(daily, "daily", positive=False)
+    if not changes:
+        raise ValidationError(
+            {"non_field_errors": ValidationError("Give a new total or daily budget.", code="required")}
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().select_related("workspace").get(pk=campaign.pk)
+        if locked.is_final:
+            raise ValidationError(
+                {"non_field_errors": ValidationError(f"A {locked.status} campaign's budget is closed.", code="final")}
+            )
+        new_total = changes.get(LedgerEntry.Kind.BUDGET_TOTAL)
+        if new_total is not None and new_total < locked.spent:
+            raise ValidationError(
+                {"total": ValidationError(f"Already {locked.spent} {locked.currency} spent.", code="below_spent")}
+            )
+        for kind, value in changes.items():
+            field = "budget_total" if kind == LedgerEntry.Kind.BUDGET_TOTAL else "budget_daily"
+            old = getattr(locked, field)
+            LedgerEntry.objects.create(
+                workspace_id=locked.workspace_id,
+                campaign=locked,
+                kind=kind,
+                amount=value - (old or Decimal(0)),
+                balance=value,
+                currency=locked.currency,
+                day=local_day(locked.workspace, now),
+                occurred_at=now,
+                idempotency_key=f"budget-{uuid.uuid4()}",
+                source=source,
+                reason=reason,
+                author=actor,
+            )
+            setattr(locked, field, value)
+        locked.save(update_fields=["budget_total", "budget_daily", "updated_at"])
+    return locked
+
+
+def spend_allowed_today(campaign: Campaign, *, now: datetime | None = None) -> Decimal | None:
+    """What pacing allows today: None when nothing caps it.
+
+    Even: the budget left at the start of the day spread over the days left (today included),
+    within the daily cap. As fast as possible: the daily cap, within what the total has left.
+    """
+    now = now or timezone.now()
+    today = local_day(campaign.workspace, now)
+    spent_today = _spent_on(campaign, today)
+    limits = []
+    if campaign.budget_daily is not None:
+        limits.append(campaign.budget_daily - spent_today)
+    if campaign.budget_total is not None:
+        left = campaign.budget_total - campaign.spent
+        limits.append(left)
+        if campaign.pacing == Campaign.Pacing.EVEN:
+            last_day = local_day(campaign.workspace, campaign.ends_at)
+            days_left = max((last_day - today).days + 1, 1)
+            at_day_start = left + spent_today
+            limits.append((at_day_start / days_left).quantize(CENT) - spent_today)
+    if not limits:
+        return None
+    return max(min(limits), Decimal(0)).quantize(CENT)
+
+
+def channel_purpose(channel: str) -> str:
+    return CHANNEL_PURPOSE[channel]
