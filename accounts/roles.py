@@ -16,11 +16,14 @@ class Capability(StrEnum):
     RECORD_CONSENT = "record_consent"  # append a consent record
     MANAGE_WORKSPACE = "manage_workspace"  # workspace settings and members
     EXPORT_PLAIN = "export_plain"  # export raw e-mails and phones (hashed exports need WRITE_CUSTOMERS)
+    RUN_CAMPAIGNS = "run_campaigns"  # create, activate, pause, cancel campaigns; budgets, spend, frequency caps
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     Role.VIEWER: frozenset({Capability.READ}),
-    Role.MARKETER: frozenset({Capability.READ, Capability.WRITE_CUSTOMERS, Capability.RECORD_CONSENT}),
+    Role.MARKETER: frozenset(
+        {Capability.READ, Capability.WRITE_CUSTOMERS, Capability.RECORD_CONSENT, Capability.RUN_CAMPAIGNS}
+    ),
     Role.MANAGER: frozenset(
         {
             Capability.READ,
@@ -28,6 +31,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.RECORD_CONSENT,
             Capability.MERGE_PROFILES,
             Capability.EXPORT_PLAIN,
+            Capability.RUN_CAMPAIGNS,
         }
     ),
     Role.PRIVACY_OFFICER: frozenset({Capability.READ, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES}),

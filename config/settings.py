@@ -225,6 +225,8 @@ SPECTACULAR_SETTINGS = {
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
         "JobStatusEnum": "segments.models.JobStatus",
         "ExportFormatEnum": "audiences.models.AudienceExport.Format",
+        "CampaignStatusEnum": "campaigns.models.Campaign.Status",
+        "CampaignChannelEnum": "campaigns.models.CampaignChannel",
     },
 }
 

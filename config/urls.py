@@ -8,6 +8,7 @@ from rest_framework.throttling import AnonRateThrottle
 
 from accounts.api.views import MembershipViewSet, WorkspaceViewSet
 from audiences.api.views import ExportViewSet
+from campaigns.api.views import CampaignViewSet, ConnectorViewSet, FrequencyCapViewSet
 from customers.api import views as customers
 from segments.api.views import SegmentViewSet
 
@@ -30,6 +31,9 @@ workspace_router.register("imports", customers.ImportJobViewSet, basename="impor
 workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")
 workspace_router.register("segments", SegmentViewSet, basename="segment")
 workspace_router.register("exports", ExportViewSet, basename="export")
+workspace_router.register("campaigns", CampaignViewSet, basename="campaign")
+workspace_router.register("frequency-caps", FrequencyCapViewSet, basename="frequency-cap")
+workspace_router.register("connectors", ConnectorViewSet, basename="connector")
 
 
 def health(request):

@@ -1,0 +1,202 @@
+import zoneinfo
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from campaigns.models import Campaign, CampaignChannel, Connector, FrequencyCap, LedgerEntry, Target, Transition
+from campaigns.services import spend_allowed_today
+from segments.models import Segment
+
+
+class WorkspaceDateTimeField(serializers.DateTimeField):
+    """A date-time without an offset is read in the workspace's time zone; answers carry that zone."""
+
+    def _zone(self):
+        workspace = self.context.get("workspace")
+        return zoneinfo.ZoneInfo(workspace.time_zone) if workspace else None
+
+    def default_timezone(self):
+        return self._zone() or super().default_timezone()
+
+    def to_representation(self, value):
+        zone = self._zone()
+        if zone and value is not None and timezone.is_aware(value):
+            value = value.astimezone(zone)
+        return super().to_representation(value)
+
+
+class WorkspaceSegmentField(serializers.PrimaryKeyRelatedField):
+    """A segment id of the caller's workspace only: another workspace's id does not exist."""
+
+    def get_queryset(self):
+        workspace = self.context.get("workspace")
+        return Segment.objects.filter(workspace=workspace) if workspace else Segment.objects.none()
+
+
+class TargetIO(serializers.ModelSerializer):
+    segment = WorkspaceSegmentField(allow_null=True, required=False)
+    restriction = serializers.JSONField(required=False, allow_null=True)
+    trigger_properties = serializers.JSONField(required=False)
+
+    class Meta:
+        model = Target
+        fields = [
+            "id",
+            "segment",
+            "mode",
+            "min_probability",
+            "variant",
+            "subject_template",
+            "body_template",
+            "discount_code",
+            "discount_percent",
+            "budget_share",
+            "restriction",
+            "trigger_event",
+            "trigger_properties",
+            "trigger_delay",
+            "activated_version",
+        ]
+        read_only_fields = ["id", "activated_version"]
+
+
+class CampaignInput(serializers.ModelSerializer):
+    channels = serializers.ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), allow_empty=False)
+    starts_at = WorkspaceDateTimeField()
+    ends_at = WorkspaceDateTimeField()
+    targets = TargetIO(many=True, required=False)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "name",
+            "objective",
+            "channels",
+            "starts_at",
+            "ends_at",
+            "currency",
+            "budget_total",
+            "budget_daily",
+            "pacing",
+            "targets",
+        ]
+        extra_kwargs = {"currency": {"required": False}}
+        validators = []  # the service checks with the workspace
+
+    def validate(self, data):
+        start, end = data.get("starts_at"), data.get("ends_at")
+        if start and end and end <= start:
+            raise serializers.ValidationError({"ends_at": "The end must come after the start."})
+        return data
+
+
+class CampaignOutput(serializers.ModelSerializer):
+    starts_at = WorkspaceDateTimeField()
+    ends_at = WorkspaceDateTimeField()
+    targets = TargetIO(many=True, read_only=True)
+    spend_allowed_today = serializers.SerializerMethodField(
+        help_text="What pacing allows today; null when no budget caps the campaign."
+    )
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "id",
+            "name",
+            "objective",
+            "channels",
+            "status",
+            "starts_at",
+            "ends_at",
+            "currency",
+            "budget_total",
+            "budget_daily",
+            "pacing",
+            "spent",
+            "spend_allowed_today",
+            "owner",
+            "activated_at",
+            "targets",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_spend_allowed_today(self, obj) -> str | None:
+        allowed = spend_allowed_today(obj)
+        return None if allowed is None else str(allowed)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class CancelInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the campaign is cancelled (required).")
+
+
+class BudgetInput(serializers.Serializer):
+    total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
+    daily = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
+    reason = serializers.CharField(max_length=2000)
+
+
+class SpendInput(serializers.Serializer):
+    amount = serializers.DecimalField(max_digits=14, decimal_places=2)
+    idempotency_key = serializers.CharField(max_length=128)
+    occurred_at = WorkspaceDateTimeField(required=False)
+    target = serializers.IntegerField(required=False, allow_null=True)
+    currency = serializers.CharField(required=False, max_length=3)
+    source = serializers.CharField(required=False, allow_blank=True, max_length=40, default="api")
+
+
+class LedgerOutput(serializers.ModelSerializer):
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "kind",
+            "amount",
+            "balance",
+            "currency",
+            "target",
+            "day",
+            "occurred_at",
+            "idempotency_key",
+            "source",
+            "reason",
+            "author",
+            "recorded_at",
+        ]
+
+
+class TransitionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Transition
+        fields = ["id", "from_status", "to_status", "actor", "source", "reason", "at"]
+
+
+class FrequencyCapIO(serializers.ModelSerializer):
+    class Meta:
+        model = FrequencyCap
+        fields = ["id", "channel", "max_touches", "window"]
+        validators = []
+
+
+class ConnectorIO(serializers.ModelSerializer):
+    secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+
+    class Meta:
+        model = Connector
+        fields = ["id", "channel", "kind", "url", "secret", "batch_size", "timeout_seconds", "max_attempts", "active"]
+        validators = []
+
+    def validate(self, data):
+        kind = data.get("kind", getattr(self.instance, "kind", None))
+        url = data.get("url", getattr(self.instance, "url", ""))
+        secret = data.get("secret", getattr(self.instance, "secret", ""))
+        if kind == Connector.Kind.WEBHOOK:
+            if not url:
+                raise serializers.ValidationError({"url": "A webhook needs the receiver's URL."})
+            if len(secret or "") < 16:
+                raise serializers.ValidationError({"secret": "A webhook needs a secret of 16 characters or more."})
+        return data
