@@ -298,6 +298,7 @@ class Touch(models.Model):
             models.Index(fields=["campaign", "status", "channel"], name="campaigns_touch_handoff"),
             models.Index(fields=["target", "profile"], name="campaigns_touch_target"),
         ]
+        verbose_name_plural = "touches"
 
     def __str__(self) -> str:
         return f"{self.campaign_id}/{self.target_id} -> {self.profile_id} ({self.status})"
@@ -347,6 +348,7 @@ class Handoff(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        verbose_name = "hand-off"
 
     def __str__(self) -> str:
         return f"{self.touches} {self.channel} deliveries ({self.status})"

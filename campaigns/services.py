@@ -449,6 +449,8 @@ def spend_allowed_today(campaign: Campaign, *, now: datetime | None = None) -> D
     Even: the budget left at the start of the day spread over the days left (today included),
     within the daily cap. As fast as possible: the daily cap, within what the total has left.
     """
+    if campaign.is_final:
+        return Decimal(0)
     now = now or timezone.now()
     today = local_day(campaign.workspace, now)
     spent_today = _spent_on(campaign, today)

@@ -1,0 +1,564 @@
+"""Campaign admin: the list with budget and spend, targets inline, lifecycle and budget buttons, the ledger."""
+
+import zoneinfo
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import Http404, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
+
+from accounts.admin_base import (
+    WorkspaceScopedAdmin,
+    WorkspaceScopedForm,
+    admin_datetime,
+    roles_for,
+)
+from accounts.models import Workspace
+from accounts.roles import Capability
+from campaigns import services
+from campaigns.models import (
+    Campaign,
+    CampaignChannel,
+    Connector,
+    FrequencyCap,
+    Handoff,
+    LedgerEntry,
+    PendingSend,
+    Target,
+    Touch,
+)
+
+Status = Campaign.Status
+EDITABLE = (Status.DRAFT, Status.SCHEDULED)
+
+
+class CampaignForm(WorkspaceScopedForm):
+    channels = forms.MultipleChoiceField(choices=CampaignChannel.choices, widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = Campaign
+        fields = [
+            "workspace",
+            "name",
+            "objective",
+            "channels",
+            "starts_at",
+            "ends_at",
+            "currency",
+            "budget_total",
+            "budget_daily",
+            "pacing",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "currency" in self.fields:
+            self.fields["currency"].required = False
+            self.fields["currency"].help_text = "Empty: the workspace's currency."
+
+
+TARGET_FIELDS = [
+    "segment",
+    "mode",
+    "min_probability",
+    "variant",
+    "subject_template",
+    "body_template",
+    "discount_code",
+    "discount_percent",
+    "budget_share",
+    "restriction",
+    "trigger_event",
+    "trigger_properties",
+    "trigger_delay",
+]
+
+
+class TargetForm(forms.ModelForm):
+    restriction = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}))
+    trigger_properties = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}))
+
+    class Meta:
+        model = Target
+        fields = TARGET_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or cleaned.get("DELETE"):
+            return cleaned
+        if cleaned.get("trigger_properties") is None:
+            cleaned["trigger_properties"] = {}
+        target = Target(campaign=self.parent_campaign, **{n: cleaned[n] for n in TARGET_FIELDS if n in cleaned})
+        try:
+            services.target_check(target)
+        except ValidationError as exc:
+            for field, reasons in exc.message_dict.items():
+                for reason in reasons:
+                    self.add_error(field if field in self.fields else None, reason)
+        return cleaned
+
+
+class TargetFormSet(forms.BaseInlineFormSet):
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.parent_campaign = self.instance  # unsaved on the add page, but with its workspace
+        return form
+
+
+class TargetInline(admin.StackedInline):
+    model = Target
+    form = TargetForm
+    formset = TargetFormSet
+    extra = 0
+    fields = [
+        ("segment", "mode", "min_probability"),
+        ("variant", "budget_share"),
+        "subject_template",
+        "body_template",
+        ("discount_code", "discount_percent"),
+        "restriction",
+        ("trigger_event", "trigger_delay", "trigger_properties"),
+    ]
+    write_capability = Capability.RUN_CAMPAIGNS
+
+    def _can_write(self, request, obj) -> bool:
+        if obj is not None and obj.status not in EDITABLE:
+            return False  # a running campaign's targets are fixed: pause or cancel it instead
+        allowed = {pk for pk, role in roles_for(request).items() if _can(role)}
+        return bool(allowed) if obj is None else obj.workspace_id in allowed
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return obj is None or obj.workspace_id in roles_for(request)
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return self._can_write(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "segment":
+            from segments.models import Segment
+
+            kwargs["queryset"] = Segment.objects.filter(workspace__in=list(roles_for(request)))
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+def _can(role) -> bool:
+    from accounts.roles import role_can
+
+    return role_can(role, Capability.RUN_CAMPAIGNS)
+
+
+@admin.register(Campaign)
+class CampaignAdmin(WorkspaceScopedAdmin):
+    form = CampaignForm
+    write_capability = Capability.RUN_CAMPAIGNS
+    inlines = [TargetInline]
+    change_form_template = "admin/campaigns/campaign/change_form.html"
+    list_display = [
+        "name",
+        "status",
+        "channel_list",
+        "starts_at",
+        "ends_at",
+        "budget",
+        "spend_to_date",
+        "workspace",
+    ]
+    list_filter = ["status", "objective", "pacing", "workspace", "starts_at"]
+    search_fields = ["name"]
+    date_hierarchy = "starts_at"
+    list_select_related = ["workspace"]
+    readonly_fields = ["status", "owner", "spend_summary", "controls", "transition_log", "recent_ledger"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # a campaign is cancelled, never deleted: its ledger and touches stay
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.status not in EDITABLE:
+            return [*CampaignForm.Meta.fields, *self.readonly_fields]
+        if obj is not None:
+            # Budgets of a scheduled campaign change through the budget button (a ledger entry).
+            fixed = ["workspace"] + (["budget_total", "budget_daily", "currency"] if obj.status != Status.DRAFT else [])
+            return [*fixed, *self.readonly_fields]
+        return self.readonly_fields
+
+    def get_fieldsets(self, request, obj=None):
+        main = (
+            None,
+            {
+                "fields": [
+                    "workspace",
+                    "name",
+                    "objective",
+                    "channels",
+                    ("starts_at", "ends_at"),
+                    ("currency", "budget_total", "budget_daily", "pacing"),
+                ]
+            },
+        )
+        if obj is None:
+            return [main]
+        return [
+            ("State and actions", {"fields": ["status", "owner", "spend_summary", "controls"]}),
+            main,
+            ("History", {"fields": ["transition_log", "recent_ledger"], "classes": ["collapse"]}),
+        ]
+
+    # --- list columns -----------------------------------------------------------------
+
+    @admin.display(description="Channels")
+    def channel_list(self, obj):
+        return ", ".join(obj.channels)
+
+    @admin.display(description="Budget", ordering="budget_total")
+    def budget(self, obj):
+        total = f"{obj.budget_total} {obj.currency}" if obj.budget_total is not None else "uncapped"
+        return total + (f" ({obj.budget_daily}/day)" if obj.budget_daily is not None else "")
+
+    @admin.display(description="Spend to date", ordering="spent")
+    def spend_to_date(self, obj):
+        if obj.budget_total:
+            share = obj.spent / obj.budget_total * 100
+            return format_html("{} {} ({}%)", obj.spent, obj.currency, f"{share:.0f}")
+        return f"{obj.spent} {obj.currency}"
+
+    # --- change page panels -------------------------------------------------------------
+
+    @admin.display(description="Budget and spend")
+    def spend_summary(self, obj):
+        allowed = services.spend_allowed_today(obj)
+        return format_html(
+            '<span id="cible-spend">Spent <strong>{} {}</strong> of {}; daily cap {}; pacing: {}; allowed today: {}.'
+            "</span>",
+            obj.spent,
+            obj.currency,
+            "no cap" if obj.budget_total is None else f"{obj.budget_total} {obj.currency}",
+            "none" if obj.budget_daily is None else f"{obj.budget_daily} {obj.currency}",
+            obj.get_pacing_display().split(":")[0],
+            "no limit" if allowed is None else f"{allowed} {obj.currency}",
+        )
+
+    @admin.display(description="Actions")
+    def controls(self, obj):
+        if not getattr(obj, "_can_write", False) or obj.is_final:
+            return "-"
+
+        def button(name, label):
+            return format_html(
+                '<button type="submit" class="button cible-action" name="_{}" formaction="{}" formmethod="post" '
+                "formnovalidate>{}</button>",
+                name,
+                reverse(f"admin:campaigns_campaign_{name}", args=[obj.pk]),
+                label,
+            )
+
+        possible = services.TRANSITIONS[obj.status]
+        buttons = []
+        if obj.status == Status.DRAFT:
+            buttons.append(button("activate", "Activate"))
+        if Status.PAUSED in possible:
+            buttons.append(button("pause", "Pause"))
+        if obj.status == Status.PAUSED:
+            buttons.append(button("resume", "Resume"))
+        buttons.append(button("cancel", "Cancel the campaign"))
+        budget = format_html(
+            '<label class="cible-inline">New total <input type="text" name="budget-total" size="10"></label> '
+            '<label class="cible-inline">New daily cap <input type="text" name="budget-daily" size="10"></label> {}',
+            button("budget", "Adjust the budget"),
+        )
+        return format_html(
+            '<div id="cible-controls"><p><label class="cible-inline">Reason <input type="text" name="action-reason" '
+            'size="50" placeholder="Why (required to cancel or change the budget)"></label></p><p>{}</p><p>{}</p></div>',
+            format_html_join(" ", "{}", ((b,) for b in buttons)),
+            budget,
+        )
+
+    @admin.display(description="State changes")
+    def transition_log(self, obj):
+        rows = obj.transitions.select_related("actor")[:30]
+        if not rows:
+            return "None yet."
+        return format_html(
+            '<table class="cible-transitions"><thead><tr><th>When</th><th>From</th><th>To</th><th>By</th>'
+            "<th>Source</th><th>Reason</th></tr></thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                ((admin_datetime(t.at), t.from_status, t.to_status, t.actor or "-", t.source, t.reason) for t in rows),
+            ),
+        )
+
+    @admin.display(description="Ledger (latest 20)")
+    def recent_ledger(self, obj):
+        entries = obj.ledger.select_related("author")[:20]
+        if not entries:
+            return "Empty."
+        link = reverse("admin:campaigns_ledgerentry_changelist") + f"?campaign__id__exact={obj.pk}"
+        return format_html(
+            '<table class="cible-ledger"><thead><tr><th>Recorded</th><th>Kind</th><th>Amount</th><th>New budget</th>'
+            "<th>Day</th><th>Key</th><th>By</th><th>Reason</th></tr></thead><tbody>{}</tbody></table>"
+            '<p><a href="{}">The whole ledger</a></p>',
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (
+                        admin_datetime(e.recorded_at),
+                        e.get_kind_display(),
+                        e.amount,
+                        "-" if e.balance is None else e.balance,
+                        e.day,
+                        e.idempotency_key,
+                        e.author or e.source or "-",
+                        e.reason,
+                    )
+                    for e in entries
+                ),
+            ),
+            link,
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        campaign = super().get_object(request, object_id, from_field)
+        if campaign is not None:
+            campaign._can_write = self._can_write(request, campaign)
+        return campaign
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """Dates are shown and read in the campaign's workspace time zone."""
+        workspace = None
+        if object_id:
+            workspace = Workspace.objects.filter(campaigns__pk=object_id if object_id.isdigit() else 0).first()
+        elif request.POST.get("workspace", "").isdigit():
+            workspace = Workspace.objects.filter(pk=int(request.POST["workspace"])).first()
+        elif len(roles_for(request)) == 1:
+            workspace = Workspace.objects.filter(pk__in=list(roles_for(request))).first()
+        if workspace is None or workspace.pk not in roles_for(request):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(zoneinfo.ZoneInfo(workspace.time_zone)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+        return response
+
+    def save_model(self, request, obj, form, change):
+        data = {name: form.cleaned_data[name] for name in form.cleaned_data if name != "workspace"}
+        if not data.get("currency"):
+            data.pop("currency", None)
+        if change:
+            saved = services.campaign_update(campaign=obj, **data)
+        else:
+            saved = services.campaign_create(workspace=form.cleaned_data["workspace"], owner=request.user, **data)
+        obj.pk = saved.pk
+        obj.refresh_from_db()
+
+    # --- lifecycle and budget views ---------------------------------------------------------
+
+    def get_urls(self):
+        def route(name, view):
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(require_POST(view)),
+                name=f"campaigns_campaign_{name}",
+            )
+
+        urls = [
+            route("activate", self.activate_view),
+            route("pause", self.pause_view),
+            route("resume", self.resume_view),
+            route("cancel", self.cancel_view),
+            route("budget", self.budget_view),
+        ]
+        return [*urls, *super().get_urls()]
+
+    def _campaign(self, request, object_id) -> Campaign:
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        if not campaign._can_write:
+            raise PermissionDenied
+        return campaign
+
+    def _run(self, request, object_id, do, done: str):
+        campaign = self._campaign(request, object_id)
+        reason = request.POST.get("action-reason", "").strip()
+        try:
+            changed = do(campaign, reason)
+        except ValidationError as exc:
+            for field, reasons in exc.message_dict.items():
+                label = "" if field in ("non_field_errors", "__all__") else f"{field}: "
+                for message in reasons:
+                    self.message_user(request, f"{label}{message}", messages.ERROR)
+        else:
+            self.message_user(request, done.format(status=changed.get_status_display().lower()), messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    def activate_view(self, request, object_id):
+        return self._run(
+            request,
+            object_id,
+            lambda c, reason: services.campaign_activate(campaign=c, actor=request.user, source="admin", reason=reason),
+            "Activated: the campaign is {status}.",
+        )
+
+    def pause_view(self, request, object_id):
+        return self._run(
+            request,
+            object_id,
+            lambda c, reason: services.campaign_transition(
+                campaign=c, to=Status.PAUSED, actor=request.user, source="admin", reason=reason
+            ),
+            "Paused.",
+        )
+
+    def resume_view(self, request, object_id):
+        return self._run(
+            request,
+            object_id,
+            lambda c, reason: services.campaign_resume(campaign=c, actor=request.user, source="admin", reason=reason),
+            "Resumed: the campaign is {status}.",
+        )
+
+    def cancel_view(self, request, object_id):
+        return self._run(
+            request,
+            object_id,
+            lambda c, reason: services.campaign_transition(
+                campaign=c, to=Status.CANCELLED, actor=request.user, source="admin", reason=reason
+            ),
+            "Cancelled.",
+        )
+
+    def budget_view(self, request, object_id):
+        def change(campaign, reason):
+            total = request.POST.get("budget-total", "").strip() or None
+            daily = request.POST.get("budget-daily", "").strip() or None
+            return services.budget_change(
+                campaign=campaign, actor=request.user, reason=reason, total=total, daily=daily, source="admin"
+            )
+
+        return self._run(request, object_id, change, "Budget changed.")
+
+    @admin.action(description="Pause the selected active campaigns")
+    def pause_selected(self, request, queryset: QuerySet[Campaign]):
+        paused = 0
+        for campaign in queryset.filter(status=Status.ACTIVE):
+            if self._can_write(request, campaign):
+                services.campaign_transition(campaign=campaign, to=Status.PAUSED, actor=request.user, source="admin")
+                paused += 1
+        self.message_user(request, f"Paused {paused} campaign(s).", messages.SUCCESS)
+
+    actions = ["pause_selected"]
+
+
+class ReadOnlyAdmin(WorkspaceScopedAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    """The spend ledger: append-only, so read-only here too."""
+
+    list_display = [
+        "recorded_at",
+        "campaign",
+        "kind",
+        "amount",
+        "balance",
+        "currency",
+        "day",
+        "idempotency_key",
+        "source",
+        "author",
+        "reason",
+    ]
+    list_filter = ["kind", "campaign", "workspace", "day"]
+    search_fields = ["idempotency_key", "reason", "campaign__name"]
+    list_select_related = ["campaign", "author"]
+    date_hierarchy = "recorded_at"
+
+
+@admin.register(FrequencyCap)
+class FrequencyCapAdmin(WorkspaceScopedAdmin):
+    write_capability = Capability.RUN_CAMPAIGNS
+    list_display = ["workspace", "channel", "max_touches", "window"]
+    list_filter = ["workspace", "channel"]
+
+
+class ConnectorForm(WorkspaceScopedForm):
+    url = forms.URLField(required=False, assume_scheme="https", max_length=500)
+    secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), help_text="Empty keeps the current secret."
+    )
+
+    class Meta:
+        model = Connector
+        fields = [
+            "workspace",
+            "channel",
+            "kind",
+            "url",
+            "secret",
+            "batch_size",
+            "timeout_seconds",
+            "max_attempts",
+            "active",
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("secret") and self.instance.pk:
+            cleaned["secret"] = self.instance.secret
+        if cleaned.get("kind") == Connector.Kind.WEBHOOK:
+            if not cleaned.get("url"):
+                self.add_error("url", "A webhook needs the receiver's URL.")
+            if len(cleaned.get("secret") or "") < 16:
+                self.add_error("secret", "A webhook needs a secret of 16 characters or more.")
+        return cleaned
+
+
+@admin.register(Connector)
+class ConnectorAdmin(WorkspaceScopedAdmin):
+    form = ConnectorForm
+    write_capability = Capability.MANAGE_WORKSPACE
+    list_display = ["workspace", "channel", "kind", "url", "active"]
+    list_filter = ["workspace", "kind", "active"]
+
+
+@admin.register(Touch)
+class TouchAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "campaign", "target", "profile", "channel", "variant", "status", "sent_at"]
+    list_filter = ["status", "channel", "workspace"]
+    list_select_related = ["campaign", "target__segment", "profile"]
+    raw_id_fields = ["profile", "event"]
+    show_full_result_count = False
+
+
+@admin.register(Handoff)
+class HandoffAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "campaign", "channel", "kind", "touches", "attempts", "status", "error"]
+    list_filter = ["status", "kind", "channel", "workspace"]
+
+
+@admin.register(PendingSend)
+class PendingSendAdmin(ReadOnlyAdmin):
+    list_display = ["due_at", "target", "profile", "status", "reason"]
+    list_filter = ["status", "workspace"]
+    raw_id_fields = ["profile", "event"]
