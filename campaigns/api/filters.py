@@ -2,16 +2,17 @@ import django_filters
 from django.db import connection
 
 from campaigns.models import Campaign, CampaignChannel
+from config.api import DateTimeFilter
 
 
 class CampaignFilter(django_filters.FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     channel = django_filters.ChoiceFilter(choices=CampaignChannel.choices, method="filter_channel")
     segment = django_filters.NumberFilter(field_name="targets__segment", distinct=True, help_text="A segment id.")
-    starts_after = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="gte")
-    starts_before = django_filters.IsoDateTimeFilter(field_name="starts_at", lookup_expr="lt")
-    ends_after = django_filters.IsoDateTimeFilter(field_name="ends_at", lookup_expr="gte")
-    ends_before = django_filters.IsoDateTimeFilter(field_name="ends_at", lookup_expr="lt")
+    starts_after = DateTimeFilter(field_name="starts_at", lookup_expr="gte")
+    starts_before = DateTimeFilter(field_name="starts_at", lookup_expr="lt")
+    ends_after = DateTimeFilter(field_name="ends_at", lookup_expr="gte")
+    ends_before = DateTimeFilter(field_name="ends_at", lookup_expr="lt")
     running_on = django_filters.DateFilter(method="filter_running_on", help_text="Campaigns scheduled on this day.")
 
     class Meta:

@@ -1,4 +1,5 @@
 import zoneinfo
+from datetime import timedelta
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -21,8 +22,21 @@ class WorkspaceDateTimeField(serializers.DateTimeField):
     def to_representation(self, value):
         zone = self._zone()
         if zone and value is not None and timezone.is_aware(value):
-            value = value.astimezone(zone)
+            local = value.astimezone(zone)
+            # RFC 3339 offsets are whole minutes (old local mean times are not): keep UTC then.
+            if local.utcoffset().seconds % 60 == 0:
+                value = local
         return super().to_representation(value)
+
+
+class ScheduleDateTimeField(WorkspaceDateTimeField):
+    """A campaign date: between 2000 and 2100."""
+
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if not 2000 <= parsed.year <= 2100:
+            raise serializers.ValidationError("Give a date between 2000 and 2100.", code="out_of_range")
+        return parsed
 
 
 class WorkspaceSegmentField(serializers.PrimaryKeyRelatedField):
@@ -62,8 +76,8 @@ class TargetIO(serializers.ModelSerializer):
 
 class CampaignInput(serializers.ModelSerializer):
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), allow_empty=False)
-    starts_at = WorkspaceDateTimeField()
-    ends_at = WorkspaceDateTimeField()
+    starts_at = ScheduleDateTimeField()
+    ends_at = ScheduleDateTimeField()
     targets = TargetIO(many=True, required=False)
 
     class Meta:
@@ -143,7 +157,7 @@ class BudgetInput(serializers.Serializer):
 class SpendInput(serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     idempotency_key = serializers.CharField(max_length=128)
-    occurred_at = WorkspaceDateTimeField(required=False)
+    occurred_at = ScheduleDateTimeField(required=False)
     target = serializers.IntegerField(required=False, allow_null=True)
     currency = serializers.CharField(required=False, max_length=3)
     source = serializers.CharField(required=False, allow_blank=True, max_length=40, default="api")
@@ -176,6 +190,8 @@ class TransitionOutput(serializers.ModelSerializer):
 
 
 class FrequencyCapIO(serializers.ModelSerializer):
+    window = serializers.DurationField(min_value=timedelta(minutes=1), max_value=timedelta(days=366))
+
     class Meta:
         model = FrequencyCap
         fields = ["id", "channel", "max_touches", "window"]

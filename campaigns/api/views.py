@@ -185,7 +185,9 @@ class FrequencyCapViewSet(
             ),
             **serializer.validated_data,
         }
-        clash = FrequencyCap.objects.filter(workspace=self.workspace, channel=data["channel"], window=data["window"])
+        clash = FrequencyCap.objects.filter(
+            workspace=self.workspace, channel=data.get("channel", ""), window=data["window"]
+        )
         if serializer.instance is not None:
             clash = clash.exclude(pk=serializer.instance.pk)
         if clash.exists():
