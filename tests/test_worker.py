@@ -36,3 +36,41 @@ def test_celery_is_configured_for_reliability():
     from django.conf import settings
 
     assert conf.broker_transport_options["visibility_timeout"] > settings.TASK_MAX_SECONDS
+
+
+def test_an_activated_campaign_is_delivered_by_the_worker_and_a_trigger_follows_events(
+    celery_worker_process, marketer, workspace
+):
+    """Activate through the API: the worker decides the deliveries and writes the CSV; ingested
+    events reach the triggered target through the worker too."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.models import Campaign, Handoff, PendingSend, Touch
+    from tests.factories import make_campaign, make_consent, make_profile, make_segment
+
+    ana = make_profile(workspace=workspace, external_id="ana", country="FR", email="ana@example.com")
+    make_consent(profile=ana, purpose="direct_marketing", channel="email", recorded_at=timezone.now() - timedelta(1))
+    campaign = make_campaign(workspace=workspace, segment=make_segment(workspace=workspace))
+    url = f"/api/workspaces/maison/campaigns/{campaign.pk}/activate/"
+    assert marketer.post(url, {}, format="json").json()["status"] == "active"
+    wait_for(lambda: Touch.objects.filter(campaign=campaign, status="sent").exists(), timeout=60)
+    assert Handoff.objects.get(campaign=campaign).file.name.endswith(".csv")
+
+    triggered = make_campaign(
+        workspace=workspace,
+        targets=[{"segment": None, "trigger_event": "cart_abandoned", "trigger_delay": timedelta(hours=2)}],
+    )
+    Campaign.objects.filter(pk=triggered.pk).update(status="active")
+    event = {
+        "external_id": "ana",
+        "type": "cart_abandoned",
+        "channel": "web",
+        "idempotency_key": "w1",
+        "occurred_at": timezone.now().isoformat(),
+    }
+    r = marketer.post("/api/workspaces/maison/ingest/events/", {"items": [event]}, format="json")
+    assert r.json()["created"] == 1
+    pending = wait_for(lambda: PendingSend.objects.filter(target__campaign=triggered).first(), timeout=60)
+    assert pending.status == "waiting" and pending.profile == ana
