@@ -102,6 +102,19 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
+class ReadOnlyScopedAdmin(WorkspaceScopedAdmin):
+    """A log or history: listed and viewed by the workspace's members, never edited in the admin."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class ScopedInline(admin.TabularInline):
     """Inline rows follow their parent's workspace rights."""
 

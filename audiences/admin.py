@@ -4,24 +4,13 @@ from django.http import FileResponse, Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from accounts.admin_base import WorkspaceScopedAdmin, roles_for
+from accounts.admin_base import ReadOnlyScopedAdmin, roles_for
 from accounts.roles import Capability, role_can
 from audiences.models import AudienceExport, AudienceRun
 
 
-class ReadOnlyAdmin(WorkspaceScopedAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(AudienceRun)
-class AudienceRunAdmin(ReadOnlyAdmin):
+class AudienceRunAdmin(ReadOnlyScopedAdmin):
     """Every computation of every audience, read-only."""
 
     workspace_path = "audience__workspace"
@@ -31,7 +20,7 @@ class AudienceRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AudienceExport)
-class AudienceExportAdmin(ReadOnlyAdmin):
+class AudienceExportAdmin(ReadOnlyScopedAdmin):
     """The export log: who exported which audience, for what, when and how many; and the files."""
 
     list_display = [

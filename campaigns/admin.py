@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
+    ReadOnlyScopedAdmin,
     WorkspaceScopedAdmin,
     WorkspaceScopedForm,
     admin_datetime,
@@ -22,6 +23,7 @@ from accounts.models import Workspace
 from accounts.roles import Capability
 from campaigns import services
 from campaigns.models import (
+    TARGET_FIELDS,
     Campaign,
     CampaignChannel,
     Connector,
@@ -60,23 +62,6 @@ class CampaignForm(WorkspaceScopedForm):
         if "currency" in self.fields:
             self.fields["currency"].required = False
             self.fields["currency"].help_text = "Empty: the workspace's currency."
-
-
-TARGET_FIELDS = [
-    "segment",
-    "mode",
-    "min_probability",
-    "variant",
-    "subject_template",
-    "body_template",
-    "discount_code",
-    "discount_percent",
-    "budget_share",
-    "restriction",
-    "trigger_event",
-    "trigger_properties",
-    "trigger_delay",
-]
 
 
 class TargetForm(forms.ModelForm):
@@ -277,8 +262,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             button("budget", "Adjust the budget"),
         )
         return format_html(
-            '<div id="cible-controls"><p><label class="cible-inline">Reason <input type="text" name="action-reason" '
-            'size="50" placeholder="Why (required to cancel or change the budget)"></label></p><p>{}</p><p>{}</p></div>',
+            '<div id="cible-controls"><p><label class="cible-inline">Reason (required to cancel or change the budget) '
+            '<input type="text" name="action-reason" size="50"></label></p><p>{}</p><p>{}</p></div>',
             format_html_join(" ", "{}", ((b,) for b in buttons)),
             budget,
         )
@@ -461,19 +446,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
     actions = ["pause_selected"]
 
 
-class ReadOnlyAdmin(WorkspaceScopedAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(ReadOnlyScopedAdmin):
     """The spend ledger: append-only, so read-only here too."""
 
     list_display = [
@@ -543,7 +517,7 @@ class ConnectorAdmin(WorkspaceScopedAdmin):
 
 
 @admin.register(Touch)
-class TouchAdmin(ReadOnlyAdmin):
+class TouchAdmin(ReadOnlyScopedAdmin):
     list_display = ["created_at", "campaign", "target", "profile", "channel", "variant", "status", "sent_at"]
     list_filter = ["status", "channel", "workspace"]
     list_select_related = ["campaign", "target__segment", "profile"]
@@ -552,13 +526,13 @@ class TouchAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Handoff)
-class HandoffAdmin(ReadOnlyAdmin):
+class HandoffAdmin(ReadOnlyScopedAdmin):
     list_display = ["created_at", "campaign", "channel", "kind", "touches", "attempts", "status", "error"]
     list_filter = ["status", "kind", "channel", "workspace"]
 
 
 @admin.register(PendingSend)
-class PendingSendAdmin(ReadOnlyAdmin):
+class PendingSendAdmin(ReadOnlyScopedAdmin):
     list_display = ["due_at", "target", "profile", "status", "reason"]
     list_filter = ["status", "workspace"]
     raw_id_fields = ["profile", "event"]

@@ -105,6 +105,24 @@ class Campaign(models.Model):
         return self.status in (self.Status.COMPLETED, self.Status.CANCELLED)
 
 
+# What a marketer sets on a target (the API and the admin edit these).
+TARGET_FIELDS = [
+    "segment",
+    "mode",
+    "min_probability",
+    "variant",
+    "subject_template",
+    "body_template",
+    "discount_code",
+    "discount_percent",
+    "budget_share",
+    "restriction",
+    "trigger_event",
+    "trigger_properties",
+    "trigger_delay",
+]
+
+
 class Target(models.Model):
     """A segment's audience in a campaign, with its mode, its message or offer, its budget share and area."""
 

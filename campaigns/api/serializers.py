@@ -4,7 +4,16 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
-from campaigns.models import Campaign, CampaignChannel, Connector, FrequencyCap, LedgerEntry, Target, Transition
+from campaigns.models import (
+    TARGET_FIELDS,
+    Campaign,
+    CampaignChannel,
+    Connector,
+    FrequencyCap,
+    LedgerEntry,
+    Target,
+    Transition,
+)
 from campaigns.services import spend_allowed_today
 from segments.models import Segment
 
@@ -54,23 +63,7 @@ class TargetIO(serializers.ModelSerializer):
 
     class Meta:
         model = Target
-        fields = [
-            "id",
-            "segment",
-            "mode",
-            "min_probability",
-            "variant",
-            "subject_template",
-            "body_template",
-            "discount_code",
-            "discount_percent",
-            "budget_share",
-            "restriction",
-            "trigger_event",
-            "trigger_properties",
-            "trigger_delay",
-            "activated_version",
-        ]
+        fields = ["id", *TARGET_FIELDS, "activated_version"]
         read_only_fields = ["id", "activated_version"]
 
 
