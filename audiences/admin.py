@@ -1,11 +1,10 @@
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404
+from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.admin_base import ReadOnlyScopedAdmin, roles_for
-from accounts.roles import Capability, role_can
+from audiences.exports import export_file_response
 from audiences.models import AudienceExport, AudienceRun
 
 
@@ -58,16 +57,5 @@ class AudienceExportAdmin(ReadOnlyScopedAdmin):
         export = self.get_object(request, object_id)
         if export is None or not self.has_view_permission(request, export):
             raise Http404("No such export.")
-        role = roles_for(request).get(export.workspace_id)
-        if export.identifiers == AudienceExport.Identifiers.PLAIN and not (
-            request.user.is_superuser or role_can(role, Capability.EXPORT_PLAIN)
-        ):
-            raise PermissionDenied
-        if export.status != AudienceExport.Status.READY or not export.file:
-            raise Http404("This export has no file yet.")
-        return FileResponse(
-            export.file.open("rb"),
-            as_attachment=True,
-            filename=export.file.name.rsplit("/", 1)[-1],
-            content_type="text/csv" if export.format == AudienceExport.Format.CSV else "application/x-ndjson",
-        )
+        role = "admin" if request.user.is_superuser else roles_for(request).get(export.workspace_id)
+        return export_file_response(export, role=role)

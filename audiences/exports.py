@@ -12,9 +12,10 @@ import io
 import json
 import logging
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import OperationalError, transaction
+from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.roles import Capability, role_can
@@ -115,6 +116,23 @@ def export_run(*, export_id: int) -> AudienceExport | None:
         finished_at=timezone.now(),
     )
     return AudienceExport.objects.get(pk=export.pk)
+
+
+def export_file_response(export: AudienceExport, *, role: str | None) -> FileResponse:
+    """The export's file as a download, for a role allowed to read its identifiers.
+
+    Raises PermissionDenied for plain identifiers without `export_plain`, Http404 while there is no file.
+    """
+    if export.identifiers == AudienceExport.Identifiers.PLAIN and not role_can(role, Capability.EXPORT_PLAIN):
+        raise PermissionDenied("Your role may not download plain identifiers.")
+    if export.status != AudienceExport.Status.READY or not export.file:
+        raise Http404("This export has no file (yet).")
+    return FileResponse(
+        export.file.open("rb"),
+        as_attachment=True,
+        filename=export.file.name.rsplit("/", 1)[-1],
+        content_type="text/csv" if export.format == AudienceExport.Format.CSV else "application/x-ndjson",
+    )
 
 
 def _render(export: AudienceExport, people) -> tuple[str, int]:

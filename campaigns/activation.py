@@ -40,27 +40,28 @@ from campaigns.models import (
     Touch,
 )
 from campaigns.rendering import render
-from customers.models import ConsentRecord, Event, EventType, Profile
+from customers.models import ConsentPurpose, ConsentRecord, Event, EventType, Profile
 from segments.compiler import compile_definition
 from segments.selectors import compile_context
 
 logger = logging.getLogger(__name__)
-PAID_MEDIA = {"social", "display", "search"}  # ad platforms get hashed identifiers only
+# Channels used under ad-targeting consent are ad platforms: they get hashed identifiers only.
+PAID_MEDIA = {channel for channel, purpose in CHANNEL_PURPOSE.items() if purpose == ConsentPurpose.AD_TARGETING}
 
 
 # --- deciding the deliveries --------------------------------------------------------------
 
 
 def eligible(
-    *, workspace_id: int, channel: str, people: QuerySet[Profile], now: datetime, restriction: dict | None = None
+    *, workspace: Workspace, channel: str, people: QuerySet[Profile], now: datetime, restriction: dict | None = None
 ) -> QuerySet[Profile]:
     """Of `people`: those contactable on the channel now, inside the area, under every frequency cap."""
+    workspace_id = workspace.pk
     granted = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
         purpose=CHANNEL_PURPOSE[channel], channel=channel, when=now
     )
     people = people.filter(pk__in=granted.values("profile_id"))
     if restriction:
-        workspace = Workspace.objects.get(pk=workspace_id)
         people = people.filter(compile_definition(restriction, compile_context(workspace=workspace, now=now)))
     for cap in FrequencyCap.objects.filter(workspace_id=workspace_id).filter(Q(channel="") | Q(channel=channel)):
         touches = Touch.objects.filter(
@@ -93,7 +94,7 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
     people = Profile.objects.filter(workspace_id=campaign.workspace_id, pk__in=members.values("profile_id"))
     people = eligible(
-        workspace_id=campaign.workspace_id, channel=channel, people=people, now=now, restriction=target.restriction
+        workspace=campaign.workspace, channel=channel, people=people, now=now, restriction=target.restriction
     )
     already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
     rows = (
@@ -127,7 +128,7 @@ def campaign_deliveries(*, campaign_id: int, now: datetime | None = None) -> dic
         campaign = Campaign.objects.select_for_update().filter(pk=campaign_id).first()
         if campaign is None or campaign.status != Campaign.Status.ACTIVE:
             return written
-        targets = campaign.targets.select_related("segment__audience", "campaign").filter(
+        targets = campaign.targets.select_related("segment__audience", "campaign__workspace").filter(
             trigger_event="", segment__isnull=False
         )
         for target in targets:

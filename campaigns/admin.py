@@ -500,11 +500,14 @@ class ConnectorForm(WorkspaceScopedForm):
         cleaned = super().clean()
         if not cleaned.get("secret") and self.instance.pk:
             cleaned["secret"] = self.instance.secret
-        if cleaned.get("kind") == Connector.Kind.WEBHOOK:
-            if not cleaned.get("url"):
-                self.add_error("url", "A webhook needs the receiver's URL.")
-            if len(cleaned.get("secret") or "") < 16:
-                self.add_error("secret", "A webhook needs a secret of 16 characters or more.")
+        try:
+            services.connector_check(
+                kind=cleaned.get("kind"), url=cleaned.get("url") or "", secret=cleaned.get("secret") or ""
+            )
+        except ValidationError as exc:
+            for field, reasons in exc.message_dict.items():
+                for reason in reasons:
+                    self.add_error(field, reason)
         return cleaned
 
 

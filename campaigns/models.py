@@ -197,10 +197,6 @@ class Target(models.Model):
         who = self.segment.name if self.segment_id else f"on {self.trigger_event}"
         return f"{who} ({self.variant})"
 
-    @property
-    def is_triggered(self) -> bool:
-        return bool(self.trigger_event)
-
 
 class Transition(AppendOnlyModel):
     """One change of a campaign's state: who, when, why, from and to."""

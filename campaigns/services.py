@@ -13,11 +13,13 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Sum
+from django.db.models import DateField, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Workspace
-from campaigns.models import CHANNEL_PURPOSE, Campaign, LedgerEntry, PendingSend, Target, Touch, Transition
+from campaigns.models import MONEY, Campaign, LedgerEntry, PendingSend, Target, Touch, Transition
+from campaigns.rendering import unknown_tokens
 from segments.rules import validate_definition
 
 Status = Campaign.Status
@@ -90,7 +92,7 @@ def target_check(target: Target) -> None:
                 "An object of property: value pairs (strings, numbers or booleans).", code="invalid"
             )
     for name in TEMPLATE_FIELDS:
-        unknown = _unknown_tokens(getattr(target, name))
+        unknown = unknown_tokens(getattr(target, name))
         if unknown:
             errors[name] = ValidationError(f"Unknown tokens: {', '.join(sorted(unknown))}.", code="invalid")
     if errors:
@@ -109,12 +111,6 @@ def _only_geographic(node: Any, path: str) -> None:
     if "geo" in node or node.get("field") in GEOGRAPHIC_FIELDS:
         return
     raise ValidationError(f"{path}: an area uses geographic criteria only (city, postal code, region, country, geo).")
-
-
-def _unknown_tokens(template: str) -> set[str]:
-    from campaigns.rendering import unknown_tokens
-
-    return unknown_tokens(template)
 
 
 @transaction.atomic
@@ -161,6 +157,21 @@ def target_add(*, campaign: Campaign, **fields) -> Target:
     target_check(target)
     target.save()
     return target
+
+
+def connector_check(*, kind: str, url: str, secret: str) -> None:
+    """A webhook needs its receiver's URL and a secret long enough to sign with."""
+    from campaigns.models import Connector
+
+    if kind != Connector.Kind.WEBHOOK:
+        return
+    errors = {}
+    if not url:
+        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code="required")
+    if len(secret or "") < 16:
+        errors["secret"] = ValidationError("A webhook needs a secret of 16 characters or more.", code="too_short")
+    if errors:
+        raise ValidationError(errors)
 
 
 def campaign_ready_check(campaign: Campaign, now: datetime) -> None:
@@ -268,15 +279,16 @@ def campaigns_tick(*, now: datetime | None = None) -> dict[str, int]:
     # A running campaign reaches the newcomers of each refreshed audience.
     from campaigns.tasks import campaign_activate_task
 
-    refreshed = (
-        Target.objects.filter(campaign__status=Status.ACTIVE, trigger_event="", segment__isnull=False)
-        .filter(segment__audience__current_version__gt=F("activated_version"))
-        .values_list("campaign_id", flat=True)
-        .distinct()
+    refreshed = sorted(
+        set(
+            Target.objects.filter(campaign__status=Status.ACTIVE, trigger_event="", segment__isnull=False)
+            .filter(segment__audience__current_version__gt=F("activated_version"))
+            .values_list("campaign_id", flat=True)
+        )
     )
-    for campaign_id in sorted(set(refreshed)):
+    for campaign_id in refreshed:
         campaign_activate_task.delay(campaign_id=campaign_id)
-    return {"started": started, "ended": ended, "refreshed": len(set(refreshed))}
+    return {"started": started, "ended": ended, "refreshed": len(refreshed)}
 
 
 # --- budgets and spend -----------------------------------------------------------------------
@@ -295,10 +307,27 @@ def _money(value: Any, field: str, *, positive: bool) -> Decimal:
 
 
 def _spent_on(campaign: Campaign, day: date) -> Decimal:
+    if getattr(campaign, "spent_today_day", None) == day:  # annotated by `with_spent_today`
+        return campaign.spent_today
     total = LedgerEntry.objects.filter(campaign=campaign, kind=LedgerEntry.Kind.SPEND, day=day).aggregate(
         s=Sum("amount")
     )["s"]
     return total or Decimal(0)
+
+
+def with_spent_today(campaigns: QuerySet[Campaign], workspace: Workspace, now: datetime | None = None):
+    """Campaigns of one workspace with today's spend annotated, for pacing over a list in one query."""
+    day = local_day(workspace, now or timezone.now())
+    per_campaign = (
+        LedgerEntry.objects.filter(campaign=OuterRef("pk"), kind=LedgerEntry.Kind.SPEND, day=day)
+        .values("campaign")
+        .annotate(total=Sum("amount"))
+        .values("total")
+    )
+    return campaigns.annotate(
+        spent_today=Coalesce(Subquery(per_campaign), Value(Decimal(0)), output_field=DecimalField(**MONEY)),
+        spent_today_day=Value(day, output_field=DateField()),
+    )
 
 
 @dataclass(frozen=True)
@@ -468,7 +497,3 @@ def spend_allowed_today(campaign: Campaign, *, now: datetime | None = None) -> D
     if not limits:
         return None
     return max(min(limits), Decimal(0)).quantize(CENT)
-
-
-def channel_purpose(channel: str) -> str:
-    return CHANNEL_PURPOSE[channel]

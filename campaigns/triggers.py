@@ -79,14 +79,14 @@ def pending_sends_run(*, now: datetime | None = None) -> dict[str, int]:
         ).update(status=PendingSend.Status.SKIPPED, reason="campaign not active")
         for target in Target.objects.filter(
             pk__in=due.values("target_id"), campaign__status=Campaign.Status.ACTIVE
-        ).select_related("campaign"):
+        ).select_related("campaign__workspace"):
             campaign = target.campaign
             mine = due.filter(target=target)
             # One send per person and target per run, the oldest event first.
             first = mine.values("profile_id").annotate(first=Min("pk")).values("first")
             for channel in campaign.channels:
                 people = eligible(
-                    workspace_id=campaign.workspace_id,
+                    workspace=campaign.workspace,
                     channel=channel,
                     people=Profile.objects.filter(pk__in=mine.values("profile_id")),
                     now=now,

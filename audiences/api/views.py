@@ -1,14 +1,11 @@
 import django_filters
-from django.core.exceptions import PermissionDenied
-from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet
-from accounts.roles import Capability, role_can
+from audiences.exports import export_file_response
 from audiences.models import AudienceExport
 
 
@@ -59,15 +56,4 @@ class ExportViewSet(ReadOnlyWorkspaceViewSet):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
-        export = self.get_object()
-        if export.identifiers == AudienceExport.Identifiers.PLAIN and not role_can(self.role, Capability.EXPORT_PLAIN):
-            raise PermissionDenied("Your role may not download plain identifiers.")
-        if export.status != AudienceExport.Status.READY or not export.file:
-            raise NotFound("This export has no file (yet).")
-        content_type = "text/csv" if export.format == AudienceExport.Format.CSV else "application/x-ndjson"
-        return FileResponse(
-            export.file.open("rb"),
-            as_attachment=True,
-            filename=export.file.name.rsplit("/", 1)[-1],
-            content_type=content_type,
-        )
+        return export_file_response(self.get_object(), role=self.role)

@@ -14,7 +14,7 @@ from campaigns.models import (
     Target,
     Transition,
 )
-from campaigns.services import spend_allowed_today
+from campaigns.services import connector_check, spend_allowed_today
 from segments.models import Segment
 
 
@@ -200,12 +200,9 @@ class ConnectorIO(serializers.ModelSerializer):
         validators = []
 
     def validate(self, data):
-        kind = data.get("kind", getattr(self.instance, "kind", None))
-        url = data.get("url", getattr(self.instance, "url", ""))
-        secret = data.get("secret", getattr(self.instance, "secret", ""))
-        if kind == Connector.Kind.WEBHOOK:
-            if not url:
-                raise serializers.ValidationError({"url": "A webhook needs the receiver's URL."})
-            if len(secret or "") < 16:
-                raise serializers.ValidationError({"secret": "A webhook needs a secret of 16 characters or more."})
+        connector_check(
+            kind=data.get("kind", getattr(self.instance, "kind", None)),
+            url=data.get("url", getattr(self.instance, "url", "")),
+            secret=data.get("secret", getattr(self.instance, "secret", "")),
+        )
         return data

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
@@ -27,9 +28,10 @@ class CampaignViewSet(
     write_capability = Capability.RUN_CAMPAIGNS
 
     def scoped_queryset(self, queryset):
-        return queryset.select_related("workspace").prefetch_related(
+        queryset = queryset.select_related("workspace").prefetch_related(
             Prefetch("targets", queryset=Target.objects.order_by("id"))
         )
+        return services.with_spent_today(queryset, self.workspace)
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
@@ -111,8 +113,6 @@ class CampaignViewSet(
     @action(detail=True, methods=["post"])
     def spend(self, request, *args, **kwargs):
         """Record spend; the same idempotency key again returns the first entry (200) and adds nothing."""
-        from django.core.exceptions import ValidationError
-
         campaign = self.get_object()
         data = self._input(s.SpendInput, request)
         target = None
@@ -175,8 +175,6 @@ class FrequencyCapViewSet(
         serializer.save()
 
     def _unique(self, serializer):
-        from django.core.exceptions import ValidationError
-
         data = {
             **(
                 {}
@@ -212,15 +210,11 @@ class ConnectorViewSet(
     filterset_fields = ["channel", "kind", "active"]
 
     def perform_create(self, serializer):
-        from django.core.exceptions import ValidationError
-
         if Connector.objects.filter(workspace=self.workspace, channel=serializer.validated_data["channel"]).exists():
             raise ValidationError({"channel": ValidationError("This channel has a connector already.", code="unique")})
         serializer.save(workspace=self.workspace)
 
     def perform_update(self, serializer):
-        from django.core.exceptions import ValidationError
-
         channel = serializer.validated_data.get("channel", serializer.instance.channel)
         if (
             Connector.objects.filter(workspace=self.workspace, channel=channel)

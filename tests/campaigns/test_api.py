@@ -230,3 +230,27 @@ def test_frequency_caps_through_the_api(marketer, viewer):
     every = {"max_touches": 5, "window": "1 00:00:00"}
     assert marketer.post(caps, every, format="json").json()["channel"] == ""
     assert marketer.post(caps, every, format="json").status_code == 400
+
+
+def test_the_list_costs_the_same_queries_for_one_campaign_or_many(marketer, workspace, segment):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from campaigns.services import spend_record
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert marketer.get(BASE).status_code == 200
+        return len(captured)
+
+    first = make_campaign(
+        workspace=workspace, segment=segment, budget_total="100.00", budget_daily="10.00", pacing="asap"
+    )
+    Campaign.objects.filter(pk=first.pk).update(status="active")
+    spend_record(campaign=first, amount="4.00", idempotency_key="k")
+    one = queries()
+    for _ in range(4):
+        make_campaign(workspace=workspace, segment=segment, budget_total="50.00")
+    assert queries() == one
+    listed = {c["id"]: c for c in marketer.get(BASE).json()["results"]}
+    assert listed[first.pk]["spend_allowed_today"] == "6.00"  # today's spend read from the annotation
