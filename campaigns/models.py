@@ -227,6 +227,7 @@ class LedgerEntry(AppendOnlyModel):
         SPEND = "spend", "Spend"
         BUDGET_TOTAL = "budget_total", "Total budget change"
         BUDGET_DAILY = "budget_daily", "Daily budget change"
+        BUDGET_SHARE = "budget_share", "Budget share moved between targets"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ledger")
@@ -235,6 +236,7 @@ class LedgerEntry(AppendOnlyModel):
     balance = models.DecimalField(**MONEY, null=True, blank=True, help_text="Budget changes: the new budget.")
     currency = models.CharField(max_length=3, choices=Currency.choices)
     target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel = models.CharField(max_length=16, choices=CampaignChannel.choices, blank=True)
     day = models.DateField(help_text="The day of the spend, in the workspace's time zone.")
     occurred_at = models.DateTimeField()
     idempotency_key = models.CharField(max_length=128)
@@ -251,7 +253,10 @@ class LedgerEntry(AppendOnlyModel):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "idempotency_key"], name="campaigns_ledger_key_unique"),
         ]
-        indexes = [models.Index(fields=["campaign", "kind", "day"], name="campaigns_ledger_day")]
+        indexes = [
+            models.Index(fields=["campaign", "kind", "day"], name="campaigns_ledger_day"),
+            models.Index(fields=["workspace", "recorded_at"], name="campaigns_ledger_recorded"),
+        ]
         ordering = ["-recorded_at", "-id"]
         verbose_name_plural = "ledger entries"
 
@@ -311,6 +316,9 @@ class Touch(models.Model):
             models.Index(fields=["workspace", "profile", "created_at"], name="campaigns_touch_frequency"),
             models.Index(fields=["campaign", "status", "channel"], name="campaigns_touch_handoff"),
             models.Index(fields=["target", "profile"], name="campaigns_touch_target"),
+            # attribution (a person's deliveries before an order) and the incremental roll-up
+            models.Index(fields=["profile", "sent_at"], name="campaigns_touch_profile_sent"),
+            models.Index(fields=["workspace", "sent_at"], name="campaigns_touch_ws_sent"),
         ]
         verbose_name_plural = "touches"
 
@@ -395,3 +403,133 @@ class PendingSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target_id} -> {self.profile_id} at {self.due_at} ({self.status})"
+
+
+class Rule(models.Model):
+    """An automated rule: when every condition holds over its look-back window, act on the campaign.
+
+    A rule without a campaign applies to each active or paused campaign of the workspace.
+    """
+
+    class Action(models.TextChoices):
+        PAUSE = "pause", "Pause the campaign"
+        CANCEL = "cancel", "Cancel the campaign"
+        RESUME = "resume", "Resume the campaign"
+        BUDGET_PERCENT = "budget_percent", "Change the budget by a percentage"
+        BUDGET_AMOUNT = "budget_amount", "Change the budget by an amount"
+        NOTIFY = "notify", "Notify only"
+        REALLOCATE = "reallocate", "Move budget shares to the best targets"
+
+    class Schedule(models.TextChoices):
+        EVERY_30_MINUTES = "30min", "Every 30 minutes"
+        HOURLY = "hourly", "Hourly"
+        DAILY = "daily", "Daily"
+
+    class Basis(models.TextChoices):
+        ATTRIBUTED = "attributed", "Conversions attributed by Cible"
+        REPORTED = "reported", "Conversions reported by the platforms"
+
+    class BudgetField(models.TextChoices):
+        TOTAL = "total", "Total budget"
+        DAILY = "daily", "Daily budget"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="rules")
+    campaign = models.ForeignKey(
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="rules",
+        help_text="Empty: every active or paused campaign of the workspace.",
+    )
+    name = models.CharField(max_length=120)
+    enabled = models.BooleanField(default=True)
+    conditions = models.JSONField(
+        default=list,
+        help_text='All must hold, e.g. [{"kpi": "roas", "days": 7, "operator": "lt", "threshold": "1.5"}].',
+    )
+    basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.ATTRIBUTED)
+    min_impressions = models.PositiveBigIntegerField(
+        default=0, help_text="Guard: do nothing before the look-back window has this many impressions."
+    )
+    min_spend = models.DecimalField(
+        **MONEY, default=Decimal(0), validators=[MinValueValidator(Decimal(0))], help_text="Guard: or this spend."
+    )
+    action = models.CharField(max_length=16, choices=Action.choices)
+    budget_field = models.CharField(max_length=5, choices=BudgetField.choices, default=BudgetField.TOTAL)
+    change_percent = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(-100)), MaxValueValidator(Decimal(1000))],
+        help_text="e.g. -20 to cut the budget by a fifth.",
+    )
+    change_amount = models.DecimalField(**MONEY, null=True, blank=True, help_text="Signed, e.g. -500.")
+    budget_min = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="Never below this."
+    )
+    budget_max = models.DecimalField(
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="Never above this."
+    )
+    reallocation_metric = models.CharField(
+        max_length=4, choices=[("roas", "ROAS"), ("cpa", "CPA")], default="roas", blank=True
+    )
+    min_share = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal(10),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
+        help_text="Reallocation: no target gets less, in percent.",
+    )
+    learning_conversions = models.PositiveIntegerField(
+        default=5, help_text="Reallocation: a target with fewer conversions is still learning and keeps its share."
+    )
+    notify_url = models.URLField(blank=True, max_length=500, help_text="A webhook told of each action (signed).")
+    notify_secret = models.CharField(max_length=200, blank=True)
+    notify_email = models.EmailField(blank=True)
+    schedule = models.CharField(max_length=6, choices=Schedule.choices, default=Schedule.HOURLY)
+    next_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_run_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="campaigns_rule_name_unique")]
+        indexes = [models.Index(fields=["enabled", "next_run_at"], name="campaigns_rule_due")]
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RuleEvaluation(AppendOnlyModel):
+    """One evaluation of a rule on one campaign: what it saw and what it did."""
+
+    class Outcome(models.TextChoices):
+        ACTED = "acted", "Acted"
+        NOT_MET = "not_met", "Conditions not met"
+        GUARDED = "guarded", "Not enough data (guard)"
+        NO_CHANGE = "no_change", "Met, nothing to change"
+        FAILED = "failed", "Failed"
+
+    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="evaluations")
+    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rule_evaluations")
+    at = models.DateTimeField()
+    source = models.CharField(max_length=10, help_text="schedule or manual.")
+    seen = models.JSONField(default=dict, help_text="The figures of each condition's window.")
+    matched = models.BooleanField()
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    action = models.CharField(max_length=16, choices=Rule.Action.choices)
+    detail = models.TextField(blank=True)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["rule", "at"], name="campaigns_ruleeval_rule")]
+
+    def __str__(self) -> str:
+        return f"{self.rule} on {self.campaign}: {self.outcome}"

@@ -346,8 +346,15 @@ def spend_record(
     currency: str | None = None,
     source: str = "",
     author=None,
+    channel: str = "",
+    day: date | None = None,
+    settling: bool = False,
 ) -> SpendResult:
-    """Add spend to the ledger, never past a cap; the same key again returns the first entry."""
+    """Add spend to the ledger, never past a cap; the same key again returns the first entry.
+
+    `settling`: spend reported after the fact by a channel, which a paused or completed
+    campaign still accepts for the days it ran (a cancelled one accepts nothing).
+    """
     amount = _money(amount, "amount", positive=True)
     if not idempotency_key or len(idempotency_key) > 128:
         raise ValidationError(
@@ -377,7 +384,8 @@ def spend_record(
             raise ValidationError(
                 {"currency": ValidationError(f"The campaign spends in {locked.currency}.", code="currency_mismatch")}
             )
-        if locked.status != Status.ACTIVE:
+        open_statuses = (Status.ACTIVE, Status.PAUSED, Status.COMPLETED) if settling else (Status.ACTIVE,)
+        if locked.status not in open_statuses:
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
@@ -385,7 +393,7 @@ def spend_record(
                     )
                 }
             )
-        day = local_day(locked.workspace, occurred_at)
+        day = day or local_day(locked.workspace, occurred_at)
         if locked.budget_total is not None and locked.spent + amount > locked.budget_total:
             raise ValidationError(
                 {
@@ -413,11 +421,49 @@ def spend_record(
             amount=amount,
             currency=locked.currency,
             target=target,
+            channel=channel,
             day=day,
             occurred_at=occurred_at,
             idempotency_key=idempotency_key,
             source=source,
             author=author,
+        )
+        Campaign.objects.filter(pk=locked.pk).update(spent=F("spent") + amount)
+    return SpendResult(entry, created=True)
+
+
+def spend_correct(
+    *,
+    campaign: Campaign,
+    amount: Decimal,
+    idempotency_key: str,
+    day: date,
+    target: Target | None = None,
+    channel: str = "",
+    source: str = "",
+    reason: str = "",
+) -> SpendResult:
+    """A negative spend entry: a channel restated a day's spend downwards. Counts once per key."""
+    if amount >= 0:
+        raise ValueError("A correction lowers the spend.")
+    with transaction.atomic():
+        locked = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        existing = LedgerEntry.objects.filter(campaign=locked, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return SpendResult(existing, created=False)
+        entry = LedgerEntry.objects.create(
+            workspace_id=locked.workspace_id,
+            campaign=locked,
+            kind=LedgerEntry.Kind.SPEND,
+            amount=amount,
+            currency=locked.currency,
+            target=target,
+            channel=channel,
+            day=day,
+            occurred_at=timezone.now(),
+            idempotency_key=idempotency_key,
+            source=source,
+            reason=reason,
         )
         Campaign.objects.filter(pk=locked.pk).update(spent=F("spent") + amount)
     return SpendResult(entry, created=True)

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "segments",
     "audiences",
     "campaigns",
+    "reporting",
 ]
 
 MIDDLEWARE = [

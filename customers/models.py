@@ -302,6 +302,8 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["workspace", "ordered_at", "profile"], name="customers_order_ws_time"),
+            # orders changed since the last attribution run
+            models.Index(fields=["workspace", "updated_at"], name="customers_order_ws_updated"),
             # Covers the order aggregates of segments (count, sum, average, recency of completed
             # orders in a window) with an index-only scan on PostgreSQL.
             models.Index(

@@ -1,0 +1,373 @@
+"""Automated rules: look at a campaign's figures over a window and act when they are poor (or good).
+
+A rule's conditions all hold (AND) or it does nothing; a guard (minimum impressions or spend in
+the window) keeps it from judging on too little data. A KPI with a zero denominator is None and
+a condition on it does not hold. Every evaluation is recorded, previews included only when asked.
+"""
+
+import json
+import time as time_module
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from campaigns.activation import signature
+from campaigns.models import Campaign, Rule, RuleEvaluation
+from campaigns.services import budget_change, campaign_resume, campaign_transition, local_day
+
+OPERATORS = {
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "eq": lambda a, b: a == b,
+}
+KPIS = ("ctr", "cpm", "cpc", "cvr", "cpa", "roas", "frequency")
+SUMS = ("impressions", "clicks", "spend", "conversions", "revenue", "sends", "reach")
+INTERVALS = {
+    Rule.Schedule.EVERY_30_MINUTES: timedelta(minutes=30),
+    Rule.Schedule.HOURLY: timedelta(hours=1),
+    Rule.Schedule.DAILY: timedelta(days=1),
+}
+Status = Campaign.Status
+
+
+def conditions_check(conditions: Any) -> list[dict]:
+    """Validate and normalise a rule's conditions; errors name the condition and the field."""
+    if not isinstance(conditions, list) or not conditions:
+        raise ValidationError({"conditions": ValidationError("Give at least one condition.", code="required")})
+    if len(conditions) > 10:
+        raise ValidationError({"conditions": ValidationError("At most 10 conditions.", code="invalid")})
+    out = []
+    for index, condition in enumerate(conditions):
+        where = f"conditions[{index}]"
+        if not isinstance(condition, dict):
+            raise ValidationError({where: ValidationError("Expected an object.", code="invalid")})
+        unknown = set(condition) - {"kpi", "days", "operator", "threshold"}
+        if unknown:
+            raise ValidationError(
+                {where: ValidationError(f"Unknown keys: {', '.join(sorted(unknown))}.", code="invalid")}
+            )
+        kpi = condition.get("kpi")
+        if kpi not in KPIS + SUMS:
+            raise ValidationError(
+                {f"{where}.kpi": ValidationError(f"Choose among {', '.join(KPIS + SUMS)}.", code="invalid_choice")}
+            )
+        days = condition.get("days", 7)
+        if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
+            raise ValidationError({f"{where}.days": ValidationError("Between 1 and 90 days.", code="invalid")})
+        operator = condition.get("operator")
+        if operator not in OPERATORS:
+            raise ValidationError(
+                {f"{where}.operator": ValidationError(f"Choose among {', '.join(OPERATORS)}.", code="invalid_choice")}
+            )
+        try:
+            threshold = Decimal(str(condition.get("threshold")))
+        except (InvalidOperation, ValueError):
+            threshold = None
+        if threshold is None or not threshold.is_finite() or isinstance(condition.get("threshold"), bool):
+            raise ValidationError({f"{where}.threshold": ValidationError("Expected a number.", code="invalid")})
+        out.append({"kpi": kpi, "days": days, "operator": operator, "threshold": str(threshold)})
+    return out
+
+
+def rule_check(rule: Rule) -> None:
+    """Everything a rule needs for its action, checked before it is saved."""
+    rule.conditions = conditions_check(rule.conditions)
+    errors = {}
+    if rule.campaign_id and rule.campaign.workspace_id != rule.workspace_id:
+        errors["campaign"] = ValidationError("Not a campaign of this workspace.", code="does_not_exist")
+    if rule.action == Rule.Action.BUDGET_PERCENT and rule.change_percent in (None, Decimal(0)):
+        errors["change_percent"] = ValidationError("Give the change, e.g. -20.", code="required")
+    if rule.action == Rule.Action.BUDGET_AMOUNT and rule.change_amount in (None, Decimal(0)):
+        errors["change_amount"] = ValidationError("Give the change, e.g. -500.", code="required")
+    if rule.budget_min is not None and rule.budget_max is not None and rule.budget_min > rule.budget_max:
+        errors["budget_max"] = ValidationError("The upper bound is below the lower one.", code="invalid")
+    if rule.action == Rule.Action.NOTIFY and not (rule.notify_url or rule.notify_email):
+        errors["notify_url"] = ValidationError("Give a webhook URL or an e-mail address.", code="required")
+    if rule.notify_url and not rule.notify_secret:
+        errors["notify_secret"] = ValidationError("A webhook needs a secret to sign with.", code="required")
+    if errors:
+        raise ValidationError(errors)
+
+
+def window_figures(campaign: Campaign, days: int, basis: str, now: datetime) -> dict[str, Any]:
+    """A campaign's sums and KPIs over its last `days` days (today included)."""
+    from reporting.kpis import frequency, kpis
+    from reporting.models import DailyRollup
+    from reporting.reports import ReportQuery, report_rows
+
+    today = local_day(campaign.workspace, now)
+    since = today - timedelta(days=days - 1)
+    sums = DailyRollup.objects.filter(campaign=campaign, day__gte=since, day__lte=today).aggregate(
+        impressions=Sum("impressions"),
+        clicks=Sum("clicks"),
+        spend=Sum("spend"),
+        sends=Sum("sends"),
+        conversions=Sum("conversions" if basis == "attributed" else "reported_conversions"),
+        revenue=Sum("revenue" if basis == "attributed" else "reported_revenue"),
+    )
+    money = ("spend", "revenue")
+    sums = {k: (v if v is not None else (Decimal(0) if k in money else 0)) for k, v in sums.items()}
+    query = ReportQuery(workspace=campaign.workspace, campaigns=[campaign.pk], date_from=since, date_to=today)
+    rows = report_rows(query)
+    reach = rows[0]["reach"] if rows else 0
+    figures = {"from": since.isoformat(), "to": today.isoformat(), **sums, "reach": reach}
+    figures.update(kpis(**{k: sums[k] for k in ("impressions", "clicks", "spend", "conversions", "revenue")}))
+    figures["frequency"] = frequency(sums["sends"], reach)
+    return figures
+
+
+def _jsonable(value: Any) -> Any:
+    return str(value) if isinstance(value, Decimal) else value
+
+
+def rule_campaigns(rule: Rule):
+    campaigns = Campaign.objects.filter(workspace_id=rule.workspace_id).select_related("workspace")
+    if rule.campaign_id:
+        return campaigns.filter(pk=rule.campaign_id)
+    return campaigns.filter(status__in=[Status.ACTIVE, Status.PAUSED])
+
+
+def rule_assess(rule: Rule, campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """What the rule sees on the campaign and whether it would act (no side effect)."""
+    windows: dict[int, dict] = {}
+    seen = []
+    matched = True
+    for condition in rule.conditions:
+        days = condition["days"]
+        if days not in windows:
+            windows[days] = window_figures(campaign, days, rule.basis, now)
+        value = windows[days][condition["kpi"]]
+        threshold = Decimal(condition["threshold"])
+        holds = value is not None and OPERATORS[condition["operator"]](Decimal(value), threshold)
+        matched = matched and holds
+        seen.append({**condition, "value": _jsonable(value), "holds": holds})
+    longest = windows[max(windows)]
+    guard = {
+        "impressions": longest["impressions"],
+        "spend": str(longest["spend"]),
+        "min_impressions": rule.min_impressions,
+        "min_spend": str(rule.min_spend),
+    }
+    guarded = longest["impressions"] < rule.min_impressions or longest["spend"] < rule.min_spend
+    return {"conditions": seen, "guard": guard, "guarded": guarded, "matched": matched and not guarded}
+
+
+def _bounded_budget(rule: Rule, campaign: Campaign) -> tuple[Decimal | None, Decimal | None]:
+    field = "budget_total" if rule.budget_field == Rule.BudgetField.TOTAL else "budget_daily"
+    old = getattr(campaign, field)
+    if old is None:
+        return None, None
+    if rule.action == Rule.Action.BUDGET_PERCENT:
+        new = old * (Decimal(100) + rule.change_percent) / Decimal(100)
+    else:
+        new = old + rule.change_amount
+    if rule.budget_min is not None:
+        new = max(new, rule.budget_min)
+    if rule.budget_max is not None:
+        new = min(new, rule.budget_max)
+    if field == "budget_total":
+        new = max(new, campaign.spent)  # never below what is spent
+    return old, max(new, Decimal(0)).quantize(Decimal("0.01"))
+
+
+def planned_action(rule: Rule, campaign: Campaign) -> tuple[bool, str]:
+    """(would change something, what): the action as it would apply to the campaign now."""
+    action = rule.action
+    if action == Rule.Action.PAUSE:
+        return campaign.status == Status.ACTIVE, f"pause ({campaign.status} now)"
+    if action == Rule.Action.CANCEL:
+        return not campaign.is_final, f"cancel ({campaign.status} now)"
+    if action == Rule.Action.RESUME:
+        return campaign.status == Status.PAUSED, f"resume ({campaign.status} now)"
+    if action in (Rule.Action.BUDGET_PERCENT, Rule.Action.BUDGET_AMOUNT):
+        old, new = _bounded_budget(rule, campaign)
+        if old is None:
+            return False, f"no {rule.budget_field} budget to change"
+        return (not campaign.is_final and new != old), f"{rule.budget_field} budget {old} -> {new} {campaign.currency}"
+    if action == Rule.Action.REALLOCATE:
+        from campaigns.reallocation import recommendation
+
+        try:
+            plan = recommendation(campaign, **_reallocation_options(rule))
+        except ValidationError as exc:
+            return False, "; ".join(exc.messages)
+        moves = [f"{t['name']}: {t['share']}% -> {t['new_share']}%" for t in plan["targets"] if t["change"]]
+        return (bool(moves) and not campaign.is_final), "reallocate " + (", ".join(moves) or "nothing to move")
+    return True, "notify"
+
+
+def _reallocation_options(rule: Rule) -> dict:
+    days = max((c["days"] for c in rule.conditions), default=7)
+    return {
+        "metric": rule.reallocation_metric or "roas",
+        "days": days,
+        "min_share": rule.min_share,
+        "learning_conversions": rule.learning_conversions,
+        "basis": rule.basis,
+    }
+
+
+def rule_preview(rule: Rule, *, now: datetime | None = None) -> list[dict[str, Any]]:
+    """What the rule would do now, campaign by campaign; nothing is changed or recorded."""
+    now = now or timezone.now()
+    out = []
+    for campaign in rule_campaigns(rule):
+        assessment = rule_assess(rule, campaign, now)
+        changes, what = planned_action(rule, campaign)
+        out.append(
+            {
+                "campaign": campaign.pk,
+                "campaign_name": campaign.name,
+                **assessment,
+                "would_act": assessment["matched"] and changes,
+                "action": rule.action,
+                "plan": what,
+            }
+        )
+    return out
+
+
+def _act(rule: Rule, campaign: Campaign, reason: str) -> str:
+    action = rule.action
+    if action == Rule.Action.PAUSE:
+        campaign_transition(campaign=campaign, to=Status.PAUSED, source="rule", reason=reason)
+        return "paused"
+    if action == Rule.Action.CANCEL:
+        campaign_transition(campaign=campaign, to=Status.CANCELLED, source="rule", reason=reason)
+        return "cancelled"
+    if action == Rule.Action.RESUME:
+        campaign_resume(campaign=campaign, source="rule", reason=reason)
+        return "resumed"
+    if action in (Rule.Action.BUDGET_PERCENT, Rule.Action.BUDGET_AMOUNT):
+        old, new = _bounded_budget(rule, campaign)
+        key = "total" if rule.budget_field == Rule.BudgetField.TOTAL else "daily"
+        budget_change(campaign=campaign, actor=None, reason=reason, source="rule", **{key: new})
+        return f"{key} budget {old} -> {new} {campaign.currency}"
+    if action == Rule.Action.REALLOCATE:
+        from campaigns.reallocation import reallocation_apply
+
+        plan = reallocation_apply(campaign, source="rule", reason=reason, **_reallocation_options(rule))
+        return "shares: " + ", ".join(f"{t['name']} {t['share']}% -> {t['new_share']}%" for t in plan["targets"])
+    return "notified"
+
+
+def notify(rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> list[str]:
+    """Tell the rule's webhook (signed like deliveries) and e-mail address what it did."""
+    payload = {
+        "rule": rule.pk,
+        "rule_name": rule.name,
+        "campaign": campaign.pk,
+        "campaign_name": campaign.name,
+        "action": evaluation.action,
+        "outcome": evaluation.outcome,
+        "detail": evaluation.detail,
+        "seen": evaluation.seen,
+        "at": evaluation.at.isoformat(),
+    }
+    problems = []
+    if rule.notify_url:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        timestamp = str(int(time_module.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Cible-Webhook/1",
+            "X-Cible-Timestamp": timestamp,
+            "X-Cible-Signature": signature(rule.notify_secret, timestamp, body),
+        }
+        try:
+            response = requests.post(rule.notify_url, data=body, headers=headers, timeout=10)
+            if not 200 <= response.status_code < 300:
+                problems.append(f"webhook answered {response.status_code}")
+        except requests.RequestException as exc:
+            problems.append(f"webhook: {type(exc).__name__}")
+    if rule.notify_email:
+        try:
+            send_mail(
+                subject=f"[Cible] {rule.name}: {evaluation.detail}"[:200],
+                message=json.dumps(payload, indent=2),
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                recipient_list=[rule.notify_email],
+            )
+        except OSError as exc:
+            problems.append(f"e-mail: {exc}")
+    return problems
+
+
+def rule_evaluate(rule: Rule, *, source: str = "schedule", now: datetime | None = None) -> list[RuleEvaluation]:
+    """Evaluate the rule on each of its campaigns, act where it holds, and record every evaluation."""
+    now = now or timezone.now()
+    evaluations = []
+    for campaign in rule_campaigns(rule):
+        assessment = rule_assess(rule, campaign, now)
+        seen = {"conditions": assessment["conditions"], "guard": assessment["guard"]}
+        changes, what = planned_action(rule, campaign)
+        if assessment["guarded"]:
+            outcome, detail = RuleEvaluation.Outcome.GUARDED, "not enough data in the window"
+        elif not assessment["matched"]:
+            outcome, detail = RuleEvaluation.Outcome.NOT_MET, "conditions not met"
+        elif not changes:
+            outcome, detail = RuleEvaluation.Outcome.NO_CHANGE, f"nothing to do: {what}"
+        else:
+            reason = f"rule {rule.name!r}: " + " and ".join(
+                f"{c['kpi']} {c['value']} {c['operator']} {c['threshold']} over {c['days']} days"
+                for c in assessment["conditions"]
+            )
+            try:
+                detail = _act(rule, campaign, reason)
+                outcome = RuleEvaluation.Outcome.ACTED
+            except ValidationError as exc:
+                outcome, detail = RuleEvaluation.Outcome.FAILED, "; ".join(exc.messages)
+        evaluation = RuleEvaluation.objects.create(
+            rule=rule,
+            campaign=campaign,
+            at=now,
+            source=source,
+            seen=seen,
+            matched=assessment["matched"],
+            outcome=outcome,
+            action=rule.action,
+            detail=detail,
+        )
+        if outcome == RuleEvaluation.Outcome.ACTED and (rule.notify_url or rule.notify_email):
+            problems = notify(rule, campaign, evaluation)
+            if problems:
+                evaluation = RuleEvaluation.objects.create(
+                    rule=rule,
+                    campaign=campaign,
+                    at=timezone.now(),
+                    source=source,
+                    seen=seen,
+                    matched=True,
+                    outcome=RuleEvaluation.Outcome.FAILED,
+                    action=Rule.Action.NOTIFY,
+                    detail="notification failed: " + "; ".join(problems),
+                )
+        evaluations.append(evaluation)
+    Rule.objects.filter(pk=rule.pk).update(last_run_at=now, next_run_at=now + INTERVALS[rule.schedule])
+    return evaluations
+
+
+def rules_due(*, now: datetime | None = None) -> int:
+    """Beat: queue the enabled rules whose time has come (a rule never run is due at once)."""
+    from campaigns.tasks import rule_evaluate_task
+
+    now = now or timezone.now()
+    due = list(
+        Rule.objects.filter(enabled=True)
+        .filter(Q(next_run_at__isnull=True) | Q(next_run_at__lte=now))
+        .values_list("pk", flat=True)
+    )
+    for rule_id in due:
+        # pushed forward at once, so the next beat does not queue it again while it runs
+        Rule.objects.filter(pk=rule_id).update(next_run_at=now + timedelta(minutes=29))
+        rule_evaluate_task.delay(rule_id=rule_id)
+    return len(due)

@@ -1,0 +1,325 @@
+"""Reports: the roll-up filtered and grouped, with the KPIs, reach and frequency; CSV; report jobs."""
+
+import csv
+import io
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db.models import Count, F, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Workspace
+from campaigns.models import Campaign, LedgerEntry, Target, Touch
+from reporting.kpis import KPI_NAMES, frequency, kpis
+from reporting.models import DailyRollup, ReportJob
+from segments.models import Segment
+
+GROUPS = ("day", "campaign", "target", "segment", "channel")
+# The roll-up column behind each grouping, and the touches' one (for reach).
+ROLLUP_FIELD = {
+    "day": "day",
+    "campaign": "campaign_id",
+    "target": "target_id",
+    "segment": "target__segment_id",
+    "channel": "channel",
+}
+TOUCH_FIELD = {**ROLLUP_FIELD, "day": "local_day"}
+SUMS = (
+    "impressions",
+    "clicks",
+    "spend",
+    "sends",
+    "conversions",
+    "revenue",
+    "reported_conversions",
+    "reported_revenue",
+)
+COLUMNS = [
+    *GROUPS,
+    "campaign_name",
+    "segment_name",
+    "impressions",
+    "clicks",
+    "spend",
+    "sends",
+    "reach",
+    "frequency",
+    "conversions",
+    "revenue",
+    "attributed_conversions",
+    "attributed_revenue",
+    "reported_conversions",
+    "reported_revenue",
+    *KPI_NAMES,
+]
+BASES = ("attributed", "reported")
+
+
+@dataclass
+class ReportQuery:
+    """What a report covers and how it is grouped; every id is checked against the workspace."""
+
+    workspace: Workspace
+    campaigns: list[int] = field(default_factory=list)
+    segments: list[int] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    date_from: date | None = None
+    date_to: date | None = None
+    group_by: list[str] = field(default_factory=list)
+    basis: str = "attributed"
+
+    def check(self) -> "ReportQuery":
+        errors = {}
+        unknown = [name for name in self.group_by if name not in GROUPS]
+        if unknown:
+            errors["group_by"] = ValidationError(
+                f"Unknown grouping {', '.join(unknown)}; choose among {', '.join(GROUPS)}.", code="invalid_choice"
+            )
+        if len(set(self.group_by)) != len(self.group_by):
+            errors["group_by"] = ValidationError("A grouping appears twice.", code="invalid")
+        if self.basis not in BASES:
+            errors["basis"] = ValidationError(f"Choose {' or '.join(BASES)}.", code="invalid_choice")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            errors["date_to"] = ValidationError("The range ends before it starts.", code="invalid")
+        for name, model in (("campaigns", Campaign), ("segments", Segment)):
+            ids = getattr(self, name)
+            found = set(model.objects.filter(workspace=self.workspace, pk__in=ids).values_list("pk", flat=True))
+            if missing := [i for i in ids if i not in found]:
+                errors[name] = ValidationError(f"Not in this workspace: {missing}.", code="does_not_exist")
+        found = set(
+            Target.objects.filter(campaign__workspace=self.workspace, pk__in=self.targets).values_list("pk", flat=True)
+        )
+        if missing := [i for i in self.targets if i not in found]:
+            errors["targets"] = ValidationError(f"Not in this workspace: {missing}.", code="does_not_exist")
+        if errors:
+            raise ValidationError(errors)
+        return self
+
+    def as_parameters(self) -> dict:
+        return {
+            "campaigns": self.campaigns,
+            "segments": self.segments,
+            "targets": self.targets,
+            "channels": self.channels,
+            "date_from": self.date_from.isoformat() if self.date_from else None,
+            "date_to": self.date_to.isoformat() if self.date_to else None,
+            "group_by": self.group_by,
+            "basis": self.basis,
+        }
+
+    @classmethod
+    def from_parameters(cls, workspace: Workspace, parameters: dict) -> "ReportQuery":
+        values = dict(parameters)
+        for name in ("date_from", "date_to"):
+            values[name] = date.fromisoformat(values[name]) if values.get(name) else None
+        return cls(workspace=workspace, **values)
+
+    def _filter(self, queryset, day_lookup: str | None, time_field: str | None):
+        queryset = queryset.filter(workspace=self.workspace)
+        if self.campaigns:
+            queryset = queryset.filter(campaign_id__in=self.campaigns)
+        if self.segments:
+            queryset = queryset.filter(target__segment_id__in=self.segments)
+        if self.targets:
+            queryset = queryset.filter(target_id__in=self.targets)
+        if self.channels:
+            queryset = queryset.filter(channel__in=self.channels)
+        zone = zoneinfo.ZoneInfo(self.workspace.time_zone)
+        if self.date_from:
+            queryset = queryset.filter(
+                **{f"{day_lookup}__gte": self.date_from}
+                if day_lookup
+                else {f"{time_field}__gte": datetime.combine(self.date_from, time.min, tzinfo=zone)}
+            )
+        if self.date_to:
+            queryset = queryset.filter(
+                **{f"{day_lookup}__lte": self.date_to}
+                if day_lookup
+                else {
+                    f"{time_field}__lt": datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone)
+                }
+            )
+        return queryset
+
+
+def _sum(name: str) -> Sum:
+    return Sum(name)
+
+
+def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
+    """One row per group, with the sums, reach and frequency, and the KPIs (None on a zero denominator)."""
+    query.check()
+    zone = zoneinfo.ZoneInfo(query.workspace.time_zone)
+    dims = [ROLLUP_FIELD[name] for name in query.group_by]
+    rollups = query._filter(DailyRollup.objects.all(), "day", None)
+    sums = rollups.order_by().values(*dims).annotate(**{name: _sum(name) for name in SUMS})
+    # Reach is exact: distinct people among the deliveries of each group, never a sum of days.
+    touches = query._filter(
+        Touch.objects.filter(status=Touch.Status.SENT, sent_at__isnull=False), None, "sent_at"
+    ).annotate(local_day=TruncDate("sent_at", tzinfo=zone))
+    reach_dims = [TOUCH_FIELD[name] for name in query.group_by]
+    reaches = {
+        tuple(row[d] for d in reach_dims): row["reach"]
+        for row in touches.order_by().values(*reach_dims).annotate(reach=Count("profile_id", distinct=True))
+    }
+    campaign_names = dict(Campaign.objects.filter(workspace=query.workspace).values_list("pk", "name"))
+    segment_names = dict(Segment.objects.filter(workspace=query.workspace).values_list("pk", "name"))
+    target_segments = dict(
+        Target.objects.filter(campaign__workspace=query.workspace).values_list("pk", "segment_id")
+    )
+    out = []
+    for row in sums:
+        key = tuple(row[d] for d in dims)
+        values = {name: row[name] or (Decimal(0) if name.endswith(("spend", "revenue")) else 0) for name in SUMS}
+        reach = reaches.get(key, 0)
+        conversions = values["conversions"] if query.basis == "attributed" else values["reported_conversions"]
+        revenue = values["revenue"] if query.basis == "attributed" else values["reported_revenue"]
+        item: dict[str, Any] = {name: None for name in GROUPS}
+        for name, value in zip(query.group_by, key, strict=True):
+            item[name] = value
+        campaign_id = item["campaign"]
+        segment_id = item["segment"] or (target_segments.get(item["target"]) if item["target"] else None)
+        item.update(
+            campaign_name=campaign_names.get(campaign_id) if campaign_id else None,
+            segment_name=segment_names.get(segment_id) if segment_id else None,
+            impressions=values["impressions"],
+            clicks=values["clicks"],
+            spend=values["spend"],
+            sends=values["sends"],
+            reach=reach,
+            frequency=frequency(values["sends"], reach),
+            conversions=conversions,
+            revenue=revenue,
+            attributed_conversions=values["conversions"],
+            attributed_revenue=values["revenue"],
+            reported_conversions=values["reported_conversions"],
+            reported_revenue=values["reported_revenue"],
+            **kpis(
+                impressions=values["impressions"],
+                clicks=values["clicks"],
+                spend=values["spend"],
+                conversions=conversions,
+                revenue=revenue,
+            ),
+        )
+        out.append(item)
+    out.sort(key=lambda r: tuple("" if r[name] is None else str(r[name]).zfill(12) for name in query.group_by))
+    return out
+
+
+def report_totals(query: ReportQuery) -> dict[str, Any]:
+    """The whole report in one row."""
+    whole = ReportQuery(**{**query.__dict__, "group_by": []})
+    rows = report_rows(whole)
+    if rows:
+        return rows[0]
+    empty = dict.fromkeys(COLUMNS)
+    empty.update({name: 0 for name in SUMS if not name.endswith(("spend", "revenue"))}, reach=0)
+    return empty
+
+
+def report_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns = columns or COLUMNS
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row.get(name) is None else row[name] for name in columns])
+    return buffer.getvalue()
+
+
+def report_columns(query: ReportQuery) -> list[str]:
+    """The CSV columns: the groupings asked for, then the names and the figures."""
+    names = [n for n in ("campaign_name", "segment_name") if {"campaign", "segment", "target"} & set(query.group_by)]
+    return [*query.group_by, *names, *COLUMNS[len(GROUPS) + 2 :]]
+
+
+def report_job_create(*, query: ReportQuery, user=None) -> ReportJob:
+    from reporting.tasks import report_job_task
+
+    query.check()
+    job = ReportJob.objects.create(workspace=query.workspace, requested_by=user, parameters=query.as_parameters())
+    report_job_task.delay_on_commit(job_id=job.pk)
+    return job
+
+
+def report_job_run(*, job_id: int) -> ReportJob:
+    job = ReportJob.objects.select_related("workspace").get(pk=job_id)
+    if job.status == ReportJob.Status.DONE:
+        return job
+    ReportJob.objects.filter(pk=job.pk).update(status=ReportJob.Status.RUNNING)
+    try:
+        query = ReportQuery.from_parameters(job.workspace, job.parameters)
+        rows = report_rows(query)
+        content = report_csv(rows, report_columns(query))
+    except (ValidationError, ValueError, TypeError) as exc:
+        job.status = ReportJob.Status.FAILED
+        job.error = str(exc)
+    else:
+        job.file.save(f"report-{job.workspace.slug}-{job.pk}.csv", ContentFile(content.encode()), save=False)
+        job.rows = len(rows)
+        job.status = ReportJob.Status.DONE
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+# --- spend against budget and pacing ----------------------------------------------------------
+
+
+def spend_series(campaign: Campaign) -> list[dict[str, Any]]:
+    """Per day from start to end (or today): spend, cumulative spend, budget in force, and the
+    even pacing line (the budget spread evenly over the days of the schedule)."""
+    from campaigns.services import local_day
+
+    first = local_day(campaign.workspace, campaign.starts_at)
+    last = local_day(campaign.workspace, campaign.ends_at)
+    today = local_day(campaign.workspace, timezone.now())
+    until = min(last, max(today, first))
+    spend = dict(
+        LedgerEntry.objects.filter(campaign=campaign, kind=LedgerEntry.Kind.SPEND)
+        .order_by()
+        .values("day")
+        .annotate(total=Sum("amount"))
+        .values_list("day", "total")
+    )
+    # the total budget as it stood at the end of each day, from the ledger's budget changes
+    changes = list(
+        LedgerEntry.objects.filter(campaign=campaign, kind=LedgerEntry.Kind.BUDGET_TOTAL)
+        .order_by("recorded_at", "id")
+        .values_list("day", "amount", "balance")
+    )
+    initial = campaign.budget_total
+    if changes:
+        first_change = changes[0]
+        initial = (first_change[2] or Decimal(0)) - first_change[1]
+    days = (last - first).days + 1
+    out = []
+    cumulative = Decimal(0)
+    budget = initial
+    pending = list(changes)
+    day = first
+    while day <= until:
+        while pending and pending[0][0] <= day:
+            budget = pending.pop(0)[2]
+        spent = spend.get(day, Decimal(0))
+        cumulative += spent
+        elapsed = (day - first).days + 1
+        out.append(
+            {
+                "day": day,
+                "spend": spent,
+                "cumulative": cumulative,
+                "budget": budget,
+                "pacing": None if budget is None else (budget * elapsed / days).quantize(Decimal("0.01")),
+            }
+        )
+        day += timedelta(days=1)
+    return out
