@@ -130,6 +130,24 @@ def figure_upsert(
     return figure, outcome
 
 
+class FiguresRejected(Exception):
+    """Rows of a batch were refused: `errors` maps each row's index to {field: [{message, code}]}."""
+
+    def __init__(self, errors: dict[str, dict[str, list[dict[str, str]]]]):
+        super().__init__(f"{len(errors)} rows refused")
+        self.errors = errors
+
+
+def _error_items(exc: ValidationError) -> dict[str, list[dict[str, str]]]:
+    by_field = exc.error_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.error_list}
+    return {
+        ("non_field_errors" if name == "__all__" else name): [
+            {"message": next(iter(error)), "code": error.code or "invalid"} for error in errors
+        ]
+        for name, errors in by_field.items()
+    }
+
+
 def figures_ingest(*, rows: list[dict]) -> dict[str, Any]:
     """A batch of figures, all or nothing: errors are reported by row, and nothing is written."""
     counts = {"created": 0, "updated": 0, "unchanged": 0}
@@ -141,13 +159,12 @@ def figures_ingest(*, rows: list[dict]) -> dict[str, Any]:
                 with transaction.atomic():
                     figure, outcome = figure_upsert(**row)
             except ValidationError as exc:
-                errors[str(index)] = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+                errors[str(index)] = _error_items(exc)
                 continue
             counts[outcome] += 1
             ids.append(figure.pk)
         if errors:
-            transaction.set_rollback(True)
-            raise ValidationError({"figures": ValidationError(errors)})
+            raise FiguresRejected(errors)
     if counts["created"] or counts["updated"]:
         from reporting.tasks import rollup_task
 

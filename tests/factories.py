@@ -115,3 +115,44 @@ def make_campaign(*, workspace: Workspace, segment=None, channels=("email",), ta
     if targets is None:
         targets = [{"segment": segment, "variant": "A", "subject_template": "Hello {{first_name}}"}] if segment else []
     return campaign_create(workspace=workspace, channels=list(channels), targets=targets, **fields)
+
+
+def make_touch(*, campaign, target, profile, channel: str = "email", sent_at: datetime | None = None, **fields):
+    """A delivery handed to the channel at `sent_at` (now by default)."""
+    from campaigns.models import Touch
+
+    sent_at = sent_at or timezone.now()
+    return Touch.objects.create(
+        workspace_id=campaign.workspace_id,
+        campaign=campaign,
+        target=target,
+        profile=profile,
+        channel=channel,
+        variant=target.variant,
+        status=fields.pop("status", Touch.Status.SENT),
+        created_at=fields.pop("created_at", sent_at),
+        sent_at=sent_at,
+        **fields,
+    )
+
+
+def make_running_campaign(*, workspace: Workspace, targets: int = 1, channels=("email",), **fields):
+    """An active campaign that started 20 days ago, with `targets` targets on everyone."""
+    from datetime import timedelta
+
+    from campaigns.models import Campaign
+
+    now = timezone.now()
+    segment = make_segment(workspace=workspace, compute=False)
+    fields.setdefault("starts_at", now - timedelta(days=20))
+    fields.setdefault("ends_at", now + timedelta(days=10))
+    fields.setdefault("currency", "EUR")
+    campaign = make_campaign(
+        workspace=workspace,
+        channels=channels,
+        targets=[{"segment": segment, "variant": chr(65 + i)} for i in range(targets)],
+        **fields,
+    )
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE, activated_at=fields["starts_at"])
+    campaign.refresh_from_db()
+    return campaign

@@ -14,8 +14,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('campaigns', '0003_rule_ruleevaluation_ledgerentry_channel_and_more'),
-        ('customers', '0003_order_customers_order_ws_updated'),
+        ('campaigns', '0003_rules_ledger_channel'),
+        ('customers', '0003_order_updated_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
