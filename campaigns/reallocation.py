@@ -78,9 +78,7 @@ def allocate(
         free = [pk for pk in scores if pk not in fixed]
         left = pool - sum(fixed.values(), Decimal(0))
         total_score = sum((scores[pk] for pk in free), Decimal(0))
-        raw = {
-            pk: (left * scores[pk] / total_score if total_score else left / len(free)) for pk in free
-        }
+        raw = {pk: (left * scores[pk] / total_score if total_score else left / len(free)) for pk in free}
         below = [pk for pk, value in raw.items() if value < floor]
         if not below:
             break

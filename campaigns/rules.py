@@ -155,7 +155,7 @@ def rule_assess(rule: Rule, campaign: Campaign, now: datetime) -> dict[str, Any]
         "impressions": longest["impressions"],
         "spend": str(longest["spend"]),
         "min_impressions": rule.min_impressions,
-        "min_spend": str(rule.min_spend),
+        "min_spend": str(Decimal(rule.min_spend).quantize(Decimal("0.01"))),
     }
     guarded = longest["impressions"] < rule.min_impressions or longest["spend"] < rule.min_spend
     return {"conditions": seen, "guard": guard, "guarded": guarded, "matched": matched and not guarded}

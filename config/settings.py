@@ -222,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "IdentityTypeEnum": "customers.models.IdentityType",
         "AttributeTypeEnum": "customers.models.AttributeType",
         "SegmentKindEnum": "segments.models.Segment.Kind",
+        "BasisEnum": "campaigns.models.Rule.Basis",
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
         "JobStatusEnum": "segments.models.JobStatus",

@@ -8,8 +8,9 @@ from rest_framework.throttling import AnonRateThrottle
 
 from accounts.api.views import MembershipViewSet, WorkspaceViewSet
 from audiences.api.views import ExportViewSet
-from campaigns.api.views import CampaignViewSet, ConnectorViewSet, FrequencyCapViewSet
+from campaigns.api.views import CampaignViewSet, ConnectorViewSet, FrequencyCapViewSet, RuleViewSet
 from customers.api import views as customers
+from reporting.api.views import DeliveryFigureViewSet, ReportJobViewSet, ReportViewSet
 from segments.api.views import SegmentViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -34,6 +35,10 @@ workspace_router.register("exports", ExportViewSet, basename="export")
 workspace_router.register("campaigns", CampaignViewSet, basename="campaign")
 workspace_router.register("frequency-caps", FrequencyCapViewSet, basename="frequency-cap")
 workspace_router.register("connectors", ConnectorViewSet, basename="connector")
+workspace_router.register("rules", RuleViewSet, basename="rule")
+workspace_router.register("delivery-figures", DeliveryFigureViewSet, basename="delivery-figure")
+workspace_router.register("reports", ReportViewSet, basename="report")
+workspace_router.register("report-jobs", ReportJobViewSet, basename="report-job")
 
 
 def health(request):

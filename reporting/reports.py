@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -142,9 +142,7 @@ class ReportQuery:
             queryset = queryset.filter(
                 **{f"{day_lookup}__lte": self.date_to}
                 if day_lookup
-                else {
-                    f"{time_field}__lt": datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone)
-                }
+                else {f"{time_field}__lt": datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone)}
             )
         return queryset
 
@@ -171,9 +169,7 @@ def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
     }
     campaign_names = dict(Campaign.objects.filter(workspace=query.workspace).values_list("pk", "name"))
     segment_names = dict(Segment.objects.filter(workspace=query.workspace).values_list("pk", "name"))
-    target_segments = dict(
-        Target.objects.filter(campaign__workspace=query.workspace).values_list("pk", "segment_id")
-    )
+    target_segments = dict(Target.objects.filter(campaign__workspace=query.workspace).values_list("pk", "segment_id"))
     out = []
     for row in sums:
         key = tuple(row[d] for d in dims)

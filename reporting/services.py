@@ -22,7 +22,7 @@ from campaigns.activation import insert_select
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
 from campaigns.services import local_day, spend_correct, spend_record
 from customers.models import Event, EventType, Order
-from reporting.models import AttributionSettings, Attribution, Click, DailyRollup, DeliveryFigure, RollupState
+from reporting.models import Attribution, AttributionSettings, Click, DailyRollup, DeliveryFigure, RollupState
 
 CLICK_EVENTS = (EventType.EMAIL_CLICK, EventType.SMS_CLICK, EventType.AD_CLICK, EventType.PUSH_OPEN)
 FIGURE_FIELDS = ("impressions", "clicks", "conversions", "spend", "revenue")
@@ -333,7 +333,9 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
             ranges: dict[int, list] = {}
             spend = LedgerEntry.objects.filter(workspace=workspace, kind=LedgerEntry.Kind.SPEND, recorded_at__gt=since)
             _merge_ranges(ranges, _time_ranges(spend, "day"))
-            _merge_ranges(ranges, _time_ranges(DeliveryFigure.objects.filter(workspace=workspace, updated_at__gt=since), "day"))
+            _merge_ranges(
+                ranges, _time_ranges(DeliveryFigure.objects.filter(workspace=workspace, updated_at__gt=since), "day")
+            )
             sent = Touch.objects.filter(workspace=workspace, status=Touch.Status.SENT, sent_at__gt=since)
             _merge_ranges(ranges, _as_days(_time_ranges(sent, "sent_at"), zone))
             _merge_ranges(ranges, _as_days(attribution["ranges"], zone))

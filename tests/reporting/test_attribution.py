@@ -43,7 +43,12 @@ def test_a_click_counts_for_seven_days_to_the_second(setting):
     inside = make_order(profile=ana, ordered_at=clicked + timedelta(days=7), amount="40.00")
     outside = make_order(profile=ana, ordered_at=clicked + timedelta(days=7, seconds=1))
     result = attributed(inside)
-    assert (result.touch_id, result.kind, result.revenue, result.touched_at) == (touch.pk, "click", Decimal("40.00"), clicked)
+    assert (result.touch_id, result.kind, result.revenue, result.touched_at) == (
+        touch.pk,
+        "click",
+        Decimal("40.00"),
+        clicked,
+    )
     assert not Attribution.objects.filter(order=outside).exists()
 
 
@@ -98,14 +103,38 @@ def test_a_click_event_must_name_a_touch_of_the_clicker(setting, workspace, djan
     touch = make_touch(campaign=campaign, target=a, profile=ana, sent_at=timezone.now() - timedelta(hours=1))
     at = timezone.now().isoformat()
     items = [
-        {"external_id": "ana", "type": "email_click", "channel": "email", "occurred_at": at, "idempotency_key": "c1",
-         "properties": {"touch_id": touch.pk}},
-        {"external_id": "bob", "type": "email_click", "channel": "email", "occurred_at": at, "idempotency_key": "c2",
-         "properties": {"touch_id": touch.pk}},
-        {"external_id": "ana", "type": "email_click", "channel": "email", "occurred_at": at, "idempotency_key": "c3",
-         "properties": {"touch_id": "'; drop table x"}},
-        {"external_id": "ana", "type": "page_view", "channel": "web", "occurred_at": at, "idempotency_key": "c4",
-         "properties": {"touch_id": touch.pk}},
+        {
+            "external_id": "ana",
+            "type": "email_click",
+            "channel": "email",
+            "occurred_at": at,
+            "idempotency_key": "c1",
+            "properties": {"touch_id": touch.pk},
+        },
+        {
+            "external_id": "bob",
+            "type": "email_click",
+            "channel": "email",
+            "occurred_at": at,
+            "idempotency_key": "c2",
+            "properties": {"touch_id": touch.pk},
+        },
+        {
+            "external_id": "ana",
+            "type": "email_click",
+            "channel": "email",
+            "occurred_at": at,
+            "idempotency_key": "c3",
+            "properties": {"touch_id": "'; drop table x"},
+        },
+        {
+            "external_id": "ana",
+            "type": "page_view",
+            "channel": "web",
+            "occurred_at": at,
+            "idempotency_key": "c4",
+            "properties": {"touch_id": touch.pk},
+        },
     ]
     with django_capture_on_commit_callbacks(execute=True):
         report = events_ingest(workspace=workspace, items=items)

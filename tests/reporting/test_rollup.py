@@ -13,14 +13,25 @@ from tests.factories import make_order, make_profile, make_running_campaign, mak
 
 pytestmark = pytest.mark.django_db
 
-FIELDS = ["campaign_id", "target_id", "channel", "day", "impressions", "clicks", "spend", "reported_conversions",
-          "reported_revenue", "sends", "conversions", "revenue"]
+FIELDS = [
+    "campaign_id",
+    "target_id",
+    "channel",
+    "day",
+    "impressions",
+    "clicks",
+    "spend",
+    "reported_conversions",
+    "reported_revenue",
+    "sends",
+    "conversions",
+    "revenue",
+]
 
 
 def snapshot(workspace):
     return sorted(
-        tuple(str(v) for v in row)
-        for row in DailyRollup.objects.filter(workspace=workspace).values_list(*FIELDS)
+        tuple(str(v) for v in row) for row in DailyRollup.objects.filter(workspace=workspace).values_list(*FIELDS)
     )
 
 
@@ -37,8 +48,18 @@ def busy(workspace):
     make_order(profile=people[0], ordered_at=now - timedelta(hours=23), amount="80.00")
     figures_ingest(
         rows=[
-            {"campaign": campaign, "target": a, "channel": "email", "day": yesterday, "source": "esp",
-             "impressions": 900, "clicks": 45, "conversions": 2, "spend": Decimal("30.00"), "revenue": Decimal("95.00")},
+            {
+                "campaign": campaign,
+                "target": a,
+                "channel": "email",
+                "day": yesterday,
+                "source": "esp",
+                "impressions": 900,
+                "clicks": 45,
+                "conversions": 2,
+                "spend": Decimal("30.00"),
+                "revenue": Decimal("95.00"),
+            },
         ]
     )
     spend_record(campaign=campaign, amount="12.50", idempotency_key="manual-1")  # no target, no channel
@@ -52,7 +73,11 @@ def test_the_roll_up_gathers_spend_figures_sends_and_attributed_orders(busy, wor
     rows = {(r.target_id, r.channel, r.day): r for r in DailyRollup.objects.filter(campaign=campaign)}
     email = rows[(a.pk, "email", yesterday)]
     assert (email.impressions, email.clicks, email.spend, email.reported_conversions, email.sends) == (
-        900, 45, Decimal("30.00"), 2, 4
+        900,
+        45,
+        Decimal("30.00"),
+        2,
+        4,
     )
     sms = rows[(b.pk, "sms", yesterday)]
     assert (sms.sends, sms.conversions, sms.revenue) == (1, 1, Decimal("80.00"))  # the last touch was the SMS
@@ -68,8 +93,18 @@ def test_an_incremental_run_gives_what_a_full_run_gives(busy, workspace):
     # new data: a restated figure, fresh deliveries, a new order, a refund
     figures_ingest(
         rows=[
-            {"campaign": campaign, "target": a, "channel": "email", "day": yesterday, "source": "esp",
-             "impressions": 1200, "clicks": 60, "conversions": 3, "spend": Decimal("41.00"), "revenue": Decimal("120.00")},
+            {
+                "campaign": campaign,
+                "target": a,
+                "channel": "email",
+                "day": yesterday,
+                "source": "esp",
+                "impressions": 1200,
+                "clicks": 60,
+                "conversions": 3,
+                "spend": Decimal("41.00"),
+                "revenue": Decimal("120.00"),
+            },
         ]
     )
     for person in people[:2]:

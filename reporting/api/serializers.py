@@ -1,0 +1,201 @@
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from campaigns.models import MONEY, Campaign, CampaignChannel, Rule, Target
+from reporting.models import AttributionSettings, DeliveryFigure, ReportJob
+from reporting.reports import GROUPS
+
+
+class BoundedDateField(serializers.DateField):
+    def to_internal_value(self, value):
+        parsed = super().to_internal_value(value)
+        if not date(2000, 1, 1) <= parsed <= date(2100, 12, 31):
+            raise serializers.ValidationError("Give a date between 2000 and 2100.", code="out_of_range")
+        return parsed
+
+
+class FigureInput(serializers.Serializer):
+    campaign = serializers.IntegerField(min_value=1)
+    target = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    channel = serializers.ChoiceField(choices=CampaignChannel.choices)
+    day = BoundedDateField()
+    source = serializers.RegexField(r"^[a-z0-9_.-]{0,40}$", required=False, default="", allow_blank=True)
+    impressions = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
+    clicks = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
+    conversions = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
+    spend = serializers.DecimalField(**MONEY, min_value=Decimal(0), default=Decimal(0))
+    revenue = serializers.DecimalField(**MONEY, min_value=Decimal(0), default=Decimal(0))
+
+    def validate(self, data):
+        workspace = self.context["workspace"]
+        campaign = Campaign.objects.filter(workspace=workspace, pk=data["campaign"]).select_related("workspace").first()
+        if campaign is None:
+            raise serializers.ValidationError(
+                {"campaign": "No such campaign in this workspace."}, code="does_not_exist"
+            )
+        data["campaign"] = campaign
+        target_id = data.pop("target", None)
+        data["target"] = None
+        if target_id is not None:
+            data["target"] = Target.objects.filter(campaign=campaign, pk=target_id).first()
+            if data["target"] is None:
+                raise serializers.ValidationError({"target": "No such target in this campaign."}, code="does_not_exist")
+        return data
+
+
+class FiguresInput(serializers.Serializer):
+    figures = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
+
+
+class FiguresOutput(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    ids = serializers.ListField(child=serializers.IntegerField())
+
+
+class FigureOutput(serializers.ModelSerializer):
+    class Meta:
+        model = DeliveryFigure
+        fields = [
+            "id",
+            "campaign",
+            "target",
+            "channel",
+            "day",
+            "source",
+            "impressions",
+            "clicks",
+            "conversions",
+            "spend",
+            "revenue",
+            "booked_spend",
+            "revision",
+            "received_at",
+            "updated_at",
+        ]
+
+
+class CommaList(serializers.CharField):
+    """`1,2,3` or `email,sms` in a query string."""
+
+    def __init__(self, *, child, **kwargs):
+        self.child = child
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        text = super().to_internal_value(data)
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        if len(items) > 100:
+            raise serializers.ValidationError("At most 100 values.", code="invalid")
+        return [self.child.run_validation(item) for item in items]
+
+
+class ReportParameters(serializers.Serializer):
+    campaign = CommaList(child=serializers.IntegerField(min_value=1), required=False, help_text="Campaign ids.")
+    segment = CommaList(child=serializers.IntegerField(min_value=1), required=False, help_text="Segment ids.")
+    target = CommaList(child=serializers.IntegerField(min_value=1), required=False, help_text="Target ids.")
+    channel = CommaList(child=serializers.ChoiceField(choices=CampaignChannel.choices), required=False)
+    date_from = BoundedDateField(required=False)
+    date_to = BoundedDateField(required=False)
+    group_by = CommaList(
+        child=serializers.ChoiceField(choices=GROUPS), required=False, help_text=f"Among {', '.join(GROUPS)}."
+    )
+    basis = serializers.ChoiceField(
+        choices=Rule.Basis.choices, default="attributed", help_text="Which conversions the KPIs use."
+    )
+
+    def validate(self, data):
+        if (
+            data.get("date_from")
+            and data.get("date_to")
+            and (data["date_to"] - data["date_from"]) > timedelta(days=3660)
+        ):
+            raise serializers.ValidationError({"date_to": "At most ten years at once."}, code="invalid")
+        return data
+
+    def query_kwargs(self) -> dict:
+        data = self.validated_data
+        return {
+            "campaigns": data.get("campaign", []),
+            "segments": data.get("segment", []),
+            "targets": data.get("target", []),
+            "channels": data.get("channel", []),
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+            "group_by": data.get("group_by", []),
+            "basis": data["basis"],
+        }
+
+
+class ReportJobInput(ReportParameters):
+    campaign = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    segment = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    target = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    channel = serializers.ListField(
+        child=serializers.ChoiceField(choices=CampaignChannel.choices), required=False, max_length=20
+    )
+    group_by = serializers.ListField(child=serializers.ChoiceField(choices=GROUPS), required=False, max_length=5)
+
+
+class ReportRow(serializers.Serializer):
+    day = serializers.DateField(allow_null=True)
+    campaign = serializers.IntegerField(allow_null=True)
+    target = serializers.IntegerField(allow_null=True)
+    segment = serializers.IntegerField(allow_null=True)
+    channel = serializers.CharField(allow_null=True)
+    campaign_name = serializers.CharField(allow_null=True)
+    segment_name = serializers.CharField(allow_null=True)
+    impressions = serializers.IntegerField()
+    clicks = serializers.IntegerField()
+    spend = serializers.DecimalField(**MONEY)
+    sends = serializers.IntegerField()
+    reach = serializers.IntegerField()
+    frequency = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    conversions = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+    attributed_conversions = serializers.IntegerField()
+    attributed_revenue = serializers.DecimalField(**MONEY)
+    reported_conversions = serializers.IntegerField()
+    reported_revenue = serializers.DecimalField(**MONEY)
+    ctr = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    cpm = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    cpc = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    cvr = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
+    cpa = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    roas = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+
+
+class ReportOutput(serializers.Serializer):
+    rows = ReportRow(many=True)
+    totals = ReportRow()
+
+
+class ReportJobOutput(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReportJob
+        fields = ["id", "parameters", "status", "rows", "error", "created_at", "finished_at", "download_url"]
+
+    def get_download_url(self, job) -> str | None:
+        request = self.context.get("request")
+        if job.status != ReportJob.Status.DONE or request is None:
+            return None
+        return request.build_absolute_uri(
+            reverse("report-job-download", kwargs={"workspace": job.workspace.slug, "pk": job.pk})
+        )
+
+
+class RollupInput(serializers.Serializer):
+    full = serializers.BooleanField(default=False, help_text="Recompute everything, not only what changed.")
+
+
+class AttributionSettingsIO(serializers.ModelSerializer):
+    class Meta:
+        model = AttributionSettings
+        fields = ["click_window", "view_window", "updated_at"]
+        read_only_fields = ["updated_at"]

@@ -1,0 +1,165 @@
+from django.http import FileResponse, Http404, HttpResponse
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from accounts.api.base import WorkspaceScopedViewSet
+from accounts.roles import Capability
+from campaigns.models import CampaignChannel
+from reporting.api import serializers as s
+from reporting.models import DeliveryFigure, ReportJob
+from reporting.reports import ReportQuery, report_columns, report_csv, report_job_create, report_rows, report_totals
+from reporting.services import FiguresRejected, attribution_settings, figures_ingest
+from reporting.tasks import rollup_task
+
+
+class FigureFilter(filters.FilterSet):
+    channel = filters.ChoiceFilter(choices=CampaignChannel.choices)
+    day_from = filters.DateFilter(field_name="day", lookup_expr="gte")
+    day_to = filters.DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = DeliveryFigure
+        fields = ["campaign", "target", "source"]
+
+
+class DeliveryFigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    """Delivery figures from channels and ad platforms, per campaign, target, channel and day.
+
+    POST a batch: each row is keyed by (campaign, target, channel, day, source). Sending a row again
+    replaces its figures; the spend ledger receives only the change of spend, once. A batch is all
+    or nothing: a refused row is reported by its index, and nothing is written.
+    """
+
+    model = DeliveryFigure
+    serializer_class = s.FigureOutput
+    filterset_class = FigureFilter
+    ordering_fields = ["day", "updated_at"]
+    write_capability = Capability.RUN_CAMPAIGNS
+
+    @extend_schema(request=s.FiguresInput, responses={200: s.FiguresOutput})
+    def create(self, request, *args, **kwargs):
+        batch = s.FiguresInput(data=request.data)
+        batch.is_valid(raise_exception=True)
+        rows, errors = [], {}
+        for index, item in enumerate(batch.validated_data["figures"]):
+            row = s.FigureInput(data=item, context=self.get_serializer_context())
+            if row.is_valid():
+                rows.append(row.validated_data)
+            else:
+                errors[str(index)] = {
+                    name: [{"message": str(e), "code": e.code} for e in problems]
+                    for name, problems in row.errors.items()
+                }
+        if errors:
+            return Response({"figures": errors}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            result = figures_ingest(rows=rows)
+        except FiguresRejected as exc:
+            return Response({"figures": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(s.FiguresOutput(result).data)
+
+
+REPORT_PARAMETERS = [
+    OpenApiParameter("campaign", str, description="Campaign ids, comma-separated."),
+    OpenApiParameter("segment", str, description="Segment ids, comma-separated."),
+    OpenApiParameter("target", str, description="Target ids, comma-separated."),
+    OpenApiParameter("channel", str, description="Channels, comma-separated."),
+    OpenApiParameter("date_from", str, description="First day (YYYY-MM-DD), in the workspace's time zone."),
+    OpenApiParameter("date_to", str, description="Last day (YYYY-MM-DD)."),
+    OpenApiParameter("group_by", str, description="Among day, campaign, target, segment, channel; comma-separated."),
+    OpenApiParameter("basis", str, enum=["attributed", "reported"], description="Which conversions the KPIs use."),
+    OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the rows as a CSV file."),
+]
+
+
+class ReportViewSet(WorkspaceScopedViewSet):
+    """Performance reports: sums, reach, frequency and KPIs from the roll-up, filtered and grouped."""
+
+    model = DeliveryFigure  # tenancy only; reports read the roll-up
+    serializer_class = s.ReportOutput
+    filter_backends: list = []
+    pagination_class = None
+
+    def _query(self, request) -> ReportQuery:
+        params = s.ReportParameters(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        return ReportQuery(workspace=self.workspace, **params.query_kwargs()).check()
+
+    @extend_schema(parameters=REPORT_PARAMETERS, responses={200: s.ReportOutput})
+    def list(self, request, *args, **kwargs):
+        query = self._query(request)
+        rows = report_rows(query)
+        if request.query_params.get("format") == "csv":
+            response = HttpResponse(report_csv(rows, report_columns(query)), content_type="text/csv")
+            response["Content-Disposition"] = f'attachment; filename="report-{self.workspace.slug}.csv"'
+            return response
+        return Response(s.ReportOutput({"rows": rows, "totals": report_totals(query)}).data)
+
+    @extend_schema(request=s.RollupInput, responses={202: None})
+    @action(detail=False, methods=["post"])
+    def refresh(self, request, *args, **kwargs):
+        """Queue the roll-up now (incremental, or full with `full: true`)."""
+        data = s.RollupInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        rollup_task.delay_on_commit(workspace_id=self.workspace.pk, full=data.validated_data["full"])
+        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(methods=["GET"], responses=s.AttributionSettingsIO)
+    @extend_schema(methods=["PUT"], request=s.AttributionSettingsIO, responses=s.AttributionSettingsIO)
+    @action(detail=False, methods=["get", "put"], url_path="attribution-settings")
+    def attribution_settings(self, request, *args, **kwargs):
+        """The attribution windows: an order counts for a click within `click_window`, for a delivery
+        seen within `view_window`. A change applies to orders attributed from then on; queue a full
+        refresh to apply it to the past."""
+        current = attribution_settings(self.workspace)
+        if request.method == "GET":
+            return Response(s.AttributionSettingsIO(current).data)
+        data = s.AttributionSettingsIO(current, data=request.data)
+        data.is_valid(raise_exception=True)
+        data.save()
+        return Response(data.data)
+
+    action_capabilities = {
+        "refresh": Capability.RUN_CAMPAIGNS,
+        "attribution_settings": Capability.RUN_CAMPAIGNS,
+    }
+
+    def required_capability(self, request):
+        if self.action == "attribution_settings" and request.method == "GET":
+            return Capability.READ
+        return super().required_capability(request)
+
+
+class ReportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    """Reports computed by a worker into a CSV file: create one, poll it, download it."""
+
+    model = ReportJob
+    serializer_class = s.ReportJobOutput
+    filterset_fields = ["status"]
+    write_capability = Capability.READ  # asking for a report changes nothing of the workspace's data
+
+    def scoped_queryset(self, queryset):
+        return queryset.select_related("workspace")
+
+    @extend_schema(request=s.ReportJobInput, responses={202: s.ReportJobOutput})
+    def create(self, request, *args, **kwargs):
+        params = s.ReportJobInput(data=request.data)
+        params.is_valid(raise_exception=True)
+        query = ReportQuery(workspace=self.workspace, **params.query_kwargs())
+        job = report_job_create(query=query, user=request.user)
+        return Response(
+            s.ReportJobOutput(job, context=self.get_serializer_context()).data, status=status.HTTP_202_ACCEPTED
+        )
+
+    @extend_schema(responses={(200, "text/csv"): bytes})
+    @action(detail=True, methods=["get"], url_name="download")
+    def download(self, request, *args, **kwargs):
+        job = self.get_object()
+        if job.status != ReportJob.Status.DONE or not job.file:
+            raise Http404("This report has no file (yet).")
+        return FileResponse(
+            job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1], content_type="text/csv"
+        )
