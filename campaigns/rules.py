@@ -116,6 +116,7 @@ def window_figures(campaign: Campaign, days: int, basis: str, now: datetime) -> 
     )
     money = ("spend", "revenue")
     sums = {k: (v if v is not None else (Decimal(0) if k in money else 0)) for k, v in sums.items()}
+    sums.update({k: Decimal(sums[k]).quantize(Decimal("0.01")) for k in money})
     query = ReportQuery(workspace=campaign.workspace, campaigns=[campaign.pk], date_from=since, date_to=today)
     rows = report_rows(query)
     reach = rows[0]["reach"] if rows else 0

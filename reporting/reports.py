@@ -147,26 +147,25 @@ class ReportQuery:
         return queryset
 
 
-def _sum(name: str) -> Sum:
-    return Sum(name)
-
-
 def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
     """One row per group, with the sums, reach and frequency, and the KPIs (None on a zero denominator)."""
     query.check()
     zone = zoneinfo.ZoneInfo(query.workspace.time_zone)
     dims = [ROLLUP_FIELD[name] for name in query.group_by]
     rollups = query._filter(DailyRollup.objects.all(), "day", None)
-    sums = rollups.order_by().values(*dims).annotate(**{name: _sum(name) for name in SUMS})
+    totals = {name: Sum(name) for name in SUMS}
+    # no grouping: one row for the whole report, zeros when there is nothing
+    sums = rollups.order_by().values(*dims).annotate(**totals) if dims else [rollups.aggregate(**totals)]
     # Reach is exact: distinct people among the deliveries of each group, never a sum of days.
     touches = query._filter(
         Touch.objects.filter(status=Touch.Status.SENT, sent_at__isnull=False), None, "sent_at"
     ).annotate(local_day=TruncDate("sent_at", tzinfo=zone))
     reach_dims = [TOUCH_FIELD[name] for name in query.group_by]
-    reaches = {
-        tuple(row[d] for d in reach_dims): row["reach"]
-        for row in touches.order_by().values(*reach_dims).annotate(reach=Count("profile_id", distinct=True))
-    }
+    reach = Count("profile_id", distinct=True)
+    reach_rows = (
+        touches.order_by().values(*reach_dims).annotate(reach=reach) if dims else [touches.aggregate(reach=reach)]
+    )
+    reaches = {tuple(row[d] for d in reach_dims): row["reach"] for row in reach_rows}
     campaign_names = dict(Campaign.objects.filter(workspace=query.workspace).values_list("pk", "name"))
     segment_names = dict(Segment.objects.filter(workspace=query.workspace).values_list("pk", "name"))
     target_segments = dict(Target.objects.filter(campaign__workspace=query.workspace).values_list("pk", "segment_id"))
@@ -206,19 +205,13 @@ def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
             ),
         )
         out.append(item)
-    out.sort(key=lambda r: tuple("" if r[name] is None else str(r[name]).zfill(12) for name in query.group_by))
+    out.sort(key=lambda r: tuple((r[name] is None, r[name] if r[name] is not None else 0) for name in query.group_by))
     return out
 
 
 def report_totals(query: ReportQuery) -> dict[str, Any]:
     """The whole report in one row."""
-    whole = ReportQuery(**{**query.__dict__, "group_by": []})
-    rows = report_rows(whole)
-    if rows:
-        return rows[0]
-    empty = dict.fromkeys(COLUMNS)
-    empty.update({name: 0 for name in SUMS if not name.endswith(("spend", "revenue"))}, reach=0)
-    return empty
+    return report_rows(ReportQuery(**{**query.__dict__, "group_by": []}))[0]
 
 
 def report_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:

@@ -1,9 +1,13 @@
+import json
+
 from django.http import FileResponse, Http404, HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
@@ -75,6 +79,19 @@ REPORT_PARAMETERS = [
 ]
 
 
+class CSVRenderer(BaseRenderer):
+    """`?format=csv` or `Accept: text/csv`: the report's rows as a CSV file (the view writes it)."""
+
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if isinstance(data, str | bytes):
+            return data
+        return json.dumps(data)  # an error, as JSON text
+
+
 class ReportViewSet(WorkspaceScopedViewSet):
     """Performance reports: sums, reach, frequency and KPIs from the roll-up, filtered and grouped."""
 
@@ -82,6 +99,7 @@ class ReportViewSet(WorkspaceScopedViewSet):
     serializer_class = s.ReportOutput
     filter_backends: list = []
     pagination_class = None
+    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
 
     def _query(self, request) -> ReportQuery:
         params = s.ReportParameters(data=request.query_params)
@@ -92,7 +110,7 @@ class ReportViewSet(WorkspaceScopedViewSet):
     def list(self, request, *args, **kwargs):
         query = self._query(request)
         rows = report_rows(query)
-        if request.query_params.get("format") == "csv":
+        if getattr(request.accepted_renderer, "format", None) == "csv":
             response = HttpResponse(report_csv(rows, report_columns(query)), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="report-{self.workspace.slug}.csv"'
             return response
