@@ -195,3 +195,12 @@ class ReportJob(models.Model):
 
     def __str__(self) -> str:
         return f"report {self.pk} ({self.status})"
+
+
+class PerformanceDashboard(DailyRollup):
+    """The admin's entry to the performance dashboard (the roll-up, seen as a dashboard)."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "performance dashboard"
+        verbose_name_plural = "performance dashboard"

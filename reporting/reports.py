@@ -226,7 +226,12 @@ def report_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> 
 
 def report_columns(query: ReportQuery) -> list[str]:
     """The CSV columns: the groupings asked for, then the names and the figures."""
-    names = [n for n in ("campaign_name", "segment_name") if {"campaign", "segment", "target"} & set(query.group_by)]
+    grouped = set(query.group_by)
+    names = [
+        name
+        for name, needs in (("campaign_name", {"campaign", "target"}), ("segment_name", {"segment", "target"}))
+        if needs & grouped
+    ]
     return [*query.group_by, *names, *COLUMNS[len(GROUPS) + 2 :]]
 
 

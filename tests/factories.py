@@ -137,20 +137,20 @@ def make_touch(*, campaign, target, profile, channel: str = "email", sent_at: da
 
 
 def make_running_campaign(*, workspace: Workspace, targets: int = 1, channels=("email",), **fields):
-    """An active campaign that started 20 days ago, with `targets` targets on everyone."""
+    """An active campaign that started 20 days ago, with `targets` targets, each on its own segment of everyone."""
     from datetime import timedelta
 
     from campaigns.models import Campaign
 
     now = timezone.now()
-    segment = make_segment(workspace=workspace, compute=False)
+    segments = [make_segment(workspace=workspace, compute=False) for _ in range(targets)]
     fields.setdefault("starts_at", now - timedelta(days=20))
     fields.setdefault("ends_at", now + timedelta(days=10))
     fields.setdefault("currency", "EUR")
     campaign = make_campaign(
         workspace=workspace,
         channels=channels,
-        targets=[{"segment": segment, "variant": chr(65 + i)} for i in range(targets)],
+        targets=[{"segment": segment, "variant": chr(65 + i)} for i, segment in enumerate(segments)],
         **fields,
     )
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE, activated_at=fields["starts_at"])

@@ -1,0 +1,98 @@
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles_for, workspace_ids_with
+from accounts.models import Workspace
+from accounts.roles import Capability
+from reporting.dashboards import parse_days, workspace_dashboard
+from reporting.models import AttributionSettings, DeliveryFigure, PerformanceDashboard, ReportJob, RollupState
+from reporting.reports import ReportQuery, report_job_create
+from reporting.tasks import rollup_task
+
+
+@admin.register(PerformanceDashboard)
+class PerformanceDashboardAdmin(ReadOnlyScopedAdmin):
+    """The workspace's performance at a glance: campaigns against budget, KPIs per channel and segment."""
+
+    def changelist_view(self, request, extra_context=None):
+        workspaces = Workspace.objects.filter(pk__in=list(roles_for(request))).order_by("name")
+        if request.user.is_superuser and not workspaces:
+            workspaces = Workspace.objects.order_by("name")
+        slug = request.POST.get("workspace") or request.GET.get("workspace")
+        workspace = (workspaces.filter(slug=slug).first() if slug else None) or workspaces.first()
+        if workspace is None:
+            raise Http404("You are a member of no workspace.")
+        can_write = request.user.is_superuser or workspace.pk in workspace_ids_with(request, Capability.RUN_CAMPAIGNS)
+        here = f"{reverse('admin:reporting_performancedashboard_changelist')}?workspace={workspace.slug}"
+        if request.method == "POST":
+            if not can_write:
+                raise PermissionDenied
+            if request.POST.get("refresh"):
+                rollup_task.delay_on_commit(workspace_id=workspace.pk)
+                self.message_user(request, "The figures are being refreshed.", messages.SUCCESS)
+            elif request.POST.get("report"):
+                query = ReportQuery(workspace=workspace, group_by=["campaign", "channel", "day"])
+                report_job_create(query=query, user=request.user)
+                self.message_user(request, "The report is being generated.", messages.SUCCESS)
+            return HttpResponseRedirect(here)
+        days = parse_days(request.GET.get("days"))
+        basis = "reported" if request.GET.get("basis") == "reported" else "attributed"
+        context = {
+            **self.admin_site.each_context(request),
+            **workspace_dashboard(workspace, days=days, basis=basis),
+            "workspaces": workspaces,
+            "title": "Performance dashboard",
+            "can_write": can_write,
+            "rollup": RollupState.objects.filter(workspace=workspace).first(),
+            "jobs": ReportJob.objects.filter(workspace=workspace)[:10],
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/reporting/workspace_dashboard.html", context)
+
+
+@admin.register(ReportJob)
+class ReportJobAdmin(ReadOnlyScopedAdmin):
+    list_display = ["created_at", "status", "rows", "requested_by", "download", "workspace"]
+    list_filter = ["status", "workspace"]
+    list_select_related = ["requested_by", "workspace"]
+
+    @admin.display(description="File")
+    def download(self, obj):
+        if obj.status != ReportJob.Status.DONE:
+            return "-"
+        return format_html('<a href="{}">download</a>', reverse("admin:reporting_reportjob_download", args=[obj.pk]))
+
+    def get_urls(self):
+        route = path(
+            "<path:object_id>/download/",
+            self.admin_site.admin_view(self.download_view),
+            name="reporting_reportjob_download",
+        )
+        return [route, *super().get_urls()]
+
+    def download_view(self, request, object_id):
+        job = self.get_object(request, object_id)
+        if job is None or job.status != ReportJob.Status.DONE or not job.file:
+            raise Http404("No such report file.")
+        return FileResponse(
+            job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1], content_type="text/csv"
+        )
+
+
+@admin.register(DeliveryFigure)
+class DeliveryFigureAdmin(ReadOnlyScopedAdmin):
+    list_display = ["day", "campaign", "target", "channel", "source", "impressions", "clicks", "spend", "revision"]
+    list_filter = ["channel", "source", "workspace"]
+    search_fields = ["campaign__name"]
+    list_select_related = ["campaign", "target", "target__segment"]
+    date_hierarchy = "day"
+
+
+@admin.register(AttributionSettings)
+class AttributionSettingsAdmin(WorkspaceScopedAdmin):
+    write_capability = Capability.RUN_CAMPAIGNS
+    list_display = ["workspace", "click_window", "view_window", "updated_at"]
