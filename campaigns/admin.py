@@ -480,7 +480,9 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             self.message_user(request, "Not reallocated. " + " ".join(exc.messages), messages.ERROR)
         else:
             self.message_user(request, f"Budget shares moved for {plan['moves']} target(s).", messages.SUCCESS)
-        return HttpResponseRedirect(reverse("admin:campaigns_campaign_performance", args=[campaign.pk]))
+        return HttpResponseRedirect(
+            reverse("admin:campaigns_campaign_performance", args=[campaign.pk]) + f"?basis={basis}"
+        )
 
     def budget_view(self, request, object_id):
         def change(campaign, reason):
