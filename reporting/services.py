@@ -326,6 +326,7 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
         full = full or state.watermark is None
         since = None if full else state.watermark - OVERLAP
         attribution = attribution_run(workspace=workspace, changed_since=since)
+        attributed_at = timezone.now()
         if full:
             scope = None
             DailyRollup.objects.filter(workspace=workspace)._raw_delete(connection.alias)
@@ -353,6 +354,7 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
             "campaigns": None if scope is None else len(scope),
             "rows": len(rows),
             "attributed": attribution["attributed"],
+            "attribution_seconds": round((attributed_at - started).total_seconds(), 3),
             "seconds": round((state.last_run_at - started).total_seconds(), 3),
         }
         state.save()

@@ -74,3 +74,29 @@ def test_an_activated_campaign_is_delivered_by_the_worker_and_a_trigger_follows_
     assert r.json()["created"] == 1
     pending = wait_for(lambda: PendingSend.objects.filter(target__campaign=triggered).first(), timeout=60)
     assert pending.status == "waiting" and pending.profile == ana
+
+
+def test_a_report_job_and_the_roll_up_run_in_the_worker(celery_worker_process, marketer, workspace):
+    """Figures posted through the API queue the roll-up; a report job is computed by the worker."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from campaigns.services import local_day
+    from reporting.models import DailyRollup, ReportJob
+    from tests.factories import make_running_campaign
+
+    campaign = make_running_campaign(workspace=workspace, channels=("display",))
+    day = local_day(workspace, timezone.now() - timedelta(days=1)).isoformat()
+    row = {"campaign": campaign.pk, "channel": "display", "day": day, "source": "dsp", "impressions": 1000,
+           "clicks": 25, "spend": "40.00", "revenue": "100.00", "conversions": 2}
+    r = marketer.post("/api/workspaces/maison/delivery-figures/", {"figures": [row]}, format="json")
+    assert r.status_code == 200, r.json()
+    wait_for(lambda: DailyRollup.objects.filter(campaign=campaign, impressions=1000).exists(), timeout=60)
+    r = marketer.post("/api/workspaces/maison/report-jobs/", {"group_by": ["campaign"], "basis": "reported"}, format="json")
+    assert r.status_code == 202
+    job = wait_for(lambda: ReportJob.objects.filter(pk=r.json()["id"], status="done").first(), timeout=60)
+    assert job.rows == 1
+    download = marketer.get(f"/api/workspaces/maison/report-jobs/{job.pk}/download/")
+    body = b"".join(download.streaming_content).decode()
+    assert body.splitlines()[1].startswith(f"{campaign.pk},{campaign.name},1000,25,40.00")
