@@ -105,6 +105,16 @@ def seed() -> None:
     step = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL synchronous_commit = off")
+        # A bulk load: the secondary indexes are built once after it, and the generated rows' foreign
+        # keys (consistent by construction) are not checked one by one at commit.
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'campaigns_touch' "
+            "AND indexname NOT LIKE '%%pkey'"
+        )
+        indexes = cursor.fetchall()
+        for name, _ in indexes:
+            cursor.execute(f'DROP INDEX "{name}"')
+        cursor.execute("ALTER TABLE campaigns_touch DISABLE TRIGGER ALL")
         cursor.execute(
             """
             INSERT INTO campaigns_touch (workspace_id, campaign_id, target_id, profile_id, channel, variant, status,
@@ -117,7 +127,10 @@ def seed() -> None:
             """,
             {**params, "n": TOUCHES},
         )
-        print(f"{TOUCHES:,} touches in {time.perf_counter() - step:.1f} s", flush=True)
+        cursor.execute("ALTER TABLE campaigns_touch ENABLE TRIGGER ALL")
+        for _, definition in indexes:
+            cursor.execute(definition)
+        print(f"{TOUCHES:,} touches, indexes included, in {time.perf_counter() - step:.1f} s", flush=True)
         step = time.perf_counter()
         cursor.execute(
             """
@@ -183,9 +196,6 @@ def seed() -> None:
             {**params, "n": CLICKS},
         )
         print(f"{ORDERS:,} orders and {CLICKS:,} clicks in {time.perf_counter() - step:.1f} s", flush=True)
-    step = time.perf_counter()
-    run_sql("VACUUM (ANALYZE)")
-    print(f"VACUUM (ANALYZE) in {time.perf_counter() - step:.1f} s", flush=True)
 
 
 def new_data(workspace) -> None:
@@ -281,6 +291,9 @@ def main() -> None:
     if args.seed or not Workspace.objects.filter(slug=SLUG).exists():
         with transaction.atomic():
             seed()
+        step = time.perf_counter()
+        run_sql("VACUUM (ANALYZE)")
+        print(f"VACUUM (ANALYZE) in {time.perf_counter() - step:.1f} s", flush=True)
     workspace = Workspace.objects.get(slug=SLUG)
     fulls = []
     for _ in range(args.repeat):

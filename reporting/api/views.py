@@ -2,6 +2,7 @@ import json
 
 from django.http import FileResponse, Http404, HttpResponse
 from django_filters import rest_framework as filters
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -92,8 +93,17 @@ class CSVRenderer(BaseRenderer):
         return json.dumps(data)  # an error, as JSON text
 
 
+class OneReportSchema(AutoSchema):
+    """The report's GET answers one object (rows and totals), not a list of them."""
+
+    def _is_list_view(self, serializer=None) -> bool:
+        return False
+
+
 class ReportViewSet(WorkspaceScopedViewSet):
     """Performance reports: sums, reach, frequency and KPIs from the roll-up, filtered and grouped."""
+
+    schema = OneReportSchema()
 
     model = DeliveryFigure  # tenancy only; reports read the roll-up
     serializer_class = s.ReportOutput
