@@ -100,17 +100,26 @@ class Click(models.Model):
 
 
 class Attribution(models.Model):
-    """An order credited to the last touch of the same person within the attribution window."""
+    """An order credited to the last touch of the same person within the attribution window.
+
+    Derived data, rebuilt by the roll-up from orders and touches: its references are not foreign-key
+    constraints in the database (Django still deletes the rows with what they point to), so writing
+    hundreds of thousands of them does not check each reference at commit.
+    """
 
     class Kind(models.TextChoices):
         CLICK = "click", "Click-through"
         VIEW = "view", "View-through"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="attribution")
-    touch = models.ForeignKey(Touch, on_delete=models.CASCADE, related_name="+", db_index=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
-    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False)
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="attribution", db_constraint=False)
+    touch = models.ForeignKey(Touch, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False)
     channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
     kind = models.CharField(max_length=5, choices=Kind.choices)
     touched_at = models.DateTimeField()
@@ -129,12 +138,19 @@ class DailyRollup(models.Model):
     """Everything known of one campaign, target, channel and day; what reports and rules read.
 
     `target` is empty for figures and spend reported for the campaign as a whole; `channel` is
-    empty for spend recorded without a channel.
+    empty for spend recorded without a channel. Derived data, like `Attribution`: no database
+    foreign-key constraints.
     """
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="+", db_index=False)
-    target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    campaign = models.ForeignKey(
+        Campaign, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    target = models.ForeignKey(
+        Target, null=True, blank=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
     channel = models.CharField(max_length=16, blank=True)
     day = models.DateField()
     impressions = models.PositiveBigIntegerField(default=0)

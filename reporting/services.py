@@ -5,7 +5,6 @@ ranges and aggregated keys.
 """
 
 import zoneinfo
-from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -237,43 +236,83 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
     if changed_since is not None:
         subset, subset_params = " AND o.updated_at > %s", [changed_since]
     qn = connection.ops.quote_name
-    sql = f"""
+    orders_table, touches, clicks = qn(Order._meta.db_table), qn(Touch._meta.db_table), qn(Click._meta.db_table)
+    head = f"""
         INSERT INTO {qn(Attribution._meta.db_table)}
             (workspace_id, order_id, touch_id, campaign_id, target_id, channel, kind,
              touched_at, ordered_at, revenue, currency)
-        SELECT x.workspace_id, x.order_id, x.touch_id, t.campaign_id, t.target_id, t.channel, x.kind,
-               x.moment, x.ordered_at, x.amount, x.currency
-        FROM (
-            SELECT o.workspace_id, o.id AS order_id, o.ordered_at, o.amount, o.currency,
-                   c.touch_id, c.kind, c.moment,
-                   ROW_NUMBER() OVER (PARTITION BY o.id ORDER BY c.moment DESC, c.touch_id DESC) AS rn
-            FROM {qn(Order._meta.db_table)} o
-            JOIN (
-                SELECT t.profile_id, t.id AS touch_id, 'view' AS kind, t.sent_at AS moment
-                FROM {qn(Touch._meta.db_table)} t
-                WHERE t.workspace_id = %s AND t.status = %s AND t.sent_at IS NOT NULL
-                UNION ALL
-                SELECT k.profile_id, k.touch_id, 'click' AS kind, k.occurred_at AS moment
-                FROM {qn(Click._meta.db_table)} k
-                WHERE k.workspace_id = %s
-            ) c ON c.profile_id = o.profile_id
-            WHERE o.workspace_id = %s AND o.status = %s{subset}
-              AND c.moment <= o.ordered_at
-              AND c.moment >= CASE WHEN c.kind = 'click' THEN {click_from} ELSE {view_from} END
-        ) x
-        JOIN {qn(Touch._meta.db_table)} t ON t.id = x.touch_id
-        WHERE x.rn = 1
     """
-    params = [
-        workspace.pk,
-        Touch.Status.SENT.value,
-        workspace.pk,
-        workspace.pk,
-        Order.Status.COMPLETED.value,
-        *subset_params,
-        *click_params,
-        *view_params,
-    ]
+    sent, completed = Touch.Status.SENT.value, Order.Status.COMPLETED.value
+    if connection.vendor == "postgresql":
+        # Per order, the latest view and the latest click of the person inside their windows, each
+        # one probe of an index on (profile, time); then the later of the two.
+        sql = f"""{head}
+            SELECT o.workspace_id, o.id, best.touch_id, t.campaign_id, t.target_id, t.channel, best.kind,
+                   best.moment, o.ordered_at, o.amount, o.currency
+            FROM {orders_table} o
+            CROSS JOIN LATERAL (
+                SELECT c.touch_id, c.kind, c.moment FROM (
+                    (SELECT v.id AS touch_id, 'view' AS kind, v.sent_at AS moment FROM {touches} v
+                     WHERE v.profile_id = o.profile_id AND v.workspace_id = %s AND v.status = %s
+                       AND v.sent_at <= o.ordered_at AND v.sent_at >= {view_from}
+                     ORDER BY v.sent_at DESC, v.id DESC LIMIT 1)
+                    UNION ALL
+                    (SELECT k.touch_id, 'click' AS kind, k.occurred_at AS moment FROM {clicks} k
+                     WHERE k.profile_id = o.profile_id AND k.workspace_id = %s
+                       AND k.occurred_at <= o.ordered_at AND k.occurred_at >= {click_from}
+                     ORDER BY k.occurred_at DESC, k.touch_id DESC LIMIT 1)
+                ) c
+                ORDER BY c.moment DESC, c.touch_id DESC LIMIT 1
+            ) best
+            JOIN {touches} t ON t.id = best.touch_id
+            WHERE o.workspace_id = %s AND o.status = %s{subset}
+        """
+        params = [
+            workspace.pk,
+            sent,
+            *view_params,
+            workspace.pk,
+            *click_params,
+            workspace.pk,
+            completed,
+            *subset_params,
+        ]
+    else:
+        # The same with a window function: every candidate touch, ranked per order.
+        sql = f"""{head}
+            SELECT x.workspace_id, x.order_id, x.touch_id, t.campaign_id, t.target_id, t.channel, x.kind,
+                   x.moment, x.ordered_at, x.amount, x.currency
+            FROM (
+                SELECT o.workspace_id, o.id AS order_id, o.ordered_at, o.amount, o.currency,
+                       c.touch_id, c.kind, c.moment,
+                       ROW_NUMBER() OVER (PARTITION BY o.id ORDER BY c.moment DESC, c.touch_id DESC) AS rn
+                FROM {orders_table} o
+                JOIN (
+                    SELECT v.profile_id, v.id AS touch_id, 'view' AS kind, v.sent_at AS moment
+                    FROM {touches} v
+                    WHERE v.workspace_id = %s AND v.status = %s AND v.sent_at IS NOT NULL
+                    UNION ALL
+                    SELECT k.profile_id, k.touch_id, 'click' AS kind, k.occurred_at AS moment
+                    FROM {clicks} k
+                    WHERE k.workspace_id = %s
+                ) c ON c.profile_id = o.profile_id
+                WHERE o.workspace_id = %s AND o.status = %s{subset}
+                  AND c.moment <= o.ordered_at
+                  AND c.moment >= CASE WHEN c.kind = 'click' THEN {click_from} ELSE {view_from} END
+            ) x
+            JOIN {touches} t ON t.id = x.touch_id
+            WHERE x.rn = 1
+        """
+        params = [
+            workspace.pk,
+            sent,
+            workspace.pk,
+            workspace.pk,
+            completed,
+            *subset_params,
+            *click_params,
+            *view_params,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         attributed = cursor.rowcount
@@ -343,8 +382,7 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
             scope = {campaign_id: (first, last) for campaign_id, (first, last) in ranges.items()}
             if scope:
                 DailyRollup.objects.filter(workspace=workspace).filter(_day_scope(scope))._raw_delete(connection.alias)
-        rows = _aggregate(workspace, zone, scope) if scope is None or scope else []
-        DailyRollup.objects.bulk_create(rows, batch_size=5000)
+        rows = _aggregate(workspace, zone, scope) if scope is None or scope else 0
         state.watermark = started
         state.last_run_at = timezone.now()
         if full:
@@ -352,7 +390,7 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
         state.last_stats = {
             "full": full,
             "campaigns": None if scope is None else len(scope),
-            "rows": len(rows),
+            "rows": rows,
             "attributed": attribution["attributed"],
             "attribution_seconds": round((attributed_at - started).total_seconds(), 3),
             "seconds": round((state.last_run_at - started).total_seconds(), 3),
@@ -378,16 +416,25 @@ def _time_scope(scope: dict[int, tuple[date, date]], field: str, zone) -> Q:
     return q
 
 
-def _aggregate(workspace: Workspace, zone, scope: dict | None) -> list[DailyRollup]:
-    """The roll-up rows of the scope (None: the whole workspace), from the four sources."""
-    rows: dict[tuple, dict] = defaultdict(dict)
+ROLLUP_SUMS = (
+    "impressions",
+    "clicks",
+    "spend",
+    "reported_conversions",
+    "reported_revenue",
+    "sends",
+    "conversions",
+    "revenue",
+)
 
-    def add(queryset, day_field, sums):
-        keyed = queryset.order_by().values("campaign_id", "target_id", "channel", day_field).annotate(**sums)
-        for row in keyed:
-            key = (row.pop("campaign_id"), row.pop("target_id"), row.pop("channel"), row.pop(day_field))
-            rows[key].update(row)
 
+def _aggregate(workspace: Workspace, zone, scope: dict | None) -> int:
+    """Write the roll-up rows of the scope (None: the whole workspace) from the four sources.
+
+    One INSERT ... SELECT: each source is grouped by campaign, target, channel and local day (the
+    ORM compiles those, time zones included, for PostgreSQL and SQLite alike), the four are put
+    side by side with UNION ALL and summed by key. Returns the number of rows written.
+    """
     spend = LedgerEntry.objects.filter(workspace=workspace, kind=LedgerEntry.Kind.SPEND)
     figures = DeliveryFigure.objects.filter(workspace=workspace)
     touches = Touch.objects.filter(workspace=workspace, status=Touch.Status.SENT, sent_at__isnull=False)
@@ -397,38 +444,51 @@ def _aggregate(workspace: Workspace, zone, scope: dict | None) -> list[DailyRoll
         figures = figures.filter(_day_scope(scope))
         touches = touches.filter(_time_scope(scope, "sent_at", zone))
         attributed = attributed.filter(_time_scope(scope, "ordered_at", zone))
-    add(spend, "day", {"spend": Sum("amount")})
-    add(
-        figures,
-        "day",
-        {
-            "impressions": Sum("impressions"),
-            "clicks": Sum("clicks"),
-            "reported_conversions": Sum("conversions"),
-            "reported_revenue": Sum("revenue"),
-        },
-    )
-    add(touches.annotate(local_day=TruncDate("sent_at", tzinfo=zone)), "local_day", {"sends": Count("id")})
-    # Revenue counts in the campaign's currency only; an order in another currency still converts.
-    add(
-        attributed.annotate(local_day=TruncDate("ordered_at", tzinfo=zone)),
-        "local_day",
-        {
-            "conversions": Count("id"),
-            "revenue": Sum("revenue", filter=Q(currency=F("campaign__currency"))),
-        },
-    )
-    return [
-        DailyRollup(
-            workspace_id=workspace.pk,
-            campaign_id=campaign_id,
-            target_id=target_id,
-            channel=channel,
-            day=day,
-            **{name: value for name, value in sums.items() if value is not None},
-        )
-        for (campaign_id, target_id, channel, day), sums in rows.items()
+    sources = [
+        (spend, "day", {"spend": Sum("amount")}),
+        (
+            figures,
+            "day",
+            {
+                "impressions": Sum("impressions"),
+                "clicks": Sum("clicks"),
+                "reported_conversions": Sum("conversions"),
+                "reported_revenue": Sum("revenue"),
+            },
+        ),
+        (touches.annotate(local_day=TruncDate("sent_at", tzinfo=zone)), "local_day", {"sends": Count("id")}),
+        (
+            # Revenue counts in the campaign's currency only; an order in another currency still converts.
+            attributed.annotate(local_day=TruncDate("ordered_at", tzinfo=zone)),
+            "local_day",
+            {"conversions": Count("id"), "revenue": Sum("revenue", filter=Q(currency=F("campaign__currency")))},
+        ),
     ]
+    qn = connection.ops.quote_name
+    parts, params = [], []
+    for queryset, day_field, sums in sources:
+        sql, sql_params = (
+            queryset.order_by().values("campaign_id", "target_id", "channel", day_field).annotate(**sums).query
+        ).sql_with_params()
+        columns = ", ".join(
+            (f"COALESCE(s.{qn(name)}, 0)" if name in sums else "0") + f" AS c{i}" for i, name in enumerate(ROLLUP_SUMS)
+        )
+        parts.append(
+            f"SELECT s.campaign_id AS campaign_id, s.target_id AS target_id, s.channel AS channel, "
+            f"s.{qn(day_field)} AS day, {columns} FROM ({sql}) s"
+        )
+        params.extend(sql_params)
+    union = " UNION ALL ".join(parts)
+    names = ", ".join(qn(name) for name in ROLLUP_SUMS)
+    totals = ", ".join(f"SUM(u.c{i})" for i in range(len(ROLLUP_SUMS)))
+    sql = (
+        f"INSERT INTO {qn(DailyRollup._meta.db_table)} (workspace_id, campaign_id, target_id, channel, day, {names}) "
+        f"SELECT %s, u.campaign_id, u.target_id, u.channel, u.day, {totals} "
+        f"FROM ({union}) u GROUP BY u.campaign_id, u.target_id, u.channel, u.day"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [workspace.pk, *params])
+        return cursor.rowcount
 
 
 def rollups_due(*, now: datetime | None = None) -> int:

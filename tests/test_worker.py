@@ -88,12 +88,23 @@ def test_a_report_job_and_the_roll_up_run_in_the_worker(celery_worker_process, m
 
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
     day = local_day(workspace, timezone.now() - timedelta(days=1)).isoformat()
-    row = {"campaign": campaign.pk, "channel": "display", "day": day, "source": "dsp", "impressions": 1000,
-           "clicks": 25, "spend": "40.00", "revenue": "100.00", "conversions": 2}
+    row = {
+        "campaign": campaign.pk,
+        "channel": "display",
+        "day": day,
+        "source": "dsp",
+        "impressions": 1000,
+        "clicks": 25,
+        "spend": "40.00",
+        "revenue": "100.00",
+        "conversions": 2,
+    }
     r = marketer.post("/api/workspaces/maison/delivery-figures/", {"figures": [row]}, format="json")
     assert r.status_code == 200, r.json()
     wait_for(lambda: DailyRollup.objects.filter(campaign=campaign, impressions=1000).exists(), timeout=60)
-    r = marketer.post("/api/workspaces/maison/report-jobs/", {"group_by": ["campaign"], "basis": "reported"}, format="json")
+    r = marketer.post(
+        "/api/workspaces/maison/report-jobs/", {"group_by": ["campaign"], "basis": "reported"}, format="json"
+    )
     assert r.status_code == 202
     job = wait_for(lambda: ReportJob.objects.filter(pk=r.json()["id"], status="done").first(), timeout=60)
     assert job.rows == 1
