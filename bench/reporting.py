@@ -118,9 +118,10 @@ def seed() -> None:
         cursor.execute(
             """
             INSERT INTO campaigns_touch (workspace_id, campaign_id, target_id, profile_id, channel, variant, status,
-                                         created_at, sent_at)
+                                         created_at, sent_at, sent_day)
             SELECT %(ws)s, %(c0)s + c, %(t0)s + 4 * c + t, %(p0)s + (random() * (%(np)s - 1))::int,
-                   CASE WHEN t %% 2 = 0 THEN 'email' ELSE 'display' END, chr(65 + t), 'sent', at, at
+                   CASE WHEN t %% 2 = 0 THEN 'email' ELSE 'display' END, chr(65 + t), 'sent', at, at,
+                   (at AT TIME ZONE 'Europe/Paris')::date
             FROM (SELECT (random() * 399)::int AS c, (random() * 3)::int AS t,
                          %(start)s::timestamptz + random() * interval '59 days' AS at
                   FROM generate_series(1, %(n)s)) x
@@ -223,9 +224,10 @@ def new_data(workspace) -> None:
         cursor.execute(
             """
             INSERT INTO campaigns_touch (workspace_id, campaign_id, target_id, profile_id, channel, variant, status,
-                                         created_at, sent_at)
+                                         created_at, sent_at, sent_day)
             SELECT %(ws)s, %(c0)s + c, %(t0)s + 4 * c + t, %(p0)s + (random() * (%(np)s - 1))::int,
-                   CASE WHEN t %% 2 = 0 THEN 'email' ELSE 'display' END, chr(65 + t), 'sent', %(now)s, %(now)s
+                   CASE WHEN t %% 2 = 0 THEN 'email' ELSE 'display' END, chr(65 + t), 'sent', %(now)s, %(now)s,
+                   (%(now)s::timestamptz AT TIME ZONE 'Europe/Paris')::date
             FROM (SELECT (random() * 399)::int AS c, (random() * 3)::int AS t FROM generate_series(1, %(n)s)) x
             """,
             {**params, "n": TOUCHES // 100},
@@ -295,6 +297,9 @@ def main() -> None:
         run_sql("VACUUM (ANALYZE)")
         print(f"VACUUM (ANALYZE) in {time.perf_counter() - step:.1f} s", flush=True)
     workspace = Workspace.objects.get(slug=SLUG)
+    started = time.perf_counter()
+    stats = rollup_run(workspace=workspace, full=True, reattribute=True)
+    print(f"full roll-up, every order attributed again: {time.perf_counter() - started:.2f} s ({stats})", flush=True)
     fulls = []
     for _ in range(args.repeat):
         started = time.perf_counter()

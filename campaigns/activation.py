@@ -15,6 +15,7 @@ import io
 import json
 import logging
 import time
+import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -292,8 +293,11 @@ def _pending(campaign: Campaign, channel: str, after: int, size: int) -> list[To
     )
 
 
-def _mark(touches: list[Touch], status: str) -> int:
-    fields = {"status": status, **({"sent_at": timezone.now()} if status == Touch.Status.SENT else {})}
+def _mark(touches: list[Touch], status: str, campaign: Campaign) -> int:
+    fields: dict = {"status": status}
+    if status == Touch.Status.SENT:
+        now = timezone.now()
+        fields.update(sent_at=now, sent_day=now.astimezone(zoneinfo.ZoneInfo(campaign.workspace.time_zone)).date())
     # Only touches still pending: a cancel that came meanwhile wins.
     return Touch.objects.filter(pk__in=[t.pk for t in touches], status=Touch.Status.PENDING).update(**fields)
 
@@ -323,11 +327,11 @@ def _handoff_webhook(campaign: Campaign, channel: str, connector: Connector) -> 
             attempts = webhook_post(connector, payload)
         except DeliveryError as exc:
             Handoff.objects.filter(pk=handoff.pk).update(attempts=connector.max_attempts, error=str(exc)[:2000])
-            _mark(batch, Touch.Status.FAILED)
+            _mark(batch, Touch.Status.FAILED, campaign)
             logger.warning("Webhook hand-off of campaign %s failed: %s", campaign.pk, exc)
             continue
         Handoff.objects.filter(pk=handoff.pk).update(attempts=attempts, status=Handoff.Status.SENT)
-        total += _mark(batch, Touch.Status.SENT)
+        total += _mark(batch, Touch.Status.SENT, campaign)
     return total
 
 
@@ -377,4 +381,4 @@ def _handoff_file(campaign: Campaign, channel: str, connector: Connector) -> int
     name = f"{campaign.pk}-{channel}-{timezone.now():%Y%m%d%H%M%S}.csv"
     handoff.file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
     handoff.save()
-    return sum(_mark(written[i : i + 5000], Touch.Status.SENT) for i in range(0, len(written), 5000))
+    return sum(_mark(written[i : i + 5000], Touch.Status.SENT, campaign) for i in range(0, len(written), 5000))

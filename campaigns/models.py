@@ -310,6 +310,7 @@ class Touch(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_at = models.DateTimeField(help_text="When the delivery was decided: it counts for frequency caps.")
     sent_at = models.DateTimeField(null=True, blank=True)
+    sent_day = models.DateField(null=True, blank=True, help_text="The day it was sent, in the workspace's time zone.")
 
     class Meta:
         indexes = [
@@ -318,7 +319,7 @@ class Touch(models.Model):
             models.Index(fields=["target", "profile"], name="campaigns_touch_target"),
             # attribution (a person's deliveries before an order) and the incremental roll-up
             models.Index(fields=["profile", "sent_at"], name="campaigns_touch_profile_sent"),
-            models.Index(fields=["workspace", "sent_at"], name="campaigns_touch_ws_sent"),
+            models.Index(fields=["workspace", "sent_day"], name="campaigns_touch_ws_sent_day"),
         ]
         verbose_name_plural = "touches"
 

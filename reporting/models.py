@@ -124,11 +124,12 @@ class Attribution(models.Model):
     kind = models.CharField(max_length=5, choices=Kind.choices)
     touched_at = models.DateTimeField()
     ordered_at = models.DateTimeField()
+    day = models.DateField(help_text="The day of the order, in the workspace's time zone.")
     revenue = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, choices=Currency.choices)
 
     class Meta:
-        indexes = [models.Index(fields=["campaign", "ordered_at"], name="reporting_attribution_campaign")]
+        indexes = [models.Index(fields=["campaign", "day"], name="reporting_attribution_day")]
 
     def __str__(self) -> str:
         return f"order {self.order_id} -> touch {self.touch_id} ({self.kind})"
@@ -180,6 +181,9 @@ class RollupState(models.Model):
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_stats = models.JSONField(default=dict, blank=True)
+    attributed_with = models.JSONField(
+        default=dict, blank=True, help_text="The windows of the last full attribution; new ones attribute again."
+    )
 
     def __str__(self) -> str:
         return f"roll-up of {self.workspace_id} up to {self.watermark}"

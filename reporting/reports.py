@@ -2,16 +2,14 @@
 
 import csv
 import io
-import zoneinfo
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -29,7 +27,7 @@ ROLLUP_FIELD = {
     "segment": "target__segment_id",
     "channel": "channel",
 }
-TOUCH_FIELD = {**ROLLUP_FIELD, "day": "local_day"}
+TOUCH_FIELD = {**ROLLUP_FIELD, "day": "sent_day"}
 SUMS = (
     "impressions",
     "clicks",
@@ -121,7 +119,7 @@ class ReportQuery:
             values[name] = date.fromisoformat(values[name]) if values.get(name) else None
         return cls(workspace=workspace, **values)
 
-    def _filter(self, queryset, day_lookup: str | None, time_field: str | None):
+    def _filter(self, queryset, day_field: str):
         queryset = queryset.filter(workspace=self.workspace)
         if self.campaigns:
             queryset = queryset.filter(campaign_id__in=self.campaigns)
@@ -131,35 +129,23 @@ class ReportQuery:
             queryset = queryset.filter(target_id__in=self.targets)
         if self.channels:
             queryset = queryset.filter(channel__in=self.channels)
-        zone = zoneinfo.ZoneInfo(self.workspace.time_zone)
         if self.date_from:
-            queryset = queryset.filter(
-                **{f"{day_lookup}__gte": self.date_from}
-                if day_lookup
-                else {f"{time_field}__gte": datetime.combine(self.date_from, time.min, tzinfo=zone)}
-            )
+            queryset = queryset.filter(**{f"{day_field}__gte": self.date_from})
         if self.date_to:
-            queryset = queryset.filter(
-                **{f"{day_lookup}__lte": self.date_to}
-                if day_lookup
-                else {f"{time_field}__lt": datetime.combine(self.date_to + timedelta(days=1), time.min, tzinfo=zone)}
-            )
+            queryset = queryset.filter(**{f"{day_field}__lte": self.date_to})
         return queryset
 
 
 def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
     """One row per group, with the sums, reach and frequency, and the KPIs (None on a zero denominator)."""
     query.check()
-    zone = zoneinfo.ZoneInfo(query.workspace.time_zone)
     dims = [ROLLUP_FIELD[name] for name in query.group_by]
-    rollups = query._filter(DailyRollup.objects.all(), "day", None)
+    rollups = query._filter(DailyRollup.objects.all(), "day")
     totals = {name: Sum(name) for name in SUMS}
     # no grouping: one row for the whole report, zeros when there is nothing
     sums = rollups.order_by().values(*dims).annotate(**totals) if dims else [rollups.aggregate(**totals)]
     # Reach is exact: distinct people among the deliveries of each group, never a sum of days.
-    touches = query._filter(
-        Touch.objects.filter(status=Touch.Status.SENT, sent_at__isnull=False), None, "sent_at"
-    ).annotate(local_day=TruncDate("sent_at", tzinfo=zone))
+    touches = query._filter(Touch.objects.filter(status=Touch.Status.SENT, sent_day__isnull=False), "sent_day")
     reach_dims = [TOUCH_FIELD[name] for name in query.group_by]
     reach = Count("profile_id", distinct=True)
     reach_rows = (

@@ -4,8 +4,7 @@ Everything that touches many rows is one SQL statement per step; Python only see
 ranges and aggregated keys.
 """
 
-import zoneinfo
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import BigIntegerField, Case, Count, Exists, F, Max, Min, OuterRef, Q, Sum, When
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast, TruncDate
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -227,7 +226,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
     old = Attribution.objects.filter(workspace=workspace)
     if changed_since is not None:
         old = old.filter(order__in=orders.values("pk"))
-    ranges = _time_ranges(old, "ordered_at") if changed_since is not None else {}
+    ranges = _time_ranges(old, "day") if changed_since is not None else {}
     removed = old._raw_delete(connection.alias)
 
     click_from, click_params = _minus("o.ordered_at", windows.click_window)
@@ -240,7 +239,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
     head = f"""
         INSERT INTO {qn(Attribution._meta.db_table)}
             (workspace_id, order_id, touch_id, campaign_id, target_id, channel, kind,
-             touched_at, ordered_at, revenue, currency)
+             touched_at, ordered_at, day, revenue, currency)
     """
     sent, completed = Touch.Status.SENT.value, Order.Status.COMPLETED.value
     if connection.vendor == "postgresql":
@@ -248,7 +247,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
         # one probe of an index on (profile, time); then the later of the two.
         sql = f"""{head}
             SELECT o.workspace_id, o.id, best.touch_id, t.campaign_id, t.target_id, t.channel, best.kind,
-                   best.moment, o.ordered_at, o.amount, o.currency
+                   best.moment, o.ordered_at, (o.ordered_at AT TIME ZONE %s)::date, o.amount, o.currency
             FROM {orders_table} o
             CROSS JOIN LATERAL (
                 SELECT c.touch_id, c.kind, c.moment FROM (
@@ -268,6 +267,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
             WHERE o.workspace_id = %s AND o.status = %s{subset}
         """
         params = [
+            workspace.time_zone,
             workspace.pk,
             sent,
             *view_params,
@@ -281,7 +281,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
         # The same with a window function: every candidate touch, ranked per order.
         sql = f"""{head}
             SELECT x.workspace_id, x.order_id, x.touch_id, t.campaign_id, t.target_id, t.channel, x.kind,
-                   x.moment, x.ordered_at, x.amount, x.currency
+                   x.moment, x.ordered_at, django_datetime_cast_date(x.ordered_at, %s, 'UTC'), x.amount, x.currency
             FROM (
                 SELECT o.workspace_id, o.id AS order_id, o.ordered_at, o.amount, o.currency,
                        c.touch_id, c.kind, c.moment,
@@ -304,6 +304,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
             WHERE x.rn = 1
         """
         params = [
+            workspace.time_zone,
             workspace.pk,
             sent,
             workspace.pk,
@@ -318,7 +319,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
         attributed = cursor.rowcount
     if changed_since is not None:
         new = Attribution.objects.filter(workspace=workspace, order__in=orders.values("pk"))
-        _merge_ranges(ranges, _time_ranges(new, "ordered_at"))
+        _merge_ranges(ranges, _time_ranges(new, "day"))
     return {"removed": removed or 0, "attributed": attributed, "ranges": ranges}
 
 
@@ -340,31 +341,28 @@ def _merge_ranges(into: dict[int, list], other: dict[int, list]) -> dict[int, li
     return into
 
 
-def _as_days(ranges: dict[int, list], zone) -> dict[int, tuple[date, date]]:
-    def day(value):
-        return value.astimezone(zone).date() if isinstance(value, datetime) else value
-
-    return {campaign_id: (day(first), day(last)) for campaign_id, (first, last) in ranges.items()}
-
-
-def _day_start(day: date, zone) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone)
-
-
-def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
+def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = False) -> dict[str, Any]:
     """Bring the workspace's daily roll-up up to date.
 
     Incremental by default: only the campaign days that new or changed data falls on are computed
     again (spend in the ledger, delivery figures, deliveries sent, orders attributed). A full run,
-    or the first one, recomputes everything.
+    or the first one, recomputes every roll-up row. Orders are attributed again only when they
+    changed, unless `reattribute` (or new attribution windows) asks for all of them.
     """
-    zone = zoneinfo.ZoneInfo(workspace.time_zone)
     started = timezone.now()
     with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:  # the day's groups are hashed in memory, not on disk
+                cursor.execute("SET LOCAL work_mem = '128MB'")
         state, _ = RollupState.objects.select_for_update().get_or_create(workspace=workspace)
         full = full or state.watermark is None
         since = None if full else state.watermark - OVERLAP
-        attribution = attribution_run(workspace=workspace, changed_since=since)
+        windows = attribution_settings(workspace)
+        attributed_with = {"click": str(windows.click_window), "view": str(windows.view_window)}
+        everything = reattribute or state.watermark is None or state.attributed_with != attributed_with
+        attribution = attribution_run(
+            workspace=workspace, changed_since=None if everything else state.watermark - OVERLAP
+        )
         attributed_at = timezone.now()
         if full:
             scope = None
@@ -376,22 +374,32 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
             _merge_ranges(
                 ranges, _time_ranges(DeliveryFigure.objects.filter(workspace=workspace, updated_at__gt=since), "day")
             )
-            sent = Touch.objects.filter(workspace=workspace, status=Touch.Status.SENT, sent_at__gt=since)
-            _merge_ranges(ranges, _as_days(_time_ranges(sent, "sent_at"), zone))
-            _merge_ranges(ranges, _as_days(attribution["ranges"], zone))
-            scope = {campaign_id: (first, last) for campaign_id, (first, last) in ranges.items()}
-            if scope:
-                DailyRollup.objects.filter(workspace=workspace).filter(_day_scope(scope))._raw_delete(connection.alias)
-        rows = _aggregate(workspace, zone, scope) if scope is None or scope else 0
+            sent = Touch.objects.filter(
+                workspace=workspace, sent_day__gte=local_day(workspace, since), sent_at__gt=since
+            ).filter(status=Touch.Status.SENT)
+            _merge_ranges(ranges, _time_ranges(sent, "sent_day"))
+            if everything:
+                scope = None  # every order was attributed again: every day may have moved
+                DailyRollup.objects.filter(workspace=workspace)._raw_delete(connection.alias)
+            else:
+                _merge_ranges(ranges, attribution["ranges"])
+                scope = {campaign_id: (first, last) for campaign_id, (first, last) in ranges.items()}
+                if scope:
+                    DailyRollup.objects.filter(workspace=workspace).filter(_day_scope(scope, "day"))._raw_delete(
+                        connection.alias
+                    )
+        rows = _aggregate(workspace, scope) if scope is None or scope else 0
         state.watermark = started
+        state.attributed_with = attributed_with
         state.last_run_at = timezone.now()
         if full:
             state.last_full_at = state.last_run_at
         state.last_stats = {
-            "full": full,
+            "full": scope is None,
             "campaigns": None if scope is None else len(scope),
             "rows": rows,
             "attributed": attribution["attributed"],
+            "reattributed": everything,
             "attribution_seconds": round((attributed_at - started).total_seconds(), 3),
             "seconds": round((state.last_run_at - started).total_seconds(), 3),
         }
@@ -399,20 +407,14 @@ def rollup_run(*, workspace: Workspace, full: bool = False) -> dict[str, Any]:
     return state.last_stats
 
 
-def _day_scope(scope: dict[int, tuple[date, date]], prefix: str = "") -> Q:
+def _day_scope(scope: dict[int, tuple[date, date]], field: str) -> Q:
+    """Rows of the scope's campaigns on their days; campaigns with the same days share one clause."""
+    by_days: dict[tuple[date, date], list[int]] = {}
+    for campaign_id, days in scope.items():
+        by_days.setdefault(tuple(days), []).append(campaign_id)
     q = Q()
-    for campaign_id, (first, last) in scope.items():
-        q |= Q(**{f"{prefix}campaign_id": campaign_id, f"{prefix}day__gte": first, f"{prefix}day__lte": last})
-    return q
-
-
-def _time_scope(scope: dict[int, tuple[date, date]], field: str, zone) -> Q:
-    q = Q()
-    for campaign_id, (first, last) in scope.items():
-        q |= Q(
-            campaign_id=campaign_id,
-            **{f"{field}__gte": _day_start(first, zone), f"{field}__lt": _day_start(last + timedelta(days=1), zone)},
-        )
+    for (first, last), campaign_ids in by_days.items():
+        q |= Q(campaign_id__in=campaign_ids, **{f"{field}__gte": first, f"{field}__lte": last})
     return q
 
 
@@ -428,22 +430,23 @@ ROLLUP_SUMS = (
 )
 
 
-def _aggregate(workspace: Workspace, zone, scope: dict | None) -> int:
+def _aggregate(workspace: Workspace, scope: dict | None) -> int:
     """Write the roll-up rows of the scope (None: the whole workspace) from the four sources.
 
-    One INSERT ... SELECT: each source is grouped by campaign, target, channel and local day (the
-    ORM compiles those, time zones included, for PostgreSQL and SQLite alike), the four are put
-    side by side with UNION ALL and summed by key. Returns the number of rows written.
+    One INSERT ... SELECT: each source is grouped by campaign, target, channel and local day (each
+    keeps its day in the workspace's time zone: the ledger's and the figures' `day`, the touch's
+    `sent_day`, the attribution's `day`), the four are put side by side with UNION ALL and summed
+    by key. Returns the number of rows written.
     """
     spend = LedgerEntry.objects.filter(workspace=workspace, kind=LedgerEntry.Kind.SPEND)
     figures = DeliveryFigure.objects.filter(workspace=workspace)
-    touches = Touch.objects.filter(workspace=workspace, status=Touch.Status.SENT, sent_at__isnull=False)
+    touches = Touch.objects.filter(workspace=workspace, status=Touch.Status.SENT, sent_day__isnull=False)
     attributed = Attribution.objects.filter(workspace=workspace)
     if scope is not None:
-        spend = spend.filter(_day_scope(scope))
-        figures = figures.filter(_day_scope(scope))
-        touches = touches.filter(_time_scope(scope, "sent_at", zone))
-        attributed = attributed.filter(_time_scope(scope, "ordered_at", zone))
+        spend = spend.filter(_day_scope(scope, "day"))
+        figures = figures.filter(_day_scope(scope, "day"))
+        touches = touches.filter(_day_scope(scope, "sent_day"))
+        attributed = attributed.filter(_day_scope(scope, "day"))
     sources = [
         (spend, "day", {"spend": Sum("amount")}),
         (
@@ -456,11 +459,11 @@ def _aggregate(workspace: Workspace, zone, scope: dict | None) -> int:
                 "reported_revenue": Sum("revenue"),
             },
         ),
-        (touches.annotate(local_day=TruncDate("sent_at", tzinfo=zone)), "local_day", {"sends": Count("id")}),
+        (touches, "sent_day", {"sends": Count("id")}),
         (
             # Revenue counts in the campaign's currency only; an order in another currency still converts.
-            attributed.annotate(local_day=TruncDate("ordered_at", tzinfo=zone)),
-            "local_day",
+            attributed,
+            "day",
             {"conversions": Count("id"), "revenue": Sum("revenue", filter=Q(currency=F("campaign__currency")))},
         ),
     ]

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from campaigns.services import local_day
 from customers.ingestion import events_ingest
 from customers.models import Order
 from reporting.models import Attribution, AttributionSettings, Click
@@ -154,4 +155,5 @@ def test_a_refund_takes_the_attribution_back_on_the_next_incremental_run(setting
     result = attribution_run(workspace=ana.workspace, changed_since=since)
     assert result["removed"] == 1 and result["attributed"] == 0
     assert not Attribution.objects.exists()
-    assert result["ranges"] == {campaign.pk: [order.ordered_at, order.ordered_at]}
+    day = local_day(ana.workspace, order.ordered_at)
+    assert result["ranges"] == {campaign.pk: [day, day]}

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from campaigns.services import local_day, spend_record
-from reporting.models import DailyRollup, RollupState
+from reporting.models import AttributionSettings, DailyRollup, RollupState
 from reporting.services import figures_ingest, rollup_run
 from tests.factories import make_order, make_profile, make_running_campaign, make_touch
 
@@ -139,3 +139,15 @@ def test_one_workspace_never_sees_anothers_data(busy, workspace, other_workspace
     assert set(DailyRollup.objects.filter(workspace=other_workspace).values_list("campaign_id", flat=True)) == {
         campaign.pk
     }
+
+
+def test_new_attribution_windows_attribute_every_order_again(busy, workspace):
+    rollup_run(workspace=workspace)
+    assert rollup_run(workspace=workspace)["reattributed"] is False
+    assert DailyRollup.objects.filter(workspace=workspace, conversions=1).count() == 1
+    AttributionSettings.objects.filter(workspace=workspace).update(view_window=timedelta(minutes=30))
+    stats = rollup_run(workspace=workspace)
+    assert stats["reattributed"] is True and stats["full"] is True
+    # the SMS an hour before the order is now out of the window
+    assert not DailyRollup.objects.filter(workspace=workspace, conversions__gt=0).exists()
+    assert snapshot(workspace) == (rollup_run(workspace=workspace, full=True) and snapshot(workspace))
