@@ -483,7 +483,7 @@ def _aggregate(workspace: Workspace, scope: dict | None) -> int:
         params.extend(sql_params)
     union = " UNION ALL ".join(parts)
     names = ", ".join(qn(name) for name in ROLLUP_SUMS)
-    totals = ", ".join(f"SUM(u.c{i})" for i in range(len(ROLLUP_SUMS)))
+    totals = ", ".join(f"SUM(u.c{i}) AS c{i}" for i in range(len(ROLLUP_SUMS)))
     sql = (
         f"INSERT INTO {qn(DailyRollup._meta.db_table)} (workspace_id, campaign_id, target_id, channel, day, {names}) "
         f"SELECT %s, u.campaign_id, u.target_id, u.channel, u.day, {totals} "

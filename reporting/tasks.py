@@ -6,11 +6,11 @@ from reporting.services import rollup_run, rollups_due
 
 
 @shared_task(**retrying_task_options(minutes=30))
-def rollup_task(workspace_id: int, full: bool = False) -> dict:
+def rollup_task(workspace_id: int, full: bool = False, reattribute: bool = False) -> dict:
     workspace = Workspace.objects.filter(pk=workspace_id).first()
     if workspace is None:
         return {}
-    return rollup_run(workspace=workspace, full=full)
+    return rollup_run(workspace=workspace, full=full, reattribute=reattribute)
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)

@@ -191,7 +191,10 @@ class ReportJobOutput(serializers.ModelSerializer):
 
 
 class RollupInput(serializers.Serializer):
-    full = serializers.BooleanField(default=False, help_text="Recompute everything, not only what changed.")
+    full = serializers.BooleanField(default=False, help_text="Recompute every roll-up row, not only what changed.")
+    reattribute = serializers.BooleanField(
+        default=False, help_text="Attribute every order again (new windows do it by themselves)."
+    )
 
 
 class AttributionSettingsIO(serializers.ModelSerializer):

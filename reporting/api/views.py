@@ -129,10 +129,11 @@ class ReportViewSet(WorkspaceScopedViewSet):
     @extend_schema(request=s.RollupInput, responses={202: None})
     @action(detail=False, methods=["post"])
     def refresh(self, request, *args, **kwargs):
-        """Queue the roll-up now (incremental, or full with `full: true`)."""
+        """Queue the roll-up now: incremental, or `full: true` for every row; `reattribute: true` to attribute
+        every order again."""
         data = s.RollupInput(data=request.data)
         data.is_valid(raise_exception=True)
-        rollup_task.delay_on_commit(workspace_id=self.workspace.pk, full=data.validated_data["full"])
+        rollup_task.delay_on_commit(workspace_id=self.workspace.pk, **data.validated_data)
         return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(methods=["GET"], responses=s.AttributionSettingsIO)
