@@ -1,12 +1,11 @@
-import json
-
 from django.http import FileResponse, Http404, HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.renderers import BaseRenderer
+from rest_framework.metadata import SimpleMetadata
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 
@@ -90,7 +89,7 @@ class CSVRenderer(BaseRenderer):
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if isinstance(data, str | bytes):
             return data
-        return json.dumps(data)  # an error, as JSON text
+        return JSONRenderer().render(data)  # an error or metadata, as JSON text
 
 
 class OneReportSchema(AutoSchema):
@@ -100,8 +99,17 @@ class OneReportSchema(AutoSchema):
         return False
 
 
+class ReportMetadata(SimpleMetadata):
+    """OPTIONS: the name, description and formats; the writable actions have no object to describe."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class ReportViewSet(WorkspaceScopedViewSet):
     """Performance reports: sums, reach, frequency and KPIs from the roll-up, filtered and grouped."""
+
+    metadata_class = ReportMetadata
 
     schema = OneReportSchema()
 
@@ -138,11 +146,15 @@ class ReportViewSet(WorkspaceScopedViewSet):
 
     @extend_schema(methods=["GET"], responses=s.AttributionSettingsIO)
     @extend_schema(methods=["PUT"], request=s.AttributionSettingsIO, responses=s.AttributionSettingsIO)
-    @action(detail=False, methods=["get", "put"], url_path="attribution-settings")
+    @action(
+        detail=False,
+        methods=["get", "put"],
+        url_path="attribution-settings",
+        renderer_classes=api_settings.DEFAULT_RENDERER_CLASSES,
+    )
     def attribution_settings(self, request, *args, **kwargs):
         """The attribution windows: an order counts for a click within `click_window`, for a delivery
-        seen within `view_window`. A change applies to orders attributed from then on; queue a full
-        refresh to apply it to the past."""
+        seen within `view_window`. New windows make the next roll-up attribute every order again."""
         current = attribution_settings(self.workspace)
         if request.method == "GET":
             return Response(s.AttributionSettingsIO(current).data)

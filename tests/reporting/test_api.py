@@ -332,3 +332,9 @@ def test_another_workspace_sees_nothing(outsider, client_for, measured, workspac
     r = outsider.post(f"{theirs}/rules/", rule_body(campaign), format="json")
     assert r.status_code == 400 and "campaign" in r.json()
     assert Role.ADMIN  # the outsider is an admin there: roles never cross workspaces
+
+
+def test_options_describe_the_report_endpoints(marketer):
+    for url in (f"{BASE}/reports/", f"{BASE}/reports/attribution-settings/", f"{BASE}/reports/refresh/"):
+        r = marketer.options(url)
+        assert r.status_code == 200 and r.json()["name"], url
