@@ -24,6 +24,9 @@ from accounts.models import Workspace
 from accounts.roles import Capability
 from campaigns import rules, services
 from campaigns.models import (
+    RULE_ACTION_FIELDS,
+    RULE_CONDITION_FIELDS,
+    RULE_FIELDS,
     TARGET_FIELDS,
     Campaign,
     CampaignChannel,
@@ -606,29 +609,7 @@ class RuleForm(WorkspaceScopedForm):
 
     class Meta:
         model = Rule
-        fields = [
-            "workspace",
-            "campaign",
-            "name",
-            "enabled",
-            "conditions",
-            "basis",
-            "min_impressions",
-            "min_spend",
-            "action",
-            "budget_field",
-            "change_percent",
-            "change_amount",
-            "budget_min",
-            "budget_max",
-            "reallocation_metric",
-            "min_share",
-            "learning_conversions",
-            "notify_url",
-            "notify_secret",
-            "notify_email",
-            "schedule",
-        ]
+        fields = ["workspace", *RULE_FIELDS]
         widgets = {"notify_secret": forms.PasswordInput(render_value=True)}
 
     def clean(self):
@@ -661,29 +642,10 @@ class RuleAdmin(WorkspaceScopedAdmin):
     readonly_fields = ["preview", "run_button", "history"]
 
     def get_fieldsets(self, request, obj=None):
-        fields = [f for f in RuleForm.Meta.fields]
         sets = [
-            (None, {"fields": fields[:4]}),
-            ("When", {"fields": ["conditions", "basis", "min_impressions", "min_spend", "schedule"]}),
-            (
-                "Then",
-                {
-                    "fields": [
-                        "action",
-                        "budget_field",
-                        "change_percent",
-                        "change_amount",
-                        "budget_min",
-                        "budget_max",
-                        "reallocation_metric",
-                        "min_share",
-                        "learning_conversions",
-                        "notify_url",
-                        "notify_secret",
-                        "notify_email",
-                    ]
-                },
-            ),
+            (None, {"fields": ["workspace", "campaign", "name", "enabled"]}),
+            ("When", {"fields": RULE_CONDITION_FIELDS}),
+            ("Then", {"fields": RULE_ACTION_FIELDS}),
         ]
         if obj is not None:
             sets.append(("Now and before", {"fields": ["preview", "run_button", "history"]}))

@@ -506,6 +506,25 @@ class Rule(models.Model):
         return self.name
 
 
+# What a user sets on a rule (the API and the admin edit these), in the order forms show them.
+RULE_CONDITION_FIELDS = ["conditions", "basis", "min_impressions", "min_spend", "schedule"]
+RULE_ACTION_FIELDS = [
+    "action",
+    "budget_field",
+    "change_percent",
+    "change_amount",
+    "budget_min",
+    "budget_max",
+    "reallocation_metric",
+    "min_share",
+    "learning_conversions",
+    "notify_url",
+    "notify_secret",
+    "notify_email",
+]
+RULE_FIELDS = ["campaign", "name", "enabled", *RULE_CONDITION_FIELDS, *RULE_ACTION_FIELDS]
+
+
 class RuleEvaluation(AppendOnlyModel):
     """One evaluation of a rule on one campaign: what it saw and what it did."""
 

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from campaigns.models import (
     MONEY,
+    RULE_FIELDS,
     TARGET_FIELDS,
     Campaign,
     CampaignChannel,
@@ -230,32 +231,7 @@ class RuleIO(serializers.ModelSerializer):
 
     class Meta:
         model = Rule
-        fields = [
-            "id",
-            "name",
-            "campaign",
-            "enabled",
-            "conditions",
-            "basis",
-            "min_impressions",
-            "min_spend",
-            "action",
-            "budget_field",
-            "change_percent",
-            "change_amount",
-            "budget_min",
-            "budget_max",
-            "reallocation_metric",
-            "min_share",
-            "learning_conversions",
-            "notify_url",
-            "notify_secret",
-            "notify_email",
-            "schedule",
-            "next_run_at",
-            "last_run_at",
-            "created_at",
-        ]
+        fields = ["id", *RULE_FIELDS, "next_run_at", "last_run_at", "created_at"]
         read_only_fields = ["id", "next_run_at", "last_run_at", "created_at"]
 
     def validate(self, data):
