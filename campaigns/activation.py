@@ -223,6 +223,17 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return f"sha256={digest}"
 
 
+def signed_headers(secret: str, body: bytes) -> dict[str, str]:
+    """The headers of every signed webhook call Cible makes: deliveries and rule notifications."""
+    timestamp = str(int(time.time()))
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "Cible-Webhook/1",
+        "X-Cible-Timestamp": timestamp,
+        "X-Cible-Signature": signature(secret, timestamp, body),
+    }
+
+
 class DeliveryError(Exception):
     pass
 
@@ -236,14 +247,7 @@ def webhook_post(connector: Connector, payload: dict) -> int:
     backoff = settings.CIBLE_WEBHOOK_BACKOFF_SECONDS
     last = ""
     for attempt in range(1, connector.max_attempts + 1):
-        timestamp = str(int(time.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Cible-Webhook/1",
-            "X-Cible-Timestamp": timestamp,
-            "X-Cible-Signature": signature(connector.secret, timestamp, body),
-            "X-Cible-Batch": str(payload["batch"]),
-        }
+        headers = {**signed_headers(connector.secret, body), "X-Cible-Batch": str(payload["batch"])}
         try:
             response = requests.post(connector.url, data=body, headers=headers, timeout=connector.timeout_seconds)
         except requests.RequestException as exc:

@@ -707,15 +707,12 @@ class RuleAdmin(WorkspaceScopedAdmin):
         return [run, *super().get_urls()]
 
     def run_view(self, request, object_id):
-        from reporting.services import rollup_run
-
         rule = self.get_object(request, object_id)
         if rule is None:
             raise Http404("No such rule.")
         if not self._can_write(request, rule):
             raise PermissionDenied
-        rollup_run(workspace=rule.workspace)
-        evaluations = rules.rule_evaluate(rule, source="manual")
+        evaluations = rules.rule_run(rule, source="manual")
         acted = sum(1 for e in evaluations if e.outcome == RuleEvaluation.Outcome.ACTED)
         self.message_user(request, f"Evaluated on {len(evaluations)} campaign(s); acted on {acted}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:campaigns_rule_change", args=[rule.pk]))

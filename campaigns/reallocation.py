@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, LedgerEntry, Target
 from campaigns.services import local_day
+from reporting.kpis import kpis
 
 HUNDREDTH = Decimal("0.01")
 METRICS = ("roas", "cpa")
@@ -38,11 +39,15 @@ class TargetFigures:
 
     @property
     def roas(self) -> Decimal | None:
-        return (self.revenue / self.spend).quantize(Decimal("0.0001")) if self.spend else None
+        return kpis(impressions=0, clicks=0, spend=self.spend, conversions=self.conversions, revenue=self.revenue)[
+            "roas"
+        ]
 
     @property
     def cpa(self) -> Decimal | None:
-        return (self.spend / self.conversions).quantize(Decimal("0.0001")) if self.conversions else None
+        return kpis(impressions=0, clicks=0, spend=self.spend, conversions=self.conversions, revenue=self.revenue)[
+            "cpa"
+        ]
 
 
 def current_shares(targets: list[Target]) -> dict[int, Decimal]:

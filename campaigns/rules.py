@@ -6,7 +6,6 @@ a condition on it does not hold. Every evaluation is recorded, previews included
 """
 
 import json
-import time as time_module
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -15,12 +14,13 @@ import requests
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.activation import signature
+from campaigns.activation import signed_headers
 from campaigns.models import Campaign, Rule, RuleEvaluation
 from campaigns.services import budget_change, campaign_resume, campaign_transition, local_day
+from reporting.kpis import KPI_NAMES
 
 OPERATORS = {
     "lt": lambda a, b: a < b,
@@ -29,7 +29,7 @@ OPERATORS = {
     "gte": lambda a, b: a >= b,
     "eq": lambda a, b: a == b,
 }
-KPIS = ("ctr", "cpm", "cpc", "cvr", "cpa", "roas", "frequency")
+KPIS = (*KPI_NAMES, "frequency")
 SUMS = ("impressions", "clicks", "spend", "conversions", "revenue", "sends", "reach")
 INTERVALS = {
     Rule.Schedule.EVERY_30_MINUTES: timedelta(minutes=30),
@@ -99,31 +99,15 @@ def rule_check(rule: Rule) -> None:
 
 
 def window_figures(campaign: Campaign, days: int, basis: str, now: datetime) -> dict[str, Any]:
-    """A campaign's sums and KPIs over its last `days` days (today included)."""
-    from reporting.kpis import frequency, kpis
-    from reporting.models import DailyRollup
-    from reporting.reports import ReportQuery, report_rows
+    """A campaign's sums, reach and KPIs over its last `days` days (today included): its report's totals."""
+    from reporting.reports import ReportQuery, report_totals
 
     today = local_day(campaign.workspace, now)
     since = today - timedelta(days=days - 1)
-    sums = DailyRollup.objects.filter(campaign=campaign, day__gte=since, day__lte=today).aggregate(
-        impressions=Sum("impressions"),
-        clicks=Sum("clicks"),
-        spend=Sum("spend"),
-        sends=Sum("sends"),
-        conversions=Sum("conversions" if basis == "attributed" else "reported_conversions"),
-        revenue=Sum("revenue" if basis == "attributed" else "reported_revenue"),
+    query = ReportQuery(
+        workspace=campaign.workspace, campaigns=[campaign.pk], date_from=since, date_to=today, basis=basis
     )
-    money = ("spend", "revenue")
-    sums = {k: (v if v is not None else (Decimal(0) if k in money else 0)) for k, v in sums.items()}
-    sums.update({k: Decimal(sums[k]).quantize(Decimal("0.01")) for k in money})
-    query = ReportQuery(workspace=campaign.workspace, campaigns=[campaign.pk], date_from=since, date_to=today)
-    rows = report_rows(query)
-    reach = rows[0]["reach"] if rows else 0
-    figures = {"from": since.isoformat(), "to": today.isoformat(), **sums, "reach": reach}
-    figures.update(kpis(**{k: sums[k] for k in ("impressions", "clicks", "spend", "conversions", "revenue")}))
-    figures["frequency"] = frequency(sums["sends"], reach)
-    return figures
+    return {"from": since.isoformat(), "to": today.isoformat(), **report_totals(query)}
 
 
 def _jsonable(value: Any) -> Any:
@@ -277,15 +261,10 @@ def notify(rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> list[s
     problems = []
     if rule.notify_url:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        timestamp = str(int(time_module.time()))
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "Cible-Webhook/1",
-            "X-Cible-Timestamp": timestamp,
-            "X-Cible-Signature": signature(rule.notify_secret, timestamp, body),
-        }
         try:
-            response = requests.post(rule.notify_url, data=body, headers=headers, timeout=10)
+            response = requests.post(
+                rule.notify_url, data=body, headers=signed_headers(rule.notify_secret, body), timeout=10
+            )
             if not 200 <= response.status_code < 300:
                 problems.append(f"webhook answered {response.status_code}")
         except requests.RequestException as exc:
@@ -355,6 +334,14 @@ def rule_evaluate(rule: Rule, *, source: str = "schedule", now: datetime | None 
         evaluations.append(evaluation)
     Rule.objects.filter(pk=rule.pk).update(last_run_at=now, next_run_at=now + INTERVALS[rule.schedule])
     return evaluations
+
+
+def rule_run(rule: Rule, *, source: str) -> list[RuleEvaluation]:
+    """Bring the workspace's roll-up up to date, then evaluate the rule on it."""
+    from reporting.services import rollup_run
+
+    rollup_run(workspace=rule.workspace)
+    return rule_evaluate(rule, source=source)
 
 
 def rules_due(*, now: datetime | None = None) -> int:

@@ -35,16 +35,12 @@ def pending_sends_task() -> None:
 
 @shared_task(**retrying_task_options(minutes=10))
 def rule_evaluate_task(rule_id: int, source: str = "schedule") -> None:
-    """Bring the roll-up up to date, then evaluate the rule on it."""
     from campaigns.models import Rule
-    from campaigns.rules import rule_evaluate
-    from reporting.services import rollup_run
+    from campaigns.rules import rule_run
 
     rule = Rule.objects.select_related("workspace").filter(pk=rule_id, enabled=True).first()
-    if rule is None:
-        return
-    rollup_run(workspace=rule.workspace)
-    rule_evaluate(rule, source=source)
+    if rule is not None:
+        rule_run(rule, source=source)
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)

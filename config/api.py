@@ -74,11 +74,12 @@ def read_upload(upload) -> bytes:
     return upload.read()
 
 
-def _full_details(detail: Any) -> Any:
+def error_details(detail: Any) -> Any:
+    """DRF error details as Cible answers them: each message a `{message, code}` object."""
     if isinstance(detail, list):
-        return [_full_details(item) for item in detail]
+        return [error_details(item) for item in detail]
     if isinstance(detail, dict):
-        return {key: _full_details(value) for key, value in detail.items()}
+        return {key: error_details(value) for key, value in detail.items()}
     return {"message": str(detail), "code": getattr(detail, "code", "invalid")}
 
 
@@ -99,7 +100,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = exc.detail
         if isinstance(detail, list):
             detail = {"non_field_errors": detail}
-        response.data = _full_details(detail)
+        response.data = error_details(detail)
     elif isinstance(exc, exceptions.APIException):
         detail = exc.detail
         code = getattr(detail, "code", exc.default_code)

@@ -1,6 +1,6 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -10,7 +10,7 @@ from accounts.models import Workspace
 from accounts.roles import Capability
 from reporting.dashboards import parse_days, workspace_dashboard
 from reporting.models import AttributionSettings, DeliveryFigure, PerformanceDashboard, ReportJob, RollupState
-from reporting.reports import ReportQuery, report_job_create
+from reporting.reports import ReportQuery, report_file_response, report_job_create
 from reporting.tasks import rollup_task
 
 
@@ -76,11 +76,9 @@ class ReportJobAdmin(ReadOnlyScopedAdmin):
 
     def download_view(self, request, object_id):
         job = self.get_object(request, object_id)
-        if job is None or job.status != ReportJob.Status.DONE or not job.file:
-            raise Http404("No such report file.")
-        return FileResponse(
-            job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1], content_type="text/csv"
-        )
+        if job is None:
+            raise Http404("No such report.")
+        return report_file_response(job)
 
 
 @admin.register(DeliveryFigure)

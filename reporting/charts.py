@@ -6,7 +6,7 @@ can be checked without reading pixels.
 
 from decimal import Decimal
 
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 WIDTH, HEIGHT, PAD = 640, 220, 36
@@ -83,7 +83,3 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.2f}"
     return str(value)
-
-
-def legend(text: str) -> SafeString:
-    return format_html('<p class="cible-legend">{}</p>', text)

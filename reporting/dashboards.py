@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -11,7 +12,7 @@ from campaigns.models import Campaign, Rule, RuleEvaluation
 from campaigns.reallocation import recommendation
 from campaigns.services import local_day, spend_allowed_today
 from reporting.charts import bar_chart, line_chart
-from reporting.reports import ReportQuery, report_rows, report_totals
+from reporting.reports import ReportQuery, report_rows, report_totals, spend_series
 
 
 def _kpi_charts(rows: list[dict], label_of, name: str) -> dict[str, Any]:
@@ -27,21 +28,17 @@ def _kpi_charts(rows: list[dict], label_of, name: str) -> dict[str, Any]:
 
 
 def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict[str, Any]:
-    from reporting.reports import spend_series
-
     query = ReportQuery(workspace=campaign.workspace, campaigns=[campaign.pk], basis=basis)
     series = spend_series(campaign)
     labels = [row["day"].isoformat() for row in series]
-    by_segment = report_rows(ReportQuery(**{**query.__dict__, "group_by": ["segment"]}))
-    by_channel = report_rows(ReportQuery(**{**query.__dict__, "group_by": ["channel"]}))
+    by_segment = report_rows(query.grouped("segment"))
+    by_channel = report_rows(query.grouped("channel"))
     try:
         plan = recommendation(campaign, basis=basis)
         plan_error = ""
     except ValidationError as exc:
         plan, plan_error = None, "; ".join(exc.messages)
-    rules = Rule.objects.filter(workspace=campaign.workspace).filter(campaign__in=[campaign]) | Rule.objects.filter(
-        workspace=campaign.workspace, campaign__isnull=True
-    )
+    rules = Rule.objects.filter(Q(campaign=campaign) | Q(campaign__isnull=True), workspace=campaign.workspace)
     return {
         "campaign": campaign,
         "basis": basis,
@@ -70,7 +67,7 @@ def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict
         "channel_charts": _kpi_charts(by_channel, lambda r: r["channel"] or "(no channel)", "channel"),
         "plan": plan,
         "plan_error": plan_error,
-        "rules": rules.distinct().order_by("name"),
+        "rules": rules.order_by("name"),
         "evaluations": RuleEvaluation.objects.filter(campaign=campaign).select_related("rule")[:20],
     }
 
@@ -79,10 +76,10 @@ def workspace_dashboard(workspace: Workspace, *, days: int = 30, basis: str = "a
     today = local_day(workspace, timezone.now())
     since = today - timedelta(days=days - 1)
     query = ReportQuery(workspace=workspace, date_from=since, date_to=today, basis=basis)
-    by_campaign = report_rows(ReportQuery(**{**query.__dict__, "group_by": ["campaign"]}))
-    by_day = report_rows(ReportQuery(**{**query.__dict__, "group_by": ["day"]}))
-    by_channel = report_rows(ReportQuery(**{**query.__dict__, "group_by": ["channel"]}))
-    by_segment = report_rows(ReportQuery(**{**query.__dict__, "group_by": ["segment"]}))
+    by_campaign = report_rows(query.grouped("campaign"))
+    by_day = report_rows(query.grouped("day"))
+    by_channel = report_rows(query.grouped("channel"))
+    by_segment = report_rows(query.grouped("segment"))
     campaigns = {
         c.pk: c for c in Campaign.objects.filter(workspace=workspace, pk__in=[r["campaign"] for r in by_campaign])
     }

@@ -7,8 +7,6 @@ RATIO = Decimal("0.000001")  # CTR and CVR: fractions, six places
 MONEY_RATIO = Decimal("0.0001")  # CPM, CPC, CPA, ROAS, frequency: four places
 
 KPI_NAMES = ("ctr", "cpm", "cpc", "cvr", "cpa", "roas")
-# What a rule condition or a report may look at: the KPIs, the sums behind them, reach and frequency.
-MEASURES = ("impressions", "clicks", "spend", "conversions", "revenue", "sends")
 
 
 def ratio(numerator: Any, denominator: Any, places: Decimal, scale: int = 1) -> Decimal | None:

@@ -2,7 +2,7 @@
 
 import csv
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -10,6 +10,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db.models import Count, Sum
+from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -19,6 +20,7 @@ from reporting.models import DailyRollup, ReportJob
 from segments.models import Segment
 
 GROUPS = ("day", "campaign", "target", "segment", "channel")
+CENT = Decimal("0.01")
 # The roll-up column behind each grouping, and the touches' one (for reach).
 ROLLUP_FIELD = {
     "day": "day",
@@ -100,6 +102,10 @@ class ReportQuery:
             raise ValidationError(errors)
         return self
 
+    def grouped(self, *group_by: str) -> "ReportQuery":
+        """The same report, grouped otherwise (nothing: one row of totals)."""
+        return replace(self, group_by=list(group_by))
+
     def as_parameters(self) -> dict:
         return {
             "campaigns": self.campaigns,
@@ -152,13 +158,26 @@ def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
         touches.order_by().values(*reach_dims).annotate(reach=reach) if dims else [touches.aggregate(reach=reach)]
     )
     reaches = {tuple(row[d] for d in reach_dims): row["reach"] for row in reach_rows}
-    campaign_names = dict(Campaign.objects.filter(workspace=query.workspace).values_list("pk", "name"))
-    segment_names = dict(Segment.objects.filter(workspace=query.workspace).values_list("pk", "name"))
-    target_segments = dict(Target.objects.filter(campaign__workspace=query.workspace).values_list("pk", "segment_id"))
+    # names of the groups' campaigns and segments only, one query each
+    groups = [dict(zip(query.group_by, (row[d] for d in dims), strict=True)) for row in sums]
+    target_segments = dict(
+        Target.objects.filter(pk__in={g["target"] for g in groups if g.get("target")}).values_list("pk", "segment_id")
+    )
+    campaign_ids = {g["campaign"] for g in groups if g.get("campaign")}
+    segment_ids = {g["segment"] for g in groups if g.get("segment")} | set(target_segments.values())
+    campaign_names = dict(
+        Campaign.objects.filter(workspace=query.workspace, pk__in=campaign_ids).values_list("pk", "name")
+    )
+    segment_names = dict(
+        Segment.objects.filter(workspace=query.workspace, pk__in=segment_ids).values_list("pk", "name")
+    )
     out = []
     for row in sums:
         key = tuple(row[d] for d in dims)
-        values = {name: row[name] or (Decimal(0) if name.endswith(("spend", "revenue")) else 0) for name in SUMS}
+        values = {
+            name: (Decimal(row[name] or 0).quantize(CENT) if name.endswith(("spend", "revenue")) else row[name] or 0)
+            for name in SUMS
+        }
         reach = reaches.get(key, 0)
         conversions = values["conversions"] if query.basis == "attributed" else values["reported_conversions"]
         revenue = values["revenue"] if query.basis == "attributed" else values["reported_revenue"]
@@ -197,7 +216,7 @@ def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
 
 def report_totals(query: ReportQuery) -> dict[str, Any]:
     """The whole report in one row."""
-    return report_rows(ReportQuery(**{**query.__dict__, "group_by": []}))[0]
+    return report_rows(query.grouped())[0]
 
 
 def report_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
@@ -249,6 +268,15 @@ def report_job_run(*, job_id: int) -> ReportJob:
     job.finished_at = timezone.now()
     job.save()
     return job
+
+
+def report_file_response(job: ReportJob) -> FileResponse:
+    """The job's CSV as a download; Http404 while there is no file."""
+    if job.status != ReportJob.Status.DONE or not job.file:
+        raise Http404("This report has no file (yet).")
+    return FileResponse(
+        job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1], content_type="text/csv"
+    )
 
 
 # --- spend against budget and pacing ----------------------------------------------------------

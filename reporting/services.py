@@ -364,10 +364,9 @@ def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = 
             workspace=workspace, changed_since=None if everything else state.watermark - OVERLAP
         )
         attributed_at = timezone.now()
-        if full:
-            scope = None
-            DailyRollup.objects.filter(workspace=workspace)._raw_delete(connection.alias)
-        else:
+        # Every row again on a full run, or when every order was attributed again (any day may move).
+        scope = None
+        if not (full or everything):
             ranges: dict[int, list] = {}
             spend = LedgerEntry.objects.filter(workspace=workspace, kind=LedgerEntry.Kind.SPEND, recorded_at__gt=since)
             _merge_ranges(ranges, _time_ranges(spend, "day"))
@@ -378,17 +377,15 @@ def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = 
                 workspace=workspace, sent_day__gte=local_day(workspace, since), sent_at__gt=since
             ).filter(status=Touch.Status.SENT)
             _merge_ranges(ranges, _time_ranges(sent, "sent_day"))
-            if everything:
-                scope = None  # every order was attributed again: every day may have moved
-                DailyRollup.objects.filter(workspace=workspace)._raw_delete(connection.alias)
-            else:
-                _merge_ranges(ranges, attribution["ranges"])
-                scope = {campaign_id: (first, last) for campaign_id, (first, last) in ranges.items()}
-                if scope:
-                    DailyRollup.objects.filter(workspace=workspace).filter(_day_scope(scope, "day"))._raw_delete(
-                        connection.alias
-                    )
-        rows = _aggregate(workspace, scope) if scope is None or scope else 0
+            _merge_ranges(ranges, attribution["ranges"])
+            scope = {campaign_id: (first, last) for campaign_id, (first, last) in ranges.items()}
+        rows = 0
+        if scope is None or scope:  # an empty scope: nothing changed
+            stale = DailyRollup.objects.filter(workspace=workspace)
+            if scope:
+                stale = stale.filter(_day_scope(scope, "day"))
+            stale._raw_delete(connection.alias)
+            rows = _aggregate(workspace, scope)
         state.watermark = started
         state.attributed_with = attributed_with
         state.last_run_at = timezone.now()

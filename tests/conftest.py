@@ -2,7 +2,9 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -154,3 +156,32 @@ def eager_tasks():
     app.conf.task_always_eager = True
     yield
     app.conf.task_always_eager = previous
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A real local HTTP receiver: answers 500 to the first `fail` calls, then 200; keeps what it got."""
+
+    fail = 0
+    calls: list = []
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        type(self).calls.append((dict(self.headers), body))
+        failing = len(type(self).calls) <= type(self).fail
+        self.send_response(500 if failing else 200)
+        self.end_headers()
+        self.wfile.write(b"busy" if failing else b"ok")
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    Receiver.calls = []
+    Receiver.fail = 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Receiver, f"http://127.0.0.1:{server.server_address[1]}/hook"
+    server.shutdown()

@@ -12,7 +12,7 @@ from campaigns.api import serializers as s
 from campaigns.api.filters import CampaignFilter
 from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Rule, RuleEvaluation, Target, Transition
 from campaigns.reallocation import reallocation_apply, recommendation
-from campaigns.rules import rule_evaluate, rule_preview
+from campaigns.rules import rule_preview, rule_run
 
 
 class CampaignViewSet(
@@ -293,11 +293,7 @@ class RuleViewSet(
     @action(detail=True, methods=["post"])
     def run(self, request, *args, **kwargs):
         """Evaluate the rule now and act where it holds; every evaluation goes to its history."""
-        from reporting.services import rollup_run
-
-        rule = self.get_object()
-        rollup_run(workspace=self.workspace)
-        evaluations = rule_evaluate(rule, source="manual")
+        evaluations = rule_run(self.get_object(), source="manual")
         return Response(s.RuleEvaluationOutput(evaluations, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(responses=s.RuleEvaluationOutput(many=True))

@@ -31,7 +31,13 @@ class FigureInput(serializers.Serializer):
 
     def validate(self, data):
         workspace = self.context["workspace"]
-        campaign = Campaign.objects.filter(workspace=workspace, pk=data["campaign"]).select_related("workspace").first()
+        lookups = self.context.setdefault("lookups", {})
+        key = ("campaign", data["campaign"])
+        if key not in lookups:
+            lookups[key] = (
+                Campaign.objects.filter(workspace=workspace, pk=data["campaign"]).select_related("workspace").first()
+            )
+        campaign = lookups[key]
         if campaign is None:
             raise serializers.ValidationError(
                 {"campaign": "No such campaign in this workspace."}, code="does_not_exist"
@@ -40,7 +46,10 @@ class FigureInput(serializers.Serializer):
         target_id = data.pop("target", None)
         data["target"] = None
         if target_id is not None:
-            data["target"] = Target.objects.filter(campaign=campaign, pk=target_id).first()
+            key = ("target", campaign.pk, target_id)
+            if key not in lookups:
+                lookups[key] = Target.objects.filter(campaign=campaign, pk=target_id).first()
+            data["target"] = lookups[key]
             if data["target"] is None:
                 raise serializers.ValidationError({"target": "No such target in this campaign."}, code="does_not_exist")
         return data

@@ -1,4 +1,4 @@
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -12,9 +12,18 @@ from rest_framework.settings import api_settings
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
+from config.api import error_details
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
-from reporting.reports import ReportQuery, report_columns, report_csv, report_job_create, report_rows, report_totals
+from reporting.reports import (
+    ReportQuery,
+    report_columns,
+    report_csv,
+    report_file_response,
+    report_job_create,
+    report_rows,
+    report_totals,
+)
 from reporting.services import FiguresRejected, attribution_settings, figures_ingest
 from reporting.tasks import rollup_task
 
@@ -48,15 +57,13 @@ class DeliveryFigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
         batch = s.FiguresInput(data=request.data)
         batch.is_valid(raise_exception=True)
         rows, errors = [], {}
+        context = {**self.get_serializer_context(), "lookups": {}}  # each campaign and target read once a batch
         for index, item in enumerate(batch.validated_data["figures"]):
-            row = s.FigureInput(data=item, context=self.get_serializer_context())
+            row = s.FigureInput(data=item, context=context)
             if row.is_valid():
                 rows.append(row.validated_data)
             else:
-                errors[str(index)] = {
-                    name: [{"message": str(e), "code": e.code} for e in problems]
-                    for name, problems in row.errors.items()
-                }
+                errors[str(index)] = error_details(row.errors)
         if errors:
             return Response({"figures": errors}, status=status.HTTP_400_BAD_REQUEST)
         try:
@@ -198,9 +205,4 @@ class ReportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspa
     @extend_schema(responses={(200, "text/csv"): bytes})
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, *args, **kwargs):
-        job = self.get_object()
-        if job.status != ReportJob.Status.DONE or not job.file:
-            raise Http404("This report has no file (yet).")
-        return FileResponse(
-            job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1], content_type="text/csv"
-        )
+        return report_file_response(self.get_object())

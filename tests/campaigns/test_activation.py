@@ -3,11 +3,8 @@
 import hashlib
 import hmac
 import json
-import threading
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from django.utils import timezone
 
 from campaigns.activation import campaign_deliveries, campaign_handoff, signature
@@ -149,35 +146,6 @@ def test_the_file_connector_writes_a_csv_per_channel_with_rendered_messages(work
     assert '"Ana, 10.00 % off"' in lines[1]
     assert "Still thinking of Red shoes? Code WELCOME10 in Lyon." in lines[1]
     assert Touch.objects.get().status == "sent"
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """A real local HTTP receiver: answers 500 to the first `fail` calls, then 200; keeps what it got."""
-
-    fail = 0
-    calls: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        type(self).calls.append((dict(self.headers), body))
-        failing = len(type(self).calls) <= type(self).fail
-        self.send_response(500 if failing else 200)
-        self.end_headers()
-        self.wfile.write(b"busy" if failing else b"ok")
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    Receiver.calls = []
-    Receiver.fail = 0
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield Receiver, f"http://127.0.0.1:{server.server_address[1]}/hook"
-    server.shutdown()
 
 
 def test_the_webhook_signs_its_batches_and_retries_after_a_500(workspace, receiver, settings):

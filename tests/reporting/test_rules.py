@@ -3,8 +3,6 @@
 import json
 from datetime import timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from threading import Thread
 
 import pytest
 from django.core import mail
@@ -173,43 +171,22 @@ def test_a_budget_cut_never_goes_below_the_spend(workspace):
     assert rule_evaluate(rule)[0].detail == "total budget 250.00 -> 200.00 EUR"
 
 
-class Receiver(BaseHTTPRequestHandler):
-    received: list = []
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        Receiver.received.append((dict(self.headers), body))
-        self.send_response(204)
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def receiver():
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    Receiver.received = []
-    Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/hook"
-    server.shutdown()
-
-
 def test_notify_by_signed_webhook_and_by_e_mail(workspace, receiver, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
     poor(campaign)
+    handler, url = receiver
     rule = make_rule(
         workspace,
         campaign,
         action="notify",
-        notify_url=receiver,
+        notify_url=url,
         notify_secret="s3cret",
         notify_email="ops@example.com",
     )
     [evaluation] = rule_evaluate(rule)
     assert evaluation.outcome == "acted" and Campaign.objects.get(pk=campaign.pk).status == "active"
-    [(headers, body)] = Receiver.received
+    [(headers, body)] = handler.calls
     assert headers["X-Cible-Signature"] == signature("s3cret", headers["X-Cible-Timestamp"], body)
     payload = json.loads(body)
     assert (payload["campaign"], payload["action"], payload["seen"]["conditions"][0]["value"]) == (
