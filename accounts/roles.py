@@ -17,6 +17,8 @@ class Capability(StrEnum):
     MANAGE_WORKSPACE = "manage_workspace"  # workspace settings and members
     EXPORT_PLAIN = "export_plain"  # export raw e-mails and phones (hashed exports need WRITE_CUSTOMERS)
     RUN_CAMPAIGNS = "run_campaigns"  # create, activate, pause, cancel campaigns; budgets, spend, frequency caps
+    # data-subject requests (access, erasure, objection...), the suppression list, retention, the audit log
+    HANDLE_PRIVACY = "handle_privacy"
 
 
 ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
@@ -34,7 +36,9 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
             Capability.RUN_CAMPAIGNS,
         }
     ),
-    Role.PRIVACY_OFFICER: frozenset({Capability.READ, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES}),
+    Role.PRIVACY_OFFICER: frozenset(
+        {Capability.READ, Capability.RECORD_CONSENT, Capability.MERGE_PROFILES, Capability.HANDLE_PRIVACY}
+    ),
     Role.ADMIN: frozenset(Capability),
 }
 

@@ -15,13 +15,17 @@ import logging
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import OperationalError, transaction
+from django.db.models import Value
 from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.roles import Capability, role_can
-from audiences.models import AudienceExport, AudienceMember
-from customers.models import Channel, ConsentPurpose, ConsentRecord, Profile
+from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
+from customers.models import Channel, Profile
 from customers.normalise import normalise_email, normalise_phone
+from customers.sql import insert_select
+from privacy.audit import Action, audit_record
+from privacy.models import ConsentPurpose, ConsentRecord
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
@@ -71,6 +75,14 @@ def export_request(
             identifiers=identifiers,
             created_by=by,
         )
+        audit_record(
+            workspace_id=segment.workspace_id,
+            actor=by,
+            action=Action.EXPORT_REQUESTED,
+            object_type="audience_export",
+            object_id=export.pk,
+            detail={"segment": segment.pk, "purpose": purpose, "channel": channel, "identifiers": identifiers},
+        )
         audience_export_run_task.delay_on_commit(export_id=export.pk)
     return export
 
@@ -90,13 +102,21 @@ def export_run(*, export_id: int) -> AudienceExport | None:
             .granted_at(purpose=export.purpose, channel=export.channel, when=now)
             .values("profile_id")
         )
-        people = (
+        chosen = (
             Profile.objects.filter(workspace_id=export.workspace_id, pk__in=members)
             .filter(pk__in=consented)
-            .order_by("pk")
-            .values_list("external_id", "email", "phone", "first_name", "last_name")
+            .activatable(workspace_id=export.workspace_id)
         )
+        people = chosen.order_by("pk").values_list("external_id", "email", "phone", "first_name", "last_name")
         content, rows = _render(export, people.iterator(chunk_size=EXPORT_CHUNK))
+        # Who was in it: the person's export destinations, and the rows an erasure takes out.
+        with transaction.atomic():
+            AudienceExportMember.objects.filter(export=export).delete()  # a retried run writes it again
+            insert_select(
+                AudienceExportMember,
+                ["export", "profile"],
+                chosen.annotate(_export=Value(export.pk)).order_by().values_list("_export", "pk"),
+            )
         name = f"{export.segment.pk}-{export.purpose}-{export.channel}-{now:%Y%m%d%H%M%S}.{'csv' if export.format == 'csv' else 'jsonl'}"
         export.file.save(name, ContentFile(content.encode("utf-8")), save=False)
     except OperationalError:
@@ -118,8 +138,8 @@ def export_run(*, export_id: int) -> AudienceExport | None:
     return AudienceExport.objects.get(pk=export.pk)
 
 
-def export_file_response(export: AudienceExport, *, role: str | None) -> FileResponse:
-    """The export's file as a download, for a role allowed to read its identifiers.
+def export_file_response(export: AudienceExport, *, role: str | None, by) -> FileResponse:
+    """The export's file as a download, for a role allowed to read its identifiers; the download is audited.
 
     Raises PermissionDenied for plain identifiers without `export_plain`, Http404 while there is no file.
     """
@@ -127,6 +147,14 @@ def export_file_response(export: AudienceExport, *, role: str | None) -> FileRes
         raise PermissionDenied("Your role may not download plain identifiers.")
     if export.status != AudienceExport.Status.READY or not export.file:
         raise Http404("This export has no file (yet).")
+    audit_record(
+        workspace_id=export.workspace_id,
+        actor=by,
+        action=Action.EXPORT_DOWNLOADED,
+        object_type="audience_export",
+        object_id=export.pk,
+        detail={"identifiers": export.identifiers, "rows": export.row_count},
+    )
     return FileResponse(
         export.file.open("rb"),
         as_attachment=True,

@@ -3,6 +3,7 @@ from django.db import models
 
 from accounts.models import Workspace
 from customers.models import Profile
+from privacy.declarations import PersonalData
 from segments.models import JobStatus, Segment
 
 
@@ -51,6 +52,15 @@ class AudienceMember(models.Model):
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="+", db_index=False)
     version = models.PositiveIntegerField()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    personal_data = PersonalData(
+        category="Segment memberships",
+        fields=("audience", "version", "profile"),
+        purposes=("Campaign targeting within the consent given",),
+        legal_basis="consent (profiling) or legitimate interests",
+        retention="Until the next version of the audience replaces it.",
+        erasure="Deleted from every version.",
+    )
 
     def __str__(self) -> str:
         return f"{self.profile_id} in audience {self.audience_id} v{self.version}"
@@ -106,6 +116,15 @@ class ManualMember(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    personal_data = PersonalData(
+        category="Segment memberships (added or removed by hand)",
+        fields=("segment", "profile", "action"),
+        purposes=("Campaign targeting within the consent given",),
+        legal_basis="legitimate interests",
+        retention="Until removed from the segment.",
+        erasure="Deleted.",
+    )
+
     class Meta:
         constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="audiences_manualmember_unique")]
 
@@ -146,9 +165,41 @@ class AudienceExport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
+    personal_data = PersonalData(
+        category="Audience export files (identifiers, plain or hashed)",
+        fields=("file",),
+        purposes=("Activating consented audiences on channels and ad platforms",),
+        legal_basis="consent",
+        retention="export_files_days",
+        erasure="The person's rows are removed from every file.",
+        recipients=("The channel or ad platform of the export",),
+    )
+
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["workspace", "created_at"], name="audiences_export_ws_time")]
 
     def __str__(self) -> str:
         return f"Export of {self.segment} for {self.purpose}/{self.channel}"
+
+
+class AudienceExportMember(models.Model):
+    """Who was in an export: the list of a person's past export destinations, and the rows
+    an erasure must take out of the file.
+    """
+
+    pk = models.CompositePrimaryKey("export", "profile")
+    export = models.ForeignKey(AudienceExport, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    personal_data = PersonalData(
+        category="Export history (who was in which export)",
+        fields=("export", "profile"),
+        purposes=("Listing a person's export destinations so that a removal can be sent",),
+        legal_basis="legal obligation",
+        retention="As long as the export.",
+        erasure="Kept, pointing at the emptied profile, so later removals still reach the destination.",
+    )
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} in export {self.export_id}"

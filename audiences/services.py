@@ -24,7 +24,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from audiences.models import Audience, AudienceMember, AudienceRun, ManualMember
-from customers.models import ConsentRecord, Profile
+from customers.models import Profile
+from privacy.models import ConsentRecord, Suppression
 from segments.models import Segment
 from segments.selectors import compile_context, segment_members_query
 
@@ -180,6 +181,8 @@ def _diff(audience_id: int, previous: int, version: int) -> tuple[int, int]:
 
 def _contactable(audience: Audience, version: int, now) -> dict[str, int]:
     members = AudienceMember.objects.filter(audience=audience, version=version)
+    if Suppression.objects.filter(workspace_id=audience.workspace_id).exists():
+        members = members.filter(profile_id__in=Profile.objects.unsuppressed(workspace_id=audience.workspace_id))
     records = ConsentRecord.objects.filter(workspace_id=audience.workspace_id)
     return {
         f"{purpose}/{channel}": members.filter(

@@ -22,7 +22,7 @@ from datetime import datetime
 import requests
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
@@ -41,7 +41,9 @@ from campaigns.models import (
     Touch,
 )
 from campaigns.rendering import render
-from customers.models import ConsentPurpose, ConsentRecord, Event, EventType, Profile
+from customers.models import Event, EventType, Profile
+from customers.sql import insert_select
+from privacy.models import ConsentPurpose, ConsentRecord
 from segments.compiler import compile_definition
 from segments.selectors import compile_context
 
@@ -53,15 +55,22 @@ PAID_MEDIA = {channel for channel, purpose in CHANNEL_PURPOSE.items() if purpose
 # --- deciding the deliveries --------------------------------------------------------------
 
 
+def eligible_by_consent(
+    *, workspace_id: int, channel: str, people: QuerySet[Profile], now: datetime
+) -> QuerySet[Profile]:
+    """Of `people`: those whose consent for the channel's purpose is in force now, neither erased nor suppressed."""
+    granted = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
+        purpose=CHANNEL_PURPOSE[channel], channel=channel, when=now
+    )
+    return people.filter(pk__in=granted.values("profile_id")).activatable(workspace_id=workspace_id)
+
+
 def eligible(
     *, workspace: Workspace, channel: str, people: QuerySet[Profile], now: datetime, restriction: dict | None = None
 ) -> QuerySet[Profile]:
     """Of `people`: those contactable on the channel now, inside the area, under every frequency cap."""
     workspace_id = workspace.pk
-    granted = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
-        purpose=CHANNEL_PURPOSE[channel], channel=channel, when=now
-    )
-    people = people.filter(pk__in=granted.values("profile_id"))
+    people = eligible_by_consent(workspace_id=workspace_id, channel=channel, people=people, now=now)
     if restriction:
         people = people.filter(compile_definition(restriction, compile_context(workspace=workspace, now=now)))
     for cap in FrequencyCap.objects.filter(workspace_id=workspace_id).filter(Q(channel="") | Q(channel=channel)):
@@ -73,19 +82,6 @@ def eligible(
         saturated = touches.values("profile_id").annotate(n=Count("*")).filter(n__gte=cap.max_touches)
         people = people.exclude(pk__in=saturated.values("profile_id"))
     return people
-
-
-def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts: bool = False) -> int:
-    """INSERT INTO model (columns) SELECT ...: `rows` yields the values in the columns' order."""
-    sql, params = rows.query.sql_with_params()
-    fields = [model._meta.get_field(name) for name in columns]
-    qn = connection.ops.quote_name
-    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) {sql}{tail}", params
-        )
-        return cursor.rowcount
 
 
 def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
@@ -276,6 +272,7 @@ def campaign_handoff(*, campaign_id: int) -> dict[str, int]:
     if campaign is None:
         return sent
     for channel in campaign.channels:
+        touches_withdrawn(campaign=campaign, channel=channel)
         connector = _connector(campaign, channel)
         sent[channel] = (
             _handoff_webhook(campaign, channel, connector)
@@ -283,6 +280,18 @@ def campaign_handoff(*, campaign_id: int) -> dict[str, int]:
             else _handoff_file(campaign, channel, connector)
         )
     return sent
+
+
+def touches_withdrawn(*, campaign: Campaign, channel: str, now: datetime | None = None) -> int:
+    """Cancel the pending touches of people no longer contactable on the channel: consent withdrawn,
+    an objection on the suppression list, or erased since the touch was decided. Returns how many.
+    """
+    pending = Touch.objects.filter(campaign=campaign, channel=channel, status=Touch.Status.PENDING)
+    people = Profile.objects.filter(pk__in=pending.values("profile_id"))
+    still = eligible_by_consent(
+        workspace_id=campaign.workspace_id, channel=channel, people=people, now=now or timezone.now()
+    )
+    return pending.exclude(profile_id__in=still.values("pk")).update(status=Touch.Status.CANCELLED)
 
 
 def _still_active(campaign: Campaign) -> bool:
@@ -297,8 +306,8 @@ def _pending(campaign: Campaign, channel: str, after: int, size: int) -> list[To
     )
 
 
-def _mark(touches: list[Touch], status: str, campaign: Campaign) -> int:
-    fields: dict = {"status": status}
+def _mark(touches: list[Touch], status: str, campaign: Campaign, handoff: Handoff | None = None) -> int:
+    fields: dict = {"status": status, "handoff": handoff}
     if status == Touch.Status.SENT:
         now = timezone.now()
         fields.update(sent_at=now, sent_day=now.astimezone(zoneinfo.ZoneInfo(campaign.workspace.time_zone)).date())
@@ -331,11 +340,11 @@ def _handoff_webhook(campaign: Campaign, channel: str, connector: Connector) -> 
             attempts = webhook_post(connector, payload)
         except DeliveryError as exc:
             Handoff.objects.filter(pk=handoff.pk).update(attempts=connector.max_attempts, error=str(exc)[:2000])
-            _mark(batch, Touch.Status.FAILED, campaign)
+            _mark(batch, Touch.Status.FAILED, campaign, handoff)
             logger.warning("Webhook hand-off of campaign %s failed: %s", campaign.pk, exc)
             continue
         Handoff.objects.filter(pk=handoff.pk).update(attempts=attempts, status=Handoff.Status.SENT)
-        total += _mark(batch, Touch.Status.SENT, campaign)
+        total += _mark(batch, Touch.Status.SENT, campaign, handoff)
     return total
 
 
@@ -385,4 +394,4 @@ def _handoff_file(campaign: Campaign, channel: str, connector: Connector) -> int
     name = f"{campaign.pk}-{channel}-{timezone.now():%Y%m%d%H%M%S}.csv"
     handoff.file.save(name, ContentFile(buffer.getvalue().encode("utf-8")), save=False)
     handoff.save()
-    return sum(_mark(written[i : i + 5000], Touch.Status.SENT, campaign) for i in range(0, len(written), 5000))
+    return sum(_mark(written[i : i + 5000], Touch.Status.SENT, campaign, handoff) for i in range(0, len(written), 5000))

@@ -11,8 +11,10 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Currency, Workspace
-from customers.models import AppendOnlyModel, Channel, ConsentPurpose, Event, Profile
+from customers.models import AppendOnlyModel, Channel, Event, Profile
 from customers.querysets import AppendOnlyQuerySet
+from privacy.declarations import PersonalData
+from privacy.models import ConsentPurpose
 from segments.models import Segment
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
@@ -311,6 +313,24 @@ class Touch(models.Model):
     created_at = models.DateTimeField(help_text="When the delivery was decided: it counts for frequency caps.")
     sent_at = models.DateTimeField(null=True, blank=True)
     sent_day = models.DateField(null=True, blank=True, help_text="The day it was sent, in the workspace's time zone.")
+    handoff = models.ForeignKey(
+        "campaigns.Handoff",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The batch that carried it: where the person's data went.",
+    )
+
+    personal_data = PersonalData(
+        category="Campaign deliveries",
+        fields=("campaign", "target", "channel", "variant", "status", "sent_at", "handoff"),
+        purposes=("Delivering campaigns", "Frequency caps", "Attribution and reporting"),
+        legal_basis="consent",
+        retention="As long as the campaign; counted in the reports.",
+        erasure="Kept without identity (the profile is emptied); pending ones are cancelled.",
+    )
 
     class Meta:
         indexes = [
@@ -369,6 +389,16 @@ class Handoff(models.Model):
     file = models.FileField(upload_to="deliveries/%Y/%m/", blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    personal_data = PersonalData(
+        category="Delivery files (identifiers and rendered messages)",
+        fields=("file",),
+        purposes=("Handing deliveries to a channel",),
+        legal_basis="consent",
+        retention="export_files_days",
+        erasure="The person's rows are removed from every file.",
+        recipients=("The channel's sending service",),
+    )
+
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = "hand-off"
@@ -394,6 +424,15 @@ class PendingSend(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.WAITING)
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    personal_data = PersonalData(
+        category="Triggered sends waiting for their delay",
+        fields=("target", "profile", "event", "due_at", "status"),
+        purposes=("Triggered campaigns (e.g. cart abandoned, then an offer)",),
+        legal_basis="consent",
+        retention="As long as the campaign.",
+        erasure="Cancelled.",
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["target", "event"], name="campaigns_pending_once")]

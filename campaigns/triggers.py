@@ -13,9 +13,10 @@ from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, Min, O
 from django.utils import timezone
 
 from audiences.models import AudienceMember
-from campaigns.activation import eligible, insert_select
+from campaigns.activation import eligible
 from campaigns.models import Campaign, PendingSend, Target, Touch
 from customers.models import Event, EventType, Order, Profile
+from customers.sql import insert_select
 
 
 def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:

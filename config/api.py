@@ -88,7 +88,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, DjangoValidationError):
-        exc = exceptions.ValidationError(detail=_django_error_detail(exc))
+        exc = exceptions.ValidationError(detail=django_error_detail(exc))
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
@@ -108,7 +108,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
-def _django_error_detail(exc: DjangoValidationError) -> Any:
+def django_error_detail(exc: DjangoValidationError) -> Any:
     if hasattr(exc, "error_dict"):
         return {
             ("non_field_errors" if key == "__all__" else key): get_error_detail(DjangoValidationError(value))

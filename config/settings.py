@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "audiences",
     "campaigns",
     "reporting",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -214,7 +215,7 @@ SPECTACULAR_SETTINGS = {
         "RoleEnum": "accounts.models.Role",
         "CurrencyEnum": "accounts.models.Currency",
         "LifecycleStageEnum": "customers.models.LifecycleStage",
-        "ConsentStatusEnum": "customers.models.ConsentStatus",
+        "ConsentStatusEnum": "privacy.models.ConsentStatus",
         "OrderStatusEnum": "customers.models.Order.Status",
         "ImportJobStatusEnum": "customers.models.ImportJob.Status",
         "ImportJobKindEnum": "customers.models.ImportJob.Kind",

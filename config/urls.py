@@ -10,6 +10,7 @@ from accounts.api.views import MembershipViewSet, WorkspaceViewSet
 from audiences.api.views import ExportViewSet
 from campaigns.api.views import CampaignViewSet, ConnectorViewSet, FrequencyCapViewSet, RuleViewSet
 from customers.api import views as customers
+from privacy.api import views as privacy
 from reporting.api.views import DeliveryFigureViewSet, ReportJobViewSet, ReportViewSet
 from segments.api.views import SegmentViewSet
 
@@ -27,7 +28,7 @@ workspace_router.register(
 workspace_router.register("events", customers.EventViewSet, basename="event")
 workspace_router.register("orders", customers.OrderViewSet, basename="order")
 workspace_router.register("survey-responses", customers.SurveyResponseViewSet, basename="survey-response")
-workspace_router.register("consents", customers.ConsentRecordViewSet, basename="consent")
+workspace_router.register("consents", privacy.ConsentRecordViewSet, basename="consent")
 workspace_router.register("imports", customers.ImportJobViewSet, basename="import-job")
 workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")
 workspace_router.register("segments", SegmentViewSet, basename="segment")
@@ -39,6 +40,11 @@ workspace_router.register("rules", RuleViewSet, basename="rule")
 workspace_router.register("delivery-figures", DeliveryFigureViewSet, basename="delivery-figure")
 workspace_router.register("reports", ReportViewSet, basename="report")
 workspace_router.register("report-jobs", ReportJobViewSet, basename="report-job")
+workspace_router.register("privacy-requests", privacy.RequestViewSet, basename="privacy-request")
+workspace_router.register("suppressions", privacy.SuppressionViewSet, basename="suppression")
+workspace_router.register("removal-notices", privacy.RemovalNoticeViewSet, basename="removal-notice")
+workspace_router.register("audit-log", privacy.AuditEntryViewSet, basename="audit-entry")
+workspace_router.register("privacy", privacy.PrivacyViewSet, basename="privacy")
 
 
 def health(request):

@@ -20,7 +20,6 @@ from customers.api.serializers import PROFILE_WRITABLE
 from customers.csv_import import csv_text
 from customers.models import (
     AttributeDefinition,
-    ConsentRecord,
     Event,
     Identity,
     ImportJob,
@@ -30,7 +29,9 @@ from customers.models import (
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_phone
-from customers.selectors import consent_state, profile_summary
+from customers.selectors import profile_summary
+from privacy.admin_audit import AuditedViewsAdmin
+from privacy.selectors import consent_state
 
 
 class IdentityInline(ScopedInline):
@@ -82,7 +83,7 @@ class ProfileForm(WorkspaceScopedForm):
 
 
 @admin.register(Profile)
-class ProfileAdmin(WorkspaceScopedAdmin):
+class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     form = ProfileForm
     list_display = ["external_id", "first_name", "last_name", "email", "city", "region", "lifecycle_stage", "workspace"]
     list_filter = ["workspace", "lifecycle_stage", "gender", "socio_professional_category", "region", "country"]
@@ -223,44 +224,6 @@ class SurveyResponseAdmin(ReadOnlyHistoryAdmin):
     list_filter = ["workspace", "survey", "question"]
     search_fields = ["profile__external_id"]
     list_select_related = ["profile", "workspace"]
-
-
-@admin.register(ConsentRecord)
-class ConsentRecordAdmin(WorkspaceScopedAdmin):
-    """Append-only: a record can be added (with its proof), never edited or deleted."""
-
-    write_capability = Capability.RECORD_CONSENT
-    list_display = ["recorded_at", "profile", "purpose", "channel", "status", "legal_basis", "source", "workspace"]
-    list_filter = ["workspace", "purpose", "channel", "status", "legal_basis"]
-    search_fields = ["profile__external_id", "source", "form"]
-    raw_id_fields = ["profile"]
-    list_select_related = ["profile", "workspace"]
-    show_full_result_count = False
-    fields = [
-        "workspace",
-        "profile",
-        "purpose",
-        "channel",
-        "status",
-        "legal_basis",
-        "recorded_at",
-        "source",
-        "form",
-        "notice_version",
-        "ip_address",
-        "user_agent",
-    ]
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-    def save_model(self, request, obj, form, change):
-        data = {name: form.cleaned_data[name] for name in self.fields if name not in ("workspace", "profile")}
-        record = services.consent_record_create(profile=form.cleaned_data["profile"], by=request.user, **data)
-        obj.pk = record.pk
 
 
 @admin.register(ProfileMerge)

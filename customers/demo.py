@@ -21,7 +21,6 @@ from accounts.models import Workspace
 from customers.models import (
     AttributeDefinition,
     AttributeType,
-    ConsentRecord,
     Event,
     Identity,
     ImportJob,
@@ -31,6 +30,7 @@ from customers.models import (
     ProfileMerge,
     SurveyResponse,
 )
+from privacy.models import ConsentRecord
 
 CHUNK = 50_000  # rows per generated chunk: ~40 MB of tuples at most, one COPY each
 # From this many rows, PostgreSQL builds a table's secondary indexes once after the

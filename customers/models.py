@@ -1,5 +1,5 @@
 """The customer 360 view: profiles and their four facets, identities, events,
-orders, survey answers and the append-only consent history.
+orders and survey answers. The consent history lives in the privacy app.
 
 Indexes put `workspace_id` first: every query is scoped to one workspace, and the
 segment compiler filters profiles by facet and events/orders by type and time.
@@ -14,7 +14,8 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Currency, Workspace
-from customers.querysets import ConsentRecordQuerySet, ProfileQuerySet
+from customers.querysets import ProfileQuerySet
+from privacy.declarations import PersonalData
 
 
 class Channel(models.TextChoices):
@@ -94,30 +95,6 @@ class AttributeType(models.TextChoices):
     STRING_LIST = "string_list", "List of texts"
 
 
-class ConsentPurpose(models.TextChoices):
-    DIRECT_MARKETING = "direct_marketing", "Direct marketing"
-    PERSONALISATION = "personalisation", "Personalisation"
-    PROFILING = "profiling", "Profiling"
-    AD_TARGETING = "ad_targeting", "Ad targeting"
-    DATA_SHARING = "data_sharing", "Data sharing with partners"
-    ANALYTICS = "analytics", "Analytics"
-
-
-class ConsentStatus(models.TextChoices):
-    GRANTED = "granted", "Granted"
-    DENIED = "denied", "Denied"
-    WITHDRAWN = "withdrawn", "Withdrawn"
-
-
-class LegalBasis(models.TextChoices):
-    CONSENT = "consent", "Consent"
-    CONTRACT = "contract", "Contract"
-    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
-    VITAL_INTERESTS = "vital_interests", "Vital interests"
-    PUBLIC_TASK = "public_task", "Public task"
-    LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests"
-
-
 key_validator = RegexValidator(r"^[a-z][a-z0-9_]{0,62}$", "Use lower-case letters, digits and underscores.")
 
 
@@ -146,8 +123,35 @@ class Profile(models.Model):
     attributes = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    erased_at = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Set when erased: the row stays, empty, for the aggregates."
+    )
 
     objects = ProfileQuerySet.as_manager()
+    personal_data = PersonalData(
+        category="Identity, contact, demographic, geographic and attitudinal data",
+        fields=(
+            "external_id",
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "birth_date",
+            "gender",
+            "socio_professional_category",
+            "city",
+            "postal_code",
+            "region",
+            "country",
+            "latitude",
+            "longitude",
+            "attributes",
+        ),
+        purposes=("Customer relationship", "Segmentation and campaign targeting within the consent given"),
+        legal_basis="contract (customers), consent or legitimate interests (prospects)",
+        retention="inactive_prospect_months",
+        erasure="Emptied: every field is cleared and the row stays, without identity, for the aggregates.",
+    )
 
     class Meta:
         constraints = [
@@ -215,6 +219,15 @@ class Identity(models.Model):
     value = models.CharField(max_length=254, help_text="Normalised: e-mails lower-cased, phones in E.164.")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    personal_data = PersonalData(
+        category="Identifiers (e-mails, phones, cookies, devices, CRM ids)",
+        fields=("type", "value"),
+        purposes=("Recognising one person across channels (identity resolution)",),
+        legal_basis="legitimate interests",
+        retention="As long as the profile.",
+        erasure="Deleted.",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "type", "value"], name="customers_identity_value_unique"),
@@ -239,6 +252,15 @@ class ProfileMerge(models.Model):
     )
     moved = models.JSONField(default=dict, help_text="How many rows of each kind followed the survivor.")
 
+    personal_data = PersonalData(
+        category="Identifiers (merged profiles' external ids)",
+        fields=("merged_external_id",),
+        purposes=("Resolving an old external id to the surviving profile",),
+        legal_basis="legitimate interests",
+        retention="As long as the surviving profile.",
+        erasure="Deleted.",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(
@@ -260,6 +282,15 @@ class Event(models.Model):
     received_at = models.DateTimeField(auto_now_add=True)
     properties = models.JSONField(default=dict, blank=True)
     idempotency_key = models.CharField(max_length=128)
+
+    personal_data = PersonalData(
+        category="Behavioural data (site, app, store, e-mail and ad interactions)",
+        fields=("type", "channel", "occurred_at", "properties"),
+        purposes=("Segmentation on behaviour", "Triggered campaigns", "Click attribution"),
+        legal_basis="consent (profiling) or legitimate interests",
+        retention="events_months",
+        erasure="Anonymised: properties and key cleared; type, channel and time stay for the aggregates.",
+    )
 
     class Meta:
         constraints = [
@@ -295,6 +326,15 @@ class Order(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    personal_data = PersonalData(
+        category="Transactional data (orders)",
+        fields=("order_id", "amount", "currency", "ordered_at", "channel", "status", "items"),
+        purposes=("Segmentation on purchases (RFM)", "Attribution of revenue to campaigns"),
+        legal_basis="contract",
+        retention="As long as the profile; accounting keeps its own copy.",
+        erasure="Anonymised: order id and items cleared; amount and date stay for the aggregates.",
+    )
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "order_id"], name="customers_order_order_id_unique"),
@@ -327,6 +367,15 @@ class SurveyResponse(models.Model):
     answer = models.JSONField(help_text="A text, number, yes/no, or list of texts.")
     answered_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
+
+    personal_data = PersonalData(
+        category="Attitudinal data (survey and questionnaire answers)",
+        fields=("survey", "question", "answer"),
+        purposes=("Segmentation on attitudes and interests",),
+        legal_basis="consent",
+        retention="As long as the profile.",
+        erasure="Deleted.",
+    )
 
     class Meta:
         indexes = [
@@ -366,46 +415,6 @@ class AppendOnlyModel(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError(f"{type(self).__name__} is append-only: rows cannot be deleted.")
-
-
-class ConsentRecord(AppendOnlyModel):
-    """One statement of a person's consent for a purpose on a channel.
-
-    The history is append-only: the state in force is the latest record, and
-    "was it valid at time t" is the latest record at or before t.
-    """
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consents", db_index=False)
-    purpose = models.CharField(max_length=24, choices=ConsentPurpose.choices)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    status = models.CharField(max_length=10, choices=ConsentStatus.choices)
-    legal_basis = models.CharField(max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT)
-    recorded_at = models.DateTimeField(help_text="When the person gave, refused or withdrew it.")
-    source = models.CharField(max_length=100, help_text="The system or process that collected it, e.g. web-checkout.")
-    form = models.CharField(max_length=200, blank=True, help_text="The form or page where it was collected.")
-    notice_version = models.CharField(max_length=40, blank=True, help_text="Version of the privacy notice shown.")
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-
-    objects = ConsentRecordQuerySet.as_manager()
-
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["workspace", "purpose", "channel", "profile", "recorded_at"],
-                name="customers_consent_ws_purpose",
-            ),
-            models.Index(fields=["profile", "purpose", "channel", "recorded_at"], name="customers_consent_profile"),
-        ]
-        ordering = ["-recorded_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.purpose}/{self.channel}: {self.status}"
 
 
 class IngestReceipt(models.Model):
@@ -467,6 +476,16 @@ class ImportJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    personal_data = PersonalData(
+        category="Imported files (profiles and orders as uploaded)",
+        fields=("content", "errors"),
+        purposes=("Bulk loading customer data, with a row-level report",),
+        legal_basis="contract or legitimate interests",
+        retention="export_files_days",
+        erasure="The person's rows are removed from the file and its report.",
+        recipients=(),
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

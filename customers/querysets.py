@@ -2,6 +2,7 @@ from datetime import date
 
 from django.db import models
 from django.db.models import Exists, OuterRef
+from django.db.models.functions import SHA256
 from django.utils import timezone
 
 
@@ -29,10 +30,44 @@ class ProfileQuerySet(models.QuerySet):
 
     def contactable_for(self, *, purpose: str, channel: str, at=None) -> "ProfileQuerySet":
         """Profiles whose consent in force (now, or at `at`) for this purpose and channel is a grant."""
-        from customers.models import ConsentRecord
+        from privacy.models import ConsentRecord
 
         granted = ConsentRecord.objects.granted_at(purpose=purpose, channel=channel, when=at or timezone.now())
         return self.filter(pk__in=granted.values("profile_id"))
+
+
+    def not_erased(self) -> "ProfileQuerySet":
+        """Profiles that were not erased (an erased one stays as an empty row for the aggregates)."""
+        return self.filter(erased_at__isnull=True)
+
+    def unsuppressed(self, *, workspace_id: int) -> "ProfileQuerySet":
+        """Profiles none of whose e-mails or phones is on the workspace's suppression list.
+
+        The hashes are compared in the database (SHA-256 of the stored, normalised values),
+        so the list applies set-based to a whole audience. An empty list costs one query.
+        """
+        from customers.models import Identity
+        from privacy.models import Suppression
+
+        listed = Suppression.objects.filter(workspace_id=workspace_id)
+        if not listed.exists():
+            return self.filter(workspace_id=workspace_id)
+        by_contact = Exists(
+            listed.filter(
+                models.Q(kind="email", hash=SHA256(OuterRef("email")))
+                | models.Q(kind="phone", hash=SHA256(OuterRef("phone")))
+            )
+        )
+        by_identity = Exists(
+            Identity.objects.filter(profile_id=OuterRef("pk"), type__in=["email", "phone"]).filter(
+                Exists(listed.filter(kind=OuterRef("type"), hash=SHA256(OuterRef("value"))))
+            )
+        )
+        return self.filter(workspace_id=workspace_id).exclude(by_contact).exclude(by_identity)
+
+    def activatable(self, *, workspace_id: int) -> "ProfileQuerySet":
+        """Profiles that may be used in an activation at all: not erased, not suppressed."""
+        return self.not_erased().unsuppressed(workspace_id=workspace_id)
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -47,36 +82,3 @@ class AppendOnlyQuerySet(models.QuerySet):
     def reassign_profile(self, profile) -> int:
         """Move records to the surviving profile of a merge: their content is untouched."""
         return super().update(profile=profile)
-
-
-class ConsentRecordQuerySet(AppendOnlyQuerySet):
-    def current(self) -> "ConsentRecordQuerySet":
-        """The latest record per profile, purpose and channel: the consent in force."""
-        newer = self.model.objects.filter(
-            profile=OuterRef("profile"),
-            purpose=OuterRef("purpose"),
-            channel=OuterRef("channel"),
-        ).filter(
-            models.Q(recorded_at__gt=OuterRef("recorded_at"))
-            | models.Q(recorded_at=OuterRef("recorded_at"), id__gt=OuterRef("id"))
-        )
-        return self.filter(~Exists(newer))
-
-    def valid_at(self, when) -> "ConsentRecordQuerySet":
-        """The records that were in force at `when` (latest at or before it)."""
-        newer = self.model.objects.filter(
-            profile=OuterRef("profile"),
-            purpose=OuterRef("purpose"),
-            channel=OuterRef("channel"),
-            recorded_at__lte=when,
-        ).filter(
-            models.Q(recorded_at__gt=OuterRef("recorded_at"))
-            | models.Q(recorded_at=OuterRef("recorded_at"), id__gt=OuterRef("id"))
-        )
-        return self.filter(recorded_at__lte=when).filter(~Exists(newer))
-
-    def granted_at(self, *, purpose: str, channel: str, when) -> "ConsentRecordQuerySet":
-        """The grants in force at `when` for a purpose and channel: who may be used for it then."""
-        from customers.models import ConsentStatus
-
-        return self.filter(purpose=purpose, channel=channel).valid_at(when).filter(status=ConsentStatus.GRANTED)

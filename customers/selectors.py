@@ -1,14 +1,6 @@
-from datetime import datetime
+from django.db.models import Count, Max, Sum
 
-from django.db.models import Count, Max, QuerySet, Sum
-
-from customers.models import ConsentRecord, Profile
-
-
-def consent_state(*, profile: Profile, at: datetime | None = None) -> QuerySet[ConsentRecord]:
-    """The consent in force per purpose and channel, now or at a past time."""
-    records = ConsentRecord.objects.filter(profile=profile)
-    return (records.valid_at(at) if at is not None else records.current()).order_by("purpose", "channel")
+from customers.models import Profile
 
 
 def profile_summary(*, profile: Profile) -> dict:

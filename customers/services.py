@@ -11,7 +11,6 @@ from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.models import (
     AttributeDefinition,
-    ConsentRecord,
     Event,
     Identity,
     ImportJob,
@@ -21,6 +20,7 @@ from customers.models import (
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
+from privacy.models import ConsentRecord
 
 logger = logging.getLogger(__name__)
 
@@ -192,16 +192,6 @@ def attribute_definition_update(*, definition: AttributeDefinition, **fields: An
 @transaction.atomic
 def survey_response_create(*, profile: Profile, **fields: Any) -> SurveyResponse:
     return _validated_save(SurveyResponse(workspace_id=profile.workspace_id, profile=profile, **fields))
-
-
-# --- consent --------------------------------------------------------------------
-
-
-@transaction.atomic
-def consent_record_create(*, profile: Profile, by=None, **fields: Any) -> ConsentRecord:
-    """Append a statement to the person's consent history (never edits one)."""
-    fields.setdefault("recorded_at", timezone.now())
-    return _validated_save(ConsentRecord(workspace_id=profile.workspace_id, profile=profile, created_by=by, **fields))
 
 
 # --- CSV imports ---------------------------------------------------------------------

@@ -7,8 +7,8 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from django.db import connections, router
-from django.db.models import JSONField, Model
+from django.db import connection, connections, router
+from django.db.models import JSONField, Model, QuerySet
 
 # SQLite (>= 3.32) takes at most 32,766 parameters a statement.
 _SQLITE_MAX_PARAMS = 32_000
@@ -65,3 +65,16 @@ def _prep(field, value: Any, connection) -> Any:
     if isinstance(field, JSONField):
         return json.dumps(value)  # cast to jsonb by the statement
     return field.get_db_prep_save(value, connection)
+
+
+def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts: bool = False) -> int:
+    """INSERT INTO model (columns) SELECT ...: `rows` yields the values in the columns' order."""
+    sql, params = rows.query.sql_with_params()
+    fields = [model._meta.get_field(name) for name in columns]
+    qn = connection.ops.quote_name
+    tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) {sql}{tail}", params
+        )
+        return cursor.rowcount

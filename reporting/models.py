@@ -15,6 +15,7 @@ from django.db.models import Q
 from accounts.models import Currency, Workspace
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target, Touch
 from customers.models import Event, Order, Profile
+from privacy.declarations import PersonalData
 
 
 class AttributionSettings(models.Model):
@@ -91,6 +92,15 @@ class Click(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
     event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="+")
     occurred_at = models.DateTimeField()
+
+    personal_data = PersonalData(
+        category="Clicks on deliveries",
+        fields=("touch", "occurred_at"),
+        purposes=("Attribution and reporting",),
+        legal_basis="legitimate interests",
+        retention="events_months",
+        erasure="Kept without identity (the profile is emptied).",
+    )
 
     class Meta:
         indexes = [models.Index(fields=["profile", "occurred_at"], name="reporting_click_profile")]

@@ -16,10 +16,10 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from accounts.models import Workspace
-from campaigns.activation import insert_select
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
 from campaigns.services import local_day, spend_correct, spend_record
 from customers.models import Event, EventType, Order
+from customers.sql import insert_select
 from reporting.models import Attribution, AttributionSettings, Click, DailyRollup, DeliveryFigure, RollupState
 
 CLICK_EVENTS = (EventType.EMAIL_CLICK, EventType.SMS_CLICK, EventType.AD_CLICK, EventType.PUSH_OPEN)

@@ -12,7 +12,8 @@ from django.utils.safestring import SafeString
 
 from accounts.admin_base import admin_datetime
 from audiences.models import AudienceExport
-from customers.models import Channel, ConsentPurpose
+from customers.models import Channel
+from privacy.models import ConsentPurpose
 from segments.models import Segment, SegmentAnalysis
 
 SHOWN_ROWS = 60

@@ -19,8 +19,9 @@ from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextFiel
 from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
-from customers.models import ConsentRecord, Event, Order, Profile, SurveyResponse
+from customers.models import Event, Order, Profile, SurveyResponse
 from customers.querysets import years_ago
+from privacy.models import ConsentRecord
 from segments.rules import parse_window
 
 EARTH_RADIUS_KM = 6371.0088

@@ -30,15 +30,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_duration
 
-from customers.models import (
-    AttributeType,
-    Channel,
-    ConsentPurpose,
-    EventType,
-    Gender,
-    LifecycleStage,
-    SocioProfessionalCategory,
-)
+from customers.models import AttributeType, Channel, EventType, Gender, LifecycleStage, SocioProfessionalCategory
+from privacy.models import ConsentPurpose
 
 MAX_DEPTH = 12
 MAX_NODES = 200

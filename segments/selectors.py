@@ -40,13 +40,13 @@ def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[
     included = Q(pk__in=manual.filter(action=ManualMember.Action.INCLUDE).values("profile_id"))
     excluded = Q(pk__in=manual.filter(action=ManualMember.Action.EXCLUDE).values("profile_id"))
     rules = compile_definition(segment.definition, ctx) if segment.kind == Segment.Kind.DYNAMIC else Q(pk__in=[])
-    return Profile.objects.filter(workspace_id=segment.workspace_id).filter((rules | included) & ~excluded)
+    return Profile.objects.filter(workspace_id=segment.workspace_id).not_erased().filter((rules | included) & ~excluded)
 
 
 def definition_preview(*, workspace: Workspace, definition: dict, sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
     """Size, share of the workspace's base and a few members of a (validated) definition, computed now."""
     ctx = compile_context(workspace=workspace)
-    members = Profile.objects.filter(workspace=workspace).filter(compile_definition(definition, ctx))
+    members = Profile.objects.filter(workspace=workspace).not_erased().filter(compile_definition(definition, ctx))
     return _preview(workspace, members, sample)
 
 

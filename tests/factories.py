@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from accounts.models import Role, Workspace
 from accounts.services import membership_set, token_get_or_create, workspace_create
-from customers.models import ConsentRecord, Event, Order, Profile
+from customers.models import Event, Order, Profile
+from privacy.models import ConsentRecord
 
 _serial = count(1)
 

@@ -25,16 +25,8 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 
 from accounts.models import Membership, Role
 from customers import services
-from customers.models import (
-    AttributeDefinition,
-    ConsentRecord,
-    Event,
-    Identity,
-    ImportJob,
-    Order,
-    Profile,
-    SurveyResponse,
-)
+from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
+from privacy.models import ConsentRecord
 from tests.factories import make_consent, make_event, make_order, make_profile, make_user, make_workspace, token_for
 
 ROOT = Path(__file__).resolve().parent.parent

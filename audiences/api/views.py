@@ -56,4 +56,4 @@ class ExportViewSet(ReadOnlyWorkspaceViewSet):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
-        return export_file_response(self.get_object(), role=self.role)
+        return export_file_response(self.get_object(), role=self.role, by=self.request.user)

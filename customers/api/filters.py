@@ -3,16 +3,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from config.api import DateTimeFilter
-from customers.models import (
-    AttributeDefinition,
-    ConsentRecord,
-    Event,
-    Identity,
-    ImportJob,
-    Order,
-    Profile,
-    SurveyResponse,
-)
+from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
 
 
 class ProfileFilter(django_filters.FilterSet):
@@ -87,15 +78,6 @@ class SurveyResponseFilter(django_filters.FilterSet):
     class Meta:
         model = SurveyResponse
         fields = ["profile", "survey", "question"]
-
-
-class ConsentRecordFilter(django_filters.FilterSet):
-    recorded_after = DateTimeFilter(field_name="recorded_at", lookup_expr="gte")
-    recorded_before = DateTimeFilter(field_name="recorded_at", lookup_expr="lt")
-
-    class Meta:
-        model = ConsentRecord
-        fields = ["profile", "purpose", "channel", "status", "legal_basis", "source"]
 
 
 class ImportJobFilter(django_filters.FilterSet):

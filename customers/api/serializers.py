@@ -1,21 +1,10 @@
-from datetime import timedelta
-
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.ingestion import attributes_validate
-from customers.models import (
-    AttributeDefinition,
-    ConsentRecord,
-    Event,
-    Identity,
-    ImportJob,
-    Order,
-    Profile,
-    SurveyResponse,
-)
+from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
 from customers.normalise import normalise_phone
 from customers.selectors import profile_summary
 
@@ -155,52 +144,6 @@ class SurveyResponseInput(serializers.ModelSerializer):
     class Meta:
         model = SurveyResponse
         fields = ["profile", "survey", "question", "answer", "answered_at"]
-
-
-class ConsentRecordOutput(serializers.ModelSerializer):
-    class Meta:
-        model = ConsentRecord
-        fields = [
-            "id",
-            "profile",
-            "purpose",
-            "channel",
-            "status",
-            "legal_basis",
-            "recorded_at",
-            "source",
-            "form",
-            "notice_version",
-            "ip_address",
-            "user_agent",
-            "created_at",
-        ]
-
-
-class ConsentRecordInput(serializers.ModelSerializer):
-    profile = serializers.IntegerField()
-    recorded_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
-
-    class Meta:
-        model = ConsentRecord
-        fields = [
-            "profile",
-            "purpose",
-            "channel",
-            "status",
-            "legal_basis",
-            "recorded_at",
-            "source",
-            "form",
-            "notice_version",
-            "ip_address",
-            "user_agent",
-        ]
-
-    def validate_recorded_at(self, value):
-        if value > timezone.now() + timedelta(minutes=5):
-            raise serializers.ValidationError("A consent cannot be recorded in the future.", code="out_of_range")
-        return value
 
 
 class ImportJobOutput(serializers.ModelSerializer):

@@ -15,17 +15,9 @@ from customers import services
 from customers.api import filters
 from customers.api import serializers as s
 from customers.ingestion import INGESTERS
-from customers.models import (
-    AttributeDefinition,
-    ConsentRecord,
-    Event,
-    Identity,
-    ImportJob,
-    Order,
-    Profile,
-    SurveyResponse,
-)
-from customers.selectors import consent_state
+from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
+from privacy.api.serializers import ConsentRecordOutput
+from privacy.selectors import consent_state
 
 
 def _workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
@@ -93,7 +85,7 @@ class ProfileViewSet(
 
     @extend_schema(
         parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="State in force at this time.")],
-        responses=s.ConsentRecordOutput(many=True),
+        responses=ConsentRecordOutput(many=True),
     )
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def consents(self, request, *args, **kwargs):
@@ -103,7 +95,7 @@ class ProfileViewSet(
         when = parse_datetime_param(at) if at else None
         if at and when is None:
             raise ValidationError({"at": ValidationError("Expected an ISO 8601 date-time.", code="invalid")})
-        return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
+        return Response(ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
 
 
 class IdentityViewSet(
@@ -194,28 +186,6 @@ class SurveyResponseViewSet(
         profile = _workspace_profile(self, data.validated_data.pop("profile"))
         response = services.survey_response_create(profile=profile, **data.validated_data)
         return Response(s.SurveyResponseOutput(response).data, status=status.HTTP_201_CREATED)
-
-
-class ConsentRecordViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, WorkspaceScopedViewSet
-):
-    """The append-only consent history: records are added, never changed or deleted."""
-
-    model = ConsentRecord
-    filterset_class = filters.ConsentRecordFilter
-    ordering_fields = ["recorded_at", "id"]
-    write_capability = Capability.RECORD_CONSENT
-
-    def get_serializer_class(self):
-        return s.ConsentRecordInput if self.action == "create" else s.ConsentRecordOutput
-
-    @extend_schema(request=s.ConsentRecordInput, responses={201: s.ConsentRecordOutput})
-    def create(self, request, *args, **kwargs):
-        data = s.ConsentRecordInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        profile = _workspace_profile(self, data.validated_data.pop("profile"))
-        record = services.consent_record_create(profile=profile, by=request.user, **data.validated_data)
-        return Response(s.ConsentRecordOutput(record).data, status=status.HTTP_201_CREATED)
 
 
 class IngestViewSet(WorkspaceScopedViewSet):

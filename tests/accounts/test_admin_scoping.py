@@ -3,7 +3,8 @@
 import pytest
 from django.urls import reverse
 
-from customers.models import ConsentRecord, Profile
+from customers.models import Profile
+from privacy.models import ConsentRecord
 from tests.factories import make_consent, make_profile, make_user
 
 
@@ -89,10 +90,10 @@ def test_a_viewer_cannot_add_or_change(client, workspace, profiles):
 def test_consent_records_are_read_only_in_the_admin(client, workspace, profiles):
     client.force_login(make_user(workspace=workspace, role="admin"))
     record = make_consent(profile=profiles[0])
-    page = client.get(reverse("admin:customers_consentrecord_change", args=[record.pk]))
+    page = client.get(reverse("admin:privacy_consentrecord_change", args=[record.pk]))
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert (
-        client.post(reverse("admin:customers_consentrecord_delete", args=[record.pk]), {"post": "yes"}).status_code
+        client.post(reverse("admin:privacy_consentrecord_delete", args=[record.pk]), {"post": "yes"}).status_code
         == 403
     )
     assert ConsentRecord.objects.filter(pk=record.pk).exists()

@@ -4,7 +4,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from customers.models import ConsentRecord, Profile
+from customers.models import Profile
+from privacy.models import ConsentRecord
 from tests.factories import make_consent, make_profile
 
 

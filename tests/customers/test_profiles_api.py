@@ -3,7 +3,8 @@ from datetime import timedelta
 from django.urls import reverse
 from django.utils import timezone
 
-from customers.models import ConsentRecord, Event, Identity, Order, Profile, ProfileMerge
+from customers.models import Event, Identity, Order, Profile, ProfileMerge
+from privacy.models import ConsentRecord
 from tests.factories import make_consent, make_event, make_order, make_profile
 
 

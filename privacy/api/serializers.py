@@ -1,0 +1,228 @@
+from datetime import timedelta
+
+from django.utils import timezone
+from rest_framework import serializers
+
+from customers.models import Channel
+from privacy.models import (
+    AuditEntry,
+    ConsentPurpose,
+    ConsentRecord,
+    DataSubjectRequest,
+    RemovalNotice,
+    RetentionPolicy,
+    Suppression,
+)
+
+CONSENT_FIELDS = [
+    "purpose",
+    "channel",
+    "status",
+    "legal_basis",
+    "recorded_at",
+    "source",
+    "form",
+    "notice_version",
+    "ip_address",
+    "user_agent",
+    "proof",
+]
+
+
+def not_in_future(value):
+    if value and value > timezone.now() + timedelta(minutes=5):
+        raise serializers.ValidationError("This cannot be in the future.", code="out_of_range")
+    return value
+
+
+class ConsentRecordOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentRecord
+        fields = ["id", "profile", *CONSENT_FIELDS, "created_at"]
+
+
+class ConsentRecordInput(serializers.ModelSerializer):
+    profile = serializers.IntegerField()
+    recorded_at = serializers.DateTimeField(required=False, help_text="Defaults to now.", validators=[not_in_future])
+
+    class Meta:
+        model = ConsentRecord
+        fields = ["profile", *CONSENT_FIELDS]
+
+
+class ConsentWithdrawInput(serializers.Serializer):
+    profile = serializers.IntegerField()
+    purposes = serializers.ListField(
+        child=serializers.ChoiceField(choices=ConsentPurpose.choices), required=False, help_text="All when omitted."
+    )
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=Channel.choices), required=False, help_text="All when omitted."
+    )
+    source = serializers.CharField(max_length=100, required=False, default="api")
+    form = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    notice_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
+    ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None)
+    user_agent = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    proof = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+    recorded_at = serializers.DateTimeField(required=False, validators=[not_in_future])
+
+
+class ConsentImportRow(serializers.Serializer):
+    external_id = serializers.CharField(max_length=128)
+    purpose = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    legal_basis = serializers.CharField(required=False)
+    recorded_at = serializers.DateTimeField()
+    source = serializers.CharField()
+    form = serializers.CharField(required=False, allow_blank=True)
+    notice_version = serializers.CharField(required=False, allow_blank=True)
+    ip_address = serializers.CharField(required=False, allow_blank=True, allow_null=True)
+    user_agent = serializers.CharField(required=False, allow_blank=True)
+    proof = serializers.CharField(required=False, allow_blank=True)
+
+
+class ConsentImportInput(serializers.Serializer):
+    records = serializers.ListField(child=ConsentImportRow(), allow_empty=False, max_length=10_000)
+
+
+class ConsentImportOutput(serializers.Serializer):
+    received = serializers.IntegerField()
+    created = serializers.IntegerField()
+    duplicates = serializers.IntegerField()
+
+
+class RequestOutput(serializers.ModelSerializer):
+    overdue = serializers.SerializerMethodField()
+    export_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DataSubjectRequest
+        fields = [
+            "id",
+            "kind",
+            "status",
+            "profile",
+            "subject",
+            "subject_hashes",
+            "received_at",
+            "due_on",
+            "original_due_on",
+            "extension_reason",
+            "extended_at",
+            "overdue",
+            "changes",
+            "notes",
+            "resolution",
+            "outcome",
+            "export_url",
+            "handled_by",
+            "completed_at",
+            "created_by",
+            "created_at",
+        ]
+
+    def get_overdue(self, obj) -> bool:
+        return obj.open and obj.due_on < timezone.localdate()
+
+    def get_export_url(self, obj) -> str | None:
+        if not obj.export_file:
+            return None
+        return f"/api/workspaces/{obj.workspace.slug}/privacy-requests/{obj.pk}/export/"
+
+
+class RequestInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=DataSubjectRequest.Kind.choices)
+    profile = serializers.IntegerField(required=False, allow_null=True)
+    subject = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
+    received_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    changes = serializers.DictField(required=False, help_text="Rectification: the profile fields to correct.")
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class RequestUpdateInput(serializers.Serializer):
+    changes = serializers.DictField(required=False)
+    notes = serializers.CharField(required=False, allow_blank=True)
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=True)
+
+
+class DestinationOutput(serializers.Serializer):
+    type = serializers.CharField()
+    id = serializers.IntegerField()
+    channel = serializers.CharField()
+    at = serializers.DateTimeField()
+    has_file = serializers.BooleanField()
+
+
+class SuppressionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Suppression
+        fields = ["id", "kind", "hash", "reason", "request", "created_at", "created_by"]
+
+
+class SuppressionInput(serializers.Serializer):
+    identifier = serializers.CharField(max_length=254, help_text="An e-mail or phone; only its hash is kept.")
+
+
+class AuditEntryOutput(serializers.ModelSerializer):
+    class Meta:
+        model = AuditEntry
+        fields = ["id", "at", "actor", "actor_name", "action", "object_type", "object_id", "profile_id", "detail"]
+
+
+class RemovalNoticeOutput(serializers.ModelSerializer):
+    class Meta:
+        model = RemovalNotice
+        fields = [
+            "id",
+            "profile",
+            "request",
+            "channel",
+            "destinations",
+            "reason",
+            "payload",
+            "status",
+            "attempts",
+            "error",
+            "created_at",
+            "sent_at",
+        ]
+
+
+class RetentionPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RetentionPolicy
+        fields = [
+            "events_months",
+            "inactive_prospect_months",
+            "export_files_days",
+            "last_purge_at",
+            "last_purge",
+            "updated_at",
+        ]
+        read_only_fields = ["last_purge_at", "last_purge", "updated_at"]
+        extra_kwargs = {
+            "events_months": {"min_value": 1, "max_value": 240},
+            "inactive_prospect_months": {"min_value": 1, "max_value": 240},
+            "export_files_days": {"min_value": 1, "max_value": 3650},
+        }
+
+
+class ProcessingRecordOutput(serializers.Serializer):
+    category = serializers.CharField()
+    table = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField())
+    subjects = serializers.CharField()
+    purposes = serializers.ListField(child=serializers.CharField())
+    legal_basis = serializers.CharField()
+    retention = serializers.CharField()
+    recipients = serializers.ListField(child=serializers.CharField())
+    erasure = serializers.CharField()
+
+
+class PurgeOutput(serializers.Serializer):
+    purged = serializers.DictField(child=serializers.IntegerField())
+    more = serializers.BooleanField()

@@ -1,0 +1,199 @@
+"""Erasure: a person's data removed or anonymised in every table and file, set-based.
+
+It serves an erasure request (one person) and the retention purge of inactive prospects (a
+batch of people) alike. What identifies or describes the person goes: contact and profile
+fields, identities, aliases, survey answers, consent records (their IP and user agent), event
+properties, order ids and items, audience memberships of every version, rows of export and
+delivery files and of imported files, access-request files, and the admin's change log.
+What counts stays, without identity: the emptied profile row, anonymous events, orders
+(amount and date), deliveries and clicks, so reports and roll-ups keep their totals.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+
+from django.contrib.admin.models import LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import CharField, Q, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from customers.models import (
+    Event,
+    Identity,
+    ImportJob,
+    IngestReceipt,
+    Order,
+    Profile,
+    ProfileMerge,
+    SurveyResponse,
+)
+from privacy.models import ConsentRecord, DataSubjectRequest
+from privacy.suppression import profile_identifiers
+
+# The profile fields an erasure empties, with the value each gets.
+_BLANK = {
+    "first_name": "",
+    "last_name": "",
+    "email": "",
+    "phone": "",
+    "birth_date": None,
+    "gender": "unknown",
+    "socio_professional_category": "",
+    "city": "",
+    "postal_code": "",
+    "region": "",
+    "country": "",
+    "latitude": None,
+    "longitude": None,
+    "attributes": {},
+}
+
+
+def _erased_key(prefix: str = "erased-"):
+    return Concat(Value(prefix), Cast("pk", output_field=CharField()), output_field=CharField())
+
+
+def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str, int]:
+    """Erase these people of the workspace; returns the rows changed by kind. Safe to repeat."""
+    from audiences.models import AudienceExport, AudienceExportMember, AudienceMember, ManualMember
+    from campaigns.models import Handoff, PendingSend, Touch
+
+    ids = sorted(
+        set(Profile.objects.filter(workspace_id=workspace_id, pk__in=list(profile_ids)).values_list("pk", flat=True))
+    )
+    if not ids:
+        return {}
+    identifiers = profile_identifiers(ids)
+    external_ids = dict(Profile.objects.filter(pk__in=ids).values_list("pk", "external_id"))
+    aliases = dict(ProfileMerge.objects.filter(survivor_id__in=ids).values_list("merged_external_id", "survivor_id"))
+    # Every text the files and logs may hold of these people.
+    needles = {v for values in identifiers.values() for _, v in values}
+    needles |= set(external_ids.values()) | set(aliases)
+    needles.discard("")
+    export_ids = set(AudienceExportMember.objects.filter(profile_id__in=ids).values_list("export_id", flat=True))
+    handoff_touches: dict[int, set[str]] = {}
+    for handoff_id, touch_id in Touch.objects.filter(
+        profile_id__in=ids, handoff__isnull=False, handoff__file__gt=""
+    ).values_list("handoff_id", "pk"):
+        handoff_touches.setdefault(handoff_id, set()).add(str(touch_id))
+    request_files = list(
+        DataSubjectRequest.objects.filter(profile_id__in=ids).exclude(export_file="").values_list("pk", flat=True)
+    )
+    now = timezone.now()
+    done: dict[str, int] = {}
+    with transaction.atomic():
+        people = Profile.objects.select_for_update().filter(pk__in=ids).order_by("pk")
+        list(people.values_list("pk", flat=True))  # lock the rows, in id order
+        done["identities"] = Identity.objects.filter(profile_id__in=ids)._raw_delete(Identity.objects.db)
+        done["aliases"] = ProfileMerge.objects.filter(survivor_id__in=ids)._raw_delete(ProfileMerge.objects.db)
+        done["survey_responses"] = SurveyResponse.objects.filter(profile_id__in=ids)._raw_delete(
+            SurveyResponse.objects.db
+        )
+        # The one path that deletes consent records: the person's right outranks the history.
+        done["consents"] = ConsentRecord.objects.filter(profile_id__in=ids)._raw_delete(ConsentRecord.objects.db)
+        done["events"] = Event.objects.filter(profile_id__in=ids).update(properties={}, idempotency_key=_erased_key())
+        done["orders"] = Order.objects.filter(profile_id__in=ids).update(order_id=_erased_key(), items=[])
+        done["audience_memberships"] = AudienceMember.objects.filter(profile_id__in=ids)._raw_delete(
+            AudienceMember.objects.db
+        )
+        done["manual_memberships"] = ManualMember.objects.filter(profile_id__in=ids)._raw_delete(
+            ManualMember.objects.db
+        )
+        done["deliveries_cancelled"] = Touch.objects.filter(profile_id__in=ids, status=Touch.Status.PENDING).update(
+            status=Touch.Status.CANCELLED
+        )
+        done["triggered_sends_cancelled"] = PendingSend.objects.filter(
+            profile_id__in=ids, status=PendingSend.Status.WAITING
+        ).update(status=PendingSend.Status.CANCELLED, reason="erasure")
+        done["ingest_receipts"] = IngestReceipt.objects.filter(
+            workspace_id=workspace_id, idempotency_key__in=list(needles)
+        )._raw_delete(IngestReceipt.objects.db)
+        done["admin_log"] = _scrub_admin_log(ids, needles)
+        for request in DataSubjectRequest.objects.filter(profile_id__in=ids):
+            notes = request.notes
+            for needle in needles:
+                notes = notes.replace(needle, "[erased]")
+            DataSubjectRequest.objects.filter(pk=request.pk).update(subject="", changes={}, notes=notes)
+        done["profiles"] = Profile.objects.filter(pk__in=ids).update(
+            **_BLANK, external_id=_erased_key(), erased_at=now, updated_at=now
+        )
+        done["export_files"] = sum(
+            _rewrite(export, "external_id", {external_ids[p] for p in ids} | set(aliases))
+            for export in AudienceExport.objects.filter(pk__in=export_ids).exclude(file="")
+        )
+        done["delivery_files"] = sum(
+            _rewrite(handoff, "touch_id", handoff_touches[handoff.pk])
+            for handoff in Handoff.objects.filter(pk__in=list(handoff_touches))
+        )
+        done["import_files"] = _scrub_imports(workspace_id, needles)
+        for request in DataSubjectRequest.objects.filter(pk__in=request_files):
+            request.export_file.delete(save=False)
+            DataSubjectRequest.objects.filter(pk=request.pk).update(export_file="")
+        done["access_files"] = len(request_files)
+    return {kind: n for kind, n in done.items() if n}
+
+
+def _scrub_admin_log(ids: list[int], needles: set[str]) -> int:
+    """The admin's change log names objects by their text: take the people's out of it."""
+    profile_type = ContentType.objects.get_for_model(Profile)
+    match = Q(content_type=profile_type, object_id__in=[str(pk) for pk in ids])
+    for needle in needles:
+        match |= Q(object_repr__icontains=needle) | Q(change_message__icontains=needle)
+    return LogEntry.objects.filter(match).update(object_repr="[erased]", change_message="")
+
+
+def _read_rows(text: str, json_lines: bool) -> tuple[list[str], list]:
+    if json_lines:
+        return [], [json.loads(line) for line in text.splitlines() if line.strip()]
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, [])
+    return header, list(reader)
+
+
+def _rewrite(holder, key: str, values: set[str]) -> int:
+    """Write the holder's file again without the rows whose `key` column is one of `values`."""
+    with holder.file.open("rb") as f:
+        text = f.read().decode("utf-8")
+    json_lines = holder.file.name.endswith(".jsonl")
+    header, rows = _read_rows(text, json_lines)
+    if json_lines:
+        kept = [row for row in rows if str(row.get(key, "")) not in values]
+        content = "".join(json.dumps(row) + "\n" for row in kept)
+    else:
+        column = header.index(key) if key in header else None
+        kept = [row for row in rows if column is None or row[column] not in values]
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow(header)
+        writer.writerows(kept)
+        content = buffer.getvalue()
+    if len(kept) == len(rows):
+        return 0
+    name = holder.file.name
+    storage = holder.file.storage
+    storage.delete(name)
+    storage.save(name, ContentFile(content.encode("utf-8")))
+    return 1
+
+
+def _scrub_imports(workspace_id: int, needles: set[str]) -> int:
+    """Imported files still kept: drop the lines that carry one of the people's identifiers."""
+    if not needles:
+        return 0
+    lowered = {n.lower() for n in needles}
+    changed = 0
+    jobs = ImportJob.objects.filter(workspace_id=workspace_id).exclude(content="").only("pk", "content", "errors")
+    for job in jobs.iterator(chunk_size=20):
+        if not any(n in job.content.lower() for n in lowered):
+            continue
+        lines = job.content.splitlines(keepends=True)
+        kept = [line for i, line in enumerate(lines) if i == 0 or not any(n in line.lower() for n in lowered)]
+        errors = [e for e in job.errors if not any(n in json.dumps(e).lower() for n in lowered)]
+        ImportJob.objects.filter(pk=job.pk).update(content="".join(kept), errors=errors)
+        changed += 1
+    return changed

@@ -1,0 +1,14 @@
+from enum import StrEnum
+
+
+class PrivacyErrorCode(StrEnum):
+    NOT_OPEN = "request_not_open"
+    ALREADY_EXTENDED = "already_extended"
+    REASON_REQUIRED = "reason_required"
+    PROFILE_REQUIRED = "profile_required"
+    WRONG_KIND = "wrong_kind"
+    NO_CHANGES = "no_changes"
+    NO_PROOF = "proof_required"
+    UNKNOWN_PROFILE = "does_not_exist"
+    NOTHING_TO_WITHDRAW = "nothing_to_withdraw"
+    ERASED = "profile_erased"
