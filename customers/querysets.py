@@ -13,6 +13,15 @@ def years_ago(today: date, years: int) -> date:
         return today.replace(year=today.year - years, day=28)
 
 
+class Sha256Hex(SHA256):
+    """SHA-256 of a text, in hex. PostgreSQL's built-in sha256() (11+), not pgcrypto's digest()."""
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, template="ENCODE(SHA256(CONVERT_TO(%(expressions)s, 'UTF8')), 'hex')", **extra_context
+        )
+
+
 class ProfileQuerySet(models.QuerySet):
     def for_workspace(self, workspace) -> "ProfileQuerySet":
         """Profiles of one workspace."""
@@ -54,13 +63,13 @@ class ProfileQuerySet(models.QuerySet):
             return self.filter(workspace_id=workspace_id)
         by_contact = Exists(
             listed.filter(
-                models.Q(kind="email", hash=SHA256(OuterRef("email")))
-                | models.Q(kind="phone", hash=SHA256(OuterRef("phone")))
+                models.Q(kind="email", hash=Sha256Hex(OuterRef("email")))
+                | models.Q(kind="phone", hash=Sha256Hex(OuterRef("phone")))
             )
         )
         by_identity = Exists(
             Identity.objects.filter(profile_id=OuterRef("pk"), type__in=["email", "phone"]).filter(
-                Exists(listed.filter(kind=OuterRef("type"), hash=SHA256(OuterRef("value"))))
+                Exists(listed.filter(kind=OuterRef("type"), hash=Sha256Hex(OuterRef("value"))))
             )
         )
         return self.filter(workspace_id=workspace_id).exclude(by_contact).exclude(by_identity)
