@@ -297,6 +297,16 @@ class RemovalNotice(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
 
+    personal_data = PersonalData(
+        category="Removal notices (hashed identifiers)",
+        fields=("payload", "destinations"),
+        purposes=("Telling past destinations of a person's data to remove them",),
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        retention="Kept as proof that the removal was asked for.",
+        erasure="Kept: it holds hashes only, and proves the removal was sent.",
+        recipients=("The channel's webhook",),
+    )
+
     class Meta:
         indexes = [models.Index(fields=["workspace", "status"], name="privacy_removal_ws_status")]
         ordering = ["-created_at", "-id"]
