@@ -230,6 +230,14 @@ SPECTACULAR_SETTINGS = {
         "ExportFormatEnum": "audiences.models.AudienceExport.Format",
         "CampaignStatusEnum": "campaigns.models.Campaign.Status",
         "CampaignChannelEnum": "campaigns.models.CampaignChannel",
+        "ConsentPurposeEnum": "privacy.models.ConsentPurpose",
+        "AuditActionEnum": "privacy.models.AuditEntry.Action",
+        "RuleActionEnum": "campaigns.models.Rule.Action",
+        "ManualMemberActionEnum": "audiences.models.ManualMember.Action",
+        "PrivacyRequestKindEnum": "privacy.models.DataSubjectRequest.Kind",
+        "PrivacyRequestStatusEnum": "privacy.models.DataSubjectRequest.Status",
+        "SuppressionKindEnum": "privacy.models.Suppression.Kind",
+        "RemovalNoticeStatusEnum": "privacy.models.RemovalNotice.Status",
     },
 }
 

@@ -44,7 +44,6 @@ class ProfileQuerySet(models.QuerySet):
         granted = ConsentRecord.objects.granted_at(purpose=purpose, channel=channel, when=at or timezone.now())
         return self.filter(pk__in=granted.values("profile_id"))
 
-
     def not_erased(self) -> "ProfileQuerySet":
         """Profiles that were not erased (an erased one stays as an empty row for the aggregates)."""
         return self.filter(erased_at__isnull=True)

@@ -198,9 +198,8 @@ class DataSubjectRequestAdmin(PrivacyScopedAdmin):
             **({"changes": form.cleaned_data["changes"]} if obj.kind == DataSubjectRequest.Kind.RECTIFICATION else {}),
         )
 
-    def save_related(self, request, form, formsets, change):
-        if change:
-            super().save_related(request, form, formsets, change)
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
 
     @admin.display(description="Received")
     def received_at_local(self, obj):
@@ -424,5 +423,3 @@ class RetentionPolicyAdmin(PrivacyScopedAdmin):
                 ),
             ),
         )
-
-

@@ -56,7 +56,9 @@ def due_on(*, received_at: datetime, time_zone: str) -> date:
 
 def _locked(request: DataSubjectRequest) -> DataSubjectRequest:
     return (
-        DataSubjectRequest.objects.select_for_update(of=("self",)).select_related("workspace", "profile").get(pk=request.pk)
+        DataSubjectRequest.objects.select_for_update(of=("self",))
+        .select_related("workspace", "profile")
+        .get(pk=request.pk)
     )
 
 

@@ -22,8 +22,9 @@ from privacy.erasure import profiles_erase
 from privacy.models import ConsentRecord, DataSubjectRequest, RetentionPolicy
 from privacy.requests import add_months
 
-# Measured on the bench data set (bench/privacy.py): a batch of 5,000 events takes ~0.1 s, and
-# 1,000 prospects are erased in ~1 s, on PostgreSQL.
+# Batch sizes keep one batch to one short transaction: a batch of events is one indexed
+# range read and one DELETE by primary key; a batch of prospects is one erasure (about twenty
+# set-based statements). Not yet benchmarked at scale: see bench/README.md.
 EVENT_BATCH = 5_000
 PROSPECT_BATCH = 1_000
 FILE_BATCH = 200

@@ -145,7 +145,7 @@ class RequestUpdateInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True)
 
 
-class ReasonInput(serializers.Serializer):
+class RequestReasonInput(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=True)
 
 

@@ -134,18 +134,18 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspace
     def start(self, request, *args, **kwargs):
         return self._answer(requests.request_start(request=self.get_object(), by=request.user))
 
-    @extend_schema(request=s.ReasonInput, responses=s.RequestOutput)
+    @extend_schema(request=s.RequestReasonInput, responses=s.RequestOutput)
     @action(detail=True, methods=["post"])
     def extend(self, request, *args, **kwargs):
         """Two more months, once, with the reason told to the person."""
-        data = s.ReasonInput(data=request.data)
+        data = s.RequestReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         return self._answer(requests.request_extend(request=self.get_object(), by=request.user, **data.validated_data))
 
-    @extend_schema(request=s.ReasonInput, responses=s.RequestOutput)
+    @extend_schema(request=s.RequestReasonInput, responses=s.RequestOutput)
     @action(detail=True, methods=["post"])
     def reject(self, request, *args, **kwargs):
-        data = s.ReasonInput(data=request.data)
+        data = s.RequestReasonInput(data=request.data)
         data.is_valid(raise_exception=True)
         return self._answer(requests.request_reject(request=self.get_object(), by=request.user, **data.validated_data))
 

@@ -93,8 +93,7 @@ def test_consent_records_are_read_only_in_the_admin(client, workspace, profiles)
     page = client.get(reverse("admin:privacy_consentrecord_change", args=[record.pk]))
     assert page.status_code == 200 and 'name="_save"' not in page.content.decode()
     assert (
-        client.post(reverse("admin:privacy_consentrecord_delete", args=[record.pk]), {"post": "yes"}).status_code
-        == 403
+        client.post(reverse("admin:privacy_consentrecord_delete", args=[record.pk]), {"post": "yes"}).status_code == 403
     )
     assert ConsentRecord.objects.filter(pk=record.pk).exists()
 

@@ -70,7 +70,9 @@ def everywhere(workspace, user):
     campaign_deliveries(campaign_id=pending.pk)
     trigger = make_campaign(
         workspace=workspace,
-        targets=[{"segment": None, "variant": "T", "trigger_event": "cart_abandoned", "trigger_delay": timedelta(hours=1)}],
+        targets=[
+            {"segment": None, "variant": "T", "trigger_event": "cart_abandoned", "trigger_delay": timedelta(hours=1)}
+        ],
     )
     Campaign.objects.filter(pk=trigger.pk).update(status=Campaign.Status.ACTIVE)
     event = make_event(profile=claire, type="cart_abandoned")

@@ -49,7 +49,10 @@ def test_the_role_matrix(workspace, client_for, role):
             HANDLERS,
             lambda: client.post(url("suppression-list"), {"identifier": "x@example.com"}, format="json"),
         ),
-        "change retention": (HANDLERS, lambda: client.put(url("privacy-retention"), {"events_months": 12}, format="json")),
+        "change retention": (
+            HANDLERS,
+            lambda: client.put(url("privacy-retention"), {"events_months": 12}, format="json"),
+        ),
         "read removal notices": (HANDLERS, lambda: client.get(url("removal-notice-list"))),
         "read the records of processing": (EVERYONE, lambda: client.get(url("privacy-records-of-processing"))),
         "read consent": (EVERYONE, lambda: client.get(url("consent-list"))),
@@ -121,7 +124,11 @@ def test_histories_are_append_only_in_the_orm_the_api_and_the_admin(workspace, c
         with pytest.raises(PermissionError):
             model.objects.filter(pk=row.pk).delete()
     admin_client = client_for(Role.ADMIN)
-    for name, pk in [("consent-detail", record.pk), ("audit-entry-detail", entry.pk), ("suppression-detail", suppression.pk)]:
+    for name, pk in [
+        ("consent-detail", record.pk),
+        ("audit-entry-detail", entry.pk),
+        ("suppression-detail", suppression.pk),
+    ]:
         for method in ("put", "patch", "delete"):
             assert getattr(admin_client, method)(url(name, pk), {}, format="json").status_code == 405, (name, method)
     # The admin: no change, no delete, no add for the log.

@@ -65,7 +65,11 @@ def test_erasure_leaves_the_persons_email_and_phone_nowhere(workspace, officer, 
     # The tombstone and the audit trail.
     tombstone = DataSubjectRequest.objects.get(pk=created.json()["id"])
     assert tombstone.profile_id == claire.pk and tombstone.notes == "Asked by e-mail ([erased])"
-    actions = list(AuditEntry.objects.filter(object_type="data_subject_request", object_id=str(tombstone.pk)).values_list("action", flat=True))
+    actions = list(
+        AuditEntry.objects.filter(object_type="data_subject_request", object_id=str(tombstone.pk)).values_list(
+            "action", flat=True
+        )
+    )
     assert set(actions) == {"request_created", "request_completed"}
 
 

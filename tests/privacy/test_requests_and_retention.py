@@ -48,12 +48,16 @@ def test_an_extension_needs_a_reason_adds_two_months_once_and_only_while_open(wo
     assert (created["due_on"], created["original_due_on"], created["overdue"]) == ("2026-02-28", "2026-02-28", True)
     blank = officer.post(url("privacy-request-extend", created["id"]), {"reason": "  "}, format="json")
     assert blank.status_code == 400 and blank.json()["reason"][0]["code"] == "reason_required"
-    extended = officer.post(url("privacy-request-extend", created["id"]), {"reason": "Archives to search"}, format="json")
+    extended = officer.post(
+        url("privacy-request-extend", created["id"]), {"reason": "Archives to search"}, format="json"
+    )
     assert extended.status_code == 200
     assert (extended.json()["due_on"], extended.json()["extension_reason"]) == ("2026-04-28", "Archives to search")
     twice = officer.post(url("privacy-request-extend", created["id"]), {"reason": "More"}, format="json")
     assert twice.status_code == 400 and twice.json()["reason"][0]["code"] == "already_extended"
-    rejected = officer.post(url("privacy-request-reject", created["id"]), {"reason": "Identity not proven"}, format="json")
+    rejected = officer.post(
+        url("privacy-request-reject", created["id"]), {"reason": "Identity not proven"}, format="json"
+    )
     assert rejected.json()["status"] == "rejected" and rejected.json()["resolution"] == "Identity not proven"
     late = officer.post(url("privacy-request-extend", created["id"]), {"reason": "x"}, format="json")
     assert late.status_code == 400 and late.json()["status"][0]["code"] == "request_not_open"
@@ -172,7 +176,9 @@ def test_the_purge_works_in_bounded_batches_until_done(workspace, monkeypatch, e
 def test_files_past_their_retention_are_deleted(workspace, officer, media):
     from privacy.requests import request_complete
 
-    RetentionPolicy.objects.create(workspace=workspace, events_months=None, inactive_prospect_months=None, export_files_days=30)
+    RetentionPolicy.objects.create(
+        workspace=workspace, events_months=None, inactive_prospect_months=None, export_files_days=30
+    )
     profile = make_profile(workspace=workspace, email="a@example.com")
     request = request_complete(request=request_create(workspace=workspace, kind="access", profile=profile), by=None)
     assert request.export_file and any(media.rglob("*.json"))

@@ -41,7 +41,11 @@ def test_an_objector_reimported_after_erasure_is_kept_out_of_every_activation(wo
     # She comes back through the shop's ingestion, with her e-mail spelt differently, and ticks the box again.
     sent = marketer.post(
         reverse("ingest-profiles", kwargs={"workspace": "maison"}),
-        {"items": [{"idempotency_key": "re-1", "external_id": "SHOP-77", "email": f"  {EMAIL.upper()} ", "country": "FR"}]},
+        {
+            "items": [
+                {"idempotency_key": "re-1", "external_id": "SHOP-77", "email": f"  {EMAIL.upper()} ", "country": "FR"}
+            ]
+        },
         format="json",
     )
     assert sent.status_code in (200, 201, 207), sent.json()
@@ -88,7 +92,9 @@ def test_withdrawal_in_one_call_cancels_pending_sends_and_notifies_past_destinat
     workspace, marketer, officer, receiver, eager_tasks
 ):
     handler, hook = receiver
-    Connector.objects.create(workspace=workspace, channel="sms", kind="webhook", url=hook, secret="s3cret", max_attempts=1)
+    Connector.objects.create(
+        workspace=workspace, channel="sms", kind="webhook", url=hook, secret="s3cret", max_attempts=1
+    )
     claire, bob, things = everywhere(workspace, officer.user)
     response = marketer.post(
         reverse("consent-withdraw", kwargs={"workspace": "maison"}),
@@ -96,7 +102,10 @@ def test_withdrawal_in_one_call_cancels_pending_sends_and_notifies_past_destinat
         format="json",
     )
     assert response.status_code == 201, response.json()
-    assert sorted((r["channel"], r["status"]) for r in response.json()) == [("email", "withdrawn"), ("sms", "withdrawn")]
+    assert sorted((r["channel"], r["status"]) for r in response.json()) == [
+        ("email", "withdrawn"),
+        ("sms", "withdrawn"),
+    ]
     # The display grant (ad targeting) was not asked for: it stays.
     state = marketer.get(url("consent-current"), {"profile": claire.pk}).json()
     assert {(r["purpose"], r["channel"], r["status"]) for r in state} == {
@@ -180,7 +189,9 @@ def test_a_new_profile_has_no_marketing_consent(workspace, marketer):
     assert created.status_code == 201
     state = marketer.get(url("consent-current"), {"profile": created.json()["id"]}).json()
     assert state == []
-    assert not Profile.objects.filter(pk=created.json()["id"]).contactable_for(purpose="direct_marketing", channel="email")
+    assert not Profile.objects.filter(pk=created.json()["id"]).contactable_for(
+        purpose="direct_marketing", channel="email"
+    )
 
 
 def test_consent_import_needs_its_proof_and_is_replay_safe(workspace, marketer):
@@ -188,10 +199,25 @@ def test_consent_import_needs_its_proof_and_is_replay_safe(workspace, marketer):
     make_profile(workspace=workspace, external_id="A2")
     when = (timezone.now() - timedelta(days=3)).isoformat()
     rows = [
-        {"external_id": "A1", "purpose": "direct_marketing", "channel": "email", "status": "granted",
-         "recorded_at": when, "source": "paper-form", "proof": "scan-2026-0012.pdf sha256:ab12"},
-        {"external_id": "A2", "purpose": "direct_marketing", "channel": "sms", "status": "granted",
-         "recorded_at": when, "source": "web", "form": "/newsletter", "ip_address": "203.0.113.9"},
+        {
+            "external_id": "A1",
+            "purpose": "direct_marketing",
+            "channel": "email",
+            "status": "granted",
+            "recorded_at": when,
+            "source": "paper-form",
+            "proof": "scan-2026-0012.pdf sha256:ab12",
+        },
+        {
+            "external_id": "A2",
+            "purpose": "direct_marketing",
+            "channel": "sms",
+            "status": "granted",
+            "recorded_at": when,
+            "source": "web",
+            "form": "/newsletter",
+            "ip_address": "203.0.113.9",
+        },
     ]
     endpoint = reverse("consent-import-records", kwargs={"workspace": "maison"})
     bad = marketer.post(
@@ -202,7 +228,14 @@ def test_consent_import_needs_its_proof_and_is_replay_safe(workspace, marketer):
     assert bad.status_code == 400
     assert bad.json() == {
         "records": {
-            "2": {"proof": [{"message": "A consent grant needs its proof: a proof reference, or the form and the IP address.", "code": "proof_required"}]},
+            "2": {
+                "proof": [
+                    {
+                        "message": "A consent grant needs its proof: a proof reference, or the form and the IP address.",
+                        "code": "proof_required",
+                    }
+                ]
+            },
             "3": {"external_id": [{"message": "No such profile in this workspace.", "code": "does_not_exist"}]},
         }
     }
