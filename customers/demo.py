@@ -521,6 +521,7 @@ def _seed_consents(people, workspace, rng, now, report) -> None:
             "notice_version",
             "ip_address",
             "user_agent",
+            "proof",
             "created_at",
         ],
     )
@@ -549,6 +550,7 @@ def _seed_consents(people, workspace, rng, now, report) -> None:
                     "2024-03",
                     ip,
                     agent,
+                    "",
                     created,
                 )
                 if status == "granted" and rng.random() < 0.05:
@@ -567,6 +569,7 @@ def _seed_consents(people, workspace, rng, now, report) -> None:
                             "2024-03",
                             ip,
                             agent,
+                            "",
                             created,
                         )
 

@@ -252,6 +252,7 @@ class PrivacyViewSet(WorkspaceScopedViewSet):
     action_capabilities = {"records_of_processing": Capability.READ}
     pagination_class = None
     filterset_class = None
+    serializer_class = s.RetentionPolicySerializer
 
     @extend_schema(methods=["GET"], responses=s.RetentionPolicySerializer)
     @extend_schema(methods=["PUT"], request=s.RetentionPolicySerializer, responses=s.RetentionPolicySerializer)
