@@ -14,6 +14,7 @@ from django_filters.fields import IsoDateTimeField
 from django_filters.filters import IsoDateTimeFilter
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -115,3 +116,11 @@ def django_error_detail(exc: DjangoValidationError) -> Any:
             for key, value in exc.error_dict.items()
         }
     return {"non_field_errors": get_error_detail(exc)}
+
+
+class ActionsOnlyMetadata(SimpleMetadata):
+    """OPTIONS for views whose writes are actions on no single object (reports, settings):
+    the name, description and formats, without describing an object they do not have."""
+
+    def determine_actions(self, request, view):
+        return {}

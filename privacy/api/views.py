@@ -8,7 +8,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from config.api import parse_datetime_param
+from config.api import ActionsOnlyMetadata, parse_datetime_param
 from customers.models import Profile
 from privacy import consent, requests, retention
 from privacy.api import filters
@@ -253,6 +253,7 @@ class PrivacyViewSet(WorkspaceScopedViewSet):
     pagination_class = None
     filterset_class = None
     serializer_class = s.RetentionPolicySerializer
+    metadata_class = ActionsOnlyMetadata
 
     @extend_schema(methods=["GET"], responses=s.RetentionPolicySerializer)
     @extend_schema(methods=["PUT"], request=s.RetentionPolicySerializer, responses=s.RetentionPolicySerializer)

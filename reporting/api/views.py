@@ -4,7 +4,6 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.metadata import SimpleMetadata
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -12,7 +11,7 @@ from rest_framework.settings import api_settings
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
-from config.api import error_details
+from config.api import ActionsOnlyMetadata, error_details
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.reports import (
@@ -106,17 +105,10 @@ class OneReportSchema(AutoSchema):
         return False
 
 
-class ReportMetadata(SimpleMetadata):
-    """OPTIONS: the name, description and formats; the writable actions have no object to describe."""
-
-    def determine_actions(self, request, view):
-        return {}
-
-
 class ReportViewSet(WorkspaceScopedViewSet):
     """Performance reports: sums, reach, frequency and KPIs from the roll-up, filtered and grouped."""
 
-    metadata_class = ReportMetadata
+    metadata_class = ActionsOnlyMetadata
 
     schema = OneReportSchema()
 
