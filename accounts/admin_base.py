@@ -8,10 +8,11 @@ workspace's profile (foreign keys are checked on save).
 from typing import Any, ClassVar
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import ForeignKey, QuerySet
 from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.timezone import localtime
 
 from accounts.models import Workspace
@@ -22,6 +23,33 @@ from accounts.selectors import user_roles
 def admin_datetime(value) -> str:
     """A date-time as the admin shows it: local time, the locale's format, "-" when empty."""
     return date_format(localtime(value), "DATETIME_FORMAT") if value else "-"
+
+
+def errors_on_form(form: forms.BaseForm, exc: ValidationError) -> None:
+    """A service's refusal shown on the form: each message on its field, or on the whole form."""
+    for field, reasons in exc.message_dict.items():
+        name = field if field in form.fields else None
+        for reason in reasons:
+            form.add_error(name, reason)
+
+
+def errors_as_messages(modeladmin: admin.ModelAdmin, request, exc: ValidationError, prefix: str = "") -> None:
+    """A service's refusal as admin messages, for the button views that have no form to show it on."""
+    for field, reasons in exc.message_dict.items():
+        label = "" if field in ("non_field_errors", "__all__") else f"{field}: "
+        for reason in reasons:
+            modeladmin.message_user(request, f"{prefix}{label}{reason}", messages.ERROR)
+
+
+def post_button(*, name: str, label: str, url: str) -> str:
+    """A submit button of a change page that posts to one of the admin's own action views."""
+    return format_html(
+        '<button type="submit" class="button cible-action" name="_{}" formaction="{}" formmethod="post" '
+        "formnovalidate>{}</button>",
+        name,
+        url,
+        label,
+    )
 
 
 def roles_for(request) -> dict[int, str]:

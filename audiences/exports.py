@@ -7,7 +7,6 @@ expect. The export row is the log: who, when, which version, how many.
 """
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -22,7 +21,7 @@ from django.utils import timezone
 from accounts.roles import Capability, role_can
 from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
 from customers.models import Channel, Profile
-from customers.normalise import normalise_email, normalise_phone
+from customers.normalise import normalised_identifiers, sha256_identifier
 from customers.sql import insert_select
 from privacy.audit import Action, audit_record
 from privacy.models import ConsentPurpose, ConsentRecord
@@ -30,23 +29,6 @@ from segments.models import Segment
 
 logger = logging.getLogger(__name__)
 EXPORT_CHUNK = 5_000  # rows fetched per round trip while the file is written
-
-
-def sha256_identifier(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def normalised_identifiers(email: str, phone: str, *, default_region: str) -> tuple[str, str]:
-    """E-mail trimmed and lower-cased, phone in E.164; an identifier that does not parse is left out."""
-    try:
-        email = normalise_email(email) if email else ""
-    except ValidationError:
-        email = ""
-    try:
-        phone = normalise_phone(phone, default_region=default_region) if phone else ""
-    except ValidationError:
-        phone = ""
-    return email, phone
 
 
 def export_request(

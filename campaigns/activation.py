@@ -29,7 +29,6 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Workspace
-from audiences.exports import normalised_identifiers, sha256_identifier
 from audiences.models import AudienceMember
 from campaigns.models import (
     CHANNEL_PURPOSE,
@@ -42,6 +41,7 @@ from campaigns.models import (
 )
 from campaigns.rendering import render
 from customers.models import Event, EventType, Profile
+from customers.normalise import normalised_identifiers, sha256_identifier
 from customers.sql import insert_select
 from privacy.models import ConsentPurpose, ConsentRecord
 from segments.compiler import compile_definition

@@ -18,6 +18,9 @@ from accounts.admin_base import (
     WorkspaceScopedAdmin,
     WorkspaceScopedForm,
     admin_datetime,
+    errors_as_messages,
+    errors_on_form,
+    post_button,
     roles_for,
 )
 from accounts.models import Workspace
@@ -88,9 +91,7 @@ class TargetForm(forms.ModelForm):
         try:
             services.target_check(target)
         except ValidationError as exc:
-            for field, reasons in exc.message_dict.items():
-                for reason in reasons:
-                    self.add_error(field if field in self.fields else None, reason)
+            errors_on_form(self, exc)
         return cleaned
 
 
@@ -262,13 +263,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             return "-"
 
         def button(name, label):
-            return format_html(
-                '<button type="submit" class="button cible-action" name="_{}" formaction="{}" formmethod="post" '
-                "formnovalidate>{}</button>",
-                name,
-                reverse(f"admin:campaigns_campaign_{name}", args=[obj.pk]),
-                label,
-            )
+            return post_button(name=name, label=label, url=reverse(f"admin:campaigns_campaign_{name}", args=[obj.pk]))
 
         possible = services.TRANSITIONS[obj.status]
         buttons = []
@@ -409,10 +404,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         try:
             changed = do(campaign, reason)
         except ValidationError as exc:
-            for field, reasons in exc.message_dict.items():
-                label = "" if field in ("non_field_errors", "__all__") else f"{field}: "
-                for message in reasons:
-                    self.message_user(request, f"{label}{message}", messages.ERROR)
+            errors_as_messages(self, request, exc)
         else:
             self.message_user(request, done.format(status=changed.get_status_display().lower()), messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
@@ -568,9 +560,7 @@ class ConnectorForm(WorkspaceScopedForm):
                 kind=cleaned.get("kind"), url=cleaned.get("url") or "", secret=cleaned.get("secret") or ""
             )
         except ValidationError as exc:
-            for field, reasons in exc.message_dict.items():
-                for reason in reasons:
-                    self.add_error(field, reason)
+            errors_on_form(self, exc)
         return cleaned
 
 

@@ -1,4 +1,7 @@
-"""Identifier normalisation, shared by ingestion, identities and (later) exports."""
+"""Identifier normalisation and hashing, shared by ingestion, identities, exports, deliveries and the
+suppression list: one normal form, so that one person always gives the same hash."""
+
+import hashlib
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -38,3 +41,21 @@ def normalise_identity(type_: str, value: str, *, default_region: str = "FR") ->
     if not cleaned:
         raise ValidationError("This field may not be blank.", code="blank")
     return cleaned
+
+
+def sha256_identifier(value: str) -> str:
+    """SHA-256 of a normalised identifier, hex: what ad platforms and the suppression list compare."""
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def normalised_identifiers(email: str, phone: str, *, default_region: str) -> tuple[str, str]:
+    """E-mail trimmed and lower-cased, phone in E.164; an identifier that does not parse is left out."""
+    try:
+        email = normalise_email(email) if email else ""
+    except ValidationError:
+        email = ""
+    try:
+        phone = normalise_phone(phone, default_region=default_region) if phone else ""
+    except ValidationError:
+        phone = ""
+    return email, phone

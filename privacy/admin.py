@@ -6,10 +6,14 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
+    ReadOnlyScopedAdmin,
     ScopedInline,
     WorkspaceScopedAdmin,
     WorkspaceScopedForm,
     admin_datetime,
+    errors_as_messages,
+    errors_on_form,
+    post_button,
     workspace_ids_with,
 )
 from accounts.roles import Capability
@@ -98,6 +102,10 @@ class PrivacyScopedAdmin(WorkspaceScopedAdmin):
         return obj.workspace_id in workspace_ids_with(request, Capability.HANDLE_PRIVACY)
 
 
+class PrivacyLogAdmin(PrivacyScopedAdmin, ReadOnlyScopedAdmin):
+    """A privacy history or list: seen by the privacy roles, never added, changed or deleted here."""
+
+
 class RemovalNoticeInline(ScopedInline):
     model = RemovalNotice
     write_capability = Capability.HANDLE_PRIVACY
@@ -127,9 +135,7 @@ class RequestForm(WorkspaceScopedForm):
                     by=self.user,
                 )
             except ValidationError as exc:
-                for field, reasons in exc.message_dict.items():
-                    for reason in reasons:
-                        self.add_error(field if field in self.fields else None, reason)
+                errors_on_form(self, exc)
         return cleaned
 
 
@@ -251,13 +257,8 @@ class DataSubjectRequestAdmin(PrivacyScopedAdmin):
             return "-"
 
         def button(name, label):
-            return format_html(
-                '<button type="submit" class="button cible-action" name="_{}" formaction="{}" formmethod="post" '
-                "formnovalidate>{}</button>",
-                name,
-                reverse(f"admin:privacy_datasubjectrequest_{name}", args=[obj.pk]),
-                label,
-            )
+            url = reverse(f"admin:privacy_datasubjectrequest_{name}", args=[obj.pk])
+            return post_button(name=name, label=label, url=url)
 
         buttons = [button("complete", f"Carry out the {obj.get_kind_display().split(' (')[0].lower()} and complete")]
         if obj.status == DataSubjectRequest.Status.RECEIVED:
@@ -317,10 +318,7 @@ class DataSubjectRequestAdmin(PrivacyScopedAdmin):
                 else:
                     requests.request_complete(request=obj, by=request.user)
             except ValidationError as exc:
-                for field, reasons in exc.message_dict.items():
-                    label = "" if field in ("non_field_errors", "__all__") else f"{field}: "
-                    for message in reasons:
-                        self.message_user(request, f"{label}{message}", messages.ERROR)
+                errors_as_messages(self, request, exc)
             else:
                 done = {"start": "started", "extend": "extended", "reject": "rejected", "complete": "completed"}[name]
                 self.message_user(request, f"The request was {done}.", messages.SUCCESS)
@@ -330,51 +328,26 @@ class DataSubjectRequestAdmin(PrivacyScopedAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(PrivacyScopedAdmin):
+class SuppressionAdmin(PrivacyLogAdmin):
+    """Entries come from objection requests, or from the API with the identifier, hashed on arrival."""
+
     list_display = ["created_at", "kind", "hash", "reason", "request", "workspace"]
     list_filter = ["workspace", "kind", "reason"]
     search_fields = ["hash"]
 
-    def has_add_permission(self, request) -> bool:
-        return False  # through an objection request, or the API with the identifier (hashed on arrival)
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(PrivacyScopedAdmin):
+class AuditEntryAdmin(PrivacyLogAdmin):
     list_display = ["at", "actor_name", "action", "object_type", "object_id", "profile_id", "workspace"]
     list_filter = ["workspace", "action", "object_type"]
     search_fields = ["actor_name", "object_id"]
     show_full_result_count = False
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(RemovalNotice)
-class RemovalNoticeAdmin(PrivacyScopedAdmin):
+class RemovalNoticeAdmin(PrivacyLogAdmin):
     list_display = ["created_at", "channel", "reason", "status", "attempts", "request", "workspace"]
     list_filter = ["workspace", "status", "reason", "channel"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(RetentionPolicy)

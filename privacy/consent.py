@@ -15,10 +15,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.api import django_error_detail, error_details
-from customers.models import Channel, Profile
+from customers.models import Profile
 from privacy.audit import Action, audit_record
 from privacy.errors import PrivacyErrorCode
-from privacy.models import ConsentPurpose, ConsentRecord, ConsentStatus, LegalBasis, RemovalNotice
+from privacy.models import ConsentRecord, ConsentStatus, LegalBasis, RemovalNotice
 
 CONSENT_FIELDS = (
     "purpose",
@@ -55,38 +55,24 @@ def consent_record_create(*, profile: Profile, by=None, **fields: Any) -> Consen
     return record
 
 
-@transaction.atomic
-def consent_withdraw(
+def grants_withdraw(
     *,
     profile: Profile,
     by=None,
     purposes: Iterable[str] | None = None,
     channels: Iterable[str] | None = None,
-    source: str = "privacy-team",
-    form: str = "",
-    notice_version: str = "",
-    ip_address: str | None = None,
-    user_agent: str = "",
-    proof: str = "",
     recorded_at: datetime | None = None,
+    **evidence: Any,
 ) -> list[ConsentRecord]:
-    """Withdraw every grant in force for the purposes and channels (all of them when not given)."""
-    _check_profile(profile)
-    Profile.objects.select_for_update().filter(pk=profile.pk).first()  # one withdrawal at a time per person
+    """Append a withdrawal for each grant in force of these purposes and channels (all when not
+    given) and return them; nothing is appended when nothing is granted. `evidence`: source, form,
+    notice_version, ip_address, user_agent, proof.
+    """
     in_force = ConsentRecord.objects.filter(profile=profile).current().filter(status=ConsentStatus.GRANTED)
     if purposes:
         in_force = in_force.filter(purpose__in=list(purposes))
     if channels:
         in_force = in_force.filter(channel__in=list(channels))
-    granted = list(in_force.order_by("purpose", "channel"))
-    if not granted:
-        raise ValidationError(
-            {
-                "non_field_errors": ValidationError(
-                    "Nothing is granted here to withdraw.", code=PrivacyErrorCode.NOTHING_TO_WITHDRAW
-                )
-            }
-        )
     when = recorded_at or timezone.now()
     records = [
         ConsentRecord(
@@ -97,19 +83,41 @@ def consent_withdraw(
             status=ConsentStatus.WITHDRAWN,
             legal_basis=g.legal_basis,
             recorded_at=when,
-            source=source,
-            form=form,
-            notice_version=notice_version,
-            ip_address=ip_address,
-            user_agent=user_agent,
-            proof=proof,
             created_by=by,
+            **evidence,
         )
-        for g in granted
+        for g in in_force.order_by("purpose", "channel")
     ]
     for record in records:
         record.full_clean()
-    ConsentRecord.objects.bulk_create(records)
+    return ConsentRecord.objects.bulk_create(records)
+
+
+@transaction.atomic
+def consent_withdraw(
+    *,
+    profile: Profile,
+    by=None,
+    purposes: Iterable[str] | None = None,
+    channels: Iterable[str] | None = None,
+    source: str = "privacy-team",
+    recorded_at: datetime | None = None,
+    **evidence: Any,
+) -> list[ConsentRecord]:
+    """Withdraw every grant in force for the purposes and channels (all of them when not given)."""
+    _check_profile(profile)
+    Profile.objects.select_for_update().filter(pk=profile.pk).first()  # one withdrawal at a time per person
+    records = grants_withdraw(
+        profile=profile, by=by, purposes=purposes, channels=channels, recorded_at=recorded_at, source=source, **evidence
+    )
+    if not records:
+        raise ValidationError(
+            {
+                "non_field_errors": ValidationError(
+                    "Nothing is granted here to withdraw.", code=PrivacyErrorCode.NOTHING_TO_WITHDRAW
+                )
+            }
+        )
     consent_ended(profile=profile, channels={r.channel for r in records}, reason=RemovalNotice.Reason.WITHDRAWAL)
     audit_record(
         workspace_id=profile.workspace_id,
@@ -124,31 +132,63 @@ def consent_withdraw(
 
 
 def consent_ended(*, profile: Profile, channels: set[str] | None, reason: str, request=None) -> dict[str, int]:
-    """What ending consent on channels (None: every channel) does now: cancel pending deliveries
-    and triggered sends that can no longer go out, and notify past destinations.
+    """What ending one person's consent on channels (None: every channel) does now."""
+    return consents_ended(
+        workspace_id=profile.workspace_id, ended={profile.pk: channels}, reason=reason, request=request
+    )
+
+
+def consents_ended(
+    *, workspace_id: int, ended: dict[int, set[str] | None], reason: str, request=None
+) -> dict[str, int]:
+    """What ending consent does now, for many people at once (`ended`: profile id -> the channels
+    it ended on, None for every channel): cancel their pending deliveries on those channels and
+    the triggered sends that no channel of their campaign may still carry, and send removal
+    notices to past destinations. A few statements whatever the number of people; notices only
+    for the people whose data went somewhere.
     """
+    from audiences.models import AudienceExportMember
     from campaigns.models import CHANNEL_PURPOSE, PendingSend, Touch
     from privacy.destinations import removal_notices_create
 
-    pending = Touch.objects.filter(profile=profile, status=Touch.Status.PENDING)
-    if channels is not None:
-        pending = pending.filter(channel__in=channels)
-    cancelled = pending.update(status=Touch.Status.CANCELLED)
-    reachable = set()
-    if channels is not None:
-        now = timezone.now()
-        for record in ConsentRecord.objects.filter(profile=profile).valid_at(now).filter(status=ConsentStatus.GRANTED):
-            if CHANNEL_PURPOSE.get(record.channel) == record.purpose:
-                reachable.add(record.channel)
-    waiting = PendingSend.objects.filter(profile=profile, status=PendingSend.Status.WAITING).select_related(
+    everywhere = [pk for pk, channels in ended.items() if channels is None]
+    by_channel: dict[str, list[int]] = {}
+    for pk, channels in ended.items():
+        for channel in channels or ():
+            by_channel.setdefault(channel, []).append(pk)
+    pending = Touch.objects.filter(status=Touch.Status.PENDING)
+    cancelled = pending.filter(profile_id__in=everywhere).update(status=Touch.Status.CANCELLED) if everywhere else 0
+    for channel, ids in sorted(by_channel.items()):
+        cancelled += pending.filter(profile_id__in=ids, channel=channel).update(status=Touch.Status.CANCELLED)
+    # Channels each person may still be reached on (their grants in force for the channel's purpose).
+    reachable: dict[int, set[str]] = {}
+    in_force = (
+        ConsentRecord.objects.filter(profile_id__in=[pk for pk, c in ended.items() if c is not None])
+        .valid_at(timezone.now())
+        .filter(status=ConsentStatus.GRANTED)
+        .values_list("profile_id", "purpose", "channel")
+    )
+    for pk, purpose, channel in in_force:
+        if CHANNEL_PURPOSE.get(channel) == purpose:
+            reachable.setdefault(pk, set()).add(channel)
+    waiting = PendingSend.objects.filter(profile_id__in=list(ended), status=PendingSend.Status.WAITING).select_related(
         "target__campaign"
     )
-    stopped = [s.pk for s in waiting if not reachable.intersection(s.target.campaign.channels)]
+    stopped = [s.pk for s in waiting if not reachable.get(s.profile_id, set()).intersection(s.target.campaign.channels)]
     sends = PendingSend.objects.filter(pk__in=stopped).update(
-        status=PendingSend.Status.CANCELLED, reason=f"{RemovalNotice.Reason(reason).label.lower()}"
+        status=PendingSend.Status.CANCELLED, reason=RemovalNotice.Reason(reason).label.lower()
     )
-    notices = removal_notices_create(profile=profile, channels=channels, reason=reason, request=request)
-    return {"touches_cancelled": cancelled, "sends_cancelled": sends, "removal_notices": len(notices)}
+    went_somewhere = set(
+        AudienceExportMember.objects.filter(profile_id__in=list(ended)).values_list("profile_id", flat=True)
+    ) | set(
+        Touch.objects.filter(profile_id__in=list(ended), handoff__isnull=False).values_list("profile_id", flat=True)
+    )
+    notices = 0
+    for profile in Profile.objects.filter(workspace_id=workspace_id, pk__in=went_somewhere).order_by("pk"):
+        notices += len(
+            removal_notices_create(profile=profile, channels=ended[profile.pk], reason=reason, request=request)
+        )
+    return {"touches_cancelled": cancelled, "sends_cancelled": sends, "removal_notices": notices}
 
 
 # --- import ------------------------------------------------------------------------------
@@ -235,12 +275,12 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
             new.append(r)
     with transaction.atomic():
         ConsentRecord.objects.bulk_create(new)
-        ended = {}
+        ended: dict[int, set[str] | None] = {}
         for r in new:
             if r.status != ConsentStatus.GRANTED:
-                ended.setdefault(r.profile_id, (r.profile, set()))[1].add(r.channel)
-        for profile, channels in ended.values():
-            consent_ended(profile=profile, channels=channels, reason=RemovalNotice.Reason.WITHDRAWAL)
+                ended.setdefault(r.profile_id, set()).add(r.channel)
+        if ended:
+            consents_ended(workspace_id=workspace.pk, ended=ended, reason=RemovalNotice.Reason.WITHDRAWAL)
         audit_record(
             workspace_id=workspace.pk,
             actor=by,
@@ -249,7 +289,3 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
             detail={"received": len(rows), "created": len(new), "duplicates": len(records) - len(new)},
         )
     return {"received": len(rows), "created": len(new), "duplicates": len(records) - len(new)}
-
-
-def consent_purposes_channels() -> tuple[list[str], list[str]]:
-    return list(ConsentPurpose.values), list(Channel.values)

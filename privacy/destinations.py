@@ -4,7 +4,6 @@ sent there when the person withdraws, objects or is erased.
 
 import logging
 
-from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
@@ -116,10 +115,9 @@ def removal_notice_send(*, notice_id: int) -> RemovalNotice | None:
     from campaigns.activation import DeliveryError, webhook_post
     from campaigns.models import Connector
 
-    with transaction.atomic():
-        notice = RemovalNotice.objects.select_for_update().filter(pk=notice_id).first()
-        if notice is None or notice.status != RemovalNotice.Status.QUEUED:
-            return notice
+    notice = RemovalNotice.objects.filter(pk=notice_id).first()
+    if notice is None or notice.status != RemovalNotice.Status.QUEUED:
+        return notice  # sent already (a redelivered task), or to be sent by hand
     connector = Connector.objects.filter(
         workspace_id=notice.workspace_id, channel=notice.channel, kind=Connector.Kind.WEBHOOK, active=True
     ).first()

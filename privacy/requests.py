@@ -28,12 +28,11 @@ from privacy.errors import PrivacyErrorCode
 from privacy.models import (
     MARKETING_PURPOSES,
     ConsentRecord,
-    ConsentStatus,
     DataSubjectRequest,
     RemovalNotice,
     Suppression,
 )
-from privacy.suppression import guess_kind, identifier_hash, identifier_hashes, normalised_identifier, suppression_add
+from privacy.suppression import hashed_identifier, identifier_hashes, suppression_add
 
 Kind = DataSubjectRequest.Kind
 Status = DataSubjectRequest.Status
@@ -87,9 +86,8 @@ def _audit(request: DataSubjectRequest, by, action: str, **detail: Any) -> None:
 def _subject_hashes(subject: str, workspace) -> list[str]:
     if not subject:
         return []
-    kind = guess_kind(subject)
-    value = normalised_identifier(kind, subject, default_region=workspace.country)
-    return [f"{kind}:{identifier_hash(value)}"] if value else []
+    hashed = hashed_identifier(subject, default_region=workspace.country)
+    return [f"{hashed[0]}:{hashed[1]}"] if hashed else []
 
 
 @transaction.atomic
@@ -297,35 +295,20 @@ def _erasure(request: DataSubjectRequest, by) -> tuple[dict, str]:
 
 
 def _objection(request: DataSubjectRequest, by) -> tuple[dict, str]:
-    from privacy.consent import consent_ended
+    from privacy.consent import consent_ended, grants_withdraw
 
     hashes: set[tuple[str, str]] = {tuple(h.split(":", 1)) for h in request.subject_hashes}
     outcome: dict[str, int] = {}
     profile = request.profile
     if profile is not None and profile.erased_at is None:
         hashes |= identifier_hashes([profile.pk])[profile.pk]
-        now = timezone.now()
-        in_force = (
-            ConsentRecord.objects.filter(profile=profile, purpose__in=MARKETING_PURPOSES)
-            .current()
-            .filter(status=ConsentStatus.GRANTED)
+        withdrawn = grants_withdraw(
+            profile=profile,
+            by=by,
+            purposes=MARKETING_PURPOSES,
+            source="objection",
+            proof=f"data-subject request {request.pk}",
         )
-        withdrawn = [
-            ConsentRecord(
-                workspace_id=profile.workspace_id,
-                profile=profile,
-                purpose=g.purpose,
-                channel=g.channel,
-                status=ConsentStatus.WITHDRAWN,
-                legal_basis=g.legal_basis,
-                recorded_at=now,
-                source="objection",
-                proof=f"data-subject request {request.pk}",
-                created_by=by,
-            )
-            for g in in_force
-        ]
-        ConsentRecord.objects.bulk_create(withdrawn)
         outcome["consents_withdrawn"] = len(withdrawn)
         outcome.update(
             consent_ended(profile=profile, channels=None, reason=RemovalNotice.Reason.OBJECTION, request=request)

@@ -5,35 +5,23 @@ sends, exports): `Profile.objects.unsuppressed()` compares the SHA-256 of each p
 normalised e-mail, phone and identities with the list, in the database.
 """
 
-import hashlib
-
 from django.db.models import Q
 
 from customers.models import Identity, IdentityType, Profile
-from customers.normalise import normalise_email, normalise_phone
+from customers.normalise import normalised_identifiers, sha256_identifier
 from privacy.models import Suppression
 
 
-def identifier_hash(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
-
-
-def normalised_identifier(kind: str, value: str, *, default_region: str) -> str | None:
-    """The normalised e-mail or phone, or None when it does not parse."""
-    from django.core.exceptions import ValidationError
-
-    try:
-        return (
-            normalise_email(value)
-            if kind == Suppression.Kind.EMAIL
-            else normalise_phone(value, default_region=default_region)
-        )
-    except ValidationError:
-        return None
-
-
-def guess_kind(value: str) -> str:
-    return Suppression.Kind.EMAIL if "@" in value else Suppression.Kind.PHONE
+def hashed_identifier(raw: str, *, default_region: str) -> tuple[str, str] | None:
+    """(kind, hash) of an e-mail or phone as a person gave it, or None when it is neither."""
+    kind = Suppression.Kind.EMAIL if "@" in raw else Suppression.Kind.PHONE
+    email, phone = normalised_identifiers(
+        raw if kind == Suppression.Kind.EMAIL else "",
+        raw if kind == Suppression.Kind.PHONE else "",
+        default_region=default_region,
+    )
+    value = email or phone
+    return (kind, sha256_identifier(value)) if value else None
 
 
 def profile_identifiers(profile_ids: list[int]) -> dict[int, set[tuple[str, str]]]:
@@ -54,7 +42,7 @@ def profile_identifiers(profile_ids: list[int]) -> dict[int, set[tuple[str, str]
 
 def identifier_hashes(profile_ids: list[int]) -> dict[int, set[tuple[str, str]]]:
     return {
-        pk: {(kind, identifier_hash(v)) for kind, v in values}
+        pk: {(kind, sha256_identifier(v)) for kind, v in values}
         for pk, values in profile_identifiers(profile_ids).items()
     }
 
@@ -72,7 +60,3 @@ def suppression_add(*, workspace_id: int, hashes: set[tuple[str, str]], reason: 
     ]
     Suppression.objects.bulk_create(new, ignore_conflicts=True)
     return len(new)
-
-
-def is_suppressed(*, workspace_id: int, kind: str, value: str) -> bool:
-    return Suppression.objects.filter(workspace_id=workspace_id, kind=kind, hash=identifier_hash(value)).exists()

@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, admin_datetime, roles_for
+from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, admin_datetime, errors_as_messages, roles_for
 from accounts.roles import Capability, role_can
 from audiences.exports import export_request
 from audiences.models import AudienceRun
@@ -307,10 +307,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
                 segment=segment, by=request.user, role=roles_for(request).get(segment.workspace_id), **form.cleaned_data
             )
         except ValidationError as exc:
-            for field, reasons in exc.message_dict.items():
-                for reason in reasons:
-                    label = "" if field == "non_field_errors" else f"{field}: "
-                    self.message_user(request, f"Export not queued. {label}{reason}", messages.ERROR)
+            errors_as_messages(self, request, exc, prefix="Export not queued. ")
         else:
             self.message_user(request, "Export queued.", messages.SUCCESS)
         return self._back(segment)

@@ -20,7 +20,7 @@ from privacy.api.serializers import ConsentRecordOutput
 from privacy.selectors import consent_state
 
 
-def _workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
+def workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
     profile = Profile.objects.filter(workspace=view.workspace, pk=profile_id).first()
     if profile is None:
         raise ValidationError({field: ValidationError("No such profile in this workspace.", code="does_not_exist")})
@@ -79,7 +79,7 @@ class ProfileViewSet(
         survivor = self.get_object()
         data = s.MergeInput(data=request.data)
         data.is_valid(raise_exception=True)
-        merged = _workspace_profile(self, data.validated_data["other"], field="other")
+        merged = workspace_profile(self, data.validated_data["other"], field="other")
         survivor = services.profile_merge(survivor=survivor, merged=merged, by=request.user)
         return Response(s.ProfileOutput(survivor).data)
 
@@ -116,7 +116,7 @@ class IdentityViewSet(
     def create(self, request, *args, **kwargs):
         data = s.IdentityInput(data=request.data)
         data.is_valid(raise_exception=True)
-        profile = _workspace_profile(self, data.validated_data.pop("profile"))
+        profile = workspace_profile(self, data.validated_data.pop("profile"))
         identity = services.identity_create(profile=profile, **data.validated_data)
         return Response(s.IdentityOutput(identity).data, status=status.HTTP_201_CREATED)
 
@@ -183,7 +183,7 @@ class SurveyResponseViewSet(
     def create(self, request, *args, **kwargs):
         data = s.SurveyResponseInput(data=request.data)
         data.is_valid(raise_exception=True)
-        profile = _workspace_profile(self, data.validated_data.pop("profile"))
+        profile = workspace_profile(self, data.validated_data.pop("profile"))
         response = services.survey_response_create(profile=profile, **data.validated_data)
         return Response(s.SurveyResponseOutput(response).data, status=status.HTTP_201_CREATED)
 

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
 from config.api import ActionsOnlyMetadata, parse_datetime_param
-from customers.models import Profile
+from customers.api.views import workspace_profile
 from privacy import consent, requests, retention
 from privacy.api import filters
 from privacy.api import serializers as s
@@ -18,14 +18,7 @@ from privacy.destinations import export_destinations
 from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, RemovalNotice, RetentionPolicy, Suppression
 from privacy.processing import processing_records
 from privacy.selectors import consent_state
-from privacy.suppression import guess_kind, identifier_hash, normalised_identifier, suppression_add
-
-
-def workspace_profile(view: WorkspaceScopedViewSet, profile_id, field: str = "profile") -> Profile:
-    profile = Profile.objects.filter(workspace=view.workspace, pk=profile_id).first()
-    if profile is None:
-        raise ValidationError({field: ValidationError("No such profile in this workspace.", code="does_not_exist")})
-    return profile
+from privacy.suppression import hashed_identifier, suppression_add
 
 
 class ConsentRecordViewSet(
@@ -203,18 +196,15 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Works
     def create(self, request, *args, **kwargs):
         data = s.SuppressionInput(data=request.data)
         data.is_valid(raise_exception=True)
-        raw = data.validated_data["identifier"]
-        kind = guess_kind(raw)
-        value = normalised_identifier(kind, raw, default_region=self.workspace.country)
-        if value is None:
+        hashed = hashed_identifier(data.validated_data["identifier"], default_region=self.workspace.country)
+        if hashed is None:
             raise ValidationError(
                 {"identifier": ValidationError("Expected an e-mail or a phone number.", code="invalid")}
             )
-        hashed = identifier_hash(value)
         suppression_add(
-            workspace_id=self.workspace.pk, hashes={(kind, hashed)}, reason=Suppression.Reason.MANUAL, by=request.user
+            workspace_id=self.workspace.pk, hashes={hashed}, reason=Suppression.Reason.MANUAL, by=request.user
         )
-        entry = Suppression.objects.get(workspace=self.workspace, kind=kind, hash=hashed)
+        entry = Suppression.objects.get(workspace=self.workspace, kind=hashed[0], hash=hashed[1])
         audit_record(
             workspace_id=self.workspace.pk,
             actor=request.user,

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import connection
+from django.urls import reverse
 from django.utils import timezone
 
 from audiences.exports import export_request, export_run
@@ -123,3 +124,8 @@ def files_holding(root, text: str) -> list[str]:
         for path in root.rglob("*")
         if path.is_file() and text.lower() in path.read_bytes().decode("utf-8", "replace").lower()
     ]
+
+
+def url(name: str, pk=None, ws: str = "maison") -> str:
+    """A workspace resource's URL: its list, or one object with `pk`."""
+    return reverse(name, kwargs={"workspace": ws, **({"pk": pk} if pk else {})})

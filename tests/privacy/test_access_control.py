@@ -13,12 +13,9 @@ from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, Suppre
 from privacy.processing import declared_models
 from privacy.requests import request_create
 from tests.factories import make_consent, make_profile, make_segment, make_user
+from tests.privacy.people import url
 
 ROLES = [Role.VIEWER, Role.MARKETER, Role.MANAGER, Role.PRIVACY_OFFICER, Role.ADMIN]
-
-
-def url(name, pk=None, ws="maison"):
-    return reverse(name, kwargs={"workspace": ws, **({"pk": pk} if pk else {})})
 
 
 def allowed(*roles):

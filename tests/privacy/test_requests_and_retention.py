@@ -3,7 +3,6 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Event, Profile
@@ -11,10 +10,7 @@ from privacy import retention
 from privacy.models import AuditEntry, DataSubjectRequest, RetentionPolicy
 from privacy.requests import add_months, due_on, request_create
 from tests.factories import make_consent, make_event, make_order, make_profile
-
-
-def url(name, pk=None, ws="maison"):
-    return reverse(name, kwargs={"workspace": ws, **({"pk": pk} if pk else {})})
+from tests.privacy.people import url
 
 
 @pytest.mark.parametrize(

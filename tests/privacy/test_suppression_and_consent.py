@@ -16,11 +16,7 @@ from campaigns.models import Connector, PendingSend, Touch
 from customers.models import Profile
 from privacy.models import ConsentRecord, RemovalNotice, Suppression
 from tests.factories import make_consent, make_event, make_profile, make_segment
-from tests.privacy.people import EMAIL, PHONE, contactable, everywhere, running
-
-
-def url(name, pk=None, ws="maison"):
-    return reverse(name, kwargs={"workspace": ws, **({"pk": pk} if pk else {})})
+from tests.privacy.people import EMAIL, PHONE, contactable, everywhere, running, url
 
 
 def request_done(client, **body):
@@ -246,3 +242,37 @@ def test_consent_import_needs_its_proof_and_is_replay_safe(workspace, marketer):
     assert replay.json() == {"received": 2, "created": 0, "duplicates": 2}
     record = ConsentRecord.objects.get(profile__external_id="A1")
     assert record.proof.startswith("scan-2026-0012.pdf") and record.created_by == marketer.user
+
+
+def test_withdrawals_imported_for_many_people_take_effect_together(workspace, marketer, officer):
+    claire, bob, _ = everywhere(workspace, officer.user)
+    when = timezone.now().isoformat()
+    rows = [
+        {
+            "external_id": "CRM-CLAIRE",
+            "purpose": "direct_marketing",
+            "channel": "sms",
+            "status": "withdrawn",
+            "recorded_at": when,
+            "source": "crm-sync",
+        },
+        {
+            "external_id": "CRM-BOB",
+            "purpose": "direct_marketing",
+            "channel": "email",
+            "status": "withdrawn",
+            "recorded_at": when,
+            "source": "crm-sync",
+        },
+    ]
+    response = marketer.post(
+        reverse("consent-import-records", kwargs={"workspace": "maison"}), {"records": rows}, format="json"
+    )
+    assert response.status_code == 201 and response.json()["created"] == 2
+    # Claire's pending SMS is cancelled; her triggered e-mail send may still go (e-mail is still granted).
+    assert not Touch.objects.filter(profile=claire, channel="sms", status="pending").exists()
+    assert PendingSend.objects.get(profile=claire).status == "waiting"
+    # Bob's e-mail went out in an export and a delivery file: the destination gets a removal notice.
+    assert list(RemovalNotice.objects.values_list("profile_id", "channel", "reason")) == [
+        (bob.pk, "email", "withdrawal")
+    ]
