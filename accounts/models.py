@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 
+from accounts.errors import AccountErrorCode
+
 
 class Role(models.TextChoices):
     VIEWER = "viewer", "Viewer"
@@ -30,7 +32,7 @@ class Currency(models.TextChoices):
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(
-            "%(value)s is not a known IANA time zone.", code="invalid_time_zone", params={"value": value}
+            "%(value)s is not a known IANA time zone.", code=AccountErrorCode.INVALID_TIME_ZONE, params={"value": value}
         )
 
 

@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from accounts.admin_base import ReadOnlyScopedAdmin, roles_for
 from audiences.exports import export_file_response
 from audiences.models import AudienceExport, AudienceRun
+from audiences.segment_admin import SegmentAudienceAdmin  # noqa: F401  (the segment page with its audience)
 
 
 @admin.register(AudienceRun)

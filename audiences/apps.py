@@ -4,3 +4,22 @@ from django.apps import AppConfig
 class AudiencesConfig(AppConfig):
     name = "audiences"
     verbose_name = "Audiences"
+
+    def ready(self) -> None:
+        from audiences import receivers
+        from audiences.models import AudienceExport
+        from audiences.services import audiences_recover
+        from core.leases import lease_recoverer_register
+        from customers.signals import profile_merging
+        from privacy import registry
+        from segments.membership import membership_provider_register
+        from segments.signals import segment_created
+
+        lease_recoverer_register(name="audiences", recover=audiences_recover)
+        membership_provider_register(receivers.current_audiences)
+        segment_created.connect(receivers.audience_open, dispatch_uid="audiences.open")
+        profile_merging.connect(receivers.profile_merging, dispatch_uid="audiences.merge")
+        registry.profiles_erasing.connect(receivers.profiles_erasing, dispatch_uid="audiences.erase")
+        registry.destination_sources.append(receivers.export_destinations)
+        registry.access_sections.append(receivers.access_section)
+        registry.retained_files.append((AudienceExport, "file", "created_at"))

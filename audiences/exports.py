@@ -19,12 +19,15 @@ from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.roles import Capability, role_can
+from audiences.errors import AudienceErrorCode
 from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
+from core.errors import CommonErrorCode
+from core.sql import insert_select
 from customers.models import Channel, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
-from customers.sql import insert_select
 from privacy.audit import Action, audit_record
-from privacy.models import ConsentPurpose, ConsentRecord
+from privacy.models import ConsentPurpose
+from privacy.selectors import profiles_reachable
 from segments.models import Segment
 
 logger = logging.getLogger(__name__)
@@ -38,13 +41,15 @@ def export_request(
 
     errors = {}
     if purpose not in ConsentPurpose.values:
-        errors["purpose"] = ValidationError(f"Unknown purpose {purpose!r}.", code="invalid_choice")
+        errors["purpose"] = ValidationError(f"Unknown purpose {purpose!r}.", code=CommonErrorCode.INVALID_CHOICE)
     if channel not in Channel.values:
-        errors["channel"] = ValidationError(f"Unknown channel {channel!r}.", code="invalid_choice")
+        errors["channel"] = ValidationError(f"Unknown channel {channel!r}.", code=CommonErrorCode.INVALID_CHOICE)
     if identifiers == AudienceExport.Identifiers.PLAIN and not role_can(role, Capability.EXPORT_PLAIN):
-        errors["identifiers"] = ValidationError("Your role may export hashed identifiers only.", code="forbidden")
+        errors["identifiers"] = ValidationError(
+            "Your role may export hashed identifiers only.", code=AudienceErrorCode.FORBIDDEN
+        )
     if segment.audience.current_version == 0:
-        errors["non_field_errors"] = ValidationError("Compute the audience first.", code="no_audience")
+        errors["non_field_errors"] = ValidationError("Compute the audience first.", code=AudienceErrorCode.NO_AUDIENCE)
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -79,15 +84,12 @@ def export_run(*, export_id: int) -> AudienceExport | None:
     now = timezone.now()
     try:
         members = AudienceMember.objects.filter(audience=audience, version=version).values("profile_id")
-        consented = (
-            ConsentRecord.objects.filter(workspace_id=export.workspace_id)
-            .granted_at(purpose=export.purpose, channel=export.channel, when=now)
-            .values("profile_id")
-        )
-        chosen = (
-            Profile.objects.filter(workspace_id=export.workspace_id, pk__in=members)
-            .filter(pk__in=consented)
-            .activatable(workspace_id=export.workspace_id)
+        chosen = profiles_reachable(
+            profiles=Profile.objects.filter(workspace_id=export.workspace_id, pk__in=members),
+            workspace_id=export.workspace_id,
+            purpose=export.purpose,
+            channel=export.channel,
+            at=now,
         )
         people = chosen.order_by("pk").values_list("external_id", "email", "phone", "first_name", "last_name")
         content, rows = _render(export, people.iterator(chunk_size=EXPORT_CHUNK))

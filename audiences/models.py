@@ -2,8 +2,8 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Workspace
+from core.personal_data import PersonalData
 from customers.models import Profile
-from privacy.declarations import PersonalData
 from segments.models import JobStatus, Segment
 
 
@@ -96,40 +96,6 @@ class AudienceRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.audience} v{self.version} ({self.status})"
-
-
-class ManualMember(models.Model):
-    """A person added to or removed from a segment by hand; survives every recomputation.
-
-    A static segment's list is made of its `include` rows.
-    """
-
-    class Action(models.TextChoices):
-        INCLUDE = "include", "Always include"
-        EXCLUDE = "exclude", "Always exclude"
-
-    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="manual_members")
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
-    action = models.CharField(max_length=8, choices=Action.choices)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    personal_data = PersonalData(
-        category="Segment memberships (added or removed by hand)",
-        fields=("segment", "profile", "action"),
-        purposes=("Campaign targeting within the consent given",),
-        legal_basis="legitimate interests",
-        retention="Until removed from the segment.",
-        erasure="Deleted.",
-    )
-
-    class Meta:
-        constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="audiences_manualmember_unique")]
-
-    def __str__(self) -> str:
-        return f"{self.action} {self.profile_id} in {self.segment_id}"
 
 
 class AudienceExport(models.Model):

@@ -3,16 +3,17 @@
 1. Take the lease: one UPDATE that succeeds only when no live lease exists, and
    hands out the next version number. A second request while a computation
    holds the lease is a no-op, so two concurrent refreshes give one computation.
+   A heartbeat renews the lease while the run works (core.leases); a killed worker's
+   lease lapses within a minute and the workers' recovery tick queues the run again.
 2. Write the new version with one INSERT ... SELECT of the compiled segment query.
 3. In one transaction: make it current with `current_version = v WHERE
    current_version < v AND lease_token = mine`, record the run, release the lease.
    A reader never sees a half-written version; a killed worker leaves the old
-   version current and its lease expires; a stale run cannot overwrite a newer one.
+   version current; a stale run whose lease was taken over can neither switch its
+   version live nor clear the new holder's lease.
 4. Clear versions older than the previous one.
 """
 
-import csv
-import io
 import logging
 import time
 import uuid
@@ -20,20 +21,22 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
-from audiences.models import Audience, AudienceMember, AudienceRun, ManualMember
+from audiences.errors import AudienceErrorCode
+from audiences.models import Audience, AudienceMember, AudienceRun
+from core.leases import lease_expired, lease_heartbeat, lease_take
 from customers.models import Profile
-from privacy.models import ConsentRecord, Suppression
-from segments.models import Segment
+from privacy.models import Suppression
+from privacy.selectors import profiles_contactable, profiles_unsuppressed
+from segments.models import ManualMember, Segment
 from segments.selectors import compile_context, segment_members_query
 
 logger = logging.getLogger(__name__)
 
-# Longer than the slowest computation (~5 s for 1M profiles on bench data) by a wide
-# margin, and shorter than the task time limit's retry horizon.
-LEASE = timedelta(minutes=15)
+# A queued request whose task has not started within this time is taken as lost.
+QUEUED_FOR = timedelta(minutes=5)
 # Per purpose/channel, how many members each snapshot may contact.
 CONTACT_CHANNELS = [
     ("direct_marketing", "email"),
@@ -69,28 +72,54 @@ def _busy(audience: Audience, now) -> bool:
     return (
         audience.status == Audience.Status.QUEUED
         and bool(audience.requested_at)
-        and audience.requested_at > now - LEASE
+        and audience.requested_at > now - QUEUED_FOR
     )
 
 
-def _take_lease(audience_id: int) -> tuple[uuid.UUID, int] | None:
-    token = uuid.uuid4()
-    now = timezone.now()
+def audience_lease_take(*, audience_id: int) -> tuple[uuid.UUID, int] | None:
+    """Take the audience's lease and the next version number; None while another run holds it."""
     with transaction.atomic():
-        taken = (
-            Audience.objects.filter(pk=audience_id)
-            .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=now))
-            .update(
-                lease_token=token,
-                lease_expires_at=now + LEASE,
-                next_version=F("next_version") + 1,
-                status=Audience.Status.COMPUTING,
-            )
+        token = lease_take(
+            queryset=Audience.objects.filter(pk=audience_id),
+            next_version=F("next_version") + 1,
+            status=Audience.Status.COMPUTING,
         )
-        if not taken:
+        if token is None:
             return None
         version = Audience.objects.filter(pk=audience_id).values_list("next_version", flat=True).get()
     return token, version
+
+
+def audiences_recover() -> int:
+    """Audiences whose computing worker went silent: fail the lost run and queue the computation again."""
+    from audiences.tasks import audience_compute_task
+
+    recovered = 0
+    for audience_id, segment_id, token in Audience.objects.filter(lease_expired()).values_list(
+        "pk", "segment_id", "lease_token"
+    ):
+        with transaction.atomic():
+            taken = (
+                Audience.objects.filter(pk=audience_id, lease_token=token)
+                .filter(lease_expired())
+                .update(
+                    lease_token=None, lease_expires_at=None, status=Audience.Status.QUEUED, requested_at=timezone.now()
+                )
+            )
+            if not taken:
+                continue  # renewed, released or recovered meanwhile
+            _fail_lost_runs(audience_id)
+            audience_compute_task.delay_on_commit(segment_id=segment_id, trigger="recovery")
+        recovered += 1
+    return recovered
+
+
+def _fail_lost_runs(audience_id: int) -> None:
+    AudienceRun.objects.filter(audience_id=audience_id, status=AudienceRun.Status.RUNNING).update(
+        status=AudienceRun.Status.FAILED,
+        error="The worker was lost before finishing; its lease expired.",
+        finished_at=timezone.now(),
+    )
 
 
 def audience_compute(
@@ -101,20 +130,21 @@ def audience_compute(
     if segment is None:
         return None
     audience = Audience.objects.get(segment=segment)
-    lease = _take_lease(audience.pk)
+    lease = audience_lease_take(audience_id=audience.pk)
     if lease is None:
         return None
     token, version = lease
     started = time.monotonic()
     # Holding the lease, any run still marked running belongs to a worker that died.
-    AudienceRun.objects.filter(audience=audience, status=AudienceRun.Status.RUNNING).update(
-        status=AudienceRun.Status.FAILED,
-        error="The worker was lost before finishing; its lease expired.",
-        finished_at=timezone.now(),
-    )
+    _fail_lost_runs(audience.pk)
     run = AudienceRun.objects.create(
         audience=audience, version=version, trigger=trigger, requested_by_id=requested_by_id, started_at=timezone.now()
     )
+    with lease_heartbeat(model=Audience, pk=audience.pk, token=token):
+        return _compute(segment, audience, run, token, version, started)
+
+
+def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, version: int, started: float):
     try:
         # Rows left by a computation that was killed mid-write are never current: clear them.
         AudienceMember.objects.filter(audience=audience, version__gt=audience.current_version).exclude(
@@ -148,7 +178,7 @@ def audience_compute(
         else:
             AudienceMember.objects.filter(audience=audience, version=version).delete()
     except Exception as exc:
-        logger.exception("Audience computation of segment %s failed", segment_id)
+        logger.exception("Audience computation of segment %s failed", segment.pk)
         AudienceMember.objects.filter(audience=audience, version=version).delete()
         Audience.objects.filter(pk=audience.pk, lease_token=token).update(
             status=Audience.Status.FAILED, lease_token=None, lease_expires_at=None
@@ -182,11 +212,13 @@ def _diff(audience_id: int, previous: int, version: int) -> tuple[int, int]:
 def _contactable(audience: Audience, version: int, now) -> dict[str, int]:
     members = AudienceMember.objects.filter(audience=audience, version=version)
     if Suppression.objects.filter(workspace_id=audience.workspace_id).exists():
-        members = members.filter(profile_id__in=Profile.objects.unsuppressed(workspace_id=audience.workspace_id))
-    records = ConsentRecord.objects.filter(workspace_id=audience.workspace_id)
+        members = members.filter(
+            profile_id__in=profiles_unsuppressed(profiles=Profile.objects.all(), workspace_id=audience.workspace_id)
+        )
+    workspace_people = Profile.objects.filter(workspace_id=audience.workspace_id)
     return {
         f"{purpose}/{channel}": members.filter(
-            profile_id__in=records.granted_at(purpose=purpose, channel=channel, when=now).values("profile_id")
+            profile_id__in=profiles_contactable(profiles=workspace_people, purpose=purpose, channel=channel, at=now)
         ).count()
         for purpose, channel in CONTACT_CHANNELS
     }
@@ -196,27 +228,6 @@ def _finish(run: AudienceRun, started: float, **fields) -> None:
     fields["finished_at"] = timezone.now()
     fields["duration_ms"] = int((time.monotonic() - started) * 1000)
     AudienceRun.objects.filter(pk=run.pk).update(**fields)
-
-
-@transaction.atomic
-def manual_members_set(*, segment: Segment, add: list[int], remove: list[int], by=None) -> dict[str, int]:
-    """Always include `add`, always exclude `remove`; both survive recomputation."""
-    ids = set(add) | set(remove)
-    known = set(Profile.objects.filter(workspace_id=segment.workspace_id, pk__in=ids).values_list("pk", flat=True))
-    unknown = sorted(ids - known)
-    if unknown:
-        raise ValidationError(
-            {"profiles": ValidationError(f"Unknown profiles in this workspace: {unknown[:20]}.", code="does_not_exist")}
-        )
-    for action, profile_ids in ((ManualMember.Action.INCLUDE, add), (ManualMember.Action.EXCLUDE, remove)):
-        ManualMember.objects.filter(segment=segment, profile_id__in=profile_ids).delete()
-        ManualMember.objects.bulk_create(
-            [
-                ManualMember(segment=segment, profile_id=pk, action=action, created_by=by)
-                for pk in sorted(set(profile_ids))
-            ]
-        )
-    return {"included": len(set(add)), "excluded": len(set(remove))}
 
 
 def audiences_refresh_due(*, now=None) -> list[int]:
@@ -260,14 +271,24 @@ def segment_freeze(*, segment: Segment, by=None) -> Segment:
         return segment
     if audience.current_version == 0:
         raise ValidationError(
-            {"non_field_errors": ValidationError("Compute the audience before freezing it.", code="no_audience")}
+            {
+                "non_field_errors": ValidationError(
+                    "Compute the audience before freezing it.", code=AudienceErrorCode.NO_AUDIENCE
+                )
+            }
         )
     members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
     excluded = ManualMember.objects.filter(segment=segment, action=ManualMember.Action.EXCLUDE)
     excluded.delete()  # the frozen list already reflects them
     ManualMember.objects.bulk_create(
         [
-            ManualMember(segment=segment, profile_id=profile_id, action=ManualMember.Action.INCLUDE, created_by=by)
+            ManualMember(
+                workspace_id=segment.workspace_id,
+                segment=segment,
+                profile_id=profile_id,
+                action=ManualMember.Action.INCLUDE,
+                created_by=by,
+            )
             for profile_id in members.values_list("profile_id", flat=True).iterator(chunk_size=10_000)
         ],
         ignore_conflicts=True,
@@ -277,33 +298,3 @@ def segment_freeze(*, segment: Segment, by=None) -> Segment:
     segment.refresh_every = None
     segment.save(update_fields=["kind", "refresh_every", "updated_at"])
     return segment
-
-
-@transaction.atomic
-def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int]:
-    """A static segment's list from a CSV of external ids or e-mails (one column, with a header)."""
-    if segment.kind != Segment.Kind.STATIC:
-        raise ValidationError({"file": ValidationError("Only a static segment takes a list.", code="not_static")})
-    reader = csv.reader(io.StringIO(text))
-    header = [cell.strip().lower() for cell in next(reader, [])]
-    if header[:1] not in (["external_id"], ["email"]):
-        raise ValidationError(
-            {"file": ValidationError("The first column must be external_id or email.", code="invalid")}
-        )
-    column = header[0]
-    values = {
-        row[0].strip().lower() if column == "email" else row[0].strip() for row in reader if row and row[0].strip()
-    }
-    lookup = "email__in" if column == "email" else "external_id__in"
-    found = list(
-        Profile.objects.filter(workspace_id=segment.workspace_id, **{lookup: values}).values_list("pk", flat=True)
-    )
-    ManualMember.objects.filter(segment=segment).delete()
-    ManualMember.objects.bulk_create(
-        [
-            ManualMember(segment=segment, profile_id=pk, action=ManualMember.Action.INCLUDE, created_by=by)
-            for pk in found
-        ],
-        batch_size=5_000,
-    )
-    return {"rows": len(values), "matched": len(found), "unmatched": len(values) - len(found)}

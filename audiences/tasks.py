@@ -2,10 +2,10 @@ from celery import shared_task
 
 from audiences.exports import export_run
 from audiences.services import audience_compute, audiences_refresh_due
-from config.celery import retrying_task_options
+from core.tasks import retrying_task_options
 
 
-# 12 minutes, below the 15-minute lease: a run never outlives its lease unnoticed.
+# The lease is renewed while the run works; the time limit bounds a run that hangs.
 @shared_task(**retrying_task_options(minutes=12))
 def audience_compute_task(segment_id: int, trigger: str = "manual", requested_by_id: int | None = None) -> None:
     audience_compute(segment_id=segment_id, trigger=trigger, requested_by_id=requested_by_id)

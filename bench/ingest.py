@@ -63,7 +63,7 @@ def free_port() -> int:
 
 def make_events(n: int, profiles: int, seed: int) -> list[tuple]:
     """(external_id, type, channel, occurred_at, properties, key suffix), deterministic for a seed."""
-    from customers.demo import CATEGORIES, CITIES, EVENT_MIX
+    from demo.seed import CATEGORIES, CITIES, EVENT_MIX
 
     rng = random.Random(seed)
     kinds = [(t, c) for t, c, _ in EVENT_MIX]
@@ -155,7 +155,8 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 60
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
         try:
-            if requests.get(f"{base}/health/", timeout=2).status_code == 200:
+            # 503 only says that no worker heartbeats (none runs here): the server answers.
+            if requests.get(f"{base}/health/", timeout=2).status_code in (200, 503):
                 return
         except requests.ConnectionError:
             pass
@@ -292,7 +293,7 @@ def main() -> None:
     from django.db import connection
 
     from accounts.services import token_get_or_create
-    from customers.demo import demo_reset
+    from demo.seed import demo_reset
 
     profiles = max(1, args.events // 10)
     print(f"Generating {args.events:,} events over {profiles:,} external ids ...", flush=True)

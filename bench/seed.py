@@ -77,7 +77,7 @@ def seed(env: dict[str, str], profiles: int, progress: bool) -> dict:
 
 def empty_workspace(env: dict[str, str]) -> None:
     code = (
-        "from accounts.models import Workspace; from customers.demo import demo_reset; "
+        "from accounts.models import Workspace; from demo.seed import demo_reset; "
         f"w = Workspace.objects.filter(slug={WORKSPACE!r}).first(); w and demo_reset(workspace=w)"
     )
     subprocess.run([sys.executable, "manage.py", "shell", "-v", "0", "-c", code], cwd=PROJECT, env=env, check=True)

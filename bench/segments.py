@@ -151,8 +151,8 @@ def run(workspace, repeat: int) -> None:
         print(f"max_parallel_workers_per_gather = {cursor.fetchone()[0]}")
 
     from audiences.models import AudienceRun
+    from core.time import years_ago
     from customers.models import Event, Order, Profile
-    from customers.querysets import years_ago
     from segments.compiler import EARTH_RADIUS_KM, segment_queryset
     from segments.models import Segment
     from segments.rules import validate_definition

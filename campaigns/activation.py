@@ -9,18 +9,12 @@ every batch so that a pause or a cancel stops it at once.
 """
 
 import csv
-import hashlib
-import hmac
 import io
-import json
 import logging
-import time
 import zoneinfo
 from collections.abc import Iterable
 from datetime import datetime
 
-import requests
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
@@ -40,10 +34,12 @@ from campaigns.models import (
     Touch,
 )
 from campaigns.rendering import render
+from core.sql import insert_select
+from core.webhooks import DeliveryError, webhook_post
 from customers.models import Event, EventType, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
-from customers.sql import insert_select
-from privacy.models import ConsentPurpose, ConsentRecord
+from privacy.models import ConsentPurpose
+from privacy.selectors import profiles_reachable
 from segments.compiler import compile_definition
 from segments.selectors import compile_context
 
@@ -59,10 +55,9 @@ def eligible_by_consent(
     *, workspace_id: int, channel: str, people: QuerySet[Profile], now: datetime
 ) -> QuerySet[Profile]:
     """Of `people`: those whose consent for the channel's purpose is in force now, neither erased nor suppressed."""
-    granted = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
-        purpose=CHANNEL_PURPOSE[channel], channel=channel, when=now
+    return profiles_reachable(
+        profiles=people, workspace_id=workspace_id, purpose=CHANNEL_PURPOSE[channel], channel=channel, at=now
     )
-    return people.filter(pk__in=granted.values("profile_id")).activatable(workspace_id=workspace_id)
 
 
 def eligible(
@@ -213,50 +208,16 @@ def delivery_payloads(touches: list[Touch], campaign: Campaign, channel: str) ->
     return out
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """HMAC-SHA256 of "<timestamp>.<body>" with the connector's secret, hex, as `sha256=<hex>`."""
-    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return f"sha256={digest}"
-
-
-def signed_headers(secret: str, body: bytes) -> dict[str, str]:
-    """The headers of every signed webhook call Cible makes: deliveries and rule notifications."""
-    timestamp = str(int(time.time()))
-    return {
-        "Content-Type": "application/json",
-        "User-Agent": "Cible-Webhook/1",
-        "X-Cible-Timestamp": timestamp,
-        "X-Cible-Signature": signature(secret, timestamp, body),
-    }
-
-
-class DeliveryError(Exception):
-    pass
-
-
-def webhook_post(connector: Connector, payload: dict) -> int:
-    """POST one signed batch; retries with exponential backoff on errors, timeouts, 429 and 5xx.
-
-    Returns the number of attempts. A 4xx other than 429 is not retried: the receiver refused it.
-    """
-    body = json.dumps(payload, separators=(",", ":"), default=str).encode()
-    backoff = settings.CIBLE_WEBHOOK_BACKOFF_SECONDS
-    last = ""
-    for attempt in range(1, connector.max_attempts + 1):
-        headers = {**signed_headers(connector.secret, body), "X-Cible-Batch": str(payload["batch"])}
-        try:
-            response = requests.post(connector.url, data=body, headers=headers, timeout=connector.timeout_seconds)
-        except requests.RequestException as exc:
-            last = f"{type(exc).__name__}: {exc}"
-        else:
-            if 200 <= response.status_code < 300:
-                return attempt
-            last = f"HTTP {response.status_code}: {response.text[:200]}"
-            if 400 <= response.status_code < 500 and response.status_code != 429:
-                raise DeliveryError(f"Refused by the receiver after {attempt} attempt(s): {last}")
-        if attempt < connector.max_attempts:
-            time.sleep(min(backoff * 2 ** (attempt - 1), 60))
-    raise DeliveryError(f"Failed after {connector.max_attempts} attempt(s): {last}")
+def connector_post(connector: Connector, payload: dict) -> int:
+    """POST one signed batch to a webhook connector, with its retry settings; returns the attempts."""
+    return webhook_post(
+        url=connector.url,
+        secret=connector.secret,
+        payload=payload,
+        max_attempts=connector.max_attempts,
+        timeout=connector.timeout_seconds,
+        extra_headers={"X-Cible-Batch": str(payload["batch"])},
+    )
 
 
 def _connector(campaign: Campaign, channel: str) -> Connector:
@@ -337,7 +298,7 @@ def _handoff_webhook(campaign: Campaign, channel: str, connector: Connector) -> 
             "deliveries": delivery_payloads(batch, campaign, channel),
         }
         try:
-            attempts = webhook_post(connector, payload)
+            attempts = connector_post(connector, payload)
         except DeliveryError as exc:
             Handoff.objects.filter(pk=handoff.pk).update(attempts=connector.max_attempts, error=str(exc)[:2000])
             _mark(batch, Touch.Status.FAILED, campaign, handoff)

@@ -6,4 +6,17 @@ class CampaignsConfig(AppConfig):
     name = "campaigns"
 
     def ready(self) -> None:
-        from campaigns import receivers  # noqa: F401  (triggered campaigns listen to ingested events)
+        from campaigns import receivers
+        from campaigns.models import Handoff
+        from customers.followups import event_handler_register
+        from customers.signals import profile_merging
+        from privacy import registry
+
+        event_handler_register(name="campaigns.triggers", handler=receivers.events_trigger_followup)
+        profile_merging.connect(receivers.profile_merging, dispatch_uid="campaigns.merge")
+        registry.profiles_erasing.connect(receivers.profiles_erasing, dispatch_uid="campaigns.erase")
+        registry.consent_ending.connect(receivers.consent_ending, dispatch_uid="campaigns.consent_ending")
+        registry.destination_sources.append(receivers.handoff_destinations)
+        registry.removal_webhooks.append(receivers.removal_webhook)
+        registry.access_sections.append(receivers.access_section)
+        registry.retained_files.append((Handoff, "file", "created_at"))

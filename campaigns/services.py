@@ -5,7 +5,6 @@ the ledger, under a lock on the campaign row, so caps hold with any number of wr
 """
 
 import uuid
-import zoneinfo
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -18,8 +17,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.models import Workspace
+from campaigns.errors import CampaignErrorCode
 from campaigns.models import MONEY, Campaign, LedgerEntry, PendingSend, Target, Touch, Transition
 from campaigns.rendering import unknown_tokens
+from core.errors import CommonErrorCode
+from core.time import local_day
 from segments.rules import validate_definition
 
 Status = Campaign.Status
@@ -38,10 +40,6 @@ TEMPLATE_FIELDS = ("subject_template", "body_template")
 CENT = Decimal("0.01")
 
 
-def local_day(workspace: Workspace, moment: datetime) -> date:
-    return moment.astimezone(zoneinfo.ZoneInfo(workspace.time_zone)).date()
-
-
 # --- campaigns and targets ------------------------------------------------------------
 
 
@@ -49,14 +47,16 @@ def _check_channels(channels: Any) -> None:
     from campaigns.models import CampaignChannel
 
     if not isinstance(channels, list) or not channels:
-        raise ValidationError({"channels": ValidationError("Give at least one channel.", code="required")})
+        raise ValidationError(
+            {"channels": ValidationError("Give at least one channel.", code=CommonErrorCode.REQUIRED)}
+        )
     unknown = [c for c in channels if c not in CampaignChannel.values]
     if unknown or len(set(channels)) != len(channels):
         raise ValidationError(
             {
                 "channels": ValidationError(
                     f"Unknown or repeated channels {unknown or channels}; choose among {CampaignChannel.values}.",
-                    code="invalid_choice",
+                    code=CommonErrorCode.INVALID_CHOICE,
                 )
             }
         )
@@ -67,34 +67,44 @@ def target_check(target: Target) -> None:
     errors: dict[str, ValidationError] = {}
     campaign = target.campaign
     if target.segment_id and target.segment.workspace_id != campaign.workspace_id:
-        errors["segment"] = ValidationError("This segment belongs to another workspace.", code="does_not_exist")
+        errors["segment"] = ValidationError(
+            "This segment belongs to another workspace.", code=CommonErrorCode.DOES_NOT_EXIST
+        )
     if not target.segment_id and not target.trigger_event:
-        errors["segment"] = ValidationError("Choose a segment (or a trigger event).", code="required")
+        errors["segment"] = ValidationError("Choose a segment (or a trigger event).", code=CommonErrorCode.REQUIRED)
     if target.mode == Target.Mode.FINE and target.min_probability is None:
-        errors["min_probability"] = ValidationError("A fine target needs a minimum probability.", code="required")
+        errors["min_probability"] = ValidationError(
+            "A fine target needs a minimum probability.", code=CommonErrorCode.REQUIRED
+        )
     if target.restriction is not None:
         try:
             validate_definition(target.restriction, attribute_types={})
             _only_geographic(target.restriction, "restriction")
         except ValidationError as exc:
-            errors["restriction"] = ValidationError(exc.messages, code="invalid")
+            errors["restriction"] = ValidationError(exc.messages, code=CommonErrorCode.INVALID)
     if target.trigger_event:
         from customers.models import EventType
 
         if target.trigger_event not in EventType.values:
-            errors["trigger_event"] = ValidationError(f"Unknown event type {target.trigger_event!r}.", code="invalid")
+            errors["trigger_event"] = ValidationError(
+                f"Unknown event type {target.trigger_event!r}.", code=CommonErrorCode.INVALID
+            )
         if target.trigger_delay is None or target.trigger_delay.total_seconds() < 0:
-            errors["trigger_delay"] = ValidationError("Give the delay after the event (0 or more).", code="required")
+            errors["trigger_delay"] = ValidationError(
+                "Give the delay after the event (0 or more).", code=CommonErrorCode.REQUIRED
+            )
         if not isinstance(target.trigger_properties, dict) or any(
             not isinstance(v, str | int | float | bool) for v in target.trigger_properties.values()
         ):
             errors["trigger_properties"] = ValidationError(
-                "An object of property: value pairs (strings, numbers or booleans).", code="invalid"
+                "An object of property: value pairs (strings, numbers or booleans).", code=CommonErrorCode.INVALID
             )
     for name in TEMPLATE_FIELDS:
         unknown = unknown_tokens(getattr(target, name))
         if unknown:
-            errors[name] = ValidationError(f"Unknown tokens: {', '.join(sorted(unknown))}.", code="invalid")
+            errors[name] = ValidationError(
+                f"Unknown tokens: {', '.join(sorted(unknown))}.", code=CommonErrorCode.INVALID
+            )
     if errors:
         raise ValidationError(errors)
 
@@ -131,7 +141,11 @@ def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in (Status.DRAFT, Status.SCHEDULED):
         raise ValidationError(
-            {"status": ValidationError(f"A {campaign.status} campaign cannot be edited.", code="not_editable")}
+            {
+                "status": ValidationError(
+                    f"A {campaign.status} campaign cannot be edited.", code=CampaignErrorCode.NOT_EDITABLE
+                )
+            }
         )
     for money in ("budget_total", "budget_daily"):
         if money in fields and fields[money] != getattr(campaign, money) and campaign.status != Status.DRAFT:
@@ -167,9 +181,11 @@ def connector_check(*, kind: str, url: str, secret: str) -> None:
         return
     errors = {}
     if not url:
-        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code="required")
+        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code=CommonErrorCode.REQUIRED)
     if len(secret or "") < 16:
-        errors["secret"] = ValidationError("A webhook needs a secret of 16 characters or more.", code="too_short")
+        errors["secret"] = ValidationError(
+            "A webhook needs a secret of 16 characters or more.", code=CampaignErrorCode.TOO_SHORT
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -179,20 +195,26 @@ def campaign_ready_check(campaign: Campaign, now: datetime) -> None:
     errors: dict[str, list[ValidationError]] = {}
     targets = list(campaign.targets.select_related("segment"))
     if not targets:
-        errors.setdefault("targets", []).append(ValidationError("Add at least one target.", code="required"))
+        errors.setdefault("targets", []).append(
+            ValidationError("Add at least one target.", code=CommonErrorCode.REQUIRED)
+        )
     if campaign.ends_at <= now:
-        errors.setdefault("ends_at", []).append(ValidationError("The campaign ends in the past.", code="ended"))
+        errors.setdefault("ends_at", []).append(
+            ValidationError("The campaign ends in the past.", code=CampaignErrorCode.ENDED)
+        )
     shares = sum((t.budget_share or Decimal(0)) for t in targets)
     if shares > 100:
         errors.setdefault("targets", []).append(
-            ValidationError(f"The budget shares add up to {shares} %, more than 100 %.", code="over_100")
+            ValidationError(
+                f"The budget shares add up to {shares} %, more than 100 %.", code=CampaignErrorCode.OVER_100
+            )
         )
     for target in targets:
         if target.mode == Target.Mode.FINE:
             errors.setdefault("targets", []).append(
                 ValidationError(
                     f"Target {target}: no membership probabilities are computed for its segment yet; use macro mode.",
-                    code="no_scores",
+                    code=CampaignErrorCode.NO_SCORES,
                 )
             )
     if errors:
@@ -215,12 +237,14 @@ def campaign_transition(
             raise ValidationError(
                 {
                     "status": ValidationError(
-                        f"A {locked.status} campaign cannot become {to}.", code="illegal_transition"
+                        f"A {locked.status} campaign cannot become {to}.", code=CampaignErrorCode.ILLEGAL_TRANSITION
                     )
                 }
             )
         if to == Status.CANCELLED and not reason.strip():
-            raise ValidationError({"reason": ValidationError("Say why the campaign is cancelled.", code="required")})
+            raise ValidationError(
+                {"reason": ValidationError("Say why the campaign is cancelled.", code=CommonErrorCode.REQUIRED)}
+            )
         if to == Status.SCHEDULED:
             campaign_ready_check(locked, now)
         previous = locked.status
@@ -298,11 +322,15 @@ def _money(value: Any, field: str, *, positive: bool) -> Decimal:
     try:
         amount = Decimal(str(value))
     except (ArithmeticError, ValueError, TypeError):
-        raise ValidationError({field: ValidationError("Expected a decimal amount.", code="invalid")}) from None
+        raise ValidationError(
+            {field: ValidationError("Expected a decimal amount.", code=CommonErrorCode.INVALID)}
+        ) from None
     if not amount.is_finite() or amount.quantize(CENT) != amount or abs(amount) >= Decimal(10) ** 12:
-        raise ValidationError({field: ValidationError("Expected an amount with at most 2 decimals.", code="invalid")})
+        raise ValidationError(
+            {field: ValidationError("Expected an amount with at most 2 decimals.", code=CommonErrorCode.INVALID)}
+        )
     if amount < 0 or (positive and amount == 0):
-        raise ValidationError({field: ValidationError("Expected a positive amount.", code="min_value")})
+        raise ValidationError({field: ValidationError("Expected a positive amount.", code=CommonErrorCode.MIN_VALUE)})
     return amount
 
 
@@ -358,10 +386,12 @@ def spend_record(
     amount = _money(amount, "amount", positive=True)
     if not idempotency_key or len(idempotency_key) > 128:
         raise ValidationError(
-            {"idempotency_key": ValidationError("Give a key of 1 to 128 characters.", code="invalid")}
+            {"idempotency_key": ValidationError("Give a key of 1 to 128 characters.", code=CommonErrorCode.INVALID)}
         )
     if target is not None and target.campaign_id != campaign.pk:
-        raise ValidationError({"target": ValidationError("This target belongs to another campaign.", code="invalid")})
+        raise ValidationError(
+            {"target": ValidationError("This target belongs to another campaign.", code=CommonErrorCode.INVALID)}
+        )
     occurred_at = occurred_at or timezone.now()
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("workspace").get(pk=campaign.pk)
@@ -375,21 +405,25 @@ def spend_record(
                 raise ValidationError(
                     {
                         "idempotency_key": ValidationError(
-                            "This key was used for a different entry.", code="idempotency_conflict"
+                            "This key was used for a different entry.", code=CampaignErrorCode.IDEMPOTENCY_CONFLICT
                         )
                     }
                 )
             return SpendResult(existing, created=False)
         if currency and currency != locked.currency:
             raise ValidationError(
-                {"currency": ValidationError(f"The campaign spends in {locked.currency}.", code="currency_mismatch")}
+                {
+                    "currency": ValidationError(
+                        f"The campaign spends in {locked.currency}.", code=CampaignErrorCode.CURRENCY_MISMATCH
+                    )
+                }
             )
         open_statuses = (Status.ACTIVE, Status.PAUSED, Status.COMPLETED) if settling else (Status.ACTIVE,)
         if locked.status not in open_statuses:
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
-                        f"A {locked.status} campaign accepts no spend.", code="not_active"
+                        f"A {locked.status} campaign accepts no spend.", code=CampaignErrorCode.NOT_ACTIVE
                     )
                 }
             )
@@ -399,7 +433,7 @@ def spend_record(
                 {
                     "amount": ValidationError(
                         f"Over the total budget: {locked.budget_total - locked.spent} {locked.currency} left.",
-                        code="budget_exceeded",
+                        code=CampaignErrorCode.BUDGET_EXCEEDED,
                     )
                 }
             )
@@ -410,7 +444,7 @@ def spend_record(
                     {
                         "amount": ValidationError(
                             f"Over the daily budget of {day}: {locked.budget_daily - today} {locked.currency} left.",
-                            code="daily_budget_exceeded",
+                            code=CampaignErrorCode.DAILY_BUDGET_EXCEEDED,
                         )
                     }
                 )
@@ -474,7 +508,7 @@ def budget_change(
 ) -> Campaign:
     """Set new caps; each change is a ledger entry with its author and reason."""
     if not (reason or "").strip():
-        raise ValidationError({"reason": ValidationError("Say why the budget changes.", code="required")})
+        raise ValidationError({"reason": ValidationError("Say why the budget changes.", code=CommonErrorCode.REQUIRED)})
     changes = {}
     if total is not None:
         changes[LedgerEntry.Kind.BUDGET_TOTAL] = _money(total, "total", positive=False)
@@ -482,19 +516,27 @@ def budget_change(
         changes[LedgerEntry.Kind.BUDGET_DAILY] = _money(daily, "daily", positive=False)
     if not changes:
         raise ValidationError(
-            {"non_field_errors": ValidationError("Give a new total or daily budget.", code="required")}
+            {"non_field_errors": ValidationError("Give a new total or daily budget.", code=CommonErrorCode.REQUIRED)}
         )
     now = timezone.now()
     with transaction.atomic():
         locked = Campaign.objects.select_for_update().select_related("workspace").get(pk=campaign.pk)
         if locked.is_final:
             raise ValidationError(
-                {"non_field_errors": ValidationError(f"A {locked.status} campaign's budget is closed.", code="final")}
+                {
+                    "non_field_errors": ValidationError(
+                        f"A {locked.status} campaign's budget is closed.", code=CampaignErrorCode.FINAL
+                    )
+                }
             )
         new_total = changes.get(LedgerEntry.Kind.BUDGET_TOTAL)
         if new_total is not None and new_total < locked.spent:
             raise ValidationError(
-                {"total": ValidationError(f"Already {locked.spent} {locked.currency} spent.", code="below_spent")}
+                {
+                    "total": ValidationError(
+                        f"Already {locked.spent} {locked.currency} spent.", code=CampaignErrorCode.BELOW_SPENT
+                    )
+                }
             )
         for kind, value in changes.items():
             field = "budget_total" if kind == LedgerEntry.Kind.BUDGET_TOTAL else "budget_daily"

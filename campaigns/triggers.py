@@ -15,8 +15,8 @@ from django.utils import timezone
 from audiences.models import AudienceMember
 from campaigns.activation import eligible
 from campaigns.models import Campaign, PendingSend, Target, Touch
+from core.sql import insert_select
 from customers.models import Event, EventType, Order, Profile
-from customers.sql import insert_select
 
 
 def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:

@@ -2,28 +2,11 @@ import os
 
 from celery import Celery
 
+from config import observability  # noqa: F401  (connects the task log context and the worker heartbeat)
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("cible")
 # Every Celery setting lives in config/settings.py under the CELERY_ namespace.
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-def retrying_task_options(*, minutes: int) -> dict:
-    """Options of a task that retries transient database errors with backoff, within a time limit.
-
-    The soft limit leaves the task a minute to record why it stopped; both stay
-    below CELERY_BROKER_TRANSPORT_OPTIONS' visibility timeout.
-    """
-    from django.db import OperationalError
-
-    return {
-        "acks_late": True,
-        "autoretry_for": (OperationalError,),
-        "retry_backoff": 30,
-        "retry_backoff_max": 600,
-        "max_retries": 5,
-        "soft_time_limit": minutes * 60 - 60,
-        "time_limit": minutes * 60,
-    }

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import environ
 
+from config.queues import task_routes
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -42,16 +44,21 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by Cible itself, no CDN
     "django_celery_beat",
+    # Cible's apps, lowest layer first (core.LAYERS; imports run downward only).
+    "core",
     "accounts",
     "customers",
+    "privacy",
     "segments",
     "audiences",
     "campaigns",
     "reporting",
-    "privacy",
+    "optimisation",
+    "demo",  # the demo data generator (bin/demo): not a domain app
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -141,7 +148,7 @@ MEDIA_ROOT = env("DJANGO_MEDIA_ROOT", default=str(BASE_DIR / "media"))
 MEDIA_URL = "media/"
 
 # Bulk ingestion accepts 10,000 items a request; a rich event is ~1 KB of JSON.
-# A larger body is refused with a 413 (config.api.exception_handler).
+# A larger body is refused with a 413 (core.api.exception_handler).
 INGEST_MAX_ITEMS = 10_000
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", default=32 * 1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -170,7 +177,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "config.api.Pagination",
+    "DEFAULT_PAGINATION_CLASS": "core.api.Pagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
@@ -185,7 +192,7 @@ REST_FRAMEWORK = {
         "user": env("CIBLE_THROTTLE_USER", default="1200/minute"),
         "ingest": env("CIBLE_THROTTLE_INGEST", default="600/minute"),
     },
-    "EXCEPTION_HANDLER": "config.api.exception_handler",
+    "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
@@ -223,7 +230,7 @@ SPECTACULAR_SETTINGS = {
         "IdentityTypeEnum": "customers.models.IdentityType",
         "AttributeTypeEnum": "customers.models.AttributeType",
         "SegmentKindEnum": "segments.models.Segment.Kind",
-        "BasisEnum": "campaigns.models.Rule.Basis",
+        "BasisEnum": "reporting.models.ConversionBasis",
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",
         "JobStatusEnum": "segments.models.JobStatus",
@@ -232,8 +239,8 @@ SPECTACULAR_SETTINGS = {
         "CampaignChannelEnum": "campaigns.models.CampaignChannel",
         "ConsentPurposeEnum": "privacy.models.ConsentPurpose",
         "AuditActionEnum": "privacy.models.AuditEntry.Action",
-        "RuleActionEnum": "campaigns.models.Rule.Action",
-        "ManualMemberActionEnum": "audiences.models.ManualMember.Action",
+        "RuleActionEnum": "optimisation.models.Rule.Action",
+        "ManualMemberActionEnum": "segments.models.ManualMember.Action",
         "PrivacyRequestKindEnum": "privacy.models.DataSubjectRequest.Kind",
         "PrivacyRequestStatusEnum": "privacy.models.DataSubjectRequest.Status",
         "SuppressionKindEnum": "privacy.models.Suppression.Kind",
@@ -265,15 +272,36 @@ TASK_MAX_SECONDS = 60 * 60
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * TASK_MAX_SECONDS}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
-CELERY_TASK_DEFAULT_QUEUE = "cible"
+# Queues (config/queues.py): `cible` for short work, `cible-long` for long jobs, `cible-ticks` for beat's ticks.
+CELERY_TASK_DEFAULT_QUEUE = env("CIBLE_QUEUE", default="cible")
+CELERY_TASK_ROUTES = task_routes(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("DJANGO_LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
-}
+# --- Observability: structured logs, error reporting -------------------------
+# structlog renders every line, the standard library's included:
+# JSON lines in production mode (for a log pipeline), readable lines on the embedded default. Each
+# carries request_id and workspace in a request, task_id and task_name in a Celery task.
+from config.logging import logging_settings  # noqa: E402
+
+LOG_JSON = env.bool("CIBLE_LOG_JSON", default=bool(DATABASE_URL))
+LOGGING = logging_settings(json_lines=LOG_JSON, level=env("DJANGO_LOG_LEVEL", default="INFO"))
+
+# Probes call /health/ over plain HTTP from inside the network: they get its answer, not a redirect.
+SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+
+# Errors go to Sentry only when SENTRY_DSN is set, without personal data (no user, IP, cookies or body).
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    import sentry_sdk
+    from sentry_sdk.integrations.celery import CeleryIntegration
+    from sentry_sdk.integrations.django import DjangoIntegration
+
+    sentry_sdk.init(
+        dsn=SENTRY_DSN,
+        integrations=[DjangoIntegration(), CeleryIntegration()],
+        send_default_pii=False,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+        environment=env("SENTRY_ENVIRONMENT", default=None),
+    )

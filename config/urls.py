@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -7,12 +6,13 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.throttling import AnonRateThrottle
 
 from accounts.api.views import MembershipViewSet, WorkspaceViewSet
-from audiences.api.views import ExportViewSet
-from campaigns.api.views import CampaignViewSet, ConnectorViewSet, FrequencyCapViewSet, RuleViewSet
+from audiences.api.views import ExportViewSet, SegmentViewSet
+from campaigns.api.views import ConnectorViewSet, FrequencyCapViewSet
+from config.health import health
 from customers.api import views as customers
+from optimisation.api.views import CampaignViewSet, RuleViewSet
 from privacy.api import views as privacy
 from reporting.api.views import DeliveryFigureViewSet, ReportJobViewSet, ReportViewSet
-from segments.api.views import SegmentViewSet
 
 router = DefaultRouter(trailing_slash=True)
 router.register("workspaces", WorkspaceViewSet, basename="workspace")
@@ -20,7 +20,7 @@ router.register("workspaces", WorkspaceViewSet, basename="workspace")
 workspace_router = DefaultRouter(trailing_slash=True)
 workspace_router.include_root_view = False
 workspace_router.register("members", MembershipViewSet, basename="membership")
-workspace_router.register("profiles", customers.ProfileViewSet, basename="profile")
+workspace_router.register("profiles", privacy.ProfileViewSet, basename="profile")
 workspace_router.register("identities", customers.IdentityViewSet, basename="identity")
 workspace_router.register(
     "attribute-definitions", customers.AttributeDefinitionViewSet, basename="attribute-definition"
@@ -45,10 +45,6 @@ workspace_router.register("suppressions", privacy.SuppressionViewSet, basename="
 workspace_router.register("removal-notices", privacy.RemovalNoticeViewSet, basename="removal-notice")
 workspace_router.register("audit-log", privacy.AuditEntryViewSet, basename="audit-entry")
 workspace_router.register("privacy", privacy.PrivacyViewSet, basename="privacy")
-
-
-def health(request):
-    return JsonResponse({"status": "ok"})
 
 
 class TokenView(ObtainAuthToken):

@@ -19,6 +19,8 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from core.errors import CommonErrorCode
+
 MAX_PAGE_SIZE = 500
 
 
@@ -65,7 +67,7 @@ class TimeCursorPagination(CursorPagination):
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = "The request body is too large."
-    default_code = "request_too_large"
+    default_code = CommonErrorCode.REQUEST_TOO_LARGE
 
 
 def read_upload(upload) -> bytes:
@@ -81,7 +83,7 @@ def error_details(detail: Any) -> Any:
         return [error_details(item) for item in detail]
     if isinstance(detail, dict):
         return {key: error_details(value) for key, value in detail.items()}
-    return {"message": str(detail), "code": getattr(detail, "code", "invalid")}
+    return {"message": str(detail), "code": getattr(detail, "code", CommonErrorCode.INVALID)}
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

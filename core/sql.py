@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import connection, connections, router
-from django.db.models import JSONField, Model, QuerySet
+from django.db.models import Exists, JSONField, Model, OuterRef, QuerySet
 
 # SQLite (>= 3.32) takes at most 32,766 parameters a statement.
 _SQLITE_MAX_PARAMS = 32_000
@@ -78,3 +78,18 @@ def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts
             f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) {sql}{tail}", params
         )
         return cursor.rowcount
+
+
+def rows_reassign(*, model: type[Model], survivor: Any, merged: Any, field: str = "profile", unique_with=()) -> int:
+    """Point `model`'s rows at `survivor` instead of `merged` (a profile merge), set-based.
+
+    `unique_with` names the other fields of a unique key that includes `field`: where the
+    survivor already has a row for the same key, the merged one's row is a duplicate and
+    is dropped rather than moved. Uses the base manager, so append-only histories move
+    too (their content is untouched). Returns the rows moved.
+    """
+    rows = model._base_manager.filter(**{field: merged})
+    if unique_with:
+        twin = model._base_manager.filter(**{field: survivor}, **{name: OuterRef(name) for name in unique_with})
+        rows.filter(Exists(twin)).delete()
+    return rows.update(**{field: survivor})

@@ -16,6 +16,7 @@ from accounts.admin_base import (
 )
 from accounts.roles import Capability
 from customers import services
+from customers.admin_audit import AuditedViewsAdmin
 from customers.api.serializers import PROFILE_WRITABLE
 from customers.csv_import import csv_text
 from customers.models import (
@@ -30,8 +31,6 @@ from customers.models import (
 )
 from customers.normalise import normalise_email, normalise_phone
 from customers.selectors import profile_summary
-from privacy.admin_audit import AuditedViewsAdmin
-from privacy.selectors import consent_state
 
 
 class IdentityInline(ScopedInline):
@@ -90,14 +89,14 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     search_fields = ["external_id", "email", "last_name", "first_name", "postal_code"]
     list_select_related = ["workspace"]
     show_full_result_count = False  # COUNT(*) on a million profiles on every page is wasted work
-    readonly_fields = ["age", "summary", "consents_in_force", "recent_events", "created_at", "updated_at"]
+    readonly_fields = ["age", "summary", "recent_events", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["workspace", "external_id", "lifecycle_stage"]}),
         ("Contact", {"fields": ["first_name", "last_name", "email", "phone"]}),
         ("Demographic", {"fields": ["birth_date", "age", "gender", "socio_professional_category"]}),
         ("Geographic", {"fields": ["city", "postal_code", "region", "country", "latitude", "longitude"]}),
         ("Attitudinal", {"fields": ["attributes"]}),
-        ("Activity", {"fields": ["summary", "consents_in_force", "recent_events", "created_at", "updated_at"]}),
+        ("Activity", {"fields": ["summary", "recent_events", "created_at", "updated_at"]}),
     ]
     inlines = [IdentityInline, OrderInline, SurveyResponseInline]
     actions = ["merge_profiles"]
@@ -114,22 +113,6 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
         return (
             f"{data['orders_count']} orders, {data['orders_total'] or 0} {obj.workspace.currency} in all, "
             f"last {admin_datetime(data['last_order_at'])}; {data['events_count']} events, last {admin_datetime(data['last_event_at'])}"
-        )
-
-    @admin.display(description="Consent in force")
-    def consents_in_force(self, obj: Profile):
-        if obj.pk is None:
-            return "-"
-        rows = consent_state(profile=obj)
-        if not rows:
-            return "No consent recorded (not contactable)."
-        return format_html_join(
-            "",
-            "<div>{} / {}: <strong>{}</strong> ({}, {})</div>",
-            (
-                (r.get_purpose_display(), r.get_channel_display(), r.status, r.source, admin_datetime(r.recorded_at))
-                for r in rows
-            ),
         )
 
     @admin.display(description="Last 20 events")

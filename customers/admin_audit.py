@@ -1,10 +1,11 @@
 from django.contrib import admin
 
-from privacy.audit import Action, audit_record
+from customers.signals import profile_viewed
 
 
 class AuditedViewsAdmin(admin.ModelAdmin):
-    """Logs each admin view of one person's data (who, when, which profile) in the audit log."""
+    """Announces each admin view of one person's data (who, when, which profile); the privacy
+    app writes it to the audit log."""
 
     audited_profile_path = "pk"  # how to reach the profile id from the object
 
@@ -14,13 +15,13 @@ class AuditedViewsAdmin(admin.ModelAdmin):
             obj = self.get_object(request, object_id)
             if obj is not None:
                 profile_id = obj.pk if self.audited_profile_path == "pk" else getattr(obj, self.audited_profile_path)
-                audit_record(
+                profile_viewed.send(
+                    sender=type(obj),
                     workspace_id=obj.workspace_id,
                     actor=request.user,
-                    action=Action.PROFILE_VIEWED,
                     object_type=obj._meta.model_name,
                     object_id=obj.pk,
                     profile_id=profile_id,
-                    detail={"via": "admin"},
+                    via="admin",
                 )
         return response

@@ -16,6 +16,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.models import Workspace
+from core.errors import CommonErrorCode
+from customers.errors import CustomerErrorCode
 from customers.ingestion import ORDER_FIELDS, PROFILE_FIELDS, IngestReport, orders_ingest, profiles_ingest
 from customers.models import AttributeDefinition, AttributeType
 
@@ -45,13 +47,13 @@ def decode(content: bytes) -> str:
 def csv_text(content: bytes) -> str:
     """An uploaded CSV file as text, or a ValidationError saying why it cannot be one."""
     if len(content) > settings.IMPORT_MAX_BYTES:
-        raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.", code="max_length")
+        raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.", code=CommonErrorCode.MAX_LENGTH)
     if not content.strip():
-        raise ValidationError("The file is empty.", code="empty")
+        raise ValidationError("The file is empty.", code=CommonErrorCode.EMPTY)
     try:
         return decode(content)
     except CsvFormatError as exc:
-        raise ValidationError(str(exc), code="encoding") from None
+        raise ValidationError(str(exc), code=CustomerErrorCode.ENCODING) from None
 
 
 def _delimiter(text: str) -> str:

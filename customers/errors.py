@@ -1,22 +1,27 @@
 from enum import StrEnum
 
+from core.errors import CommonErrorCode
+
 
 class CustomerErrorCode(StrEnum):
-    REQUIRED = "required"
-    BLANK = "blank"
-    INVALID = "invalid"
-    INVALID_CHOICE = "invalid_choice"
-    MAX_LENGTH = "max_length"
-    UNKNOWN_FIELD = "unknown_field"
+    # The generic codes stay here under their old names for the payload validator
+    # (customers.ingestion); their values come from CommonErrorCode, which new code names.
+    REQUIRED = CommonErrorCode.REQUIRED
+    BLANK = CommonErrorCode.BLANK
+    INVALID = CommonErrorCode.INVALID
+    INVALID_CHOICE = CommonErrorCode.INVALID_CHOICE
+    MAX_LENGTH = CommonErrorCode.MAX_LENGTH
+    UNKNOWN_FIELD = CommonErrorCode.UNKNOWN_FIELD
     UNKNOWN_ATTRIBUTE = "unknown_attribute"
     INVALID_EMAIL = "invalid_email"
     INVALID_PHONE = "invalid_phone"
     INVALID_DATE = "invalid_date"
     INVALID_DATETIME = "invalid_datetime"
-    OUT_OF_RANGE = "out_of_range"
+    OUT_OF_RANGE = CommonErrorCode.OUT_OF_RANGE
     COORDINATES_PAIR = "coordinates_pair"
     TOO_MANY_ITEMS = "too_many_items"
     SAME_PROFILE = "same_profile"
     NOT_A_LIST = "not_a_list"
     NULL_CHARACTER = "null_characters_not_allowed"
     ENCODING = "encoding"
+    IMMUTABLE = "immutable"

@@ -25,7 +25,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Currency, Workspace
+from core.sql import insert_ignore_returning
 from customers.errors import CustomerErrorCode as Code
+from customers.followups import events_ingested
 from customers.models import (
     AttributeDefinition,
     AttributeType,
@@ -43,8 +45,6 @@ from customers.models import (
     SocioProfessionalCategory,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
-from customers.signals import events_ingested
-from customers.sql import insert_ignore_returning
 
 MAX_PROPERTIES_KEYS = 100
 MAX_ORDER_ITEMS = 500
@@ -597,9 +597,7 @@ def events_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
             returning="id",
         )
         if created:
-            transaction.on_commit(
-                lambda: events_ingested.send(sender=Event, workspace_id=workspace.pk, event_ids=list(created))
-            )
+            transaction.on_commit(lambda: events_ingested(workspace_id=workspace.pk, event_ids=list(created)))
     report.created = len(created)
     report.duplicates += len(valid) - len(created)
     return report

@@ -14,8 +14,10 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Currency, Workspace
+from core.errors import CommonErrorCode
+from core.personal_data import PersonalData
+from customers.errors import CustomerErrorCode
 from customers.querysets import ProfileQuerySet
-from privacy.declarations import PersonalData
 
 
 class Channel(models.TextChoices):
@@ -394,27 +396,16 @@ class SurveyResponse(models.Model):
         )
         if not ok or value is None:
             raise ValidationError(
-                {"answer": ValidationError("Expected a text, number, yes/no or list of texts.", code="invalid")}
+                {
+                    "answer": ValidationError(
+                        "Expected a text, number, yes/no or list of texts.", code=CommonErrorCode.INVALID
+                    )
+                }
             )
         if "\x00" in str(value):  # PostgreSQL cannot store NUL in JSON text
             raise ValidationError(
-                {"answer": ValidationError("NUL characters are not allowed.", code="null_characters_not_allowed")}
+                {"answer": ValidationError("NUL characters are not allowed.", code=CustomerErrorCode.NULL_CHARACTER)}
             )
-
-
-class AppendOnlyModel(models.Model):
-    """A history row: written once, never changed or deleted through the ORM."""
-
-    class Meta:
-        abstract = True
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None and not self._state.adding:
-            raise PermissionError(f"{type(self).__name__} is append-only: rows cannot be updated.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise PermissionError(f"{type(self).__name__} is append-only: rows cannot be deleted.")
 
 
 class IngestReceipt(models.Model):

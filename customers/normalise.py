@@ -7,6 +7,7 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
+from core.errors import CommonErrorCode
 from customers.errors import CustomerErrorCode
 
 
@@ -39,7 +40,7 @@ def normalise_identity(type_: str, value: str, *, default_region: str = "FR") ->
         return normalise_phone(value, default_region=default_region)
     cleaned = value.strip()
     if not cleaned:
-        raise ValidationError("This field may not be blank.", code="blank")
+        raise ValidationError("This field may not be blank.", code=CommonErrorCode.BLANK)
     return cleaned
 
 

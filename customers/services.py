@@ -7,6 +7,7 @@ from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.errors import CommonErrorCode
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.models import (
@@ -20,7 +21,7 @@ from customers.models import (
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
-from privacy.models import ConsentRecord
+from customers.signals import profile_merging
 
 logger = logging.getLogger(__name__)
 
@@ -103,12 +104,15 @@ def profile_delete(*, profile: Profile) -> None:
 
 @transaction.atomic
 def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
-    """Merge `merged` into `survivor`: its events, orders, identities, survey
-    answers and consents follow the survivor, empty fields of the survivor are
+    """Merge `merged` into `survivor`: its events, orders, identities and survey
+    answers follow the survivor, and every other app moves its own rows through the
+    `profile_merging` signal (consents, memberships, deliveries, clicks...); empty fields of the survivor are
     filled from it, and its external id keeps resolving to the survivor.
     """
     if survivor.workspace_id != merged.workspace_id:
-        raise ValidationError({"other": ValidationError("Profiles belong to different workspaces.", code="invalid")})
+        raise ValidationError(
+            {"other": ValidationError("Profiles belong to different workspaces.", code=CommonErrorCode.INVALID)}
+        )
     if survivor.pk == merged.pk:
         raise ValidationError(
             {"other": ValidationError("A profile cannot be merged into itself.", code=CustomerErrorCode.SAME_PROFILE)}
@@ -118,7 +122,7 @@ def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
         p.pk: p for p in Profile.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
     }
     if len(locked) != 2:
-        raise ValidationError({"other": ValidationError("Profile no longer exists.", code="not_found")})
+        raise ValidationError({"other": ValidationError("Profile no longer exists.", code=CommonErrorCode.NOT_FOUND)})
     survivor, merged = locked[survivor.pk], locked[merged.pk]
 
     moved = {
@@ -126,8 +130,10 @@ def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
         "orders": Order.objects.filter(profile=merged).update(profile=survivor),
         "identities": Identity.objects.filter(profile=merged).update(profile=survivor),
         "survey_responses": SurveyResponse.objects.filter(profile=merged).update(profile=survivor),
-        "consents": ConsentRecord.objects.filter(profile=merged).reassign_profile(survivor),
     }
+    # Every other app moves its own rows (consents, memberships, deliveries, clicks...).
+    for _receiver, counts in profile_merging.send(sender=Profile, survivor=survivor, merged=merged):
+        moved.update(counts or {})
     for name in _MERGE_FILL:
         if getattr(survivor, name) in ("", None) and getattr(merged, name) not in ("", None):
             setattr(survivor, name, getattr(merged, name))
@@ -161,7 +167,7 @@ def identity_create(*, profile: Profile, type: str, value: str) -> Identity:
         raise ValidationError({"value": exc}) from None
     if Identity.objects.filter(workspace_id=profile.workspace_id, type=type, value=normalised).exists():
         raise ValidationError(
-            {"value": ValidationError("This identifier already belongs to a profile.", code="unique")}
+            {"value": ValidationError("This identifier already belongs to a profile.", code=CommonErrorCode.UNIQUE)}
         )
     return _validated_save(Identity(workspace_id=profile.workspace_id, profile=profile, type=type, value=normalised))
 
@@ -174,7 +180,9 @@ def identity_delete(*, identity: Identity) -> None:
 @transaction.atomic
 def attribute_definition_create(*, workspace: Workspace, **fields: Any) -> AttributeDefinition:
     if AttributeDefinition.objects.filter(workspace=workspace, key=fields.get("key")).exists():
-        raise ValidationError({"key": ValidationError("An attribute with this key exists.", code="unique")})
+        raise ValidationError(
+            {"key": ValidationError("An attribute with this key exists.", code=CommonErrorCode.UNIQUE)}
+        )
     return _validated_save(AttributeDefinition(workspace=workspace, **fields))
 
 
@@ -182,7 +190,11 @@ def attribute_definition_create(*, workspace: Workspace, **fields: Any) -> Attri
 def attribute_definition_update(*, definition: AttributeDefinition, **fields: Any) -> AttributeDefinition:
     if "type" in fields and fields["type"] != definition.type:
         raise ValidationError(
-            {"type": ValidationError("The type of an attribute cannot change once defined.", code="immutable")}
+            {
+                "type": ValidationError(
+                    "The type of an attribute cannot change once defined.", code=CustomerErrorCode.IMMUTABLE
+                )
+            }
         )
     for name, value in fields.items():
         setattr(definition, name, value)
@@ -201,7 +213,7 @@ def import_job_create(*, workspace: Workspace, kind: str, filename: str, content
     """Keep the file and queue its import; the row-level report fills in as it runs."""
     if kind not in ImportJob.Kind.values:
         raise ValidationError(
-            {"kind": ValidationError(f"Expected one of {ImportJob.Kind.values}.", code="invalid_choice")}
+            {"kind": ValidationError(f"Expected one of {ImportJob.Kind.values}.", code=CommonErrorCode.INVALID_CHOICE)}
         )
     try:
         text = csv_text(content)

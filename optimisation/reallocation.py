@@ -22,7 +22,9 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from campaigns.models import Campaign, LedgerEntry, Target
-from campaigns.services import local_day
+from core.errors import CommonErrorCode
+from core.time import local_day
+from optimisation.errors import OptimisationErrorCode
 from reporting.kpis import kpis
 
 HUNDREDTH = Decimal("0.01")
@@ -111,15 +113,15 @@ def recommendation(
 
     errors = {}
     if metric not in METRICS:
-        errors["metric"] = ValidationError("Choose roas or cpa.", code="invalid_choice")
+        errors["metric"] = ValidationError("Choose roas or cpa.", code=CommonErrorCode.INVALID_CHOICE)
     if not 1 <= days <= 90:
-        errors["days"] = ValidationError("Between 1 and 90 days.", code="invalid")
+        errors["days"] = ValidationError("Between 1 and 90 days.", code=CommonErrorCode.INVALID)
     if not Decimal(0) <= min_share <= Decimal(100):
-        errors["min_share"] = ValidationError("Between 0 and 100 percent.", code="invalid")
+        errors["min_share"] = ValidationError("Between 0 and 100 percent.", code=CommonErrorCode.INVALID)
     targets = list(campaign.targets.order_by("id"))
     if len(targets) < 2:
         errors["non_field_errors"] = ValidationError(
-            "Reallocation needs a campaign with two targets or more.", code="too_few_targets"
+            "Reallocation needs a campaign with two targets or more.", code=OptimisationErrorCode.TOO_FEW_TARGETS
         )
     if errors:
         raise ValidationError(errors)
@@ -181,7 +183,11 @@ def reallocation_apply(
         locked = Campaign.objects.select_for_update().select_related("workspace").get(pk=campaign.pk)
         if locked.is_final:
             raise ValidationError(
-                {"non_field_errors": ValidationError(f"A {locked.status} campaign's budget is closed.", code="final")}
+                {
+                    "non_field_errors": ValidationError(
+                        f"A {locked.status} campaign's budget is closed.", code=OptimisationErrorCode.FINAL
+                    )
+                }
             )
         plan = recommendation(locked, **options)
         now = timezone.now()

@@ -17,9 +17,12 @@ from django.core.mail import send_mail
 from django.db.models import Q
 from django.utils import timezone
 
-from campaigns.activation import signed_headers
-from campaigns.models import Campaign, Rule, RuleEvaluation
-from campaigns.services import budget_change, campaign_resume, campaign_transition, local_day
+from campaigns.models import Campaign
+from campaigns.services import budget_change, campaign_resume, campaign_transition
+from core.errors import CommonErrorCode
+from core.time import local_day
+from core.webhooks import signed_headers
+from optimisation.models import Rule, RuleEvaluation
 from reporting.kpis import KPI_NAMES
 
 OPERATORS = {
@@ -42,38 +45,52 @@ Status = Campaign.Status
 def conditions_check(conditions: Any) -> list[dict]:
     """Validate and normalise a rule's conditions; errors name the condition and the field."""
     if not isinstance(conditions, list) or not conditions:
-        raise ValidationError({"conditions": ValidationError("Give at least one condition.", code="required")})
+        raise ValidationError(
+            {"conditions": ValidationError("Give at least one condition.", code=CommonErrorCode.REQUIRED)}
+        )
     if len(conditions) > 10:
-        raise ValidationError({"conditions": ValidationError("At most 10 conditions.", code="invalid")})
+        raise ValidationError({"conditions": ValidationError("At most 10 conditions.", code=CommonErrorCode.INVALID)})
     out = []
     for index, condition in enumerate(conditions):
         where = f"conditions[{index}]"
         if not isinstance(condition, dict):
-            raise ValidationError({where: ValidationError("Expected an object.", code="invalid")})
+            raise ValidationError({where: ValidationError("Expected an object.", code=CommonErrorCode.INVALID)})
         unknown = set(condition) - {"kpi", "days", "operator", "threshold"}
         if unknown:
             raise ValidationError(
-                {where: ValidationError(f"Unknown keys: {', '.join(sorted(unknown))}.", code="invalid")}
+                {where: ValidationError(f"Unknown keys: {', '.join(sorted(unknown))}.", code=CommonErrorCode.INVALID)}
             )
         kpi = condition.get("kpi")
         if kpi not in KPIS + SUMS:
             raise ValidationError(
-                {f"{where}.kpi": ValidationError(f"Choose among {', '.join(KPIS + SUMS)}.", code="invalid_choice")}
+                {
+                    f"{where}.kpi": ValidationError(
+                        f"Choose among {', '.join(KPIS + SUMS)}.", code=CommonErrorCode.INVALID_CHOICE
+                    )
+                }
             )
         days = condition.get("days", 7)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
-            raise ValidationError({f"{where}.days": ValidationError("Between 1 and 90 days.", code="invalid")})
+            raise ValidationError(
+                {f"{where}.days": ValidationError("Between 1 and 90 days.", code=CommonErrorCode.INVALID)}
+            )
         operator = condition.get("operator")
         if operator not in OPERATORS:
             raise ValidationError(
-                {f"{where}.operator": ValidationError(f"Choose among {', '.join(OPERATORS)}.", code="invalid_choice")}
+                {
+                    f"{where}.operator": ValidationError(
+                        f"Choose among {', '.join(OPERATORS)}.", code=CommonErrorCode.INVALID_CHOICE
+                    )
+                }
             )
         try:
             threshold = Decimal(str(condition.get("threshold")))
         except (InvalidOperation, ValueError):
             threshold = None
         if threshold is None or not threshold.is_finite() or isinstance(condition.get("threshold"), bool):
-            raise ValidationError({f"{where}.threshold": ValidationError("Expected a number.", code="invalid")})
+            raise ValidationError(
+                {f"{where}.threshold": ValidationError("Expected a number.", code=CommonErrorCode.INVALID)}
+            )
         out.append({"kpi": kpi, "days": days, "operator": operator, "threshold": str(threshold)})
     return out
 
@@ -83,17 +100,21 @@ def rule_check(rule: Rule) -> None:
     rule.conditions = conditions_check(rule.conditions)
     errors = {}
     if rule.campaign_id and rule.campaign.workspace_id != rule.workspace_id:
-        errors["campaign"] = ValidationError("Not a campaign of this workspace.", code="does_not_exist")
+        errors["campaign"] = ValidationError("Not a campaign of this workspace.", code=CommonErrorCode.DOES_NOT_EXIST)
     if rule.action == Rule.Action.BUDGET_PERCENT and rule.change_percent in (None, Decimal(0)):
-        errors["change_percent"] = ValidationError("Give the change, e.g. -20.", code="required")
+        errors["change_percent"] = ValidationError("Give the change, e.g. -20.", code=CommonErrorCode.REQUIRED)
     if rule.action == Rule.Action.BUDGET_AMOUNT and rule.change_amount in (None, Decimal(0)):
-        errors["change_amount"] = ValidationError("Give the change, e.g. -500.", code="required")
+        errors["change_amount"] = ValidationError("Give the change, e.g. -500.", code=CommonErrorCode.REQUIRED)
     if rule.budget_min is not None and rule.budget_max is not None and rule.budget_min > rule.budget_max:
-        errors["budget_max"] = ValidationError("The upper bound is below the lower one.", code="invalid")
+        errors["budget_max"] = ValidationError("The upper bound is below the lower one.", code=CommonErrorCode.INVALID)
     if rule.action == Rule.Action.NOTIFY and not (rule.notify_url or rule.notify_email):
-        errors["notify_url"] = ValidationError("Give a webhook URL or an e-mail address.", code="required")
+        errors["notify_url"] = ValidationError(
+            "Give a webhook URL or an e-mail address.", code=CommonErrorCode.REQUIRED
+        )
     if rule.notify_url and not rule.notify_secret:
-        errors["notify_secret"] = ValidationError("A webhook needs a secret to sign with.", code="required")
+        errors["notify_secret"] = ValidationError(
+            "A webhook needs a secret to sign with.", code=CommonErrorCode.REQUIRED
+        )
     if errors:
         raise ValidationError(errors)
 
@@ -179,7 +200,7 @@ def planned_action(rule: Rule, campaign: Campaign) -> tuple[bool, str]:
             return False, f"no {rule.budget_field} budget to change"
         return (not campaign.is_final and new != old), f"{rule.budget_field} budget {old} -> {new} {campaign.currency}"
     if action == Rule.Action.REALLOCATE:
-        from campaigns.reallocation import recommendation
+        from optimisation.reallocation import recommendation
 
         try:
             plan = recommendation(campaign, **_reallocation_options(rule))
@@ -238,7 +259,7 @@ def _act(rule: Rule, campaign: Campaign, reason: str) -> str:
         budget_change(campaign=campaign, actor=None, reason=reason, source="rule", **{key: new})
         return f"{key} budget {old} -> {new} {campaign.currency}"
     if action == Rule.Action.REALLOCATE:
-        from campaigns.reallocation import reallocation_apply
+        from optimisation.reallocation import reallocation_apply
 
         plan = reallocation_apply(campaign, source="rule", reason=reason, **_reallocation_options(rule))
         return "shares: " + ", ".join(f"{t['name']} {t['share']}% -> {t['new_share']}%" for t in plan["targets"])
@@ -346,7 +367,7 @@ def rule_run(rule: Rule, *, source: str) -> list[RuleEvaluation]:
 
 def rules_due(*, now: datetime | None = None) -> int:
     """Beat: queue the enabled rules whose time has come (a rule never run is due at once)."""
-    from campaigns.tasks import rule_evaluate_task
+    from optimisation.tasks import rule_evaluate_task
 
     now = now or timezone.now()
     due = list(

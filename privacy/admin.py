@@ -17,12 +17,15 @@ from accounts.admin_base import (
     workspace_ids_with,
 )
 from accounts.roles import Capability
+from customers import admin as customers_admin
+from customers.admin_audit import AuditedViewsAdmin
+from customers.models import Profile
 from privacy import consent, requests, retention
-from privacy.admin_audit import AuditedViewsAdmin
 from privacy.api.views import request_file_response
 from privacy.destinations import export_destinations
 from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, RemovalNotice, RetentionPolicy, Suppression
 from privacy.processing import processing_records
+from privacy.selectors import consent_state
 
 
 class InForceFilter(admin.SimpleListFilter):
@@ -396,3 +399,36 @@ class RetentionPolicyAdmin(PrivacyScopedAdmin):
                 ),
             ),
         )
+
+
+class ProfileWithConsentAdmin(customers_admin.ProfileAdmin):
+    """The customers' profile page, with the consent in force (owned by privacy)."""
+
+    readonly_fields = [*customers_admin.ProfileAdmin.readonly_fields, "consents_in_force"]
+    fieldsets = [
+        *customers_admin.ProfileAdmin.fieldsets[:-1],
+        (
+            "Activity",
+            {"fields": ["summary", "consents_in_force", "recent_events", "created_at", "updated_at"]},
+        ),
+    ]
+
+    @admin.display(description="Consent in force")
+    def consents_in_force(self, obj: Profile):
+        if obj.pk is None:
+            return "-"
+        rows = consent_state(profile=obj)
+        if not rows:
+            return "No consent recorded (not contactable)."
+        return format_html_join(
+            "",
+            "<div>{} / {}: <strong>{}</strong> ({}, {})</div>",
+            (
+                (r.get_purpose_display(), r.get_channel_display(), r.status, r.source, admin_datetime(r.recorded_at))
+                for r in rows
+            ),
+        )
+
+
+admin.site.unregister(Profile)
+admin.site.register(Profile, ProfileWithConsentAdmin)

@@ -14,11 +14,13 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from config.api import django_error_detail, error_details
+from core.api import django_error_detail, error_details
+from core.errors import CommonErrorCode
 from customers.models import Profile
 from privacy.audit import Action, audit_record
 from privacy.errors import PrivacyErrorCode
 from privacy.models import ConsentRecord, ConsentStatus, LegalBasis, RemovalNotice
+from privacy.registry import consent_ending, counts_of, destinations_of
 
 CONSENT_FIELDS = (
     "purpose",
@@ -147,48 +149,23 @@ def consents_ended(
     notices to past destinations. A few statements whatever the number of people; notices only
     for the people whose data went somewhere.
     """
-    from audiences.models import AudienceExportMember
-    from campaigns.models import CHANNEL_PURPOSE, PendingSend, Touch
     from privacy.destinations import removal_notices_create
 
-    everywhere = [pk for pk, channels in ended.items() if channels is None]
-    by_channel: dict[str, list[int]] = {}
-    for pk, channels in ended.items():
-        for channel in channels or ():
-            by_channel.setdefault(channel, []).append(pk)
-    pending = Touch.objects.filter(status=Touch.Status.PENDING)
-    cancelled = pending.filter(profile_id__in=everywhere).update(status=Touch.Status.CANCELLED) if everywhere else 0
-    for channel, ids in sorted(by_channel.items()):
-        cancelled += pending.filter(profile_id__in=ids, channel=channel).update(status=Touch.Status.CANCELLED)
-    # Channels each person may still be reached on (their grants in force for the channel's purpose).
-    reachable: dict[int, set[str]] = {}
-    in_force = (
-        ConsentRecord.objects.filter(profile_id__in=[pk for pk, c in ended.items() if c is not None])
-        .valid_at(timezone.now())
-        .filter(status=ConsentStatus.GRANTED)
-        .values_list("profile_id", "purpose", "channel")
+    # Campaigns stop what can no longer go out (pending deliveries, triggered sends).
+    stopped = counts_of(
+        consent_ending.send(sender=ConsentRecord, workspace_id=workspace_id, ended=ended, reason=reason)
     )
-    for pk, purpose, channel in in_force:
-        if CHANNEL_PURPOSE.get(channel) == purpose:
-            reachable.setdefault(pk, set()).add(channel)
-    waiting = PendingSend.objects.filter(profile_id__in=list(ended), status=PendingSend.Status.WAITING).select_related(
-        "target__campaign"
-    )
-    stopped = [s.pk for s in waiting if not reachable.get(s.profile_id, set()).intersection(s.target.campaign.channels)]
-    sends = PendingSend.objects.filter(pk__in=stopped).update(
-        status=PendingSend.Status.CANCELLED, reason=RemovalNotice.Reason(reason).label.lower()
-    )
-    went_somewhere = set(
-        AudienceExportMember.objects.filter(profile_id__in=list(ended)).values_list("profile_id", flat=True)
-    ) | set(
-        Touch.objects.filter(profile_id__in=list(ended), handoff__isnull=False).values_list("profile_id", flat=True)
-    )
+    went_somewhere = set(destinations_of(list(ended)))
     notices = 0
     for profile in Profile.objects.filter(workspace_id=workspace_id, pk__in=went_somewhere).order_by("pk"):
         notices += len(
             removal_notices_create(profile=profile, channels=ended[profile.pk], reason=reason, request=request)
         )
-    return {"touches_cancelled": cancelled, "sends_cancelled": sends, "removal_notices": notices}
+    return {
+        "touches_cancelled": stopped.get("touches_cancelled", 0),
+        "sends_cancelled": stopped.get("sends_cancelled", 0),
+        "removal_notices": notices,
+    }
 
 
 # --- import ------------------------------------------------------------------------------
@@ -213,10 +190,14 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
     so a replayed file adds nothing.
     """
     if not rows:
-        raise ValidationError({"records": ValidationError("Send at least one record.", code="empty")})
+        raise ValidationError({"records": ValidationError("Send at least one record.", code=CommonErrorCode.EMPTY)})
     if len(rows) > IMPORT_MAX_ROWS:
         raise ValidationError(
-            {"records": ValidationError(f"At most {IMPORT_MAX_ROWS} records a request.", code="max_length")}
+            {
+                "records": ValidationError(
+                    f"At most {IMPORT_MAX_ROWS} records a request.", code=CommonErrorCode.MAX_LENGTH
+                )
+            }
         )
     ids = {str(r.get("external_id", "")) for r in rows}
     profiles = {
@@ -242,7 +223,7 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
             problems = {}
             if record.recorded_at and record.recorded_at > horizon:
                 problems["recorded_at"] = ValidationError(
-                    "A consent cannot be recorded in the future.", code="out_of_range"
+                    "A consent cannot be recorded in the future.", code=CommonErrorCode.OUT_OF_RANGE
                 )
             basis = record.legal_basis or LegalBasis.CONSENT
             if (

@@ -33,6 +33,7 @@ from customers.models import (
     SurveyResponse,
 )
 from privacy.models import ConsentRecord, DataSubjectRequest
+from privacy.registry import counts_of, profiles_erasing
 from privacy.suppression import profile_identifiers
 
 # The profile fields an erasure empties, with the value each gets.
@@ -60,9 +61,6 @@ def _erased_key(prefix: str = "erased-"):
 
 def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str, int]:
     """Erase these people of the workspace; returns the rows changed by kind. Safe to repeat."""
-    from audiences.models import AudienceExport, AudienceExportMember, AudienceMember, ManualMember
-    from campaigns.models import Handoff, PendingSend, Touch
-
     ids = sorted(
         set(Profile.objects.filter(workspace_id=workspace_id, pk__in=list(profile_ids)).values_list("pk", flat=True))
     )
@@ -75,12 +73,6 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
     needles = {v for values in identifiers.values() for _, v in values}
     needles |= set(external_ids.values()) | set(aliases)
     needles.discard("")
-    export_ids = set(AudienceExportMember.objects.filter(profile_id__in=ids).values_list("export_id", flat=True))
-    handoff_touches: dict[int, set[str]] = {}
-    for handoff_id, touch_id in Touch.objects.filter(
-        profile_id__in=ids, handoff__isnull=False, handoff__file__gt=""
-    ).values_list("handoff_id", "pk"):
-        handoff_touches.setdefault(handoff_id, set()).add(str(touch_id))
     request_files = list(
         DataSubjectRequest.objects.filter(profile_id__in=ids).exclude(export_file="").values_list("pk", flat=True)
     )
@@ -98,18 +90,18 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
         done["consents"] = ConsentRecord.objects.filter(profile_id__in=ids)._raw_delete(ConsentRecord.objects.db)
         done["events"] = Event.objects.filter(profile_id__in=ids).update(properties={}, idempotency_key=_erased_key())
         done["orders"] = Order.objects.filter(profile_id__in=ids).update(order_id=_erased_key(), items=[])
-        done["audience_memberships"] = AudienceMember.objects.filter(profile_id__in=ids)._raw_delete(
-            AudienceMember.objects.db
+        # Every higher app erases its own rows and files (memberships, deliveries, exports...),
+        # while the profiles still carry the external ids their files are keyed by.
+        done.update(
+            counts_of(
+                profiles_erasing.send(
+                    sender=Profile,
+                    workspace_id=workspace_id,
+                    profile_ids=ids,
+                    external_ids={external_ids[p] for p in ids} | set(aliases),
+                )
+            )
         )
-        done["manual_memberships"] = ManualMember.objects.filter(profile_id__in=ids)._raw_delete(
-            ManualMember.objects.db
-        )
-        done["deliveries_cancelled"] = Touch.objects.filter(profile_id__in=ids, status=Touch.Status.PENDING).update(
-            status=Touch.Status.CANCELLED
-        )
-        done["triggered_sends_cancelled"] = PendingSend.objects.filter(
-            profile_id__in=ids, status=PendingSend.Status.WAITING
-        ).update(status=PendingSend.Status.CANCELLED, reason="erasure")
         done["ingest_receipts"] = IngestReceipt.objects.filter(
             workspace_id=workspace_id, idempotency_key__in=list(needles)
         )._raw_delete(IngestReceipt.objects.db)
@@ -121,14 +113,6 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
             DataSubjectRequest.objects.filter(pk=request.pk).update(subject="", changes={}, notes=notes)
         done["profiles"] = Profile.objects.filter(pk__in=ids).update(
             **_BLANK, external_id=_erased_key(), erased_at=now, updated_at=now
-        )
-        done["export_files"] = sum(
-            _rewrite(export, "external_id", {external_ids[p] for p in ids} | set(aliases))
-            for export in AudienceExport.objects.filter(pk__in=export_ids).exclude(file="")
-        )
-        done["delivery_files"] = sum(
-            _rewrite(handoff, "touch_id", handoff_touches[handoff.pk])
-            for handoff in Handoff.objects.filter(pk__in=list(handoff_touches))
         )
         done["import_files"] = _scrub_imports(workspace_id, needles)
         for request in DataSubjectRequest.objects.filter(pk__in=request_files):
@@ -155,8 +139,9 @@ def _read_rows(text: str, json_lines: bool) -> tuple[list[str], list]:
     return header, list(reader)
 
 
-def _rewrite(holder, key: str, values: set[str]) -> int:
-    """Write the holder's file again without the rows whose `key` column is one of `values`."""
+def file_rows_drop(*, holder, key: str, values: set[str]) -> int:
+    """Write the holder's file (CSV or JSON lines) again without the rows whose `key` column is one
+    of `values`; 1 when the file changed. The apps whose files name people call it on erasure."""
     with holder.file.open("rb") as f:
         text = f.read().decode("utf-8")
     json_lines = holder.file.name.endswith(".jsonl")

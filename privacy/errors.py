@@ -1,5 +1,7 @@
 from enum import StrEnum
 
+from core.errors import CommonErrorCode
+
 
 class PrivacyErrorCode(StrEnum):
     NOT_OPEN = "request_not_open"
@@ -9,6 +11,6 @@ class PrivacyErrorCode(StrEnum):
     WRONG_KIND = "wrong_kind"
     NO_CHANGES = "no_changes"
     NO_PROOF = "proof_required"
-    UNKNOWN_PROFILE = "does_not_exist"
+    UNKNOWN_PROFILE = CommonErrorCode.DOES_NOT_EXIST
     NOTHING_TO_WITHDRAW = "nothing_to_withdraw"
     ERASED = "profile_erased"

@@ -2,7 +2,7 @@
 policies, removal notices and the audit log.
 
 Consent records, suppressions and audit entries are append-only histories: the ORM refuses
-to update or delete them (`customers.models.AppendOnlyModel`), the admin shows them read-only
+to update or delete them (`core.models.AppendOnlyModel`), the admin shows them read-only
 and the API has no update or delete route. Erasure is the one sanctioned exception for
 consent records, in `privacy.erasure`, because the person's right outranks the history.
 """
@@ -12,9 +12,10 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Workspace
-from customers.models import AppendOnlyModel, Channel, Profile
-from privacy.declarations import PersonalData
-from privacy.querysets import AppendOnlyQuerySet, ConsentRecordQuerySet, RequestQuerySet
+from core.models import AppendOnlyModel, AppendOnlyQuerySet
+from core.personal_data import PersonalData
+from customers.models import Channel, Profile
+from privacy.querysets import ConsentRecordQuerySet, RequestQuerySet
 
 
 class ConsentPurpose(models.TextChoices):

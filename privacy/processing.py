@@ -1,13 +1,13 @@
 """Records of processing activities (GDPR Art. 30), generated from the models' declarations.
 
-Each model that holds personal data declares it (`personal_data`, see privacy.declarations);
+Each model that holds personal data declares it (`personal_data`, see core.personal_data);
 the report lists them, with the retention in force in the workspace where the declaration
 names a retention setting.
 """
 
 from django.apps import apps
 
-from privacy.declarations import PersonalData
+from core.personal_data import PersonalData
 from privacy.models import RetentionPolicy
 
 RETENTION_WORDS = {

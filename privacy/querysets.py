@@ -3,9 +3,7 @@ from datetime import date
 from django.db import models
 from django.db.models import Exists, OuterRef
 
-from customers.querysets import AppendOnlyQuerySet
-
-__all__ = ["AppendOnlyQuerySet", "ConsentRecordQuerySet", "RequestQuerySet"]
+from core.models import AppendOnlyQuerySet
 
 
 class ConsentRecordQuerySet(AppendOnlyQuerySet):

@@ -19,9 +19,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from core.errors import CommonErrorCode
 from customers.models import Profile
 from privacy.audit import Action, audit_record
 from privacy.errors import PrivacyErrorCode
@@ -32,6 +32,8 @@ from privacy.models import (
     RemovalNotice,
     Suppression,
 )
+from privacy.registry import access_sections
+from privacy.selectors import profiles_unsuppressed
 from privacy.suppression import hashed_identifier, identifier_hashes, suppression_add
 
 Kind = DataSubjectRequest.Kind
@@ -105,7 +107,7 @@ def request_create(
     received_at = received_at or timezone.now()
     errors = {}
     if kind not in Kind.values:
-        errors["kind"] = ValidationError(f"Expected one of {Kind.values}.", code="invalid_choice")
+        errors["kind"] = ValidationError(f"Expected one of {Kind.values}.", code=CommonErrorCode.INVALID_CHOICE)
     if profile is not None and profile.workspace_id != workspace.pk:
         errors["profile"] = ValidationError("No such profile in this workspace.", code=PrivacyErrorCode.UNKNOWN_PROFILE)
     elif profile is None and (kind in NEEDS_PROFILE or not subject):
@@ -116,9 +118,13 @@ def request_create(
     elif profile is not None and profile.erased_at is not None and kind != Kind.ERASURE:
         errors["profile"] = ValidationError("This person's data was erased.", code=PrivacyErrorCode.ERASED)
     if subject and kind == Kind.OBJECTION and not _subject_hashes(subject, workspace):
-        errors["subject"] = ValidationError("Expected an e-mail address or a phone number.", code="invalid")
+        errors["subject"] = ValidationError(
+            "Expected an e-mail address or a phone number.", code=CommonErrorCode.INVALID
+        )
     if received_at > timezone.now() + timedelta(minutes=5):
-        errors["received_at"] = ValidationError("A request cannot be received in the future.", code="out_of_range")
+        errors["received_at"] = ValidationError(
+            "A request cannot be received in the future.", code=CommonErrorCode.OUT_OF_RANGE
+        )
     if changes and kind != Kind.RECTIFICATION:
         errors["changes"] = ValidationError("Only a rectification carries changes.", code=PrivacyErrorCode.WRONG_KIND)
     if errors:
@@ -265,10 +271,12 @@ def _rectification(request: DataSubjectRequest, by) -> tuple[dict, str]:
         instance=request.profile, data=request.changes, partial=True, context={"workspace": request.workspace}
     )
     if not data.is_valid():
-        raise ValidationError({"changes": ValidationError(json.dumps(data.errors), code="invalid")})
+        raise ValidationError({"changes": ValidationError(json.dumps(data.errors), code=CommonErrorCode.INVALID)})
     unknown = set(request.changes) - set(data.validated_data)
     if unknown:
-        raise ValidationError({"changes": ValidationError(f"Unknown fields: {sorted(unknown)}.", code="invalid")})
+        raise ValidationError(
+            {"changes": ValidationError(f"Unknown fields: {sorted(unknown)}.", code=CommonErrorCode.INVALID)}
+        )
     profile_update(profile=request.profile, **data.validated_data)
     fields = sorted(data.validated_data)
     return {"fields": fields}, f"Corrected: {', '.join(fields)}."
@@ -342,18 +350,10 @@ _CARRY_OUT = {
 
 def access_document(*, profile: Profile) -> dict[str, Any]:
     """Everything Cible holds on the person, as JSON-ready data (GDPR Art. 15 and 20)."""
-    from audiences.models import AudienceMember, ManualMember
-    from campaigns.models import PendingSend, Touch
     from privacy.destinations import export_destinations
-    from reporting.models import Click
-    from segments.models import Segment
 
     profile_fields = [f.name for f in Profile._meta.concrete_fields if f.name not in ("workspace",)]
-    current = AudienceMember.objects.filter(profile=profile, audience__current_version=F("version")).values_list(
-        "audience__segment_id", flat=True
-    )
-    segments = Segment.objects.filter(pk__in=list(current)).values("id", "name")
-    return {
+    document = {
         "generated_at": timezone.now(),
         "workspace": profile.workspace.name,
         "profile": {name: getattr(profile, name) for name in profile_fields},
@@ -383,21 +383,12 @@ def access_document(*, profile: Profile) -> dict[str, Any]:
                 "proof",
             )
         ),
-        "segments": list(segments),
-        "manual_segment_memberships": list(
-            ManualMember.objects.filter(profile=profile).values("segment_id", "segment__name", "action", "created_at")
-        ),
-        "deliveries": list(
-            Touch.objects.filter(profile=profile)
-            .order_by("created_at")
-            .values("campaign_id", "campaign__name", "target__variant", "channel", "status", "created_at", "sent_at")
-        ),
-        "triggered_sends": list(
-            PendingSend.objects.filter(profile=profile).values("target__campaign__name", "due_at", "status", "reason")
-        ),
-        "clicks": list(Click.objects.filter(profile=profile).values("touch_id", "occurred_at")),
         "exports": export_destinations(profile=profile),
-        "suppressed": not Profile.objects.filter(pk=profile.pk)
-        .unsuppressed(workspace_id=profile.workspace_id)
-        .exists(),
+        "suppressed": not profiles_unsuppressed(
+            profiles=Profile.objects.filter(pk=profile.pk), workspace_id=profile.workspace_id
+        ).exists(),
     }
+    # Segments, memberships, deliveries, clicks...: each app adds what it holds on the person.
+    for section in access_sections:
+        document.update(section(profile))
+    return document

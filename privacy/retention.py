@@ -20,6 +20,7 @@ from customers.models import Event, EventType, ImportJob, LifecycleStage, Order,
 from privacy.audit import Action, audit_record
 from privacy.erasure import profiles_erase
 from privacy.models import ConsentRecord, DataSubjectRequest, RetentionPolicy
+from privacy.registry import retained_files
 from privacy.requests import add_months
 
 # Batch sizes keep one batch to one short transaction: a batch of events is one indexed
@@ -126,16 +127,10 @@ def add_months_dt(moment: datetime, months: int) -> datetime:
 
 
 def _purge_files(workspace_id: int, cutoff: datetime) -> tuple[int, bool]:
-    from audiences.models import AudienceExport
-    from campaigns.models import Handoff
-
     purged = 0
     left = False
-    for model, field, stamp in (
-        (AudienceExport, "file", "created_at"),
-        (Handoff, "file", "created_at"),
-        (DataSubjectRequest, "export_file", "completed_at"),
-    ):
+    # Export and delivery files are registered by the apps that write them.
+    for model, field, stamp in [*retained_files, (DataSubjectRequest, "export_file", "completed_at")]:
         rows = list(
             model.objects.filter(workspace_id=workspace_id, **{f"{stamp}__lt": cutoff})
             .exclude(**{field: ""})

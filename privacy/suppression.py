@@ -1,7 +1,7 @@
 """The suppression list: hashed identifiers of people who objected to direct marketing.
 
 It is checked set-based where people are chosen for an activation (deliveries, triggered
-sends, exports): `Profile.objects.unsuppressed()` compares the SHA-256 of each profile's
+sends, exports): `privacy.selectors.profiles_unsuppressed` compares the SHA-256 of each profile's
 normalised e-mail, phone and identities with the list, in the database.
 """
 

@@ -6,4 +6,12 @@ class ReportingConfig(AppConfig):
     name = "reporting"
 
     def ready(self) -> None:
-        from reporting import receivers  # noqa: F401  (clicks on deliveries come in as events)
+        from customers.followups import event_handler_register
+        from customers.signals import profile_merging
+        from privacy import registry
+        from reporting import receivers
+        from reporting.services import clicks_record
+
+        event_handler_register(name="reporting.clicks", handler=clicks_record)  # clicks come in as events
+        profile_merging.connect(receivers.profile_merging, dispatch_uid="reporting.merge")
+        registry.access_sections.append(receivers.access_section)

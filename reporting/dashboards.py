@@ -3,14 +3,12 @@
 from datetime import timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Workspace
-from campaigns.models import Campaign, Rule, RuleEvaluation
-from campaigns.reallocation import recommendation
-from campaigns.services import local_day, spend_allowed_today
+from campaigns.models import Campaign
+from campaigns.services import spend_allowed_today
+from core.time import local_day
 from reporting.charts import bar_chart, line_chart
 from reporting.reports import ReportQuery, report_rows, report_totals, spend_series
 
@@ -28,17 +26,12 @@ def _kpi_charts(rows: list[dict], label_of, name: str) -> dict[str, Any]:
 
 
 def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict[str, Any]:
+    """Spend against budget and pacing, KPIs per segment and channel (optimisation adds its plan and rules)."""
     query = ReportQuery(workspace=campaign.workspace, campaigns=[campaign.pk], basis=basis)
     series = spend_series(campaign)
     labels = [row["day"].isoformat() for row in series]
     by_segment = report_rows(query.grouped("segment"))
     by_channel = report_rows(query.grouped("channel"))
-    try:
-        plan = recommendation(campaign, basis=basis)
-        plan_error = ""
-    except ValidationError as exc:
-        plan, plan_error = None, "; ".join(exc.messages)
-    rules = Rule.objects.filter(Q(campaign=campaign) | Q(campaign__isnull=True), workspace=campaign.workspace)
     return {
         "campaign": campaign,
         "basis": basis,
@@ -65,10 +58,6 @@ def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict
         "segment_charts": _kpi_charts(by_segment, lambda r: r["segment_name"] or "(whole campaign)", "segment"),
         "channel_rows": by_channel,
         "channel_charts": _kpi_charts(by_channel, lambda r: r["channel"] or "(no channel)", "channel"),
-        "plan": plan,
-        "plan_error": plan_error,
-        "rules": rules.order_by("name"),
-        "evaluations": RuleEvaluation.objects.filter(campaign=campaign).select_related("rule")[:20],
     }
 
 

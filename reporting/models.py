@@ -14,8 +14,15 @@ from django.db.models import Q
 
 from accounts.models import Currency, Workspace
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target, Touch
+from core.personal_data import PersonalData
 from customers.models import Event, Order, Profile
-from privacy.declarations import PersonalData
+
+
+class ConversionBasis(models.TextChoices):
+    """Which conversions KPIs count: those Cible attributed, or those the platforms reported."""
+
+    ATTRIBUTED = "attributed", "Conversions attributed by Cible"
+    REPORTED = "reported", "Conversions reported by the platforms"
 
 
 class AttributionSettings(models.Model):

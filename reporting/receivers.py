@@ -1,12 +1,18 @@
-"""Clicks come in as events that name the delivery they came from (`properties.touch_id`)."""
+"""How reporting takes part in merges and access requests; clicks come in as events that name the
+delivery they came from (`properties.touch_id`), recorded by a follow-up of the ingest."""
 
-from django.dispatch import receiver
+from typing import Any
 
-from customers.signals import events_ingested
+from core.sql import rows_reassign
 
 
-@receiver(events_ingested, dispatch_uid="reporting.clicks_record")
-def record_clicks(sender, *, workspace_id: int, event_ids: list[int], **kwargs) -> None:
-    from reporting.services import clicks_record
+def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
+    from reporting.models import Click
 
-    clicks_record(workspace_id=workspace_id, event_ids=event_ids)
+    return {"clicks": rows_reassign(model=Click, survivor=survivor, merged=merged)}
+
+
+def access_section(profile) -> dict[str, Any]:
+    from reporting.models import Click
+
+    return {"clicks": list(Click.objects.filter(profile=profile).values("touch_id", "occurred_at"))}

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
+from core.errors import CommonErrorCode
 from reporting.kpis import KPI_NAMES, frequency, kpis
 from reporting.models import DailyRollup, ReportJob
 from segments.models import Segment
@@ -80,24 +81,29 @@ class ReportQuery:
         unknown = [name for name in self.group_by if name not in GROUPS]
         if unknown:
             errors["group_by"] = ValidationError(
-                f"Unknown grouping {', '.join(unknown)}; choose among {', '.join(GROUPS)}.", code="invalid_choice"
+                f"Unknown grouping {', '.join(unknown)}; choose among {', '.join(GROUPS)}.",
+                code=CommonErrorCode.INVALID_CHOICE,
             )
         if len(set(self.group_by)) != len(self.group_by):
-            errors["group_by"] = ValidationError("A grouping appears twice.", code="invalid")
+            errors["group_by"] = ValidationError("A grouping appears twice.", code=CommonErrorCode.INVALID)
         if self.basis not in BASES:
-            errors["basis"] = ValidationError(f"Choose {' or '.join(BASES)}.", code="invalid_choice")
+            errors["basis"] = ValidationError(f"Choose {' or '.join(BASES)}.", code=CommonErrorCode.INVALID_CHOICE)
         if self.date_from and self.date_to and self.date_from > self.date_to:
-            errors["date_to"] = ValidationError("The range ends before it starts.", code="invalid")
+            errors["date_to"] = ValidationError("The range ends before it starts.", code=CommonErrorCode.INVALID)
         for name, model in (("campaigns", Campaign), ("segments", Segment)):
             ids = getattr(self, name)
             found = set(model.objects.filter(workspace=self.workspace, pk__in=ids).values_list("pk", flat=True))
             if missing := [i for i in ids if i not in found]:
-                errors[name] = ValidationError(f"Not in this workspace: {missing}.", code="does_not_exist")
+                errors[name] = ValidationError(
+                    f"Not in this workspace: {missing}.", code=CommonErrorCode.DOES_NOT_EXIST
+                )
         found = set(
             Target.objects.filter(campaign__workspace=self.workspace, pk__in=self.targets).values_list("pk", flat=True)
         )
         if missing := [i for i in self.targets if i not in found]:
-            errors["targets"] = ValidationError(f"Not in this workspace: {missing}.", code="does_not_exist")
+            errors["targets"] = ValidationError(
+                f"Not in this workspace: {missing}.", code=CommonErrorCode.DOES_NOT_EXIST
+            )
         if errors:
             raise ValidationError(errors)
         return self
@@ -285,7 +291,7 @@ def report_file_response(job: ReportJob) -> FileResponse:
 def spend_series(campaign: Campaign) -> list[dict[str, Any]]:
     """Per day from start to end (or today): spend, cumulative spend, budget in force, and the
     even pacing line (the budget spread evenly over the days of the schedule)."""
-    from campaigns.services import local_day
+    from core.time import local_day
 
     first = local_day(campaign.workspace, campaign.starts_at)
     last = local_day(campaign.workspace, campaign.ends_at)

@@ -17,9 +17,12 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
-from campaigns.services import local_day, spend_correct, spend_record
+from campaigns.services import spend_correct, spend_record
+from core.errors import CommonErrorCode
+from core.sql import insert_select
+from core.time import local_day
 from customers.models import Event, EventType, Order
-from customers.sql import insert_select
+from reporting.errors import ReportingErrorCode
 from reporting.models import Attribution, AttributionSettings, Click, DailyRollup, DeliveryFigure, RollupState
 
 CLICK_EVENTS = (EventType.EMAIL_CLICK, EventType.SMS_CLICK, EventType.AD_CLICK, EventType.PUSH_OPEN)
@@ -40,18 +43,20 @@ def figure_check(*, campaign: Campaign, target: Target | None, channel: str, day
     """A figure belongs to one of the campaign's channels and targets, on a day it ran."""
     errors = {}
     if target is not None and target.campaign_id != campaign.pk:
-        errors["target"] = ValidationError("This target belongs to another campaign.", code="invalid")
+        errors["target"] = ValidationError("This target belongs to another campaign.", code=CommonErrorCode.INVALID)
     if channel not in campaign.channels:
         errors["channel"] = ValidationError(
             f"The campaign delivers on {', '.join(campaign.channels) or 'no channel'}, not {channel}.",
-            code="invalid_channel",
+            code=ReportingErrorCode.INVALID_CHANNEL,
         )
     first, last = _schedule_days(campaign)
     today = local_day(campaign.workspace, timezone.now())
     if not first <= day <= last:
-        errors["day"] = ValidationError(f"The campaign runs from {first} to {last}.", code="out_of_schedule")
+        errors["day"] = ValidationError(
+            f"The campaign runs from {first} to {last}.", code=ReportingErrorCode.OUT_OF_SCHEDULE
+        )
     elif day > today:
-        errors["day"] = ValidationError("A day in the future has no figures yet.", code="future")
+        errors["day"] = ValidationError("A day in the future has no figures yet.", code=ReportingErrorCode.FUTURE)
     if errors:
         raise ValidationError(errors)
 
@@ -140,7 +145,7 @@ def _error_items(exc: ValidationError) -> dict[str, list[dict[str, str]]]:
     by_field = exc.error_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.error_list}
     return {
         ("non_field_errors" if name == "__all__" else name): [
-            {"message": next(iter(error)), "code": error.code or "invalid"} for error in errors
+            {"message": next(iter(error)), "code": error.code or CommonErrorCode.INVALID} for error in errors
         ]
         for name, errors in by_field.items()
     }

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from accounts.models import Workspace
-from config.celery import retrying_task_options
+from core.tasks import retrying_task_options
 from reporting.services import rollup_run, rollups_due
 
 

@@ -18,8 +18,8 @@ from django.db import connection
 from django.db.models import Case, CharField, Count, F, QuerySet, Value, When
 from django.utils import timezone
 
+from core.time import years_ago
 from customers.models import Event, Profile
-from customers.querysets import years_ago
 
 AGE_BANDS = [
     ("18-24", 18, 24),

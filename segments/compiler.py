@@ -19,8 +19,8 @@ from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextFiel
 from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
+from core.time import years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
-from customers.querysets import years_ago
 from privacy.models import ConsentRecord
 from segments.rules import parse_window
 
@@ -32,8 +32,8 @@ class CompileContext:
     workspace_id: int
     now: datetime
     attribute_types: Mapping[str, str]
-    # segment id -> (audience id, current version); a segment never computed has no members.
-    audiences: Mapping[int, tuple[int, int]]
+    # segment id -> profile ids of its current audience; a segment never computed has no members.
+    segment_members: Mapping[int, QuerySet]
 
 
 def compile_definition(definition: dict, ctx: CompileContext) -> Q:
@@ -303,13 +303,8 @@ def _consent(node: dict, ctx: CompileContext) -> Q:
 
 
 def _segment(node: dict, ctx: CompileContext) -> Q:
-    from audiences.models import AudienceMember
-
-    current = ctx.audiences.get(node["segment"])
-    if current is None or current[1] == 0:
-        return Q(pk__in=[])
-    audience_id, version = current
-    return Q(pk__in=AudienceMember.objects.filter(audience_id=audience_id, version=version).values("profile_id"))
+    members = ctx.segment_members.get(node["segment"])
+    return Q(pk__in=[]) if members is None else Q(pk__in=members)
 
 
 _LEAVES: dict[str, Callable[[dict, CompileContext], Q]] = {

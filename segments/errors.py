@@ -7,3 +7,5 @@ class SegmentErrorCode(StrEnum):
     CYCLE = "cycle"
     STATIC_HAS_NO_RULES = "static_has_no_rules"
     RULES_REQUIRED = "rules_required"
+    NOT_STATIC = "not_static"
+    NO_AUDIENCE = "no_audience"

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Workspace
+from core.personal_data import PersonalData
+from customers.models import Profile
 
 
 class Segment(models.Model):
@@ -72,3 +74,38 @@ class SegmentAnalysis(models.Model):
 
     def __str__(self) -> str:
         return f"Analysis of {self.segment}"
+
+
+class ManualMember(models.Model):
+    """A person added to or removed from a segment by hand; survives every recomputation.
+
+    A static segment's list is made of its `include` rows.
+    """
+
+    class Action(models.TextChoices):
+        INCLUDE = "include", "Always include"
+        EXCLUDE = "exclude", "Always exclude"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="manual_members")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=8, choices=Action.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    personal_data = PersonalData(
+        category="Segment memberships (added or removed by hand)",
+        fields=("segment", "profile", "action"),
+        purposes=("Campaign targeting within the consent given",),
+        legal_basis="legitimate interests",
+        retention="Until removed from the segment.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="segments_manualmember_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.profile_id} in {self.segment_id}"

@@ -5,10 +5,10 @@ import logging
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from audiences.models import AudienceMember
 from customers.models import Profile
 from segments.analysis import AGE_BANDS, Thresholds, segment_index
 from segments.compiler import compile_definition
+from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
 from segments.selectors import compile_context
 
@@ -37,13 +37,14 @@ def segment_analysis_run(*, segment_id: int):
     if analysis is None:
         return None
     SegmentAnalysis.objects.filter(pk=analysis.pk).update(status=SegmentAnalysis.Status.RUNNING)
-    audience = analysis.segment.audience
-    try:
-        members = Profile.objects.filter(
-            pk__in=AudienceMember.objects.filter(audience=audience, version=audience.current_version).values(
-                "profile_id"
-            )
+    current = current_audience(segment=analysis.segment)
+    if current is None:
+        SegmentAnalysis.objects.filter(pk=analysis.pk).update(
+            status=SegmentAnalysis.Status.FAILED, error="The segment's audience has not been computed yet."
         )
+        return None
+    try:
+        members = Profile.objects.filter(pk__in=current.members)
         base = Profile.objects.filter(workspace_id=analysis.segment.workspace_id)
         thresholds = Thresholds(analysis.min_index, analysis.min_count, analysis.min_abs_z)
         result = segment_index(
@@ -59,7 +60,7 @@ def segment_analysis_run(*, segment_id: int):
         return None
     SegmentAnalysis.objects.filter(pk=analysis.pk).update(
         status=SegmentAnalysis.Status.READY,
-        audience_version=audience.current_version,
+        audience_version=current.version,
         segment_size=result["segment_size"],
         base_size=result["base_size"],
         rows=result["rows"],
@@ -117,15 +118,13 @@ def macro_segment_suggestion(*, analysis, limit: int = 5) -> dict:
     ctx = compile_context(workspace=segment.workspace)
     draft = Profile.objects.filter(workspace=segment.workspace).filter(compile_definition(definition, ctx))
     size = draft.count()
-    audience = segment.audience
-    covered = draft.filter(
-        pk__in=AudienceMember.objects.filter(audience=audience, version=audience.current_version).values("profile_id")
-    ).count()
+    current = current_audience(segment=segment)
+    covered = draft.filter(pk__in=current.members).count() if current else 0
     base = Profile.objects.filter(workspace=segment.workspace).count()
     return {
         "definition": definition,
         "criteria": picked,
         "size": size,
         "share": round(size / base, 6) if base else None,
-        "reach": round(covered / audience.size, 6) if audience.size else None,
+        "reach": round(covered / current.size, 6) if current and current.size else None,
     }

@@ -32,6 +32,7 @@ from django.utils.dateparse import parse_date, parse_duration
 
 from customers.models import AttributeType, Channel, EventType, Gender, LifecycleStage, SocioProfessionalCategory
 from privacy.models import ConsentPurpose
+from segments.errors import SegmentErrorCode
 
 MAX_DEPTH = 12
 MAX_NODES = 200
@@ -84,7 +85,7 @@ def validate_definition(definition: Any, *, attribute_types: Mapping[str, str]) 
         result.errors.append(f"definition: at most {MAX_NODES} conditions.")
     if result.errors:
         raise ValidationError(
-            {"definition": [ValidationError(message, code="invalid_rule") for message in result.errors]}
+            {"definition": [ValidationError(message, code=SegmentErrorCode.INVALID_RULE) for message in result.errors]}
         )
     return result.segment_refs
 

@@ -7,35 +7,29 @@ from django.utils import timezone
 from accounts.models import Workspace
 from customers.models import AttributeDefinition, Profile
 from segments.compiler import CompileContext, compile_definition
-from segments.models import Segment
+from segments.membership import current_audiences
+from segments.models import ManualMember, Segment
 
 PREVIEW_SAMPLE = 10
 
 
 def compile_context(*, workspace: Workspace, now: datetime | None = None) -> CompileContext:
-    from audiences.models import Audience
-
     return CompileContext(
         workspace_id=workspace.pk,
         now=now or timezone.now(),
         attribute_types=dict(AttributeDefinition.objects.filter(workspace=workspace).values_list("key", "type")),
-        audiences={
-            segment_id: (audience_id, version)
-            for segment_id, audience_id, version in Audience.objects.filter(workspace=workspace).values_list(
-                "segment_id", "pk", "current_version"
-            )
+        segment_members={
+            segment_id: current.members for segment_id, current in current_audiences(workspace_id=workspace.pk).items()
         },
     )
 
 
 def segment_list(*, workspace: Workspace) -> QuerySet[Segment]:
-    return Segment.objects.filter(workspace=workspace).select_related("audience", "owner")
+    return Segment.objects.filter(workspace=workspace).select_related("owner")
 
 
 def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[Profile]:
     """Who belongs to the segment now: its rules (or static list), plus manual inclusions, minus exclusions."""
-    from audiences.models import ManualMember
-
     manual = ManualMember.objects.filter(segment=segment)
     included = Q(pk__in=manual.filter(action=ManualMember.Action.INCLUDE).values("profile_id"))
     excluded = Q(pk__in=manual.filter(action=ManualMember.Action.EXCLUDE).values("profile_id"))
@@ -71,13 +65,11 @@ def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int) -> d
 
 def segment_overlap(*, segment: Segment, other: Segment) -> dict[str, Any]:
     """Members in common between the current audiences of two segments, and their Jaccard index."""
-    from audiences.models import AudienceMember
-
-    def members(s: Segment):
-        return AudienceMember.objects.filter(audience=s.audience, version=s.audience.current_version)
-
-    size_a, size_b = members(segment).count(), members(other).count()
-    both = members(segment).filter(profile_id__in=members(other).values("profile_id")).count()
+    current = current_audiences(workspace_id=segment.workspace_id, segment_ids=[segment.pk, other.pk])
+    empty = ManualMember.objects.none().values("profile_id")  # a segment never computed has no members
+    mine, theirs = (current[s.pk].members if s.pk in current else empty for s in (segment, other))
+    size_a, size_b = mine.count(), theirs.count()
+    both = mine.filter(profile_id__in=theirs).count()
     union = size_a + size_b - both
     return {
         "segment": segment.pk,

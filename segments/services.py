@@ -1,3 +1,5 @@
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -5,10 +7,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from accounts.models import Workspace
-from customers.models import AttributeDefinition
+from core.errors import CommonErrorCode
+from customers.models import AttributeDefinition, Profile
 from segments.errors import SegmentErrorCode
-from segments.models import Segment
+from segments.models import ManualMember, Segment
 from segments.rules import validate_definition
+from segments.signals import segment_created
 
 MIN_REFRESH = timedelta(minutes=5)
 
@@ -68,7 +72,7 @@ def _clean(segment: Segment) -> set[int]:
     if segment.kind == Segment.Kind.DYNAMIC and segment.definition is None:
         errors["definition"] = ValidationError("A dynamic segment needs rules.", code=SegmentErrorCode.RULES_REQUIRED)
     if segment.refresh_every is not None and segment.refresh_every < MIN_REFRESH:
-        errors["refresh_every"] = ValidationError("Refresh at most every 5 minutes.", code="min_value")
+        errors["refresh_every"] = ValidationError("Refresh at most every 5 minutes.", code=CommonErrorCode.MIN_VALUE)
     if errors:
         raise ValidationError(errors)
     if segment.definition is None:
@@ -78,14 +82,12 @@ def _clean(segment: Segment) -> set[int]:
 
 @transaction.atomic
 def segment_create(*, workspace: Workspace, owner=None, **fields: Any) -> Segment:
-    from audiences.models import Audience
-
     segment = Segment(workspace=workspace, owner=owner, **fields)
     refs = _clean(segment)
     segment.full_clean()
     segment.save()
     segment.depends_on.set(refs)
-    Audience.objects.create(workspace=workspace, segment=segment)
+    segment_created.send(sender=Segment, segment=segment)  # audiences opens the segment's audience
     return segment
 
 
@@ -106,6 +108,78 @@ def segment_delete(*, segment: Segment) -> None:
     users = list(segment.used_by.values_list("name", flat=True))
     if users:
         raise ValidationError(
-            {"non_field_errors": ValidationError(f"Used by other segments: {', '.join(users)}.", code="protected")}
+            {
+                "non_field_errors": ValidationError(
+                    f"Used by other segments: {', '.join(users)}.", code=CommonErrorCode.PROTECTED
+                )
+            }
         )
     segment.delete()
+
+
+# --- manual inclusions and exclusions, static lists ---------------------------------
+
+
+@transaction.atomic
+def manual_members_set(*, segment: Segment, add: list[int], remove: list[int], by=None) -> dict[str, int]:
+    """Always include `add`, always exclude `remove`; both survive recomputation."""
+    ids = set(add) | set(remove)
+    known = set(Profile.objects.filter(workspace_id=segment.workspace_id, pk__in=ids).values_list("pk", flat=True))
+    unknown = sorted(ids - known)
+    if unknown:
+        raise ValidationError(
+            {
+                "profiles": ValidationError(
+                    f"Unknown profiles in this workspace: {unknown[:20]}.", code=CommonErrorCode.DOES_NOT_EXIST
+                )
+            }
+        )
+    for action, profile_ids in ((ManualMember.Action.INCLUDE, add), (ManualMember.Action.EXCLUDE, remove)):
+        ManualMember.objects.filter(segment=segment, profile_id__in=profile_ids).delete()
+        ManualMember.objects.bulk_create(
+            [
+                ManualMember(
+                    workspace_id=segment.workspace_id, segment=segment, profile_id=pk, action=action, created_by=by
+                )
+                for pk in sorted(set(profile_ids))
+            ]
+        )
+    return {"included": len(set(add)), "excluded": len(set(remove))}
+
+
+@transaction.atomic
+def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int]:
+    """A static segment's list from a CSV of external ids or e-mails (one column, with a header)."""
+    if segment.kind != Segment.Kind.STATIC:
+        raise ValidationError(
+            {"file": ValidationError("Only a static segment takes a list.", code=SegmentErrorCode.NOT_STATIC)}
+        )
+    reader = csv.reader(io.StringIO(text))
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    if header[:1] not in (["external_id"], ["email"]):
+        raise ValidationError(
+            {"file": ValidationError("The first column must be external_id or email.", code=CommonErrorCode.INVALID)}
+        )
+    column = header[0]
+    values = {
+        row[0].strip().lower() if column == "email" else row[0].strip() for row in reader if row and row[0].strip()
+    }
+    lookup = "email__in" if column == "email" else "external_id__in"
+    found = list(
+        Profile.objects.filter(workspace_id=segment.workspace_id, **{lookup: values}).values_list("pk", flat=True)
+    )
+    ManualMember.objects.filter(segment=segment).delete()
+    ManualMember.objects.bulk_create(
+        [
+            ManualMember(
+                workspace_id=segment.workspace_id,
+                segment=segment,
+                profile_id=pk,
+                action=ManualMember.Action.INCLUDE,
+                created_by=by,
+            )
+            for pk in found
+        ],
+        batch_size=5_000,
+    )
+    return {"rows": len(values), "matched": len(found), "unmatched": len(values) - len(found)}

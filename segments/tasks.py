@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from config.celery import retrying_task_options
+from core.tasks import retrying_task_options
 from segments.quantification import segment_analysis_run
 
 

@@ -12,6 +12,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from accounts.models import Role
+from config.queues import queue_names
 from tests.factories import make_user, make_workspace, token_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +69,8 @@ def outsider(other_workspace):
 
 
 def start_worker(db_name: str, queue: str, log_path: Path) -> subprocess.Popen:
-    """A real `celery worker` process on the test broker and the test database; returns once ready."""
+    """A real `celery worker` process on the test broker and the test database, consuming `queue`
+    (names separated by commas); returns once ready."""
     env = {**os.environ, "CIBLE_TEST_DATABASE_NAME": db_name, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
     subprocess.run(
         [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queue],
@@ -132,7 +134,8 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         pytest.skip("needs REDIS_URL: the embedded mode runs tasks in-process")
     with django_db_blocker.unblock():
         db_name = connection.settings_dict["NAME"]
-    process = start_worker(db_name, settings.CELERY_TASK_DEFAULT_QUEUE, ROOT / ".pytest-worker.log")
+    queues = ",".join(queue_names(settings.CELERY_TASK_DEFAULT_QUEUE).values())
+    process = start_worker(db_name, queues, ROOT / ".pytest-worker.log")
     yield process
     stop_worker(process)
 

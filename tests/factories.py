@@ -121,7 +121,7 @@ def make_campaign(*, workspace: Workspace, segment=None, channels=("email",), ta
 def make_touch(*, campaign, target, profile, channel: str = "email", sent_at: datetime | None = None, **fields):
     """A delivery handed to the channel at `sent_at` (now by default)."""
     from campaigns.models import Touch
-    from campaigns.services import local_day
+    from core.time import local_day
 
     sent_at = sent_at or timezone.now()
     return Touch.objects.create(

@@ -82,7 +82,7 @@ def test_a_report_job_and_the_roll_up_run_in_the_worker(celery_worker_process, m
 
     from django.utils import timezone
 
-    from campaigns.services import local_day
+    from core.time import local_day
     from reporting.models import DailyRollup, ReportJob
     from tests.factories import make_running_campaign
 

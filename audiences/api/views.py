@@ -1,42 +1,19 @@
 import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import status
 from rest_framework.decorators import action
+from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet
-from audiences.exports import export_file_response
-from audiences.models import AudienceExport
-
-
-class ExportOutput(serializers.ModelSerializer):
-    class Meta:
-        model = AudienceExport
-        fields = [
-            "id",
-            "segment",
-            "purpose",
-            "channel",
-            "format",
-            "identifiers",
-            "status",
-            "audience_version",
-            "audience_size",
-            "row_count",
-            "error",
-            "created_by",
-            "created_at",
-            "finished_at",
-        ]
-
-
-class ExportInput(serializers.Serializer):
-    purpose = serializers.CharField()
-    channel = serializers.CharField()
-    format = serializers.ChoiceField(choices=AudienceExport.Format.choices, default=AudienceExport.Format.CSV)
-    identifiers = serializers.ChoiceField(
-        choices=AudienceExport.Identifiers.choices, default=AudienceExport.Identifiers.HASHED
-    )
+from audiences.api import serializers as s
+from audiences.api.serializers import ExportInput, ExportOutput
+from audiences.exports import export_file_response, export_request
+from audiences.models import AudienceExport, AudienceMember, AudienceRun
+from audiences.services import audience_refresh_request, segment_freeze
+from customers.api.serializers import ProfileOutput
+from customers.models import Profile
+from segments.api import views as segment_views
 
 
 class ExportFilter(django_filters.FilterSet):
@@ -57,3 +34,55 @@ class ExportViewSet(ReadOnlyWorkspaceViewSet):
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
         return export_file_response(self.get_object(), role=self.role, by=self.request.user)
+
+
+class SegmentViewSet(segment_views.SegmentViewSet):
+    """Segments: rules over the customer 360 view (or a static list), and their computed audience."""
+
+    output_serializer = s.SegmentWithAudienceOutput
+
+    def scoped_queryset(self, queryset):
+        return super().scoped_queryset(queryset).select_related("audience")
+
+    @extend_schema(request=None, responses={202: s.SegmentWithAudienceOutput})
+    @action(detail=True, methods=["post"])
+    def refresh(self, request, *args, **kwargs):
+        """Queue a recomputation of the audience (a no-op while one is queued or running)."""
+        segment = self.get_object()
+        audience_refresh_request(segment=segment, trigger="api", by=request.user)
+        return Response(self._output(segment), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses=s.AudienceRunOutput(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def runs(self, request, *args, **kwargs):
+        """The audience's computation history, newest first."""
+        runs = AudienceRun.objects.filter(audience__segment=self.get_object())
+        page = self.paginate_queryset(runs)
+        return self.get_paginated_response(s.AudienceRunOutput(page, many=True).data)
+
+    @extend_schema(responses=ProfileOutput(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def members(self, request, *args, **kwargs):
+        """The members of the current audience version."""
+        segment = self.get_object()
+        audience = segment.audience
+        ids = AudienceMember.objects.filter(audience=audience, version=audience.current_version).values("profile_id")
+        page = self.paginate_queryset(Profile.objects.filter(workspace=self.workspace, pk__in=ids).order_by("pk"))
+        return self.get_paginated_response(ProfileOutput(page, many=True).data)
+
+    @extend_schema(request=ExportInput, responses={202: ExportOutput})
+    @action(detail=True, methods=["post"])
+    def export(self, request, *args, **kwargs):
+        """Export the current audience for a purpose and channel: consented members only, at export time."""
+        data = ExportInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        export = export_request(segment=self.get_object(), by=request.user, role=self.role, **data.validated_data)
+        export.refresh_from_db()
+        return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses=s.SegmentWithAudienceOutput)
+    @action(detail=True, methods=["post"])
+    def freeze(self, request, *args, **kwargs):
+        """Make the segment a static list of its current members."""
+        segment = segment_freeze(segment=self.get_object(), by=request.user)
+        return Response(self._output(segment))

@@ -2,7 +2,7 @@ import django_filters
 from django.db import connection
 
 from campaigns.models import Campaign, CampaignChannel
-from config.api import DateTimeFilter
+from core.api import DateTimeFilter
 
 
 class CampaignFilter(django_filters.FilterSet):

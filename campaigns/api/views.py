@@ -10,9 +10,8 @@ from accounts.roles import Capability
 from campaigns import services
 from campaigns.api import serializers as s
 from campaigns.api.filters import CampaignFilter
-from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Rule, RuleEvaluation, Target, Transition
-from campaigns.reallocation import reallocation_apply, recommendation
-from campaigns.rules import rule_preview, rule_run
+from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Target, Transition
+from core.errors import CommonErrorCode
 
 
 class CampaignViewSet(
@@ -121,7 +120,9 @@ class CampaignViewSet(
         if data.get("target") is not None:
             target = Target.objects.filter(campaign=campaign, pk=data["target"]).first()
             if target is None:
-                raise ValidationError({"target": ValidationError("No such target in this campaign.", code="invalid")})
+                raise ValidationError(
+                    {"target": ValidationError("No such target in this campaign.", code=CommonErrorCode.INVALID)}
+                )
         result = services.spend_record(
             campaign=campaign,
             amount=data["amount"],
@@ -144,36 +145,6 @@ class CampaignViewSet(
         entries = LedgerEntry.objects.filter(campaign=self.get_object()).order_by("-recorded_at", "-id")
         page = self.paginate_queryset(entries)
         return self.get_paginated_response(s.LedgerOutput(page, many=True).data)
-
-    @extend_schema(parameters=[s.ReallocationParameters], responses=s.ReallocationOutput)
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
-    def reallocation(self, request, *args, **kwargs):
-        """What moving budget shares toward the best targets would do now, with the figures behind it."""
-        params = s.ReallocationParameters(data=request.query_params)
-        params.is_valid(raise_exception=True)
-        plan = recommendation(self.get_object(), **params.validated_data)
-        return Response(s.ReallocationOutput(plan).data)
-
-    @extend_schema(request=s.ReallocationApply, responses=s.ReallocationOutput)
-    @action(detail=True, methods=["post"])
-    def reallocate(self, request, *args, **kwargs):
-        """Apply the recommendation: each share that moves is a ledger entry with its author."""
-        data = s.ReallocationApply(data=request.data)
-        data.is_valid(raise_exception=True)
-        options = dict(data.validated_data)
-        reason = options.pop("reason")
-        plan = reallocation_apply(self.get_object(), actor=request.user, source="api", reason=reason, **options)
-        return Response(s.ReallocationOutput(plan).data)
-
-    @extend_schema(responses=s.RuleEvaluationOutput(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, url_path="rule-evaluations")
-    def rule_evaluations(self, request, *args, **kwargs):
-        """Every evaluation of a rule on this campaign: what it saw and what it did."""
-        rows = RuleEvaluation.objects.filter(campaign=self.get_object()).order_by("-at", "-id")
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(
-            s.RuleEvaluationOutput(page, many=True, context=self.get_serializer_context()).data
-        )
 
     @extend_schema(responses=s.TransitionOutput(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
@@ -223,7 +194,7 @@ class FrequencyCapViewSet(
             clash = clash.exclude(pk=serializer.instance.pk)
         if clash.exists():
             raise ValidationError(
-                {"window": ValidationError("A cap with this channel and window exists.", code="unique")}
+                {"window": ValidationError("A cap with this channel and window exists.", code=CommonErrorCode.UNIQUE)}
             )
 
 
@@ -244,7 +215,9 @@ class ConnectorViewSet(
 
     def perform_create(self, serializer):
         if Connector.objects.filter(workspace=self.workspace, channel=serializer.validated_data["channel"]).exists():
-            raise ValidationError({"channel": ValidationError("This channel has a connector already.", code="unique")})
+            raise ValidationError(
+                {"channel": ValidationError("This channel has a connector already.", code=CommonErrorCode.UNIQUE)}
+            )
         serializer.save(workspace=self.workspace)
 
     def perform_update(self, serializer):
@@ -254,54 +227,7 @@ class ConnectorViewSet(
             .exclude(pk=serializer.instance.pk)
             .exists()
         ):
-            raise ValidationError({"channel": ValidationError("This channel has a connector already.", code="unique")})
+            raise ValidationError(
+                {"channel": ValidationError("This channel has a connector already.", code=CommonErrorCode.UNIQUE)}
+            )
         serializer.save()
-
-
-class RuleViewSet(
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.CreateModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.DestroyModelMixin,
-    WorkspaceScopedViewSet,
-):
-    """Automated rules: conditions on KPIs over a window (all must hold), a guard, one action, a schedule.
-
-    A rule without a campaign applies to each active or paused campaign of the workspace.
-    """
-
-    model = Rule
-    serializer_class = s.RuleIO
-    write_capability = Capability.RUN_CAMPAIGNS
-    filterset_fields = ["campaign", "enabled", "action", "schedule"]
-    action_capabilities = {"preview": Capability.READ}
-
-    def scoped_queryset(self, queryset):
-        return queryset.select_related("campaign")
-
-    def perform_create(self, serializer):
-        serializer.save(workspace=self.workspace, created_by=self.request.user)
-
-    @extend_schema(request=None, responses=s.RulePreviewOutput(many=True))
-    @action(detail=True, methods=["post"])
-    def preview(self, request, *args, **kwargs):
-        """What the rule would do now, campaign by campaign; nothing is changed or recorded."""
-        return Response(s.RulePreviewOutput(rule_preview(self.get_object()), many=True).data)
-
-    @extend_schema(request=None, responses=s.RuleEvaluationOutput(many=True))
-    @action(detail=True, methods=["post"])
-    def run(self, request, *args, **kwargs):
-        """Evaluate the rule now and act where it holds; every evaluation goes to its history."""
-        evaluations = rule_run(self.get_object(), source="manual")
-        return Response(s.RuleEvaluationOutput(evaluations, many=True, context=self.get_serializer_context()).data)
-
-    @extend_schema(responses=s.RuleEvaluationOutput(many=True))
-    @action(detail=True, methods=["get"], filter_backends=[])
-    def evaluations(self, request, *args, **kwargs):
-        """The rule's history: what it saw and what it did, newest first."""
-        rows = RuleEvaluation.objects.filter(rule=self.get_object()).order_by("-at", "-id")
-        page = self.paginate_queryset(rows)
-        return self.get_paginated_response(
-            s.RuleEvaluationOutput(page, many=True, context=self.get_serializer_context()).data
-        )

@@ -2,7 +2,7 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from config.api import DateTimeFilter
+from core.api import DateTimeFilter
 from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
 
 

@@ -3,6 +3,7 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core.errors import CommonErrorCode
 from customers.ingestion import attributes_validate
 from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
 from customers.normalise import normalise_phone
@@ -73,7 +74,9 @@ class ProfileInput(serializers.ModelSerializer):
 
     def validate_birth_date(self, value):
         if value is not None and (value > timezone.localdate() or value.year < 1900):
-            raise serializers.ValidationError("Birth date must be between 1900 and today.", code="out_of_range")
+            raise serializers.ValidationError(
+                "Birth date must be between 1900 and today.", code=CommonErrorCode.OUT_OF_RANGE
+            )
         return value
 
 

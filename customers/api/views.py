@@ -1,8 +1,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.parsers import JSONParser, MultiPartParser
@@ -10,20 +9,22 @@ from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from config.api import RequestTooLarge, TimeCursorPagination, parse_datetime_param, read_upload
+from core.api import RequestTooLarge, TimeCursorPagination, read_upload
+from core.errors import CommonErrorCode
 from customers import services
 from customers.api import filters
 from customers.api import serializers as s
+from customers.errors import CustomerErrorCode
 from customers.ingestion import INGESTERS
 from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
-from privacy.api.serializers import ConsentRecordOutput
-from privacy.selectors import consent_state
 
 
 def workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
     profile = Profile.objects.filter(workspace=view.workspace, pk=profile_id).first()
     if profile is None:
-        raise ValidationError({field: ValidationError("No such profile in this workspace.", code="does_not_exist")})
+        raise ValidationError(
+            {field: ValidationError("No such profile in this workspace.", code=CommonErrorCode.DOES_NOT_EXIST)}
+        )
     return profile
 
 
@@ -82,20 +83,6 @@ class ProfileViewSet(
         merged = workspace_profile(self, data.validated_data["other"], field="other")
         survivor = services.profile_merge(survivor=survivor, merged=merged, by=request.user)
         return Response(s.ProfileOutput(survivor).data)
-
-    @extend_schema(
-        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="State in force at this time.")],
-        responses=ConsentRecordOutput(many=True),
-    )
-    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
-    def consents(self, request, *args, **kwargs):
-        """The consent in force per purpose and channel (the latest record of each)."""
-        profile = self.get_object()
-        at = request.query_params.get("at")
-        when = parse_datetime_param(at) if at else None
-        if at and when is None:
-            raise ValidationError({"at": ValidationError("Expected an ISO 8601 date-time.", code="invalid")})
-        return Response(ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
 
 
 class IdentityViewSet(
@@ -199,7 +186,9 @@ class IngestViewSet(WorkspaceScopedViewSet):
     def _ingest(self, request, kind: str) -> Response:
         items = request.data.get("items") if isinstance(request.data, dict) else None
         if not isinstance(items, list):
-            raise ValidationError({"items": ValidationError("Expected a list of items.", code="not_a_list")})
+            raise ValidationError(
+                {"items": ValidationError("Expected a list of items.", code=CustomerErrorCode.NOT_A_LIST)}
+            )
         if len(items) > settings.INGEST_MAX_ITEMS:
             raise RequestTooLarge(
                 f"At most {settings.INGEST_MAX_ITEMS} items a request; this one has {len(items)}. Split the batch."

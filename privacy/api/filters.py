@@ -1,6 +1,6 @@
 import django_filters
 
-from config.api import DateTimeFilter
+from core.api import DateTimeFilter
 from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, RemovalNotice, Suppression
 
 

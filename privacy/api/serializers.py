@@ -3,6 +3,7 @@ from datetime import timedelta
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.errors import CommonErrorCode
 from customers.models import Channel
 from privacy.models import (
     AuditEntry,
@@ -31,7 +32,7 @@ CONSENT_FIELDS = [
 
 def not_in_future(value):
     if value and value > timezone.now() + timedelta(minutes=5):
-        raise serializers.ValidationError("This cannot be in the future.", code="out_of_range")
+        raise serializers.ValidationError("This cannot be in the future.", code=CommonErrorCode.OUT_OF_RANGE)
     return value
 
 

@@ -8,7 +8,9 @@ from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from config.api import ActionsOnlyMetadata, parse_datetime_param
+from core.api import ActionsOnlyMetadata, parse_datetime_param
+from core.errors import CommonErrorCode
+from customers.api import views as customers_views
 from customers.api.views import workspace_profile
 from privacy import consent, requests, retention
 from privacy.api import filters
@@ -56,12 +58,14 @@ class ConsentRecordViewSet(
         """The consent in force per purpose and channel for one person, now or at a past time."""
         raw = request.query_params.get("profile", "")
         if not raw.isdigit():
-            raise ValidationError({"profile": ValidationError("Give the profile's id.", code="required")})
+            raise ValidationError({"profile": ValidationError("Give the profile's id.", code=CommonErrorCode.REQUIRED)})
         profile = workspace_profile(self, int(raw))
         at = request.query_params.get("at")
         when = parse_datetime_param(at) if at else None
         if at and when is None:
-            raise ValidationError({"at": ValidationError("Expected an ISO 8601 date-time.", code="invalid")})
+            raise ValidationError(
+                {"at": ValidationError("Expected an ISO 8601 date-time.", code=CommonErrorCode.INVALID)}
+            )
         return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
 
     @extend_schema(request=s.ConsentWithdrawInput, responses={201: s.ConsentRecordOutput(many=True)})
@@ -199,7 +203,7 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Works
         hashed = hashed_identifier(data.validated_data["identifier"], default_region=self.workspace.country)
         if hashed is None:
             raise ValidationError(
-                {"identifier": ValidationError("Expected an e-mail or a phone number.", code="invalid")}
+                {"identifier": ValidationError("Expected an e-mail or a phone number.", code=CommonErrorCode.INVALID)}
             )
         suppression_add(
             workspace_id=self.workspace.pk, hashes={hashed}, reason=Suppression.Reason.MANUAL, by=request.user
@@ -270,3 +274,23 @@ class PrivacyViewSet(WorkspaceScopedViewSet):
     def records_of_processing(self, request, *args, **kwargs):
         """GDPR Art. 30: each category of personal data held, its purposes, legal basis and retention."""
         return Response(s.ProcessingRecordOutput(processing_records(workspace=self.workspace), many=True).data)
+
+
+class ProfileViewSet(customers_views.ProfileViewSet):
+    """Profiles, with the consent in force of each (owned by privacy)."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("at", OpenApiTypes.DATETIME, description="State in force at this time.")],
+        responses=s.ConsentRecordOutput(many=True),
+    )
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def consents(self, request, *args, **kwargs):
+        """The consent in force per purpose and channel (the latest record of each)."""
+        profile = self.get_object()
+        at = request.query_params.get("at")
+        when = parse_datetime_param(at) if at else None
+        if at and when is None:
+            raise ValidationError(
+                {"at": ValidationError("Expected an ISO 8601 date-time.", code=CommonErrorCode.INVALID)}
+            )
+        return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)

@@ -4,8 +4,9 @@ from decimal import Decimal
 from django.urls import reverse
 from rest_framework import serializers
 
-from campaigns.models import MONEY, Campaign, CampaignChannel, Rule, Target
-from reporting.models import AttributionSettings, DeliveryFigure, ReportJob
+from campaigns.models import MONEY, Campaign, CampaignChannel, Target
+from core.errors import CommonErrorCode
+from reporting.models import AttributionSettings, ConversionBasis, DeliveryFigure, ReportJob
 from reporting.reports import GROUPS
 
 
@@ -13,7 +14,7 @@ class BoundedDateField(serializers.DateField):
     def to_internal_value(self, value):
         parsed = super().to_internal_value(value)
         if not date(2000, 1, 1) <= parsed <= date(2100, 12, 31):
-            raise serializers.ValidationError("Give a date between 2000 and 2100.", code="out_of_range")
+            raise serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
         return parsed
 
 
@@ -40,7 +41,7 @@ class FigureInput(serializers.Serializer):
         campaign = lookups[key]
         if campaign is None:
             raise serializers.ValidationError(
-                {"campaign": "No such campaign in this workspace."}, code="does_not_exist"
+                {"campaign": "No such campaign in this workspace."}, code=CommonErrorCode.DOES_NOT_EXIST
             )
         data["campaign"] = campaign
         target_id = data.pop("target", None)
@@ -51,7 +52,9 @@ class FigureInput(serializers.Serializer):
                 lookups[key] = Target.objects.filter(campaign=campaign, pk=target_id).first()
             data["target"] = lookups[key]
             if data["target"] is None:
-                raise serializers.ValidationError({"target": "No such target in this campaign."}, code="does_not_exist")
+                raise serializers.ValidationError(
+                    {"target": "No such target in this campaign."}, code=CommonErrorCode.DOES_NOT_EXIST
+                )
         return data
 
 
@@ -99,7 +102,7 @@ class CommaList(serializers.CharField):
         text = super().to_internal_value(data)
         items = [item.strip() for item in text.split(",") if item.strip()]
         if len(items) > 100:
-            raise serializers.ValidationError("At most 100 values.", code="invalid")
+            raise serializers.ValidationError("At most 100 values.", code=CommonErrorCode.INVALID)
         return [self.child.run_validation(item) for item in items]
 
 
@@ -114,7 +117,7 @@ class ReportParameters(serializers.Serializer):
         child=serializers.ChoiceField(choices=GROUPS), required=False, help_text=f"Among {', '.join(GROUPS)}."
     )
     basis = serializers.ChoiceField(
-        choices=Rule.Basis.choices, default="attributed", help_text="Which conversions the KPIs use."
+        choices=ConversionBasis.choices, default="attributed", help_text="Which conversions the KPIs use."
     )
 
     def validate(self, data):
@@ -123,7 +126,7 @@ class ReportParameters(serializers.Serializer):
             and data.get("date_to")
             and (data["date_to"] - data["date_from"]) > timedelta(days=3660)
         ):
-            raise serializers.ValidationError({"date_to": "At most ten years at once."}, code="invalid")
+            raise serializers.ValidationError({"date_to": "At most ten years at once."}, code=CommonErrorCode.INVALID)
         return data
 
     def query_kwargs(self) -> dict:

@@ -11,7 +11,7 @@ from rest_framework.settings import api_settings
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
-from config.api import ActionsOnlyMetadata, error_details
+from core.api import ActionsOnlyMetadata, error_details
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.reports import (

@@ -1,18 +1,10 @@
 from rest_framework import serializers
 
-from audiences.models import Audience, AudienceRun
 from customers.api.serializers import ProfileOutput
 from segments.models import Segment, SegmentAnalysis
 
 
-class AudienceOutput(serializers.ModelSerializer):
-    class Meta:
-        model = Audience
-        fields = ["status", "current_version", "size", "contactable", "computed_at", "requested_at", "lease_expires_at"]
-
-
 class SegmentOutput(serializers.ModelSerializer):
-    audience = AudienceOutput(read_only=True)
     depends_on = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
@@ -26,7 +18,6 @@ class SegmentOutput(serializers.ModelSerializer):
             "refresh_every",
             "depends_on",
             "owner",
-            "audience",
             "created_at",
             "updated_at",
         ]
@@ -50,25 +41,6 @@ class PreviewOutput(serializers.Serializer):
     base = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True)
     sample = ProfileOutput(many=True)
-
-
-class AudienceRunOutput(serializers.ModelSerializer):
-    class Meta:
-        model = AudienceRun
-        fields = [
-            "id",
-            "version",
-            "status",
-            "trigger",
-            "requested_by",
-            "started_at",
-            "finished_at",
-            "duration_ms",
-            "size",
-            "added",
-            "removed",
-            "error",
-        ]
 
 
 class ManualMembersInput(serializers.Serializer):

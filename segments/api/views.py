@@ -8,17 +8,14 @@ from rest_framework.response import Response
 
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
-from audiences.api.views import ExportInput, ExportOutput
-from audiences.exports import export_request
-from audiences.models import AudienceMember, AudienceRun
-from audiences.services import audience_refresh_request, manual_members_set, segment_freeze, static_list_upload
-from config.api import read_upload
-from customers.api.serializers import ProfileOutput
+from core.api import read_upload
+from core.errors import CommonErrorCode
 from customers.csv_import import csv_text
-from customers.models import Profile
 from segments import services
 from segments.api import serializers as s
 from segments.api.filters import SegmentFilter
+from segments.errors import SegmentErrorCode
+from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
 from segments.quantification import macro_segment_suggestion, segment_analysis_request
 from segments.selectors import definition_preview, segment_overlap, segment_preview
@@ -32,7 +29,7 @@ class SegmentViewSet(
     mixins.DestroyModelMixin,
     WorkspaceScopedViewSet,
 ):
-    """Segments: rules over the customer 360 view (or a static list), and their computed audience."""
+    """Segments: rules over the customer 360 view (or a static list), manual changes and the index table."""
 
     model = Segment
     filterset_class = SegmentFilter
@@ -40,13 +37,19 @@ class SegmentViewSet(
     # Trying rules out changes nothing: viewers may too.
     action_capabilities = {"preview_definition": Capability.READ}
 
+    # Audiences extend the viewset and its output with the computed audience.
+    output_serializer: type[s.SegmentOutput] = s.SegmentOutput
+
     def scoped_queryset(self, queryset):
-        return queryset.select_related("audience").prefetch_related("depends_on")
+        return queryset.prefetch_related("depends_on")
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
             return s.SegmentInput
-        return s.SegmentOutput
+        return self.output_serializer
+
+    def _output(self, segment: Segment) -> dict:
+        return self.output_serializer(self.get_queryset().get(pk=segment.pk)).data
 
     def _input(self, request, partial=False) -> dict:
         data = s.SegmentInput(data=request.data, partial=partial)
@@ -56,14 +59,14 @@ class SegmentViewSet(
     @extend_schema(request=s.SegmentInput, responses={201: s.SegmentOutput})
     def create(self, request, *args, **kwargs):
         segment = services.segment_create(workspace=self.workspace, owner=request.user, **self._input(request))
-        return Response(s.SegmentOutput(segment).data, status=status.HTTP_201_CREATED)
+        return Response(self._output(segment), status=status.HTTP_201_CREATED)
 
     @extend_schema(request=s.SegmentInput, responses=s.SegmentOutput)
     def update(self, request, *args, **kwargs):
         segment = services.segment_update(
             segment=self.get_object(), **self._input(request, kwargs.get("partial", False))
         )
-        return Response(s.SegmentOutput(Segment.objects.select_related("audience").get(pk=segment.pk)).data)
+        return Response(self._output(segment))
 
     def perform_destroy(self, instance):
         services.segment_delete(segment=instance)
@@ -84,33 +87,6 @@ class SegmentViewSet(
         """The segment's members as they would be computed now (rules, static list and manual changes)."""
         return Response(s.PreviewOutput(segment_preview(segment=self.get_object())).data)
 
-    @extend_schema(request=None, responses={202: s.SegmentOutput})
-    @action(detail=True, methods=["post"])
-    def refresh(self, request, *args, **kwargs):
-        """Queue a recomputation of the audience (a no-op while one is queued or running)."""
-        segment = self.get_object()
-        audience_refresh_request(segment=segment, trigger="api", by=request.user)
-        segment = Segment.objects.select_related("audience").get(pk=segment.pk)
-        return Response(s.SegmentOutput(segment).data, status=status.HTTP_202_ACCEPTED)
-
-    @extend_schema(responses=s.AudienceRunOutput(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
-    def runs(self, request, *args, **kwargs):
-        """The audience's computation history, newest first."""
-        runs = AudienceRun.objects.filter(audience__segment=self.get_object())
-        page = self.paginate_queryset(runs)
-        return self.get_paginated_response(s.AudienceRunOutput(page, many=True).data)
-
-    @extend_schema(responses=ProfileOutput(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
-    def members(self, request, *args, **kwargs):
-        """The members of the current audience version."""
-        segment = self.get_object()
-        audience = segment.audience
-        ids = AudienceMember.objects.filter(audience=audience, version=audience.current_version).values("profile_id")
-        page = self.paginate_queryset(Profile.objects.filter(workspace=self.workspace, pk__in=ids).order_by("pk"))
-        return self.get_paginated_response(ProfileOutput(page, many=True).data)
-
     @extend_schema(request=s.ManualMembersInput, responses=s.ManualMembersOutput)
     @action(detail=True, methods=["post"], url_path="manual-members")
     def manual_members(self, request, *args, **kwargs):
@@ -119,9 +95,9 @@ class SegmentViewSet(
         data.is_valid(raise_exception=True)
         if set(data.validated_data["add"]) & set(data.validated_data["remove"]):
             raise ValidationError(
-                {"add": ValidationError("A profile cannot be both added and removed.", code="conflict")}
+                {"add": ValidationError("A profile cannot be both added and removed.", code=CommonErrorCode.CONFLICT)}
             )
-        result = manual_members_set(segment=self.get_object(), by=request.user, **data.validated_data)
+        result = services.manual_members_set(segment=self.get_object(), by=request.user, **data.validated_data)
         return Response(result)
 
     @extend_schema(request=s.AnalyseInput, responses={202: s.AnalysisOutput})
@@ -131,9 +107,9 @@ class SegmentViewSet(
         data = s.AnalyseInput(data=request.data)
         data.is_valid(raise_exception=True)
         segment = self.get_object()
-        if segment.audience.current_version == 0:
+        if current_audience(segment=segment) is None:
             raise ValidationError(
-                {"non_field_errors": ValidationError("Compute the audience first.", code="no_audience")}
+                {"non_field_errors": ValidationError("Compute the audience first.", code=SegmentErrorCode.NO_AUDIENCE)}
             )
         analysis = segment_analysis_request(segment=segment, **data.validated_data)
         analysis.refresh_from_db()
@@ -168,33 +144,16 @@ class SegmentViewSet(
         """Members in common with another segment (current audiences) and the Jaccard index."""
         segment = self.get_object()
         raw = request.query_params.get("other", "")
-        other = (
-            Segment.objects.filter(workspace=self.workspace, pk=int(raw)).select_related("audience").first()
-            if raw.isdigit()
-            else None
-        )
+        other = Segment.objects.filter(workspace=self.workspace, pk=int(raw)).first() if raw.isdigit() else None
         if other is None:
             raise ValidationError(
-                {"other": ValidationError("Give the id of a segment of this workspace.", code="does_not_exist")}
+                {
+                    "other": ValidationError(
+                        "Give the id of a segment of this workspace.", code=CommonErrorCode.DOES_NOT_EXIST
+                    )
+                }
             )
         return Response(s.OverlapOutput(segment_overlap(segment=segment, other=other)).data)
-
-    @extend_schema(request=ExportInput, responses={202: ExportOutput})
-    @action(detail=True, methods=["post"])
-    def export(self, request, *args, **kwargs):
-        """Export the current audience for a purpose and channel: consented members only, at export time."""
-        data = ExportInput(data=request.data)
-        data.is_valid(raise_exception=True)
-        export = export_request(segment=self.get_object(), by=request.user, role=self.role, **data.validated_data)
-        export.refresh_from_db()
-        return Response(ExportOutput(export).data, status=status.HTTP_202_ACCEPTED)
-
-    @extend_schema(request=None, responses=s.SegmentOutput)
-    @action(detail=True, methods=["post"])
-    def freeze(self, request, *args, **kwargs):
-        """Make the segment a static list of its current members."""
-        segment = segment_freeze(segment=self.get_object(), by=request.user)
-        return Response(s.SegmentOutput(Segment.objects.select_related("audience").get(pk=segment.pk)).data)
 
     @extend_schema(request=s.StaticListInput, responses=s.StaticListOutput)
     @action(detail=True, methods=["post"], url_path="static-list", parser_classes=[MultiPartParser])
@@ -206,4 +165,4 @@ class SegmentViewSet(
             text = csv_text(read_upload(data.validated_data["file"]))
         except ValidationError as exc:
             raise ValidationError({"file": exc}) from None
-        return Response(static_list_upload(segment=self.get_object(), text=text, by=request.user))
+        return Response(services.static_list_upload(segment=self.get_object(), text=text, by=request.user))

@@ -5,9 +5,10 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from audiences.models import Audience, AudienceMember, AudienceRun, ManualMember
-from audiences.services import audience_compute, audience_refresh_request, audiences_refresh_due, manual_members_set
-from segments.services import segment_create
+from audiences.models import Audience, AudienceMember, AudienceRun
+from audiences.services import audience_compute, audience_refresh_request, audiences_refresh_due
+from segments.models import ManualMember
+from segments.services import manual_members_set, segment_create
 from tests.factories import make_profile
 
 LYON = {"field": "city", "op": "eq", "value": "Lyon"}

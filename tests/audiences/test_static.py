@@ -1,9 +1,9 @@
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from audiences.models import Audience, AudienceMember, ManualMember
+from audiences.models import Audience, AudienceMember
 from audiences.services import audience_compute
-from segments.models import Segment
+from segments.models import ManualMember, Segment
 from segments.services import segment_create
 from tests.factories import make_profile
 

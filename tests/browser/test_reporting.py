@@ -6,7 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from campaigns.models import LedgerEntry, Rule, RuleEvaluation
+from campaigns.models import LedgerEntry
+from optimisation.models import Rule, RuleEvaluation
 from tests.browser.helpers import ARTIFACTS, log_in, member
 from tests.factories import make_workspace
 from tests.reporting.measured import measured_campaign
@@ -73,7 +74,7 @@ def test_the_workspace_dashboard_and_a_rule_run_from_the_admin(page, transaction
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-performance-dashboard.png"), full_page=True)
 
-    page.goto("/admin/campaigns/rule/add/")
+    page.goto("/admin/optimisation/rule/add/")
     page.select_option("#id_workspace", str(workspace.pk))
     page.select_option("#id_campaign", str(campaign.pk))
     page.fill("#id_name", "Pause when CTR is low")

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from campaigns.activation import campaign_deliveries, campaign_handoff, signature
+from campaigns.activation import campaign_deliveries, campaign_handoff
 from campaigns.models import Campaign, Connector, FrequencyCap, Handoff, Touch
 from campaigns.services import campaign_transition
+from core.webhooks import signature
 from tests.factories import make_campaign, make_consent, make_event, make_profile, make_segment
 
 PAST = timezone.now() - timedelta(days=10)

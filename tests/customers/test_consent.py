@@ -6,6 +6,7 @@ from django.utils import timezone
 
 from customers.models import Profile
 from privacy.models import ConsentRecord
+from privacy.selectors import profiles_contactable
 from tests.factories import make_consent, make_profile
 
 
@@ -38,7 +39,9 @@ def test_contactable_for_follows_the_latest_record(workspace):
     make_consent(profile=withdrawn, recorded_at=t0)
     make_consent(profile=withdrawn, status="withdrawn", recorded_at=t0 + timedelta(days=1))
     make_consent(profile=silent, channel="sms", recorded_at=t0)
-    contactable = Profile.objects.for_workspace(workspace).contactable_for(purpose="direct_marketing", channel="email")
+    contactable = profiles_contactable(
+        profiles=Profile.objects.for_workspace(workspace), purpose="direct_marketing", channel="email"
+    )
     assert list(contactable.values_list("pk", flat=True)) == [granted.pk]
 
 
@@ -98,6 +101,5 @@ def test_a_consent_in_the_future_or_with_a_bad_purpose_is_refused(profile, marke
 
 def test_new_profiles_have_no_consent_and_are_not_contactable(workspace):
     profile = make_profile(workspace=workspace)
-    assert (
-        not Profile.objects.filter(pk=profile.pk).contactable_for(purpose="direct_marketing", channel="email").exists()
-    )
+    people = Profile.objects.filter(pk=profile.pk)
+    assert not profiles_contactable(profiles=people, purpose="direct_marketing", channel="email").exists()

@@ -110,7 +110,22 @@ def test_merge_moves_history_to_the_survivor_and_keeps_the_old_external_id_as_an
     for model in (Event, Order, ConsentRecord, Identity):
         assert model.objects.filter(profile=survivor).count() == 1
     merge = ProfileMerge.objects.get(merged_external_id="WEB-9")
-    assert merge.moved == {"events": 1, "orders": 1, "identities": 1, "survey_responses": 0, "consents": 1}
+    assert merge.moved == {
+        "events": 1,
+        "orders": 1,
+        "identities": 1,
+        "survey_responses": 0,
+        # moved by the apps that listen to the merge
+        "consents": 1,
+        "privacy_requests": 0,
+        "removal_notices": 0,
+        "manual_memberships": 0,
+        "audience_memberships": 0,
+        "export_memberships": 0,
+        "touches": 0,
+        "triggered_sends": 0,
+        "clicks": 0,
+    }
     # Later data sent under the old external id goes to the survivor.
     r = manager.post(
         reverse("ingest-events", kwargs={"workspace": "maison"}),

@@ -8,11 +8,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from audiences.exports import export_request, export_run
-from audiences.models import ManualMember
 from campaigns.activation import campaign_deliveries, campaign_handoff
 from campaigns.models import Campaign, PendingSend, Touch
 from customers.models import Identity, ImportJob, Profile
 from customers.services import profile_create, survey_response_create
+from segments.models import ManualMember
 from tests.factories import make_campaign, make_consent, make_event, make_order, make_segment
 
 PAST = timezone.now() - timedelta(days=10)
@@ -50,7 +50,7 @@ def everywhere(workspace, user):
         profile=claire, survey="nps", question="why", answer=f"call me on {PHONE}", answered_at=timezone.now()
     )
     segment = make_segment(workspace=workspace)  # everyone, computed
-    ManualMember.objects.create(segment=segment, profile=claire, action="include")
+    ManualMember.objects.create(workspace=segment.workspace, segment=segment, profile=claire, action="include")
     # A plain and a hashed export: files holding her identifiers.
     for identifiers, channel, fmt in (("plain", "email", "csv"), ("hashed", "display", "json")):
         export = export_request(

@@ -15,6 +15,7 @@ from campaigns.activation import campaign_deliveries
 from campaigns.models import Connector, PendingSend, Touch
 from customers.models import Profile
 from privacy.models import ConsentRecord, RemovalNotice, Suppression
+from privacy.selectors import profiles_contactable
 from tests.factories import make_consent, make_event, make_profile, make_segment
 from tests.privacy.people import EMAIL, PHONE, contactable, everywhere, running, url
 
@@ -185,9 +186,9 @@ def test_a_new_profile_has_no_marketing_consent(workspace, marketer):
     assert created.status_code == 201
     state = marketer.get(url("consent-current"), {"profile": created.json()["id"]}).json()
     assert state == []
-    assert not Profile.objects.filter(pk=created.json()["id"]).contactable_for(
-        purpose="direct_marketing", channel="email"
-    )
+    assert not profiles_contactable(
+        profiles=Profile.objects.filter(pk=created.json()["id"]), purpose="direct_marketing", channel="email"
+    ).exists()
 
 
 def test_consent_import_needs_its_proof_and_is_replay_safe(workspace, marketer):

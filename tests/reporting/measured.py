@@ -6,7 +6,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from campaigns.services import local_day
+from core.time import local_day
 from reporting.services import figures_ingest, rollup_run
 from tests.factories import make_order, make_profile, make_running_campaign, make_touch
 

@@ -5,7 +5,8 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from campaigns.models import LedgerEntry, Rule, RuleEvaluation
+from campaigns.models import LedgerEntry
+from optimisation.models import Rule, RuleEvaluation
 from reporting.models import ReportJob
 from tests.factories import make_user
 from tests.reporting.measured import measured_campaign
@@ -83,10 +84,10 @@ def test_another_workspaces_dashboards_and_rules_are_404(client, workspace, othe
     )
     client.force_login(make_user(workspace=other_workspace, role="admin"))
     assert client.get(reverse("admin:campaigns_campaign_performance", args=[campaign.pk])).status_code == 404
-    assert client.post(reverse("admin:campaigns_rule_run", args=[rule.pk])).status_code == 404
+    assert client.post(reverse("admin:optimisation_rule_run", args=[rule.pk])).status_code == 404
     html = client.get(reverse("admin:reporting_performancedashboard_changelist") + "?workspace=maison").content.decode()
     assert "Soldes" not in html  # falls back to the caller's own workspace
-    assert client.get(reverse("admin:campaigns_rule_change", args=[rule.pk])).status_code in (302, 404)
+    assert client.get(reverse("admin:optimisation_rule_change", args=[rule.pk])).status_code in (302, 404)
 
 
 def rule_form(workspace, campaign, **fields):
@@ -114,13 +115,13 @@ def rule_form(workspace, campaign, **fields):
 def test_a_rule_is_made_previewed_and_run_in_the_admin(staff, workspace):
     campaign = measured_campaign(workspace)
     bad = staff.post(
-        reverse("admin:campaigns_rule_add"), rule_form(workspace, campaign, conditions='[{"kpi": "mood"}]')
+        reverse("admin:optimisation_rule_add"), rule_form(workspace, campaign, conditions='[{"kpi": "mood"}]')
     )
     assert bad.status_code == 200 and "conditions[0].kpi" in bad.content.decode()
-    staff.post(reverse("admin:campaigns_rule_add"), rule_form(workspace, campaign))
+    staff.post(reverse("admin:optimisation_rule_add"), rule_form(workspace, campaign))
     rule = Rule.objects.get()
-    page = staff.get(reverse("admin:campaigns_rule_change", args=[rule.pk])).content.decode()
+    page = staff.get(reverse("admin:optimisation_rule_change", args=[rule.pk])).content.decode()
     assert "would total budget 3000.00 -&gt; 2700.00 EUR" in page
-    done = staff.post(reverse("admin:campaigns_rule_run", args=[rule.pk]), follow=True).content.decode()
+    done = staff.post(reverse("admin:optimisation_rule_run", args=[rule.pk]), follow=True).content.decode()
     assert "acted on 1" in done and 'id="cible-rule-history"' in done
     assert RuleEvaluation.objects.get().outcome == "acted"

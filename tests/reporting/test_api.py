@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from accounts.models import Role
-from campaigns.models import Campaign, LedgerEntry, Rule, RuleEvaluation
-from campaigns.services import local_day
+from campaigns.models import Campaign, LedgerEntry
+from core.time import local_day
+from optimisation.models import Rule, RuleEvaluation
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.services import rollup_run
 from tests.factories import make_order, make_profile, make_running_campaign, make_touch

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from campaigns.services import local_day
+from core.time import local_day
 from customers.ingestion import events_ingest
 from customers.models import Order
 from reporting.models import Attribution, AttributionSettings, Click
@@ -98,7 +98,9 @@ def test_only_completed_orders_and_the_same_persons_touches_count(setting, works
     assert attributed(bobs) is None and attributed(refunded) is None
 
 
-def test_a_click_event_must_name_a_touch_of_the_clicker(setting, workspace, django_capture_on_commit_callbacks):
+def test_a_click_event_must_name_a_touch_of_the_clicker(
+    setting, workspace, django_capture_on_commit_callbacks, eager_tasks
+):
     campaign, a, _, ana = setting
     make_profile(workspace=workspace, external_id="bob")
     touch = make_touch(campaign=campaign, target=a, profile=ana, sent_at=timezone.now() - timedelta(hours=1))

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from campaigns.models import Campaign, LedgerEntry
-from campaigns.services import local_day
+from core.time import local_day
 from reporting.models import DeliveryFigure
 from reporting.services import FiguresRejected, figure_upsert, figures_ingest
 from tests.factories import make_running_campaign

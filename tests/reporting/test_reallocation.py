@@ -7,10 +7,11 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from campaigns.models import LedgerEntry, Rule, Target
-from campaigns.reallocation import TargetFigures, allocate, reallocation_apply, recommendation
-from campaigns.rules import rule_evaluate
-from campaigns.services import local_day
+from campaigns.models import LedgerEntry, Target
+from core.time import local_day
+from optimisation.models import Rule
+from optimisation.reallocation import TargetFigures, allocate, reallocation_apply, recommendation
+from optimisation.rules import rule_evaluate
 from reporting.services import figures_ingest, rollup_run
 from tests.factories import make_running_campaign
 

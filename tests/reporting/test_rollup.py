@@ -6,7 +6,8 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from campaigns.services import local_day, spend_record
+from campaigns.services import spend_record
+from core.time import local_day
 from reporting.models import AttributionSettings, DailyRollup, RollupState
 from reporting.services import figures_ingest, rollup_run
 from tests.factories import make_order, make_profile, make_running_campaign, make_touch

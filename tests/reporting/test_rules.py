@@ -9,10 +9,11 @@ from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from campaigns.activation import signature
-from campaigns.models import Campaign, LedgerEntry, Rule, RuleEvaluation, Transition
-from campaigns.rules import conditions_check, rule_check, rule_evaluate, rule_preview, rules_due
-from campaigns.services import local_day
+from campaigns.models import Campaign, LedgerEntry, Transition
+from core.time import local_day
+from core.webhooks import signature
+from optimisation.models import Rule, RuleEvaluation
+from optimisation.rules import conditions_check, rule_check, rule_evaluate, rule_preview, rules_due
 from reporting.services import figures_ingest, rollup_run
 from tests.factories import make_running_campaign
 

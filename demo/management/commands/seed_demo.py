@@ -6,8 +6,8 @@ from django.db import transaction
 
 from accounts.models import Role, Workspace
 from accounts.services import membership_set, token_get_or_create, workspace_create
-from customers.demo import demo_reset, demo_seed
 from customers.models import Profile
+from demo.seed import demo_reset, demo_seed
 
 DEMO_PASSWORD = "cible-demo"
 DEMO_USERS = [

@@ -1,0 +1,17 @@
+from enum import StrEnum
+
+
+class CampaignErrorCode(StrEnum):
+    BELOW_SPENT = "below_spent"
+    BUDGET_EXCEEDED = "budget_exceeded"
+    CURRENCY_MISMATCH = "currency_mismatch"
+    DAILY_BUDGET_EXCEEDED = "daily_budget_exceeded"
+    ENDED = "ended"
+    FINAL = "final"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"
+    ILLEGAL_TRANSITION = "illegal_transition"
+    NO_SCORES = "no_scores"
+    NOT_ACTIVE = "not_active"
+    NOT_EDITABLE = "not_editable"
+    OVER_100 = "over_100"
+    TOO_SHORT = "too_short"

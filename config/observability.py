@@ -1,0 +1,92 @@
+"""Celery's side of observability: the task's log context, the worker's logging, the worker heartbeat.
+
+Imported by config.celery, so every process that loads the Celery app (web, worker, beat) connects
+these receivers; none of them reads Django settings before a signal fires.
+"""
+
+import logging.config
+import threading
+import time
+from contextvars import Token
+from typing import Any
+
+import redis
+import structlog
+from celery import signals
+
+# A worker writes the time (Unix seconds) here every HEARTBEAT_INTERVAL_S; /health/ reads it and
+# answers 503 when it is older than HEARTBEAT_MAX_AGE_S, i.e. after about four missed beats.
+HEARTBEAT_KEY = "cible:worker:heartbeat"
+HEARTBEAT_INTERVAL_S = 15
+HEARTBEAT_MAX_AGE_S = 60
+# Short, so that a Redis outage never blocks the heartbeat thread (nor the health check) for long.
+REDIS_TIMEOUT_S = 1.0
+
+logger = structlog.get_logger(__name__)
+
+_task_tokens: dict[str, Any] = {}
+_heartbeat_stop = threading.Event()
+
+
+@signals.setup_logging.connect
+def _worker_logging(**kwargs: Any) -> None:
+    """A worker and beat log as the web processes do (settings.LOGGING), instead of Celery's own format."""
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@signals.task_prerun.connect
+def _bind_task_context(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
+    if not getattr(task.request, "is_eager", False):
+        # A worker thread runs one task after another: nothing of the previous one may remain.
+        # An eager task (the embedded default) runs inside a request and keeps its request_id.
+        structlog.contextvars.clear_contextvars()
+    tokens: dict[str, Token[Any]] = dict(structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name))
+    _task_tokens[task_id or ""] = tokens
+
+
+@signals.task_postrun.connect
+def _clear_task_context(task_id: str | None = None, **kwargs: Any) -> None:
+    tokens = _task_tokens.pop(task_id or "", None)
+    try:
+        if tokens:
+            # Back to the context from before the task: the request's, for an eager task.
+            structlog.contextvars.reset_contextvars(**tokens)
+    except ValueError:  # bound in another context (thread); nothing of ours to restore there
+        structlog.contextvars.unbind_contextvars("task_id", "task_name")
+
+
+def _heartbeat_loop(redis_url: str) -> None:
+    from core.leases import leases_recover
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
+    while True:
+        try:
+            client.set(HEARTBEAT_KEY, f"{time.time():.3f}")
+        except redis.RedisError as exc:
+            logger.warning("worker_heartbeat_failed", error=type(exc).__name__)
+        # Every worker also takes back the leases of jobs whose worker went silent (core.leases):
+        # a killed worker's job runs again within about a minute, with no request and no beat.
+        leases_recover()
+        if _heartbeat_stop.wait(HEARTBEAT_INTERVAL_S):
+            return
+
+
+@signals.worker_ready.connect
+def _start_heartbeat(**kwargs: Any) -> None:
+    """Sent once, in the worker's main process when it starts consuming: one beat per worker, not per task."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        return
+    _heartbeat_stop.clear()
+    threading.Thread(
+        target=_heartbeat_loop, args=(settings.REDIS_URL,), name="cible-worker-heartbeat", daemon=True
+    ).start()
+
+
+@signals.worker_shutdown.connect
+def _stop_heartbeat(**kwargs: Any) -> None:
+    # The key stays: its age tells /health/ how long ago the last worker stopped.
+    _heartbeat_stop.set()

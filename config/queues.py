@@ -1,0 +1,38 @@
+"""Celery queues: long jobs on their own queue, so a 50-minute hand-off never delays a 1-minute tick.
+
+- `<base>`        short work: audience computations, ingest follow-ups, rule evaluations, notices;
+- `<base>-long`   long jobs: hand-offs, exports, imports, analyses, report files, model training;
+- `<base>-ticks`  the periodic ticks beat sends (due refreshes, campaign ticks, purges).
+
+Run one worker pool per queue (README, "Scaling out"); a single worker may also consume all three.
+"""
+
+LONG_TASKS = (
+    "audiences.tasks.audience_export_run_task",
+    "campaigns.tasks.campaign_activate_task",
+    "campaigns.tasks.campaign_handoff_task",
+    "customers.tasks.import_job_run_task",
+    "privacy.tasks.retention_purge_task",
+    "reporting.tasks.report_job_task",
+    "segments.tasks.segment_analysis_run_task",
+)
+TICK_TASKS = (
+    "audiences.tasks.audiences_refresh_due_task",
+    "campaigns.tasks.campaigns_tick_task",
+    "campaigns.tasks.pending_sends_task",
+    "optimisation.tasks.rules_due_task",
+    "privacy.tasks.retention_purge_due_task",
+    "reporting.tasks.rollups_due_task",
+)
+
+
+def queue_names(base: str) -> dict[str, str]:
+    return {"default": base, "long": f"{base}-long", "ticks": f"{base}-ticks"}
+
+
+def task_routes(base: str) -> dict[str, dict[str, str]]:
+    names = queue_names(base)
+    return {
+        **{task: {"queue": names["long"]} for task in LONG_TASKS},
+        **{task: {"queue": names["ticks"]} for task in TICK_TASKS},
+    }

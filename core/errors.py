@@ -1,0 +1,25 @@
+"""Error codes every app shares: the generic ones Django and DRF also answer with.
+
+An app's own `<app>/errors.py` holds only the codes of its domain. API clients read
+these values, so a value never changes once released.
+"""
+
+from enum import StrEnum
+
+
+class CommonErrorCode(StrEnum):
+    BLANK = "blank"
+    CONFLICT = "conflict"
+    DOES_NOT_EXIST = "does_not_exist"
+    EMPTY = "empty"
+    INVALID = "invalid"
+    INVALID_CHOICE = "invalid_choice"
+    MAX_LENGTH = "max_length"
+    MIN_VALUE = "min_value"
+    NOT_FOUND = "not_found"
+    OUT_OF_RANGE = "out_of_range"
+    PROTECTED = "protected"
+    REQUEST_TOO_LARGE = "request_too_large"
+    REQUIRED = "required"
+    UNIQUE = "unique"
+    UNKNOWN_FIELD = "unknown_field"

@@ -1,0 +1,105 @@
+from decimal import Decimal
+
+from rest_framework import serializers
+
+from campaigns.api.serializers import WorkspaceDateTimeField
+from campaigns.models import MONEY, Campaign
+from core.errors import CommonErrorCode
+from optimisation.models import RULE_FIELDS, Rule, RuleEvaluation
+from optimisation.rules import rule_check
+
+
+class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self):
+        workspace = self.context.get("workspace")
+        return Campaign.objects.filter(workspace=workspace) if workspace else Campaign.objects.none()
+
+
+class RuleIO(serializers.ModelSerializer):
+    campaign = WorkspaceCampaignField(allow_null=True, required=False)
+    conditions = serializers.JSONField()
+    notify_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    next_run_at = WorkspaceDateTimeField(read_only=True)
+    last_run_at = WorkspaceDateTimeField(read_only=True)
+
+    class Meta:
+        model = Rule
+        fields = ["id", *RULE_FIELDS, "next_run_at", "last_run_at", "created_at"]
+        read_only_fields = ["id", "next_run_at", "last_run_at", "created_at"]
+
+    def validate(self, data):
+        workspace = self.context["workspace"]
+        name = data.get("name", getattr(self.instance, "name", None))
+        clash = Rule.objects.filter(workspace=workspace, name=name)
+        if self.instance is not None:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise serializers.ValidationError({"name": "A rule with this name exists."}, code=CommonErrorCode.UNIQUE)
+        probe = Rule(workspace=workspace)
+        if self.instance is not None:
+            for field in self.Meta.fields:
+                if hasattr(self.instance, field) and field not in ("id",):
+                    setattr(probe, field, getattr(self.instance, field))
+        for field, value in data.items():
+            setattr(probe, field, value)
+        rule_check(probe)
+        data["conditions"] = probe.conditions
+        return data
+
+
+class RuleEvaluationOutput(serializers.ModelSerializer):
+    at = WorkspaceDateTimeField()
+
+    class Meta:
+        model = RuleEvaluation
+        fields = ["id", "rule", "campaign", "at", "source", "seen", "matched", "outcome", "action", "detail"]
+
+
+class RulePreviewOutput(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    campaign_name = serializers.CharField()
+    conditions = serializers.JSONField()
+    guard = serializers.JSONField()
+    guarded = serializers.BooleanField()
+    matched = serializers.BooleanField()
+    would_act = serializers.BooleanField()
+    action = serializers.CharField()
+    plan = serializers.CharField()
+
+
+class ReallocationParameters(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=["roas", "cpa"], default="roas")
+    days = serializers.IntegerField(min_value=1, max_value=90, default=7)
+    min_share = serializers.DecimalField(
+        max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), default=Decimal(10)
+    )
+    learning_conversions = serializers.IntegerField(min_value=0, max_value=100000, default=5)
+    basis = serializers.ChoiceField(choices=Rule.Basis.choices, default="attributed")
+
+
+class ReallocationApply(ReallocationParameters):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+
+
+class ReallocationTarget(serializers.Serializer):
+    target = serializers.IntegerField()
+    name = serializers.CharField()
+    spend = serializers.DecimalField(**MONEY)
+    conversions = serializers.IntegerField()
+    revenue = serializers.DecimalField(**MONEY)
+    roas = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    cpa = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
+    learning = serializers.BooleanField()
+    share = serializers.DecimalField(max_digits=5, decimal_places=2)
+    new_share = serializers.DecimalField(max_digits=5, decimal_places=2)
+    change = serializers.DecimalField(max_digits=6, decimal_places=2)
+
+
+class ReallocationOutput(serializers.Serializer):
+    metric = serializers.CharField()
+    days = serializers.IntegerField()
+    since = serializers.DateField()
+    min_share = serializers.DecimalField(max_digits=5, decimal_places=2)
+    learning_conversions = serializers.IntegerField()
+    targets = ReallocationTarget(many=True)
+    moves = serializers.IntegerField()

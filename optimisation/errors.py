@@ -1,0 +1,9 @@
+from enum import StrEnum
+
+from campaigns.errors import CampaignErrorCode
+
+
+class OptimisationErrorCode(StrEnum):
+    # A reallocation on a closed budget answers as a budget change does.
+    FINAL = CampaignErrorCode.FINAL
+    TOO_FEW_TARGETS = "too_few_targets"
