@@ -66,7 +66,8 @@ class WorkspaceScopedForm(forms.ModelForm):
     allowed_workspace_ids: ClassVar[set[int]] = set()
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # what ModelForm.clean() returns; the stubs type that as optional
         workspace = cleaned.get("workspace") or getattr(self.instance, "workspace", None)
         if workspace is None:
             return cleaned

@@ -1,14 +1,14 @@
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from accounts.models import Membership, Role, Workspace
 
 
-def workspace_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Workspace]:
+def workspace_list(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
     return Workspace.objects.for_user(user)
 
 
-def membership_role(*, user: AbstractBaseUser | AnonymousUser, workspace: Workspace) -> str | None:
+def membership_role(*, user: User | AnonymousUser, workspace: Workspace) -> str | None:
     """The user's role in the workspace; a superuser acts as admin everywhere."""
     if not user.is_authenticated:
         return None
@@ -17,7 +17,7 @@ def membership_role(*, user: AbstractBaseUser | AnonymousUser, workspace: Worksp
     return Membership.objects.filter(user=user, workspace=workspace).values_list("role", flat=True).first()
 
 
-def user_roles(*, user: AbstractBaseUser | AnonymousUser) -> dict[int, str]:
+def user_roles(*, user: User | AnonymousUser) -> dict[int, str]:
     """Workspace id -> role, for the admin, which shows several workspaces at once."""
     if not user.is_authenticated:
         return {}

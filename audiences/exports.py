@@ -22,6 +22,7 @@ from accounts.roles import Capability, role_can
 from audiences.errors import AudienceErrorCode
 from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
 from core.errors import CommonErrorCode
+from core.leases import lease_heartbeat, lease_release, lease_take
 from core.sql import insert_select
 from customers.models import Channel, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
@@ -78,12 +79,20 @@ def export_run(*, export_id: int) -> AudienceExport | None:
     export = AudienceExport.objects.select_related("segment__audience", "workspace").filter(pk=export_id).first()
     if export is None or export.status not in (AudienceExport.Status.QUEUED, AudienceExport.Status.RUNNING):
         return export
-    AudienceExport.objects.filter(pk=export.pk).update(status=AudienceExport.Status.RUNNING)
+    token = lease_take(queryset=AudienceExport.objects.filter(pk=export.pk), status=AudienceExport.Status.RUNNING)
+    if token is None:
+        return export  # another worker is writing it
+    with lease_heartbeat(model=AudienceExport, pk=export.pk, token=token):
+        return _export(export, token)
+
+
+def _export(export: AudienceExport, token) -> AudienceExport:
+    """Write the file and its members; only the lease holder records the outcome."""
     audience = export.segment.audience
     version = audience.current_version
     now = timezone.now()
     try:
-        members = AudienceMember.objects.filter(audience=audience, version=version).values("profile_id")
+        members = AudienceMember.objects.of_version(audience_id=audience.pk, version=version).values("profile_id")
         chosen = profiles_reachable(
             profiles=Profile.objects.filter(workspace_id=export.workspace_id, pk__in=members),
             workspace_id=export.workspace_id,
@@ -98,20 +107,31 @@ def export_run(*, export_id: int) -> AudienceExport | None:
             AudienceExportMember.objects.filter(export=export).delete()  # a retried run writes it again
             insert_select(
                 AudienceExportMember,
-                ["export", "profile"],
-                chosen.annotate(_export=Value(export.pk)).order_by().values_list("_export", "pk"),
+                ["workspace", "export", "profile"],
+                chosen.annotate(_workspace=Value(export.workspace_id), _export=Value(export.pk))
+                .order_by()
+                .values_list("_workspace", "_export", "pk"),
             )
         name = f"{export.segment.pk}-{export.purpose}-{export.channel}-{now:%Y%m%d%H%M%S}.{'csv' if export.format == 'csv' else 'jsonl'}"
         export.file.save(name, ContentFile(content.encode("utf-8")), save=False)
     except OperationalError:
-        raise
+        lease_release(model=AudienceExport, pk=export.pk, token=token, status=AudienceExport.Status.QUEUED)
+        raise  # transient: the task retries
     except Exception as exc:
-        logger.exception("Export %s failed", export_id)
-        AudienceExport.objects.filter(pk=export.pk).update(
-            status=AudienceExport.Status.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        logger.exception("Export %s failed", export.pk)
+        lease_release(
+            model=AudienceExport,
+            pk=export.pk,
+            token=token,
+            status=AudienceExport.Status.FAILED,
+            error=str(exc)[:2000],
+            finished_at=timezone.now(),
         )
         return AudienceExport.objects.get(pk=export.pk)
-    AudienceExport.objects.filter(pk=export.pk).update(
+    lease_release(
+        model=AudienceExport,
+        pk=export.pk,
+        token=token,
         status=AudienceExport.Status.READY,
         file=export.file.name,
         audience_version=version,
@@ -139,10 +159,11 @@ def export_file_response(export: AudienceExport, *, role: str | None, by) -> Fil
         object_id=export.pk,
         detail={"identifiers": export.identifiers, "rows": export.row_count},
     )
+    name = export.file.name or f"export-{export.pk}"
     return FileResponse(
         export.file.open("rb"),
         as_attachment=True,
-        filename=export.file.name.rsplit("/", 1)[-1],
+        filename=name.rsplit("/", 1)[-1],
         content_type="text/csv" if export.format == AudienceExport.Format.CSV else "application/x-ndjson",
     )
 

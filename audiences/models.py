@@ -2,6 +2,9 @@ from django.conf import settings
 from django.db import models
 
 from accounts.models import Workspace
+from audiences.querysets import AudienceMemberQuerySet
+from core.leases import LeasedJob
+from core.models import WorkspaceFromParent
 from core.personal_data import PersonalData
 from customers.models import Profile
 from segments.models import JobStatus, Segment
@@ -49,9 +52,12 @@ class Audience(models.Model):
 
 class AudienceMember(models.Model):
     pk = models.CompositePrimaryKey("audience", "version", "profile")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="+", db_index=False)
     version = models.PositiveIntegerField()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+
+    objects = AudienceMemberQuerySet.as_manager()
 
     personal_data = PersonalData(
         category="Segment memberships",
@@ -66,7 +72,7 @@ class AudienceMember(models.Model):
         return f"{self.profile_id} in audience {self.audience_id} v{self.version}"
 
 
-class AudienceRun(models.Model):
+class AudienceRun(WorkspaceFromParent, models.Model):
     """One computation: what it produced, how long it took, or why it failed."""
 
     class Status(models.TextChoices):
@@ -75,6 +81,8 @@ class AudienceRun(models.Model):
         FAILED = "failed", "Failed"
         SUPERSEDED = "superseded", "Superseded by a newer run"
 
+    workspace_parent = "audience"
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="runs")
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
@@ -98,7 +106,7 @@ class AudienceRun(models.Model):
         return f"{self.audience} v{self.version} ({self.status})"
 
 
-class AudienceExport(models.Model):
+class AudienceExport(LeasedJob):
     """An audience exported for one purpose and channel: who asked, when, how many, and the file."""
 
     class Format(models.TextChoices):
@@ -155,6 +163,7 @@ class AudienceExportMember(models.Model):
     """
 
     pk = models.CompositePrimaryKey("export", "profile")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     export = models.ForeignKey(AudienceExport, on_delete=models.CASCADE, related_name="+", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
 

@@ -5,8 +5,6 @@ Connected in AudiencesConfig.ready."""
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db.models import F
-
 from audiences.models import Audience, AudienceExport, AudienceExportMember, AudienceMember
 from core.sql import rows_reassign
 from segments.membership import CurrentAudience
@@ -21,7 +19,7 @@ def current_audiences(workspace_id: int, segment_ids: Iterable[int] | None) -> M
         segment_id: CurrentAudience(
             version=version,
             size=size,
-            members=AudienceMember.objects.filter(audience_id=audience_id, version=version).values("profile_id"),
+            members=AudienceMember.objects.of_version(audience_id=audience_id, version=version).values("profile_id"),
         )
         for segment_id, audience_id, version, size in audiences.values_list(
             "segment_id", "pk", "current_version", "size"
@@ -83,6 +81,6 @@ def export_destinations(profile_ids: list[int]) -> dict[int, list[dict[str, Any]
 
 
 def access_section(profile) -> dict[str, Any]:
-    current = AudienceMember.objects.filter(profile=profile, audience__current_version=F("version"))
+    current = AudienceMember.objects.current().filter(profile=profile)
     rows = current.order_by("audience__segment_id").values_list("audience__segment_id", "audience__segment__name")
     return {"segments": [{"id": pk, "name": name} for pk, name in rows]}

@@ -153,8 +153,8 @@ def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, vers
         ctx = compile_context(workspace=segment.workspace)
         members = segment_members_query(segment=segment, ctx=ctx)
         with transaction.atomic():  # a failed write rolls back alone, the clean-up below still runs
-            _insert_version(audience.pk, version, members)
-        size = AudienceMember.objects.filter(audience=audience, version=version).count()
+            _insert_version(audience, version, members)
+        size = AudienceMember.objects.of_version(audience_id=audience.pk, version=version).count()
         contactable = _contactable(audience, version, ctx.now)
         with transaction.atomic():
             previous = Audience.objects.select_for_update().get(pk=audience.pk).current_version
@@ -176,10 +176,10 @@ def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, vers
             # Keep the previous version for diffs and for readers that started before the switch.
             AudienceMember.objects.filter(audience=audience, version__lt=previous).delete()
         else:
-            AudienceMember.objects.filter(audience=audience, version=version).delete()
+            AudienceMember.objects.of_version(audience_id=audience.pk, version=version).delete()
     except Exception as exc:
         logger.exception("Audience computation of segment %s failed", segment.pk)
-        AudienceMember.objects.filter(audience=audience, version=version).delete()
+        AudienceMember.objects.of_version(audience_id=audience.pk, version=version).delete()
         Audience.objects.filter(pk=audience.pk, lease_token=token).update(
             status=Audience.Status.FAILED, lease_token=None, lease_expires_at=None
         )
@@ -191,26 +191,26 @@ def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, vers
     return run
 
 
-def _insert_version(audience_id: int, version: int, members) -> None:
+def _insert_version(audience: Audience, version: int, members) -> None:
     sql, params = members.values("pk").query.sql_with_params()
     table = connection.ops.quote_name(AudienceMember._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} (audience_id, version, profile_id) SELECT %s, %s, m.* FROM ({sql}) m",
-            [audience_id, version, *params],
+            f"INSERT INTO {table} (workspace_id, audience_id, version, profile_id) SELECT %s, %s, %s, m.* FROM ({sql}) m",
+            [audience.workspace_id, audience.pk, version, *params],
         )
 
 
 def _diff(audience_id: int, previous: int, version: int) -> tuple[int, int]:
-    new = AudienceMember.objects.filter(audience_id=audience_id, version=version)
-    old = AudienceMember.objects.filter(audience_id=audience_id, version=previous)
+    new = AudienceMember.objects.of_version(audience_id=audience_id, version=version)
+    old = AudienceMember.objects.of_version(audience_id=audience_id, version=previous)
     added = new.exclude(profile_id__in=old.values("profile_id")).count()
     removed = old.exclude(profile_id__in=new.values("profile_id")).count() if previous else 0
     return added, removed
 
 
 def _contactable(audience: Audience, version: int, now) -> dict[str, int]:
-    members = AudienceMember.objects.filter(audience=audience, version=version)
+    members = AudienceMember.objects.of_version(audience_id=audience.pk, version=version)
     if Suppression.objects.filter(workspace_id=audience.workspace_id).exists():
         members = members.filter(
             profile_id__in=profiles_unsuppressed(profiles=Profile.objects.all(), workspace_id=audience.workspace_id)
@@ -247,7 +247,8 @@ def audiences_refresh_due(*, now=None) -> list[int]:
         audience = segment.audience
         if _busy(audience, now):
             return False
-        return audience.computed_at is None or audience.computed_at + segment.refresh_every <= now
+        every = segment.refresh_every  # not None: only scheduled segments are listed
+        return audience.computed_at is None or every is None or audience.computed_at + every <= now
 
     due_ids = {segment.pk for segment in segments if due(segment)}
     queued = []
@@ -277,7 +278,7 @@ def segment_freeze(*, segment: Segment, by=None) -> Segment:
                 )
             }
         )
-    members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
+    members = AudienceMember.objects.current_of(audience)
     excluded = ManualMember.objects.filter(segment=segment, action=ManualMember.Action.EXCLUDE)
     excluded.delete()  # the frozen list already reflects them
     ManualMember.objects.bulk_create(

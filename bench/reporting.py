@@ -87,7 +87,9 @@ def seed() -> None:
     )
     campaigns = list(Campaign.objects.filter(workspace=workspace).order_by("pk").values_list("pk", flat=True))
     Target.objects.bulk_create(
-        Target(campaign_id=c, segment=segments[t], variant=chr(65 + t)) for c in campaigns for t in range(TARGETS)
+        Target(workspace=workspace, campaign_id=c, segment=segments[t], variant=chr(65 + t))
+        for c in campaigns
+        for t in range(TARGETS)
     )
     first_campaign = campaigns[0]
     first_target = Target.objects.filter(campaign_id=first_campaign).order_by("pk").values_list("pk", flat=True)[0]

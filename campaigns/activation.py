@@ -12,12 +12,13 @@ import csv
 import io
 import logging
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, OuterRef, Q, Subquery, Value
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -38,6 +39,7 @@ from core.sql import insert_select
 from core.webhooks import DeliveryError, webhook_post
 from customers.models import Event, EventType, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
+from customers.querysets import ProfileQuerySet
 from privacy.models import ConsentPurpose
 from privacy.selectors import profiles_reachable
 from segments.compiler import compile_definition
@@ -51,9 +53,7 @@ PAID_MEDIA = {channel for channel, purpose in CHANNEL_PURPOSE.items() if purpose
 # --- deciding the deliveries --------------------------------------------------------------
 
 
-def eligible_by_consent(
-    *, workspace_id: int, channel: str, people: QuerySet[Profile], now: datetime
-) -> QuerySet[Profile]:
+def eligible_by_consent(*, workspace_id: int, channel: str, people: ProfileQuerySet, now: datetime) -> ProfileQuerySet:
     """Of `people`: those whose consent for the channel's purpose is in force now, neither erased nor suppressed."""
     return profiles_reachable(
         profiles=people, workspace_id=workspace_id, purpose=CHANNEL_PURPOSE[channel], channel=channel, at=now
@@ -61,8 +61,8 @@ def eligible_by_consent(
 
 
 def eligible(
-    *, workspace: Workspace, channel: str, people: QuerySet[Profile], now: datetime, restriction: dict | None = None
-) -> QuerySet[Profile]:
+    *, workspace: Workspace, channel: str, people: ProfileQuerySet, now: datetime, restriction: dict | None = None
+) -> ProfileQuerySet:
     """Of `people`: those contactable on the channel now, inside the area, under every frequency cap."""
     workspace_id = workspace.pk
     people = eligible_by_consent(workspace_id=workspace_id, channel=channel, people=people, now=now)
@@ -82,6 +82,8 @@ def eligible(
 def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     """Write the touches of one (non-triggered) target on one channel; returns how many."""
     campaign = target.campaign
+    if target.segment is None:
+        raise ValueError(f"Target {target.pk} is triggered: it has no segment whose audience to reach.")
     audience = target.segment.audience
     members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
     people = Profile.objects.filter(workspace_id=campaign.workspace_id, pk__in=members.values("profile_id"))
@@ -124,19 +126,21 @@ def campaign_deliveries(*, campaign_id: int, now: datetime | None = None) -> dic
             trigger_event="", segment__isnull=False
         )
         for target in targets:
-            if target.segment.audience.current_version == 0:
+            assert target.segment is not None  # filtered on segment__isnull=False
+            audience = target.segment.audience
+            if audience.current_version == 0:
                 continue
             for channel in campaign.channels:
                 n = target_deliveries(target=target, channel=channel, now=now)
                 written[f"{target.pk}/{channel}"] = n
-            Target.objects.filter(pk=target.pk).update(activated_version=target.segment.audience.current_version)
+            Target.objects.filter(pk=target.pk).update(activated_version=audience.current_version)
     return written
 
 
 # --- handing them off ----------------------------------------------------------------------
 
 
-def _people_data(profile_ids: Iterable[int]) -> dict[int, dict]:
+def _people_data(profile_ids: Iterable[int]) -> dict[int, Mapping[str, Any]]:
     last_viewed = (
         Event.objects.filter(profile=OuterRef("pk"), type=EventType.PRODUCT_VIEW)
         .order_by("-occurred_at")

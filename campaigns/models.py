@@ -4,6 +4,7 @@ Money is an exact decimal with two places in the campaign's currency, never a fl
 """
 
 from decimal import Decimal
+from typing import TypedDict
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -11,13 +12,20 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Currency, Workspace
-from core.models import AppendOnlyModel, AppendOnlyQuerySet
+from core.models import AppendOnlyModel, AppendOnlyQuerySet, WorkspaceFromParent
 from core.personal_data import PersonalData
 from customers.models import Channel, Event, Profile
 from privacy.models import ConsentPurpose
 from segments.models import Segment
 
-MONEY = {"max_digits": 14, "decimal_places": 2}
+
+class MoneyDigits(TypedDict):
+    max_digits: int
+    decimal_places: int
+
+
+# Every amount of money: exact decimals, cents, up to a trillion.
+MONEY: MoneyDigits = {"max_digits": 14, "decimal_places": 2}
 
 
 class CampaignChannel(models.TextChoices):
@@ -125,13 +133,15 @@ TARGET_FIELDS = [
 ]
 
 
-class Target(models.Model):
+class Target(WorkspaceFromParent, models.Model):
     """A segment's audience in a campaign, with its mode, its message or offer, its budget share and area."""
 
     class Mode(models.TextChoices):
         MACRO = "macro", "Macro-segment (reach)"
         FINE = "fine", "Fine segment (membership probability)"
 
+    workspace_parent = "campaign"
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="targets")
     segment = models.ForeignKey(
         Segment,
@@ -196,13 +206,15 @@ class Target(models.Model):
         ]
 
     def __str__(self) -> str:
-        who = self.segment.name if self.segment_id else f"on {self.trigger_event}"
+        who = self.segment.name if self.segment is not None else f"on {self.trigger_event}"
         return f"{who} ({self.variant})"
 
 
-class Transition(AppendOnlyModel):
+class Transition(WorkspaceFromParent, AppendOnlyModel):
     """One change of a campaign's state: who, when, why, from and to."""
 
+    workspace_parent = "campaign"
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="transitions")
     from_status = models.CharField(max_length=10, choices=Campaign.Status.choices)
     to_status = models.CharField(max_length=10, choices=Campaign.Status.choices)
@@ -253,7 +265,9 @@ class LedgerEntry(AppendOnlyModel):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "idempotency_key"], name="campaigns_ledger_key_unique"),
+            models.UniqueConstraint(
+                fields=["workspace", "campaign", "idempotency_key"], name="campaigns_ledger_key_unique"
+            ),
         ]
         indexes = [
             models.Index(fields=["campaign", "kind", "day"], name="campaigns_ledger_day"),
@@ -435,7 +449,7 @@ class PendingSend(models.Model):
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["target", "event"], name="campaigns_pending_once")]
+        constraints = [models.UniqueConstraint(fields=["workspace", "target", "event"], name="campaigns_pending_once")]
         indexes = [
             models.Index(fields=["status", "due_at"], name="campaigns_pending_due"),
             models.Index(fields=["profile", "status"], name="campaigns_pending_profile"),

@@ -32,7 +32,7 @@ def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:
         events = Event.objects.filter(workspace_id=workspace_id, pk__in=event_ids, type=target.trigger_event)
         for key, value in target.trigger_properties.items():
             events = events.filter(**{f"properties__{key}": value})
-        if target.segment_id:
+        if target.segment is not None:
             audience = target.segment.audience
             events = events.filter(
                 profile_id__in=AudienceMember.objects.filter(

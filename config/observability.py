@@ -58,6 +58,8 @@ def _clear_task_context(task_id: str | None = None, **kwargs: Any) -> None:
 
 
 def _heartbeat_loop(redis_url: str) -> None:
+    from django.db import close_old_connections
+
     from core.leases import leases_recover
 
     client = redis.Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
@@ -68,6 +70,7 @@ def _heartbeat_loop(redis_url: str) -> None:
             logger.warning("worker_heartbeat_failed", error=type(exc).__name__)
         # Every worker also takes back the leases of jobs whose worker went silent (core.leases):
         # a killed worker's job runs again within about a minute, with no request and no beat.
+        close_old_connections()  # this thread's connection, like a request's
         leases_recover()
         if _heartbeat_stop.wait(HEARTBEAT_INTERVAL_S):
             return

@@ -105,9 +105,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             detail = {"non_field_errors": detail}
         response.data = error_details(detail)
     elif isinstance(exc, exceptions.APIException):
-        detail = exc.detail
-        code = getattr(detail, "code", exc.default_code)
-        response.data = {"detail": str(detail), "code": code}
+        code = getattr(exc.detail, "code", exc.default_code)
+        response.data = {"detail": str(exc.detail), "code": code}
     return response
 
 

@@ -15,8 +15,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from functools import partial
 
-from django.db import close_old_connections, connection, models
+from django.db import connection, models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -118,7 +119,6 @@ def lease_recoverer_register(*, name: str, recover: Callable[[], int]) -> None:
 
 def leases_recover() -> dict[str, int]:
     """Take back every expired lease (run by each worker every HEARTBEAT_SECONDS)."""
-    close_old_connections()
     recovered = {}
     for name, recover in sorted(_recoverers.items()):
         try:
@@ -130,3 +130,25 @@ def leases_recover() -> dict[str, int]:
             logger.warning("Recovered %d %s job(s) whose worker went silent", count, name)
             recovered[name] = count
     return recovered
+
+
+def job_recoverer(*, model: type[models.Model], requeue: dict, enqueue: Callable[[int], object]) -> Callable[[], int]:
+    """A recovery for a job model whose runs hold a lease: each lapsed row gets `requeue` (its
+    status back to queued), its lease cleared, and its task queued again after commit."""
+
+    def recover() -> int:
+        recovered = 0
+        lapsed = model._default_manager.filter(lease_expired()).values_list("pk", "lease_token")
+        for pk, token in lapsed:
+            with transaction.atomic():
+                taken = (
+                    model._default_manager.filter(pk=pk, lease_token=token)
+                    .filter(lease_expired())
+                    .update(lease_token=None, lease_expires_at=None, **requeue)
+                )
+                if taken:
+                    transaction.on_commit(partial(enqueue, pk))
+                    recovered += taken
+        return recovered
+
+    return recover

@@ -1,5 +1,7 @@
 """Append-only histories: consent records, the spend ledger, transitions, audit entries."""
 
+from typing import ClassVar
+
 from django.db import models
 
 
@@ -30,3 +32,28 @@ class AppendOnlyModel(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError(f"{type(self).__name__} is append-only: rows cannot be deleted.")
+
+
+class WorkspaceFromParent(models.Model):
+    """A row of its parent's workspace (a campaign's target, an audience's run): `workspace` is
+    filled from the `workspace_parent` relation when saved without one, so every table carries the
+    workspace it can be distributed by."""
+
+    workspace_parent: ClassVar[str]
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        self.fill_workspace()
+        super().save(*args, **kwargs)
+
+    def full_clean(self, *args, **kwargs) -> None:
+        self.fill_workspace()
+        super().full_clean(*args, **kwargs)
+
+    def fill_workspace(self) -> None:
+        if getattr(self, "workspace_id", None) is None:
+            parent = getattr(self, f"{self.workspace_parent}_id", None)
+            if parent is not None:
+                self.workspace_id = getattr(self, self.workspace_parent).workspace_id

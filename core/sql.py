@@ -7,8 +7,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.core.exceptions import FieldError
 from django.db import connection, connections, router
-from django.db.models import Exists, JSONField, Model, OuterRef, QuerySet
+from django.db.models import Exists, Field, JSONField, Model, OuterRef, QuerySet
 
 # SQLite (>= 3.32) takes at most 32,766 parameters a statement.
 _SQLITE_MAX_PARAMS = 32_000
@@ -16,6 +17,21 @@ _SQLITE_MAX_PARAMS = 32_000
 # (unnest), so the statement text stays tiny whatever the batch: measured twice
 # as fast as a VALUES list of 65,000 client-side-bound parameters.
 _PG_ROWS_PER_STATEMENT = 10_000
+
+
+def table_field(model: type[Model], name: str) -> Field:
+    """The field `name` of the model, which must be a column of its table (not a reverse relation)."""
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise FieldError(f"{model._meta.label}.{name} is not a column of {model._meta.db_table}.")
+    return field
+
+
+def column_of(field: Field) -> str:
+    """The table column of a field; a field without one (e.g. a many-to-many) cannot be written by SQL here."""
+    if field.column is None:
+        raise FieldError(f"{field} has no column.")
+    return field.column
 
 
 def insert_ignore_returning(
@@ -28,9 +44,9 @@ def insert_ignore_returning(
     connection = connections[router.db_for_write(model)]
     qn = connection.ops.quote_name
     opts = model._meta
-    model_fields = [opts.get_field(name) for name in fields]
-    head = f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(f.column) for f in model_fields)}) "
-    tail = f" ON CONFLICT DO NOTHING RETURNING {qn(opts.get_field(returning).column)}"
+    model_fields = [table_field(model, name) for name in fields]
+    head = f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(column_of(f)) for f in model_fields)}) "
+    tail = f" ON CONFLICT DO NOTHING RETURNING {qn(column_of(table_field(model, returning)))}"
     inserted: list[Any] = []
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
@@ -55,7 +57,7 @@ class ReadOnlyInline(ScopedInline):
 
 class OrderInline(ReadOnlyInline):
     model = Order
-    fields = ["order_id", "amount", "currency", "ordered_at", "channel", "status"]
+    fields: ClassVar[tuple[str, ...]] = ("order_id", "amount", "currency", "ordered_at", "channel", "status")
     readonly_fields = fields
     max_num = 0
     ordering = ["-ordered_at"]
@@ -63,7 +65,7 @@ class OrderInline(ReadOnlyInline):
 
 class SurveyResponseInline(ReadOnlyInline):
     model = SurveyResponse
-    fields = ["survey", "question", "answer", "answered_at"]
+    fields: ClassVar[tuple[str, ...]] = ("survey", "question", "answer", "answered_at")
     readonly_fields = fields
 
 

@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
@@ -125,7 +125,7 @@ def _text(max_length: int, *, blank: bool = True) -> Callable[[Any, _Ctx], str]:
     return read
 
 
-def _choice(choices: type) -> Callable[[Any, _Ctx], str]:
+def _choice(choices: type[models.TextChoices]) -> Callable[[Any, _Ctx], str]:
     allowed = set(choices.values)
 
     def read(value: Any, ctx: _Ctx) -> str:
@@ -294,7 +294,8 @@ def _amount(value: Any, ctx: _Ctx) -> Decimal:
         raise ValidationError('Expected a decimal amount, e.g. "49.90".', code=Code.INVALID) from None
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
         raise ValidationError("Amount must be between 0 and 999,999,999,999.99.", code=Code.OUT_OF_RANGE)
-    if amount.as_tuple().exponent < -2:
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
         raise ValidationError("At most 2 decimal places.", code=Code.INVALID)
     return amount
 

@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from accounts.models import Currency, Workspace
 from core.errors import CommonErrorCode
+from core.leases import LeasedJob
 from core.personal_data import PersonalData
 from customers.errors import CustomerErrorCode
 from customers.querysets import ProfileQuerySet
@@ -435,7 +436,7 @@ class IngestReceipt(models.Model):
         return f"{self.kind}:{self.idempotency_key}"
 
 
-class ImportJob(models.Model):
+class ImportJob(LeasedJob):
     """A CSV file of profiles or orders, imported by a worker, with its row-level report."""
 
     class Kind(models.TextChoices):

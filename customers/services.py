@@ -1,13 +1,16 @@
 import hashlib
 import logging
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from accounts.models import Workspace
 from core.errors import CommonErrorCode
+from core.leases import lease_heartbeat, lease_release, lease_take
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.models import (
@@ -125,7 +128,7 @@ def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
         raise ValidationError({"other": ValidationError("Profile no longer exists.", code=CommonErrorCode.NOT_FOUND)})
     survivor, merged = locked[survivor.pk], locked[merged.pk]
 
-    moved = {
+    moved: dict[str, int] = {
         "events": Event.objects.filter(profile=merged).update(profile=survivor),
         "orders": Order.objects.filter(profile=merged).update(profile=survivor),
         "identities": Identity.objects.filter(profile=merged).update(profile=survivor),
@@ -133,7 +136,7 @@ def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
     }
     # Every other app moves its own rows (consents, memberships, deliveries, clicks...).
     for _receiver, counts in profile_merging.send(sender=Profile, survivor=survivor, merged=merged):
-        moved.update(counts or {})
+        moved.update(cast(dict[str, int], counts))
     for name in _MERGE_FILL:
         if getattr(survivor, name) in ("", None) and getattr(merged, name) not in ("", None):
             setattr(survivor, name, getattr(merged, name))
@@ -235,41 +238,55 @@ def import_job_create(*, workspace: Workspace, kind: str, filename: str, content
 
 
 def import_job_run(*, job_id: int) -> ImportJob | None:
-    """Run a pending import. A job already started elsewhere is left alone."""
-    with transaction.atomic():
-        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.status not in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING):
-            return job
-        job.status = ImportJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.save(update_fields=["status", "started_at"])
+    """Run a pending import under the job's lease (renewed while it runs). A job running under a
+    live lease elsewhere is left alone; a killed worker's job is queued again by the recovery."""
+    job = ImportJob.objects.filter(pk=job_id).first()
+    if job is None or job.status not in (ImportJob.Status.PENDING, ImportJob.Status.RUNNING):
+        return job
+    token = lease_take(
+        queryset=ImportJob.objects.filter(pk=job.pk, status__in=[ImportJob.Status.PENDING, ImportJob.Status.RUNNING]),
+        status=ImportJob.Status.RUNNING,
+        started_at=Coalesce(F("started_at"), Now()),
+    )
+    if token is None:
+        return job
     # Each chunk commits on its own and rows are keyed by file and line, so a
-    # re-delivered job (worker lost mid-file) resumes without double counting.
-    try:
-        result = csv_import(workspace=job.workspace, kind=job.kind, text=job.content, content_sha256=job.content_sha256)
-    except OperationalError:
-        raise  # transient (database restarting...): the task retries and the job resumes
-    except Exception as exc:
-        # Never leave a job "running" for ever: the marketer sees why it stopped.
-        if not isinstance(exc, CsvFormatError):
-            logger.exception("Import job %s failed", job.pk)
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.FAILED,
-            failure=str(exc)
-            if isinstance(exc, CsvFormatError)
-            else f"Unexpected error ({type(exc).__name__}); the team has been told.",
-            finished_at=timezone.now(),
-        )
-    else:
-        ImportJob.objects.filter(pk=job.pk).update(
-            status=ImportJob.Status.SUCCEEDED,
-            rows=result.rows,
-            created=result.created,
-            updated=result.updated,
-            duplicates=result.duplicates,
-            rejected=result.rejected,
-            errors=result.errors,
-            finished_at=timezone.now(),
-        )
+    # re-run job (worker lost mid-file) resumes without double counting.
+    with lease_heartbeat(model=ImportJob, pk=job.pk, token=token):
+        try:
+            result = csv_import(
+                workspace=job.workspace, kind=job.kind, text=job.content, content_sha256=job.content_sha256
+            )
+        except OperationalError:
+            lease_release(model=ImportJob, pk=job.pk, token=token, status=ImportJob.Status.PENDING)
+            raise  # transient (database restarting...): the task retries and the job resumes
+        except Exception as exc:
+            # Never leave a job "running" for ever: the marketer sees why it stopped.
+            if not isinstance(exc, CsvFormatError):
+                logger.exception("Import job %s failed", job.pk)
+            lease_release(
+                model=ImportJob,
+                pk=job.pk,
+                token=token,
+                status=ImportJob.Status.FAILED,
+                failure=str(exc)
+                if isinstance(exc, CsvFormatError)
+                else f"Unexpected error ({type(exc).__name__}); the team has been told.",
+                finished_at=timezone.now(),
+            )
+        else:
+            lease_release(
+                model=ImportJob,
+                pk=job.pk,
+                token=token,
+                status=ImportJob.Status.SUCCEEDED,
+                rows=result.rows,
+                created=result.created,
+                updated=result.updated,
+                duplicates=result.duplicates,
+                rejected=result.rejected,
+                errors=result.errors,
+                finished_at=timezone.now(),
+            )
     job.refresh_from_db()
     return job

@@ -15,9 +15,11 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.sql import column_of, table_field
 from customers.models import (
     AttributeDefinition,
     AttributeType,
@@ -245,9 +247,9 @@ class SeedReport:
 class _Writer:
     """COPY on PostgreSQL, executemany on SQLite; values are already DB-ready."""
 
-    def __init__(self, model: type, columns: Sequence[str]):
+    def __init__(self, model: type[Model], columns: Sequence[str]):
         self.table = model._meta.db_table
-        self.columns = [model._meta.get_field(name).column for name in columns]
+        self.columns = [column_of(table_field(model, name)) for name in columns]
 
     def write(self, rows: Iterable[Sequence[Any]]) -> int:
         rows = list(rows)
@@ -438,7 +440,7 @@ def demo_seed(
 
 
 @contextmanager
-def _indexes_built_after(model: type, rows: int, progress: Callable[[str], None]) -> Iterator[None]:
+def _indexes_built_after(model: type[Model], rows: int, progress: Callable[[str], None]) -> Iterator[None]:
     """Drop the model's secondary (non-unique) indexes for a large load, and build them again after."""
     if connection.vendor != "postgresql" or rows < INDEX_REBUILD_ROWS:
         yield

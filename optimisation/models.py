@@ -11,7 +11,7 @@ from django.db import models
 
 from accounts.models import Workspace
 from campaigns.models import MONEY, Campaign
-from core.models import AppendOnlyModel, AppendOnlyQuerySet
+from core.models import AppendOnlyModel, AppendOnlyQuerySet, WorkspaceFromParent
 from reporting.models import ConversionBasis
 
 
@@ -132,7 +132,7 @@ RULE_ACTION_FIELDS = [
 RULE_FIELDS = ["campaign", "name", "enabled", *RULE_CONDITION_FIELDS, *RULE_ACTION_FIELDS]
 
 
-class RuleEvaluation(AppendOnlyModel):
+class RuleEvaluation(WorkspaceFromParent, AppendOnlyModel):
     """One evaluation of a rule on one campaign: what it saw and what it did."""
 
     class Outcome(models.TextChoices):
@@ -142,6 +142,8 @@ class RuleEvaluation(AppendOnlyModel):
         NO_CHANGE = "no_change", "Met, nothing to change"
         FAILED = "failed", "Failed"
 
+    workspace_parent = "rule"
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="evaluations")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rule_evaluations")
     at = models.DateTimeField()

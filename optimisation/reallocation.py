@@ -11,6 +11,7 @@ The arithmetic, for a campaign with several targets, over a look-back window:
   shares add up to what they added up to before.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_DOWN, Decimal
@@ -53,8 +54,9 @@ class TargetFigures:
 
 
 def current_shares(targets: list[Target]) -> dict[int, Decimal]:
-    if targets and all(t.budget_share is not None for t in targets):
-        return {t.pk: t.budget_share for t in targets}
+    given = {t.pk: t.budget_share for t in targets if t.budget_share is not None}
+    if targets and len(given) == len(targets):  # every target has its share set
+        return given
     equal = (Decimal(100) / len(targets)).quantize(HUNDREDTH, rounding=ROUND_DOWN) if targets else Decimal(0)
     shares = {t.pk: equal for t in targets}
     if targets:
@@ -130,7 +132,7 @@ def recommendation(
     conversions, revenue = (
         ("conversions", "revenue") if basis == "attributed" else ("reported_conversions", "reported_revenue")
     )
-    sums = {
+    sums: dict[int, Mapping[str, Any]] = {
         row["target_id"]: row
         for row in DailyRollup.objects.filter(campaign=campaign, target__isnull=False, day__gte=since, day__lte=today)
         .order_by()

@@ -99,7 +99,7 @@ def rule_check(rule: Rule) -> None:
     """Everything a rule needs for its action, checked before it is saved."""
     rule.conditions = conditions_check(rule.conditions)
     errors = {}
-    if rule.campaign_id and rule.campaign.workspace_id != rule.workspace_id:
+    if rule.campaign is not None and rule.campaign.workspace_id != rule.workspace_id:
         errors["campaign"] = ValidationError("Not a campaign of this workspace.", code=CommonErrorCode.DOES_NOT_EXIST)
     if rule.action == Rule.Action.BUDGET_PERCENT and rule.change_percent in (None, Decimal(0)):
         errors["change_percent"] = ValidationError("Give the change, e.g. -20.", code=CommonErrorCode.REQUIRED)
@@ -173,9 +173,9 @@ def _bounded_budget(rule: Rule, campaign: Campaign) -> tuple[Decimal | None, Dec
     if old is None:
         return None, None
     if rule.action == Rule.Action.BUDGET_PERCENT:
-        new = old * (Decimal(100) + rule.change_percent) / Decimal(100)
+        new = old * (Decimal(100) + (rule.change_percent or Decimal(0))) / Decimal(100)
     else:
-        new = old + rule.change_amount
+        new = old + (rule.change_amount or Decimal(0))
     if rule.budget_min is not None:
         new = max(new, rule.budget_min)
     if rule.budget_max is not None:
@@ -353,7 +353,7 @@ def rule_evaluate(rule: Rule, *, source: str = "schedule", now: datetime | None 
                     detail="notification failed: " + "; ".join(problems),
                 )
         evaluations.append(evaluation)
-    Rule.objects.filter(pk=rule.pk).update(last_run_at=now, next_run_at=now + INTERVALS[rule.schedule])
+    Rule.objects.filter(pk=rule.pk).update(last_run_at=now, next_run_at=now + INTERVALS[Rule.Schedule(rule.schedule)])
     return evaluations
 
 

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
@@ -112,7 +114,7 @@ class PrivacyLogAdmin(PrivacyScopedAdmin, ReadOnlyScopedAdmin):
 class RemovalNoticeInline(ScopedInline):
     model = RemovalNotice
     write_capability = Capability.HANDLE_PRIVACY
-    fields = ["channel", "reason", "status", "attempts", "error", "created_at", "sent_at"]
+    fields: ClassVar[tuple[str, ...]] = ("channel", "reason", "status", "attempts", "error", "created_at", "sent_at")
     readonly_fields = fields
     can_delete = False
     max_num = 0

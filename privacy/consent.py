@@ -6,7 +6,7 @@ channel of the campaign may still reach them, and a removal notice goes to every
 destination of their data on those channels.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -141,7 +141,7 @@ def consent_ended(*, profile: Profile, channels: set[str] | None, reason: str, r
 
 
 def consents_ended(
-    *, workspace_id: int, ended: dict[int, set[str] | None], reason: str, request=None
+    *, workspace_id: int, ended: Mapping[int, set[str] | None], reason: str, request=None
 ) -> dict[str, int]:
     """What ending consent does now, for many people at once (`ended`: profile id -> the channels
     it ended on, None for every channel): cancel their pending deliveries on those channels and
@@ -256,7 +256,7 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
             new.append(r)
     with transaction.atomic():
         ConsentRecord.objects.bulk_create(new)
-        ended: dict[int, set[str] | None] = {}
+        ended: dict[int, set[str]] = {}
         for r in new:
             if r.status != ConsentStatus.GRANTED:
                 ended.setdefault(r.profile_id, set()).add(r.channel)

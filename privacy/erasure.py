@@ -13,6 +13,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable
+from typing import Any
 
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
@@ -37,7 +38,7 @@ from privacy.registry import counts_of, profiles_erasing
 from privacy.suppression import profile_identifiers
 
 # The profile fields an erasure empties, with the value each gets.
-_BLANK = {
+_BLANK: dict[str, Any] = {
     "first_name": "",
     "last_name": "",
     "email": "",

@@ -6,6 +6,7 @@ names a retention setting.
 """
 
 from django.apps import apps
+from django.db.models import Model
 
 from core.personal_data import PersonalData
 from privacy.models import RetentionPolicy
@@ -20,7 +21,7 @@ RETENTION_WORDS = {
 }
 
 
-def declared_models() -> list[tuple[type, PersonalData]]:
+def declared_models() -> list[tuple[type[Model], PersonalData]]:
     found = []
     for model in apps.get_models():
         declaration = getattr(model, "personal_data", None)

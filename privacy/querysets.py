@@ -9,7 +9,7 @@ from core.models import AppendOnlyQuerySet
 class ConsentRecordQuerySet(AppendOnlyQuerySet):
     def current(self) -> "ConsentRecordQuerySet":
         """The latest record per profile, purpose and channel: the consent in force."""
-        newer = self.model.objects.filter(
+        newer = self.model._default_manager.filter(
             profile=OuterRef("profile"),
             purpose=OuterRef("purpose"),
             channel=OuterRef("channel"),
@@ -21,7 +21,7 @@ class ConsentRecordQuerySet(AppendOnlyQuerySet):
 
     def valid_at(self, when) -> "ConsentRecordQuerySet":
         """The records that were in force at `when` (latest at or before it)."""
-        newer = self.model.objects.filter(
+        newer = self.model._default_manager.filter(
             profile=OuterRef("profile"),
             purpose=OuterRef("purpose"),
             channel=OuterRef("channel"),

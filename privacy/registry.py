@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.db.models import Model
 from django.dispatch import Signal
 
 # workspace_id, profile_ids (sorted ids of the people), external_ids (their external ids and
@@ -44,7 +45,7 @@ removal_webhooks: list[Callable[[int, str], Webhook | None]] = []
 # Each: (profile) -> {section name: JSON-ready data} for the access document.
 access_sections: list[Callable[[Any], dict[str, Any]]] = []
 # (model, file field, time stamp field): files deleted once older than the retention policy allows.
-retained_files: list[tuple[type, str, str]] = []
+retained_files: list[tuple[type[Model], str, str]] = []
 
 
 def destinations_of(profile_ids: list[int]) -> dict[int, list[dict[str, Any]]]:

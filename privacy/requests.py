@@ -12,6 +12,7 @@ Every step is audited. Carrying a request out is one service per kind:
 import calendar
 import json
 import zoneinfo
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -61,6 +62,20 @@ def _locked(request: DataSubjectRequest) -> DataSubjectRequest:
         .select_related("workspace", "profile")
         .get(pk=request.pk)
     )
+
+
+def _subject(request: DataSubjectRequest) -> Profile:
+    """The person an access, rectification or erasure is about: named when the request was received,
+    but the link is cleared if that profile is deleted afterwards."""
+    if request.profile is None:
+        raise ValidationError(
+            {
+                "profile": ValidationError(
+                    "The request's profile no longer exists.", code=PrivacyErrorCode.PROFILE_REQUIRED
+                )
+            }
+        )
+    return request.profile
 
 
 def _not_open(request: DataSubjectRequest) -> ValidationError:
@@ -249,7 +264,7 @@ def request_complete(*, request: DataSubjectRequest, by) -> DataSubjectRequest:
 
 
 def _access(request: DataSubjectRequest, by) -> tuple[dict, str]:
-    document = access_document(profile=request.profile)
+    document = access_document(profile=_subject(request))
     document["request"] = {"id": request.pk, "kind": request.kind, "received_at": request.received_at}
     content = json.dumps(document, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False)
     name = f"{request.kind}-{request.pk}-{timezone.now():%Y%m%d%H%M%S}.json"
@@ -267,9 +282,8 @@ def _rectification(request: DataSubjectRequest, by) -> tuple[dict, str]:
         raise ValidationError(
             {"changes": ValidationError("Give the fields to correct.", code=PrivacyErrorCode.NO_CHANGES)}
         )
-    data = ProfileInput(
-        instance=request.profile, data=request.changes, partial=True, context={"workspace": request.workspace}
-    )
+    profile = _subject(request)
+    data = ProfileInput(instance=profile, data=request.changes, partial=True, context={"workspace": request.workspace})
     if not data.is_valid():
         raise ValidationError({"changes": ValidationError(json.dumps(data.errors), code=CommonErrorCode.INVALID)})
     unknown = set(request.changes) - set(data.validated_data)
@@ -277,7 +291,7 @@ def _rectification(request: DataSubjectRequest, by) -> tuple[dict, str]:
         raise ValidationError(
             {"changes": ValidationError(f"Unknown fields: {sorted(unknown)}.", code=CommonErrorCode.INVALID)}
         )
-    profile_update(profile=request.profile, **data.validated_data)
+    profile_update(profile=profile, **data.validated_data)
     fields = sorted(data.validated_data)
     return {"fields": fields}, f"Corrected: {', '.join(fields)}."
 
@@ -286,7 +300,7 @@ def _erasure(request: DataSubjectRequest, by) -> tuple[dict, str]:
     from privacy.destinations import removal_notices_create
     from privacy.erasure import profiles_erase
 
-    profile = request.profile
+    profile = _subject(request)
     if profile.erased_at is not None:
         return {}, "Already erased."
     hashes = identifier_hashes([profile.pk])[profile.pk]
@@ -339,7 +353,7 @@ def _objection(request: DataSubjectRequest, by) -> tuple[dict, str]:
     return outcome, "The person will never again be contacted for marketing: identifiers on the suppression list."
 
 
-_CARRY_OUT = {
+_CARRY_OUT: dict[str, Callable[[DataSubjectRequest, Any], tuple[dict, str]]] = {
     Kind.ACCESS: _access,
     Kind.PORTABILITY: _access,
     Kind.RECTIFICATION: _rectification,

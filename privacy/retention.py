@@ -13,7 +13,7 @@ queues itself again, so a large backlog never holds one transaction or one worke
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, Model, OuterRef
 from django.utils import timezone
 
 from customers.models import Event, EventType, ImportJob, LifecycleStage, Order, Profile
@@ -130,15 +130,16 @@ def _purge_files(workspace_id: int, cutoff: datetime) -> tuple[int, bool]:
     purged = 0
     left = False
     # Export and delivery files are registered by the apps that write them.
-    for model, field, stamp in [*retained_files, (DataSubjectRequest, "export_file", "completed_at")]:
+    files: list[tuple[type[Model], str, str]] = [*retained_files, (DataSubjectRequest, "export_file", "completed_at")]
+    for model, field, stamp in files:
         rows = list(
-            model.objects.filter(workspace_id=workspace_id, **{f"{stamp}__lt": cutoff})
+            model._default_manager.filter(workspace_id=workspace_id, **{f"{stamp}__lt": cutoff})
             .exclude(**{field: ""})
             .order_by("pk")[:FILE_BATCH]
         )
         for row in rows:
             getattr(row, field).delete(save=False)
-        model.objects.filter(pk__in=[r.pk for r in rows]).update(**{field: ""})
+        model._default_manager.filter(pk__in=[r.pk for r in rows]).update(**{field: ""})
         purged += len(rows)
         left |= len(rows) == FILE_BATCH
     jobs = ImportJob.objects.filter(workspace_id=workspace_id, created_at__lt=cutoff).exclude(content="")

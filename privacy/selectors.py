@@ -6,13 +6,17 @@ all filter their people through these.
 """
 
 from datetime import datetime
+from typing import TypeVar
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from customers.models import Identity, Profile
-from customers.querysets import Sha256Hex
+from customers.querysets import ProfileQuerySet, Sha256Hex
 from privacy.models import ConsentRecord, Suppression
+
+# The filters below keep the class of the queryset they are given (a ProfileQuerySet stays one).
+_Profiles = TypeVar("_Profiles", bound=QuerySet[Profile])
 
 
 def consent_state(*, profile: Profile, at: datetime | None = None) -> QuerySet[ConsentRecord]:
@@ -21,15 +25,13 @@ def consent_state(*, profile: Profile, at: datetime | None = None) -> QuerySet[C
     return (records.valid_at(at) if at is not None else records.current()).order_by("purpose", "channel")
 
 
-def profiles_contactable(
-    *, profiles: QuerySet[Profile], purpose: str, channel: str, at: datetime | None = None
-) -> QuerySet[Profile]:
+def profiles_contactable(*, profiles: _Profiles, purpose: str, channel: str, at: datetime | None = None) -> _Profiles:
     """Of `profiles`: those whose consent in force (now, or at `at`) for this purpose and channel is a grant."""
     granted = ConsentRecord.objects.granted_at(purpose=purpose, channel=channel, when=at or timezone.now())
     return profiles.filter(pk__in=granted.values("profile_id"))
 
 
-def profiles_unsuppressed(*, profiles: QuerySet[Profile], workspace_id: int) -> QuerySet[Profile]:
+def profiles_unsuppressed(*, profiles: _Profiles, workspace_id: int) -> _Profiles:
     """Of `profiles`: those none of whose e-mails or phones is on the workspace's suppression list.
 
     The hashes are compared in the database (SHA-256 of the stored, normalised values),
@@ -51,14 +53,14 @@ def profiles_unsuppressed(*, profiles: QuerySet[Profile], workspace_id: int) -> 
     return profiles.filter(workspace_id=workspace_id).exclude(by_contact).exclude(by_identity)
 
 
-def profiles_activatable(*, profiles: QuerySet[Profile], workspace_id: int) -> QuerySet[Profile]:
+def profiles_activatable(*, profiles: ProfileQuerySet, workspace_id: int) -> ProfileQuerySet:
     """Of `profiles`: those that may be used in an activation at all: not erased, not suppressed."""
     return profiles_unsuppressed(profiles=profiles.not_erased(), workspace_id=workspace_id)
 
 
 def profiles_reachable(
-    *, profiles: QuerySet[Profile], workspace_id: int, purpose: str, channel: str, at: datetime | None = None
-) -> QuerySet[Profile]:
+    *, profiles: ProfileQuerySet, workspace_id: int, purpose: str, channel: str, at: datetime | None = None
+) -> ProfileQuerySet:
     """Of `profiles`: those contactable for the purpose and channel, neither erased nor suppressed."""
     contactable = profiles_contactable(profiles=profiles, purpose=purpose, channel=channel, at=at)
     return profiles_activatable(profiles=contactable, workspace_id=workspace_id)

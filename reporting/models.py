@@ -14,6 +14,7 @@ from django.db.models import Q
 
 from accounts.models import Currency, Workspace
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target, Touch
+from core.leases import LeasedJob
 from core.personal_data import PersonalData
 from customers.models import Event, Order, Profile
 
@@ -74,12 +75,12 @@ class DeliveryFigure(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "target", "channel", "day", "source"],
+                fields=["workspace", "campaign", "target", "channel", "day", "source"],
                 condition=Q(target__isnull=False),
                 name="reporting_figure_key",
             ),
             models.UniqueConstraint(
-                fields=["campaign", "channel", "day", "source"],
+                fields=["workspace", "campaign", "channel", "day", "source"],
                 condition=Q(target__isnull=True),
                 name="reporting_figure_key_no_target",
             ),
@@ -206,7 +207,7 @@ class RollupState(models.Model):
         return f"roll-up of {self.workspace_id} up to {self.watermark}"
 
 
-class ReportJob(models.Model):
+class ReportJob(LeasedJob):
     """A report computed by a worker into a CSV file, then downloaded."""
 
     class Status(models.TextChoices):

@@ -180,7 +180,7 @@ def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
     out = []
     for row in sums:
         key = tuple(row[d] for d in dims)
-        values = {
+        values: dict[str, Any] = {  # the sums: Decimal amounts (spend, revenue), int counts
             name: (Decimal(row[name] or 0).quantize(CENT) if name.endswith(("spend", "revenue")) else row[name] or 0)
             for name in SUMS
         }
@@ -278,10 +278,11 @@ def report_job_run(*, job_id: int) -> ReportJob:
 
 def report_file_response(job: ReportJob) -> FileResponse:
     """The job's CSV as a download; Http404 while there is no file."""
-    if job.status != ReportJob.Status.DONE or not job.file:
+    name = job.file.name  # empty exactly when `not job.file`
+    if job.status != ReportJob.Status.DONE or not name:
         raise Http404("This report has no file (yet).")
     return FileResponse(
-        job.file.open("rb"), as_attachment=True, filename=job.file.name.rsplit("/", 1)[-1], content_type="text/csv"
+        job.file.open("rb"), as_attachment=True, filename=name.rsplit("/", 1)[-1], content_type="text/csv"
     )
 
 

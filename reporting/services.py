@@ -10,7 +10,21 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import BigIntegerField, Case, Count, Exists, F, Max, Min, OuterRef, Q, Sum, When
+from django.db.models import (
+    Aggregate,
+    BigIntegerField,
+    Case,
+    Count,
+    Exists,
+    F,
+    Max,
+    Min,
+    OuterRef,
+    Q,
+    QuerySet,
+    Sum,
+    When,
+)
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
@@ -141,7 +155,7 @@ class FiguresRejected(Exception):
         self.errors = errors
 
 
-def _error_items(exc: ValidationError) -> dict[str, list[dict[str, str]]]:
+def _error_items(exc: ValidationError) -> dict[str, list[dict[str, Any]]]:
     by_field = exc.error_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.error_list}
     return {
         ("non_field_errors" if name == "__all__" else name): [
@@ -360,18 +374,19 @@ def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = 
             with connection.cursor() as cursor:  # the day's groups are hashed in memory, not on disk
                 cursor.execute("SET LOCAL work_mem = '128MB'")
         state, _ = RollupState.objects.select_for_update().get_or_create(workspace=workspace)
-        full = full or state.watermark is None
-        since = None if full else state.watermark - OVERLAP
+        watermark = state.watermark
+        full = full or watermark is None
+        since = None if full or watermark is None else watermark - OVERLAP
         windows = attribution_settings(workspace)
         attributed_with = {"click": str(windows.click_window), "view": str(windows.view_window)}
-        everything = reattribute or state.watermark is None or state.attributed_with != attributed_with
+        everything = reattribute or watermark is None or state.attributed_with != attributed_with
         attribution = attribution_run(
-            workspace=workspace, changed_since=None if everything else state.watermark - OVERLAP
+            workspace=workspace, changed_since=None if everything or watermark is None else watermark - OVERLAP
         )
         attributed_at = timezone.now()
         # Every row again on a full run, or when every order was attributed again (any day may move).
         scope = None
-        if not (full or everything):
+        if not (full or everything) and since is not None:
             ranges: dict[int, list] = {}
             spend = LedgerEntry.objects.filter(workspace=workspace, kind=LedgerEntry.Kind.SPEND, recorded_at__gt=since)
             _merge_ranges(ranges, _time_ranges(spend, "day"))
@@ -412,8 +427,8 @@ def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = 
 def _day_scope(scope: dict[int, tuple[date, date]], field: str) -> Q:
     """Rows of the scope's campaigns on their days; campaigns with the same days share one clause."""
     by_days: dict[tuple[date, date], list[int]] = {}
-    for campaign_id, days in scope.items():
-        by_days.setdefault(tuple(days), []).append(campaign_id)
+    for campaign_id, (first, last) in scope.items():
+        by_days.setdefault((first, last), []).append(campaign_id)
     q = Q()
     for (first, last), campaign_ids in by_days.items():
         q |= Q(campaign_id__in=campaign_ids, **{f"{field}__gte": first, f"{field}__lte": last})
@@ -449,7 +464,7 @@ def _aggregate(workspace: Workspace, scope: dict | None) -> int:
         figures = figures.filter(_day_scope(scope, "day"))
         touches = touches.filter(_day_scope(scope, "sent_day"))
         attributed = attributed.filter(_day_scope(scope, "day"))
-    sources = [
+    sources: list[tuple[QuerySet, str, dict[str, Aggregate]]] = [
         (spend, "day", {"spend": Sum("amount")}),
         (
             figures,

@@ -11,11 +11,11 @@ import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextField
+from django.db.models import Aggregate, Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextField
 from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
 
@@ -34,6 +34,14 @@ class CompileContext:
     attribute_types: Mapping[str, str]
     # segment id -> profile ids of its current audience; a segment never computed has no members.
     segment_members: Mapping[int, QuerySet]
+
+
+def _window(value: Any) -> timedelta:
+    """The duration of a validated window (`P30D`...)."""
+    window = parse_window(value)
+    if window is None:
+        raise ValueError(f"Not a validated window: {value!r}")
+    return window
 
 
 def compile_definition(definition: dict, ctx: CompileContext) -> Q:
@@ -216,13 +224,13 @@ def _event(node: dict, ctx: CompileContext) -> Q:
     for key in ("first", "last"):
         if key in node:
             ((mode, window),) = node[key].items()
-            edge = ctx.now - parse_window(window)
+            edge = ctx.now - _window(window)
             moment = (Min if key == "first" else Max)("occurred_at")
             condition = Q(moment__gte=edge) if mode == "within" else Q(moment__lt=edge)
             people = events.values("profile_id").annotate(moment=moment).filter(condition).values("profile_id")
             return Q(pk__in=people)
     if "within" in node:
-        events = events.filter(occurred_at__gte=ctx.now - parse_window(node["within"]), occurred_at__lte=ctx.now)
+        events = events.filter(occurred_at__gte=ctx.now - _window(node["within"]), occurred_at__lte=ctx.now)
     return _counted(events, node.get("count", {"gte": 1}))
 
 
@@ -244,10 +252,10 @@ def _orders(node: dict, ctx: CompileContext) -> Q:
     spec = node["orders"]
     orders = Order.objects.filter(workspace_id=ctx.workspace_id, status=Order.Status.COMPLETED)
     if "within" in spec:
-        orders = orders.filter(ordered_at__gte=ctx.now - parse_window(spec["within"]), ordered_at__lte=ctx.now)
+        orders = orders.filter(ordered_at__gte=ctx.now - _window(spec["within"]), ordered_at__lte=ctx.now)
     if "channel" in spec:
         orders = orders.filter(channel=spec["channel"])
-    aggregates = {}
+    aggregates: dict[str, Aggregate] = {}
     conditions = Q()
     zero_qualifies = True
     for key, aggregate in (("count", Count("*")), ("amount_sum", Sum("amount")), ("amount_avg", Avg("amount"))):
@@ -258,7 +266,7 @@ def _orders(node: dict, ctx: CompileContext) -> Q:
             zero_qualifies &= key != "amount_avg" and _holds(spec[key], 0)
     if "last" in spec:
         ((mode, window),) = spec["last"].items()
-        edge = ctx.now - parse_window(window)
+        edge = ctx.now - _window(window)
         aggregates["_last"] = Max("ordered_at")
         conditions &= Q(_last__gte=edge) if mode == "within" else Q(_last__lt=edge)
         zero_qualifies = False

@@ -3,6 +3,8 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Workspace
+from core.leases import LeasedJob
+from core.models import WorkspaceFromParent
 from core.personal_data import PersonalData
 from customers.models import Profile
 
@@ -51,11 +53,13 @@ class JobStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class SegmentAnalysis(models.Model):
+class SegmentAnalysis(WorkspaceFromParent, LeasedJob):
     """The latest index table of a segment (computed by a worker on its current audience)."""
 
     Status = JobStatus
+    workspace_parent = "segment"
 
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="analysis")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     audience_version = models.PositiveIntegerField(default=0)
@@ -105,7 +109,9 @@ class ManualMember(models.Model):
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["segment", "profile"], name="segments_manualmember_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "segment", "profile"], name="segments_manualmember_unique")
+        ]
 
     def __str__(self) -> str:
         return f"{self.action} {self.profile_id} in {self.segment_id}"

@@ -5,6 +5,7 @@ import logging
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
+from core.leases import lease_heartbeat, lease_release, lease_take
 from customers.models import Profile
 from segments.analysis import AGE_BANDS, Thresholds, segment_index
 from segments.compiler import compile_definition
@@ -31,34 +32,56 @@ def segment_analysis_request(
     return analysis
 
 
-def segment_analysis_run(*, segment_id: int):
-    """Compute and store the index table (set-based GROUP BYs over the audience and the base)."""
-    analysis = SegmentAnalysis.objects.select_related("segment__audience").filter(segment_id=segment_id).first()
+def segment_analysis_run(*, segment_id: int) -> SegmentAnalysis | None:
+    """Compute and store the index table (set-based GROUP BYs over the audience and the base).
+
+    The run holds the analysis's lease, renewed while it works; a run of a killed worker is
+    queued again by the workers' recovery, and only the lease holder writes the result.
+    """
+    analysis = SegmentAnalysis.objects.select_related("segment").filter(segment_id=segment_id).first()
     if analysis is None:
         return None
-    SegmentAnalysis.objects.filter(pk=analysis.pk).update(status=SegmentAnalysis.Status.RUNNING)
+    token = lease_take(queryset=SegmentAnalysis.objects.filter(pk=analysis.pk), status=SegmentAnalysis.Status.RUNNING)
+    if token is None:
+        return analysis  # another worker is computing it
+    with lease_heartbeat(model=SegmentAnalysis, pk=analysis.pk, token=token):
+        _analyse(analysis, token)
+    return SegmentAnalysis.objects.get(pk=analysis.pk)
+
+
+def _analyse(analysis: SegmentAnalysis, token) -> None:
     current = current_audience(segment=analysis.segment)
     if current is None:
-        SegmentAnalysis.objects.filter(pk=analysis.pk).update(
-            status=SegmentAnalysis.Status.FAILED, error="The segment's audience has not been computed yet."
+        lease_release(
+            model=SegmentAnalysis,
+            pk=analysis.pk,
+            token=token,
+            status=SegmentAnalysis.Status.FAILED,
+            error="The segment's audience has not been computed yet.",
         )
-        return None
+        return
     try:
         members = Profile.objects.filter(pk__in=current.members)
-        base = Profile.objects.filter(workspace_id=analysis.segment.workspace_id)
+        base = Profile.objects.filter(workspace_id=analysis.workspace_id)
         thresholds = Thresholds(analysis.min_index, analysis.min_count, analysis.min_abs_z)
-        result = segment_index(
-            members=members, base=base, workspace_id=analysis.segment.workspace_id, thresholds=thresholds
-        )
+        result = segment_index(members=members, base=base, workspace_id=analysis.workspace_id, thresholds=thresholds)
     except OperationalError:
-        raise
+        lease_release(model=SegmentAnalysis, pk=analysis.pk, token=token, status=SegmentAnalysis.Status.QUEUED)
+        raise  # transient: the task retries
     except Exception as exc:
-        logger.exception("Analysis of segment %s failed", segment_id)
-        SegmentAnalysis.objects.filter(pk=analysis.pk).update(
-            status=SegmentAnalysis.Status.FAILED, error=str(exc)[:2000]
+        logger.exception("Analysis of segment %s failed", analysis.segment_id)
+        lease_release(
+            model=SegmentAnalysis,
+            pk=analysis.pk,
+            token=token,
+            status=SegmentAnalysis.Status.FAILED,
+            error=str(exc)[:2000],
         )
-        return None
-    SegmentAnalysis.objects.filter(pk=analysis.pk).update(
+        return
+    lease_release(
+        model=SegmentAnalysis,
+        pk=analysis.pk,
+        token=token,
         status=SegmentAnalysis.Status.READY,
         audience_version=current.version,
         segment_size=result["segment_size"],
@@ -67,9 +90,9 @@ def segment_analysis_run(*, segment_id: int):
         error="",
         computed_at=timezone.now(),
     )
-    return SegmentAnalysis.objects.get(pk=analysis.pk)
 
 
+_CHANNEL_EVENTS = ["page_view", "product_view", "app_open", "email_open", "store_visit", "purchase"]
 # Dimension of an index row -> how a rule selects it.
 _RULE_FOR = {
     "gender": lambda v: {"field": "gender", "op": "eq", "value": v},
@@ -79,7 +102,6 @@ _RULE_FOR = {
     "interest": lambda v: {"field": "attributes.interests", "op": "contains", "value": v},
     "channel": lambda v: {"any": [{"event": t, "channel": v, "within": "P90D"} for t in _CHANNEL_EVENTS]},
 }
-_CHANNEL_EVENTS = ["page_view", "product_view", "app_open", "email_open", "store_visit", "purchase"]
 
 
 def _age_rule(value: str) -> dict | None:

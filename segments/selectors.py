@@ -33,7 +33,12 @@ def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[
     manual = ManualMember.objects.filter(segment=segment)
     included = Q(pk__in=manual.filter(action=ManualMember.Action.INCLUDE).values("profile_id"))
     excluded = Q(pk__in=manual.filter(action=ManualMember.Action.EXCLUDE).values("profile_id"))
-    rules = compile_definition(segment.definition, ctx) if segment.kind == Segment.Kind.DYNAMIC else Q(pk__in=[])
+    if segment.kind != Segment.Kind.DYNAMIC:
+        rules = Q(pk__in=[])
+    elif segment.definition is None:  # the database refuses it (segments_segment_dynamic_has_rules)
+        raise ValueError(f"Dynamic segment {segment.pk} has no rules.")
+    else:
+        rules = compile_definition(segment.definition, ctx)
     return Profile.objects.filter(workspace_id=segment.workspace_id).not_erased().filter((rules | included) & ~excluded)
 
 
@@ -66,7 +71,8 @@ def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int) -> d
 def segment_overlap(*, segment: Segment, other: Segment) -> dict[str, Any]:
     """Members in common between the current audiences of two segments, and their Jaccard index."""
     current = current_audiences(workspace_id=segment.workspace_id, segment_ids=[segment.pk, other.pk])
-    empty = ManualMember.objects.none().values("profile_id")  # a segment never computed has no members
+    # A segment never computed has no members: an empty values("profile_id"), like CurrentAudience.members.
+    empty: QuerySet = ManualMember.objects.none().values("profile_id")
     mine, theirs = (current[s.pk].members if s.pk in current else empty for s in (segment, other))
     size_a, size_b = mine.count(), theirs.count()
     both = mine.filter(profile_id__in=theirs).count()

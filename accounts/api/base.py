@@ -7,7 +7,7 @@ rows with `model` and may narrow or annotate them in `scoped_queryset`; they
 cannot override `get_queryset` or `initial`, so no view can forget the filter.
 """
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from django.http import Http404
@@ -20,8 +20,11 @@ from accounts.selectors import membership_role
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _SEALED = ("get_queryset", "initial", "get_object")
 
+# The model of a viewset's rows: `WorkspaceScopedViewSet[Campaign]` types get_object() as a Campaign.
+_M = TypeVar("_M", bound=Model)
 
-class WorkspaceScopedViewSet(viewsets.GenericViewSet):
+
+class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
     model: ClassVar[type[Model]]
     read_capability: ClassVar[Capability] = Capability.READ
     write_capability: ClassVar[Capability] = Capability.WRITE_CUSTOMERS
@@ -69,14 +72,12 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet):
         # Applied again after the subclass hook, so a hook can never widen it.
         return self.scoped_queryset(queryset).filter(workspace=self.workspace)
 
-    def get_object(self) -> Model:
+    def get_object(self) -> _M:
         return super().get_object()
 
     def get_serializer_context(self) -> dict[str, Any]:
-        context = super().get_serializer_context()
-        context["workspace"] = getattr(self, "workspace", None)
-        return context
+        return {**super().get_serializer_context(), "workspace": getattr(self, "workspace", None)}
 
 
-class ReadOnlyWorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+class ReadOnlyWorkspaceViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet[_M]):
     pass

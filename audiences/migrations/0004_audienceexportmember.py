@@ -5,19 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audiences', '0003_exports'),
-        ('customers', '0005_profile_erased_at'),
+        ("audiences", "0003_exports"),
+        ("customers", "0005_profile_erased_at"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='AudienceExportMember',
+            name="AudienceExportMember",
             fields=[
-                ('pk', models.CompositePrimaryKey('export', 'profile', blank=True, editable=False, primary_key=True, serialize=False)),
-                ('export', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='audiences.audienceexport')),
-                ('profile', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='customers.profile')),
+                (
+                    "pk",
+                    models.CompositePrimaryKey(
+                        "export", "profile", blank=True, editable=False, primary_key=True, serialize=False
+                    ),
+                ),
+                (
+                    "export",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="audiences.audienceexport",
+                    ),
+                ),
+                (
+                    "profile",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="customers.profile"
+                    ),
+                ),
             ],
         ),
     ]

@@ -1,5 +1,7 @@
 import zoneinfo
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 from rest_framework import serializers
@@ -89,7 +91,7 @@ class CampaignInput(serializers.ModelSerializer):
             "targets",
         ]
         extra_kwargs = {"currency": {"required": False}}
-        validators = []  # the service checks with the workspace
+        validators: list[Callable[..., Any]] = []  # the service checks with the workspace
 
     def validate(self, data):
         start, end = data.get("starts_at"), data.get("ends_at")
@@ -154,7 +156,9 @@ class SpendInput(serializers.Serializer):
     occurred_at = ScheduleDateTimeField(required=False)
     target = serializers.IntegerField(required=False, allow_null=True)
     currency = serializers.CharField(required=False, max_length=3)
-    source = serializers.CharField(required=False, allow_blank=True, max_length=40, default="api")
+    # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
+    # shadowed at runtime; the stubs only see a field overriding the attribute.
+    source = serializers.CharField(required=False, allow_blank=True, max_length=40, default="api")  # type: ignore[assignment]
     channel = serializers.ChoiceField(choices=CampaignChannel.choices, required=False, allow_blank=True, default="")
 
 
@@ -191,7 +195,7 @@ class FrequencyCapIO(serializers.ModelSerializer):
     class Meta:
         model = FrequencyCap
         fields = ["id", "channel", "max_touches", "window"]
-        validators = []
+        validators: list[Callable[..., Any]] = []
 
 
 class ConnectorIO(serializers.ModelSerializer):
@@ -200,7 +204,7 @@ class ConnectorIO(serializers.ModelSerializer):
     class Meta:
         model = Connector
         fields = ["id", "channel", "kind", "url", "secret", "batch_size", "timeout_seconds", "max_attempts", "active"]
-        validators = []
+        validators: list[Callable[..., Any]] = []
 
     def validate(self, data):
         connector_check(

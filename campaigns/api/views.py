@@ -19,7 +19,7 @@ class CampaignViewSet(
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
     mixins.UpdateModelMixin,
-    WorkspaceScopedViewSet,
+    WorkspaceScopedViewSet[Campaign],
 ):
     """Campaigns: targets and their messages, the lifecycle actions, budgets and the spend ledger."""
 

@@ -5,15 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('campaigns', '0005_touch_sent_day'),
+        ("campaigns", "0005_touch_sent_day"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='touch',
-            name='handoff',
-            field=models.ForeignKey(blank=True, db_index=False, help_text="The batch that carried it: where the person's data went.", null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='campaigns.handoff'),
+            model_name="touch",
+            name="handoff",
+            field=models.ForeignKey(
+                blank=True,
+                db_index=False,
+                help_text="The batch that carried it: where the person's data went.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="campaigns.handoff",
+            ),
         ),
     ]

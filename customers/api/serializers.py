@@ -1,4 +1,8 @@
-from django.core.exceptions import ValidationError
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db.models import Field, Model
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -10,6 +14,15 @@ from customers.normalise import normalise_phone
 from customers.selectors import profile_summary
 
 
+def _field_choices(model: type[Model], name: str) -> Sequence[Any]:
+    """The choices of a model field, for a serializer's ChoiceField to offer the same."""
+    field = model._meta.get_field(name)
+    choices = field.choices if isinstance(field, Field) else None
+    if choices is None:
+        raise ImproperlyConfigured(f"{model._meta.label}.{name} has no choices.")
+    return choices
+
+
 class IdentityOutput(serializers.ModelSerializer):
     class Meta:
         model = Identity
@@ -18,7 +31,7 @@ class IdentityOutput(serializers.ModelSerializer):
 
 class IdentityInput(serializers.Serializer):
     profile = serializers.IntegerField()
-    type = serializers.ChoiceField(choices=Identity._meta.get_field("type").choices)
+    type = serializers.ChoiceField(choices=_field_choices(Identity, "type"))
     value = serializers.CharField(max_length=254)
 
 
@@ -56,7 +69,8 @@ class ProfileInput(serializers.ModelSerializer):
     class Meta:
         model = Profile
         fields = PROFILE_WRITABLE
-        validators = []  # uniqueness of external_id is checked by the service with the workspace
+        # Uniqueness of external_id is checked by the service with the workspace.
+        validators: list[Callable[..., Any]] = []
 
     def validate_attributes(self, value):
         try:
@@ -108,7 +122,7 @@ class AttributeDefinitionSerializer(serializers.ModelSerializer):
     class Meta:
         model = AttributeDefinition
         fields = ["id", "key", "label", "type", "description"]
-        validators = []
+        validators: list[Callable[..., Any]] = []
 
 
 class EventOutput(serializers.ModelSerializer):
@@ -181,17 +195,15 @@ class ImportJobInput(serializers.Serializer):
 class IngestProfileItem(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=128)
     external_id = serializers.CharField(max_length=128)
-    lifecycle_stage = serializers.ChoiceField(
-        choices=Profile._meta.get_field("lifecycle_stage").choices, required=False
-    )
+    lifecycle_stage = serializers.ChoiceField(choices=_field_choices(Profile, "lifecycle_stage"), required=False)
     first_name = serializers.CharField(required=False)
     last_name = serializers.CharField(required=False)
     email = serializers.EmailField(required=False)
     phone = serializers.CharField(required=False)
     birth_date = serializers.DateField(required=False, allow_null=True)
-    gender = serializers.ChoiceField(choices=Profile._meta.get_field("gender").choices, required=False)
+    gender = serializers.ChoiceField(choices=_field_choices(Profile, "gender"), required=False)
     socio_professional_category = serializers.ChoiceField(
-        choices=Profile._meta.get_field("socio_professional_category").choices, required=False
+        choices=_field_choices(Profile, "socio_professional_category"), required=False
     )
     city = serializers.CharField(required=False)
     postal_code = serializers.CharField(required=False)
@@ -206,8 +218,8 @@ class IngestProfileItem(serializers.Serializer):
 class IngestEventItem(serializers.Serializer):
     idempotency_key = serializers.CharField(max_length=128)
     external_id = serializers.CharField(max_length=128, help_text="The person; created bare if not yet known.")
-    type = serializers.ChoiceField(choices=Event._meta.get_field("type").choices)
-    channel = serializers.ChoiceField(choices=Event._meta.get_field("channel").choices)
+    type = serializers.ChoiceField(choices=_field_choices(Event, "type"))
+    channel = serializers.ChoiceField(choices=_field_choices(Event, "channel"))
     occurred_at = serializers.DateTimeField()
     properties = serializers.DictField(required=False)
 
@@ -225,9 +237,9 @@ class IngestOrderItem(serializers.Serializer):
     external_id = serializers.CharField(max_length=128)
     order_id = serializers.CharField(max_length=128)
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
-    currency = serializers.ChoiceField(choices=Order._meta.get_field("currency").choices, required=False)
+    currency = serializers.ChoiceField(choices=_field_choices(Order, "currency"), required=False)
     ordered_at = serializers.DateTimeField()
-    channel = serializers.ChoiceField(choices=Order._meta.get_field("channel").choices)
+    channel = serializers.ChoiceField(choices=_field_choices(Order, "channel"))
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
     items = IngestOrderLine(many=True, required=False)
 
@@ -245,7 +257,9 @@ class IngestMessage(serializers.Serializer):
 
 class IngestRejected(serializers.Serializer):
     index = serializers.IntegerField()
-    errors = serializers.DictField(child=IngestMessage(many=True))
+    # Named like Serializer.errors: DRF's metaclass takes declared fields off the class, so nothing is
+    # shadowed at runtime; the stubs only see a field overriding the attribute.
+    errors = serializers.DictField(child=IngestMessage(many=True))  # type: ignore[assignment]
 
 
 class IngestReportOutput(serializers.Serializer):

@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('customers', '0004_consent_record_moves_to_privacy'),
+        ("customers", "0004_consent_record_moves_to_privacy"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='profile',
-            name='erased_at',
-            field=models.DateTimeField(blank=True, editable=False, help_text='Set when erased: the row stays, empty, for the aggregates.', null=True),
+            model_name="profile",
+            name="erased_at",
+            field=models.DateTimeField(
+                blank=True,
+                editable=False,
+                help_text="Set when erased: the row stays, empty, for the aggregates.",
+                null=True,
+            ),
         ),
     ]

@@ -59,7 +59,9 @@ class ConsentWithdrawInput(serializers.Serializer):
     channels = serializers.ListField(
         child=serializers.ChoiceField(choices=Channel.choices), required=False, help_text="All when omitted."
     )
-    source = serializers.CharField(max_length=100, required=False, default="api")
+    # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
+    # shadowed at runtime; the stubs only see a field overriding the attribute.
+    source = serializers.CharField(max_length=100, required=False, default="api")  # type: ignore[assignment]
     form = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     notice_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
     ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None)
@@ -75,7 +77,9 @@ class ConsentImportRow(serializers.Serializer):
     status = serializers.CharField()
     legal_basis = serializers.CharField(required=False)
     recorded_at = serializers.DateTimeField()
-    source = serializers.CharField()
+    # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
+    # shadowed at runtime; the stubs only see a field overriding the attribute.
+    source = serializers.CharField()  # type: ignore[assignment]
     form = serializers.CharField(required=False, allow_blank=True)
     notice_version = serializers.CharField(required=False, allow_blank=True)
     ip_address = serializers.CharField(required=False, allow_blank=True, allow_null=True)
@@ -215,7 +219,9 @@ class RetentionPolicySerializer(serializers.ModelSerializer):
 class ProcessingRecordOutput(serializers.Serializer):
     category = serializers.CharField()
     table = serializers.CharField()
-    fields = serializers.ListField(child=serializers.CharField())
+    # Named like Serializer.fields: DRF's metaclass takes declared fields off the class, so nothing is
+    # shadowed at runtime; the stubs only see a field overriding the attribute.
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
     subjects = serializers.CharField()
     purposes = serializers.ListField(child=serializers.CharField())
     legal_basis = serializers.CharField()

@@ -169,7 +169,8 @@ class RequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspace
 
 
 def request_file_response(obj: DataSubjectRequest, *, by) -> FileResponse:
-    if not obj.export_file:
+    name = obj.export_file.name
+    if not name:  # what `not obj.export_file` tests
         raise Http404("This request has no file.")
     audit_record(
         workspace_id=obj.workspace_id,
@@ -182,7 +183,7 @@ def request_file_response(obj: DataSubjectRequest, *, by) -> FileResponse:
     return FileResponse(
         obj.export_file.open("rb"),
         as_attachment=True,
-        filename=obj.export_file.name.rsplit("/", 1)[-1],
+        filename=name.rsplit("/", 1)[-1],
         content_type="application/json",
     )
 

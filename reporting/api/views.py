@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
@@ -116,7 +118,8 @@ class ReportViewSet(WorkspaceScopedViewSet):
     serializer_class = s.ReportOutput
     filter_backends: list = []
     pagination_class = None
-    renderer_classes = [*api_settings.DEFAULT_RENDERER_CLASSES, CSVRenderer]
+    # api_settings has imported the classes; the stubs type the setting as the dotted paths it names.
+    renderer_classes = [*cast(list[type[BaseRenderer]], api_settings.DEFAULT_RENDERER_CLASSES), CSVRenderer]
 
     def _query(self, request) -> ReportQuery:
         params = s.ReportParameters(data=request.query_params)

@@ -1,3 +1,6 @@
+from collections.abc import Callable
+from typing import Any
+
 from rest_framework import serializers
 
 from customers.api.serializers import ProfileOutput
@@ -5,7 +8,7 @@ from segments.models import Segment, SegmentAnalysis
 
 
 class SegmentOutput(serializers.ModelSerializer):
-    depends_on = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    depends_on = serializers.PrimaryKeyRelatedField[Segment](many=True, read_only=True)
 
     class Meta:
         model = Segment
@@ -29,7 +32,7 @@ class SegmentInput(serializers.ModelSerializer):
     class Meta:
         model = Segment
         fields = ["name", "description", "kind", "definition", "refresh_every"]
-        validators = []  # the service checks uniqueness and the rules with the workspace
+        validators: list[Callable[..., Any]] = []  # the service checks uniqueness and the rules with the workspace
 
 
 class DefinitionInput(serializers.Serializer):

@@ -1,0 +1,94 @@
+"""Exports hold a lease while a worker writes them; members, export members and runs carry
+their workspace, like every business table."""
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+PARENTS = [("audiencemember", "audience"), ("audienceexportmember", "export"), ("audiencerun", "audience")]
+
+
+def fill_workspace(apps, schema_editor):
+    """Each row takes the workspace of its parent (audience, export, audience)."""
+    for model_name, parent in PARENTS:
+        model = apps.get_model("audiences", model_name)
+        parent_model = model._meta.get_field(parent).related_model
+        model._base_manager.update(
+            workspace_id=models.Subquery(
+                parent_model._base_manager.filter(pk=models.OuterRef(parent + "_id")).values("workspace_id")[:1]
+            )
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("audiences", "0005_manual_member_moves_to_segments"),
+        ("accounts", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="audienceexport",
+            name="lease_token",
+            field=models.UUIDField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="audienceexport",
+            name="lease_expires_at",
+            field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="audiencemember",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="accounts.workspace",
+            ),
+        ),
+        migrations.AddField(
+            model_name="audienceexportmember",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="accounts.workspace",
+            ),
+        ),
+        migrations.AddField(
+            model_name="audiencerun",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="accounts.workspace",
+            ),
+        ),
+        migrations.RunPython(fill_workspace, migrations.RunPython.noop),
+        migrations.AlterField(
+            model_name="audiencemember",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="audienceexportmember",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="audiencerun",
+            name="workspace",
+            field=models.ForeignKey(
+                db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
+            ),
+        ),
+    ]

@@ -1,0 +1,198 @@
+"""Campaigns and their targets: creation, edits and the checks before a campaign may run."""
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import Workspace
+from campaigns.errors import CampaignErrorCode
+from campaigns.models import Campaign, Target
+from campaigns.rendering import unknown_tokens
+from core.errors import CommonErrorCode
+from segments.rules import validate_definition
+
+Status = Campaign.Status
+
+GEOGRAPHIC_FIELDS = {"city", "postal_code", "region", "country"}
+TEMPLATE_FIELDS = ("subject_template", "body_template")
+
+
+def _check_channels(channels: Any) -> None:
+    from campaigns.models import CampaignChannel
+
+    if not isinstance(channels, list) or not channels:
+        raise ValidationError(
+            {"channels": ValidationError("Give at least one channel.", code=CommonErrorCode.REQUIRED)}
+        )
+    unknown = [c for c in channels if c not in CampaignChannel.values]
+    if unknown or len(set(channels)) != len(channels):
+        raise ValidationError(
+            {
+                "channels": ValidationError(
+                    f"Unknown or repeated channels {unknown or channels}; choose among {CampaignChannel.values}.",
+                    code=CommonErrorCode.INVALID_CHOICE,
+                )
+            }
+        )
+
+
+def target_check(target: Target) -> None:
+    """A target's own rules: its audience, mode, area and trigger (field errors by name)."""
+    errors: dict[str, ValidationError] = {}
+    campaign = target.campaign
+    if target.segment is not None and target.segment.workspace_id != campaign.workspace_id:
+        errors["segment"] = ValidationError(
+            "This segment belongs to another workspace.", code=CommonErrorCode.DOES_NOT_EXIST
+        )
+    if not target.segment_id and not target.trigger_event:
+        errors["segment"] = ValidationError("Choose a segment (or a trigger event).", code=CommonErrorCode.REQUIRED)
+    if target.mode == Target.Mode.FINE and target.min_probability is None:
+        errors["min_probability"] = ValidationError(
+            "A fine target needs a minimum probability.", code=CommonErrorCode.REQUIRED
+        )
+    if target.restriction is not None:
+        try:
+            validate_definition(target.restriction, attribute_types={})
+            _only_geographic(target.restriction, "restriction")
+        except ValidationError as exc:
+            errors["restriction"] = ValidationError(exc.messages, code=CommonErrorCode.INVALID)
+    if target.trigger_event:
+        from customers.models import EventType
+
+        if target.trigger_event not in EventType.values:
+            errors["trigger_event"] = ValidationError(
+                f"Unknown event type {target.trigger_event!r}.", code=CommonErrorCode.INVALID
+            )
+        if target.trigger_delay is None or target.trigger_delay.total_seconds() < 0:
+            errors["trigger_delay"] = ValidationError(
+                "Give the delay after the event (0 or more).", code=CommonErrorCode.REQUIRED
+            )
+        if not isinstance(target.trigger_properties, dict) or any(
+            not isinstance(v, str | int | float | bool) for v in target.trigger_properties.values()
+        ):
+            errors["trigger_properties"] = ValidationError(
+                "An object of property: value pairs (strings, numbers or booleans).", code=CommonErrorCode.INVALID
+            )
+    for name in TEMPLATE_FIELDS:
+        unknown = unknown_tokens(getattr(target, name))
+        if unknown:
+            errors[name] = ValidationError(
+                f"Unknown tokens: {', '.join(sorted(unknown))}.", code=CommonErrorCode.INVALID
+            )
+    if errors:
+        raise ValidationError(errors)
+
+
+def _only_geographic(node: Any, path: str) -> None:
+    for key in ("all", "any"):
+        if key in node:
+            for i, child in enumerate(node[key]):
+                _only_geographic(child, f"{path}.{key}[{i}]")
+            return
+    if "not" in node:
+        _only_geographic(node["not"], f"{path}.not")
+        return
+    if "geo" in node or node.get("field") in GEOGRAPHIC_FIELDS:
+        return
+    raise ValidationError(f"{path}: an area uses geographic criteria only (city, postal code, region, country, geo).")
+
+
+@transaction.atomic
+def campaign_create(*, workspace: Workspace, owner=None, targets: list[dict] | None = None, **fields) -> Campaign:
+    _check_channels(fields.get("channels"))
+    fields.setdefault("currency", workspace.currency)
+    campaign = Campaign(workspace=workspace, owner=owner, **fields)
+    campaign.full_clean()
+    campaign.save()
+    for spec in targets or []:
+        target_add(campaign=campaign, **spec)
+    return campaign
+
+
+@transaction.atomic
+def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **fields) -> Campaign:
+    """Edit a campaign that has not started; once it runs, use pause, cancel and budget instead."""
+    campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+    if campaign.status not in (Status.DRAFT, Status.SCHEDULED):
+        raise ValidationError(
+            {
+                "status": ValidationError(
+                    f"A {campaign.status} campaign cannot be edited.", code=CampaignErrorCode.NOT_EDITABLE
+                )
+            }
+        )
+    for money in ("budget_total", "budget_daily"):
+        if money in fields and fields[money] != getattr(campaign, money) and campaign.status != Status.DRAFT:
+            raise ValidationError(
+                {money: ValidationError("Change the budget of a scheduled campaign through the budget action.")}
+            )
+    if "channels" in fields:
+        _check_channels(fields["channels"])
+    for name, value in fields.items():
+        setattr(campaign, name, value)
+    campaign.full_clean()
+    campaign.save()
+    if targets is not None:
+        campaign.targets.all().delete()
+        for spec in targets:
+            target_add(campaign=campaign, **spec)
+    return campaign
+
+
+def target_add(*, campaign: Campaign, **fields) -> Target:
+    target = Target(campaign=campaign, **fields)
+    target.full_clean(exclude=["campaign"])
+    target_check(target)
+    target.save()
+    return target
+
+
+def connector_check(*, kind: str, url: str, secret: str) -> None:
+    """A webhook needs its receiver's URL and a secret long enough to sign with."""
+    from campaigns.models import Connector
+
+    if kind != Connector.Kind.WEBHOOK:
+        return
+    errors = {}
+    if not url:
+        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code=CommonErrorCode.REQUIRED)
+    if len(secret or "") < 16:
+        errors["secret"] = ValidationError(
+            "A webhook needs a secret of 16 characters or more.", code=CampaignErrorCode.TOO_SHORT
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def campaign_ready_check(campaign: Campaign, now: datetime) -> None:
+    """What scheduling needs: targets, a future end, budget shares within 100 %, usable targets."""
+    errors: dict[str, list[ValidationError]] = {}
+    targets = list(campaign.targets.select_related("segment"))
+    if not targets:
+        errors.setdefault("targets", []).append(
+            ValidationError("Add at least one target.", code=CommonErrorCode.REQUIRED)
+        )
+    if campaign.ends_at <= now:
+        errors.setdefault("ends_at", []).append(
+            ValidationError("The campaign ends in the past.", code=CampaignErrorCode.ENDED)
+        )
+    shares = sum((t.budget_share or Decimal(0)) for t in targets)
+    if shares > 100:
+        errors.setdefault("targets", []).append(
+            ValidationError(
+                f"The budget shares add up to {shares} %, more than 100 %.", code=CampaignErrorCode.OVER_100
+            )
+        )
+    for target in targets:
+        if target.mode == Target.Mode.FINE:
+            errors.setdefault("targets", []).append(
+                ValidationError(
+                    f"Target {target}: no membership probabilities are computed for its segment yet; use macro mode.",
+                    code=CampaignErrorCode.NO_SCORES,
+                )
+            )
+    if errors:
+        raise ValidationError(errors)

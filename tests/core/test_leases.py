@@ -1,0 +1,92 @@
+"""Leased jobs: a heartbeat keeps the lease while the job works, and a lapsed lease is taken back
+and the job run again, by itself, whatever the kind of job."""
+
+import time
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from audiences.exports import export_request
+from audiences.models import Audience, AudienceExport, AudienceRun
+from core.leases import lease_heartbeat, lease_take, leases_recover
+from customers.models import ImportJob
+from customers.services import import_job_create
+from segments.models import SegmentAnalysis
+from segments.quantification import segment_analysis_request
+from tests.factories import make_profile, make_segment
+
+
+def lapse(model, pk, **fields) -> None:
+    """The state a worker killed mid-run leaves: running, under a lease nobody renews any more."""
+    model.objects.filter(pk=pk).update(
+        lease_token=uuid.uuid4(), lease_expires_at=timezone.now() - timedelta(seconds=1), **fields
+    )
+
+
+def test_lapsed_jobs_of_every_kind_are_run_again_by_the_recovery(
+    workspace, eager_tasks, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = str(tmp_path)
+    for n in range(3):
+        make_profile(workspace=workspace, external_id=f"P{n}", email=f"p{n}@example.com")
+    segment = make_segment(workspace=workspace)
+    job = import_job_create(
+        workspace=workspace, kind="profiles", filename="p.csv", content=b"external_id,city\nN1,Brest\n"
+    )
+    export = export_request(
+        segment=segment,
+        purpose="direct_marketing",
+        channel="email",
+        format="csv",
+        identifiers="hashed",
+        role="admin",
+        by=None,
+    )
+    analysis = segment_analysis_request(segment=segment, min_count=1)
+    audience = Audience.objects.get(segment=segment)
+
+    lapse(ImportJob, job.pk, status=ImportJob.Status.RUNNING)
+    lapse(AudienceExport, export.pk, status=AudienceExport.Status.RUNNING)
+    lapse(SegmentAnalysis, analysis.pk, status=SegmentAnalysis.Status.RUNNING)
+    lapse(Audience, audience.pk, status=Audience.Status.COMPUTING, next_version=2)
+    AudienceRun.objects.create(audience=audience, version=2, trigger="manual", started_at=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        recovered = leases_recover()
+
+    assert recovered == {"audience exports": 1, "audiences": 1, "imports": 1, "segment analyses": 1}
+    job.refresh_from_db()
+    assert (job.status, job.created, job.lease_token) == ("succeeded", 1, None)
+    export.refresh_from_db()
+    assert (export.status, export.lease_token) == ("ready", None)
+    analysis.refresh_from_db()
+    assert (analysis.status, analysis.workspace_id, analysis.lease_token) == ("ready", workspace.pk, None)
+    runs = list(AudienceRun.objects.filter(audience=audience).order_by("version").values_list("status", "trigger"))
+    assert runs == [("succeeded", "manual"), ("failed", "manual"), ("succeeded", "recovery")]
+    assert leases_recover() == {}  # nothing left to take back
+
+
+def test_a_live_lease_is_not_taken_back(workspace, eager_tasks):
+    job = import_job_create(workspace=workspace, kind="profiles", filename="p.csv", content=b"external_id\nN1\n")
+    ImportJob.objects.filter(pk=job.pk).update(
+        status="running", lease_token=uuid.uuid4(), lease_expires_at=timezone.now() + timedelta(seconds=30)
+    )
+    assert leases_recover() == {}
+    assert ImportJob.objects.get(pk=job.pk).status == "running"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_heartbeat_renews_the_lease_and_notices_a_takeover(workspace):
+    job = import_job_create(workspace=workspace, kind="profiles", filename="p.csv", content=b"external_id\nN1\n")
+    token = lease_take(queryset=ImportJob.objects.filter(pk=job.pk), status="running")
+    first = ImportJob.objects.get(pk=job.pk).lease_expires_at
+    with lease_heartbeat(model=ImportJob, pk=job.pk, token=token, every=0.2) as beat:
+        time.sleep(0.7)
+        renewed = ImportJob.objects.get(pk=job.pk).lease_expires_at
+        assert renewed > first and not beat.lost
+        ImportJob.objects.filter(pk=job.pk).update(lease_token=uuid.uuid4())  # someone took it over
+        time.sleep(0.6)
+        assert beat.lost

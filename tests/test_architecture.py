@@ -1,0 +1,73 @@
+"""The shape of the code: layers that run one way, and tables that can be distributed by workspace."""
+
+import tomllib
+
+from django.apps import apps
+from django.conf import settings
+from django.db.models import CompositePrimaryKey, UniqueConstraint
+
+from core import LAYERS
+from tests.conftest import ROOT
+
+# Tables that may lack `workspace_id`, or whose unique keys may leave it out, and why.
+NO_WORKSPACE = {
+    "accounts.Workspace": "the tenant itself: the row every other row belongs to",
+}
+KEYS_WITHOUT_WORKSPACE = {
+    # A one-to-one with a parent row of the same workspace: the key is the parent's bigint id,
+    # unique across workspaces already. The distribution migration (Citus) widens these to
+    # (workspace_id, parent_id) together with the parent's own primary key.
+    ("accounts.Workspace", ("slug",)): "the tenant's own address, unique across the installation",
+    ("segments.SegmentAnalysis", ("segment",)): "one analysis per segment (one-to-one)",
+    ("audiences.Audience", ("segment",)): "one audience per segment (one-to-one)",
+    ("reporting.Click", ("event",)): "one click per click event (one-to-one)",
+    ("reporting.Attribution", ("order",)): "one attribution per order (one-to-one)",
+    # Composite primary keys cannot be altered by Django's migrations; both tables carry
+    # workspace_id, and the distribution migration recreates their keys with it first.
+    ("audiences.AudienceMember", ("audience", "version", "profile")): "composite primary key",
+    ("audiences.AudienceExportMember", ("export", "profile")): "composite primary key",
+}
+
+
+def cible_models():
+    return [m for m in apps.get_models() if m._meta.app_label in LAYERS and not m._meta.proxy]
+
+
+def unique_keys(model) -> list[tuple[str, ...]]:
+    keys = [tuple(c.fields) for c in model._meta.constraints if isinstance(c, UniqueConstraint) and c.fields]
+    keys += [tuple(k) for k in model._meta.unique_together]
+    keys += [(f.name,) for f in model._meta.concrete_fields if f.unique and not f.primary_key]
+    if isinstance(model._meta.pk, CompositePrimaryKey):
+        keys.append(tuple(f.name for f in model._meta.pk.fields))
+    return keys
+
+
+def test_every_business_table_carries_its_workspace():
+    missing = sorted(
+        m._meta.label
+        for m in cible_models()
+        if "workspace" not in {f.name for f in m._meta.concrete_fields} and m._meta.label not in NO_WORKSPACE
+    )
+    assert missing == []
+
+
+def test_every_unique_key_includes_the_workspace():
+    found = {
+        (m._meta.label, key): None
+        for m in cible_models()
+        for key in unique_keys(m)
+        if "workspace" not in key and key != ("workspace",)
+    }
+    unexplained = sorted(set(found) - set(KEYS_WITHOUT_WORKSPACE))
+    assert unexplained == []
+    stale = sorted(set(KEYS_WITHOUT_WORKSPACE) - set(found))
+    assert stale == [], "an exception that no longer applies: take it off the list"
+
+
+def test_the_import_contract_and_the_installed_apps_follow_the_one_layer_order():
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = config["tool"]["importlinter"]["contracts"]
+    assert contract["type"] == "layers"
+    assert contract["layers"] == ["config", *reversed(LAYERS)]
+    installed = [app for app in settings.INSTALLED_APPS if app in LAYERS]
+    assert installed == list(LAYERS)
