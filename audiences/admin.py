@@ -59,4 +59,4 @@ class AudienceExportAdmin(ReadOnlyScopedAdmin):
         if export is None or not self.has_view_permission(request, export):
             raise Http404("No such export.")
         role = "admin" if request.user.is_superuser else roles_for(request).get(export.workspace_id)
-        return export_file_response(export, role=role, by=request.user)
+        return export_file_response(export=export, role=role, by=request.user)

@@ -142,7 +142,7 @@ def _export(export: AudienceExport, token) -> AudienceExport:
     return AudienceExport.objects.get(pk=export.pk)
 
 
-def export_file_response(export: AudienceExport, *, role: str | None, by) -> FileResponse:
+def export_file_response(*, export: AudienceExport, role: str | None, by) -> FileResponse:
     """The export's file as a download, for a role allowed to read its identifiers; the download is audited.
 
     Raises PermissionDenied for plain identifiers without `export_plain`, Http404 while there is no file.

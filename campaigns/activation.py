@@ -85,7 +85,7 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     if target.segment is None:
         raise ValueError(f"Target {target.pk} is triggered: it has no segment whose audience to reach.")
     audience = target.segment.audience
-    members = AudienceMember.objects.filter(audience=audience, version=audience.current_version)
+    members = AudienceMember.objects.current_of(audience)
     people = Profile.objects.filter(workspace_id=campaign.workspace_id, pk__in=members.values("profile_id"))
     people = eligible(
         workspace=campaign.workspace, channel=channel, people=people, now=now, restriction=target.restriction
@@ -165,7 +165,7 @@ def _people_data(profile_ids: Iterable[int]) -> dict[int, Mapping[str, Any]]:
     return {row["pk"]: row for row in rows}
 
 
-def delivery_payloads(touches: list[Touch], campaign: Campaign, channel: str) -> list[dict]:
+def delivery_payloads(*, touches: list[Touch], campaign: Campaign, channel: str) -> list[dict]:
     """Each touch with its rendered message and the identifiers its channel needs."""
     people = _people_data(t.profile_id for t in touches)
     targets = {t.pk: t for t in campaign.targets.all()}
@@ -212,7 +212,7 @@ def delivery_payloads(touches: list[Touch], campaign: Campaign, channel: str) ->
     return out
 
 
-def connector_post(connector: Connector, payload: dict) -> int:
+def connector_post(*, connector: Connector, payload: dict) -> int:
     """POST one signed batch to a webhook connector, with its retry settings; returns the attempts."""
     return webhook_post(
         url=connector.url,
@@ -260,7 +260,7 @@ def touches_withdrawn(*, campaign: Campaign, channel: str, now: datetime | None 
 
 
 def _still_active(campaign: Campaign) -> bool:
-    return Campaign.objects.filter(pk=campaign.pk, status=Campaign.Status.ACTIVE).exists()
+    return Campaign.objects.filter(pk=campaign.pk).active().exists()
 
 
 def _pending(campaign: Campaign, channel: str, after: int, size: int) -> list[Touch]:
@@ -299,10 +299,10 @@ def _handoff_webhook(campaign: Campaign, channel: str, connector: Connector) -> 
             "batch": handoff.pk,
             "campaign": {"id": campaign.pk, "name": campaign.name, "objective": campaign.objective},
             "channel": channel,
-            "deliveries": delivery_payloads(batch, campaign, channel),
+            "deliveries": delivery_payloads(touches=batch, campaign=campaign, channel=channel),
         }
         try:
-            attempts = connector_post(connector, payload)
+            attempts = connector_post(connector=connector, payload=payload)
         except DeliveryError as exc:
             Handoff.objects.filter(pk=handoff.pk).update(attempts=connector.max_attempts, error=str(exc)[:2000])
             _mark(batch, Touch.Status.FAILED, campaign, handoff)
@@ -343,7 +343,7 @@ def _handoff_file(campaign: Campaign, channel: str, connector: Connector) -> int
         if not batch:
             break
         after = batch[-1].pk
-        writer.writerows(delivery_payloads(batch, campaign, channel))
+        writer.writerows(delivery_payloads(touches=batch, campaign=campaign, channel=channel))
         written.extend(batch)
     if not written or not _still_active(campaign):
         return 0  # paused or cancelled while the file was written: nothing is handed off

@@ -83,7 +83,7 @@ class TargetForm(forms.ModelForm):
             cleaned["trigger_properties"] = {}
         target = Target(campaign=self.parent_campaign, **{n: cleaned[n] for n in TARGET_FIELDS if n in cleaned})
         try:
-            services.target_check(target)
+            services.target_check(target=target)
         except ValidationError as exc:
             errors_on_form(self, exc)
         return cleaned
@@ -230,7 +230,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="Budget and spend")
     def spend_summary(self, obj):
-        allowed = services.spend_allowed_today(obj)
+        allowed = services.spend_allowed_today(campaign=obj)
         return format_html(
             '<span id="cible-spend">Spent <strong>{} {}</strong> of {}; daily cap {}; pacing: {}; allowed today: {}.'
             "</span>",

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 
 from accounts.models import Currency, Workspace
+from campaigns.querysets import CampaignQuerySet, TargetQuerySet
 from core.models import AppendOnlyModel, AppendOnlyQuerySet, WorkspaceFromParent
 from core.personal_data import PersonalData
 from customers.models import Channel, Event, Profile
@@ -93,6 +94,8 @@ class Campaign(models.Model):
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = CampaignQuerySet.as_manager()
 
     class Meta:
         constraints = [
@@ -196,6 +199,8 @@ class Target(WorkspaceFromParent, models.Model):
     activated_version = models.PositiveIntegerField(
         default=0, editable=False, help_text="The audience version whose deliveries were last decided."
     )
+
+    objects = TargetQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -15,11 +15,7 @@ def events_trigger_followup(*, workspace_id: int, event_ids: list[int]) -> None:
     from campaigns.triggers import events_trigger
 
     # Cheap check first: most workspaces have no triggered campaign running.
-    if (
-        Target.objects.filter(campaign__workspace_id=workspace_id, campaign__status="active")
-        .exclude(trigger_event="")
-        .exists()
-    ):
+    if Target.objects.filter(campaign__workspace_id=workspace_id).of_active_campaigns().triggered().exists():
         events_trigger(workspace_id=workspace_id, event_ids=event_ids)
 
 

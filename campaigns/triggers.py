@@ -22,8 +22,9 @@ from customers.models import Event, EventType, Order, Profile
 def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:
     """Pending sends for the new events that match an active triggered target (set-based, replay-safe)."""
     targets = (
-        Target.objects.filter(campaign__workspace_id=workspace_id, campaign__status=Campaign.Status.ACTIVE)
-        .exclude(trigger_event="")
+        Target.objects.filter(campaign__workspace_id=workspace_id)
+        .of_active_campaigns()
+        .triggered()
         .select_related("segment__audience")
     )
     now = timezone.now()
@@ -34,11 +35,7 @@ def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:
             events = events.filter(**{f"properties__{key}": value})
         if target.segment is not None:
             audience = target.segment.audience
-            events = events.filter(
-                profile_id__in=AudienceMember.objects.filter(
-                    audience=audience, version=audience.current_version
-                ).values("profile_id")
-            )
+            events = events.filter(profile_id__in=AudienceMember.objects.current_of(audience).values("profile_id"))
         rows = (
             events.annotate(
                 _ws=Value(workspace_id),

@@ -101,6 +101,22 @@ class AttributeType(models.TextChoices):
 key_validator = RegexValidator(r"^[a-z][a-z0-9_]{0,62}$", "Use lower-case letters, digits and underscores.")
 
 
+# A profile's own fields, written once: the API, imports, merges and the records of processing use them.
+PROFILE_CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")
+PROFILE_FACET_FIELDS = (
+    "birth_date",
+    "gender",
+    "socio_professional_category",
+    "city",
+    "postal_code",
+    "region",
+    "country",
+    "latitude",
+    "longitude",
+)
+PROFILE_FIELDS = ("external_id", "lifecycle_stage", *PROFILE_CONTACT_FIELDS, *PROFILE_FACET_FIELDS, "attributes")
+
+
 class Profile(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="profiles", db_index=False)
     external_id = models.CharField(max_length=128, help_text="The id of this person in the sending system.")
@@ -133,23 +149,7 @@ class Profile(models.Model):
     objects = ProfileQuerySet.as_manager()
     personal_data = PersonalData(
         category="Identity, contact, demographic, geographic and attitudinal data",
-        fields=(
-            "external_id",
-            "first_name",
-            "last_name",
-            "email",
-            "phone",
-            "birth_date",
-            "gender",
-            "socio_professional_category",
-            "city",
-            "postal_code",
-            "region",
-            "country",
-            "latitude",
-            "longitude",
-            "attributes",
-        ),
+        fields=tuple(name for name in PROFILE_FIELDS if name != "lifecycle_stage"),
         purposes=("Customer relationship", "Segmentation and campaign targeting within the consent given"),
         legal_basis="contract (customers), consent or legitimate interests (prospects)",
         retention="inactive_prospect_months",

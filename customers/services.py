@@ -14,6 +14,8 @@ from core.leases import lease_heartbeat, lease_release, lease_take
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.models import (
+    PROFILE_CONTACT_FIELDS,
+    PROFILE_FACET_FIELDS,
     AttributeDefinition,
     Event,
     Identity,
@@ -29,20 +31,7 @@ from customers.signals import profile_merging
 logger = logging.getLogger(__name__)
 
 # Fields a profile merge fills on the survivor when the survivor has none.
-_MERGE_FILL = (
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "birth_date",
-    "socio_professional_category",
-    "city",
-    "postal_code",
-    "region",
-    "country",
-    "latitude",
-    "longitude",
-)
+_MERGE_FILL = tuple(name for name in (*PROFILE_CONTACT_FIELDS, *PROFILE_FACET_FIELDS) if name != "gender")
 
 
 def _validated_save(instance, **kwargs: Any):

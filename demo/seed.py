@@ -32,7 +32,7 @@ from customers.models import (
     ProfileMerge,
     SurveyResponse,
 )
-from privacy.models import ConsentRecord
+from privacy.models import CONSENT_FIELDS, ConsentRecord
 
 CHUNK = 50_000  # rows per generated chunk: ~40 MB of tuples at most, one COPY each
 # From this many rows, PostgreSQL builds a table's secondary indexes once after the
@@ -510,22 +510,7 @@ CONSENT_MIX = [
 def _seed_consents(people, workspace, rng, now, report) -> None:
     writer = _Writer(
         ConsentRecord,
-        [
-            "workspace",
-            "profile",
-            "purpose",
-            "channel",
-            "status",
-            "legal_basis",
-            "recorded_at",
-            "source",
-            "form",
-            "notice_version",
-            "ip_address",
-            "user_agent",
-            "proof",
-            "created_at",
-        ],
+        ["workspace", "profile", *CONSENT_FIELDS, "created_at"],
     )
     created = _ts(now)
     agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0 Safari/537.36"

@@ -51,7 +51,7 @@ class CampaignResultsAdmin(CampaignAdmin):
         basis = "reported" if request.GET.get("basis") == "reported" else "attributed"
         context = {
             **self.admin_site.each_context(request),
-            **campaign_dashboard(campaign, basis=basis),
+            **campaign_dashboard(campaign=campaign, basis=basis),
             "title": f"Performance: {campaign.name}",
             "can_write": campaign._can_write,
             "opts": self.model._meta,
@@ -63,7 +63,11 @@ class CampaignResultsAdmin(CampaignAdmin):
         basis = "reported" if request.POST.get("basis") == "reported" else "attributed"
         try:
             plan = reallocation_apply(
-                campaign, actor=request.user, source="admin", reason=request.POST.get("reason", ""), basis=basis
+                campaign=campaign,
+                actor=request.user,
+                source="admin",
+                reason=request.POST.get("reason", ""),
+                basis=basis,
             )
         except ValidationError as exc:
             self.message_user(request, "Not reallocated. " + " ".join(exc.messages), messages.ERROR)
@@ -92,7 +96,7 @@ class RuleForm(WorkspaceScopedForm):
             return cleaned
         probe = Rule(**{name: value for name, value in cleaned.items() if name in self.Meta.fields})
         try:
-            rules.rule_check(probe)
+            rules.rule_check(rule=probe)
         except ValidationError as exc:
             for field, problems in exc.message_dict.items():
                 name = field if field in self.fields else None
@@ -132,7 +136,7 @@ class RuleAdmin(WorkspaceScopedAdmin):
 
     @admin.display(description="What it would do now")
     def preview(self, obj):
-        rows = rules.rule_preview(obj)
+        rows = rules.rule_preview(rule=obj)
         if not rows:
             return "No campaign to look at."
         return format_html_join(
@@ -188,7 +192,7 @@ class RuleAdmin(WorkspaceScopedAdmin):
             raise Http404("No such rule.")
         if not self._can_write(request, rule):
             raise PermissionDenied
-        evaluations = rules.rule_run(rule, source="manual")
+        evaluations = rules.rule_run(rule=rule, source="manual")
         acted = sum(1 for e in evaluations if e.outcome == RuleEvaluation.Outcome.ACTED)
         self.message_user(request, f"Evaluated on {len(evaluations)} campaign(s); acted on {acted}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:optimisation_rule_change", args=[rule.pk]))

@@ -11,15 +11,15 @@ from optimisation.reallocation import recommendation
 from reporting import dashboards
 
 
-def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict[str, Any]:
+def campaign_dashboard(*, campaign: Campaign, basis: str = "attributed") -> dict[str, Any]:
     try:
-        plan = recommendation(campaign, basis=basis)
+        plan = recommendation(campaign=campaign, basis=basis)
         plan_error = ""
     except ValidationError as exc:
         plan, plan_error = None, "; ".join(exc.messages)
     rules = Rule.objects.filter(Q(campaign=campaign) | Q(campaign__isnull=True), workspace=campaign.workspace)
     return {
-        **dashboards.campaign_dashboard(campaign, basis=basis),
+        **dashboards.campaign_dashboard(campaign=campaign, basis=basis),
         "plan": plan,
         "plan_error": plan_error,
         "rules": rules.order_by("name"),

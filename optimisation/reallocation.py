@@ -102,8 +102,8 @@ def allocate(
 
 
 def recommendation(
-    campaign: Campaign,
     *,
+    campaign: Campaign,
     metric: str = "roas",
     days: int = 7,
     min_share: Decimal = Decimal(10),
@@ -178,7 +178,7 @@ def recommendation(
 
 
 def reallocation_apply(
-    campaign: Campaign, *, actor=None, source: str = "api", reason: str = "", **options
+    *, campaign: Campaign, actor=None, source: str = "api", reason: str = "", **options
 ) -> dict[str, Any]:
     """Set the recommended shares; each target whose share moves gets a ledger entry."""
     with transaction.atomic():
@@ -191,7 +191,7 @@ def reallocation_apply(
                     )
                 }
             )
-        plan = recommendation(locked, **options)
+        plan = recommendation(campaign=locked, **options)
         now = timezone.now()
         day = local_day(locked.workspace, now)
         budget = locked.budget_total or Decimal(0)

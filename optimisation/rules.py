@@ -95,7 +95,7 @@ def conditions_check(conditions: Any) -> list[dict]:
     return out
 
 
-def rule_check(rule: Rule) -> None:
+def rule_check(*, rule: Rule) -> None:
     """Everything a rule needs for its action, checked before it is saved."""
     rule.conditions = conditions_check(rule.conditions)
     errors = {}
@@ -119,7 +119,7 @@ def rule_check(rule: Rule) -> None:
         raise ValidationError(errors)
 
 
-def window_figures(campaign: Campaign, days: int, basis: str, now: datetime) -> dict[str, Any]:
+def window_figures(*, campaign: Campaign, days: int, basis: str, now: datetime) -> dict[str, Any]:
     """A campaign's sums, reach and KPIs over its last `days` days (today included): its report's totals."""
     from reporting.reports import ReportQuery, report_totals
 
@@ -128,21 +128,21 @@ def window_figures(campaign: Campaign, days: int, basis: str, now: datetime) -> 
     query = ReportQuery(
         workspace=campaign.workspace, campaigns=[campaign.pk], date_from=since, date_to=today, basis=basis
     )
-    return {"from": since.isoformat(), "to": today.isoformat(), **report_totals(query)}
+    return {"from": since.isoformat(), "to": today.isoformat(), **report_totals(query=query)}
 
 
 def _jsonable(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def rule_campaigns(rule: Rule):
+def rule_campaigns(*, rule: Rule):
     campaigns = Campaign.objects.filter(workspace_id=rule.workspace_id).select_related("workspace")
     if rule.campaign_id:
         return campaigns.filter(pk=rule.campaign_id)
-    return campaigns.filter(status__in=[Status.ACTIVE, Status.PAUSED])
+    return campaigns.running()
 
 
-def rule_assess(rule: Rule, campaign: Campaign, now: datetime) -> dict[str, Any]:
+def rule_assess(*, rule: Rule, campaign: Campaign, now: datetime) -> dict[str, Any]:
     """What the rule sees on the campaign and whether it would act (no side effect)."""
     windows: dict[int, dict] = {}
     seen = []
@@ -150,7 +150,7 @@ def rule_assess(rule: Rule, campaign: Campaign, now: datetime) -> dict[str, Any]
     for condition in rule.conditions:
         days = condition["days"]
         if days not in windows:
-            windows[days] = window_figures(campaign, days, rule.basis, now)
+            windows[days] = window_figures(campaign=campaign, days=days, basis=rule.basis, now=now)
         value = windows[days][condition["kpi"]]
         threshold = Decimal(condition["threshold"])
         holds = value is not None and OPERATORS[condition["operator"]](Decimal(value), threshold)
@@ -185,7 +185,7 @@ def _bounded_budget(rule: Rule, campaign: Campaign) -> tuple[Decimal | None, Dec
     return old, max(new, Decimal(0)).quantize(Decimal("0.01"))
 
 
-def planned_action(rule: Rule, campaign: Campaign) -> tuple[bool, str]:
+def planned_action(*, rule: Rule, campaign: Campaign) -> tuple[bool, str]:
     """(would change something, what): the action as it would apply to the campaign now."""
     action = rule.action
     if action == Rule.Action.PAUSE:
@@ -203,7 +203,7 @@ def planned_action(rule: Rule, campaign: Campaign) -> tuple[bool, str]:
         from optimisation.reallocation import recommendation
 
         try:
-            plan = recommendation(campaign, **_reallocation_options(rule))
+            plan = recommendation(campaign=campaign, **_reallocation_options(rule))
         except ValidationError as exc:
             return False, "; ".join(exc.messages)
         moves = [f"{t['name']}: {t['share']}% -> {t['new_share']}%" for t in plan["targets"] if t["change"]]
@@ -222,13 +222,13 @@ def _reallocation_options(rule: Rule) -> dict:
     }
 
 
-def rule_preview(rule: Rule, *, now: datetime | None = None) -> list[dict[str, Any]]:
+def rule_preview(*, rule: Rule, now: datetime | None = None) -> list[dict[str, Any]]:
     """What the rule would do now, campaign by campaign; nothing is changed or recorded."""
     now = now or timezone.now()
     out = []
-    for campaign in rule_campaigns(rule):
-        assessment = rule_assess(rule, campaign, now)
-        changes, what = planned_action(rule, campaign)
+    for campaign in rule_campaigns(rule=rule):
+        assessment = rule_assess(rule=rule, campaign=campaign, now=now)
+        changes, what = planned_action(rule=rule, campaign=campaign)
         out.append(
             {
                 "campaign": campaign.pk,
@@ -261,12 +261,12 @@ def _act(rule: Rule, campaign: Campaign, reason: str) -> str:
     if action == Rule.Action.REALLOCATE:
         from optimisation.reallocation import reallocation_apply
 
-        plan = reallocation_apply(campaign, source="rule", reason=reason, **_reallocation_options(rule))
+        plan = reallocation_apply(campaign=campaign, source="rule", reason=reason, **_reallocation_options(rule))
         return "shares: " + ", ".join(f"{t['name']} {t['share']}% -> {t['new_share']}%" for t in plan["targets"])
     return "notified"
 
 
-def notify(rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> list[str]:
+def notify(*, rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> list[str]:
     """Tell the rule's webhook (signed like deliveries) and e-mail address what it did."""
     payload = {
         "rule": rule.pk,
@@ -303,14 +303,14 @@ def notify(rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> list[s
     return problems
 
 
-def rule_evaluate(rule: Rule, *, source: str = "schedule", now: datetime | None = None) -> list[RuleEvaluation]:
+def rule_evaluate(*, rule: Rule, source: str = "schedule", now: datetime | None = None) -> list[RuleEvaluation]:
     """Evaluate the rule on each of its campaigns, act where it holds, and record every evaluation."""
     now = now or timezone.now()
     evaluations = []
-    for campaign in rule_campaigns(rule):
-        assessment = rule_assess(rule, campaign, now)
+    for campaign in rule_campaigns(rule=rule):
+        assessment = rule_assess(rule=rule, campaign=campaign, now=now)
         seen = {"conditions": assessment["conditions"], "guard": assessment["guard"]}
-        changes, what = planned_action(rule, campaign)
+        changes, what = planned_action(rule=rule, campaign=campaign)
         if assessment["guarded"]:
             outcome, detail = RuleEvaluation.Outcome.GUARDED, "not enough data in the window"
         elif not assessment["matched"]:
@@ -339,7 +339,7 @@ def rule_evaluate(rule: Rule, *, source: str = "schedule", now: datetime | None 
             detail=detail,
         )
         if outcome == RuleEvaluation.Outcome.ACTED and (rule.notify_url or rule.notify_email):
-            problems = notify(rule, campaign, evaluation)
+            problems = notify(rule=rule, campaign=campaign, evaluation=evaluation)
             if problems:
                 evaluation = RuleEvaluation.objects.create(
                     rule=rule,
@@ -357,12 +357,12 @@ def rule_evaluate(rule: Rule, *, source: str = "schedule", now: datetime | None 
     return evaluations
 
 
-def rule_run(rule: Rule, *, source: str) -> list[RuleEvaluation]:
+def rule_run(*, rule: Rule, source: str) -> list[RuleEvaluation]:
     """Bring the workspace's roll-up up to date, then evaluate the rule on it."""
     from reporting.services import rollup_run
 
     rollup_run(workspace=rule.workspace)
-    return rule_evaluate(rule, source=source)
+    return rule_evaluate(rule=rule, source=source)
 
 
 def rules_due(*, now: datetime | None = None) -> int:

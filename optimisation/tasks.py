@@ -9,7 +9,7 @@ from optimisation.rules import rule_run, rules_due
 def rule_evaluate_task(rule_id: int, source: str = "schedule") -> None:
     rule = Rule.objects.select_related("workspace").filter(pk=rule_id, enabled=True).first()
     if rule is not None:
-        rule_run(rule, source=source)
+        rule_run(rule=rule, source=source)
 
 
 @shared_task(acks_late=True, soft_time_limit=50, time_limit=60)

@@ -25,7 +25,15 @@ from customers.models import Profile
 from privacy import consent, requests, retention
 from privacy.api.views import request_file_response
 from privacy.destinations import export_destinations
-from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, RemovalNotice, RetentionPolicy, Suppression
+from privacy.models import (
+    CONSENT_FIELDS,
+    AuditEntry,
+    ConsentRecord,
+    DataSubjectRequest,
+    RemovalNotice,
+    RetentionPolicy,
+    Suppression,
+)
 from privacy.processing import processing_records
 from privacy.selectors import consent_state
 
@@ -53,21 +61,7 @@ class ConsentRecordAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     raw_id_fields = ["profile"]
     list_select_related = ["profile", "workspace"]
     show_full_result_count = False
-    fields = [
-        "workspace",
-        "profile",
-        "purpose",
-        "channel",
-        "status",
-        "legal_basis",
-        "recorded_at",
-        "source",
-        "form",
-        "notice_version",
-        "ip_address",
-        "user_agent",
-        "proof",
-    ]
+    fields = ["workspace", "profile", *CONSENT_FIELDS]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -19,22 +19,8 @@ from core.errors import CommonErrorCode
 from customers.models import Profile
 from privacy.audit import Action, audit_record
 from privacy.errors import PrivacyErrorCode
-from privacy.models import ConsentRecord, ConsentStatus, LegalBasis, RemovalNotice
+from privacy.models import CONSENT_FIELDS, ConsentRecord, ConsentStatus, LegalBasis, RemovalNotice
 from privacy.registry import consent_ending, counts_of, destinations_of
-
-CONSENT_FIELDS = (
-    "purpose",
-    "channel",
-    "status",
-    "legal_basis",
-    "recorded_at",
-    "source",
-    "form",
-    "notice_version",
-    "ip_address",
-    "user_agent",
-    "proof",
-)
 
 
 def _check_profile(profile: Profile) -> None:

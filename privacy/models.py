@@ -52,6 +52,22 @@ class LegalBasis(models.TextChoices):
     LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests"
 
 
+# What a consent statement says, in the order the API, the admin and exports show it.
+CONSENT_FIELDS = (
+    "purpose",
+    "channel",
+    "status",
+    "legal_basis",
+    "recorded_at",
+    "source",
+    "form",
+    "notice_version",
+    "ip_address",
+    "user_agent",
+    "proof",
+)
+
+
 class ConsentRecord(AppendOnlyModel):
     """One statement of a person's consent for a purpose on a channel.
 

@@ -27,6 +27,7 @@ from customers.models import Profile
 from privacy.audit import Action, audit_record
 from privacy.errors import PrivacyErrorCode
 from privacy.models import (
+    CONSENT_FIELDS,
     MARKETING_PURPOSES,
     ConsentRecord,
     DataSubjectRequest,
@@ -381,21 +382,7 @@ def access_document(*, profile: Profile) -> dict[str, Any]:
         ),
         "survey_responses": list(profile.survey_responses.values("survey", "question", "answer", "answered_at")),
         "consents": list(
-            ConsentRecord.objects.filter(profile=profile)
-            .order_by("recorded_at", "id")
-            .values(
-                "purpose",
-                "channel",
-                "status",
-                "legal_basis",
-                "recorded_at",
-                "source",
-                "form",
-                "notice_version",
-                "ip_address",
-                "user_agent",
-                "proof",
-            )
+            ConsentRecord.objects.filter(profile=profile).order_by("recorded_at", "id").values(*CONSENT_FIELDS)
         ),
         "exports": export_destinations(profile=profile),
         "suppressed": not profiles_unsuppressed(

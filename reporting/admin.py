@@ -43,7 +43,7 @@ class PerformanceDashboardAdmin(ReadOnlyScopedAdmin):
         basis = "reported" if request.GET.get("basis") == "reported" else "attributed"
         context = {
             **self.admin_site.each_context(request),
-            **workspace_dashboard(workspace, days=days, basis=basis),
+            **workspace_dashboard(workspace=workspace, days=days, basis=basis),
             "workspaces": workspaces,
             "title": "Performance dashboard",
             "can_write": can_write,
@@ -78,7 +78,7 @@ class ReportJobAdmin(ReadOnlyScopedAdmin):
         job = self.get_object(request, object_id)
         if job is None:
             raise Http404("No such report.")
-        return report_file_response(job)
+        return report_file_response(job=job)
 
 
 @admin.register(DeliveryFigure)

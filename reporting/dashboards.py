@@ -25,18 +25,18 @@ def _kpi_charts(rows: list[dict], label_of, name: str) -> dict[str, Any]:
     }
 
 
-def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict[str, Any]:
+def campaign_dashboard(*, campaign: Campaign, basis: str = "attributed") -> dict[str, Any]:
     """Spend against budget and pacing, KPIs per segment and channel (optimisation adds its plan and rules)."""
     query = ReportQuery(workspace=campaign.workspace, campaigns=[campaign.pk], basis=basis)
-    series = spend_series(campaign)
+    series = spend_series(campaign=campaign)
     labels = [row["day"].isoformat() for row in series]
-    by_segment = report_rows(query.grouped("segment"))
-    by_channel = report_rows(query.grouped("channel"))
+    by_segment = report_rows(query=query.grouped("segment"))
+    by_channel = report_rows(query=query.grouped("channel"))
     return {
         "campaign": campaign,
         "basis": basis,
-        "totals": report_totals(query),
-        "allowed_today": spend_allowed_today(campaign),
+        "totals": report_totals(query=query),
+        "allowed_today": spend_allowed_today(campaign=campaign),
         "series": series,
         "spend_chart": line_chart(
             name="spend-vs-budget",
@@ -61,14 +61,14 @@ def campaign_dashboard(campaign: Campaign, *, basis: str = "attributed") -> dict
     }
 
 
-def workspace_dashboard(workspace: Workspace, *, days: int = 30, basis: str = "attributed") -> dict[str, Any]:
+def workspace_dashboard(*, workspace: Workspace, days: int = 30, basis: str = "attributed") -> dict[str, Any]:
     today = local_day(workspace, timezone.now())
     since = today - timedelta(days=days - 1)
     query = ReportQuery(workspace=workspace, date_from=since, date_to=today, basis=basis)
-    by_campaign = report_rows(query.grouped("campaign"))
-    by_day = report_rows(query.grouped("day"))
-    by_channel = report_rows(query.grouped("channel"))
-    by_segment = report_rows(query.grouped("segment"))
+    by_campaign = report_rows(query=query.grouped("campaign"))
+    by_day = report_rows(query=query.grouped("day"))
+    by_channel = report_rows(query=query.grouped("channel"))
+    by_segment = report_rows(query=query.grouped("segment"))
     campaigns = {
         c.pk: c for c in Campaign.objects.filter(workspace=workspace, pk__in=[r["campaign"] for r in by_campaign])
     }
@@ -86,7 +86,7 @@ def workspace_dashboard(workspace: Workspace, *, days: int = 30, basis: str = "a
         "today": today,
         "days": days,
         "basis": basis,
-        "totals": report_totals(query),
+        "totals": report_totals(query=query),
         "by_campaign": by_campaign,
         "budget_chart": bar_chart(
             name="budget-used",

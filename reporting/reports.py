@@ -148,7 +148,7 @@ class ReportQuery:
         return queryset
 
 
-def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
+def report_rows(*, query: ReportQuery) -> list[dict[str, Any]]:
     """One row per group, with the sums, reach and frequency, and the KPIs (None on a zero denominator)."""
     query.check()
     dims = [ROLLUP_FIELD[name] for name in query.group_by]
@@ -220,12 +220,12 @@ def report_rows(query: ReportQuery) -> list[dict[str, Any]]:
     return out
 
 
-def report_totals(query: ReportQuery) -> dict[str, Any]:
+def report_totals(*, query: ReportQuery) -> dict[str, Any]:
     """The whole report in one row."""
-    return report_rows(query.grouped())[0]
+    return report_rows(query=query.grouped())[0]
 
 
-def report_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
+def report_csv(*, rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     columns = columns or COLUMNS
@@ -235,7 +235,7 @@ def report_csv(rows: list[dict[str, Any]], columns: list[str] | None = None) -> 
     return buffer.getvalue()
 
 
-def report_columns(query: ReportQuery) -> list[str]:
+def report_columns(*, query: ReportQuery) -> list[str]:
     """The CSV columns: the groupings asked for, then the names and the figures."""
     grouped = set(query.group_by)
     names = [
@@ -262,8 +262,8 @@ def report_job_run(*, job_id: int) -> ReportJob:
     ReportJob.objects.filter(pk=job.pk).update(status=ReportJob.Status.RUNNING)
     try:
         query = ReportQuery.from_parameters(job.workspace, job.parameters)
-        rows = report_rows(query)
-        content = report_csv(rows, report_columns(query))
+        rows = report_rows(query=query)
+        content = report_csv(rows=rows, columns=report_columns(query=query))
     except (ValidationError, ValueError, TypeError) as exc:
         job.status = ReportJob.Status.FAILED
         job.error = str(exc)
@@ -276,7 +276,7 @@ def report_job_run(*, job_id: int) -> ReportJob:
     return job
 
 
-def report_file_response(job: ReportJob) -> FileResponse:
+def report_file_response(*, job: ReportJob) -> FileResponse:
     """The job's CSV as a download; Http404 while there is no file."""
     name = job.file.name  # empty exactly when `not job.file`
     if job.status != ReportJob.Status.DONE or not name:
@@ -289,7 +289,7 @@ def report_file_response(job: ReportJob) -> FileResponse:
 # --- spend against budget and pacing ----------------------------------------------------------
 
 
-def spend_series(campaign: Campaign) -> list[dict[str, Any]]:
+def spend_series(*, campaign: Campaign) -> list[dict[str, Any]]:
     """Per day from start to end (or today): spend, cumulative spend, budget in force, and the
     even pacing line (the budget spread evenly over the days of the schedule)."""
     from core.time import local_day

@@ -216,7 +216,7 @@ def clicks_record(*, workspace_id: int, event_ids: list[int]) -> int:
     return insert_select(Click, ["workspace", "touch", "profile", "event", "occurred_at"], rows, ignore_conflicts=True)
 
 
-def attribution_settings(workspace: Workspace) -> AttributionSettings:
+def attribution_settings(*, workspace: Workspace) -> AttributionSettings:
     settings_row, _ = AttributionSettings.objects.get_or_create(workspace=workspace)
     return settings_row
 
@@ -238,7 +238,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
 
     Returns the per-campaign ranges of order times whose attribution changed, for the roll-up.
     """
-    windows = attribution_settings(workspace)
+    windows = attribution_settings(workspace=workspace)
     orders = Order.objects.filter(workspace=workspace)
     if changed_since is not None:
         orders = orders.filter(updated_at__gt=changed_since)
@@ -377,7 +377,7 @@ def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = 
         watermark = state.watermark
         full = full or watermark is None
         since = None if full or watermark is None else watermark - OVERLAP
-        windows = attribution_settings(workspace)
+        windows = attribution_settings(workspace=workspace)
         attributed_with = {"click": str(windows.click_window), "view": str(windows.view_window)}
         everything = reattribute or watermark is None or state.attributed_with != attributed_with
         attribution = attribution_run(
@@ -516,9 +516,7 @@ def rollups_due(*, now: datetime | None = None) -> int:
     from reporting.tasks import rollup_task
 
     now = now or timezone.now()
-    recent = Campaign.objects.filter(
-        Q(status__in=[Campaign.Status.ACTIVE, Campaign.Status.PAUSED]) | Q(ends_at__gte=now - timedelta(days=30))
-    )
+    recent = Campaign.objects.running() | Campaign.objects.filter(ends_at__gte=now - timedelta(days=30))
     workspace_ids = sorted(set(recent.values_list("workspace_id", flat=True)))
     for workspace_id in workspace_ids:
         rollup_task.delay(workspace_id=workspace_id)

@@ -71,3 +71,42 @@ def test_the_import_contract_and_the_installed_apps_follow_the_one_layer_order()
     assert contract["layers"] == ["config", *reversed(LAYERS)]
     installed = [app for app in settings.INSTALLED_APPS if app in LAYERS]
     assert installed == list(LAYERS)
+
+
+# Modules of services (writes) and selectors (reads): their public functions take keyword-only arguments.
+SERVICE_MODULES = [
+    "*/services.py",
+    "*/services/*.py",
+    "*/selectors.py",
+    "audiences/exports.py",
+    "campaigns/activation.py",
+    "campaigns/triggers.py",
+    "optimisation/reallocation.py",
+    "optimisation/rules.py",
+    "optimisation/dashboards.py",
+    "privacy/consent.py",
+    "privacy/destinations.py",
+    "privacy/erasure.py",
+    "privacy/requests.py",
+    "privacy/retention.py",
+    "reporting/dashboards.py",
+    "reporting/reports.py",
+    "segments/quantification.py",
+]
+# Pure helpers in those modules (no database, no side effect), called like functions of values.
+POSITIONAL_ALLOWED = {"add_months", "allocate", "current_shares", "conditions_check", "add_months_dt", "parse_days"}
+
+
+def test_services_and_selectors_take_keyword_only_arguments():
+    import ast
+
+    positional = []
+    for pattern in SERVICE_MODULES:
+        for path in sorted(ROOT.glob(pattern)):
+            if path.parts[-2] in ("tests", "migrations") or path.name == "__init__.py":
+                continue
+            for node in ast.parse(path.read_text()).body:
+                if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+                    if (node.args.posonlyargs or node.args.args) and node.name not in POSITIONAL_ALLOWED:
+                        positional.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
+    assert positional == []

@@ -33,7 +33,7 @@ class ExportViewSet(ReadOnlyWorkspaceViewSet):
     @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
-        return export_file_response(self.get_object(), role=self.role, by=self.request.user)
+        return export_file_response(export=self.get_object(), role=self.role, by=self.request.user)
 
 
 class SegmentViewSet(segment_views.SegmentViewSet):
@@ -66,7 +66,7 @@ class SegmentViewSet(segment_views.SegmentViewSet):
         """The members of the current audience version."""
         segment = self.get_object()
         audience = segment.audience
-        ids = AudienceMember.objects.filter(audience=audience, version=audience.current_version).values("profile_id")
+        ids = AudienceMember.objects.current_of(audience).values("profile_id")
         page = self.paginate_queryset(Profile.objects.filter(workspace=self.workspace, pk__in=ids).order_by("pk"))
         return self.get_paginated_response(ProfileOutput(page, many=True).data)
 

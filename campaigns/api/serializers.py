@@ -132,7 +132,7 @@ class CampaignOutput(serializers.ModelSerializer):
         ]
 
     def get_spend_allowed_today(self, obj) -> str | None:
-        allowed = spend_allowed_today(obj)
+        allowed = spend_allowed_today(campaign=obj)
         return None if allowed is None else str(allowed)
 
 

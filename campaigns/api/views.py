@@ -32,7 +32,7 @@ class CampaignViewSet(
         queryset = queryset.select_related("workspace").prefetch_related(
             Prefetch("targets", queryset=Target.objects.order_by("id"))
         )
-        return services.with_spent_today(queryset, self.workspace)
+        return services.with_spent_today(campaigns=queryset, workspace=self.workspace)
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):

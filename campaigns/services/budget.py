@@ -48,7 +48,7 @@ def _spent_on(campaign: Campaign, day: date) -> Decimal:
     return total or Decimal(0)
 
 
-def with_spent_today(campaigns: QuerySet[Campaign], workspace: Workspace, now: datetime | None = None):
+def with_spent_today(*, campaigns: QuerySet[Campaign], workspace: Workspace, now: datetime | None = None):
     """Campaigns of one workspace with today's spend annotated, for pacing over a list in one query."""
     day = local_day(workspace, now or timezone.now())
     per_campaign = (
@@ -265,7 +265,7 @@ def budget_change(
     return locked
 
 
-def spend_allowed_today(campaign: Campaign, *, now: datetime | None = None) -> Decimal | None:
+def spend_allowed_today(*, campaign: Campaign, now: datetime | None = None) -> Decimal | None:
     """What pacing allows today: None when nothing caps it.
 
     Even: the budget left at the start of the day spread over the days left (today included),

@@ -47,7 +47,7 @@ def campaign_transition(
                 {"reason": ValidationError("Say why the campaign is cancelled.", code=CommonErrorCode.REQUIRED)}
             )
         if to == Status.SCHEDULED:
-            campaign_ready_check(locked, now)
+            campaign_ready_check(campaign=locked, now=now)
         previous = locked.status
         locked.status = to
         if to == Status.ACTIVE and locked.activated_at is None:

@@ -39,7 +39,7 @@ def _check_channels(channels: Any) -> None:
         )
 
 
-def target_check(target: Target) -> None:
+def target_check(*, target: Target) -> None:
     """A target's own rules: its audience, mode, area and trigger (field errors by name)."""
     errors: dict[str, ValidationError] = {}
     campaign = target.campaign
@@ -145,7 +145,7 @@ def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **
 def target_add(*, campaign: Campaign, **fields) -> Target:
     target = Target(campaign=campaign, **fields)
     target.full_clean(exclude=["campaign"])
-    target_check(target)
+    target_check(target=target)
     target.save()
     return target
 
@@ -167,7 +167,7 @@ def connector_check(*, kind: str, url: str, secret: str) -> None:
         raise ValidationError(errors)
 
 
-def campaign_ready_check(campaign: Campaign, now: datetime) -> None:
+def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
     """What scheduling needs: targets, a future end, budget shares within 100 %, usable targets."""
     errors: dict[str, list[ValidationError]] = {}
     targets = list(campaign.targets.select_related("segment"))

@@ -9,7 +9,16 @@ from rest_framework import serializers
 
 from core.errors import CommonErrorCode
 from customers.ingestion import attributes_validate
-from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
+from customers.models import (
+    PROFILE_FIELDS,
+    AttributeDefinition,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    SurveyResponse,
+)
 from customers.normalise import normalise_phone
 from customers.selectors import profile_summary
 
@@ -35,24 +44,7 @@ class IdentityInput(serializers.Serializer):
     value = serializers.CharField(max_length=254)
 
 
-PROFILE_WRITABLE = [
-    "external_id",
-    "lifecycle_stage",
-    "first_name",
-    "last_name",
-    "email",
-    "phone",
-    "birth_date",
-    "gender",
-    "socio_professional_category",
-    "city",
-    "postal_code",
-    "region",
-    "country",
-    "latitude",
-    "longitude",
-    "attributes",
-]
+PROFILE_WRITABLE = list(PROFILE_FIELDS)
 
 
 class ProfileOutput(serializers.ModelSerializer):

@@ -42,7 +42,7 @@ class RuleIO(serializers.ModelSerializer):
                     setattr(probe, field, getattr(self.instance, field))
         for field, value in data.items():
             setattr(probe, field, value)
-        rule_check(probe)
+        rule_check(rule=probe)
         data["conditions"] = probe.conditions
         return data
 

@@ -21,7 +21,7 @@ class CampaignViewSet(campaign_views.CampaignViewSet):
         """What moving budget shares toward the best targets would do now, with the figures behind it."""
         params = s.ReallocationParameters(data=request.query_params)
         params.is_valid(raise_exception=True)
-        plan = recommendation(self.get_object(), **params.validated_data)
+        plan = recommendation(campaign=self.get_object(), **params.validated_data)
         return Response(s.ReallocationOutput(plan).data)
 
     @extend_schema(request=s.ReallocationApply, responses=s.ReallocationOutput)
@@ -32,7 +32,9 @@ class CampaignViewSet(campaign_views.CampaignViewSet):
         data.is_valid(raise_exception=True)
         options = dict(data.validated_data)
         reason = options.pop("reason")
-        plan = reallocation_apply(self.get_object(), actor=request.user, source="api", reason=reason, **options)
+        plan = reallocation_apply(
+            campaign=self.get_object(), actor=request.user, source="api", reason=reason, **options
+        )
         return Response(s.ReallocationOutput(plan).data)
 
     @extend_schema(responses=s.RuleEvaluationOutput(many=True))
@@ -75,13 +77,13 @@ class RuleViewSet(
     @action(detail=True, methods=["post"])
     def preview(self, request, *args, **kwargs):
         """What the rule would do now, campaign by campaign; nothing is changed or recorded."""
-        return Response(s.RulePreviewOutput(rule_preview(self.get_object()), many=True).data)
+        return Response(s.RulePreviewOutput(rule_preview(rule=self.get_object()), many=True).data)
 
     @extend_schema(request=None, responses=s.RuleEvaluationOutput(many=True))
     @action(detail=True, methods=["post"])
     def run(self, request, *args, **kwargs):
         """Evaluate the rule now and act where it holds; every evaluation goes to its history."""
-        evaluations = rule_run(self.get_object(), source="manual")
+        evaluations = rule_run(rule=self.get_object(), source="manual")
         return Response(s.RuleEvaluationOutput(evaluations, many=True, context=self.get_serializer_context()).data)
 
     @extend_schema(responses=s.RuleEvaluationOutput(many=True))

@@ -6,6 +6,7 @@ from rest_framework import serializers
 from core.errors import CommonErrorCode
 from customers.models import Channel
 from privacy.models import (
+    CONSENT_FIELDS,
     AuditEntry,
     ConsentPurpose,
     ConsentRecord,
@@ -14,20 +15,6 @@ from privacy.models import (
     RetentionPolicy,
     Suppression,
 )
-
-CONSENT_FIELDS = [
-    "purpose",
-    "channel",
-    "status",
-    "legal_basis",
-    "recorded_at",
-    "source",
-    "form",
-    "notice_version",
-    "ip_address",
-    "user_agent",
-    "proof",
-]
 
 
 def not_in_future(value):

@@ -129,12 +129,12 @@ class ReportViewSet(WorkspaceScopedViewSet):
     @extend_schema(parameters=REPORT_PARAMETERS, responses={200: s.ReportOutput})
     def list(self, request, *args, **kwargs):
         query = self._query(request)
-        rows = report_rows(query)
+        rows = report_rows(query=query)
         if getattr(request.accepted_renderer, "format", None) == "csv":
-            response = HttpResponse(report_csv(rows, report_columns(query)), content_type="text/csv")
+            response = HttpResponse(report_csv(rows=rows, columns=report_columns(query=query)), content_type="text/csv")
             response["Content-Disposition"] = f'attachment; filename="report-{self.workspace.slug}.csv"'
             return response
-        return Response(s.ReportOutput({"rows": rows, "totals": report_totals(query)}).data)
+        return Response(s.ReportOutput({"rows": rows, "totals": report_totals(query=query)}).data)
 
     @extend_schema(request=s.RollupInput, responses={202: None})
     @action(detail=False, methods=["post"])
@@ -157,7 +157,7 @@ class ReportViewSet(WorkspaceScopedViewSet):
     def attribution_settings(self, request, *args, **kwargs):
         """The attribution windows: an order counts for a click within `click_window`, for a delivery
         seen within `view_window`. New windows make the next roll-up attribute every order again."""
-        current = attribution_settings(self.workspace)
+        current = attribution_settings(workspace=self.workspace)
         if request.method == "GET":
             return Response(s.AttributionSettingsIO(current).data)
         data = s.AttributionSettingsIO(current, data=request.data)
@@ -200,4 +200,4 @@ class ReportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Workspa
     @extend_schema(responses={(200, "text/csv"): bytes})
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, *args, **kwargs):
-        return report_file_response(self.get_object())
+        return report_file_response(job=self.get_object())

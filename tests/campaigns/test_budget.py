@@ -110,14 +110,14 @@ def test_pacing_gives_the_spend_allowed_today(workspace):
         ends_at=now + timedelta(days=9, hours=1),
     )
     # 100 left over 10 or 11 calendar days (today included), under the daily cap of 30.
-    allowed = spend_allowed_today(even, now=now)
+    allowed = spend_allowed_today(campaign=even, now=now)
     assert allowed in (Decimal("10.00"), Decimal("9.09"))
     spend_record(campaign=even, amount="4.00", idempotency_key="x", occurred_at=now)
     even.refresh_from_db()
-    assert spend_allowed_today(even, now=now) == allowed - Decimal("4.00")
+    assert spend_allowed_today(campaign=even, now=now) == allowed - Decimal("4.00")
     asap = active(workspace, budget_total="100.00", budget_daily="30.00", pacing="asap")
-    assert spend_allowed_today(asap, now=now) == Decimal("30.00")
-    assert spend_allowed_today(active(workspace), now=now) is None
+    assert spend_allowed_today(campaign=asap, now=now) == Decimal("30.00")
+    assert spend_allowed_today(campaign=active(workspace), now=now) is None
 
 
 def _writers(env: dict, campaign_id: int, processes: int, threads: int, per_thread: int, amount: str) -> list[dict]:

@@ -109,7 +109,7 @@ def three_targets(workspace):
 
 def test_the_recommendation_shows_its_figures(three_targets):
     campaign, a, b, c = three_targets
-    plan = recommendation(campaign, basis="reported", min_share=Decimal(10))
+    plan = recommendation(campaign=campaign, basis="reported", min_share=Decimal(10))
     rows = {row["target"]: row for row in plan["targets"]}
     assert rows[a.pk]["roas"] == Decimal("4.0000") and rows[b.pk]["roas"] == Decimal("2.0000")
     assert rows[c.pk]["learning"] is True  # one conversion
@@ -129,7 +129,7 @@ def test_the_recommendation_shows_its_figures(three_targets):
 
 def test_applying_moves_the_shares_with_a_ledger_entry_each(three_targets, workspace):
     campaign, a, b, c = three_targets
-    reallocation_apply(campaign, basis="reported", reason="weekly review")
+    reallocation_apply(campaign=campaign, basis="reported", reason="weekly review")
     assert [t.budget_share for t in campaign.targets.order_by("id")] == [
         Decimal("44.45"),
         Decimal("22.22"),
@@ -142,7 +142,7 @@ def test_applying_moves_the_shares_with_a_ledger_entry_each(three_targets, works
     ]
     assert "33.34% -> 44.45%" in moves[0].reason and "weekly review" in moves[0].reason
     # applied again: nothing moves
-    reallocation_apply(campaign, basis="reported")
+    reallocation_apply(campaign=campaign, basis="reported")
     assert LedgerEntry.objects.filter(campaign=campaign, kind="budget_share").count() == 2
 
 
@@ -156,7 +156,7 @@ def test_a_rule_can_reallocate(three_targets, workspace):
         action="reallocate",
         conditions=[{"kpi": "spend", "days": 7, "operator": "gte", "threshold": "500"}],
     )
-    [evaluation] = rule_evaluate(rule)
+    [evaluation] = rule_evaluate(rule=rule)
     assert evaluation.outcome == "acted" and evaluation.detail.startswith("shares:")
     assert LedgerEntry.objects.filter(campaign=campaign, kind="budget_share", source="rule").count() == 2
 
@@ -164,5 +164,5 @@ def test_a_rule_can_reallocate(three_targets, workspace):
 def test_reallocation_needs_two_targets(workspace):
     campaign = make_running_campaign(workspace=workspace)
     with pytest.raises(ValidationError) as caught:
-        recommendation(campaign)
+        recommendation(campaign=campaign)
     assert caught.value.message_dict["non_field_errors"] == ["Reallocation needs a campaign with two targets or more."]

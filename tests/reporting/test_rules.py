@@ -47,7 +47,7 @@ def make_rule(workspace, campaign=None, **fields):
     fields.setdefault("basis", "reported")
     fields.setdefault("action", Rule.Action.PAUSE)
     rule = Rule(workspace=workspace, campaign=campaign, **fields)
-    rule_check(rule)
+    rule_check(rule=rule)
     rule.save()
     return rule
 
@@ -56,7 +56,7 @@ def test_a_rule_pauses_a_campaign_whose_roas_is_poor_and_records_why(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
     poor(campaign)
     rule = make_rule(workspace, campaign)
-    [evaluation] = rule_evaluate(rule)
+    [evaluation] = rule_evaluate(rule=rule)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.PAUSED
     assert evaluation.outcome == "acted" and evaluation.matched and evaluation.detail == "paused"
@@ -75,19 +75,19 @@ def test_conditions_combine_with_and(workspace):
         {"kpi": "roas", "days": 7, "operator": "lt", "threshold": "1"},
         {"kpi": "ctr", "days": 3, "operator": "lt", "threshold": "0.005"},
     ]
-    [evaluation] = rule_evaluate(make_rule(workspace, campaign, conditions=both))
+    [evaluation] = rule_evaluate(rule=make_rule(workspace, campaign, conditions=both))
     assert evaluation.outcome == "not_met" and not evaluation.matched
     assert [c["holds"] for c in evaluation.seen["conditions"]] == [True, False]
     assert Campaign.objects.get(pk=campaign.pk).status == "active"
     both[1]["threshold"] = "0.02"
-    [evaluation] = rule_evaluate(make_rule(workspace, campaign, conditions=both))
+    [evaluation] = rule_evaluate(rule=make_rule(workspace, campaign, conditions=both))
     assert evaluation.outcome == "acted"
 
 
 def test_the_guard_waits_for_enough_impressions_or_spend(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
     poor(campaign, impressions=400)
-    [evaluation] = rule_evaluate(make_rule(workspace, campaign, min_impressions=1000))
+    [evaluation] = rule_evaluate(rule=make_rule(workspace, campaign, min_impressions=1000))
     assert evaluation.outcome == "guarded" and not evaluation.matched
     assert evaluation.seen["guard"] == {
         "impressions": 400,
@@ -95,14 +95,14 @@ def test_the_guard_waits_for_enough_impressions_or_spend(workspace):
         "min_impressions": 1000,
         "min_spend": "0.00",
     }
-    [evaluation] = rule_evaluate(make_rule(workspace, campaign, min_spend=Decimal("250")))
+    [evaluation] = rule_evaluate(rule=make_rule(workspace, campaign, min_spend=Decimal("250")))
     assert evaluation.outcome == "guarded"
     assert Campaign.objects.get(pk=campaign.pk).status == "active"
 
 
 def test_a_kpi_with_a_zero_denominator_never_holds(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
-    [evaluation] = rule_evaluate(make_rule(workspace, campaign))  # no spend: ROAS is None
+    [evaluation] = rule_evaluate(rule=make_rule(workspace, campaign))  # no spend: ROAS is None
     assert evaluation.outcome == "not_met" and evaluation.seen["conditions"][0]["value"] is None
 
 
@@ -110,10 +110,10 @@ def test_the_window_only_sees_its_days(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
     poor(campaign, days_ago=10)
     rule = make_rule(workspace, campaign, conditions=[{"kpi": "spend", "days": 7, "operator": "gt", "threshold": "0"}])
-    assert rule_evaluate(rule)[0].outcome == "not_met"
+    assert rule_evaluate(rule=rule)[0].outcome == "not_met"
     rule.conditions = [{"kpi": "spend", "days": 11, "operator": "gt", "threshold": "0"}]
     rule.save()
-    assert rule_evaluate(rule)[0].outcome == "acted"
+    assert rule_evaluate(rule=rule)[0].outcome == "acted"
 
 
 def test_cancel_and_resume(workspace):
@@ -121,7 +121,7 @@ def test_cancel_and_resume(workspace):
     poor(campaign)
     Campaign.objects.filter(pk=campaign.pk).update(status="paused")
     [evaluation] = rule_evaluate(
-        make_rule(
+        rule=make_rule(
             workspace,
             campaign,
             action="resume",
@@ -130,10 +130,10 @@ def test_cancel_and_resume(workspace):
     )
     assert evaluation.detail == "resumed" and Campaign.objects.get(pk=campaign.pk).status == "active"
     rule = make_rule(workspace, campaign, action="cancel")
-    assert rule_evaluate(rule)[0].detail == "cancelled"
+    assert rule_evaluate(rule=rule)[0].detail == "cancelled"
     assert Campaign.objects.get(pk=campaign.pk).status == "cancelled"
     # nothing more to do: recorded, no error
-    assert rule_evaluate(rule)[0].outcome == "no_change"
+    assert rule_evaluate(rule=rule)[0].outcome == "no_change"
 
 
 def test_budget_by_percent_and_by_amount_within_bounds(workspace):
@@ -142,9 +142,9 @@ def test_budget_by_percent_and_by_amount_within_bounds(workspace):
     cut = make_rule(
         workspace, campaign, action="budget_percent", change_percent=Decimal("-30"), budget_min=Decimal("600")
     )
-    assert rule_evaluate(cut)[0].detail == "total budget 1000.00 -> 700.00 EUR"
-    assert rule_evaluate(cut)[0].detail == "total budget 700.00 -> 600.00 EUR"  # 490 is under the bound
-    assert rule_evaluate(cut)[0].outcome == "no_change"
+    assert rule_evaluate(rule=cut)[0].detail == "total budget 1000.00 -> 700.00 EUR"
+    assert rule_evaluate(rule=cut)[0].detail == "total budget 700.00 -> 600.00 EUR"  # 490 is under the bound
+    assert rule_evaluate(rule=cut)[0].outcome == "no_change"
     raise_daily = make_rule(
         workspace,
         campaign,
@@ -153,10 +153,10 @@ def test_budget_by_percent_and_by_amount_within_bounds(workspace):
         change_amount=Decimal("50"),
         budget_max=Decimal("120"),
     )
-    [evaluation] = rule_evaluate(raise_daily)
+    [evaluation] = rule_evaluate(rule=raise_daily)
     assert (evaluation.outcome, evaluation.detail) == ("no_change", "nothing to do: no daily budget to change")
     Campaign.objects.filter(pk=campaign.pk).update(budget_daily=Decimal("100.00"))
-    assert rule_evaluate(raise_daily)[0].detail == "daily budget 100.00 -> 120.00 EUR"
+    assert rule_evaluate(rule=raise_daily)[0].detail == "daily budget 100.00 -> 120.00 EUR"
     changes = LedgerEntry.objects.filter(campaign=campaign, kind__startswith="budget").order_by("id")
     assert [(e.kind, e.amount, e.balance, e.source) for e in changes] == [
         ("budget_total", Decimal("-300.00"), Decimal("700.00"), "rule"),
@@ -169,7 +169,7 @@ def test_a_budget_cut_never_goes_below_the_spend(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",), budget_total=Decimal("250.00"))
     poor(campaign)
     rule = make_rule(workspace, campaign, action="budget_amount", change_amount=Decimal("-200"))
-    assert rule_evaluate(rule)[0].detail == "total budget 250.00 -> 200.00 EUR"
+    assert rule_evaluate(rule=rule)[0].detail == "total budget 250.00 -> 200.00 EUR"
 
 
 def test_notify_by_signed_webhook_and_by_e_mail(workspace, receiver, settings):
@@ -185,7 +185,7 @@ def test_notify_by_signed_webhook_and_by_e_mail(workspace, receiver, settings):
         notify_secret="s3cret",
         notify_email="ops@example.com",
     )
-    [evaluation] = rule_evaluate(rule)
+    [evaluation] = rule_evaluate(rule=rule)
     assert evaluation.outcome == "acted" and Campaign.objects.get(pk=campaign.pk).status == "active"
     [(headers, body)] = handler.calls
     assert headers["X-Cible-Signature"] == signature("s3cret", headers["X-Cible-Timestamp"], body)
@@ -203,7 +203,7 @@ def test_a_failed_notification_is_in_the_history(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",))
     poor(campaign)
     rule = make_rule(workspace, campaign, notify_url="http://127.0.0.1:9/none", notify_secret="x")
-    rule_evaluate(rule)
+    rule_evaluate(rule=rule)
     outcomes = list(RuleEvaluation.objects.filter(rule=rule).order_by("id").values_list("action", "outcome"))
     assert outcomes == [("pause", "acted"), ("notify", "failed")]
 
@@ -218,7 +218,7 @@ def test_a_workspace_rule_covers_its_running_campaigns_only(workspace, other_wor
     poor(foreign)
     Campaign.objects.filter(pk=done.pk).update(status="completed")
     rule = make_rule(workspace)
-    outcomes = {e.campaign_id: e.outcome for e in rule_evaluate(rule)}
+    outcomes = {e.campaign_id: e.outcome for e in rule_evaluate(rule=rule)}
     assert outcomes == {good.pk: "not_met", bad.pk: "acted"}
     assert Campaign.objects.get(pk=foreign.pk).status == "active"
 
@@ -227,7 +227,7 @@ def test_the_preview_says_what_would_happen_and_changes_nothing(workspace):
     campaign = make_running_campaign(workspace=workspace, channels=("display",), budget_total=Decimal("1000.00"))
     poor(campaign)
     rule = make_rule(workspace, campaign, action="budget_percent", change_percent=Decimal("-20"))
-    [preview] = rule_preview(rule)
+    [preview] = rule_preview(rule=rule)
     assert preview["would_act"] and preview["plan"] == "total budget 1000.00 -> 800.00 EUR"
     assert not RuleEvaluation.objects.exists()
     assert Campaign.objects.get(pk=campaign.pk).budget_total == Decimal("1000.00")
