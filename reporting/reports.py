@@ -16,6 +16,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
 from core.errors import CommonErrorCode
+from core.leases import lease_heartbeat, lease_release, lease_take
 from reporting.kpis import KPI_NAMES, frequency, kpis
 from reporting.models import DailyRollup, ReportJob
 from segments.models import Segment
@@ -256,23 +257,26 @@ def report_job_create(*, query: ReportQuery, user=None) -> ReportJob:
 
 
 def report_job_run(*, job_id: int) -> ReportJob:
+    """Write the report's CSV under the job's lease (renewed while it runs); a job whose worker
+    was killed is queued again by the workers' recovery, and only the lease holder records it."""
     job = ReportJob.objects.select_related("workspace").get(pk=job_id)
-    if job.status == ReportJob.Status.DONE:
+    if job.status in (ReportJob.Status.DONE, ReportJob.Status.FAILED):
         return job
-    ReportJob.objects.filter(pk=job.pk).update(status=ReportJob.Status.RUNNING)
-    try:
-        query = ReportQuery.from_parameters(job.workspace, job.parameters)
-        rows = report_rows(query=query)
-        content = report_csv(rows=rows, columns=report_columns(query=query))
-    except (ValidationError, ValueError, TypeError) as exc:
-        job.status = ReportJob.Status.FAILED
-        job.error = str(exc)
-    else:
-        job.file.save(f"report-{job.workspace.slug}-{job.pk}.csv", ContentFile(content.encode()), save=False)
-        job.rows = len(rows)
-        job.status = ReportJob.Status.DONE
-    job.finished_at = timezone.now()
-    job.save()
+    token = lease_take(queryset=ReportJob.objects.filter(pk=job.pk), status=ReportJob.Status.RUNNING)
+    if token is None:
+        return job  # another worker is writing it
+    with lease_heartbeat(model=ReportJob, pk=job.pk, token=token):
+        try:
+            query = ReportQuery.from_parameters(job.workspace, job.parameters)
+            rows = report_rows(query=query)
+            content = report_csv(rows=rows, columns=report_columns(query=query))
+        except (ValidationError, ValueError, TypeError) as exc:
+            outcome: dict[str, Any] = {"status": ReportJob.Status.FAILED, "error": str(exc)}
+        else:
+            job.file.save(f"report-{job.workspace.slug}-{job.pk}.csv", ContentFile(content.encode()), save=False)
+            outcome = {"status": ReportJob.Status.DONE, "rows": len(rows), "file": job.file.name}
+        lease_release(model=ReportJob, pk=job.pk, token=token, finished_at=timezone.now(), **outcome)
+    job.refresh_from_db()
     return job
 
 

@@ -13,6 +13,7 @@ from audiences.models import Audience, AudienceExport, AudienceRun
 from core.leases import lease_heartbeat, lease_take, leases_recover
 from customers.models import ImportJob
 from customers.services import import_job_create
+from reporting.models import ReportJob
 from segments.models import SegmentAnalysis
 from segments.quantification import segment_analysis_request
 from tests.factories import make_profile, make_segment
@@ -45,24 +46,34 @@ def test_lapsed_jobs_of_every_kind_are_run_again_by_the_recovery(
         by=None,
     )
     analysis = segment_analysis_request(segment=segment, min_count=1)
+    report = ReportJob.objects.create(workspace=workspace, parameters={"group_by": ["day"]})
     audience = Audience.objects.get(segment=segment)
 
     lapse(ImportJob, job.pk, status=ImportJob.Status.RUNNING)
     lapse(AudienceExport, export.pk, status=AudienceExport.Status.RUNNING)
     lapse(SegmentAnalysis, analysis.pk, status=SegmentAnalysis.Status.RUNNING)
+    lapse(ReportJob, report.pk, status=ReportJob.Status.RUNNING)
     lapse(Audience, audience.pk, status=Audience.Status.COMPUTING, next_version=2)
     AudienceRun.objects.create(audience=audience, version=2, trigger="manual", started_at=timezone.now())
 
     with django_capture_on_commit_callbacks(execute=True):
         recovered = leases_recover()
 
-    assert recovered == {"audience exports": 1, "audiences": 1, "imports": 1, "segment analyses": 1}
+    assert recovered == {
+        "audience exports": 1,
+        "audiences": 1,
+        "imports": 1,
+        "report files": 1,
+        "segment analyses": 1,
+    }
     job.refresh_from_db()
     assert (job.status, job.created, job.lease_token) == ("succeeded", 1, None)
     export.refresh_from_db()
     assert (export.status, export.lease_token) == ("ready", None)
     analysis.refresh_from_db()
     assert (analysis.status, analysis.workspace_id, analysis.lease_token) == ("ready", workspace.pk, None)
+    report.refresh_from_db()
+    assert (report.status, report.lease_token, bool(report.file)) == ("done", None, True)
     runs = list(AudienceRun.objects.filter(audience=audience).order_by("version").values_list("status", "trigger"))
     assert runs == [("succeeded", "manual"), ("failed", "manual"), ("succeeded", "recovery")]
     assert leases_recover() == {}  # nothing left to take back
