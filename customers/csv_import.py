@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from accounts.models import Workspace
 from core.errors import CommonErrorCode
 from customers.errors import CustomerErrorCode
-from customers.ingestion import ORDER_FIELDS, PROFILE_FIELDS, IngestReport, orders_ingest, profiles_ingest
+from customers.ingestion import ORDER_READERS, PROFILE_READERS, IngestReport, orders_ingest, profiles_ingest
 from customers.models import AttributeDefinition, AttributeType
 
 CHUNK_ROWS = 5_000  # ~1.5 s per chunk of profiles on PostgreSQL; bounds memory and transaction size
@@ -90,9 +90,9 @@ def _rows(text: str, kind: str, workspace: Workspace) -> tuple[list[str], Iterat
     reader.fieldnames = header
     attribute_types = dict(AttributeDefinition.objects.filter(workspace=workspace).values_list("key", "type"))
     if kind == "profiles":
-        allowed = set(PROFILE_FIELDS) - {"attributes", "identities"}
+        allowed = set(PROFILE_READERS) - {"attributes", "identities"}
     else:
-        allowed = set(ORDER_FIELDS)
+        allowed = set(ORDER_READERS)
     unknown = [
         name
         for name in header

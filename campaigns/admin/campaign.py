@@ -1,4 +1,4 @@
-"""Campaign admin: the list with budget and spend, targets inline, lifecycle and budget buttons, the ledger."""
+"""The campaign page: its targets, the lifecycle and budget buttons, the ledger and transitions."""
 
 import zoneinfo
 
@@ -13,7 +13,6 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
-    ReadOnlyScopedAdmin,
     WorkspaceScopedAdmin,
     WorkspaceScopedForm,
     admin_datetime,
@@ -29,13 +28,7 @@ from campaigns.models import (
     TARGET_FIELDS,
     Campaign,
     CampaignChannel,
-    Connector,
-    FrequencyCap,
-    Handoff,
-    LedgerEntry,
-    PendingSend,
     Target,
-    Touch,
 )
 
 Status = Campaign.Status
@@ -453,96 +446,3 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         self.message_user(request, f"Paused {paused} campaign(s).", messages.SUCCESS)
 
     actions = ["pause_selected"]
-
-
-@admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyScopedAdmin):
-    """The spend ledger: append-only, so read-only here too."""
-
-    list_display = [
-        "recorded_at",
-        "campaign",
-        "kind",
-        "amount",
-        "balance",
-        "currency",
-        "day",
-        "idempotency_key",
-        "source",
-        "author",
-        "reason",
-    ]
-    list_filter = ["kind", "campaign", "workspace", "day"]
-    search_fields = ["idempotency_key", "reason", "campaign__name"]
-    list_select_related = ["campaign", "author"]
-    date_hierarchy = "recorded_at"
-
-
-@admin.register(FrequencyCap)
-class FrequencyCapAdmin(WorkspaceScopedAdmin):
-    write_capability = Capability.RUN_CAMPAIGNS
-    list_display = ["workspace", "channel", "max_touches", "window"]
-    list_filter = ["workspace", "channel"]
-
-
-class ConnectorForm(WorkspaceScopedForm):
-    url = forms.URLField(required=False, assume_scheme="https", max_length=500)
-    secret = forms.CharField(
-        required=False, widget=forms.PasswordInput(render_value=False), help_text="Empty keeps the current secret."
-    )
-
-    class Meta:
-        model = Connector
-        fields = [
-            "workspace",
-            "channel",
-            "kind",
-            "url",
-            "secret",
-            "batch_size",
-            "timeout_seconds",
-            "max_attempts",
-            "active",
-        ]
-
-    def clean(self):
-        cleaned = super().clean()
-        if not cleaned.get("secret") and self.instance.pk:
-            cleaned["secret"] = self.instance.secret
-        try:
-            services.connector_check(
-                kind=cleaned.get("kind"), url=cleaned.get("url") or "", secret=cleaned.get("secret") or ""
-            )
-        except ValidationError as exc:
-            errors_on_form(self, exc)
-        return cleaned
-
-
-@admin.register(Connector)
-class ConnectorAdmin(WorkspaceScopedAdmin):
-    form = ConnectorForm
-    write_capability = Capability.MANAGE_WORKSPACE
-    list_display = ["workspace", "channel", "kind", "url", "active"]
-    list_filter = ["workspace", "kind", "active"]
-
-
-@admin.register(Touch)
-class TouchAdmin(ReadOnlyScopedAdmin):
-    list_display = ["created_at", "campaign", "target", "profile", "channel", "variant", "status", "sent_at"]
-    list_filter = ["status", "channel", "workspace"]
-    list_select_related = ["campaign", "target__segment", "profile"]
-    raw_id_fields = ["profile", "event"]
-    show_full_result_count = False
-
-
-@admin.register(Handoff)
-class HandoffAdmin(ReadOnlyScopedAdmin):
-    list_display = ["created_at", "campaign", "channel", "kind", "touches", "attempts", "status", "error"]
-    list_filter = ["status", "kind", "channel", "workspace"]
-
-
-@admin.register(PendingSend)
-class PendingSendAdmin(ReadOnlyScopedAdmin):
-    list_display = ["due_at", "target", "profile", "status", "reason"]
-    list_filter = ["status", "workspace"]
-    raw_id_fields = ["profile", "event"]

@@ -1,0 +1,329 @@
+"""Batches of profiles, events and orders: read item by item, written set-based in one transaction."""
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Workspace
+from core.sql import insert_ignore_returning
+from customers.errors import CustomerErrorCode as Code
+from customers.followups import events_ingested
+from customers.ingestion.readers import (
+    EVENT_READERS,
+    KEY,
+    ORDER_READERS,
+    PROFILE_READERS,
+    REQUIRED,
+    IngestReport,
+    ItemError,
+    ReadContext,
+    attributes_read,
+    has_nul,
+)
+from customers.models import (
+    AttributeDefinition,
+    Event,
+    Identity,
+    IngestReceipt,
+    LifecycleStage,
+    Order,
+    Profile,
+    ProfileMerge,
+)
+
+
+def _read_item(
+    item: Any, fields: Mapping[str, Callable[[Any, ReadContext], Any]], required: set[str], ctx: ReadContext
+) -> tuple[str, dict[str, Any]]:
+    errors: dict[str, list[tuple[str, str]]] = {}
+    if not isinstance(item, dict):
+        raise ItemError({"non_field_errors": [("Expected a JSON object.", Code.INVALID)]})
+    try:
+        key = KEY(item.get("idempotency_key"), ctx)
+    except ValidationError as exc:
+        errors["idempotency_key"] = [(exc.messages[0], exc.code or Code.INVALID)]
+        key = ""
+    if "idempotency_key" not in item:
+        errors["idempotency_key"] = [("This field is required.", Code.REQUIRED)]
+    if has_nul(item):
+        # PostgreSQL cannot store NUL in text or JSON: refuse it on the fields that carry it.
+        for name, value in item.items():
+            if has_nul(name) or has_nul(value):
+                errors.setdefault(name, []).append(("NUL characters are not allowed.", Code.NULL_CHARACTER))
+        raise ItemError(errors)
+    clean: dict[str, Any] = {}
+    for name, value in item.items():
+        if name == "idempotency_key":
+            continue
+        reader = fields.get(name)
+        if reader is None:
+            errors.setdefault(name, []).append(("Unknown field.", Code.UNKNOWN_FIELD))
+            continue
+        try:
+            clean[name] = reader(value, ctx)
+        except ValidationError as exc:
+            errors.setdefault(name, []).append((exc.messages[0], exc.code or Code.INVALID))
+    for name in required - set(item):
+        errors.setdefault(name, []).append(("This field is required.", Code.REQUIRED))
+    if ("latitude" in clean) != ("longitude" in clean) or (
+        "latitude" in clean and (clean["latitude"] is None) != (clean["longitude"] is None)
+    ):
+        errors.setdefault("latitude", []).append(("Give latitude and longitude together.", Code.COORDINATES_PAIR))
+    if errors:
+        raise ItemError(errors)
+    return key, clean
+
+
+def _read_batch(
+    items: list[Any],
+    kind: str,
+    fields: Mapping[str, Callable[[Any, ReadContext], Any]],
+    ctx: ReadContext,
+    report: IngestReport,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Valid items as (key, clean), in order, without the keys repeated inside the batch."""
+    seen: set[str] = set()
+    valid = []
+    for index, item in enumerate(items):
+        try:
+            key, clean = _read_item(item, fields, REQUIRED[kind], ctx)
+        except ItemError as exc:
+            report.reject(index, exc.errors)
+            continue
+        if key in seen:
+            report.duplicates += 1
+            continue
+        seen.add(key)
+        valid.append((key, clean))
+    return valid
+
+
+def _fresh_keys(workspace: Workspace, kind: str, keys: list[str]) -> set[str]:
+    """Record the keys; those already recorded (earlier or by a concurrent batch) are not fresh."""
+    now = timezone.now()
+    rows = [(workspace.pk, kind, key, now) for key in sorted(keys)]  # sorted: concurrent batches lock in one order
+    return set(
+        insert_ignore_returning(
+            IngestReceipt, ["workspace", "kind", "idempotency_key", "created_at"], rows, returning="idempotency_key"
+        )
+    )
+
+
+def _resolve_aliases(workspace: Workspace, external_ids: set[str]) -> dict[str, str]:
+    """external id of a merged profile -> its survivor's external id."""
+    return dict(
+        ProfileMerge.objects.filter(workspace=workspace, merged_external_id__in=external_ids).values_list(
+            "merged_external_id", "survivor__external_id"
+        )
+    )
+
+
+def _profile_ids(workspace: Workspace, external_ids: set[str], *, create_missing: bool) -> dict[str, int]:
+    """external id -> profile id; a profile first seen through its events or orders is created bare."""
+    ids = dict(
+        Profile.objects.filter(workspace=workspace, external_id__in=external_ids).values_list("external_id", "id")
+    )
+    missing = external_ids - ids.keys()
+    if missing and create_missing:
+        Profile.objects.bulk_create(
+            [Profile(workspace=workspace, external_id=external_id) for external_id in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        ids.update(
+            Profile.objects.filter(workspace=workspace, external_id__in=missing).values_list("external_id", "id")
+        )
+    return ids
+
+
+def _context(workspace: Workspace) -> ReadContext:
+    types = dict(AttributeDefinition.objects.filter(workspace=workspace).values_list("key", "type"))
+    return ReadContext(workspace, types)
+
+
+# --- profiles ------------------------------------------------------------------
+
+
+def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
+    report = IngestReport(received=len(items))
+    ctx = _context(workspace)
+    valid = _read_batch(items, "profile", PROFILE_READERS, ctx, report)
+    with transaction.atomic():
+        fresh = _fresh_keys(workspace, IngestReceipt.Kind.PROFILE, [key for key, _ in valid])
+        report.duplicates += len(valid) - len(fresh)
+        valid = [(key, clean) for key, clean in valid if key in fresh]
+        if not valid:
+            return report
+        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
+
+        # One row per person: later items of the batch override earlier ones.
+        merged: dict[str, dict[str, Any]] = {}
+        identities: dict[str, list[tuple[str, str]]] = {}
+        for _, clean in valid:
+            external_id = aliases.get(clean["external_id"], clean["external_id"])
+            row = merged.setdefault(external_id, {})
+            for name, value in clean.items():
+                if name == "attributes":
+                    row["attributes"] = {**row.get("attributes", {}), **value}
+                elif name == "identities":
+                    identities.setdefault(external_id, []).extend(value)
+                elif name != "external_id":
+                    row[name] = value
+
+        # Lock the people we update, in id order, so concurrent batches cannot
+        # interleave their attribute merges or deadlock each other.
+        existing = {
+            external_id: (pk, attributes)
+            for pk, external_id, attributes in Profile.objects.select_for_update()
+            .filter(workspace=workspace, external_id__in=merged.keys())
+            .order_by("pk")
+            .values_list("pk", "external_id", "attributes")
+        }
+        groups: dict[tuple[str, ...], list[Profile]] = {}
+        for external_id, row in merged.items():
+            if "attributes" in row:
+                current = existing[external_id][1] if external_id in existing else {}
+                combined = {**(current or {}), **row["attributes"]}
+                row["attributes"] = {k: v for k, v in combined.items() if v is not None}
+            names = tuple(sorted(row))
+            groups.setdefault(names, []).append(Profile(workspace=workspace, external_id=external_id, **row))
+        for names, profiles in groups.items():
+            profiles.sort(key=lambda p: p.external_id)
+            Profile.objects.bulk_create(
+                profiles,
+                update_conflicts=True,
+                unique_fields=["workspace", "external_id"],
+                update_fields=[*names, "updated_at"],
+                batch_size=2_000,
+            )
+        report.created = sum(1 for external_id in merged if external_id not in existing)
+        report.updated = len(merged) - report.created
+
+        # Contact fields and explicit identities become identities of the profile.
+        for external_id, row in merged.items():
+            for kind in ("email", "phone"):
+                if row.get(kind):
+                    identities.setdefault(external_id, []).append((kind, row[kind]))
+        if identities:
+            ids = _profile_ids(workspace, set(identities), create_missing=False)
+            Identity.objects.bulk_create(
+                [
+                    Identity(workspace=workspace, profile_id=ids[external_id], type=kind, value=value)
+                    for external_id, pairs in identities.items()
+                    for kind, value in pairs
+                ],
+                ignore_conflicts=True,  # an identifier already known for someone else stays theirs
+            )
+    return report
+
+
+# --- events --------------------------------------------------------------------
+
+
+def events_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
+    report = IngestReport(received=len(items))
+    ctx = _context(workspace)
+    valid = _read_batch(items, "event", EVENT_READERS, ctx, report)
+    if not valid:
+        return report
+    with transaction.atomic():
+        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
+        ids = _profile_ids(
+            workspace, {aliases.get(c["external_id"], c["external_id"]) for _, c in valid}, create_missing=True
+        )
+        now = timezone.now()
+        rows = sorted(
+            (
+                (
+                    workspace.pk,
+                    ids[aliases.get(clean["external_id"], clean["external_id"])],
+                    clean["type"],
+                    clean["channel"],
+                    clean["occurred_at"],
+                    now,
+                    clean.get("properties", {}),
+                    key,
+                )
+                for key, clean in valid
+            ),
+            key=lambda row: row[-1],
+        )
+        created = insert_ignore_returning(
+            Event,
+            ["workspace", "profile", "type", "channel", "occurred_at", "received_at", "properties", "idempotency_key"],
+            rows,
+            returning="id",
+        )
+        if created:
+            transaction.on_commit(lambda: events_ingested(workspace_id=workspace.pk, event_ids=list(created)))
+    report.created = len(created)
+    report.duplicates += len(valid) - len(created)
+    return report
+
+
+# --- orders --------------------------------------------------------------------
+
+
+def orders_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
+    report = IngestReport(received=len(items))
+    ctx = _context(workspace)
+    valid = _read_batch(items, "order", ORDER_READERS, ctx, report)
+    with transaction.atomic():
+        fresh = _fresh_keys(workspace, IngestReceipt.Kind.ORDER, [key for key, _ in valid])
+        report.duplicates += len(valid) - len(fresh)
+        valid = [(key, clean) for key, clean in valid if key in fresh]
+        if not valid:
+            return report
+        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
+        by_order: dict[str, dict[str, Any]] = {}
+        for _, clean in valid:
+            by_order[clean["order_id"]] = {
+                **clean,
+                "external_id": aliases.get(clean["external_id"], clean["external_id"]),
+            }
+        ids = _profile_ids(workspace, {row["external_id"] for row in by_order.values()}, create_missing=True)
+        existing = set(
+            Order.objects.filter(workspace=workspace, order_id__in=by_order.keys()).values_list("order_id", flat=True)
+        )
+        orders = [
+            Order(
+                workspace=workspace,
+                profile_id=ids[row["external_id"]],
+                order_id=order_id,
+                amount=row["amount"],
+                currency=row.get("currency") or workspace.currency,
+                ordered_at=row["ordered_at"],
+                channel=row["channel"],
+                status=row.get("status", Order.Status.COMPLETED),
+                items=row.get("items", []),
+            )
+            for order_id, row in sorted(by_order.items())
+        ]
+        Order.objects.bulk_create(
+            orders,
+            update_conflicts=True,
+            unique_fields=["workspace", "order_id"],
+            update_fields=["profile", "amount", "currency", "ordered_at", "channel", "status", "items", "updated_at"],
+            batch_size=2_000,
+        )
+        # A prospect who orders becomes a customer.
+        buyers = {order.profile_id for order in orders if order.status == Order.Status.COMPLETED}
+        Profile.objects.filter(pk__in=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(
+            lifecycle_stage=LifecycleStage.CUSTOMER
+        )
+    report.created = len(by_order) - len(existing)
+    report.updated = len(existing)
+    return report
+
+
+INGESTERS = {"profiles": profiles_ingest, "events": events_ingest, "orders": orders_ingest}
+
+
+def attributes_validate(*, workspace: Workspace, value: Any) -> dict[str, Any]:
+    """Attribute values checked against the workspace's definitions (for single-profile writes)."""
+    if has_nul(value):
+        raise ValidationError("NUL characters are not allowed.", code=Code.NULL_CHARACTER)
+    clean = attributes_read(value, _context(workspace))
+    return {key: item for key, item in clean.items() if item is not None}
