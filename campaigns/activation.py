@@ -237,7 +237,7 @@ def campaign_handoff(*, campaign_id: int) -> dict[str, int]:
     if campaign is None:
         return sent
     for channel in campaign.channels:
-        touches_withdrawn(campaign=campaign, channel=channel)
+        touches_cancel_unreachable(campaign=campaign, channel=channel)
         connector = _connector(campaign, channel)
         sent[channel] = (
             _handoff_webhook(campaign, channel, connector)
@@ -247,7 +247,7 @@ def campaign_handoff(*, campaign_id: int) -> dict[str, int]:
     return sent
 
 
-def touches_withdrawn(*, campaign: Campaign, channel: str, now: datetime | None = None) -> int:
+def touches_cancel_unreachable(*, campaign: Campaign, channel: str, now: datetime | None = None) -> int:
     """Cancel the pending touches of people no longer contactable on the channel: consent withdrawn,
     an objection on the suppression list, or erased since the touch was decided. Returns how many.
     """
