@@ -1,6 +1,6 @@
 import django_filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from audiences.services import audience_refresh_request, segment_freeze
 from customers.api.serializers import ProfileOutput
 from customers.models import Profile
 from segments.api import views as segment_views
+from segments.api.serializers import SegmentInput
 
 
 class ExportFilter(django_filters.FilterSet):
@@ -36,6 +37,11 @@ class ExportViewSet(ReadOnlyWorkspaceViewSet):
         return export_file_response(export=self.get_object(), role=self.role, by=self.request.user)
 
 
+@extend_schema_view(
+    create=extend_schema(request=SegmentInput, responses={201: s.SegmentWithAudienceOutput}),
+    update=extend_schema(request=SegmentInput, responses=s.SegmentWithAudienceOutput),
+    partial_update=extend_schema(request=SegmentInput, responses=s.SegmentWithAudienceOutput),
+)
 class SegmentViewSet(segment_views.SegmentViewSet):
     """Segments: rules over the customer 360 view (or a static list), and their computed audience."""
 
