@@ -10,7 +10,7 @@ class AudiencesConfig(AppConfig):
         from audiences.models import AudienceExport
         from audiences.services import audiences_recover
         from audiences.tasks import audience_export_run_task
-        from core.leases import job_recoverer, lease_recoverer_register
+        from core.leases import LOST, job_recoverer, lease_recoverer_register
         from customers.signals import profile_merging
         from privacy import registry
         from segments.membership import membership_provider_register
@@ -22,6 +22,7 @@ class AudiencesConfig(AppConfig):
             recover=job_recoverer(
                 model=AudienceExport,
                 requeue={"status": AudienceExport.Status.QUEUED},
+                give_up={"status": AudienceExport.Status.FAILED, "error": LOST},
                 enqueue=lambda pk: audience_export_run_task.delay(export_id=pk),
             ),
         )
@@ -29,6 +30,6 @@ class AudiencesConfig(AppConfig):
         segment_created.connect(receivers.audience_open, dispatch_uid="audiences.open")
         profile_merging.connect(receivers.profile_merging, dispatch_uid="audiences.merge")
         registry.profiles_erasing.connect(receivers.profiles_erasing, dispatch_uid="audiences.erase")
-        registry.destination_sources.append(receivers.export_destinations)
-        registry.access_sections.append(receivers.access_section)
-        registry.retained_files.append((AudienceExport, "file", "created_at"))
+        registry.register(registry.destination_sources, receivers.export_destinations)
+        registry.register(registry.access_sections, receivers.access_section)
+        registry.register(registry.retained_files, (AudienceExport, "file", "created_at"))

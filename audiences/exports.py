@@ -79,7 +79,12 @@ def export_run(*, export_id: int) -> AudienceExport | None:
     export = AudienceExport.objects.select_related("segment__audience", "workspace").filter(pk=export_id).first()
     if export is None or export.status not in (AudienceExport.Status.QUEUED, AudienceExport.Status.RUNNING):
         return export
-    token = lease_take(queryset=AudienceExport.objects.filter(pk=export.pk), status=AudienceExport.Status.RUNNING)
+    token = lease_take(
+        queryset=AudienceExport.objects.filter(
+            pk=export.pk, status__in=[AudienceExport.Status.QUEUED, AudienceExport.Status.RUNNING]
+        ),
+        status=AudienceExport.Status.RUNNING,
+    )
     if token is None:
         return export  # another worker is writing it
     with lease_heartbeat(model=AudienceExport, pk=export.pk, token=token):
@@ -102,8 +107,12 @@ def _export(export: AudienceExport, token) -> AudienceExport:
         )
         people = chosen.order_by("pk").values_list("external_id", "email", "phone", "first_name", "last_name")
         content, rows = _render(export, people.iterator(chunk_size=EXPORT_CHUNK))
-        # Who was in it: the person's export destinations, and the rows an erasure takes out.
+        name = f"{export.segment.pk}-{export.purpose}-{export.channel}-{now:%Y%m%d%H%M%S}.{'csv' if export.format == 'csv' else 'jsonl'}"
         with transaction.atomic():
+            # Only the lease holder writes: a stale run (its lease taken over) leaves no file and no rows.
+            if not AudienceExport.objects.select_for_update().filter(pk=export.pk, lease_token=token).exists():
+                return AudienceExport.objects.get(pk=export.pk)
+            # Who was in it: the person's export destinations, and the rows an erasure takes out.
             AudienceExportMember.objects.filter(export=export).delete()  # a retried run writes it again
             insert_select(
                 AudienceExportMember,
@@ -112,8 +121,18 @@ def _export(export: AudienceExport, token) -> AudienceExport:
                 .order_by()
                 .values_list("_workspace", "_export", "pk"),
             )
-        name = f"{export.segment.pk}-{export.purpose}-{export.channel}-{now:%Y%m%d%H%M%S}.{'csv' if export.format == 'csv' else 'jsonl'}"
-        export.file.save(name, ContentFile(content.encode("utf-8")), save=False)
+            export.file.save(name, ContentFile(content.encode("utf-8")), save=False)
+            lease_release(
+                model=AudienceExport,
+                pk=export.pk,
+                token=token,
+                status=AudienceExport.Status.READY,
+                file=export.file.name,
+                audience_version=version,
+                audience_size=audience.size,
+                row_count=rows,
+                finished_at=timezone.now(),
+            )
     except OperationalError:
         lease_release(model=AudienceExport, pk=export.pk, token=token, status=AudienceExport.Status.QUEUED)
         raise  # transient: the task retries
@@ -127,18 +146,6 @@ def _export(export: AudienceExport, token) -> AudienceExport:
             error=str(exc)[:2000],
             finished_at=timezone.now(),
         )
-        return AudienceExport.objects.get(pk=export.pk)
-    lease_release(
-        model=AudienceExport,
-        pk=export.pk,
-        token=token,
-        status=AudienceExport.Status.READY,
-        file=export.file.name,
-        audience_version=version,
-        audience_size=audience.size,
-        row_count=rows,
-        finished_at=timezone.now(),
-    )
     return AudienceExport.objects.get(pk=export.pk)
 
 

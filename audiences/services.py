@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from audiences.errors import AudienceErrorCode
 from audiences.models import Audience, AudienceMember, AudienceRun
-from core.leases import lease_expired, lease_heartbeat, lease_take
+from core.leases import MAX_RECOVERIES, lease_expired, lease_heartbeat, lease_take
 from customers.models import Profile
 from privacy.models import Suppression
 from privacy.selectors import profiles_contactable, profiles_unsuppressed
@@ -34,6 +34,8 @@ from segments.models import ManualMember, Segment
 from segments.selectors import compile_context, segment_members_query
 
 logger = logging.getLogger(__name__)
+
+LOST_RUN = "The worker was lost before finishing"
 
 # A queued request whose task has not started within this time is taken as lost.
 QUEUED_FOR = timedelta(minutes=5)
@@ -91,7 +93,8 @@ def audience_lease_take(*, audience_id: int) -> tuple[uuid.UUID, int] | None:
 
 
 def audiences_recover() -> int:
-    """Audiences whose computing worker went silent: fail the lost run and queue the computation again."""
+    """Audiences whose computing worker went silent: fail the lost run and queue the computation
+    again, or leave the audience failed after MAX_RECOVERIES lost runs in a row."""
     from audiences.tasks import audience_compute_task
 
     recovered = 0
@@ -99,17 +102,23 @@ def audiences_recover() -> int:
         "pk", "segment_id", "lease_token"
     ):
         with transaction.atomic():
-            taken = (
-                Audience.objects.filter(pk=audience_id, lease_token=token)
-                .filter(lease_expired())
-                .update(
-                    lease_token=None, lease_expires_at=None, status=Audience.Status.QUEUED, requested_at=timezone.now()
-                )
-            )
-            if not taken:
+            lapsed = Audience.objects.filter(pk=audience_id, lease_token=token).filter(lease_expired())
+            if not lapsed.update(lease_token=None, lease_expires_at=None, status=Audience.Status.QUEUED):
                 continue  # renewed, released or recovered meanwhile
             _fail_lost_runs(audience_id)
-            audience_compute_task.delay_on_commit(segment_id=segment_id, trigger="recovery")
+            runs = AudienceRun.objects.filter(audience_id=audience_id).order_by("-started_at", "-id")
+            lost_in_a_row = 0
+            for status, error in runs.values_list("status", "error")[:MAX_RECOVERIES]:
+                if status != AudienceRun.Status.FAILED or not error.startswith(LOST_RUN):
+                    break
+                lost_in_a_row += 1
+            if lost_in_a_row >= MAX_RECOVERIES:
+                Audience.objects.filter(pk=audience_id).update(status=Audience.Status.FAILED)
+            else:
+                Audience.objects.filter(pk=audience_id).update(requested_at=timezone.now())
+                # Queued inside the transaction: if the broker refuses, nothing changed and the
+                # next tick tries again.
+                audience_compute_task.delay(segment_id=segment_id, trigger="recovery")
         recovered += 1
     return recovered
 
@@ -117,7 +126,7 @@ def audiences_recover() -> int:
 def _fail_lost_runs(audience_id: int) -> None:
     AudienceRun.objects.filter(audience_id=audience_id, status=AudienceRun.Status.RUNNING).update(
         status=AudienceRun.Status.FAILED,
-        error="The worker was lost before finishing; its lease expired.",
+        error=f"{LOST_RUN}; its lease expired.",
         finished_at=timezone.now(),
     )
 
@@ -218,7 +227,13 @@ def _contactable(audience: Audience, version: int, now) -> dict[str, int]:
     workspace_people = Profile.objects.filter(workspace_id=audience.workspace_id)
     return {
         f"{purpose}/{channel}": members.filter(
-            profile_id__in=profiles_contactable(profiles=workspace_people, purpose=purpose, channel=channel, at=now)
+            profile_id__in=profiles_contactable(
+                profiles=workspace_people,
+                workspace_id=audience.workspace_id,
+                purpose=purpose,
+                channel=channel,
+                at=now,
+            )
         ).count()
         for purpose, channel in CONTACT_CHANNELS
     }

@@ -1,7 +1,8 @@
 """Celery queues: long jobs on their own queue, so a 50-minute hand-off never delays a 1-minute tick.
 
-- `<base>`        short work: audience computations, ingest follow-ups, rule evaluations, notices;
-- `<base>-long`   long jobs: hand-offs, exports, imports, analyses, report files, model training;
+- `<base>`        short work: audience computations, ingest follow-ups, removal notices;
+- `<base>-long`   long jobs: activations and hand-offs, exports, imports, analyses, report files,
+                  roll-ups and the rule evaluations that run them, retention batches;
 - `<base>-ticks`  the periodic ticks beat sends (due refreshes, campaign ticks, purges).
 
 Run one worker pool per queue (README, "Scaling out"); a single worker may also consume all three.
@@ -13,7 +14,9 @@ LONG_TASKS = (
     "campaigns.tasks.campaign_handoff_task",
     "customers.tasks.import_job_run_task",
     "privacy.tasks.retention_purge_task",
+    "optimisation.tasks.rule_evaluate_task",
     "reporting.tasks.report_job_task",
+    "reporting.tasks.rollup_task",
     "segments.tasks.segment_analysis_run_task",
 )
 TICK_TASKS = (

@@ -4,9 +4,11 @@ A job row (an audience computation, an analysis, an export, an import, a report)
 lease: a token and an expiry. A worker takes it with one conditional UPDATE (no live lease),
 renews it every HEARTBEAT_SECONDS from a thread while it works, and releases it when done.
 A worker killed with SIGKILL stops renewing: within LEASE_SECONDS its lease expires, and the
-recovery tick, which every worker runs (config.observability), marks the lost run failed and
-queues the job again. Writes that make a result live require the holder's token, so a stale
-run whose lease was taken over can never overwrite the new holder's work or clear its lease.
+recovery tick, which every worker runs (config.observability), queues the job again, or fails
+it after MAX_RECOVERIES lost runs in a row (a job that kills its worker every time). Times
+are the database's clock, so workers on several machines agree whatever their own clocks.
+Writes that make a result live require the holder's token, so a stale run whose lease was
+taken over can never overwrite the new holder's work or clear its lease.
 """
 
 import logging
@@ -15,11 +17,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import partial
 
 from django.db import connection, models, transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import F, Q
+from django.db.models.functions import Now
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,9 @@ logger = logging.getLogger(__name__)
 LEASE_SECONDS = 60
 HEARTBEAT_SECONDS = 15
 LEASE = timedelta(seconds=LEASE_SECONDS)
+# Lost runs in a row after which a job is failed rather than queued again.
+MAX_RECOVERIES = 3
+LOST = f"Stopped: its worker was lost {MAX_RECOVERIES} times in a row while running it."
 
 
 class LeasedJob(models.Model):
@@ -35,31 +39,41 @@ class LeasedJob(models.Model):
 
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_recoveries = models.PositiveSmallIntegerField(
+        default=0, editable=False, help_text="Runs lost in a row (worker killed); reset when a run ends."
+    )
 
     class Meta:
         abstract = True
 
 
+def lease_until() -> models.Expression:
+    """The expiry of a lease taken or renewed now, by the database's clock."""
+    return Now() + LEASE
+
+
 def lease_free() -> Q:
     """The rows whose lease is free: never taken, released, or expired."""
-    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=timezone.now())
+    return Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lte=Now())
 
 
 def lease_expired() -> Q:
     """The rows whose holder went silent: a lease still set, past its expiry."""
-    return Q(lease_token__isnull=False, lease_expires_at__lte=timezone.now())
+    return Q(lease_token__isnull=False, lease_expires_at__lte=Now())
 
 
 def lease_take(*, queryset: models.QuerySet, **changes) -> uuid.UUID | None:
     """Take the lease of the row of `queryset` when it is free, applying `changes` in the same
-    UPDATE; the token, or None when someone else holds it."""
+    UPDATE; the token, or None when someone else holds it (or the row is not in `queryset`)."""
     token = uuid.uuid4()
-    taken = queryset.filter(lease_free()).update(lease_token=token, lease_expires_at=timezone.now() + LEASE, **changes)
+    taken = queryset.filter(lease_free()).update(lease_token=token, lease_expires_at=lease_until(), **changes)
     return token if taken else None
 
 
 def lease_release(*, model: type[models.Model], pk: int, token: uuid.UUID, **changes) -> bool:
-    """Release the lease (with `changes`) only when `token` still holds it."""
+    """Release the lease (with `changes`) only when `token` still holds it; False when it was taken over."""
+    if any(f.name == "lease_recoveries" for f in model._meta.concrete_fields):
+        changes.setdefault("lease_recoveries", 0)
     return bool(
         model._default_manager.filter(pk=pk, lease_token=token).update(
             lease_token=None, lease_expires_at=None, **changes
@@ -79,14 +93,19 @@ class Heartbeat:
     def _run(self) -> None:
         try:
             while not self._stop.wait(self.every):
-                renewed = self.model._default_manager.filter(pk=self.pk, lease_token=self.token).update(
-                    lease_expires_at=timezone.now() + LEASE
-                )
+                try:
+                    renewed = self.model._default_manager.filter(pk=self.pk, lease_token=self.token).update(
+                        lease_expires_at=lease_until()
+                    )
+                except Exception:
+                    # A database hiccup: keep beating; the lease has a minute of slack, and the
+                    # token still guards the result if it lapses meanwhile.
+                    logger.exception("Lease heartbeat of %s %s failed", self.model._meta.label, self.pk)
+                    connection.close()
+                    continue
                 if not renewed:
                     self.lost = True
                     return
-        except Exception:  # a database hiccup: the lease may lapse, the token still guards the result
-            logger.exception("Lease heartbeat of %s %s failed", self.model._meta.label, self.pk)
         finally:
             connection.close()  # this thread's own connection
 
@@ -109,7 +128,7 @@ def lease_heartbeat(
 
 # --- recovery ------------------------------------------------------------------------------
 
-# name -> function that fails the lost runs of one kind of job and queues them again; returns how many.
+# name -> function that takes back one kind of job's lapsed leases; returns how many.
 _recoverers: dict[str, Callable[[], int]] = {}
 
 
@@ -132,22 +151,29 @@ def leases_recover() -> dict[str, int]:
     return recovered
 
 
-def job_recoverer(*, model: type[models.Model], requeue: dict, enqueue: Callable[[int], object]) -> Callable[[], int]:
-    """A recovery for a job model whose runs hold a lease: each lapsed row gets `requeue` (its
-    status back to queued), its lease cleared, and its task queued again after commit."""
+def job_recoverer(
+    *, model: type[models.Model], requeue: dict, give_up: dict, enqueue: Callable[[int], object]
+) -> Callable[[], int]:
+    """A recovery for a job model whose runs hold a lease (`LeasedJob`): each lapsed row gets
+    `requeue` (its status back to queued) and its task queued again, or `give_up` (failed, with
+    the reason) once MAX_RECOVERIES runs in a row were lost."""
 
     def recover() -> int:
         recovered = 0
-        lapsed = model._default_manager.filter(lease_expired()).values_list("pk", "lease_token")
-        for pk, token in lapsed:
+        lapsed = model._default_manager.filter(lease_expired()).values_list("pk", "lease_token", "lease_recoveries")
+        for pk, token, recoveries in lapsed:
             with transaction.atomic():
-                taken = (
-                    model._default_manager.filter(pk=pk, lease_token=token)
-                    .filter(lease_expired())
-                    .update(lease_token=None, lease_expires_at=None, **requeue)
+                row = model._default_manager.filter(pk=pk, lease_token=token).filter(lease_expired())
+                if recoveries + 1 >= MAX_RECOVERIES:
+                    recovered += row.update(lease_token=None, lease_expires_at=None, lease_recoveries=0, **give_up)
+                    continue
+                taken = row.update(
+                    lease_token=None, lease_expires_at=None, lease_recoveries=F("lease_recoveries") + 1, **requeue
                 )
                 if taken:
-                    transaction.on_commit(partial(enqueue, pk))
+                    # Queued inside the transaction: if the broker refuses, nothing changed and the
+                    # next tick tries again; a task that starts before the commit waits on the row.
+                    enqueue(pk)
                     recovered += taken
         return recovered
 

@@ -6,7 +6,7 @@ class CustomersConfig(AppConfig):
     verbose_name = "Customers (360 view)"
 
     def ready(self) -> None:
-        from core.leases import job_recoverer, lease_recoverer_register
+        from core.leases import LOST, job_recoverer, lease_recoverer_register
         from customers.models import ImportJob
         from customers.tasks import import_job_run_task
 
@@ -15,6 +15,7 @@ class CustomersConfig(AppConfig):
             recover=job_recoverer(
                 model=ImportJob,
                 requeue={"status": ImportJob.Status.PENDING},
+                give_up={"status": ImportJob.Status.FAILED, "failure": LOST},
                 enqueue=lambda pk: import_job_run_task.delay(job_id=pk),
             ),
         )

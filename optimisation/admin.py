@@ -5,7 +5,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
@@ -17,46 +16,28 @@ from accounts.admin_base import (
     admin_datetime,
 )
 from accounts.roles import Capability
-from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign
 from optimisation import rules
 from optimisation.dashboards import campaign_dashboard
 from optimisation.models import RULE_ACTION_FIELDS, RULE_CONDITION_FIELDS, RULE_FIELDS, Rule, RuleEvaluation
 from optimisation.reallocation import reallocation_apply
+from reporting.admin import CampaignPerformanceAdmin
 
 
-class CampaignResultsAdmin(CampaignAdmin):
-    """The campaign page, with its performance dashboard and the reallocation of its budget."""
+class CampaignResultsAdmin(CampaignPerformanceAdmin):
+    """The campaign page and its performance dashboard, with the budget reallocation and the rules."""
+
+    performance_template = "admin/optimisation/campaign_performance.html"
 
     def get_urls(self):
-        urls = [
-            path(
-                "<path:object_id>/performance/",
-                self.admin_site.admin_view(self.performance_view),
-                name="campaigns_campaign_performance",
-            ),
-            path(
-                "<path:object_id>/reallocate/",
-                self.admin_site.admin_view(require_POST(self.reallocate_view)),
-                name="campaigns_campaign_reallocate",
-            ),
+        view = self.admin_site.admin_view(require_POST(self.reallocate_view))
+        return [
+            path("<path:object_id>/reallocate/", view, name="campaigns_campaign_reallocate"),
+            *super().get_urls(),
         ]
-        return [*urls, *super().get_urls()]
 
-    def performance_view(self, request, object_id):
-        """The campaign's dashboard: spend against budget and pacing, KPIs per segment and channel."""
-        campaign = self.get_object(request, object_id)
-        if campaign is None:
-            raise Http404("No such campaign.")
-        basis = "reported" if request.GET.get("basis") == "reported" else "attributed"
-        context = {
-            **self.admin_site.each_context(request),
-            **campaign_dashboard(campaign=campaign, basis=basis),
-            "title": f"Performance: {campaign.name}",
-            "can_write": campaign._can_write,
-            "opts": self.model._meta,
-        }
-        return TemplateResponse(request, "admin/reporting/campaign_performance.html", context)
+    def performance_context(self, campaign: Campaign, *, basis: str) -> dict:
+        return campaign_dashboard(campaign=campaign, basis=basis)
 
     def reallocate_view(self, request, object_id):
         campaign = self._campaign(request, object_id)

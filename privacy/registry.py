@@ -48,6 +48,12 @@ access_sections: list[Callable[[Any], dict[str, Any]]] = []
 retained_files: list[tuple[type[Model], str, str]] = []
 
 
+def register(registry: list, entry) -> None:
+    """Add an app's entry to one of the registries above, once (AppConfig.ready may run again)."""
+    if entry not in registry:
+        registry.append(entry)
+
+
 def destinations_of(profile_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     """Every past destination of these people's data, from every app that sends data out."""
     found: dict[int, list[dict[str, Any]]] = {}

@@ -25,10 +25,15 @@ def consent_state(*, profile: Profile, at: datetime | None = None) -> QuerySet[C
     return (records.valid_at(at) if at is not None else records.current()).order_by("purpose", "channel")
 
 
-def profiles_contactable(*, profiles: _Profiles, purpose: str, channel: str, at: datetime | None = None) -> _Profiles:
-    """Of `profiles`: those whose consent in force (now, or at `at`) for this purpose and channel is a grant."""
-    granted = ConsentRecord.objects.granted_at(purpose=purpose, channel=channel, when=at or timezone.now())
-    return profiles.filter(pk__in=granted.values("profile_id"))
+def profiles_contactable(
+    *, profiles: _Profiles, workspace_id: int, purpose: str, channel: str, at: datetime | None = None
+) -> _Profiles:
+    """Of `profiles` (of one workspace): those whose consent in force (now, or at `at`) for this
+    purpose and channel is a grant. The consent history is read for that workspace only."""
+    granted = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
+        purpose=purpose, channel=channel, when=at or timezone.now()
+    )
+    return profiles.filter(workspace_id=workspace_id, pk__in=granted.values("profile_id"))
 
 
 def profiles_unsuppressed(*, profiles: _Profiles, workspace_id: int) -> _Profiles:
@@ -62,5 +67,7 @@ def profiles_reachable(
     *, profiles: ProfileQuerySet, workspace_id: int, purpose: str, channel: str, at: datetime | None = None
 ) -> ProfileQuerySet:
     """Of `profiles`: those contactable for the purpose and channel, neither erased nor suppressed."""
-    contactable = profiles_contactable(profiles=profiles, purpose=purpose, channel=channel, at=at)
+    contactable = profiles_contactable(
+        profiles=profiles, workspace_id=workspace_id, purpose=purpose, channel=channel, at=at
+    )
     return profiles_activatable(profiles=contactable, workspace_id=workspace_id)

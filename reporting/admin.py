@@ -8,7 +8,9 @@ from django.utils.html import format_html
 from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles_for, workspace_ids_with
 from accounts.models import Workspace
 from accounts.roles import Capability
-from reporting.dashboards import parse_days, workspace_dashboard
+from campaigns.admin import CampaignAdmin
+from campaigns.models import Campaign
+from reporting.dashboards import campaign_dashboard, parse_days, workspace_dashboard
 from reporting.models import AttributionSettings, DeliveryFigure, PerformanceDashboard, ReportJob, RollupState
 from reporting.reports import ReportQuery, report_file_response, report_job_create
 from reporting.tasks import rollup_task
@@ -94,3 +96,57 @@ class DeliveryFigureAdmin(ReadOnlyScopedAdmin):
 class AttributionSettingsAdmin(WorkspaceScopedAdmin):
     write_capability = Capability.RUN_CAMPAIGNS
     list_display = ["workspace", "click_window", "view_window", "updated_at"]
+
+
+class CampaignPerformanceAdmin(CampaignAdmin):
+    """The campaign page with its performance dashboard: spend against budget and pacing, KPIs per
+    segment and channel. Optimisation extends it with the reallocation and the rules."""
+
+    readonly_fields = [*CampaignAdmin.readonly_fields, "performance_link"]
+    performance_template = "admin/reporting/campaign_performance.html"
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return fieldsets
+        (title, options), *rest = fieldsets
+        fields = list(options["fields"])
+        fields.insert(fields.index("spend_summary") + 1, "performance_link")
+        return [(title, {**options, "fields": fields}), *rest]
+
+    @admin.display(description="Performance")
+    def performance_link(self, obj):
+        if obj.pk is None:
+            return "-"
+        return format_html(
+            '<a id="cible-performance-link" href="{}">Dashboard: spend against budget, KPIs per segment and channel</a>',
+            reverse("admin:campaigns_campaign_performance", args=[obj.pk]),
+        )
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.performance_view)
+        return [
+            path("<path:object_id>/performance/", view, name="campaigns_campaign_performance"),
+            *super().get_urls(),
+        ]
+
+    def performance_context(self, campaign: Campaign, *, basis: str) -> dict:
+        return campaign_dashboard(campaign=campaign, basis=basis)
+
+    def performance_view(self, request, object_id):
+        campaign = self.get_object(request, object_id)
+        if campaign is None:
+            raise Http404("No such campaign.")
+        basis = "reported" if request.GET.get("basis") == "reported" else "attributed"
+        context = {
+            **self.admin_site.each_context(request),
+            **self.performance_context(campaign, basis=basis),
+            "title": f"Performance: {campaign.name}",
+            "can_write": campaign._can_write,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, self.performance_template, context)
+
+
+admin.site.unregister(Campaign)
+admin.site.register(Campaign, CampaignPerformanceAdmin)

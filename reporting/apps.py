@@ -6,7 +6,7 @@ class ReportingConfig(AppConfig):
     name = "reporting"
 
     def ready(self) -> None:
-        from core.leases import job_recoverer, lease_recoverer_register
+        from core.leases import LOST, job_recoverer, lease_recoverer_register
         from customers.followups import event_handler_register
         from customers.signals import profile_merging
         from privacy import registry
@@ -24,8 +24,9 @@ class ReportingConfig(AppConfig):
             recover=job_recoverer(
                 model=ReportJob,
                 requeue={"status": ReportJob.Status.QUEUED},
+                give_up={"status": ReportJob.Status.FAILED, "error": LOST},
                 enqueue=lambda pk: report_job_task.delay(job_id=pk),
             ),
         )
         profile_merging.connect(receivers.profile_merging, dispatch_uid="reporting.merge")
-        registry.access_sections.append(receivers.access_section)
+        registry.register(registry.access_sections, receivers.access_section)

@@ -2,6 +2,7 @@
 
 import csv
 import io
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
+from django.db import OperationalError
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
 from django.utils import timezone
@@ -20,6 +22,8 @@ from core.leases import lease_heartbeat, lease_release, lease_take
 from reporting.kpis import KPI_NAMES, frequency, kpis
 from reporting.models import DailyRollup, ReportJob
 from segments.models import Segment
+
+logger = logging.getLogger(__name__)
 
 GROUPS = ("day", "campaign", "target", "segment", "channel")
 CENT = Decimal("0.01")
@@ -262,7 +266,10 @@ def report_job_run(*, job_id: int) -> ReportJob:
     job = ReportJob.objects.select_related("workspace").get(pk=job_id)
     if job.status in (ReportJob.Status.DONE, ReportJob.Status.FAILED):
         return job
-    token = lease_take(queryset=ReportJob.objects.filter(pk=job.pk), status=ReportJob.Status.RUNNING)
+    token = lease_take(
+        queryset=ReportJob.objects.filter(pk=job.pk, status__in=[ReportJob.Status.QUEUED, ReportJob.Status.RUNNING]),
+        status=ReportJob.Status.RUNNING,
+    )
     if token is None:
         return job  # another worker is writing it
     with lease_heartbeat(model=ReportJob, pk=job.pk, token=token):
@@ -270,8 +277,15 @@ def report_job_run(*, job_id: int) -> ReportJob:
             query = ReportQuery.from_parameters(job.workspace, job.parameters)
             rows = report_rows(query=query)
             content = report_csv(rows=rows, columns=report_columns(query=query))
+        except OperationalError:
+            lease_release(model=ReportJob, pk=job.pk, token=token, status=ReportJob.Status.QUEUED)
+            raise  # transient: the task retries
         except (ValidationError, ValueError, TypeError) as exc:
             outcome: dict[str, Any] = {"status": ReportJob.Status.FAILED, "error": str(exc)}
+        except Exception as exc:
+            # Never left running for ever: the marketer sees that it stopped.
+            logger.exception("Report job %s failed", job.pk)
+            outcome = {"status": ReportJob.Status.FAILED, "error": f"Unexpected error ({type(exc).__name__})."}
         else:
             job.file.save(f"report-{job.workspace.slug}-{job.pk}.csv", ContentFile(content.encode()), save=False)
             outcome = {"status": ReportJob.Status.DONE, "rows": len(rows), "file": job.file.name}

@@ -6,7 +6,7 @@ class SegmentsConfig(AppConfig):
     verbose_name = "Segments"
 
     def ready(self) -> None:
-        from core.leases import job_recoverer, lease_recoverer_register
+        from core.leases import LOST, job_recoverer, lease_recoverer_register
         from customers.signals import profile_merging
         from privacy import registry
         from segments import receivers
@@ -18,6 +18,7 @@ class SegmentsConfig(AppConfig):
             recover=job_recoverer(
                 model=SegmentAnalysis,
                 requeue={"status": SegmentAnalysis.Status.QUEUED},
+                give_up={"status": SegmentAnalysis.Status.FAILED, "error": LOST},
                 enqueue=lambda pk: segment_analysis_run_task.delay(
                     segment_id=SegmentAnalysis.objects.values_list("segment_id", flat=True).get(pk=pk)
                 ),
@@ -25,4 +26,4 @@ class SegmentsConfig(AppConfig):
         )
         profile_merging.connect(receivers.profile_merging, dispatch_uid="segments.merge")
         registry.profiles_erasing.connect(receivers.profiles_erasing, dispatch_uid="segments.erase")
-        registry.access_sections.append(receivers.access_section)
+        registry.register(registry.access_sections, receivers.access_section)

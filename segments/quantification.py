@@ -41,11 +41,21 @@ def segment_analysis_run(*, segment_id: int) -> SegmentAnalysis | None:
     analysis = SegmentAnalysis.objects.select_related("segment").filter(segment_id=segment_id).first()
     if analysis is None:
         return None
-    token = lease_take(queryset=SegmentAnalysis.objects.filter(pk=analysis.pk), status=SegmentAnalysis.Status.RUNNING)
+    started = timezone.now()
+    token = lease_take(
+        queryset=SegmentAnalysis.objects.filter(pk=analysis.pk, status=SegmentAnalysis.Status.QUEUED),
+        status=SegmentAnalysis.Status.RUNNING,
+    )
     if token is None:
-        return analysis  # another worker is computing it
+        return analysis  # computed already (a redelivered task), or being computed by another worker
     with lease_heartbeat(model=SegmentAnalysis, pk=analysis.pk, token=token):
         _analyse(analysis, token)
+    # Asked again while it ran (other thresholds): compute once more, the latest request wins.
+    if SegmentAnalysis.objects.filter(pk=analysis.pk, requested_at__gt=started).exists():
+        from segments.tasks import segment_analysis_run_task  # the task module imports this one
+
+        SegmentAnalysis.objects.filter(pk=analysis.pk).update(status=SegmentAnalysis.Status.QUEUED)
+        segment_analysis_run_task.delay_on_commit(segment_id=segment_id)
     return SegmentAnalysis.objects.get(pk=analysis.pk)
 
 

@@ -19,6 +19,14 @@ def fill_workspace(apps, schema_editor):
         )
 
 
+def interrupted(apps, schema_editor):
+    """Jobs running under the code before leases hold none and would never be taken back: fail them."""
+    model = apps.get_model("audiences", "AudienceExport")
+    model._base_manager.filter(status="running").update(
+        status="failed", error="Interrupted by an upgrade of Cible: run it again."
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("audiences", "0005_manual_member_moves_to_segments"),
@@ -35,6 +43,13 @@ class Migration(migrations.Migration):
             model_name="audienceexport",
             name="lease_expires_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
+        ),
+        migrations.AddField(
+            model_name="audienceexport",
+            name="lease_recoveries",
+            field=models.PositiveSmallIntegerField(
+                default=0, editable=False, help_text="Runs lost in a row (worker killed); reset when a run ends."
+            ),
         ),
         migrations.AddField(
             model_name="audiencemember",
@@ -91,4 +106,5 @@ class Migration(migrations.Migration):
                 db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"
             ),
         ),
+        migrations.RunPython(interrupted, migrations.RunPython.noop),
     ]

@@ -161,7 +161,6 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         "status",
         "owner",
         "spend_summary",
-        "performance_link",
         "controls",
         "transition_log",
         "recent_ledger",
@@ -196,7 +195,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         if obj is None:
             return [main]
         return [
-            ("State and actions", {"fields": ["status", "owner", "spend_summary", "performance_link", "controls"]}),
+            ("State and actions", {"fields": ["status", "owner", "spend_summary", "controls"]}),
             main,
             ("History", {"fields": ["transition_log", "recent_ledger"], "classes": ["collapse"]}),
         ]
@@ -233,15 +232,6 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             "none" if obj.budget_daily is None else f"{obj.budget_daily} {obj.currency}",
             obj.get_pacing_display().split(":")[0],
             "no limit" if allowed is None else f"{allowed} {obj.currency}",
-        )
-
-    @admin.display(description="Performance")
-    def performance_link(self, obj):
-        if obj.pk is None:
-            return "-"
-        return format_html(
-            '<a id="cible-performance-link" href="{}">Dashboard: spend against budget, KPIs per segment and channel</a>',
-            reverse("admin:campaigns_campaign_performance", args=[obj.pk]),
         )
 
     @admin.display(description="Actions")

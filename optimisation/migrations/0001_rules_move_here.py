@@ -19,11 +19,22 @@ def unrename_task(apps, schema_editor):
     apps.get_model("django_celery_beat", "PeriodicTask").objects.filter(task=NEW).update(task=OLD)
 
 
+OLD_APP, NEW_APP, MOVED = "campaigns", "optimisation", ['rule', 'ruleevaluation']
+
+def move_content_types(apps, schema_editor):
+    """The admin's history of these rows follows them to their new app."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    for model in MOVED:
+        if not ContentType.objects.filter(app_label=NEW_APP, model=model).exists():
+            ContentType.objects.filter(app_label=OLD_APP, model=model).update(app_label=NEW_APP)
+
+
 class Migration(migrations.Migration):
 
     initial = True
 
     dependencies = [
+        ("contenttypes", "0002_remove_content_type_name"),
         ('accounts', '0001_initial'),
         ('campaigns', '0006_touch_handoff'),
         ('django_celery_beat', '0019_alter_periodictasks_options'),
@@ -112,4 +123,5 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(fields=("workspace", "name"), name="optimisation_rule_name_unique"),
         ),
         migrations.RunPython(rename_task, unrename_task),
+        migrations.RunPython(move_content_types, migrations.RunPython.noop),
     ]

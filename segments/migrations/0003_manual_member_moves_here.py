@@ -15,8 +15,19 @@ def fill_workspace(apps, schema_editor):
     )
 
 
+OLD_APP, NEW_APP, MOVED = "audiences", "segments", ['manualmember']
+
+def move_content_types(apps, schema_editor):
+    """The admin's history of these rows follows them to their new app."""
+    ContentType = apps.get_model("contenttypes", "ContentType")
+    for model in MOVED:
+        if not ContentType.objects.filter(app_label=NEW_APP, model=model).exists():
+            ContentType.objects.filter(app_label=OLD_APP, model=model).update(app_label=NEW_APP)
+
+
 class Migration(migrations.Migration):
     dependencies = [
+        ("contenttypes", "0002_remove_content_type_name"),
         ("accounts", "0001_initial"),
         ("customers", "0005_profile_erased_at"),
         ("segments", "0002_segment_analysis"),
@@ -63,4 +74,5 @@ class Migration(migrations.Migration):
             name="workspace",
             field=models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name="+", to="accounts.workspace"),
         ),
+        migrations.RunPython(move_content_types, migrations.RunPython.noop),
     ]

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from audiences.exports import export_request
 from audiences.models import Audience, AudienceExport, AudienceRun
-from core.leases import lease_heartbeat, lease_take, leases_recover
+from core.leases import LOST, MAX_RECOVERIES, job_recoverer, lease_heartbeat, lease_take, leases_recover
 from customers.models import ImportJob
 from customers.services import import_job_create
 from reporting.models import ReportJob
@@ -101,3 +101,42 @@ def test_the_heartbeat_renews_the_lease_and_notices_a_takeover(workspace):
         ImportJob.objects.filter(pk=job.pk).update(lease_token=uuid.uuid4())  # someone took it over
         time.sleep(0.6)
         assert beat.lost
+
+
+def test_a_job_whose_worker_is_lost_again_and_again_is_failed_not_queued_for_ever(
+    workspace, eager_tasks, django_capture_on_commit_callbacks
+):
+    job = import_job_create(workspace=workspace, kind="profiles", filename="p.csv", content=b"external_id\nN1\n")
+    for _ in range(MAX_RECOVERIES - 1):
+        ImportJob.objects.filter(pk=job.pk).update(status="running")
+        lapse(ImportJob, job.pk)
+        # The recovered run is queued; here, it is lost again before it starts.
+        ImportJob.objects.filter(pk=job.pk).update(status="pending")
+        with django_capture_on_commit_callbacks(execute=False):
+            recovery = job_recoverer(
+                model=ImportJob,
+                requeue={"status": "pending"},
+                give_up={"status": "failed", "failure": LOST},
+                enqueue=lambda pk: None,  # the broker: this test keeps the job from running
+            )
+            assert recovery() == 1
+    lapse(ImportJob, job.pk, status="running")
+    assert leases_recover() == {"imports": 1}
+    job.refresh_from_db()
+    assert (job.status, job.failure, job.lease_token, job.lease_recoveries) == ("failed", LOST, None, 0)
+
+
+def test_a_finished_analysis_is_not_computed_again_by_a_redelivered_task(
+    workspace, eager_tasks, django_capture_on_commit_callbacks
+):
+    segment = make_segment(workspace=workspace)
+    with django_capture_on_commit_callbacks(execute=True):
+        analysis = segment_analysis_request(segment=segment, min_count=1)
+    analysis.refresh_from_db()
+    assert analysis.status == "ready"
+    computed = analysis.computed_at
+    from segments.quantification import segment_analysis_run
+
+    segment_analysis_run(segment_id=segment.pk)  # the same task, delivered again
+    analysis.refresh_from_db()
+    assert (analysis.status, analysis.computed_at) == ("ready", computed)

@@ -40,7 +40,10 @@ def test_contactable_for_follows_the_latest_record(workspace):
     make_consent(profile=withdrawn, status="withdrawn", recorded_at=t0 + timedelta(days=1))
     make_consent(profile=silent, channel="sms", recorded_at=t0)
     contactable = profiles_contactable(
-        profiles=Profile.objects.for_workspace(workspace), purpose="direct_marketing", channel="email"
+        profiles=Profile.objects.for_workspace(workspace),
+        workspace_id=workspace.pk,
+        purpose="direct_marketing",
+        channel="email",
     )
     assert list(contactable.values_list("pk", flat=True)) == [granted.pk]
 
@@ -102,4 +105,6 @@ def test_a_consent_in_the_future_or_with_a_bad_purpose_is_refused(profile, marke
 def test_new_profiles_have_no_consent_and_are_not_contactable(workspace):
     profile = make_profile(workspace=workspace)
     people = Profile.objects.filter(pk=profile.pk)
-    assert not profiles_contactable(profiles=people, purpose="direct_marketing", channel="email").exists()
+    assert not profiles_contactable(
+        profiles=people, workspace_id=profile.workspace_id, purpose="direct_marketing", channel="email"
+    ).exists()

@@ -187,7 +187,10 @@ def test_a_new_profile_has_no_marketing_consent(workspace, marketer):
     state = marketer.get(url("consent-current"), {"profile": created.json()["id"]}).json()
     assert state == []
     assert not profiles_contactable(
-        profiles=Profile.objects.filter(pk=created.json()["id"]), purpose="direct_marketing", channel="email"
+        profiles=Profile.objects.filter(pk=created.json()["id"]),
+        workspace_id=workspace.pk,
+        purpose="direct_marketing",
+        channel="email",
     ).exists()
 
 
