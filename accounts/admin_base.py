@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import ForeignKey, QuerySet
 from django.utils.formats import date_format
 from django.utils.html import format_html
@@ -18,6 +19,7 @@ from django.utils.timezone import localtime
 from accounts.models import Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles
+from core.api import SafeJSONFormField
 
 
 def admin_datetime(value) -> str:
@@ -84,6 +86,8 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
     write_capability: ClassVar[Capability] = Capability.WRITE_CUSTOMERS
     workspace_path: ClassVar[str] = "workspace"
     form = WorkspaceScopedForm
+    # JSON typed in the admin obeys the API's limits (depth, Unicode, 64-bit integers).
+    formfield_overrides = {models.JSONField: {"form_class": SafeJSONFormField}}
 
     def _workspace_of(self, obj) -> int | None:
         target = obj

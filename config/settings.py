@@ -6,6 +6,7 @@ psycopg 3) and REDIS_URL (Celery broker and cache) switches to production mode,
 where DJANGO_SECRET_KEY and DJANGO_ALLOWED_HOSTS become required.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served by Cible itself, no CDN
     "django_celery_beat",
+    "axes",  # locks out the admin login after repeated failures
     # Cible's apps, lowest layer first (core.LAYERS; imports run downward only).
     "core",
     "accounts",
@@ -68,7 +70,19 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: answers a locked-out login
 ]
+
+# --- Login lockout (django-axes) -------------------------------------------------
+# After AXES_FAILURE_LIMIT failed logins for one username from one address, that pair is locked
+# out for the cool-off time (the admin's login form and the token endpoint alike); a success
+# resets the count. Locking by username alone would let anyone lock an administrator out.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("CIBLE_LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("CIBLE_LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False  # its log lines would name the username tried
 
 ROOT_URLCONF = "config.urls"
 # The covering index of orders (for segment aggregates) is a PostgreSQL optimisation; SQLite builds
@@ -191,10 +205,13 @@ REST_FRAMEWORK = {
         "anon": env("CIBLE_THROTTLE_ANON", default="60/minute"),
         "user": env("CIBLE_THROTTLE_USER", default="1200/minute"),
         "ingest": env("CIBLE_THROTTLE_INGEST", default="600/minute"),
+        # Token requests (password attempts): per address, and per username from any address.
+        "login": env("CIBLE_THROTTLE_LOGIN", default="20/minute"),
+        "login_username": env("CIBLE_THROTTLE_LOGIN_USERNAME", default="5/minute"),
     },
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "rest_framework.parsers.JSONParser",
+        "core.parsers.SafeJSONParser",  # JSON within limits: depth, Unicode, 64-bit integers (core.payloads)
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],

@@ -8,7 +8,14 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 REST_FRAMEWORK = {
     **REST_FRAMEWORK,
-    "DEFAULT_THROTTLE_RATES": {"anon": "100000/minute", "user": "100000/minute", "ingest": "100000/minute"},
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": "100000/minute",
+        "user": "100000/minute",
+        "ingest": "100000/minute",
+        # Real limits: the tests check them (tests/accounts/test_login_throttle.py).
+        "login": "20/minute",
+        "login_username": "5/minute",
+    },
 }
 # The test worker has its own queue, so a developer's running worker never takes test tasks.
 CELERY_TASK_DEFAULT_QUEUE = "cible-test"

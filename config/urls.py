@@ -1,11 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
-from rest_framework.throttling import AnonRateThrottle
 
-from accounts.api.views import MembershipViewSet, WorkspaceViewSet
+from accounts.api.views import MembershipViewSet, TokenView, WorkspaceViewSet
 from audiences.api.views import ExportViewSet, SegmentViewSet
 from campaigns.api.views import ConnectorViewSet, FrequencyCapViewSet
 from config.health import health
@@ -45,12 +43,6 @@ workspace_router.register("suppressions", privacy.SuppressionViewSet, basename="
 workspace_router.register("removal-notices", privacy.RemovalNoticeViewSet, basename="removal-notice")
 workspace_router.register("audit-log", privacy.AuditEntryViewSet, basename="audit-entry")
 workspace_router.register("privacy", privacy.PrivacyViewSet, basename="privacy")
-
-
-class TokenView(ObtainAuthToken):
-    """Exchange a username and password for the API token (Authorization: Bearer <token>)."""
-
-    throttle_classes = [AnonRateThrottle]  # slows down password guessing
 
 
 urlpatterns = [

@@ -3,10 +3,12 @@
 from datetime import UTC, datetime
 from typing import Any
 
+from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -19,7 +21,9 @@ from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, Conflict
+from core.parsers import TOO_DEEP_MESSAGE
+from core.payloads import PayloadProblem, payload_check
 
 MAX_PAGE_SIZE = 500
 
@@ -91,7 +95,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, DjangoValidationError):
+        status_code = 409 if isinstance(exc, Conflict) else 400
         exc = exceptions.ValidationError(detail=django_error_detail(exc))
+        exc.status_code = status_code
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, Http404):
@@ -125,3 +131,25 @@ class ActionsOnlyMetadata(SimpleMetadata):
 
     def determine_actions(self, request, view):
         return {}
+
+
+class SafeJSONFormField(forms.JSONField):
+    """The admin's JSON fields, within the same limits as the API's bodies."""
+
+    def to_python(self, value):
+        try:
+            data = super().to_python(value)
+        except RecursionError:
+            raise DjangoValidationError(TOO_DEEP_MESSAGE, code=CommonErrorCode.TOO_DEEP) from None
+        try:
+            payload_check(data)
+        except PayloadProblem as problem:
+            where = f" (at {problem.path})" if problem.path != "non_field_errors" else ""
+            raise DjangoValidationError(problem.message + where, code=problem.code) from None
+        return data
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown again as typed, with the error above it
+            return InvalidJSONInput(data)

@@ -6,6 +6,8 @@ these values, so a value never changes once released.
 
 from enum import StrEnum
 
+from django.core.exceptions import ValidationError
+
 
 class CommonErrorCode(StrEnum):
     BLANK = "blank"
@@ -21,5 +23,11 @@ class CommonErrorCode(StrEnum):
     PROTECTED = "protected"
     REQUEST_TOO_LARGE = "request_too_large"
     REQUIRED = "required"
+    TOO_DEEP = "too_deep"
     UNIQUE = "unique"
     UNKNOWN_FIELD = "unknown_field"
+
+
+class Conflict(ValidationError):
+    """A request refused because of the state of other rows (a segment still used by a campaign):
+    the API answers 409 with the usual `{field: [{message, code}]}` body."""

@@ -9,6 +9,8 @@ from django.utils.html import format_html
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
+from core.api import SafeJSONFormField
+from core.payloads import PayloadProblem, payload_check
 from segments import services
 from segments.admin_panels import BUSY, AnalyseForm, form_errors, index_panel, job_statuses, suggestion_panel
 from segments.membership import current_audience
@@ -20,7 +22,7 @@ EXAMPLE = {"all": [{"field": "age", "op": "between", "value": [25, 34]}, {"event
 
 
 class SegmentForm(WorkspaceScopedForm):
-    definition = forms.JSONField(
+    definition = SafeJSONFormField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "class": "vLargeTextField cible-definition"}),
         help_text=format_html("The rules as JSON, e.g. <code>{}</code>", json.dumps(EXAMPLE)),
@@ -180,11 +182,14 @@ class SegmentAdmin(WorkspaceScopedAdmin):
             return JsonResponse({"error": "POST the workspace and the definition."}, status=405)
         try:
             payload = json.loads(request.body)
+            payload_check(payload)
             workspace = Workspace.objects.get(pk=int(payload.get("workspace")), pk__in=list(roles_for(request)))
             definition = payload.get("definition")
             services.definition_check(workspace=workspace, definition=definition)
-        except (ValueError, TypeError, Workspace.DoesNotExist):
+        except (ValueError, TypeError, RecursionError, Workspace.DoesNotExist):
             return JsonResponse({"errors": ["Choose a workspace and write the rules as JSON."]}, status=400)
+        except PayloadProblem as problem:
+            return JsonResponse({"errors": [f"{problem.path}: {problem.message}"]}, status=400)
         except ValidationError as exc:
             return JsonResponse({"errors": exc.message_dict.get("definition", exc.messages)}, status=400)
         preview = definition_preview(workspace=workspace, definition=definition, sample=5)

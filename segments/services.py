@@ -5,9 +5,10 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 
 from accounts.models import Workspace
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, Conflict
 from customers.models import AttributeDefinition, Profile
 from segments.errors import SegmentErrorCode
 from segments.models import ManualMember, Segment
@@ -107,14 +108,27 @@ def segment_update(*, segment: Segment, **fields: Any) -> Segment:
 def segment_delete(*, segment: Segment) -> None:
     users = list(segment.used_by.values_list("name", flat=True))
     if users:
-        raise ValidationError(
+        raise Conflict(
             {
                 "non_field_errors": ValidationError(
                     f"Used by other segments: {', '.join(users)}.", code=CommonErrorCode.PROTECTED
                 )
             }
         )
-    segment.delete()
+    try:
+        with transaction.atomic():
+            segment.delete()
+    except ProtectedError as exc:
+        # Rows of higher apps that must keep their segment (a campaign's targets): name their owners.
+        owners = sorted({str(getattr(row, "campaign", row)) for row in exc.protected_objects})
+        raise Conflict(
+            {
+                "non_field_errors": ValidationError(
+                    f"Used by campaigns: {', '.join(owners[:10])}. Remove it from their targets first.",
+                    code=CommonErrorCode.PROTECTED,
+                )
+            }
+        ) from None
 
 
 # --- manual inclusions and exclusions, static lists ---------------------------------

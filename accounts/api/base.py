@@ -70,7 +70,9 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
             return self.model._default_manager.none()
         queryset = self.model._default_manager.filter(workspace=self.workspace)
         # Applied again after the subclass hook, so a hook can never widen it.
-        return self.scoped_queryset(queryset).filter(workspace=self.workspace)
+        scoped = self.scoped_queryset(queryset).filter(workspace=self.workspace)
+        # Pages of a list never repeat or skip a row: a stable order when the model has none.
+        return scoped if scoped.ordered else scoped.order_by("pk")
 
     def get_object(self) -> _M:
         return super().get_object()

@@ -1,9 +1,13 @@
 from django.core.exceptions import PermissionDenied
 from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet
 from accounts.api.serializers import MembershipSerializer, WorkspaceSerializer
+from accounts.api.throttles import LoginAddressThrottle, LoginUsernameThrottle
 from accounts.models import Membership, Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles, workspace_list
@@ -55,3 +59,20 @@ class MembershipViewSet(ReadOnlyWorkspaceViewSet):
 
     def scoped_queryset(self, queryset):
         return queryset.select_related("user")
+
+
+@extend_schema(
+    responses={
+        200: AuthTokenSerializer,
+        400: OpenApiResponse(description="Wrong credentials."),
+        429: OpenApiResponse(description="Too many attempts: wait and try again."),
+    }
+)
+class TokenView(ObtainAuthToken):
+    """Exchange a username and password for the API token (Authorization: Bearer <token>).
+
+    A token sent along is ignored here: attempts are throttled by address and by username.
+    """
+
+    authentication_classes: list = []
+    throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]

@@ -30,6 +30,7 @@ from campaigns.models import (
     CampaignChannel,
     Target,
 )
+from core.api import SafeJSONFormField
 
 Status = Campaign.Status
 EDITABLE = (Status.DRAFT, Status.SCHEDULED)
@@ -61,8 +62,8 @@ class CampaignForm(WorkspaceScopedForm):
 
 
 class TargetForm(forms.ModelForm):
-    restriction = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}))
-    trigger_properties = forms.JSONField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}))
+    restriction = SafeJSONFormField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}))
+    trigger_properties = SafeJSONFormField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}))
 
     class Meta:
         model = Target

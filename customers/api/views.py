@@ -4,13 +4,14 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
 from core.api import RequestTooLarge, TimeCursorPagination, read_upload
 from core.errors import CommonErrorCode
+from core.parsers import SafeJSONParser
 from customers import services
 from customers.api import filters
 from customers.api import serializers as s
@@ -180,7 +181,7 @@ class IngestViewSet(WorkspaceScopedViewSet):
 
     model = Profile
     throttle_scope = "ingest"
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     serializer_class = s.IngestReportOutput
 
     def _ingest(self, request, kind: str) -> Response:

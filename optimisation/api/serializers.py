@@ -19,8 +19,8 @@ class RuleIO(serializers.ModelSerializer):
     campaign = WorkspaceCampaignField(allow_null=True, required=False)
     conditions = serializers.JSONField()
     notify_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
-    next_run_at = WorkspaceDateTimeField(read_only=True)
-    last_run_at = WorkspaceDateTimeField(read_only=True)
+    next_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty while disabled.")
+    last_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty until it first runs.")
 
     class Meta:
         model = Rule

@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -67,6 +67,15 @@ class SegmentViewSet(
             segment=self.get_object(), **self._input(request, kwargs.get("partial", False))
         )
         return Response(self._output(segment))
+
+    @extend_schema(
+        responses={
+            204: None,
+            409: OpenApiResponse(description="Still used: by other segments' rules or by campaigns' targets."),
+        }
+    )
+    def destroy(self, request, *args, **kwargs):
+        return super().destroy(request, *args, **kwargs)
 
     def perform_destroy(self, instance):
         services.segment_delete(segment=instance)

@@ -115,7 +115,7 @@ def test_a_segment_used_by_another_cannot_be_deleted(marketer, workspace):
     a = segment_create(workspace=workspace, name="A", definition=LYON)
     segment_create(workspace=workspace, name="B", definition={"segment": a.pk})
     r = marketer.delete(url("segment-detail", pk=a.pk))
-    assert r.status_code == 400 and r.json()["non_field_errors"][0]["code"] == "protected"
+    assert r.status_code == 409 and r.json()["non_field_errors"][0]["code"] == "protected"
     assert Segment.objects.filter(pk=a.pk).exists()
 
 

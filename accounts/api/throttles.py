@@ -1,0 +1,28 @@
+"""Password guessing on the token endpoint is slowed down by the caller's address and by the
+username tried, whether or not the request also carries a valid token."""
+
+import hashlib
+
+from rest_framework.throttling import SimpleRateThrottle
+
+
+class LoginAddressThrottle(SimpleRateThrottle):
+    """Attempts from one address (X-Forwarded-For as configured in NUM_PROXIES)."""
+
+    scope = "login"
+
+    def get_cache_key(self, request, view) -> str:
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class LoginUsernameThrottle(SimpleRateThrottle):
+    """Attempts at one username, from any address (a digest: usernames are not kept in the cache)."""
+
+    scope = "login_username"
+
+    def get_cache_key(self, request, view) -> str | None:
+        username = str(request.data.get("username", "")).strip().lower()[:150] if hasattr(request, "data") else ""
+        if not username:
+            return None
+        digest = hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": digest}

@@ -1,0 +1,58 @@
+"""Limits every JSON body and JSON field shares: how deep it nests, that its texts are valid
+Unicode, that its integers fit the database's 64 bits.
+
+Checked once, where the JSON is parsed (the API's parser, the admin's JSON fields), so that a
+hostile value is a 400 naming where it is, never a RecursionError, a UnicodeEncodeError or an
+OverflowError deep in a compiler or a driver. The walk is iterative: it cannot overflow itself.
+"""
+
+from typing import Any
+
+from core.errors import CommonErrorCode
+
+MAX_JSON_DEPTH = 32
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class PayloadProblem(Exception):
+    def __init__(self, path: str, message: str, code: CommonErrorCode) -> None:
+        super().__init__(message)
+        self.path, self.message, self.code = path, message, code
+
+
+def _join(path: str, key: Any) -> str:
+    if isinstance(key, int):
+        return f"{path}[{key}]"
+    return f"{path}.{key}" if path else str(key)
+
+
+def payload_check(value: Any, *, path: str = "", max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise PayloadProblem at the first place `value` goes past a limit."""
+    stack: list[tuple[Any, str, int]] = [(value, path, 0)]
+    while stack:
+        node, where, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= max_depth:
+                raise PayloadProblem(
+                    where or "non_field_errors", f"Nested deeper than {max_depth} levels.", CommonErrorCode.TOO_DEEP
+                )
+            items = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in items:
+                if isinstance(key, str):
+                    _text_check(key, where or "non_field_errors")
+                stack.append((child, _join(where, key), depth + 1))
+        elif isinstance(node, str):
+            _text_check(node, where or "non_field_errors")
+        elif isinstance(node, int) and not isinstance(node, bool) and not INT64_MIN <= node <= INT64_MAX:
+            raise PayloadProblem(
+                where or "non_field_errors",
+                "This number is too large (64-bit integers at most).",
+                CommonErrorCode.OUT_OF_RANGE,
+            )
+
+
+def _text_check(text: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PayloadProblem(where, "Not valid Unicode text (a lone surrogate).", CommonErrorCode.INVALID) from None

@@ -1,0 +1,62 @@
+"""Password guessing on the token endpoint is throttled by username and by address, whether or
+not the request carries a valid token."""
+
+import uuid
+
+from django.core.cache import cache
+from django.urls import reverse
+
+from accounts.api.throttles import LoginAddressThrottle
+from accounts.models import Role
+from tests.factories import make_user, token_for
+
+
+def test_attempts_at_one_username_are_throttled_even_with_a_valid_token_in_the_header(workspace, client):
+    cache.delete(LoginAddressThrottle.cache_format % {"scope": "login", "ident": "127.0.0.1"})
+    intruder = make_user(workspace=workspace, role=Role.VIEWER)
+    victim = make_user(workspace=workspace, role=Role.ADMIN, username=f"victim-{uuid.uuid4().hex[:8]}")
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token_for(intruder)}"}
+    answers = [
+        client.post(reverse("api-token"), {"username": victim.username, "password": f"guess-{n}"}, **headers)
+        for n in range(6)
+    ]
+    assert [r.status_code for r in answers] == [400] * 5 + [429]
+    assert answers[-1].json()["code"] == "throttled"
+    # The same address may still log in as someone else, with the right password.
+    intruder.set_password("secret-pass-123")
+    intruder.save()
+    ok = client.post(reverse("api-token"), {"username": intruder.username, "password": "secret-pass-123"})
+    assert ok.status_code == 200 and ok.json()["token"] == token_for(intruder)
+
+
+def test_attempts_from_one_address_are_throttled_across_usernames(workspace, client):
+    cache.delete(LoginAddressThrottle.cache_format % {"scope": "login", "ident": "10.9.8.7"})
+    codes = [
+        client.post(
+            reverse("api-token"),
+            {"username": f"nobody-{uuid.uuid4().hex[:8]}", "password": "x"},
+            REMOTE_ADDR="10.9.8.7",
+        ).status_code
+        for _ in range(21)
+    ]
+    assert codes[:20] == [400] * 20 and codes[20] == 429
+
+
+def test_the_admin_login_is_locked_after_repeated_failures_for_that_username_and_address(workspace, client):
+    admin_user = make_user(workspace=workspace, role=Role.ADMIN)
+    admin_user.is_staff = True
+    admin_user.set_password("right-password-1")
+    admin_user.save()
+    login = reverse("admin:login")
+    codes = [
+        client.post(login, {"username": admin_user.username, "password": f"wrong-{n}"}).status_code for n in range(5)
+    ]
+    assert codes == [200, 200, 200, 200, 429]  # the form again with its error, then locked at the fifth
+    locked = client.post(login, {"username": admin_user.username, "password": "right-password-1"})
+    assert locked.status_code == 429  # locked out, even with the right password
+    assert "_auth_user_id" not in client.session
+    # The same person from another address is not locked out by an attacker's guesses.
+    elsewhere = client.post(
+        login, {"username": admin_user.username, "password": "right-password-1"}, REMOTE_ADDR="10.1.2.3"
+    )
+    assert elsewhere.status_code == 302

@@ -1,0 +1,163 @@
+"""Hostile input is a 400 (or a 409) naming where it is, never a server error, and writes nothing.
+
+The JSON limits hold for every JSON body the API parses and every JSON field of the admin
+(core.payloads): nesting deeper than 32 levels, a lone UTF-16 surrogate, an integer past 64 bits.
+"""
+
+import json
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Role
+from customers.models import Profile
+from segments.models import Segment
+from tests.factories import make_campaign, make_segment, make_user
+
+
+def url(name: str, **kwargs) -> str:
+    return reverse(name, kwargs={"workspace": "maison", **kwargs})
+
+
+def post_raw(client, path: str, body: str):
+    return client.generic("POST", path, body, content_type="application/json")
+
+
+def nested(depth: int) -> dict:
+    node: dict = {"field": "age", "op": "gte", "value": 18}
+    for _ in range(depth):
+        node = {"all": [node]}
+    return node
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_a_body_nested_too_deep_is_refused_whatever_its_depth(marketer, depth):
+    body = '{"name": "Deep", "definition": ' + '{"all": [' * depth + "{}" + "]}" * depth + "}"
+    r = post_raw(marketer, url("segment-list"), body)
+    assert r.status_code == 400, r.content
+    (field, errors), *_ = r.json().items()
+    assert errors[0]["code"] == "too_deep"
+    assert field.startswith("definition") or field == "non_field_errors"
+    assert not Segment.objects.exists()
+
+
+def test_nested_event_properties_past_the_limit_are_refused_by_path(marketer, workspace):
+    properties: dict = {"leaf": 1}
+    for _ in range(40):
+        properties = {"x": properties}
+    items = [
+        {
+            "idempotency_key": "e1",
+            "external_id": "C1",
+            "type": "page_view",
+            "channel": "web",
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "properties": properties,
+        }
+    ]
+    r = marketer.post(url("ingest-events"), {"items": items}, format="json")
+    assert r.status_code == 400
+    field = next(iter(r.json()))
+    assert field.startswith("items[0].properties.x.x")
+    assert r.json()[field][0]["code"] == "too_deep"
+    assert not Profile.objects.filter(external_id="C1").exists()
+
+
+def test_a_lone_surrogate_in_an_ingested_profile_is_refused_by_path(marketer, workspace):
+    body = json.dumps({"items": [{"idempotency_key": "p1", "external_id": "C1", "first_name": "Ana\udfff"}]})
+    assert "\\udfff" in body
+    r = post_raw(marketer, url("ingest-profiles"), body)
+    assert r.status_code == 400, r.content
+    assert r.json() == {
+        "items[0].first_name": [{"message": "Not valid Unicode text (a lone surrogate).", "code": "invalid"}]
+    }
+    assert not Profile.objects.exists()
+
+
+def test_a_lone_surrogate_in_a_key_is_refused_too(marketer):
+    body = json.dumps({"name": "S", "definition": {"field\udfff": "age", "op": "gte", "value": 1}})
+    r = post_raw(marketer, url("segment-list"), body)
+    assert r.status_code == 400
+    assert next(iter(r.json().values()))[0]["code"] == "invalid"
+
+
+def test_an_integer_past_64_bits_in_a_rule_is_refused_by_path(marketer):
+    body = (
+        '{"name": "Huge", "definition": {"field": "age", "op": "between", "value": [-1'
+        + "0" * 30
+        + ", 1"
+        + "0" * 30
+        + "]}}"
+    )
+    r = post_raw(marketer, url("segment-list"), body)
+    assert r.status_code == 400, r.content
+    assert r.json() == {
+        "definition.value[1]": [
+            {"message": "This number is too large (64-bit integers at most).", "code": "out_of_range"}
+        ]
+    }
+    preview = post_raw(marketer, url("segment-preview-definition"), body.replace('"name": "Huge", ', ""))
+    assert preview.status_code == 400
+    assert not Segment.objects.exists()
+
+
+def test_the_admin_refuses_a_definition_nested_too_deep_with_a_form_error(client, workspace):
+    user = make_user(workspace=workspace, role=Role.MARKETER)
+    client.force_login(user)
+    r = client.post(
+        reverse("admin:segments_segment_add"),
+        {
+            "workspace": workspace.pk,
+            "name": "Deep",
+            "kind": "dynamic",
+            "definition": json.dumps(nested(40)),
+            "refresh_every": "",
+        },
+    )
+    assert r.status_code == 200  # the form again, with the error
+    assert "Nested deeper than 32 levels" in r.content.decode()
+    very_deep = '{"all": [' * 100_000 + "{}" + "]}" * 100_000
+    r = client.post(
+        reverse("admin:segments_segment_add"),
+        {"workspace": workspace.pk, "name": "Deeper", "kind": "dynamic", "definition": very_deep},
+    )
+    assert r.status_code == 200 and "nested deeper than 32 levels" in r.content.decode()
+    assert not Segment.objects.exists()
+
+
+def test_deleting_a_segment_a_campaign_uses_is_a_409_naming_the_campaign(marketer, workspace):
+    segment = make_segment(workspace=workspace, name="Buyers", compute=False)
+    make_campaign(workspace=workspace, segment=segment, name="Soldes d'hiver")
+    r = marketer.delete(url("segment-detail", pk=segment.pk))
+    assert r.status_code == 409
+    assert r.json() == {
+        "non_field_errors": [
+            {
+                "message": "Used by campaigns: Soldes d'hiver. Remove it from their targets first.",
+                "code": "protected",
+            }
+        ]
+    }
+    assert Segment.objects.filter(pk=segment.pk).exists()
+
+
+def test_every_list_has_a_stable_order_so_pages_never_repeat_or_skip_a_row(workspace, client_for):
+    from datetime import timedelta
+
+    from campaigns.models import FrequencyCap
+
+    manager = client_for(Role.ADMIN)
+    for days, channel in ((1, "email"), (7, "sms"), (30, "")):
+        FrequencyCap.objects.create(workspace=workspace, channel=channel, window=timedelta(days=days), max_touches=3)
+    ids = sorted(FrequencyCap.objects.values_list("pk", flat=True))
+    first = manager.get(url("frequency-cap-list"), {"page_size": 2}).json()
+    second = manager.get(first["next"]).json()
+    assert [row["id"] for row in first["results"] + second["results"]] == ids
+
+
+def test_the_schema_says_a_rules_run_times_may_be_empty():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    rule = schema["components"]["schemas"]["RuleIO"]["properties"]
+    assert rule["next_run_at"]["nullable"] and rule["last_run_at"]["nullable"]
