@@ -161,3 +161,23 @@ def test_the_schema_says_a_rules_run_times_may_be_empty():
     schema = SchemaGenerator().get_schema(request=None, public=True)
     rule = schema["components"]["schemas"]["RuleIO"]["properties"]
     assert rule["next_run_at"]["nullable"] and rule["last_run_at"]["nullable"]
+
+
+@pytest.mark.parametrize(
+    ("name", "body"),
+    [
+        ("segment-list", {"name": "S", "definition": {"field": "age", "op": "gte", "value": 1}, "refresh": "P1D"}),
+        ("segment-preview-definition", {"definition": {"field": "age", "op": "gte", "value": 1}, "sample": 3}),
+        ("campaign-list", {"name": "C", "channels": ["email"], "budget": "100"}),
+        ("frequency-cap-list", {"channel": "email", "window": "P7D", "max_touches": 2, "maximum": 3}),
+    ],
+)
+def test_an_unknown_top_level_field_is_refused_and_nothing_is_written(client_for, name, body):
+    from campaigns.models import Campaign, FrequencyCap
+
+    admin_client = client_for(Role.ADMIN)
+    r = admin_client.post(url(name), body, format="json")
+    assert r.status_code == 400, r.content
+    unknown = {field for field, errors in r.json().items() if errors[0]["code"] == "unknown_field"}
+    assert unknown == {"refresh", "sample", "budget", "maximum"} & set(body)
+    assert not Segment.objects.exists() and not Campaign.objects.exists() and not FrequencyCap.objects.exists()

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from audiences.models import Audience, AudienceExport, AudienceRun
+from core.serializers import StrictInput
 from segments.api.serializers import SegmentOutput
 
 
@@ -57,7 +58,7 @@ class ExportOutput(serializers.ModelSerializer):
         ]
 
 
-class ExportInput(serializers.Serializer):
+class ExportInput(StrictInput, serializers.Serializer):
     purpose = serializers.CharField()
     channel = serializers.CharField()
     format = serializers.ChoiceField(choices=AudienceExport.Format.choices, default=AudienceExport.Format.CSV)

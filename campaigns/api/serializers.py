@@ -18,6 +18,7 @@ from campaigns.models import (
 )
 from campaigns.services import connector_check, spend_allowed_today
 from core.errors import CommonErrorCode
+from core.serializers import StrictInput
 from segments.models import Segment
 
 
@@ -59,7 +60,7 @@ class WorkspaceSegmentField(serializers.PrimaryKeyRelatedField):
         return Segment.objects.filter(workspace=workspace) if workspace else Segment.objects.none()
 
 
-class TargetIO(serializers.ModelSerializer):
+class TargetIO(StrictInput, serializers.ModelSerializer):
     segment = WorkspaceSegmentField(allow_null=True, required=False)
     restriction = serializers.JSONField(required=False, allow_null=True)
     trigger_properties = serializers.JSONField(required=False)
@@ -70,7 +71,7 @@ class TargetIO(serializers.ModelSerializer):
         read_only_fields = ["id", "activated_version"]
 
 
-class CampaignInput(serializers.ModelSerializer):
+class CampaignInput(StrictInput, serializers.ModelSerializer):
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), allow_empty=False)
     starts_at = ScheduleDateTimeField()
     ends_at = ScheduleDateTimeField()
@@ -136,21 +137,21 @@ class CampaignOutput(serializers.ModelSerializer):
         return None if allowed is None else str(allowed)
 
 
-class ReasonInput(serializers.Serializer):
+class ReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
-class CancelInput(serializers.Serializer):
+class CancelInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=2000, help_text="Why the campaign is cancelled (required).")
 
 
-class BudgetInput(serializers.Serializer):
+class BudgetInput(StrictInput, serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     daily = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     reason = serializers.CharField(max_length=2000)
 
 
-class SpendInput(serializers.Serializer):
+class SpendInput(StrictInput, serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     idempotency_key = serializers.CharField(max_length=128)
     occurred_at = ScheduleDateTimeField(required=False)
@@ -189,7 +190,7 @@ class TransitionOutput(serializers.ModelSerializer):
         fields = ["id", "from_status", "to_status", "actor", "source", "reason", "at"]
 
 
-class FrequencyCapIO(serializers.ModelSerializer):
+class FrequencyCapIO(StrictInput, serializers.ModelSerializer):
     window = serializers.DurationField(min_value=timedelta(minutes=1), max_value=timedelta(days=366))
 
     class Meta:
@@ -198,7 +199,7 @@ class FrequencyCapIO(serializers.ModelSerializer):
         validators: list[Callable[..., Any]] = []
 
 
-class ConnectorIO(serializers.ModelSerializer):
+class ConnectorIO(StrictInput, serializers.ModelSerializer):
     secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
 
     class Meta:

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
+from core.serializers import StrictInput
 from customers.ingestion import attributes_validate
 from customers.models import (
     PROFILE_FIELDS,
@@ -38,7 +39,7 @@ class IdentityOutput(serializers.ModelSerializer):
         fields = ["id", "profile", "type", "value", "created_at"]
 
 
-class IdentityInput(serializers.Serializer):
+class IdentityInput(StrictInput, serializers.Serializer):
     profile = serializers.IntegerField()
     type = serializers.ChoiceField(choices=_field_choices(Identity, "type"))
     value = serializers.CharField(max_length=254)
@@ -55,7 +56,7 @@ class ProfileOutput(serializers.ModelSerializer):
         fields = ["id", *PROFILE_WRITABLE, "age", "created_at", "updated_at"]
 
 
-class ProfileInput(serializers.ModelSerializer):
+class ProfileInput(StrictInput, serializers.ModelSerializer):
     """Field types for a single profile; attribute values are checked against their definitions."""
 
     class Meta:
@@ -106,7 +107,7 @@ class ProfileDetailOutput(ProfileOutput):
         return ProfileSummaryOutput(profile_summary(profile=profile)).data
 
 
-class MergeInput(serializers.Serializer):
+class MergeInput(StrictInput, serializers.Serializer):
     other = serializers.IntegerField(help_text="Id of the profile merged into this one (it is deleted).")
 
 
@@ -147,7 +148,7 @@ class SurveyResponseOutput(serializers.ModelSerializer):
         fields = ["id", "profile", "survey", "question", "answer", "answered_at", "created_at"]
 
 
-class SurveyResponseInput(serializers.ModelSerializer):
+class SurveyResponseInput(StrictInput, serializers.ModelSerializer):
     profile = serializers.IntegerField()
 
     class Meta:
@@ -176,7 +177,7 @@ class ImportJobOutput(serializers.ModelSerializer):
         ]
 
 
-class ImportJobInput(serializers.Serializer):
+class ImportJobInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=ImportJob.Kind.choices)
     file = serializers.FileField(help_text="CSV, comma or semicolon separated, UTF-8 or Windows-1252.")
 

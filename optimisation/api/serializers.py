@@ -5,6 +5,7 @@ from rest_framework import serializers
 from campaigns.api.serializers import WorkspaceDateTimeField
 from campaigns.models import MONEY, Campaign
 from core.errors import CommonErrorCode
+from core.serializers import StrictInput
 from optimisation.models import RULE_FIELDS, Rule, RuleEvaluation
 from optimisation.rules import rule_check
 
@@ -15,7 +16,7 @@ class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
         return Campaign.objects.filter(workspace=workspace) if workspace else Campaign.objects.none()
 
 
-class RuleIO(serializers.ModelSerializer):
+class RuleIO(StrictInput, serializers.ModelSerializer):
     campaign = WorkspaceCampaignField(allow_null=True, required=False)
     conditions = serializers.JSONField()
     notify_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
@@ -77,7 +78,7 @@ class ReallocationParameters(serializers.Serializer):
     basis = serializers.ChoiceField(choices=Rule.Basis.choices, default="attributed")
 
 
-class ReallocationApply(ReallocationParameters):
+class ReallocationApply(StrictInput, ReallocationParameters):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
 
 

@@ -4,6 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
+from core.serializers import StrictInput
 from customers.models import Channel
 from privacy.models import (
     CONSENT_FIELDS,
@@ -29,7 +30,7 @@ class ConsentRecordOutput(serializers.ModelSerializer):
         fields = ["id", "profile", *CONSENT_FIELDS, "created_at"]
 
 
-class ConsentRecordInput(serializers.ModelSerializer):
+class ConsentRecordInput(StrictInput, serializers.ModelSerializer):
     profile = serializers.IntegerField()
     recorded_at = serializers.DateTimeField(required=False, help_text="Defaults to now.", validators=[not_in_future])
 
@@ -38,7 +39,7 @@ class ConsentRecordInput(serializers.ModelSerializer):
         fields = ["profile", *CONSENT_FIELDS]
 
 
-class ConsentWithdrawInput(serializers.Serializer):
+class ConsentWithdrawInput(StrictInput, serializers.Serializer):
     profile = serializers.IntegerField()
     purposes = serializers.ListField(
         child=serializers.ChoiceField(choices=ConsentPurpose.choices), required=False, help_text="All when omitted."
@@ -74,7 +75,7 @@ class ConsentImportRow(serializers.Serializer):
     proof = serializers.CharField(required=False, allow_blank=True)
 
 
-class ConsentImportInput(serializers.Serializer):
+class ConsentImportInput(StrictInput, serializers.Serializer):
     records = serializers.ListField(child=ConsentImportRow(), allow_empty=False, max_length=10_000)
 
 
@@ -123,7 +124,7 @@ class RequestOutput(serializers.ModelSerializer):
         return f"/api/workspaces/{obj.workspace.slug}/privacy-requests/{obj.pk}/export/"
 
 
-class RequestInput(serializers.Serializer):
+class RequestInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=DataSubjectRequest.Kind.choices)
     profile = serializers.IntegerField(required=False, allow_null=True)
     subject = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
@@ -132,12 +133,12 @@ class RequestInput(serializers.Serializer):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-class RequestUpdateInput(serializers.Serializer):
+class RequestUpdateInput(StrictInput, serializers.Serializer):
     changes = serializers.DictField(required=False)
     notes = serializers.CharField(required=False, allow_blank=True)
 
 
-class RequestReasonInput(serializers.Serializer):
+class RequestReasonInput(StrictInput, serializers.Serializer):
     reason = serializers.CharField(max_length=2000, allow_blank=True)
 
 
@@ -155,7 +156,7 @@ class SuppressionOutput(serializers.ModelSerializer):
         fields = ["id", "kind", "hash", "reason", "request", "created_at", "created_by"]
 
 
-class SuppressionInput(serializers.Serializer):
+class SuppressionInput(StrictInput, serializers.Serializer):
     identifier = serializers.CharField(max_length=254, help_text="An e-mail or phone; only its hash is kept.")
 
 

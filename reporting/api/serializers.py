@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target
 from core.errors import CommonErrorCode
+from core.serializers import StrictInput
 from reporting.models import AttributionSettings, ConversionBasis, DeliveryFigure, ReportJob
 from reporting.reports import GROUPS
 
@@ -18,7 +19,7 @@ class BoundedDateField(serializers.DateField):
         return parsed
 
 
-class FigureInput(serializers.Serializer):
+class FigureInput(StrictInput, serializers.Serializer):
     campaign = serializers.IntegerField(min_value=1)
     target = serializers.IntegerField(min_value=1, required=False, allow_null=True)
     channel = serializers.ChoiceField(choices=CampaignChannel.choices)
@@ -60,7 +61,7 @@ class FigureInput(serializers.Serializer):
         return data
 
 
-class FiguresInput(serializers.Serializer):
+class FiguresInput(StrictInput, serializers.Serializer):
     figures = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
@@ -213,14 +214,14 @@ class ReportJobOutput(serializers.ModelSerializer):
         )
 
 
-class RollupInput(serializers.Serializer):
+class RollupInput(StrictInput, serializers.Serializer):
     full = serializers.BooleanField(default=False, help_text="Recompute every roll-up row, not only what changed.")
     reattribute = serializers.BooleanField(
         default=False, help_text="Attribute every order again (new windows do it by themselves)."
     )
 
 
-class AttributionSettingsIO(serializers.ModelSerializer):
+class AttributionSettingsIO(StrictInput, serializers.ModelSerializer):
     class Meta:
         model = AttributionSettings
         fields = ["click_window", "view_window", "updated_at"]

@@ -3,6 +3,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from core.serializers import StrictInput
 from customers.api.serializers import ProfileOutput
 from segments.models import Segment, SegmentAnalysis
 
@@ -26,7 +27,7 @@ class SegmentOutput(serializers.ModelSerializer):
         ]
 
 
-class SegmentInput(serializers.ModelSerializer):
+class SegmentInput(StrictInput, serializers.ModelSerializer):
     definition = serializers.JSONField(required=False, allow_null=True, help_text="The rules; see the rule language.")
 
     class Meta:
@@ -35,7 +36,7 @@ class SegmentInput(serializers.ModelSerializer):
         validators: list[Callable[..., Any]] = []  # the service checks uniqueness and the rules with the workspace
 
 
-class DefinitionInput(serializers.Serializer):
+class DefinitionInput(StrictInput, serializers.Serializer):
     definition = serializers.JSONField()
 
 
@@ -46,7 +47,7 @@ class PreviewOutput(serializers.Serializer):
     sample = ProfileOutput(many=True)
 
 
-class ManualMembersInput(serializers.Serializer):
+class ManualMembersInput(StrictInput, serializers.Serializer):
     add = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
     )
@@ -60,7 +61,7 @@ class ManualMembersOutput(serializers.Serializer):
     excluded = serializers.IntegerField()
 
 
-class AnalyseInput(serializers.Serializer):
+class AnalyseInput(StrictInput, serializers.Serializer):
     min_index = serializers.FloatField(required=False, default=120.0, min_value=0)
     min_count = serializers.IntegerField(required=False, default=100, min_value=0)
     min_abs_z = serializers.FloatField(required=False, default=2.0, min_value=0)
@@ -124,7 +125,7 @@ class OverlapOutput(serializers.Serializer):
     jaccard = serializers.FloatField(allow_null=True)
 
 
-class StaticListInput(serializers.Serializer):
+class StaticListInput(StrictInput, serializers.Serializer):
     file = serializers.FileField(help_text="CSV with one column, external_id or email, and a header row.")
 
 
