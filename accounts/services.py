@@ -4,7 +4,7 @@ from django.db import transaction
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Membership, Role, Workspace
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, json_literal
 
 User = get_user_model()
 
@@ -25,7 +25,9 @@ def membership_set(*, workspace: Workspace, user, role: str) -> Membership:
     still limited to their workspaces and role.
     """
     if role not in Role.values:
-        raise ValidationError({"role": ValidationError(f"Unknown role {role!r}.", code=CommonErrorCode.INVALID_CHOICE)})
+        raise ValidationError(
+            {"role": ValidationError(f"Unknown role {json_literal(role)}.", code=CommonErrorCode.INVALID_CHOICE)}
+        )
     membership, _ = Membership.objects.select_for_update().get_or_create(
         user=user, workspace=workspace, defaults={"role": role}
     )

@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.roles import Capability, role_can
 from audiences.errors import AudienceErrorCode
 from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, json_literal
 from core.leases import lease_heartbeat, lease_release, lease_take
 from core.sql import insert_select
 from customers.models import Channel, Profile
@@ -42,9 +42,13 @@ def export_request(
 
     errors = {}
     if purpose not in ConsentPurpose.values:
-        errors["purpose"] = ValidationError(f"Unknown purpose {purpose!r}.", code=CommonErrorCode.INVALID_CHOICE)
+        errors["purpose"] = ValidationError(
+            f"Unknown purpose {json_literal(purpose)}.", code=CommonErrorCode.INVALID_CHOICE
+        )
     if channel not in Channel.values:
-        errors["channel"] = ValidationError(f"Unknown channel {channel!r}.", code=CommonErrorCode.INVALID_CHOICE)
+        errors["channel"] = ValidationError(
+            f"Unknown channel {json_literal(channel)}.", code=CommonErrorCode.INVALID_CHOICE
+        )
     if identifiers == AudienceExport.Identifiers.PLAIN and not role_can(role, Capability.EXPORT_PLAIN):
         errors["identifiers"] = ValidationError(
             "Your role may export hashed identifiers only.", code=AudienceErrorCode.FORBIDDEN

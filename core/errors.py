@@ -4,6 +4,7 @@ An app's own `<app>/errors.py` holds only the codes of its domain. API clients r
 these values, so a value never changes once released.
 """
 
+import json
 from enum import StrEnum
 
 from django.core.exceptions import ValidationError
@@ -31,3 +32,8 @@ class CommonErrorCode(StrEnum):
 class Conflict(ValidationError):
     """A request refused because of the state of other rows (a segment still used by a campaign):
     the API answers 409 with the usual `{field: [{message, code}]}` body."""
+
+
+def json_literal(value) -> str:
+    """A value as the client wrote it, in JSON (`true`, `"text"`, `null`), for error messages."""
+    return json.dumps(value, ensure_ascii=False, default=str)

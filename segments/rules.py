@@ -30,6 +30,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_duration
 
+from core.errors import json_literal
 from customers.models import AttributeType, Channel, EventType, Gender, LifecycleStage, SocioProfessionalCategory
 from privacy.models import ConsentPurpose
 from segments.errors import SegmentErrorCode
@@ -214,7 +215,7 @@ def _scalar(kind: str, value: Any, where: str, result: ValidationResult, *, choi
     elif not isinstance(value, str):
         err(f"{where}: expected a string.")
     elif choices is not None and value not in choices:
-        err(f"{where}: {value!r} is not one of {', '.join(sorted(choices))}.")
+        err(f"{where}: {json_literal(value)} is not one of {', '.join(sorted(choices))}.")
     elif len(value) > 200:
         err(f"{where}: at most 200 characters.")
 
@@ -230,18 +231,18 @@ def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
         key = name[len("attributes.") :]
         kind = types.get(key)
         if kind is None:
-            result.errors.append(f"{path}.field: unknown attribute {key!r}.")
+            result.errors.append(f"{path}.field: unknown attribute {json_literal(key)}.")
             return
     elif name in PROFILE_FIELDS:
         kind = PROFILE_FIELDS[name]
     else:
         result.errors.append(
-            f"{path}.field: unknown field {name!r}; expected one of {', '.join(PROFILE_FIELDS)} or attributes.<key>."
+            f"{path}.field: unknown field {json_literal(name)}; expected one of {', '.join(PROFILE_FIELDS)} or attributes.<key>."
         )
         return
     if op not in OPERATORS[kind]:
         result.errors.append(
-            f"{path}.op: {op!r} does not apply to {name}; use one of {', '.join(sorted(OPERATORS[kind]))}."
+            f"{path}.op: {json_literal(op)} does not apply to {name}; use one of {', '.join(sorted(OPERATORS[kind]))}."
         )
         return
     _value(kind, op, node["value"], path, result, choices=CHOICES.get(name))
@@ -256,7 +257,7 @@ def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationR
     op = node["op"]
     if op not in OPERATORS["survey"]:
         result.errors.append(
-            f"{path}.op: unknown operator {op!r}; use one of {', '.join(sorted(OPERATORS['survey']))}."
+            f"{path}.op: unknown operator {json_literal(op)}; use one of {', '.join(sorted(OPERATORS['survey']))}."
         )
         return
     kind = "number" if op in ("gt", "gte", "lt", "lte", "between") else "survey"
@@ -289,9 +290,9 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
     if not _keys(node, path, {"event", "channel", "properties", "within", "count", "first", "last"}, {"event"}, result):
         return
     if node["event"] not in EventType.values:
-        result.errors.append(f"{path}.event: unknown event type {node['event']!r}.")
+        result.errors.append(f"{path}.event: unknown event type {json_literal(node['event'])}.")
     if "channel" in node and node["channel"] not in Channel.values:
-        result.errors.append(f"{path}.channel: unknown channel {node['channel']!r}.")
+        result.errors.append(f"{path}.channel: unknown channel {json_literal(node['channel'])}.")
     if "properties" in node:
         props = node["properties"]
         if not isinstance(props, dict) or not props:
@@ -324,7 +325,7 @@ def _orders(node: dict, path: str, types: Mapping[str, str], result: ValidationR
     if "within" in spec and parse_window(spec["within"]) is None:
         result.errors.append(f"{where}.within: expected an ISO 8601 duration such as P90D (at most 10 years).")
     if "channel" in spec and spec["channel"] not in Channel.values:
-        result.errors.append(f"{where}.channel: unknown channel {spec['channel']!r}.")
+        result.errors.append(f"{where}.channel: unknown channel {json_literal(spec['channel'])}.")
     for key in ("count", "amount_sum", "amount_avg"):
         if key in spec:
             _comparison(spec[key], f"{where}.{key}", result)
@@ -359,9 +360,9 @@ def _consent(node: dict, path: str, types: Mapping[str, str], result: Validation
     if not _keys(spec, where, {"purpose", "channel"}, {"purpose", "channel"}, result):
         return
     if spec["purpose"] not in ConsentPurpose.values:
-        result.errors.append(f"{where}.purpose: unknown purpose {spec['purpose']!r}.")
+        result.errors.append(f"{where}.purpose: unknown purpose {json_literal(spec['purpose'])}.")
     if spec["channel"] not in Channel.values:
-        result.errors.append(f"{where}.channel: unknown channel {spec['channel']!r}.")
+        result.errors.append(f"{where}.channel: unknown channel {json_literal(spec['channel'])}.")
 
 
 def _segment(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:

@@ -181,3 +181,13 @@ def test_an_unknown_top_level_field_is_refused_and_nothing_is_written(client_for
     unknown = {field for field, errors in r.json().items() if errors[0]["code"] == "unknown_field"}
     assert unknown == {"refresh", "sample", "budget", "maximum"} & set(body)
     assert not Segment.objects.exists() and not Campaign.objects.exists() and not FrequencyCap.objects.exists()
+
+
+def test_error_messages_quote_values_as_json(marketer):
+    r = marketer.post(
+        url("segment-list"),
+        {"name": "S", "definition": {"field": "gender", "op": "eq", "value": "robot"}},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert r.json()["definition"][0]["message"].startswith('definition.value: "robot" is not one of')

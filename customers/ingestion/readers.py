@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from accounts.models import Currency, Workspace
+from core.errors import json_literal
 from customers.errors import CustomerErrorCode as Code
 from customers.models import (
     AttributeType,
@@ -115,7 +116,9 @@ def _choice(choices: type[models.TextChoices]) -> Callable[[Any, ReadContext], s
 
     def read(value: Any, ctx: ReadContext) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise ValidationError(f"{value!r} is not one of: {', '.join(sorted(allowed))}.", code=Code.INVALID_CHOICE)
+            raise ValidationError(
+                f"{json_literal(value)} is not one of: {', '.join(sorted(allowed))}.", code=Code.INVALID_CHOICE
+            )
         return value
 
     return read
@@ -244,7 +247,8 @@ def attributes_read(value: Any, ctx: ReadContext) -> dict:
         kind = ctx.attribute_types.get(key)
         if kind is None:
             raise ValidationError(
-                f"Unknown attribute {key!r}: declare it as an attribute definition first.", code=Code.UNKNOWN_ATTRIBUTE
+                f"Unknown attribute {json_literal(key)}: declare it as an attribute definition first.",
+                code=Code.UNKNOWN_ATTRIBUTE,
             )
         # null removes the attribute from the profile
         clean[key] = None if raw is None else _attribute_value(kind, raw)
@@ -261,7 +265,7 @@ def _identities(value: Any, ctx: ReadContext) -> list[tuple[str, str]]:
         if not isinstance(entry, dict) or set(entry) != {"type", "value"}:
             raise ValidationError("Each identity is an object with exactly type and value.", code=Code.INVALID)
         if entry["type"] not in IdentityType.values:
-            raise ValidationError(f"Unknown identity type {entry['type']!r}.", code=Code.INVALID_CHOICE)
+            raise ValidationError(f"Unknown identity type {json_literal(entry['type'])}.", code=Code.INVALID_CHOICE)
         if not isinstance(entry["value"], str) or len(entry["value"]) > 254:
             raise ValidationError("Identity value must be a string of at most 254 characters.", code=Code.INVALID)
         out.append(

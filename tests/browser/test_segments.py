@@ -49,7 +49,7 @@ def test_saving_bad_rules_shows_the_error_on_the_field(page, transactional_db):
     page.locator("#id_definition").fill(json.dumps({"all": [{"event": "teleport"}]}))
     page.locator("input[name=_save]").click()
     expect(page.locator(".field-definition .errorlist")).to_contain_text(
-        "definition.all[0].event: unknown event type 'teleport'."
+        'definition.all[0].event: unknown event type "teleport".'
     )
     assert not Segment.objects.exists()
 

@@ -55,14 +55,14 @@ def test_a_full_definition_of_every_family_is_valid_and_returns_its_segment_refe
         ),
         (
             {"all": [{"field": "shoe_size", "op": "eq", "value": 42}]},
-            "definition.all[0].field: unknown field 'shoe_size'",
+            'definition.all[0].field: unknown field "shoe_size"',
         ),
-        ({"all": [{"field": "age", "op": "like", "value": 3}]}, "definition.all[0].op: 'like' does not apply to age"),
+        ({"all": [{"field": "age", "op": "like", "value": 3}]}, 'definition.all[0].op: "like" does not apply to age'),
         (
             {"any": [{"field": "gender", "op": "eq", "value": "robot"}]},
-            "definition.any[0].value: 'robot' is not one of",
+            'definition.any[0].value: "robot" is not one of',
         ),
-        ({"not": {"event": "teleport"}}, "definition.not.event: unknown event type 'teleport'."),
+        ({"not": {"event": "teleport"}}, 'definition.not.event: unknown event type "teleport".'),
         (
             {"all": [{"event": "purchase", "within": "1 day"}]},
             "definition.all[0].within: expected an ISO 8601 duration",
@@ -75,15 +75,15 @@ def test_a_full_definition_of_every_family_is_valid_and_returns_its_segment_refe
         ({"all": [{"geo": {"near": [95, 4], "km": 10}}]}, "definition.all[0].geo.near: latitude must be within"),
         (
             {"all": [{"field": "attributes.unknown", "op": "eq", "value": 1}]},
-            "definition.all[0].field: unknown attribute 'unknown'.",
+            'definition.all[0].field: unknown attribute "unknown".',
         ),
         (
             {"all": [{"field": "attributes.interests", "op": "gte", "value": 1}]},
-            "definition.all[0].op: 'gte' does not apply",
+            'definition.all[0].op: "gte" does not apply',
         ),
         (
             {"all": [{"consent": {"purpose": "spam", "channel": "email"}}]},
-            "definition.all[0].consent.purpose: unknown purpose 'spam'.",
+            'definition.all[0].consent.purpose: unknown purpose "spam".',
         ),
         ({"all": [{"segment": "vip"}]}, "definition.all[0].segment: expected a segment id."),
         (
