@@ -2,6 +2,7 @@
 username tried, whether or not the request also carries a valid token."""
 
 import hashlib
+from collections.abc import Mapping
 
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -21,7 +22,8 @@ class LoginUsernameThrottle(SimpleRateThrottle):
     scope = "login_username"
 
     def get_cache_key(self, request, view) -> str | None:
-        username = str(request.data.get("username", "")).strip().lower()[:150] if hasattr(request, "data") else ""
+        data = getattr(request, "data", None)
+        username = str(data.get("username", "")).strip().lower()[:150] if isinstance(data, Mapping) else ""
         if not username:
             return None
         digest = hashlib.sha256(username.encode("utf-8", "replace")).hexdigest()

@@ -60,3 +60,8 @@ def test_the_admin_login_is_locked_after_repeated_failures_for_that_username_and
         login, {"username": admin_user.username, "password": "right-password-1"}, REMOTE_ADDR="10.1.2.3"
     )
     assert elsewhere.status_code == 302
+
+
+def test_a_body_that_is_not_an_object_is_a_400_not_a_server_error(client):
+    r = client.post(reverse("api-token"), "[null, null]", content_type="application/json")
+    assert r.status_code == 400
