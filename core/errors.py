@@ -22,6 +22,7 @@ class CommonErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     OUT_OF_RANGE = "out_of_range"
     PROTECTED = "protected"
+    READ_ONLY = "read_only"
     REQUEST_TOO_LARGE = "request_too_large"
     REQUIRED = "required"
     TOO_DEEP = "too_deep"

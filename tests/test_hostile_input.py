@@ -191,3 +191,20 @@ def test_error_messages_quote_values_as_json(marketer):
     )
     assert r.status_code == 400
     assert r.json()["definition"][0]["message"].startswith('definition.value: "robot" is not one of')
+
+
+def test_patching_a_campaigns_status_points_to_the_actions_and_changes_nothing(marketer, workspace):
+    from campaigns.models import Campaign
+
+    campaign = make_campaign(workspace=workspace, name="Draft")
+    r = marketer.patch(url("campaign-detail", pk=campaign.pk), {"status": "active"}, format="json")
+    assert r.status_code == 400
+    assert r.json() == {
+        "status": [
+            {
+                "message": "Read-only here: it changes through the activate/, pause/, resume/ and cancel/ actions.",
+                "code": "read_only",
+            }
+        ]
+    }
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"

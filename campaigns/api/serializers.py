@@ -77,6 +77,12 @@ class CampaignInput(StrictInput, serializers.ModelSerializer):
     ends_at = ScheduleDateTimeField()
     targets = TargetIO(many=True, required=False)
 
+    read_only_actions = {
+        "status": "the activate/, pause/, resume/ and cancel/ actions",
+        "spent": "spend/ (recorded spend)",
+        "owner": "nothing: it is who created the campaign",
+    }
+
     class Meta:
         model = Campaign
         fields = [
