@@ -208,3 +208,20 @@ def test_patching_a_campaigns_status_points_to_the_actions_and_changes_nothing(m
         ]
     }
     assert Campaign.objects.get(pk=campaign.pk).status == "draft"
+
+
+def test_nothing_may_be_spent_today_before_the_campaign_starts(marketer, workspace):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    later = make_campaign(
+        workspace=workspace,
+        name="Next week",
+        starts_at=timezone.now() + timedelta(days=7),
+        ends_at=timezone.now() + timedelta(days=30),
+        budget_total="1000.00",
+        budget_daily="100.00",
+    )
+    r = marketer.get(url("campaign-detail", pk=later.pk))
+    assert r.status_code == 200 and r.json()["spend_allowed_today"] == "0.00"

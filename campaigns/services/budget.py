@@ -266,14 +266,16 @@ def budget_change(
 
 
 def spend_allowed_today(*, campaign: Campaign, now: datetime | None = None) -> Decimal | None:
-    """What pacing allows today: None when nothing caps it.
+    """What pacing allows today: None when nothing caps it, 0 before the start and once it ended.
 
     Even: the budget left at the start of the day spread over the days left (today included),
     within the daily cap. As fast as possible: the daily cap, within what the total has left.
     """
     if campaign.is_final:
-        return Decimal(0)
+        return Decimal(0).quantize(CENT)
     now = now or timezone.now()
+    if now < campaign.starts_at:
+        return Decimal(0).quantize(CENT)  # nothing may be spent before the campaign starts
     today = local_day(campaign.workspace, now)
     spent_today = _spent_on(campaign, today)
     limits = []
