@@ -9,23 +9,13 @@ class AudiencesConfig(AppConfig):
         from audiences import receivers
         from audiences.models import AudienceExport
         from audiences.services import audiences_recover
-        from audiences.tasks import audience_export_run_task
-        from core.leases import LOST, job_recoverer, lease_recoverer_register
+        from core.leases import lease_recoverer_register
         from customers.signals import profile_merging
         from privacy import registry
         from segments.membership import membership_provider_register
         from segments.signals import segment_created
 
         lease_recoverer_register(name="audiences", recover=audiences_recover)
-        lease_recoverer_register(
-            name="audience exports",
-            recover=job_recoverer(
-                model=AudienceExport,
-                requeue={"status": AudienceExport.Status.QUEUED},
-                give_up={"status": AudienceExport.Status.FAILED, "error": LOST},
-                enqueue=lambda pk: audience_export_run_task.delay(export_id=pk),
-            ),
-        )
         membership_provider_register(receivers.current_audiences)
         segment_created.connect(receivers.audience_open, dispatch_uid="audiences.open")
         profile_merging.connect(receivers.profile_merging, dispatch_uid="audiences.merge")

@@ -109,6 +109,10 @@ class AudienceRun(WorkspaceFromParent, models.Model):
 class AudienceExport(LeasedJob):
     """An audience exported for one purpose and channel: who asked, when, how many, and the file."""
 
+    lease_jobs = "audience exports"
+    lease_task = "audiences.tasks.audience_export_run_task"
+    lease_task_kwargs = {"export_id": "pk"}
+
     class Format(models.TextChoices):
         CSV = "csv", "CSV"
         JSON = "json", "JSON lines"

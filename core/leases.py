@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import ClassVar
 
 from django.db import connection, models, transaction
 from django.db.models import F, Q
@@ -35,7 +36,14 @@ LOST = f"Stopped: its worker was lost {MAX_RECOVERIES} times in a row while runn
 
 
 class LeasedJob(models.Model):
-    """The lease fields of a job row."""
+    """The lease fields of a job row, and how the recovery queues a lapsed one again: every
+    concrete subclass is taken back by `leased_jobs_register` (core's AppConfig.ready)."""
+
+    lease_jobs: ClassVar[str]  # what the recovery's log and counts call them, e.g. "imports"
+    lease_task: ClassVar[str]  # the task that runs one, e.g. "customers.tasks.import_job_run_task"
+    lease_task_kwargs: ClassVar[dict[str, str]] = {"job_id": "pk"}  # task keyword -> model field
+    lease_queued_status: ClassVar[str] = "queued"
+    lease_failure_field: ClassVar[str] = "error"
 
     lease_token = models.UUIDField(null=True, blank=True, editable=False)
     lease_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -178,3 +186,28 @@ def job_recoverer(
         return recovered
 
     return recover
+
+
+def leased_jobs_register() -> None:
+    """A recovery for every installed `LeasedJob` model, from what the model declares."""
+    from celery import current_app
+    from django.apps import apps
+
+    for model in apps.get_models():
+        if not issubclass(model, LeasedJob):
+            continue
+
+        def enqueue(pk: int, model: type[LeasedJob] = model) -> None:
+            row = model._default_manager.values(*model.lease_task_kwargs.values()).get(pk=pk)
+            kwargs = {keyword: row[field] for keyword, field in model.lease_task_kwargs.items()}
+            current_app.tasks[model.lease_task].delay(**kwargs)
+
+        lease_recoverer_register(
+            name=model.lease_jobs,
+            recover=job_recoverer(
+                model=model,
+                requeue={"status": model.lease_queued_status},
+                give_up={"status": "failed", model.lease_failure_field: LOST},
+                enqueue=enqueue,
+            ),
+        )

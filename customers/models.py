@@ -439,6 +439,11 @@ class IngestReceipt(models.Model):
 class ImportJob(LeasedJob):
     """A CSV file of profiles or orders, imported by a worker, with its row-level report."""
 
+    lease_jobs = "imports"
+    lease_task = "customers.tasks.import_job_run_task"
+    lease_queued_status = "pending"
+    lease_failure_field = "failure"
+
     class Kind(models.TextChoices):
         PROFILES = "profiles", "Profiles"
         ORDERS = "orders", "Orders"

@@ -141,11 +141,17 @@ def consents_ended(
     stopped = counts_of(
         consent_ending.send(sender=ConsentRecord, workspace_id=workspace_id, ended=ended, reason=reason)
     )
-    went_somewhere = set(destinations_of(list(ended)))
+    went_somewhere = destinations_of(list(ended))  # read once for everyone, not once a person
     notices = 0
-    for profile in Profile.objects.filter(workspace_id=workspace_id, pk__in=went_somewhere).order_by("pk"):
+    for profile in Profile.objects.filter(workspace_id=workspace_id, pk__in=list(went_somewhere)).order_by("pk"):
         notices += len(
-            removal_notices_create(profile=profile, channels=ended[profile.pk], reason=reason, request=request)
+            removal_notices_create(
+                profile=profile,
+                channels=ended[profile.pk],
+                reason=reason,
+                request=request,
+                destinations=went_somewhere[profile.pk],
+            )
         )
     return {
         "touches_cancelled": stopped.get("touches_cancelled", 0),

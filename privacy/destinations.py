@@ -21,12 +21,20 @@ def export_destinations(*, profile: Profile) -> list[dict]:
 
 
 def removal_notices_create(
-    *, profile: Profile, channels: set[str] | None, reason: str, request=None
+    *,
+    profile: Profile,
+    channels: set[str] | None,
+    reason: str,
+    request=None,
+    destinations: list[dict] | None = None,
 ) -> list[RemovalNotice]:
     """One notice per channel the person's data went to (all channels when None). A channel with an
     active webhook connector gets it signed, by a worker; the others are listed for the team.
+    `destinations`: the person's, when the caller has read them already (for many people at once).
     """
-    destinations = [d for d in export_destinations(profile=profile) if channels is None or d["channel"] in channels]
+    if destinations is None:
+        destinations = export_destinations(profile=profile)
+    destinations = [d for d in destinations if channels is None or d["channel"] in channels]
     if not destinations:
         return []
     hashes = identifier_hashes([profile.pk])[profile.pk]

@@ -210,6 +210,12 @@ class RollupState(models.Model):
 class ReportJob(LeasedJob):
     """A report computed by a worker into a CSV file, then downloaded."""
 
+    # A report file in the making holds a lease; the roll-up needs none: it runs in one transaction
+    # under the workspace's row lock, which PostgreSQL releases the moment a killed worker's
+    # connection drops, and its next tick (beat, every 15 minutes) does it again.
+    lease_jobs = "report files"
+    lease_task = "reporting.tasks.report_job_task"
+
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"

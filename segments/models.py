@@ -56,6 +56,10 @@ class JobStatus(models.TextChoices):
 class SegmentAnalysis(WorkspaceFromParent, LeasedJob):
     """The latest index table of a segment (computed by a worker on its current audience)."""
 
+    lease_jobs = "segment analyses"
+    lease_task = "segments.tasks.segment_analysis_run_task"
+    lease_task_kwargs = {"segment_id": "segment_id"}
+
     Status = JobStatus
     workspace_parent = "segment"
 
