@@ -1,7 +1,9 @@
 """Days and dates as a workspace sees them."""
 
 import zoneinfo
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+
+from django.utils.dateparse import parse_date, parse_datetime
 
 
 def local_day(workspace, moment: datetime) -> date:
@@ -14,3 +16,29 @@ def years_ago(today: date, years: int) -> date:
         return today.replace(year=today.year - years)
     except ValueError:  # 29 February in a non-leap target year
         return today.replace(year=today.year - years, day=28)
+
+
+def moment_parse(value: object, *, time_zone: str, end_of_day: bool = False) -> datetime | None:
+    """A date (YYYY-MM-DD) or an ISO 8601 date-time as an aware moment; None if it is neither.
+
+    A date is a day of the workspace's calendar: its first instant, or with `end_of_day` its
+    last (a campaign that ends on 31 December runs all that day). A date-time without an
+    offset is read in the workspace's time zone too.
+    """
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    zone = zoneinfo.ZoneInfo(time_zone)
+    try:
+        if len(value) == 10:
+            day = parse_date(value)
+            if day is None:
+                return None
+            if end_of_day:
+                return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone) - timedelta(microseconds=1)
+            return datetime.combine(day, time.min, tzinfo=zone)
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)

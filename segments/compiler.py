@@ -9,15 +9,33 @@ A reference to another segment reads the current version of its audience.
 
 import json
 import math
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, F, Max, Min, Q, QuerySet, Sum, TextField
+from django.db.models import (
+    Aggregate,
+    BigIntegerField,
+    Count,
+    DecimalField,
+    F,
+    Max,
+    Min,
+    Q,
+    QuerySet,
+    Sum,
+    TextField,
+    Value,
+)
+from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Sin, Sqrt
+from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Round, Sin, Sqrt
+from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
+from django.utils.dateparse import parse_date, parse_datetime
 
 from core.time import years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
@@ -34,6 +52,8 @@ class CompileContext:
     attribute_types: Mapping[str, str]
     # segment id -> profile ids of its current audience; a segment never computed has no members.
     segment_members: Mapping[int, QuerySet]
+    # Dates without a time of day are days of the workspace's calendar.
+    time_zone: str = "UTC"
 
 
 def _window(value: Any) -> timedelta:
@@ -216,22 +236,15 @@ def _having(name: str, comparison: Mapping[str, float]) -> Q:
 
 
 def _event(node: dict, ctx: CompileContext) -> Q:
-    events = Event.objects.filter(workspace_id=ctx.workspace_id, type=node["event"])
+    events = Event.objects.filter(workspace_id=ctx.workspace_id, type=node["event"], occurred_at__lte=ctx.now)
     if "channel" in node:
         events = events.filter(channel=node["channel"])
     for key, value in node.get("properties", {}).items():
         events = events.filter(**{f"properties__{key}": value})
     for key in ("first", "last"):
         if key in node:
-            ((mode, window),) = node[key].items()
-            edge = ctx.now - _window(window)
-            moment = (Min if key == "first" else Max)("occurred_at")
-            condition = Q(moment__gte=edge) if mode == "within" else Q(moment__lt=edge)
-            people = events.values("profile_id").annotate(moment=moment).filter(condition).values("profile_id")
-            return Q(pk__in=people)
-    if "within" in node:
-        events = events.filter(occurred_at__gte=ctx.now - _window(node["within"]), occurred_at__lte=ctx.now)
-    return _counted(events, node.get("count", {"gte": 1}))
+            return _recency(events, "occurred_at", key, node[key], ctx)
+    return _counted(_period(events, "occurred_at", node, ctx), node.get("count", {"gte": 1}))
 
 
 def _counted(rows: QuerySet, comparison: Mapping[str, float]) -> Q:
@@ -245,38 +258,183 @@ def _counted(rows: QuerySet, comparison: Mapping[str, float]) -> Q:
     return q
 
 
+# --- time: windows back from now, absolute dates, and the "as of" moment -----------------
+
+
+def _day_start(day, ctx: CompileContext) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(ctx.time_zone))
+
+
+def _moment(value: str, ctx: CompileContext) -> tuple[datetime, bool]:
+    """A validated date or date-time as (its first instant, whether it was a whole day).
+
+    A date is a day of the workspace's calendar; a date-time without an offset is read
+    in the workspace's time zone too.
+    """
+    day = parse_date(value) if len(value) == 10 else None
+    if day is not None:
+        return _day_start(day, ctx), True
+    moment = parse_datetime(value)
+    if moment is None:
+        raise ValueError(f"Not a validated date: {value!r}")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ctx.time_zone))
+    return moment, False
+
+
+def _absolute(column: str, mode: str, value: Any, ctx: CompileContext) -> Q:
+    """`before` a day is before it starts, `after` a day is once it has ended; `between` two days
+    includes both whole days. With date-times the bounds are the instants themselves."""
+
+    def low(bound: str, *, inclusive: bool) -> Q:
+        moment, whole_day = _moment(bound, ctx)
+        if whole_day and not inclusive:
+            return Q(**{f"{column}__gte": moment + timedelta(days=1)})
+        return Q(**{f"{column}__{'gte' if inclusive else 'gt'}": moment})
+
+    def high(bound: str, *, inclusive: bool) -> Q:
+        moment, whole_day = _moment(bound, ctx)
+        if whole_day:
+            return Q(**{f"{column}__lt": moment + timedelta(days=1) if inclusive else moment})
+        return Q(**{f"{column}__{'lte' if inclusive else 'lt'}": moment})
+
+    if mode == "after":
+        return low(value, inclusive=False)
+    if mode == "before":
+        return high(value, inclusive=False)
+    if mode == "between":
+        return low(value[0], inclusive=True) & high(value[1], inclusive=True)
+    raise ValueError(mode)
+
+
+def _period(rows: QuerySet, column: str, spec: Mapping[str, Any], ctx: CompileContext) -> QuerySet:
+    """The rows in the condition's period: a window back from now and/or absolute bounds."""
+    if "within" in spec:
+        rows = rows.filter(**{f"{column}__gte": ctx.now - _window(spec["within"])})
+    for mode in ("after", "before", "between"):
+        if mode in spec:
+            rows = rows.filter(_absolute(column, mode, spec[mode], ctx))
+    return rows
+
+
+def _recency(rows: QuerySet, column: str, key: str, spec: Mapping[str, Any], ctx: CompileContext) -> Q:
+    """People whose first (or last) row falls in the period: within / older_than a duration
+    back from now, or before / after / between dates."""
+    ((mode, value),) = spec.items()
+    if mode == "within":
+        condition = Q(_moment__gte=ctx.now - _window(value))
+    elif mode == "older_than":
+        condition = Q(_moment__lt=ctx.now - _window(value))
+    else:
+        condition = _absolute("_moment", mode, value, ctx)
+    moment = (Min if key == "first" else Max)(column)
+    people = rows.values("profile_id").annotate(_moment=moment).filter(condition).values("profile_id")
+    return Q(pk__in=people)
+
+
 # --- transactions: orders ------------------------------------------------------------
 
 
+_LOOKUPS = {
+    "eq": Exact,
+    "gt": GreaterThan,
+    "gte": GreaterThanOrEqual,
+    "lt": LessThan,
+    "lte": LessThanOrEqual,
+}
+
+
+def _money(kind: str, comparison: Mapping[str, float]) -> list:
+    """Exact comparisons of a sum or an average of amounts, in integer cents on both databases.
+
+    A bound is taken as written (13.97 is 13.97, not the binary float next to it), and an
+    average is compared without dividing: sum >= bound x count. Bounds have at most 4
+    decimals, so both sides scale to integers.
+    """
+    conditions = []
+    for key, bound in comparison.items():
+        exact = Decimal(str(bound))
+        extra = max(0, -int(exact.as_tuple().exponent) - 2)
+        scaled = int(exact * 100 * 10**extra)
+        cents: Combinable = F("_cents") * 10**extra if extra else F("_cents")
+        if kind == "amount_avg":
+            # numeric on PostgreSQL, so that a large bound times the count cannot overflow a bigint
+            limit: Combinable = Cast(F("_n"), DecimalField(max_digits=30, decimal_places=0)) * scaled
+        else:
+            limit = Cast(Value(scaled), DecimalField(max_digits=30, decimal_places=0))
+        conditions.append(_LOOKUPS[key](cents, limit))
+    return conditions
+
+
 def _orders(node: dict, ctx: CompileContext) -> Q:
+    """Completed orders up to now: count, sum and average of amounts and units of line items in
+    the period; first and last order over all of the person's orders."""
     spec = node["orders"]
-    orders = Order.objects.filter(workspace_id=ctx.workspace_id, status=Order.Status.COMPLETED)
-    if "within" in spec:
-        orders = orders.filter(ordered_at__gte=ctx.now - _window(spec["within"]), ordered_at__lte=ctx.now)
+    every = Order.objects.filter(workspace_id=ctx.workspace_id, status=Order.Status.COMPLETED, ordered_at__lte=ctx.now)
     if "channel" in spec:
-        orders = orders.filter(channel=spec["channel"])
+        every = every.filter(channel=spec["channel"])
+    orders = _period(every, "ordered_at", spec, ctx)
     aggregates: dict[str, Aggregate] = {}
-    conditions = Q()
+    conditions: list = []
     zero_qualifies = True
-    for key, aggregate in (("count", Count("*")), ("amount_sum", Sum("amount")), ("amount_avg", Avg("amount"))):
+    if "count" in spec:
+        aggregates["_n"] = Count("*")
+        conditions.append(_having("_n", spec["count"]))
+        zero_qualifies &= _holds(spec["count"], 0)
+    for key in ("amount_sum", "amount_avg"):
         if key in spec:
-            aggregates[f"_{key}"] = aggregate
-            conditions &= _having(f"_{key}", spec[key])
-            # With no order: count and sum are 0, the average does not exist.
-            zero_qualifies &= key != "amount_avg" and _holds(spec[key], 0)
-    if "last" in spec:
-        ((mode, window),) = spec["last"].items()
-        edge = ctx.now - _window(window)
-        aggregates["_last"] = Max("ordered_at")
-        conditions &= Q(_last__gte=edge) if mode == "within" else Q(_last__lt=edge)
-        zero_qualifies = False
-    if not aggregates:
+            aggregates["_n"] = Count("*")
+            aggregates["_cents"] = Sum(Cast(Round(F("amount") * 100), BigIntegerField()))
+            conditions.extend(_money(key, spec[key]))
+            # With no order: the sum is 0, the average does not exist.
+            zero_qualifies &= key == "amount_sum" and _holds(spec[key], 0)
+    q = Q()
+    if aggregates:
+        buyers = orders.values("profile_id").annotate(**aggregates).filter(*conditions).values("profile_id")
+        q = Q(pk__in=buyers)
+        if zero_qualifies:
+            q |= ~Q(pk__in=orders.values("profile_id"))
+    for key in ("first", "last"):
+        if key in spec:
+            q &= _recency(every, "ordered_at", key, spec[key], ctx)
+    if "items" in spec:
+        q &= _items(orders, spec["items"])
+    if not q:
         return Q(pk__in=orders.values("profile_id"))
-    buyers = orders.values("profile_id").annotate(**aggregates).filter(conditions).values("profile_id")
-    q = Q(pk__in=buyers)
-    if zero_qualifies:
-        q |= ~Q(pk__in=orders.values("profile_id"))
     return q
+
+
+def _items(orders: QuerySet, spec: Mapping[str, Any]) -> Q:
+    """Units of line items (by sku and/or category) bought across the orders, one GROUP BY over
+    the items unnested in SQL."""
+    sql, params = orders.values("pk").query.sql_with_params()
+    if connection.vendor == "postgresql":
+        lines = (
+            "customers_order o CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(o.items) = 'array' "
+            "THEN o.items ELSE '[]'::jsonb END) AS it(line)"
+        )
+        field = {"sku": "it.line->>'sku'", "category": "it.line->>'category'"}
+        quantity = (
+            "CASE WHEN jsonb_typeof(it.line->'quantity') = 'number' THEN (it.line->>'quantity')::numeric ELSE 0 END"
+        )
+    else:
+        lines = "customers_order o, json_each(CASE WHEN json_type(o.items) = 'array' THEN o.items ELSE '[]' END) AS it"
+        field = {"sku": "json_extract(it.value, '$.sku')", "category": "json_extract(it.value, '$.category')"}
+        quantity = "coalesce(CAST(json_extract(it.value, '$.quantity') AS INTEGER), 0)"
+    where, args = [f"o.id IN ({sql})"], list(params)
+    for key in ("sku", "category"):
+        if key in spec:
+            values = spec[key] if isinstance(spec[key], list) else [spec[key]]
+            where.append(f"{field[key]} IN ({', '.join(['%s'] * len(values))})")
+            args.extend(values)
+    comparison = spec.get("quantity", {"gte": 1})
+    operators = {"eq": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+    having = " AND ".join(f"SUM({quantity}) {operators[key]} %s" for key in comparison)
+    bounds = list(comparison.values())
+    base = f"SELECT o.profile_id FROM {lines} WHERE {' AND '.join(where)} GROUP BY o.profile_id"
+    if _holds(comparison, 0):  # "bought no more than 2": people who bought none qualify too
+        return ~Q(pk__in=RawSQL(f"{base} HAVING NOT ({having})", (*args, *bounds)))
+    return Q(pk__in=RawSQL(f"{base} HAVING {having}", (*args, *bounds)))
 
 
 # --- geography -------------------------------------------------------------------------

@@ -16,19 +16,27 @@ Leaves:
      "within": "P1D", "count": {"gte": 1}}                              behavioural
     {"event": "purchase", "last": {"older_than": "P90D"}}
     {"event": "app_open", "first": {"within": "P30D"}}
+    {"event": "store_visit", "between": ["2026-03-01", "2026-03-31"]}
     {"orders": {"within": "P90D", "count": {"gte": 3}, "amount_sum": {"gte": 200}}}  transactional
+    {"orders": {"amount_avg": {"gte": 13.97}}}                          exact decimal comparison
+    {"orders": {"first": {"after": "2026-03-01"}}}                       new customers
+    {"orders": {"within": "P90D", "items": {"category": "shoes", "quantity": {"gte": 3}}}}
     {"consent": {"purpose": "direct_marketing", "channel": "email"}}
     {"segment": 17}
-Windows are ISO 8601 durations in days and hours: P1D, PT24H, P90D.
+Windows are ISO 8601 durations in days and hours: P1D, PT24H, P90D. Absolute periods
+(`after`, `before`, `between`) take dates, days of the workspace's calendar, or
+ISO 8601 date-times. Everything is evaluated at a moment, now or a preview's `as_of`:
+events and orders after it do not exist yet.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.utils.dateparse import parse_date, parse_duration
+from django.utils.dateparse import parse_date, parse_datetime, parse_duration
 
 from core.errors import json_literal
 from customers.models import AttributeType, Channel, EventType, Gender, LifecycleStage, SocioProfessionalCategory
@@ -38,6 +46,8 @@ from segments.errors import SegmentErrorCode
 MAX_DEPTH = 12
 MAX_NODES = 200
 MAX_WINDOW = timedelta(days=3660)
+MAX_AMOUNT = 10**12
+ABSOLUTE_MODES = ("after", "before", "between")
 MAX_LIST = 1_000
 
 # Profile fields: name -> kind
@@ -277,17 +287,66 @@ def _comparison(value: Any, path: str, result: ValidationResult) -> None:
             result.errors.append(f"{path}.{key}: expected a number of at least 0.")
 
 
-def _recency(value: Any, path: str, result: ValidationResult) -> None:
-    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("within", "older_than"):
-        result.errors.append(f'{path}: expected {{"within": "P30D"}} or {{"older_than": "P90D"}}.')
+def _moment(value: Any) -> tuple[str, Any] | None:
+    """("date", date) or ("datetime", datetime) for a date YYYY-MM-DD or an ISO 8601 date-time; None if neither."""
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    try:
+        if len(value) == 10:
+            day = parse_date(value)
+            return None if day is None else ("date", day)
+        moment = parse_datetime(value)
+    except ValueError:
+        return None
+    return None if moment is None else ("datetime", moment)
+
+
+def _absolute(mode: str, value: Any, where: str, result: ValidationResult) -> None:
+    expected = "a date (YYYY-MM-DD) or a date-time (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
+    if mode != "between":
+        if _moment(value) is None:
+            result.errors.append(f"{where}: expected {expected}.")
         return
-    key, window = next(iter(value.items()))
-    if parse_window(window) is None:
+    if not (isinstance(value, list) and len(value) == 2):
+        result.errors.append(f"{where}: expected a list of two bounds [start, end], each {expected}.")
+        return
+    bounds = [_moment(bound) for bound in value]
+    if any(bound is None for bound in bounds):
+        result.errors.append(f"{where}: expected a list of two bounds [start, end], each {expected}.")
+        return
+    (kind_a, a), (kind_b, b) = bounds  # type: ignore[misc]
+    comparable = kind_a == kind_b and (kind_a == "date" or (a.tzinfo is None) == (b.tzinfo is None))
+    if comparable and a > b:
+        result.errors.append(f"{where}: the start is after the end.")
+
+
+def _period_keys(node: dict, path: str, result: ValidationResult) -> None:
+    """The period of an event or order condition: a window back from now and/or absolute bounds."""
+    if "within" in node and parse_window(node["within"]) is None:
+        result.errors.append(f"{path}.within: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+    for mode in ABSOLUTE_MODES:
+        if mode in node:
+            _absolute(mode, node[mode], f"{path}.{mode}", result)
+
+
+def _recency(value: Any, path: str, result: ValidationResult) -> None:
+    modes = ("within", "older_than", *ABSOLUTE_MODES)
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in modes:
+        result.errors.append(
+            f'{path}: expected one of {{"within": "P30D"}}, {{"older_than": "P90D"}}, {{"before": "2026-01-01"}}, '
+            f'{{"after": "2026-01-01"}} or {{"between": ["2026-01-01", "2026-03-31"]}}.'
+        )
+        return
+    key, bound = next(iter(value.items()))
+    if key in ABSOLUTE_MODES:
+        _absolute(key, bound, f"{path}.{key}", result)
+    elif parse_window(bound) is None:
         result.errors.append(f"{path}.{key}: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
 
 
 def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
-    if not _keys(node, path, {"event", "channel", "properties", "within", "count", "first", "last"}, {"event"}, result):
+    allowed = {"event", "channel", "properties", "within", "count", "first", "last", *ABSOLUTE_MODES}
+    if not _keys(node, path, allowed, {"event"}, result):
         return
     if node["event"] not in EventType.values:
         result.errors.append(f"{path}.event: unknown event type {json_literal(node['event'])}.")
@@ -301,15 +360,46 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
             for key, value in props.items():
                 if not (isinstance(value, (str, bool)) or _is_number(value)):
                     result.errors.append(f"{path}.properties.{key}: expected a text, number or true/false.")
-    if "within" in node and parse_window(node["within"]) is None:
-        result.errors.append(f"{path}.within: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+    _period_keys(node, path, result)
     if "count" in node:
         _comparison(node["count"], f"{path}.count", result)
     recency = [key for key in ("first", "last") if key in node]
-    if len(recency) > 1 or (recency and ("count" in node or "within" in node)):
-        result.errors.append(f"{path}: use either count/within, or one of first/last.")
+    period = [key for key in ("count", "within", *ABSOLUTE_MODES) if key in node]
+    if len(recency) > 1 or (recency and period):
+        result.errors.append(
+            f"{path}: use either count with a period (within, after, before, between), or one of first/last."
+        )
     for key in recency:
         _recency(node[key], f"{path}.{key}", result)
+
+
+def _money(value: Any, path: str, result: ValidationResult) -> None:
+    """A comparison of amounts: numbers from 0 to 1e12 with at most 4 decimals, compared exactly."""
+    _comparison(value, path, result)
+    if not isinstance(value, dict):
+        return
+    for key, bound in value.items():
+        if key in COMPARISON_KEYS and _is_number(bound) and bound >= 0:
+            exact = Decimal(str(bound))
+            if bound > MAX_AMOUNT or not exact.is_finite() or -int(exact.as_tuple().exponent) > 4:
+                result.errors.append(f"{path}.{key}: expected an amount of at most 1e12 with at most 4 decimals.")
+
+
+def _items(value: Any, path: str, result: ValidationResult) -> None:
+    if not isinstance(value, dict):
+        result.errors.append(f'{path}: expected {{"category": "shoes", "quantity": {{"gte": 3}}}}.')
+        return
+    if not _keys(value, path, {"sku", "category", "quantity"}, set(), result):
+        return
+    for key in ("sku", "category"):
+        if key in value:
+            names = value[key] if isinstance(value[key], list) else [value[key]]
+            if not names or len(names) > MAX_LIST or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in names):
+                result.errors.append(
+                    f"{path}.{key}: expected a text or a non-empty list of texts (at most {MAX_LIST})."
+                )
+    if "quantity" in value:
+        _comparison(value["quantity"], f"{path}.quantity", result)
 
 
 def _orders(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -320,17 +410,22 @@ def _orders(node: dict, path: str, types: Mapping[str, str], result: ValidationR
     if not isinstance(spec, dict):
         result.errors.append(f"{where}: expected an object.")
         return
-    if not _keys(spec, where, {"within", "channel", "count", "amount_sum", "amount_avg", "last"}, set(), result):
+    allowed = {"within", "channel", "count", "amount_sum", "amount_avg", "first", "last", "items", *ABSOLUTE_MODES}
+    if not _keys(spec, where, allowed, set(), result):
         return
-    if "within" in spec and parse_window(spec["within"]) is None:
-        result.errors.append(f"{where}.within: expected an ISO 8601 duration such as P90D (at most 10 years).")
+    _period_keys(spec, where, result)
     if "channel" in spec and spec["channel"] not in Channel.values:
         result.errors.append(f"{where}.channel: unknown channel {json_literal(spec['channel'])}.")
-    for key in ("count", "amount_sum", "amount_avg"):
+    if "count" in spec:
+        _comparison(spec["count"], f"{where}.count", result)
+    for key in ("amount_sum", "amount_avg"):
         if key in spec:
-            _comparison(spec[key], f"{where}.{key}", result)
-    if "last" in spec:
-        _recency(spec["last"], f"{where}.last", result)
+            _money(spec[key], f"{where}.{key}", result)
+    for key in ("first", "last"):
+        if key in spec:
+            _recency(spec[key], f"{where}.{key}", result)
+    if "items" in spec:
+        _items(spec["items"], f"{where}.items", result)
 
 
 def _geo(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:

@@ -1,3 +1,4 @@
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,15 +14,47 @@ from segments.models import ManualMember, Segment
 PREVIEW_SAMPLE = 10
 
 
-def compile_context(*, workspace: Workspace, now: datetime | None = None) -> CompileContext:
+def compile_context(
+    *, workspace: Workspace, now: datetime | None = None, as_of: datetime | None = None
+) -> CompileContext:
+    """What a definition is evaluated against: `now` with the other segments' current audiences,
+    or a past moment `as_of`, where the other segments are their own rules at that moment."""
+    segment_members: Mapping[int, QuerySet]
+    if as_of is not None:
+        segment_members = _MembersAsOf(workspace, as_of)
+    else:
+        segment_members = {
+            segment_id: current.members for segment_id, current in current_audiences(workspace_id=workspace.pk).items()
+        }
     return CompileContext(
         workspace_id=workspace.pk,
-        now=now or timezone.now(),
+        now=as_of or now or timezone.now(),
         attribute_types=dict(AttributeDefinition.objects.filter(workspace=workspace).values_list("key", "type")),
-        segment_members={
-            segment_id: current.members for segment_id, current in current_audiences(workspace_id=workspace.pk).items()
-        },
+        segment_members=segment_members,
+        time_zone=workspace.time_zone,
     )
+
+
+class _MembersAsOf(Mapping[int, QuerySet]):
+    """Members of the workspace's segments at a past moment, compiled on demand: an audience
+    only knows the present, so "who qualified on 1 March" evaluates referenced rules then too
+    (static lists and manual changes as they stand). Definitions form no cycle."""
+
+    def __init__(self, workspace: Workspace, as_of: datetime) -> None:
+        self.workspace, self.as_of = workspace, as_of
+
+    def __getitem__(self, segment_id: int) -> QuerySet:
+        segment = Segment.objects.filter(workspace=self.workspace, pk=segment_id).first()
+        if segment is None:
+            raise KeyError(segment_id)
+        ctx = compile_context(workspace=self.workspace, as_of=self.as_of)
+        return segment_members_query(segment=segment, ctx=ctx).values("pk")
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(Segment.objects.filter(workspace=self.workspace).values_list("pk", flat=True))
+
+    def __len__(self) -> int:
+        return Segment.objects.filter(workspace=self.workspace).count()
 
 
 def segment_list(*, workspace: Workspace) -> QuerySet[Segment]:
@@ -42,19 +75,22 @@ def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[
     return Profile.objects.filter(workspace_id=segment.workspace_id).not_erased().filter((rules | included) & ~excluded)
 
 
-def definition_preview(*, workspace: Workspace, definition: dict, sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
-    """Size, share of the workspace's base and a few members of a (validated) definition, computed now."""
-    ctx = compile_context(workspace=workspace)
+def definition_preview(
+    *, workspace: Workspace, definition: dict, as_of: datetime | None = None, sample: int = PREVIEW_SAMPLE
+) -> dict[str, Any]:
+    """Size, share of the workspace's base and a few members of a (validated) definition, computed
+    now or as of a past moment."""
+    ctx = compile_context(workspace=workspace, as_of=as_of)
     members = Profile.objects.filter(workspace=workspace).not_erased().filter(compile_definition(definition, ctx))
-    return _preview(workspace, members, sample)
+    return _preview(workspace, members, sample, ctx.now)
 
 
-def segment_preview(*, segment: Segment, sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
-    ctx = compile_context(workspace=segment.workspace)
-    return _preview(segment.workspace, segment_members_query(segment=segment, ctx=ctx), sample)
+def segment_preview(*, segment: Segment, as_of: datetime | None = None, sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
+    ctx = compile_context(workspace=segment.workspace, as_of=as_of)
+    return _preview(segment.workspace, segment_members_query(segment=segment, ctx=ctx), sample, ctx.now)
 
 
-def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int) -> dict[str, Any]:
+def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int, at: datetime) -> dict[str, Any]:
     # One execution of the segment's query gives both the sample and the count (a window over
     # all the matching rows), instead of a count and then a LIMIT that plans differently.
     first = list(members.annotate(_matching=Window(Count("*"))).order_by("pk")[: max(sample, 1)])
@@ -65,6 +101,7 @@ def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int) -> d
         "base": base,
         "share": round(count / base, 6) if base else None,
         "sample": first[:sample],
+        "as_of": at,
     }
 
 

@@ -1,14 +1,16 @@
 import csv
 import io
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from accounts.models import Workspace
-from core.errors import CommonErrorCode, Conflict
+from core.errors import CommonErrorCode, Conflict, json_literal
+from core.time import moment_parse
 from customers.models import AttributeDefinition, Profile
 from segments.errors import SegmentErrorCode
 from segments.models import ManualMember, Segment
@@ -197,3 +199,25 @@ def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int
         batch_size=5_000,
     )
     return {"rows": len(values), "matched": len(found), "unmatched": len(values) - len(found)}
+
+
+def as_of_read(*, raw: Any, workspace: Workspace) -> datetime | None:
+    """The `as_of` of a preview: a past date (the end of that day in the workspace's calendar)
+    or date-time; None when not given."""
+    if raw in (None, ""):
+        return None
+    moment = moment_parse(raw, time_zone=workspace.time_zone, end_of_day=True)
+    if moment is None:
+        raise ValidationError(
+            {
+                "as_of": ValidationError(
+                    f"Expected a date (YYYY-MM-DD) or an ISO 8601 date-time, got {json_literal(raw)}.",
+                    code=CommonErrorCode.INVALID,
+                )
+            }
+        )
+    if moment > timezone.now():
+        raise ValidationError(
+            {"as_of": ValidationError("as_of is a moment in the past (or now).", code=CommonErrorCode.OUT_OF_RANGE)}
+        )
+    return moment

@@ -7,10 +7,12 @@ rows with `model` and may narrow or annotate them in `scoped_queryset`; they
 cannot override `get_queryset` or `initial`, so no view can forget the filter.
 """
 
+import zoneinfo
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from rest_framework import exceptions, mixins, viewsets
 
 from accounts.models import Workspace
@@ -50,12 +52,19 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
         if workspace is None:
             raise Http404
         self.workspace = workspace
+        # Dates are read and written in the workspace's time zone, with its offset
+        # (a date-time sent without one is a time of the workspace's day).
+        timezone.activate(zoneinfo.ZoneInfo(workspace.time_zone))
         self.role = membership_role(user=request.user, workspace=workspace)
         needed = self.required_capability(request)
         if not role_can(self.role, needed):
             raise exceptions.PermissionDenied(
                 f"Your role ({self.role}) in this workspace does not allow this ({needed.value})."
             )
+
+    def finalize_response(self, request, response, *args: Any, **kwargs: Any):
+        timezone.deactivate()  # the thread serves other workspaces next
+        return super().finalize_response(request, response, *args, **kwargs)
 
     def required_capability(self, request) -> Capability:
         if self.action in self.action_capabilities:

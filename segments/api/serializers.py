@@ -38,6 +38,15 @@ class SegmentInput(StrictInput, serializers.ModelSerializer):
 
 class DefinitionInput(StrictInput, serializers.Serializer):
     definition = serializers.JSONField()
+    as_of = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=40,
+        help_text=(
+            "Evaluate the rules at a past moment: a date (YYYY-MM-DD, the end of that day in the "
+            "workspace's time zone) or an ISO 8601 date-time. Events and orders after it are ignored."
+        ),
+    )
 
 
 class PreviewOutput(serializers.Serializer):
@@ -45,6 +54,7 @@ class PreviewOutput(serializers.Serializer):
     base = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True)
     sample = ProfileOutput(many=True)
+    as_of = serializers.DateTimeField(help_text="The moment the rules were evaluated at.")
 
 
 class ManualMembersInput(StrictInput, serializers.Serializer):

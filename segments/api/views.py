@@ -88,13 +88,29 @@ class SegmentViewSet(
         data.is_valid(raise_exception=True)
         definition = data.validated_data["definition"]
         services.definition_check(workspace=self.workspace, definition=definition)
-        return Response(s.PreviewOutput(definition_preview(workspace=self.workspace, definition=definition)).data)
+        as_of = services.as_of_read(raw=data.validated_data.get("as_of"), workspace=self.workspace)
+        return Response(
+            s.PreviewOutput(definition_preview(workspace=self.workspace, definition=definition, as_of=as_of)).data
+        )
 
-    @extend_schema(responses=s.PreviewOutput)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "as_of",
+                str,
+                required=False,
+                description="A past date (YYYY-MM-DD, end of that day in the workspace's time zone) or ISO 8601 date-time.",
+            )
+        ],
+        responses=s.PreviewOutput,
+    )
     @action(detail=True, methods=["get"], url_path="preview")
     def preview(self, request, *args, **kwargs):
-        """The segment's members as they would be computed now (rules, static list and manual changes)."""
-        return Response(s.PreviewOutput(segment_preview(segment=self.get_object())).data)
+        """The segment's members as they would be computed now, or as of a past moment (rules, static
+        list and manual changes)."""
+        segment = self.get_object()
+        as_of = services.as_of_read(raw=request.query_params.get("as_of"), workspace=self.workspace)
+        return Response(s.PreviewOutput(segment_preview(segment=segment, as_of=as_of)).data)
 
     @extend_schema(request=s.ManualMembersInput, responses=s.ManualMembersOutput)
     @action(detail=True, methods=["post"], url_path="manual-members")

@@ -95,7 +95,7 @@ def test_a_full_definition_of_every_family_is_valid_and_returns_its_segment_refe
         ([1, 2], "definition: expected a condition object."),
         (
             {"all": [{"event": "purchase", "first": {"within": "P1D"}, "count": {"gte": 2}}]},
-            "definition.all[0]: use either count/within, or one of first/last.",
+            "definition.all[0]: use either count with a period (within, after, before, between), or one of first/last.",
         ),
     ],
 )
