@@ -19,7 +19,7 @@ from django.utils.timezone import localtime
 from accounts.models import Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles
-from core.api import SafeJSONFormField
+from core.api import IsoDurationFormField, SafeJSONFormField
 
 
 def admin_datetime(value) -> str:
@@ -87,7 +87,10 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
     workspace_path: ClassVar[str] = "workspace"
     form = WorkspaceScopedForm
     # JSON typed in the admin obeys the API's limits (depth, Unicode, 64-bit integers).
-    formfield_overrides = {models.JSONField: {"form_class": SafeJSONFormField}}
+    formfield_overrides = {
+        models.JSONField: {"form_class": SafeJSONFormField},
+        models.DurationField: {"form_class": IsoDurationFormField},
+    }
 
     def _workspace_of(self, obj) -> int | None:
         target = obj

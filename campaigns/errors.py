@@ -5,6 +5,7 @@ class CampaignErrorCode(StrEnum):
     BELOW_SPENT = "below_spent"
     BUDGET_EXCEEDED = "budget_exceeded"
     CURRENCY_MISMATCH = "currency_mismatch"
+    DAILY_ABOVE_TOTAL = "daily_above_total"
     DAILY_BUDGET_EXCEEDED = "daily_budget_exceeded"
     ENDED = "ended"
     FINAL = "final"

@@ -7,11 +7,13 @@ from decimal import Decimal
 from typing import TypedDict
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
 from accounts.models import Currency, Workspace
+from campaigns.errors import CampaignErrorCode
 from campaigns.querysets import CampaignQuerySet, TargetQuerySet
 from core.models import AppendOnlyModel, AppendOnlyQuerySet, WorkspaceFromParent
 from core.personal_data import PersonalData
@@ -117,6 +119,33 @@ class Campaign(models.Model):
     def is_final(self) -> bool:
         return self.status in (self.Status.COMPLETED, self.Status.CANCELLED)
 
+    def clean(self) -> None:
+        super().clean()
+        daily_above_total(total=self.budget_total, daily=self.budget_daily, field="budget_daily")
+
+
+def daily_above_total(*, total: Decimal | None, daily: Decimal | None, field: str) -> None:
+    """A daily cap above the total cap means nothing: refuse it."""
+    if total is not None and daily is not None and daily > total:
+        raise ValidationError(
+            {
+                field: ValidationError(
+                    f"The daily budget ({daily}) is above the total budget ({total}).",
+                    code=CampaignErrorCode.DAILY_ABOVE_TOTAL,
+                )
+            }
+        )
+
+
+def shares_over_100(shares: list[Decimal | None]) -> ValidationError | None:
+    """Target budget shares are percentages of the campaign's budget: together at most 100."""
+    total = sum((share or Decimal(0)) for share in shares)
+    if total > 100:
+        return ValidationError(
+            f"The targets' budget shares add up to {total} %, more than 100 %.", code=CampaignErrorCode.OVER_100
+        )
+    return None
+
 
 # What a marketer sets on a target (the API and the admin edit these).
 TARGET_FIELDS = [
@@ -184,7 +213,7 @@ class Target(WorkspaceFromParent, models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text="Share of the campaign budget, in percent.",
+        help_text="Share of the campaign budget, in percent (0 to 100); the targets' shares add up to 100 at most.",
     )
     restriction = models.JSONField(
         null=True,

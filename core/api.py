@@ -1,6 +1,6 @@
 """API conventions shared by every app: errors, pagination, parsing limits."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django import forms
@@ -24,6 +24,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from core.errors import CommonErrorCode, Conflict
 from core.parsers import TOO_DEEP_MESSAGE
 from core.payloads import PayloadProblem, payload_check
+from core.time import duration_iso
 
 MAX_PAGE_SIZE = 500
 
@@ -153,3 +154,14 @@ class SafeJSONFormField(forms.JSONField):
             return super().bound_data(data, initial)
         except RecursionError:  # shown again as typed, with the error above it
             return InvalidJSONInput(data)
+
+
+class IsoDurationFormField(forms.DurationField):
+    """The admin's durations in ISO 8601, as in the API: shown as PT1H or P7D, typed either way."""
+
+    default_error_messages = {"invalid": "Enter an ISO 8601 duration such as PT30M, PT1H or P7D."}
+
+    def prepare_value(self, value):
+        if isinstance(value, timedelta):
+            return duration_iso(value)
+        return value

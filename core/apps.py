@@ -9,3 +9,11 @@ class CoreConfig(AppConfig):
         from core.leases import leased_jobs_register
 
         leased_jobs_register()  # every app's leased jobs are taken back when their worker goes silent
+
+        from django.db import models
+        from rest_framework import serializers
+
+        from core.serializers import IsoDurationField
+
+        # Every API duration reads and writes ISO 8601 (PT1H, P7D), not Python's "1 00:00:00".
+        serializers.ModelSerializer.serializer_field_mapping[models.DurationField] = IsoDurationField

@@ -1,11 +1,13 @@
 """Input serializers that say what they did not understand."""
 
 from collections.abc import Mapping
+from datetime import timedelta
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from core.errors import CommonErrorCode
+from core.time import duration_iso, moment_parse
 
 
 class StrictInput(serializers.Serializer):
@@ -28,3 +30,42 @@ class StrictInput(serializers.Serializer):
         if how is not None:
             return ErrorDetail(f"Read-only here: it changes through {how}.", code=CommonErrorCode.READ_ONLY)
         return ErrorDetail("Unknown field.", code=CommonErrorCode.UNKNOWN_FIELD)
+
+
+class IsoDurationField(serializers.DurationField):
+    """Durations in ISO 8601, in and out: `PT1H`, `P7D`, `P1DT12H` (the older `1 00:00:00` is read too)."""
+
+    default_error_messages = {
+        **serializers.DurationField.default_error_messages,
+        "invalid": "Expected an ISO 8601 duration such as PT30M, PT1H or P7D.",
+        "max_value": "At most {max_value}.",
+        "min_value": "At least {min_value}.",
+    }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The bounds' messages in ISO 8601 too ("At least PT5M", not "0:05:00").
+        for validator in self.validators:
+            limit = getattr(validator, "limit_value", None)
+            if isinstance(limit, timedelta):
+                key = "max_value" if type(validator).__name__.startswith("Max") else "min_value"
+                validator.message = self.error_messages[key].format(**{key: duration_iso(limit)})
+
+    def to_representation(self, value):
+        return duration_iso(value)
+
+
+class DayAwareDateTimeField(serializers.DateTimeField):
+    """A date-time, or a date alone: a day of the current (workspace's) time zone, its first instant,
+    or with `end_of_day` its last, so that a campaign ending on "2026-12-31" runs all that day."""
+
+    def __init__(self, *, end_of_day: bool = False, **kwargs):
+        self.end_of_day = end_of_day
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, value):
+        if isinstance(value, str) and len(value.strip()) == 10:
+            moment = moment_parse(value.strip(), time_zone=str(self.default_timezone()), end_of_day=self.end_of_day)
+            if moment is not None:
+                return moment
+        return super().to_internal_value(value)

@@ -42,3 +42,22 @@ def moment_parse(value: object, *, time_zone: str, end_of_day: bool = False) -> 
     if moment is None:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+def duration_iso(value: timedelta) -> str:
+    """An ISO 8601 duration, shortest form: P1D, PT1H30M, P7DT12H, PT0.5S; negative as -PT1H."""
+    sign = "-" if value < timedelta(0) else ""
+    value = abs(value)
+    days, seconds, micro = value.days, value.seconds, value.microseconds
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    clock = ""
+    if hours:
+        clock += f"{hours}H"
+    if minutes:
+        clock += f"{minutes}M"
+    if secs or micro:
+        clock += f"{secs}.{micro:06d}".rstrip("0") + "S" if micro else f"{secs}S"
+    if not days and not clock:
+        return "PT0S"
+    return f"{sign}P{f'{days}D' if days else ''}{'T' + clock if clock else ''}"

@@ -75,7 +75,9 @@ def _clean(segment: Segment) -> set[int]:
     if segment.kind == Segment.Kind.DYNAMIC and segment.definition is None:
         errors["definition"] = ValidationError("A dynamic segment needs rules.", code=SegmentErrorCode.RULES_REQUIRED)
     if segment.refresh_every is not None and segment.refresh_every < MIN_REFRESH:
-        errors["refresh_every"] = ValidationError("Refresh at most every 5 minutes.", code=CommonErrorCode.MIN_VALUE)
+        errors["refresh_every"] = ValidationError(
+            "Refresh at most every 5 minutes (PT5M).", code=CommonErrorCode.MIN_VALUE
+        )
     if errors:
         raise ValidationError(errors)
     if segment.definition is None:

@@ -29,6 +29,7 @@ from campaigns.models import (
     Campaign,
     CampaignChannel,
     Target,
+    shares_over_100,
 )
 from core.api import SafeJSONFormField
 
@@ -84,6 +85,13 @@ class TargetForm(forms.ModelForm):
 
 
 class TargetFormSet(forms.BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        kept = [f for f in self.forms if f.cleaned_data and not f.cleaned_data.get("DELETE")]
+        over = shares_over_100([f.cleaned_data.get("budget_share") for f in kept])
+        if over is not None:
+            raise over
+
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)
         form.parent_campaign = self.instance  # unsaved on the add page, but with its workspace

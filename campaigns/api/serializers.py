@@ -18,11 +18,11 @@ from campaigns.models import (
 )
 from campaigns.services import connector_check, spend_allowed_today
 from core.errors import CommonErrorCode
-from core.serializers import StrictInput
+from core.serializers import DayAwareDateTimeField, IsoDurationField, StrictInput
 from segments.models import Segment
 
 
-class WorkspaceDateTimeField(serializers.DateTimeField):
+class WorkspaceDateTimeField(DayAwareDateTimeField):
     """A date-time without an offset is read in the workspace's time zone; answers carry that zone."""
 
     def _zone(self):
@@ -73,8 +73,12 @@ class TargetIO(StrictInput, serializers.ModelSerializer):
 
 class CampaignInput(StrictInput, serializers.ModelSerializer):
     channels = serializers.ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), allow_empty=False)
-    starts_at = ScheduleDateTimeField()
-    ends_at = ScheduleDateTimeField()
+    starts_at = ScheduleDateTimeField(
+        help_text="A date-time, or a date: the start of that day in the workspace's time zone."
+    )
+    ends_at = ScheduleDateTimeField(
+        end_of_day=True, help_text="A date-time, or a date: the campaign then runs to the end of that day."
+    )
     targets = TargetIO(many=True, required=False)
 
     read_only_actions = {
@@ -197,7 +201,7 @@ class TransitionOutput(serializers.ModelSerializer):
 
 
 class FrequencyCapIO(StrictInput, serializers.ModelSerializer):
-    window = serializers.DurationField(min_value=timedelta(minutes=1), max_value=timedelta(days=366))
+    window = IsoDurationField(min_value=timedelta(minutes=1), max_value=timedelta(days=366))
 
     class Meta:
         model = FrequencyCap

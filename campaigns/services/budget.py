@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from campaigns.errors import CampaignErrorCode
-from campaigns.models import MONEY, Campaign, LedgerEntry, Target
+from campaigns.models import MONEY, Campaign, LedgerEntry, Target, daily_above_total
 from core.errors import CommonErrorCode
 from core.time import local_day
 
@@ -243,6 +243,12 @@ def budget_change(
                     )
                 }
             )
+        new_daily = changes.get(LedgerEntry.Kind.BUDGET_DAILY)
+        daily_above_total(
+            total=locked.budget_total if new_total is None else new_total,
+            daily=locked.budget_daily if new_daily is None else new_daily,
+            field="daily" if new_daily is not None else "total",
+        )
         for kind, value in changes.items():
             field = "budget_total" if kind == LedgerEntry.Kind.BUDGET_TOTAL else "budget_daily"
             old = getattr(locked, field)

@@ -1,7 +1,6 @@
 """Campaigns and their targets: creation, edits and the checks before a campaign may run."""
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -9,7 +8,7 @@ from django.db import transaction
 
 from accounts.models import Workspace
 from campaigns.errors import CampaignErrorCode
-from campaigns.models import Campaign, Target
+from campaigns.models import Campaign, Target, shares_over_100
 from campaigns.rendering import unknown_tokens
 from core.errors import CommonErrorCode
 from segments.rules import validate_definition
@@ -112,6 +111,12 @@ def campaign_create(*, workspace: Workspace, owner=None, targets: list[dict] | N
     return campaign
 
 
+def _shares_check(campaign: Campaign) -> None:
+    over = shares_over_100(list(campaign.targets.values_list("budget_share", flat=True)))
+    if over is not None:
+        raise ValidationError({"targets": over})
+
+
 @transaction.atomic
 def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **fields) -> Campaign:
     """Edit a campaign that has not started; once it runs, use pause, cancel and budget instead."""
@@ -142,11 +147,13 @@ def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **
     return campaign
 
 
+@transaction.atomic
 def target_add(*, campaign: Campaign, **fields) -> Target:
     target = Target(campaign=campaign, **fields)
     target.full_clean(exclude=["campaign"])
     target_check(target=target)
     target.save()
+    _shares_check(campaign)  # inside the caller's transaction: refused, nothing is written
     return target
 
 
@@ -179,13 +186,9 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
         errors.setdefault("ends_at", []).append(
             ValidationError("The campaign ends in the past.", code=CampaignErrorCode.ENDED)
         )
-    shares = sum((t.budget_share or Decimal(0)) for t in targets)
-    if shares > 100:
-        errors.setdefault("targets", []).append(
-            ValidationError(
-                f"The budget shares add up to {shares} %, more than 100 %.", code=CampaignErrorCode.OVER_100
-            )
-        )
+    over = shares_over_100([t.budget_share for t in targets])
+    if over is not None:
+        errors.setdefault("targets", []).append(over)
     for target in targets:
         if target.mode == Target.Mode.FINE:
             errors.setdefault("targets", []).append(

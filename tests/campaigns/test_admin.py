@@ -77,6 +77,25 @@ def test_bad_targets_are_form_errors(staff, workspace, segment):
     assert not Campaign.objects.exists()
 
 
+def test_budgets_that_contradict_themselves_are_form_errors(staff, workspace, segment):
+    data = {**add_form(workspace, budget_daily="2000.00"), **inline(segment=segment.pk)}
+    r = staff.post(reverse("admin:campaigns_campaign_add"), data)
+    assert r.status_code == 200
+    assert "The daily budget (2000.00) is above the total budget (1000.00)." in r.content.decode()
+    first = inline(segment=segment.pk, budget_share="70")
+    second = {
+        k.replace("-0-", "-1-"): v
+        for k, v in inline(segment=segment.pk, variant="B", budget_share="40").items()
+        if "-0-" in k
+    }
+    two = {**first, **second, "targets-TOTAL_FORMS": "2"}
+    data = {**add_form(workspace), **two}
+    r = staff.post(reverse("admin:campaigns_campaign_add"), data)
+    assert r.status_code == 200
+    assert "The targets&#x27; budget shares add up to 110 %, more than 100 %." in r.content.decode()
+    assert not Campaign.objects.exists()
+
+
 def test_the_list_shows_status_budget_and_spend(staff, workspace, segment):
     campaign = make_campaign(workspace=workspace, segment=segment, budget_total="200.00", name="Spring")
     Campaign.objects.filter(pk=campaign.pk).update(spent="50.00", status="active")

@@ -69,6 +69,8 @@ def test_a_marketer_creates_a_campaign_with_its_targets_in_the_workspace_time_zo
         ({"name": ""}, "name", "may not be blank"),
         # Found by the schema fuzzer: year 706 in Paris has a local-mean-time offset of +00:09:21.
         ({"starts_at": "0706-07-07T18:21:51Z"}, "starts_at", "between 2000 and 2100"),
+        # Budgets that contradict themselves.
+        ({"budget_total": "100.00", "budget_daily": "300.00"}, "budget_daily", "above the total budget (100.00)"),
     ],
 )
 def test_bad_campaigns_get_a_400_naming_the_field(marketer, segment, change, field, fragment):
@@ -94,6 +96,48 @@ def test_bad_targets_are_refused_whole(marketer, segment, target, field):
     assert r.status_code == 400, r.json()
     assert field in r.json()
     assert not Campaign.objects.exists()  # nothing half-written
+
+
+def test_target_shares_are_percentages_adding_up_to_100_at_most(marketer, segment):
+    spec = body(segment)
+    second = {**spec["targets"][0], "variant": "B", "budget_share": "50"}
+    spec["targets"].append(second)  # 60 + 50
+    r = marketer.post(BASE, spec, format="json")
+    assert r.status_code == 400
+    assert r.json()["targets"] == [
+        {"message": "The targets' budget shares add up to 110.00 %, more than 100 %.", "code": "over_100"}
+    ]
+    assert not Campaign.objects.exists()  # nothing half-written
+    spec["targets"][0]["budget_share"] = "101"
+    assert "budget_share" in str(marketer.post(BASE, spec, format="json").json()["targets"])
+    spec["targets"][0]["budget_share"] = "50"
+    assert marketer.post(BASE, spec, format="json").status_code == 201
+
+
+def test_a_date_alone_is_a_whole_day_of_the_workspace(marketer, segment):
+    r = marketer.post(BASE, body(segment, starts_at="2027-03-01", ends_at="2027-03-31"), format="json")
+    assert r.status_code == 201, r.json()
+    # The campaign starts when 1 March starts in Paris and runs all of 31 March (CEST by then).
+    assert (r.json()["starts_at"], r.json()["ends_at"]) == (
+        "2027-03-01T00:00:00+01:00",
+        "2027-03-31T23:59:59.999999+02:00",
+    )
+    campaign = Campaign.objects.get()
+    assert campaign.ends_at.isoformat() == "2027-03-31T21:59:59.999999+00:00"
+
+
+def test_a_daily_budget_above_the_total_is_refused_by_the_budget_action(marketer, segment):
+    campaign = marketer.post(BASE, body(segment), format="json").json()
+    r = marketer.post(f"{BASE}{campaign['id']}/budget/", {"total": "200.00", "reason": "cut"}, format="json")
+    assert r.status_code == 400
+    assert r.json()["total"][0]["code"] == "daily_above_total"  # the daily cap of 300.00 stays
+    r = marketer.post(f"{BASE}{campaign['id']}/budget/", {"daily": "6000", "reason": "more"}, format="json")
+    assert (r.status_code, r.json()["daily"][0]["code"]) == (400, "daily_above_total")
+    r = marketer.post(
+        f"{BASE}{campaign['id']}/budget/", {"total": "200", "daily": "20", "reason": "cut"}, format="json"
+    )
+    assert r.status_code == 200, r.json()
+    assert (r.json()["budget_total"], r.json()["budget_daily"]) == ("200.00", "20.00")
 
 
 def test_the_lifecycle_through_the_api_with_its_log(marketer, segment, eager_tasks):
@@ -220,12 +264,14 @@ def test_connectors_keep_their_secret_and_need_an_admin(client_for, marketer):
 
 def test_frequency_caps_through_the_api(marketer, viewer):
     caps = "/api/workspaces/maison/frequency-caps/"
-    cap = {"channel": "email", "max_touches": 2, "window": "7 00:00:00"}
+    cap = {"channel": "email", "max_touches": 2, "window": "P7D"}
     assert viewer.post(caps, cap, format="json").status_code == 403
-    assert marketer.post(caps, cap, format="json").status_code == 201
+    created = marketer.post(caps, cap, format="json")
+    assert (created.status_code, created.json()["window"]) == (201, "P7D")
     assert marketer.post(caps, cap, format="json").status_code == 400
     assert marketer.post(caps, {**cap, "max_touches": 0}, format="json").status_code == 400
-    assert marketer.post(caps, {**cap, "window": "00:00:00"}, format="json").status_code == 400
+    too_short = marketer.post(caps, {**cap, "channel": "sms", "window": "PT30S"}, format="json")
+    assert too_short.json()["window"] == [{"message": "At least PT1M.", "code": "min_value"}]
     # Found by the schema fuzzer: no channel means every channel (it was a 500).
     every = {"max_touches": 5, "window": "1 00:00:00"}
     assert marketer.post(caps, every, format="json").json()["channel"] == ""

@@ -211,21 +211,25 @@ def test_a_report_job_runs_and_downloads(marketer, measured, eager_tasks, django
 
 def test_attribution_settings(marketer, viewer):
     r = viewer.get(f"{BASE}/reports/attribution-settings/")
-    assert r.json()["click_window"] == "7 00:00:00" and r.json()["view_window"] == "1 00:00:00"
+    assert r.json()["click_window"] == "P7D" and r.json()["view_window"] == "P1D"  # ISO 8601
     assert (
         viewer.put(f"{BASE}/reports/attribution-settings/", {"click_window": "3 00:00:00"}, format="json").status_code
         == 403
     )
     r = marketer.put(
         f"{BASE}/reports/attribution-settings/",
-        {"click_window": "3 00:00:00", "view_window": "12:00:00"},
+        {"click_window": "P3D", "view_window": "12:00:00"},  # the older form is still read
         format="json",
     )
-    assert r.status_code == 200 and r.json()["view_window"] == "12:00:00"
+    assert r.status_code == 200 and (r.json()["click_window"], r.json()["view_window"]) == ("P3D", "PT12H")
     r = marketer.put(
         f"{BASE}/reports/attribution-settings/", {"click_window": "400 00:00:00", "view_window": "1"}, format="json"
     )
     assert r.status_code == 400 and "click_window" in r.json()
+    r = marketer.put(f"{BASE}/reports/attribution-settings/", {"click_window": "a week"}, format="json")
+    assert r.json()["click_window"] == [
+        {"message": "Expected an ISO 8601 duration such as PT30M, PT1H or P7D.", "code": "invalid"}
+    ]
 
 
 def rule_body(campaign, **fields):

@@ -237,3 +237,16 @@ def test_the_panels_views_answer_404_for_another_workspace(
         assert marketer_browser.post(reverse(f"admin:segments_segment_{name}", args=[theirs.pk])).status_code == 404
     download = reverse("admin:audiences_audienceexport_download", args=[export.pk])
     assert marketer_browser.get(download).status_code == 404
+
+
+def test_durations_are_iso_8601_in_the_admin_as_in_the_api(marketer_browser, workspace):
+    r = marketer_browser.post(reverse("admin:segments_segment_add"), {**form(workspace, LYON), "refresh_every": "PT6H"})
+    assert r.status_code == 302
+    segment = Segment.objects.get()
+    assert segment.refresh_every.total_seconds() == 6 * 3600
+    page = marketer_browser.get(reverse("admin:segments_segment_change", args=[segment.pk])).content.decode()
+    assert 'name="refresh_every" value="PT6H"' in page
+    r = marketer_browser.post(
+        reverse("admin:segments_segment_change", args=[segment.pk]), {**form(workspace, LYON), "refresh_every": "often"}
+    )
+    assert "Enter an ISO 8601 duration such as PT30M, PT1H or P7D." in r.content.decode()

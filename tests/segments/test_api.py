@@ -21,15 +21,13 @@ def lyonnais(workspace):
 
 
 def test_create_a_segment_and_see_its_audience_state(marketer, workspace, lyonnais):
-    r = marketer.post(
-        url("segment-list"), {"name": "Lyon", "definition": LYON, "refresh_every": "01:00:00"}, format="json"
-    )
+    r = marketer.post(url("segment-list"), {"name": "Lyon", "definition": LYON, "refresh_every": "PT1H"}, format="json")
     assert r.status_code == 201, r.json()
     body = r.json()
     assert (body["kind"], body["definition"], body["refresh_every"], body["audience"]["status"]) == (
         "dynamic",
         LYON,
-        "01:00:00",
+        "PT1H",
         "never",
     )
     assert Segment.objects.get(pk=body["id"]).owner == marketer.user
