@@ -13,6 +13,7 @@ class CustomerErrorCode(StrEnum):
     MAX_LENGTH = CommonErrorCode.MAX_LENGTH
     UNKNOWN_FIELD = CommonErrorCode.UNKNOWN_FIELD
     UNKNOWN_ATTRIBUTE = "unknown_attribute"
+    UNKNOWN_PROFILE = "unknown_profile"
     INVALID_EMAIL = "invalid_email"
     INVALID_PHONE = "invalid_phone"
     INVALID_DATE = "invalid_date"

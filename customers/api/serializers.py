@@ -237,10 +237,20 @@ class IngestOrderItem(serializers.Serializer):
     items = IngestOrderLine(many=True, required=False)
 
 
-def ingest_request(item_serializer: type[serializers.Serializer], name: str) -> type[serializers.Serializer]:
-    return type(
-        name, (serializers.Serializer,), {"items": item_serializer(many=True, help_text="At most 10,000 items.")}
-    )
+def ingest_request(
+    item_serializer: type[serializers.Serializer], name: str, *, create_missing: bool = False
+) -> type[serializers.Serializer]:
+    fields: dict[str, serializers.Field] = {"items": item_serializer(many=True, help_text="At most 10,000 items.")}
+    if create_missing:
+        fields["create_missing"] = serializers.BooleanField(
+            required=False,
+            default=True,
+            help_text=(
+                "An unknown external_id creates a bare profile (true, the default; counted in profiles_created) "
+                "or rejects the item with unknown_profile (false)."
+            ),
+        )
+    return type(name, (serializers.Serializer,), fields)
 
 
 class IngestMessage(serializers.Serializer):
@@ -260,4 +270,5 @@ class IngestReportOutput(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    profiles_created = serializers.IntegerField(help_text="Profiles that did not exist before this batch.")
     rejected = IngestRejected(many=True)

@@ -185,16 +185,30 @@ class IngestViewSet(WorkspaceScopedViewSet):
     serializer_class = s.IngestReportOutput
 
     def _ingest(self, request, kind: str) -> Response:
-        items = request.data.get("items") if isinstance(request.data, dict) else None
+        body = request.data if isinstance(request.data, dict) else {}
+        options = {"create_missing"} if kind != "profiles" else set()
+        errors = {
+            str(name): ValidationError("Unknown field.", code=CommonErrorCode.UNKNOWN_FIELD)
+            for name in sorted(set(body) - {"items", *options}, key=str)
+        }
+        items = body.get("items")
         if not isinstance(items, list):
-            raise ValidationError(
-                {"items": ValidationError("Expected a list of items.", code=CustomerErrorCode.NOT_A_LIST)}
-            )
+            errors["items"] = ValidationError("Expected a list of items.", code=CustomerErrorCode.NOT_A_LIST)
+        if errors:
+            raise ValidationError(errors)
+        assert isinstance(items, list)
         if len(items) > settings.INGEST_MAX_ITEMS:
             raise RequestTooLarge(
                 f"At most {settings.INGEST_MAX_ITEMS} items a request; this one has {len(items)}. Split the batch."
             )
-        report = INGESTERS[kind](workspace=self.workspace, items=items)
+        choices = {}
+        if "create_missing" in body:
+            if not isinstance(body["create_missing"], bool):
+                raise ValidationError(
+                    {"create_missing": ValidationError("Expected true or false.", code=CommonErrorCode.INVALID)}
+                )
+            choices["create_missing"] = body["create_missing"]
+        report = INGESTERS[kind](workspace=self.workspace, items=items, **choices)
         return Response(report.as_dict())
 
     @extend_schema(
@@ -205,13 +219,19 @@ class IngestViewSet(WorkspaceScopedViewSet):
         """Upsert profiles by external id; only the fields sent are changed."""
         return self._ingest(request, "profiles")
 
-    @extend_schema(request=s.ingest_request(s.IngestEventItem, "IngestEventsRequest"), responses=s.IngestReportOutput)
+    @extend_schema(
+        request=s.ingest_request(s.IngestEventItem, "IngestEventsRequest", create_missing=True),
+        responses=s.IngestReportOutput,
+    )
     @action(detail=False, methods=["post"])
     def events(self, request, *args, **kwargs):
-        """Append behavioural events; an unknown external id creates a bare profile."""
+        """Append behavioural events; an unknown external id creates a bare profile, unless create_missing is false."""
         return self._ingest(request, "events")
 
-    @extend_schema(request=s.ingest_request(s.IngestOrderItem, "IngestOrdersRequest"), responses=s.IngestReportOutput)
+    @extend_schema(
+        request=s.ingest_request(s.IngestOrderItem, "IngestOrdersRequest", create_missing=True),
+        responses=s.IngestReportOutput,
+    )
     @action(detail=False, methods=["post"])
     def orders(self, request, *args, **kwargs):
         """Upsert orders by order id; a prospect who orders becomes a customer."""

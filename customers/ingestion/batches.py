@@ -83,8 +83,10 @@ def _read_batch(
     fields: Mapping[str, Callable[[Any, ReadContext], Any]],
     ctx: ReadContext,
     report: IngestReport,
+    positions: dict[str, int] | None = None,
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Valid items as (key, clean), in order, without the keys repeated inside the batch."""
+    """Valid items as (key, clean), in order, without the keys repeated inside the batch
+    (`positions`, when given, receives each kept key's index in the request)."""
     seen: set[str] = set()
     valid = []
     for index, item in enumerate(items):
@@ -98,7 +100,33 @@ def _read_batch(
             continue
         seen.add(key)
         valid.append((key, clean))
+        if positions is not None:
+            positions[key] = index
     return valid
+
+
+UNKNOWN_PROFILE_MESSAGE = "No profile has this external id: send the profile first, or set create_missing to true."
+
+
+def _known_only(
+    workspace: Workspace,
+    valid: list[tuple[str, dict[str, Any]]],
+    aliases: Mapping[str, str],
+    positions: Mapping[str, int],
+    report: IngestReport,
+) -> list[tuple[str, dict[str, Any]]]:
+    """Without create_missing: items about people Cible does not know are refused, not written."""
+    wanted = {aliases.get(clean["external_id"], clean["external_id"]) for _, clean in valid}
+    known = set(
+        Profile.objects.filter(workspace=workspace, external_id__in=wanted).values_list("external_id", flat=True)
+    )
+    kept = []
+    for key, clean in valid:
+        if aliases.get(clean["external_id"], clean["external_id"]) in known:
+            kept.append((key, clean))
+        else:
+            report.reject(positions[key], {"external_id": [(UNKNOWN_PROFILE_MESSAGE, Code.UNKNOWN_PROFILE)]})
+    return kept
 
 
 def _fresh_keys(workspace: Workspace, kind: str, keys: list[str]) -> set[str]:
@@ -121,17 +149,21 @@ def _resolve_aliases(workspace: Workspace, external_ids: set[str]) -> dict[str, 
     )
 
 
-def _profile_ids(workspace: Workspace, external_ids: set[str], *, create_missing: bool) -> dict[str, int]:
-    """external id -> profile id; a profile first seen through its events or orders is created bare."""
+def _profile_ids(workspace: Workspace, external_ids: set[str], report: IngestReport) -> dict[str, int]:
+    """external id -> profile id; a profile first seen through its events or orders is created bare
+    (counted in the report's profiles_created; one created by a concurrent batch is not)."""
     ids = dict(
         Profile.objects.filter(workspace=workspace, external_id__in=external_ids).values_list("external_id", "id")
     )
     missing = external_ids - ids.keys()
-    if missing and create_missing:
-        Profile.objects.bulk_create(
-            [Profile(workspace=workspace, external_id=external_id) for external_id in sorted(missing)],
-            ignore_conflicts=True,
-        )
+    if missing:
+        columns = [f for f in Profile._meta.concrete_fields if not f.primary_key]
+        rows = []
+        for external_id in sorted(missing):  # sorted: concurrent batches lock in one order
+            bare = Profile(workspace=workspace, external_id=external_id)
+            rows.append([f.pre_save(bare, True) for f in columns])
+        created = insert_ignore_returning(Profile, [f.name for f in columns], rows, returning="id")
+        report.profiles_created += len(created)
         ids.update(
             Profile.objects.filter(workspace=workspace, external_id__in=missing).values_list("external_id", "id")
         )
@@ -200,6 +232,7 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
             )
         report.created = sum(1 for external_id in merged if external_id not in existing)
         report.updated = len(merged) - report.created
+        report.profiles_created = report.created
 
         # Contact fields and explicit identities become identities of the profile.
         for external_id, row in merged.items():
@@ -207,7 +240,11 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
                 if row.get(kind):
                     identities.setdefault(external_id, []).append((kind, row[kind]))
         if identities:
-            ids = _profile_ids(workspace, set(identities), create_missing=False)
+            ids = dict(
+                Profile.objects.filter(workspace=workspace, external_id__in=identities.keys()).values_list(
+                    "external_id", "id"
+                )
+            )
             Identity.objects.bulk_create(
                 [
                     Identity(workspace=workspace, profile_id=ids[external_id], type=kind, value=value)
@@ -222,17 +259,22 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
 # --- events --------------------------------------------------------------------
 
 
-def events_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
+def events_ingest(*, workspace: Workspace, items: list[Any], create_missing: bool = True) -> IngestReport:
+    """Append events; an unknown external id creates a bare profile, or with `create_missing`
+    false rejects the item."""
     report = IngestReport(received=len(items))
     ctx = _context(workspace)
-    valid = _read_batch(items, "event", EVENT_READERS, ctx, report)
+    positions: dict[str, int] = {}
+    valid = _read_batch(items, "event", EVENT_READERS, ctx, report, positions)
     if not valid:
         return report
     with transaction.atomic():
         aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
-        ids = _profile_ids(
-            workspace, {aliases.get(c["external_id"], c["external_id"]) for _, c in valid}, create_missing=True
-        )
+        if not create_missing:
+            valid = _known_only(workspace, valid, aliases, positions, report)
+            if not valid:
+                return report
+        ids = _profile_ids(workspace, {aliases.get(c["external_id"], c["external_id"]) for _, c in valid}, report)
         now = timezone.now()
         rows = sorted(
             (
@@ -266,24 +308,29 @@ def events_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
 # --- orders --------------------------------------------------------------------
 
 
-def orders_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
+def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: bool = True) -> IngestReport:
+    """Upsert orders by order id; an unknown external id creates a bare profile, or with
+    `create_missing` false rejects the item (and keeps no receipt, so it can be sent again)."""
     report = IngestReport(received=len(items))
     ctx = _context(workspace)
-    valid = _read_batch(items, "order", ORDER_READERS, ctx, report)
+    positions: dict[str, int] = {}
+    valid = _read_batch(items, "order", ORDER_READERS, ctx, report, positions)
     with transaction.atomic():
+        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
+        if not create_missing:
+            valid = _known_only(workspace, valid, aliases, positions, report)
         fresh = _fresh_keys(workspace, IngestReceipt.Kind.ORDER, [key for key, _ in valid])
         report.duplicates += len(valid) - len(fresh)
         valid = [(key, clean) for key, clean in valid if key in fresh]
         if not valid:
             return report
-        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
         by_order: dict[str, dict[str, Any]] = {}
         for _, clean in valid:
             by_order[clean["order_id"]] = {
                 **clean,
                 "external_id": aliases.get(clean["external_id"], clean["external_id"]),
             }
-        ids = _profile_ids(workspace, {row["external_id"] for row in by_order.values()}, create_missing=True)
+        ids = _profile_ids(workspace, {row["external_id"] for row in by_order.values()}, report)
         existing = set(
             Order.objects.filter(workspace=workspace, order_id__in=by_order.keys()).values_list("order_id", flat=True)
         )

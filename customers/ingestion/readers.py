@@ -64,6 +64,9 @@ class IngestReport:
     updated: int = 0
     duplicates: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    # Profiles that did not exist before the batch: bare ones for the unknown external ids of
+    # events and orders (with create_missing), new people for a profile batch.
+    profiles_created: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,7 +74,8 @@ class IngestReport:
             "created": self.created,
             "updated": self.updated,
             "duplicates": self.duplicates,
-            "rejected": self.rejected,
+            "profiles_created": self.profiles_created,
+            "rejected": sorted(self.rejected, key=lambda rejection: rejection["index"]),
         }
 
     def reject(self, index: int, errors: dict[str, list[tuple[str, str]]]) -> None:

@@ -36,7 +36,14 @@ def test_profiles_are_created_then_updated_by_external_id_with_only_the_fields_s
     ]
     r = marketer.post(url("profiles"), {"items": first}, format="json")
     assert r.status_code == 200
-    assert r.json() == {"received": 1, "created": 1, "updated": 0, "duplicates": 0, "rejected": []}
+    assert r.json() == {
+        "received": 1,
+        "created": 1,
+        "updated": 0,
+        "duplicates": 0,
+        "profiles_created": 1,
+        "rejected": [],
+    }
     profile = Profile.objects.get(workspace=workspace, external_id="C1")
     assert (profile.first_name, profile.email, profile.phone, profile.country) == (
         "Camille",
@@ -53,7 +60,14 @@ def test_profiles_are_created_then_updated_by_external_id_with_only_the_fields_s
     r = marketer.post(
         url("profiles"), {"items": [{"idempotency_key": "a2", "external_id": "C1", "city": "Paris"}]}, format="json"
     )
-    assert r.json() == {"received": 1, "created": 0, "updated": 1, "duplicates": 0, "rejected": []}
+    assert r.json() == {
+        "received": 1,
+        "created": 0,
+        "updated": 1,
+        "duplicates": 0,
+        "profiles_created": 0,
+        "rejected": [],
+    }
     profile.refresh_from_db()
     assert (profile.city, profile.first_name, profile.attributes) == (
         "Paris",
@@ -66,7 +80,14 @@ def test_replaying_a_batch_adds_nothing_and_counts_duplicates(marketer, workspac
     items = [{"idempotency_key": f"k{i}", "external_id": f"C{i}", "last_name": "Durand"} for i in range(5)]
     assert marketer.post(url("profiles"), {"items": items}, format="json").json()["created"] == 5
     r = marketer.post(url("profiles"), {"items": items}, format="json")
-    assert r.json() == {"received": 5, "created": 0, "updated": 0, "duplicates": 5, "rejected": []}
+    assert r.json() == {
+        "received": 5,
+        "created": 0,
+        "updated": 0,
+        "duplicates": 5,
+        "profiles_created": 0,
+        "rejected": [],
+    }
     assert Profile.objects.filter(workspace=workspace).count() == 5
 
 
@@ -172,7 +193,59 @@ def test_a_body_over_the_upload_limit_is_refused_with_413(marketer, settings):
 def test_a_body_without_an_items_list_is_a_400_naming_the_field(marketer, body):
     r = marketer.post(url("profiles"), body, format="json")
     assert r.status_code == 400
-    assert r.json() == {"items": [{"message": "Expected a list of items.", "code": "not_a_list"}]}
+    assert r.json()["items"] == [{"message": "Expected a list of items.", "code": "not_a_list"}]
+    if isinstance(body, dict) and "rows" in body:
+        assert r.json()["rows"] == [{"message": "Unknown field.", "code": "unknown_field"}]
+
+
+def test_create_missing_is_an_explicit_choice_reported_in_profiles_created(marketer, workspace):
+    now = timezone.now().isoformat()
+    make_profile(workspace=workspace, external_id="known")
+    events = [
+        {"idempotency_key": "e1", "external_id": "known", "type": "page_view", "channel": "web", "occurred_at": now},
+        {"idempotency_key": "e2", "external_id": "ghost", "type": "page_view", "channel": "web", "occurred_at": now},
+    ]
+    r = marketer.post(url("events"), {"items": events, "create_missing": False}, format="json")
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["created"], body["profiles_created"]) == (1, 0)
+    assert body["rejected"] == [
+        {
+            "index": 1,
+            "errors": {
+                "external_id": [
+                    {
+                        "message": "No profile has this external id: send the profile first, or set create_missing to true.",
+                        "code": "unknown_profile",
+                    }
+                ]
+            },
+        }
+    ]
+    assert not Profile.objects.filter(external_id="ghost").exists()
+    # The default keeps today's behaviour: a bare profile, counted.
+    r = marketer.post(url("events"), {"items": events}, format="json")
+    assert (r.json()["created"], r.json()["duplicates"], r.json()["profiles_created"]) == (1, 1, 1)
+    assert Event.objects.filter(profile__external_id="ghost").count() == 1
+    # Orders: the refused item keeps no receipt, so it can be sent again once the person exists.
+    order = {
+        "idempotency_key": "o1",
+        "external_id": "newcomer",
+        "order_id": "A1",
+        "amount": "10.00",
+        "ordered_at": now,
+        "channel": "web",
+    }
+    r = marketer.post(url("orders"), {"items": [order], "create_missing": False}, format="json")
+    assert r.json()["rejected"][0]["errors"]["external_id"][0]["code"] == "unknown_profile"
+    assert not IngestReceipt.objects.filter(idempotency_key="o1").exists()
+    r = marketer.post(url("orders"), {"items": [order]}, format="json")
+    assert (r.json()["created"], r.json()["profiles_created"]) == (1, 1)
+    assert Order.objects.get(order_id="A1").profile.external_id == "newcomer"
+    for bad in ({"items": [], "create_missing": "no"}, {"items": [], "create_mising": False}):
+        assert marketer.post(url("orders"), bad, format="json").status_code == 400
+    # profiles have nothing to create missing
+    assert marketer.post(url("profiles"), {"items": [], "create_missing": False}, format="json").status_code == 400
 
 
 def test_malformed_json_is_a_400(marketer):
