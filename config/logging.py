@@ -9,6 +9,7 @@ Logs carry ids, never personal data: no e-mail, phone or name in a message, and 
 in a traceback (the renderers below print plain tracebacks for that reason).
 """
 
+import re
 import sys
 from typing import Any
 
@@ -26,15 +27,30 @@ _PRE_CHAIN: list[Any] = [
 ]
 
 
+_ROW_VALUES = re.compile(r"^(\s*DETAIL:).*$", re.MULTILINE)
+
+
+def row_values_withheld(logger: Any, name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    """A database error's DETAIL line quotes the row (`Key (external_id)=(C123) already exists`):
+    keep the error, withhold the values."""
+    for key in ("exception", "event"):
+        value = event_dict.get(key)
+        if isinstance(value, str) and "DETAIL:" in value:
+            event_dict[key] = _ROW_VALUES.sub(r"\1 [row values withheld]", value)
+    return event_dict
+
+
 def _renderer(*, json_lines: bool) -> list[Any]:
     if json_lines:
-        return [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+        return [structlog.processors.format_exc_info, row_values_withheld, structlog.processors.JSONRenderer()]
     return [
+        structlog.processors.format_exc_info,
+        row_values_withheld,
         structlog.dev.ConsoleRenderer(
             colors=sys.stderr.isatty(),
             # The default (rich, when installed) prints local variables, which may hold personal data.
             exception_formatter=structlog.dev.plain_traceback,
-        )
+        ),
     ]
 
 

@@ -6,6 +6,7 @@ report, and a test fails when a model that points at a profile declares nothing.
 This module imports no model, so any app may use it.
 """
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -20,3 +21,12 @@ class PersonalData:
     subjects: str = "Customers and prospects"
     recipients: tuple[str, ...] = field(default=())
     erasure: str = "Removed or anonymised by an erasure request."
+
+
+def key_digest(key: str) -> str:
+    """What is kept of a client's idempotency key: its SHA-256 in hex.
+
+    Clients build keys from their own ids (`C123:order:1`), so a key can carry a customer's
+    identifier; its digest cannot, and replay detection compares digests just as well.
+    """
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+import phonenumbers
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.files.base import ContentFile
@@ -23,9 +24,11 @@ from django.db.models import CharField, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from core.personal_data import key_digest
 from customers.models import (
     Event,
     Identity,
+    IdentityType,
     ImportJob,
     IngestReceipt,
     Order,
@@ -70,9 +73,10 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
     identifiers = profile_identifiers(ids)
     external_ids = dict(Profile.objects.filter(pk__in=ids).values_list("pk", "external_id"))
     aliases = dict(ProfileMerge.objects.filter(survivor_id__in=ids).values_list("merged_external_id", "survivor_id"))
-    # Every text the files and logs may hold of these people.
-    needles = {v for values in identifiers.values() for _, v in values}
+    # Every text the files and logs may hold of these people, in the spellings people write them.
+    needles = {spelling for values in identifiers.values() for kind, v in values for spelling in _spellings(kind, v)}
     needles |= set(external_ids.values()) | set(aliases)
+    needles |= set(Identity.objects.filter(profile_id__in=ids).values_list("value", flat=True))  # cookies, devices...
     needles.discard("")
     request_files = list(
         DataSubjectRequest.objects.filter(profile_id__in=ids).exclude(export_file="").values_list("pk", flat=True)
@@ -103,8 +107,10 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
                 )
             )
         )
+        # Keys are kept as digests (a key cannot carry an identifier); a key that was exactly one
+        # of the person's identifiers goes too.
         done["ingest_receipts"] = IngestReceipt.objects.filter(
-            workspace_id=workspace_id, idempotency_key__in=list(needles)
+            workspace_id=workspace_id, idempotency_key__in=[key_digest(needle) for needle in needles]
         )._raw_delete(IngestReceipt.objects.db)
         done["admin_log"] = _scrub_admin_log(ids, needles)
         for request in DataSubjectRequest.objects.filter(profile_id__in=ids):
@@ -121,6 +127,22 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
             DataSubjectRequest.objects.filter(pk=request.pk).update(export_file="")
         done["access_files"] = len(request_files)
     return {kind: n for kind, n in done.items() if n}
+
+
+def _spellings(kind: str, value: str) -> set[str]:
+    """An identifier as it may have been typed: a phone in E.164 and in its national and
+    international forms, spaced, dotted or not (+33612345678, 06 12 34 56 78, 0612345678...)."""
+    found = {value}
+    if kind != IdentityType.PHONE:
+        return found
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        return found
+    for style in (phonenumbers.PhoneNumberFormat.NATIONAL, phonenumbers.PhoneNumberFormat.INTERNATIONAL):
+        text = phonenumbers.format_number(number, style)
+        found |= {text, text.replace(" ", ""), text.replace(" ", "."), text.replace(" ", "-")}
+    return found
 
 
 def _scrub_admin_log(ids: list[int], needles: set[str]) -> int:

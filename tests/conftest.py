@@ -165,15 +165,17 @@ class Receiver(BaseHTTPRequestHandler):
     """A real local HTTP receiver: answers 500 to the first `fail` calls, then 200; keeps what it got."""
 
     fail = 0
+    fail_status = 500
+    fail_body = b"busy"  # what a provider answers when it refuses: it may echo the recipient
     calls: list = []
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         type(self).calls.append((dict(self.headers), body))
         failing = len(type(self).calls) <= type(self).fail
-        self.send_response(500 if failing else 200)
+        self.send_response(type(self).fail_status if failing else 200)
         self.end_headers()
-        self.wfile.write(b"busy" if failing else b"ok")
+        self.wfile.write(type(self).fail_body if failing else b"ok")
 
     def log_message(self, *args):
         pass
@@ -183,6 +185,8 @@ class Receiver(BaseHTTPRequestHandler):
 def receiver():
     Receiver.calls = []
     Receiver.fail = 0
+    Receiver.fail_status = 500
+    Receiver.fail_body = b"busy"
     server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -102,6 +102,34 @@ def test_a_task_s_log_lines_carry_its_id_and_name_and_the_request_s_context_come
     assert after["request_id"] == "around-the-task" and "task_id" not in after and "task_name" not in after
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("json_lines", [True, False])
+def test_a_database_error_s_row_values_stay_out_of_the_logs(json_lines, workspace):
+    """An IntegrityError's DETAIL quotes the row (an external id, an e-mail): logged without it."""
+    from django.db import IntegrityError, transaction
+
+    from customers.models import Profile
+
+    options = dict(logging_settings(json_lines=json_lines)["formatters"]["structlog"])
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(options.pop("()")(**options))
+    logger = logging.getLogger("tests.observability")
+    logger.addHandler(handler)
+    taken = "-".join(("CRM", "ZOE", "1"))  # not spelt out: a traceback quotes the source lines
+    Profile.objects.create(workspace=workspace, external_id=taken)
+    try:
+        with transaction.atomic():
+            Profile.objects.create(workspace=workspace, external_id=taken)
+    except IntegrityError:
+        logger.exception("Import failed")
+    finally:
+        logger.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Import failed" in text and "IntegrityError" in text
+    assert "CRM-ZOE-1" not in text
+
+
 def test_the_console_format_of_the_embedded_default_carries_the_context_too(marketer):
     options = dict(logging_settings(json_lines=False)["formatters"]["structlog"])
     stream = io.StringIO()

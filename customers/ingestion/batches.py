@@ -8,6 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.personal_data import key_digest
 from core.sql import insert_ignore_returning
 from customers.errors import CustomerErrorCode as Code
 from customers.followups import events_ingested
@@ -42,7 +43,7 @@ def _read_item(
     if not isinstance(item, dict):
         raise ItemError({"non_field_errors": [("Expected a JSON object.", Code.INVALID)]})
     try:
-        key = KEY(item.get("idempotency_key"), ctx)
+        key = key_digest(KEY(item.get("idempotency_key"), ctx))  # only the digest is kept
     except ValidationError as exc:
         errors["idempotency_key"] = [(exc.messages[0], exc.code or Code.INVALID)]
         key = ""

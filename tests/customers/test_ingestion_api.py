@@ -91,6 +91,51 @@ def test_replaying_a_batch_adds_nothing_and_counts_duplicates(marketer, workspac
     assert Profile.objects.filter(workspace=workspace).count() == 5
 
 
+def test_idempotency_keys_are_kept_only_as_digests(marketer, workspace):
+    """Clients build keys from their customer ids: no key is stored as sent, replays still count."""
+    from core.personal_data import key_digest
+
+    now = timezone.now().isoformat()
+    event = {"idempotency_key": "C123:view:1", "external_id": "C123", "type": "page_view", "channel": "web"}
+    order = {"idempotency_key": "C123:order:1", "external_id": "C123", "order_id": "A9", "amount": "5.00"}
+    profile = {"idempotency_key": "C123:profile", "external_id": "C123", "first_name": "Ann"}
+    for kind, item in (
+        ("profiles", profile),
+        ("events", {**event, "occurred_at": now}),
+        ("orders", {**order, "ordered_at": now, "channel": "web"}),
+    ):
+        assert marketer.post(url(kind), {"items": [item]}, format="json").json()["created"] == 1
+        assert marketer.post(url(kind), {"items": [item]}, format="json").json()["duplicates"] == 1
+    stored = set(Event.objects.values_list("idempotency_key", flat=True)) | set(
+        IngestReceipt.objects.values_list("idempotency_key", flat=True)
+    )
+    assert stored == {key_digest("C123:view:1"), key_digest("C123:order:1"), key_digest("C123:profile")}
+    assert not any("C123" in key for key in stored)
+
+
+def test_the_migration_digests_the_keys_already_stored(workspace):
+    """customers 0007 on rows written before it, set-based on both databases."""
+    import importlib
+    from types import SimpleNamespace
+
+    from core.personal_data import key_digest
+
+    person = make_profile(workspace=workspace)
+    Event.objects.create(
+        workspace=workspace,
+        profile=person,
+        type="page_view",
+        channel="web",
+        occurred_at=timezone.now(),
+        idempotency_key="C9:1",
+    )
+    IngestReceipt.objects.create(workspace=workspace, kind="order", idempotency_key="C9:order")
+    migration = importlib.import_module("customers.migrations.0007_idempotency_key_digests")
+    migration.digest_keys(None, SimpleNamespace(connection=connection))
+    assert Event.objects.get().idempotency_key == key_digest("C9:1")
+    assert IngestReceipt.objects.get().idempotency_key == key_digest("C9:order")
+
+
 def test_each_rejected_item_is_reported_by_index_with_field_and_reason_while_valid_items_land(marketer, workspace):
     now = timezone.now().isoformat()
     items = [

@@ -4,6 +4,7 @@ file, while the aggregates stay and the request stays as a tombstone."""
 import json
 
 from django.urls import reverse
+from django.utils import timezone
 
 from audiences.models import AudienceExport, AudienceMember
 from campaigns.models import PendingSend, Touch
@@ -107,3 +108,109 @@ def test_the_access_export_holds_everything_cible_has_on_the_person(workspace, o
     }
     assert document["suppressed"] is False
     assert AuditEntry.objects.filter(action="access_downloaded", object_id=str(done["id"])).count() == 1
+
+
+def test_erasing_a_merged_person_leaves_no_identifier_in_any_spelling(
+    workspace, officer, marketer, media, receiver, settings, caplog
+):
+    """Anne had two profiles (merged), was included by hand in a segment, reached by SMS through a provider
+    that refused her number and echoed it, and was sent with idempotency keys built from her ids. After
+    erasure none of her identifiers, in any spelling, is in a column, a file, a Redis key or a log line."""
+    import logging
+
+    from campaigns.activation import campaign_deliveries, campaign_handoff
+    from campaigns.models import Connector, Handoff
+    from customers.models import Identity, ImportJob
+    from customers.services import profile_merge
+    from segments.models import ManualMember
+    from tests.factories import make_segment
+    from tests.privacy.people import contactable, running
+
+    caplog.set_level(logging.DEBUG)
+    settings.CIBLE_WEBHOOK_BACKOFF_SECONDS = 0.01
+    handler, hook = receiver
+    handler.fail, handler.fail_status = 100, 400
+    handler.fail_body = b"invalid recipient +33698765432 (Anne Lefebvre-Quinn)"
+
+    anne = contactable(workspace, "CRM-ANNE", email="Anne.Lefebvre@Example.org", phone="06 98 76 54 32")
+    Profile.objects.filter(pk=anne.pk).update(first_name="Anne", last_name="Lefebvre-Quinn")
+    Identity.objects.create(workspace=workspace, profile=anne, type="cookie", value="ck-anne-0042")
+    web = contactable(workspace, "WEB-ANNE-77", email="anne.lq@example.net", channels=())
+    Identity.objects.create(workspace=workspace, profile=web, type="device", value="dev-anne-0042")
+    segment = make_segment(workspace=workspace)
+    ManualMember.objects.create(workspace=workspace, segment=segment, profile=web, action="include")
+    profile_merge(survivor=anne, merged=web)
+    # Keys built from her ids, through her former id (the alias) and her current one.
+    now = timezone.now().isoformat()
+    event = {"external_id": "WEB-ANNE-77", "type": "page_view", "channel": "web", "occurred_at": now}
+    order = {
+        "external_id": "CRM-ANNE",
+        "order_id": "CRM-ANNE-O1",
+        "amount": "9.90",
+        "ordered_at": now,
+        "channel": "web",
+    }
+    ingest = "/api/workspaces/maison/ingest/"
+    r = marketer.post(
+        ingest + "events/", {"items": [{**event, "idempotency_key": "WEB-ANNE-77:view:1"}]}, format="json"
+    )
+    assert r.json()["created"] == 1
+    r = marketer.post(ingest + "orders/", {"items": [{**order, "idempotency_key": "CRM-ANNE:order:1"}]}, format="json")
+    assert r.json()["created"] == 1
+    ImportJob.objects.create(
+        workspace=workspace,
+        kind="profiles",
+        filename="shop.csv",
+        content="external_id,phone\nSHOP-1,06 98 76 54 32\nSHOP-2,06 11 11 11 11\n",
+        content_sha256="y",
+        status="succeeded",
+    )
+    # An SMS through a provider that refuses her number and echoes it back.
+    Connector.objects.create(workspace=workspace, channel="sms", kind="webhook", url=hook, secret="s" * 16)
+    campaign = running(workspace, segment, channels=("sms",))
+    campaign_deliveries(campaign_id=campaign.pk)
+    campaign_handoff(campaign_id=campaign.pk)
+    assert Handoff.objects.filter(status="failed").exists() and handler.calls
+
+    spellings = [
+        "anne.lefebvre@example.org",
+        "anne.lefebvre",  # the e-mail's local part
+        "anne.lq@example.net",
+        "+33698765432",
+        "0698765432",
+        "06 98 76 54 32",
+        "+33 6 98 76 54 32",
+        "CRM-ANNE",
+        "WEB-ANNE-77",
+        "ck-anne-0042",
+        "dev-anne-0042",
+        "Lefebvre-Quinn",
+    ]
+    assert columns_holding("WEB-ANNE-77") and columns_holding("06 98 76 54 32")  # found before
+    created = officer.post(url("privacy-request-list"), {"kind": "erasure", "profile": anne.pk}, format="json")
+    done = officer.post(url("privacy-request-complete", created.json()["id"]))
+    assert done.json()["status"] == "completed", done.json()
+
+    for text in spellings:
+        assert columns_holding(text) == [], text
+        assert files_holding(media, text) == [], text
+        assert not [line for line in caplog.text.splitlines() if text.lower() in line.lower()], text
+    assert not ManualMember.objects.filter(profile__in=[anne.pk, web.pk]).exists()
+    # The other line of the import file stays.
+    assert "SHOP-2" in ImportJob.objects.get(filename="shop.csv").content
+    redis_url = getattr(settings, "REDIS_URL", "") or ""
+    if redis_url.startswith("redis://"):
+        import redis
+
+        store = redis.Redis.from_url(redis_url)
+        for key in store.scan_iter(count=1000):
+            kind = store.type(key)
+            values = [key]
+            if kind == b"string":
+                values.append(store.get(key) or b"")
+            elif kind == b"list":
+                values.extend(store.lrange(key, 0, -1))
+            elif kind == b"hash":
+                values.extend(store.hgetall(key).values())
+            blob = b" ".join(values).decode("utf-8", "replace").lower()
+            assert not [text for text in spellings if text.lower() in blob], key
