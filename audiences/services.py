@@ -138,6 +138,7 @@ def audience_compute(
     segment = Segment.objects.select_related("workspace").filter(pk=segment_id).first()
     if segment is None:
         return None
+    missing = _dependencies_compute(segment)
     audience = Audience.objects.get(segment=segment)
     lease = audience_lease_take(audience_id=audience.pk)
     if lease is None:
@@ -150,7 +151,44 @@ def audience_compute(
         audience=audience, version=version, trigger=trigger, requested_by_id=requested_by_id, started_at=timezone.now()
     )
     with lease_heartbeat(model=Audience, pk=audience.pk, token=token):
+        if missing:
+            # Computing now would silently count nobody from those segments: fail, and say why.
+            names = ", ".join(repr(name) for name in missing)
+            Audience.objects.filter(pk=audience.pk, lease_token=token).update(
+                status=Audience.Status.FAILED, lease_token=None, lease_expires_at=None
+            )
+            _finish(
+                run,
+                started,
+                status=AudienceRun.Status.FAILED,
+                error=f"Segments this one uses have no audience yet ({names}): compute them, then refresh again.",
+            )
+            return AudienceRun.objects.get(pk=run.pk)
         return _compute(segment, audience, run, token, version, started)
+
+
+DEPENDENCY_WAIT = timedelta(seconds=60)
+
+
+def _dependencies_compute(segment: Segment) -> list[str]:
+    """Compute first, in order, the audiences of the segments this one uses that were never computed
+    (their own dependencies first, recursively); returns the names of those still without one. A
+    dependency another worker is computing is waited for, up to a minute."""
+    missing = []
+    for dependency in segment.depends_on.select_related("audience").order_by("pk"):
+        if dependency.audience.current_version > 0:
+            continue
+        if audience_compute(segment_id=dependency.pk, trigger="dependency") is None:
+            deadline = time.monotonic() + DEPENDENCY_WAIT.total_seconds()
+            while time.monotonic() < deadline and not _computed(dependency):
+                time.sleep(0.5)
+        if not _computed(dependency):
+            missing.append(dependency.name)
+    return missing
+
+
+def _computed(segment: Segment) -> bool:
+    return Audience.objects.filter(segment=segment, current_version__gt=0).exists()
 
 
 def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, version: int, started: float):

@@ -41,7 +41,7 @@ from customers.models import Event, EventType, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
 from customers.querysets import ProfileQuerySet
 from privacy.models import ConsentPurpose
-from privacy.selectors import profiles_reachable
+from privacy.selectors import profiles_contactable, profiles_reachable
 from segments.compiler import compile_definition
 from segments.selectors import compile_context
 
@@ -107,6 +107,76 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     )
     columns = ["workspace", "campaign", "target", "profile", "channel", "variant", "status", "created_at"]
     return insert_select(Touch, columns, rows)
+
+
+def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dict[str, Any]:
+    """What activating the campaign now would do, target by target and channel by channel: the
+    audience's members, who of them consent, who is left out by suppression (or erasure), by the
+    target's area and by the frequency caps, who was reached already, and who would receive it.
+    Each figure is a COUNT over the same set-based filters the deliveries use."""
+    now = now or timezone.now()
+    workspace = campaign.workspace
+    targets = []
+    for target in campaign.targets.select_related("segment__audience").order_by("pk"):
+        row: dict[str, Any] = {"target": target.pk, "variant": target.variant, "segment": target.segment_id}
+        if target.segment is None:
+            row.update(triggered_by=target.trigger_event, audience_computed=None, members=None, channels=[])
+            targets.append(row)
+            continue
+        audience = target.segment.audience
+        computed = audience.current_version > 0
+        members = Profile.objects.filter(
+            workspace_id=campaign.workspace_id,
+            pk__in=AudienceMember.objects.current_of(audience).values("profile_id"),
+        )
+        row.update(triggered_by=None, audience_computed=computed, members=members.count() if computed else 0)
+        channels = []
+        for channel in campaign.channels if computed else []:
+            consented = profiles_contactable(
+                profiles=members,
+                workspace_id=campaign.workspace_id,
+                purpose=CHANNEL_PURPOSE[channel],
+                channel=channel,
+                at=now,
+            )
+            reachable = eligible_by_consent(
+                workspace_id=campaign.workspace_id, channel=channel, people=members, now=now
+            )
+            in_area = reachable
+            if target.restriction:
+                in_area = reachable.filter(
+                    compile_definition(target.restriction, compile_context(workspace=workspace, now=now))
+                )
+            under_caps = eligible(
+                workspace=workspace, channel=channel, people=members, now=now, restriction=target.restriction
+            )
+            already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
+            counts = {
+                "consented": consented.count(),
+                "reachable": reachable.count(),
+                "in_area": in_area.count(),
+                "already_reached": in_area.filter(pk__in=already).count(),
+                "will_receive": under_caps.exclude(pk__in=already).count(),
+            }
+            channels.append(
+                {
+                    "channel": channel,
+                    "excluded_by_consent": row["members"] - counts["consented"],
+                    "excluded_by_suppression": counts["consented"] - counts["reachable"],
+                    "excluded_by_area": counts["reachable"] - counts["in_area"],
+                    "already_reached": counts["already_reached"],
+                    # of those not reached yet, the ones a frequency cap holds back
+                    "excluded_by_caps": counts["in_area"] - counts["already_reached"] - counts["will_receive"],
+                    "will_receive": counts["will_receive"],
+                }
+            )
+        row["channels"] = channels
+        targets.append(row)
+    return {
+        "at": now,
+        "will_receive": sum(c["will_receive"] for t in targets for c in t["channels"]),
+        "targets": targets,
+    }
 
 
 def campaign_deliveries(*, campaign_id: int, now: datetime | None = None) -> dict[str, int]:

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import (
@@ -145,6 +146,43 @@ class CampaignOutput(serializers.ModelSerializer):
     def get_spend_allowed_today(self, obj) -> str | None:
         allowed = spend_allowed_today(campaign=obj)
         return None if allowed is None else str(allowed)
+
+
+class ForecastChannel(serializers.Serializer):
+    channel = serializers.CharField()
+    excluded_by_consent = serializers.IntegerField(help_text="Members without consent in force for the channel.")
+    excluded_by_suppression = serializers.IntegerField(help_text="Consented, but suppressed or erased.")
+    excluded_by_area = serializers.IntegerField(help_text="Outside the target's area.")
+    excluded_by_caps = serializers.IntegerField(help_text="At a frequency cap of the workspace.")
+    already_reached = serializers.IntegerField(help_text="Reached by this target on this channel already.")
+    will_receive = serializers.IntegerField()
+
+
+class ForecastTarget(serializers.Serializer):
+    target = serializers.IntegerField()
+    variant = serializers.CharField()
+    segment = serializers.IntegerField(allow_null=True)
+    triggered_by = serializers.CharField(allow_null=True, help_text="A triggered target sends when the event happens.")
+    audience_computed = serializers.BooleanField(allow_null=True)
+    members = serializers.IntegerField(allow_null=True)
+    channels = ForecastChannel(many=True)
+
+
+class ForecastOutput(serializers.Serializer):
+    at = serializers.DateTimeField()
+    will_receive = serializers.IntegerField(help_text="Deliveries an activation now would write, all targets.")
+    targets = ForecastTarget(many=True)
+
+
+class ActivationOutput(CampaignOutput):
+    forecast = serializers.SerializerMethodField(help_text="What the activation was to do, when it was asked.")
+
+    class Meta(CampaignOutput.Meta):
+        fields = [*CampaignOutput.Meta.fields, "forecast"]
+
+    @extend_schema_field(ForecastOutput)
+    def get_forecast(self, obj) -> dict:
+        return ForecastOutput(self.context["forecast"]).data
 
 
 class ReasonInput(StrictInput, serializers.Serializer):

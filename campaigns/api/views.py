@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns import services
+from campaigns.activation import campaign_forecast
 from campaigns.api import serializers as s
 from campaigns.api.filters import CampaignFilter
 from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Target, Transition
@@ -68,14 +69,26 @@ class CampaignViewSet(
         )
         return self._out(campaign)
 
-    @extend_schema(request=s.ReasonInput, responses=s.CampaignOutput)
+    @extend_schema(request=s.ReasonInput, responses=s.ActivationOutput)
     @action(detail=True, methods=["post"])
     def activate(self, request, *args, **kwargs):
-        """Schedule a draft; it starts at once when its start time has come."""
+        """Schedule a draft; it starts at once when its start time has come. The answer carries the
+        forecast: what the activation is to deliver, and who is left out and why. A target whose
+        audience was never computed, or a campaign whose audiences are all empty, is refused."""
         campaign = self.get_object()
         reason = self._input(s.ReasonInput, request)["reason"]
+        forecast = campaign_forecast(campaign=campaign)
         campaign = services.campaign_activate(campaign=campaign, actor=request.user, reason=reason)
-        return self._out(campaign)
+        fresh = self.scoped_queryset(Campaign.objects.filter(pk=campaign.pk)).get()
+        context = {**self.get_serializer_context(), "forecast": forecast}
+        return Response(s.ActivationOutput(fresh, context=context).data)
+
+    @extend_schema(responses=s.ForecastOutput)
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=None)
+    def forecast(self, request, *args, **kwargs):
+        """What activating (or re-delivering) the campaign now would do, target by target and channel by
+        channel: members, and who is left out by consent, suppression, area and frequency caps."""
+        return Response(s.ForecastOutput(campaign_forecast(campaign=self.get_object())).data)
 
     @extend_schema(request=s.ReasonInput, responses=s.CampaignOutput)
     @action(detail=True, methods=["post"])

@@ -177,7 +177,7 @@ def connector_check(*, kind: str, url: str, secret: str) -> None:
 def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
     """What scheduling needs: targets, a future end, budget shares within 100 %, usable targets."""
     errors: dict[str, list[ValidationError]] = {}
-    targets = list(campaign.targets.select_related("segment"))
+    targets = list(campaign.targets.select_related("segment__audience"))
     if not targets:
         errors.setdefault("targets", []).append(
             ValidationError("Add at least one target.", code=CommonErrorCode.REQUIRED)
@@ -189,6 +189,25 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
     over = shares_over_100([t.budget_share for t in targets])
     if over is not None:
         errors.setdefault("targets", []).append(over)
+    audiences = [t for t in targets if t.segment is not None and not t.trigger_event]
+    for target in audiences:
+        assert target.segment is not None
+        if target.segment.audience.current_version == 0:
+            errors.setdefault("targets", []).append(
+                ValidationError(
+                    f"Target {target}: the audience of segment {target.segment.name!r} has never been computed; "
+                    "refresh it first (segments/{id}/refresh/).",
+                    code=CampaignErrorCode.NO_AUDIENCE,
+                )
+            )
+    computed = [t for t in audiences if t.segment is not None and t.segment.audience.current_version > 0]
+    if computed and len(computed) == len(targets) and all(t.segment.audience.size == 0 for t in computed):  # type: ignore[union-attr]
+        errors.setdefault("targets", []).append(
+            ValidationError(
+                "The campaign would reach nobody: the audiences of its targets are empty.",
+                code=CampaignErrorCode.EMPTY_AUDIENCE,
+            )
+        )
     for target in targets:
         if target.mode == Target.Mode.FINE:
             errors.setdefault("targets", []).append(

@@ -152,3 +152,45 @@ def test_scheduled_refresh_queues_due_segments_after_their_dependencies(workspac
     with django_capture_on_commit_callbacks():
         assert audiences_refresh_due() == []
         assert audiences_refresh_due(now=timezone.now() + timedelta(hours=2)) == [base.pk]
+
+
+def test_a_refresh_computes_the_never_computed_segments_it_uses_first(lyon, workspace):
+    """Lyon -> Lyon women -> Lyon women, not Paris: refreshing the last computes the other two first, in order."""
+    from audiences.models import AudienceRun
+    from customers.models import Profile
+
+    Profile.objects.filter(external_id__in=["L0", "L1"]).update(gender="female")
+    women = segment_create(
+        workspace=workspace,
+        name="Lyon women",
+        definition={"all": [{"segment": lyon.pk}, {"field": "gender", "op": "eq", "value": "female"}]},
+    )
+    last = segment_create(
+        workspace=workspace,
+        name="Lyon women not in Paris",
+        definition={"all": [{"segment": women.pk}, {"not": {"field": "city", "op": "eq", "value": "Paris"}}]},
+    )
+    run = audience_compute(segment_id=last.pk)
+    assert run.status == "succeeded" and current_members(last) == {"L0", "L1"}
+    assert current_members(women) == {"L0", "L1"} and current_members(lyon) == {"L0", "L1", "L2"}
+    runs = list(AudienceRun.objects.order_by("started_at", "pk").values_list("audience__segment__name", "trigger"))
+    assert runs == [("Lyon", "dependency"), ("Lyon women", "dependency"), ("Lyon women not in Paris", "manual")]
+
+
+def test_a_dependency_that_cannot_be_computed_fails_the_refresh_with_its_name(lyon, workspace):
+    """While another worker holds the dependency's lease past the wait, the refresh fails and says why,
+    instead of counting nobody from it."""
+    from audiences import services
+
+    child = segment_create(workspace=workspace, name="In Lyon", definition={"segment": lyon.pk})
+    Audience.objects.filter(segment=lyon).update(
+        lease_token="00000000-0000-0000-0000-000000000001", lease_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    services.DEPENDENCY_WAIT = timedelta(seconds=1)
+    try:
+        run = audience_compute(segment_id=child.pk)
+    finally:
+        services.DEPENDENCY_WAIT = timedelta(seconds=60)
+    assert run.status == "failed"
+    assert run.error == "Segments this one uses have no audience yet ('Lyon'): compute them, then refresh again."
+    assert Audience.objects.get(segment=child).status == "failed"

@@ -199,3 +199,72 @@ def test_activating_a_campaign_delivers_through_the_task(workspace, eager_tasks,
     with django_capture_on_commit_callbacks(execute=True):
         campaign_transition(campaign=campaign, to="active")
     assert Touch.objects.get().status == "sent"
+
+
+def test_activation_says_what_it_will_do_and_the_deliveries_match(workspace, marketer):
+    """The forecast's figures, each left-out reason on its own person, then the touches actually written."""
+    from customers.normalise import sha256_identifier
+    from privacy.suppression import suppression_add
+
+    person(workspace, "YES", region="Bretagne")
+    person(workspace, "NO", consent=False, region="Bretagne")
+    person(workspace, "BLOCKED", region="Bretagne")
+    suppression_add(
+        workspace_id=workspace.pk, hashes={("email", sha256_identifier("blocked@example.com"))}, reason="manual"
+    )
+    person(workspace, "AWAY", region="Alsace")
+    capped = person(workspace, "CAPPED", region="Bretagne")
+    other = running(workspace)
+    Touch.objects.create(
+        workspace=workspace,
+        campaign=other,
+        target=other.targets.get(),
+        profile=capped,
+        channel="email",
+        variant="A",
+        created_at=timezone.now() - timedelta(days=1),
+    )
+    FrequencyCap.objects.create(workspace=workspace, channel="email", max_touches=1, window=timedelta(days=7))
+    segment = make_segment(workspace=workspace)
+    campaign = make_campaign(
+        workspace=workspace,
+        targets=[
+            {"segment": segment, "variant": "A", "restriction": {"field": "region", "op": "eq", "value": "Bretagne"}}
+        ],
+    )
+    forecast = marketer.get(f"/api/workspaces/maison/campaigns/{campaign.pk}/forecast/").json()
+    (target,) = forecast["targets"]
+    assert (target["audience_computed"], target["members"]) == (True, 5)
+    assert target["channels"] == [
+        {
+            "channel": "email",
+            "excluded_by_consent": 1,
+            "excluded_by_suppression": 1,
+            "excluded_by_area": 1,
+            "excluded_by_caps": 1,
+            "already_reached": 0,
+            "will_receive": 1,
+        }
+    ]
+    r = marketer.post(f"/api/workspaces/maison/campaigns/{campaign.pk}/activate/", {}, format="json")
+    assert r.status_code == 200, r.json()
+    assert r.json()["status"] == "active" and r.json()["forecast"]["will_receive"] == 1
+    campaign_deliveries(campaign_id=campaign.pk)
+    assert reached(campaign) == {"YES"}  # what was announced
+    again = marketer.get(f"/api/workspaces/maison/campaigns/{campaign.pk}/forecast/").json()
+    assert again["targets"][0]["channels"][0]["already_reached"] == 1 and again["will_receive"] == 0
+
+
+def test_activation_is_refused_on_a_never_computed_or_empty_audience(workspace, marketer):
+    never = make_segment(workspace=workspace, name="Never computed", compute=False)
+    campaign = make_campaign(workspace=workspace, segment=never)
+    r = marketer.post(f"/api/workspaces/maison/campaigns/{campaign.pk}/activate/", {}, format="json")
+    assert r.status_code == 400
+    assert r.json()["targets"][0]["code"] == "no_audience" and "Never computed" in r.json()["targets"][0]["message"]
+    forecast = marketer.get(f"/api/workspaces/maison/campaigns/{campaign.pk}/forecast/").json()
+    assert forecast["targets"][0]["audience_computed"] is False and forecast["will_receive"] == 0
+    empty = make_segment(workspace=workspace, name="Nobody")  # no profile in the workspace: computed, empty
+    campaign = make_campaign(workspace=workspace, segment=empty)
+    r = marketer.post(f"/api/workspaces/maison/campaigns/{campaign.pk}/activate/", {}, format="json")
+    assert (r.status_code, r.json()["targets"][0]["code"]) == (400, "empty_audience")
+    assert Campaign.objects.get(pk=campaign.pk).status == "draft"

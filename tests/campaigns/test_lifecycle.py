@@ -77,6 +77,7 @@ def test_scheduling_needs_targets_and_a_future_end(workspace):
 
 
 def test_activate_starts_a_campaign_whose_time_has_come_and_schedules_a_future_one(workspace, eager_tasks):
+    make_profile(workspace=workspace, country="FR")
     segment = make_segment(workspace=workspace)
     now = timezone.now()
     started = campaign_activate(campaign=make_campaign(workspace=workspace, segment=segment))
@@ -91,6 +92,7 @@ def test_activate_starts_a_campaign_whose_time_has_come_and_schedules_a_future_o
 
 
 def test_beat_starts_and_ends_campaigns_on_time(workspace, eager_tasks, django_capture_on_commit_callbacks):
+    make_profile(workspace=workspace, country="FR")
     segment = make_segment(workspace=workspace)
     now = timezone.now()
     soon = campaign_activate(
