@@ -168,6 +168,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_DATA_UPLOAD_MAX_MEMORY_SIZE", defa
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # First wait between two attempts of a webhook hand-off; it doubles after each failure (max 60 s).
 CIBLE_WEBHOOK_BACKOFF_SECONDS = env.float("CIBLE_WEBHOOK_BACKOFF_SECONDS", default=1.0)
+# After a bulk load, a worker refreshes the planner statistics of the tables it changed (core.statistics).
+CIBLE_STATISTICS_REFRESH = env.bool("CIBLE_STATISTICS_REFRESH", default=True)
 # A CSV import is kept in the database so that any worker can read it.
 IMPORT_MAX_BYTES = env.int("CIBLE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 

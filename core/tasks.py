@@ -1,5 +1,6 @@
 """Options shared by Cible's Celery tasks."""
 
+from celery import shared_task
 from django.db import OperationalError
 
 
@@ -18,3 +19,11 @@ def retrying_task_options(*, minutes: int) -> dict:
         "soft_time_limit": minutes * 60 - 60,
         "time_limit": minutes * 60,
     }
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=10 * 60, time_limit=11 * 60)
+def table_analyze_task(table: str) -> None:
+    """Refresh the planner's statistics of a table after a bulk load (core.statistics)."""
+    from core.statistics import table_analyze
+
+    table_analyze(table=table)

@@ -13,6 +13,7 @@ queues itself again, so a large backlog never holds one transaction or one worke
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.db.models import Exists, Model, OuterRef
 from django.utils import timezone
 
@@ -33,12 +34,18 @@ PASSIVE_EVENTS = (EventType.EMAIL_OPEN, EventType.AD_VIEW)
 
 
 def retention_policy(*, workspace) -> RetentionPolicy:
+    """The workspace's policy; the defaults, unsaved, until it is first saved (a read writes nothing)."""
+    return RetentionPolicy.objects.filter(workspace=workspace).first() or RetentionPolicy(workspace=workspace)
+
+
+def retention_policy_ensure(*, workspace) -> RetentionPolicy:
     policy, _ = RetentionPolicy.objects.get_or_create(workspace=workspace)
     return policy
 
 
+@transaction.atomic
 def retention_policy_update(*, workspace, by, **fields) -> RetentionPolicy:
-    policy = retention_policy(workspace=workspace)
+    policy = retention_policy_ensure(workspace=workspace)
     old = {name: getattr(policy, name) for name in fields}
     for name, value in fields.items():
         setattr(policy, name, value)

@@ -10,6 +10,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from core.personal_data import key_digest
 from core.sql import insert_ignore_returning
+from core.statistics import rows_written
 from customers.errors import CustomerErrorCode as Code
 from customers.followups import events_ingested
 from customers.ingestion.readers import (
@@ -234,6 +235,7 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
         report.created = sum(1 for external_id in merged if external_id not in existing)
         report.updated = len(merged) - report.created
         report.profiles_created = report.created
+        transaction.on_commit(lambda: rows_written(model=Profile, rows=len(merged)))
 
         # Contact fields and explicit identities become identities of the profile.
         for external_id, row in merged.items():
@@ -301,6 +303,7 @@ def events_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
         )
         if created:
             transaction.on_commit(lambda: events_ingested(workspace_id=workspace.pk, event_ids=list(created)))
+            transaction.on_commit(lambda: rows_written(model=Event, rows=len(created)))
     report.created = len(created)
     report.duplicates += len(valid) - len(created)
     return report
@@ -356,6 +359,7 @@ def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
             update_fields=["profile", "amount", "currency", "ordered_at", "channel", "status", "items", "updated_at"],
             batch_size=2_000,
         )
+        transaction.on_commit(lambda: rows_written(model=Order, rows=len(orders)))
         # A prospect who orders becomes a customer.
         buyers = {order.profile_id for order in orders if order.status == Order.Status.COMPLETED}
         Profile.objects.filter(pk__in=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(

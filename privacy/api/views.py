@@ -266,7 +266,7 @@ class PrivacyViewSet(WorkspaceScopedViewSet):
     @action(detail=False, methods=["post"])
     def purge(self, request, *args, **kwargs):
         """Purge one batch of each kind past retention now (the daily task goes on until done)."""
-        retention.retention_policy(workspace=self.workspace)
+        retention.retention_policy_ensure(workspace=self.workspace)
         purged, more = retention.retention_purge(workspace_id=self.workspace.pk)
         return Response({"purged": purged, "more": more})
 

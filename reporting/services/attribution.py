@@ -64,8 +64,8 @@ def clicks_record(*, workspace_id: int, event_ids: list[int]) -> int:
 
 
 def attribution_settings(*, workspace: Workspace) -> AttributionSettings:
-    settings_row, _ = AttributionSettings.objects.get_or_create(workspace=workspace)
-    return settings_row
+    """The workspace's windows; the defaults, unsaved, until first changed (a read writes nothing)."""
+    return AttributionSettings.objects.filter(workspace=workspace).first() or AttributionSettings(workspace=workspace)
 
 
 def _minus(expression: str, delta: timedelta) -> tuple[str, list]:

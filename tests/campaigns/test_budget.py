@@ -4,7 +4,8 @@ import json
 import os
 import subprocess
 import sys
-from datetime import timedelta
+import zoneinfo
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -100,7 +101,10 @@ def test_budget_changes_are_ledger_entries_with_author_and_reason(workspace):
 
 
 def test_pacing_gives_the_spend_allowed_today(workspace):
-    now = timezone.now()
+    # Noon yesterday in Paris: the campaign's last day is then exactly 9 days later, whatever the time now.
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    yesterday = timezone.now().astimezone(paris).date() - timedelta(days=1)
+    now = datetime.combine(yesterday, time(12), tzinfo=paris)
     even = active(
         workspace,
         budget_total="100.00",
@@ -109,15 +113,17 @@ def test_pacing_gives_the_spend_allowed_today(workspace):
         starts_at=now - timedelta(days=1),
         ends_at=now + timedelta(days=9, hours=1),
     )
-    # 100 left over 10 or 11 calendar days (today included), under the daily cap of 30.
+    # 100 left over 10 calendar days (today included), under the daily cap of 30.
     allowed = spend_allowed_today(campaign=even, now=now)
-    assert allowed in (Decimal("10.00"), Decimal("9.09"))
+    assert allowed == Decimal("10.00")
     spend_record(campaign=even, amount="4.00", idempotency_key="x", occurred_at=now)
     even.refresh_from_db()
     assert spend_allowed_today(campaign=even, now=now) == allowed - Decimal("4.00")
-    asap = active(workspace, budget_total="100.00", budget_daily="30.00", pacing="asap")
+    asap = active(
+        workspace, budget_total="100.00", budget_daily="30.00", pacing="asap", starts_at=now - timedelta(days=1)
+    )
     assert spend_allowed_today(campaign=asap, now=now) == Decimal("30.00")
-    assert spend_allowed_today(campaign=active(workspace), now=now) is None
+    assert spend_allowed_today(campaign=active(workspace, starts_at=now - timedelta(days=1)), now=now) is None
 
 
 def _writers(env: dict, campaign_id: int, processes: int, threads: int, per_thread: int, amount: str) -> list[dict]:

@@ -1,0 +1,159 @@
+"""Property-based: every write operation of the API, fed hostile values of each class in every field of its
+body, answers without a server error, and a refusal writes nothing.
+
+The operations come from the OpenAPI schema (so a new endpoint is covered without editing this file); the
+path's ids are real rows of the workspace, so detail actions are reached, not 404s. The classes: JSON nested
+past the limit, lone UTF-16 surrogates, NUL characters, integers past 64 bits, huge floats, very long
+strings, wrong types, and an unknown top-level field.
+"""
+
+import json
+
+import hypothesis
+import pytest
+from django.db import connection
+from django.urls import resolve
+from drf_spectacular.generators import SchemaGenerator
+from hypothesis import HealthCheck
+from hypothesis import strategies as st
+
+from accounts.models import Role
+from tests.factories import make_campaign, make_consent, make_event, make_order, make_profile, make_segment
+
+# Tables a refused request may write to by design: the audit log records requests, axes the login attempts.
+LOGS = ("privacy_auditentry", "axes_", "django_session")
+
+
+def _nested(depth: int):
+    node: object = 1
+    for _ in range(depth):
+        node = {"x": node} if depth % 2 else [node]
+    return node
+
+
+hostile = st.one_of(
+    st.integers(min_value=33, max_value=300).map(_nested),  # nested past the 32-level limit
+    st.sampled_from(["\udfff", "a\ud800b", "\udc00" * 3]),  # lone surrogates
+    st.sampled_from(["\x00", "name\x00", {"k": "\x00"}]),  # NUL characters
+    st.integers(min_value=2**63, max_value=2**200).flatmap(lambda n: st.sampled_from([n, -n])),  # past 64 bits
+    st.sampled_from([1e308, -1e308, 5e-324]),
+    st.integers(min_value=10_000, max_value=200_000).map(lambda n: "x" * n),  # very long strings
+    st.sampled_from([None, True, [], {}, [None], {"": None}, "", " ", -1, 0, "P-1D", "2026-02-30", "0706-07-07"]),
+)
+
+
+def _write_operations() -> list[tuple[str, str, list[str]]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    found = []
+    for path, item in schema["paths"].items():
+        for method in ("post", "put", "patch"):
+            operation = item.get(method)
+            if operation is None or "/auth/" in path:
+                continue
+            content = operation.get("requestBody", {}).get("content", {})
+            body = content.get("application/json", {}).get("schema", {})
+            ref = body.get("$ref", "")
+            properties = components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {}) if ref else {}
+            found.append((path, method, sorted(properties)))
+    return found
+
+
+OPERATIONS = _write_operations()
+
+
+def _row_counts() -> dict[str, int]:
+    counts = {}
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            if table.startswith(LOGS) or table.startswith("django_"):
+                continue
+            cursor.execute(f"SELECT COUNT(*) FROM {qn(table)}")
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+@pytest.fixture
+def world(workspace, client_for):
+    """A row of every kind the write operations act on, for the ids of their paths (made through the API
+    where it can, so that they are what a client makes)."""
+    profile = make_profile(workspace=workspace, country="FR", email="ann@example.com")
+    make_consent(profile=profile)
+    make_event(profile=profile)
+    make_order(profile=profile)
+    segment = make_segment(workspace=workspace)
+    campaign = make_campaign(workspace=workspace, segment=segment)
+    admin = client_for(Role.ADMIN)
+    base = f"/api/workspaces/{workspace.slug}/"
+    for path, body in (
+        ("attribute-definitions/", {"key": "tier", "label": "Tier", "type": "string"}),
+        ("connectors/", {"channel": "email", "kind": "file"}),
+        ("frequency-caps/", {"channel": "email", "max_touches": 3, "window": "P7D"}),
+        ("privacy-requests/", {"kind": "access", "profile": profile.pk}),
+        (
+            "rules/",
+            {
+                "name": "Cut poor ROAS",
+                "campaign": campaign.pk,
+                "conditions": [{"kpi": "roas", "days": 7, "operator": "lt", "threshold": "4"}],
+                "basis": "reported",
+                "min_impressions": 1000,
+                "action": "pause",
+            },
+        ),
+    ):
+        response = admin.post(base + path, body, format="json")
+        assert response.status_code == 201, (path, response.content)
+    return workspace
+
+
+def _concrete(path: str, workspace) -> str | None:
+    """The path with the workspace's slug and the id of a real row of the view's model."""
+    path = path.replace("{workspace}", workspace.slug).replace("{slug}", workspace.slug)
+    if "{" not in path:
+        return path
+    probe = path
+    for name in ("{id}", "{pk}"):
+        probe = probe.replace(name, "1")
+    try:
+        view = resolve(probe).func
+    except Exception:
+        return None
+    model = getattr(getattr(view, "cls", None), "model", None)
+    row = model._default_manager.filter(workspace=workspace).order_by("pk").first() if model else None
+    if row is None:
+        return None
+    for name in ("{id}", "{pk}"):
+        path = path.replace(name, str(row.pk))
+    return None if "{" in path else path
+
+
+@pytest.mark.parametrize(("path", "method", "fields"), OPERATIONS, ids=[f"{m.upper()} {p}" for p, m, _ in OPERATIONS])
+def test_hostile_values_in_every_field_are_refused_without_a_server_error_or_a_write(
+    path, method, fields, world, client_for
+):
+    admin = client_for(Role.ADMIN)
+    target = _concrete(path, world)
+    if target is None:
+        pytest.skip(f"no row to address {path}")
+
+    @hypothesis.settings(
+        max_examples=6,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
+    @hypothesis.given(
+        values=st.fixed_dictionaries({name: hostile for name in fields}),
+        unknown=st.booleans(),
+    )
+    def check(values, unknown):
+        body = {**values, **({"not_a_field_of_this_endpoint": 1} if unknown else {})}
+        before = _row_counts()
+        response = getattr(admin, method)(target, json.dumps(body), content_type="application/json")
+        assert response.status_code < 500, (method, target, body, response.content[:500])
+        if response.status_code >= 400:
+            assert _row_counts() == before, (method, target, response.status_code)
+
+    check()
