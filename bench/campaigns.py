@@ -10,9 +10,16 @@ member contactable by e-mail (the consent in force now), outside the cap, not ye
 INSERT ... SELECT. It is timed next to a bare read of the same audience version (every member id
 fetched by the client) and a bare count.
 
+Activation is checked before its time is printed: the touches written must equal an independent,
+hand-written SQL count of the members with e-mail consent in force, not erased, not suppressed and
+under the cap.
+
 Spend: W writers (processes x threads) each record entries of 0.01 on ONE campaign (the worst
-case: they all queue on its row lock), then on one campaign each. The figures are entries/s,
-and the script checks that the ledger sum equals the campaign's spent and stays within its cap.
+case: they all queue on its row lock), then on one campaign each, with a total budget of 30.00 a
+campaign that the writers exhaust within the run. The figures are writes/s (accepted and refused:
+a refusal takes the same lock); before they are printed the script checks that the ledger sum
+equals the campaigns' spent and the accepted writes, that every cap was reached exactly, that
+writes past it were refused, and that no campaign went past it.
 """
 
 import argparse
@@ -87,6 +94,32 @@ def activation(workspace, repeat: int) -> None:
             )
             return cursor.fetchone()[0]
 
+    def expected_deliveries(now) -> int:
+        """An independent count of who activation must reach: members whose latest e-mail consent record
+        at `now` is a grant, not erased, on no suppression list, under the cap (hand-written SQL)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                SELECT count(*) FROM audiences_audiencemember m
+                JOIN customers_profile p ON p.id = m.profile_id AND p.erased_at IS NULL
+                WHERE m.audience_id = %(audience)s AND m.version = %(version)s
+                  AND (SELECT c.status FROM privacy_consentrecord c
+                       WHERE c.profile_id = p.id AND c.purpose = 'direct_marketing' AND c.channel = 'email'
+                         AND c.recorded_at <= %(now)s
+                       ORDER BY c.recorded_at DESC, c.id DESC LIMIT 1) = 'granted'
+                  AND NOT EXISTS (SELECT 1 FROM privacy_suppression s WHERE s.workspace_id = p.workspace_id
+                       AND ((s.kind = 'email' AND s.hash = encode(sha256(convert_to(p.email, 'UTF8')), 'hex'))
+                         OR (s.kind = 'phone' AND s.hash = encode(sha256(convert_to(p.phone, 'UTF8')), 'hex'))
+                         OR EXISTS (SELECT 1 FROM customers_identity i WHERE i.profile_id = p.id AND i.type = s.kind
+                                    AND s.hash = encode(sha256(convert_to(i.value, 'UTF8')), 'hex'))))
+                  AND (SELECT count(*) FROM campaigns_touch t WHERE t.profile_id = p.id AND t.channel = 'email'
+                       AND t.status <> 'cancelled' AND t.created_at > %(now)s - interval '7 days'
+                       AND t.created_at <= %(now)s) < %(cap)s
+                """,
+                {"audience": audience.pk, "version": audience.current_version, "now": now, "cap": cap.max_touches},
+            )
+            return cursor.fetchone()[0]
+
     reads = [_timed(bare_read) for _ in range(repeat + 1)][1:]
     counts = [_timed(bare_count) for _ in range(repeat + 1)][1:]
     runs, written = [], 0
@@ -102,8 +135,14 @@ def activation(workspace, repeat: int) -> None:
                 targets=[{"segment": segment, "variant": "A", "subject_template": "Bonjour {{first_name}}"}],
             )
             Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE)
-            seconds, result = _timed_result(lambda c=campaign: campaign_deliveries(campaign_id=c.pk))
+            expected = expected_deliveries(now)
+            seconds, result = _timed_result(lambda c=campaign, at=now: campaign_deliveries(campaign_id=c.pk, now=at))
             written = sum(result.values())
+            landed = Touch.objects.filter(campaign=campaign).count()
+            if not written == landed == expected:
+                sys.exit(
+                    f"Activation wrote {written} touches ({landed} in the table); the independent count says {expected}."
+                )
             runs.append(seconds)
             # Each run starts from no touch at all, so the cap never bites between runs.
             Touch.objects.filter(campaign=campaign).delete()
@@ -112,7 +151,10 @@ def activation(workspace, repeat: int) -> None:
         cap.delete()
         Segment.objects.filter(pk=segment.pk).delete()
     read_s, count_s, activate_s = statistics.median(reads), statistics.median(counts), statistics.median(runs)
-    print(f"Deliveries written: {written:,} of {run.size:,} members (the others have no e-mail consent in force)")
+    print(
+        f"Deliveries written: {written:,} of {run.size:,} members (the others have no e-mail consent in force), "
+        "equal to the independent SQL count in every run"
+    )
     print(f"{'Path':<62}{'Median':>10}{'Ratio':>8}")
     for label, seconds in (
         ("bare read of the audience (all member ids to the client)", read_s),
@@ -180,7 +222,10 @@ def spend(workspace, env: dict, writers: list[int], seconds: float) -> None:
     from campaigns.services import campaign_create
 
     Campaign.objects.filter(workspace=workspace, name__startswith="bench spend").delete()
-    print(f"{'Writers':>8} {'Campaigns':>10} {'Entries/s':>11} {'Accepted':>10} {'Refused':>8}")
+    from decimal import Decimal
+
+    total_budget = Decimal("30.00")  # 3,000 entries of 0.01: the writers reach the cap within the run
+    print(f"{'Writers':>8} {'Campaigns':>10} {'Writes/s':>10} {'Accepted':>10} {'Refused':>8} {'Spent/cap':>14}")
     for total in writers:
         for shared in (True, False):
             now = timezone.now()
@@ -192,7 +237,7 @@ def spend(workspace, env: dict, writers: list[int], seconds: float) -> None:
                     channels=["display"],
                     starts_at=now - timedelta(hours=1),
                     ends_at=now + timedelta(days=7),
-                    budget_total="1000000.00",
+                    budget_total=total_budget,
                 )
                 for n in range(count)
             ]
@@ -211,10 +256,19 @@ def spend(workspace, env: dict, writers: list[int], seconds: float) -> None:
             accepted = sum(r[0] for r in results)
             refused = sum(r[1] for r in results)
             ledger = LedgerEntry.objects.filter(campaign_id__in=ids, kind="spend").aggregate(s=Sum("amount"))["s"]
-            spent = Campaign.objects.filter(pk__in=ids).aggregate(s=Sum("spent"))["s"]
-            assert ledger == spent, (ledger, spent)
-            # Every thread writes for `seconds` once its process is set up: the rate is over that window.
-            print(f"{total:>8} {count:>10} {accepted / seconds:>11,.0f} {accepted:>10,} {refused:>8}")
+            spent = Campaign.objects.filter(pk__in=ids).aggregate(s=Sum("spent"))["s"] or Decimal(0)
+            cap = total_budget * count
+            # Checked before anything is printed: the ledger is the spend, every accepted write is in it,
+            # no campaign went past its cap, and the cap was reached (refusals are what it is for).
+            if not (ledger == spent == Decimal("0.01") * accepted and spent <= cap):
+                sys.exit(f"Spend does not add up: ledger {ledger}, spent {spent}, {accepted} accepted, cap {cap}")
+            over = Campaign.objects.filter(pk__in=ids, spent__gt=total_budget).count()
+            if over or not refused or spent != cap:
+                sys.exit(f"The cap was not reached or was passed: spent {spent} of {cap}, {refused} refused")
+            # Every thread writes for `seconds` once its process is set up: the rate is over that window,
+            # accepted and refused writes alike (a refusal takes the same lock and reads).
+            rate = (accepted + refused) / seconds
+            print(f"{total:>8} {count:>10} {rate:>10,.0f} {accepted:>10,} {refused:>8} {f'{spent}/{cap}':>14}")
             Campaign.objects.filter(pk__in=ids).delete()
 
 

@@ -6,8 +6,10 @@ land, with and without Cible's refresh (core.statistics), against the same previ
     python -m bench.statistics --orders 200000      # smaller run
 
 Autovacuum is switched off on customers_order for the run (and back on at the end), as it is in
-the minutes after a load before it gets to the table. Both loads go through `orders_ingest` in
-batches of 10,000, the ingestion path of the API and of CSV imports, with tasks run in-process:
+the minutes after a load before it gets to the table. Both loads write batches of 10,000 orders,
+each committed and then reported to `core.statistics.rows_written` as the ingestion batches of the
+API and of CSV imports report theirs (tests/core/test_statistics.py checks that wiring; writing by
+SQL keeps the load itself to seconds), with tasks run in-process:
 1. stale: CIBLE_STATISTICS_REFRESH off, the load, then the preview (one run, as a marketer would);
 2. fresh: the refresh on, the load, then the preview (median of 3), then ANALYZE and the preview
    again (median of 3): the limit, measured in the same run.
@@ -17,7 +19,6 @@ Goal of the issue: the preview right after the load within 2x of the preview aft
 
 import argparse
 import os
-import random
 import statistics
 import sys
 import time
@@ -44,29 +45,40 @@ WHERE p.workspace_id = %(ws)s AND p.erased_at IS NULL
 """
 
 
-def load(workspace, n: int, batch: int, seed: int) -> float:
-    from customers.ingestion import orders_ingest
+def load(workspace, n: int, batch: int) -> float:
+    """N completed orders over N/5 people and two years, in committed batches of `batch` rows written by
+    INSERT ... SELECT, each batch then reported to core.statistics exactly as ingestion reports its own."""
+    from django.db import connection, transaction
+    from django.utils import timezone
 
-    rng = random.Random(seed)
-    now = datetime.now(UTC)
+    from core.statistics import rows_written
+    from customers.models import Order, Profile
+
     people = max(1, n // 5)
+    Profile.objects.bulk_create(
+        (Profile(workspace=workspace, external_id=f"C{i:07d}") for i in range(people)), batch_size=10_000
+    )
+    rows_written(model=Profile, rows=people)
+    first = Profile.objects.filter(workspace=workspace).order_by("pk").values_list("pk", flat=True)[0]
+    now = timezone.now()
     started = time.perf_counter()
     for start in range(0, n, batch):
-        items = [
-            {
-                "idempotency_key": f"{workspace.slug}:{i}",
-                "external_id": f"C{rng.randrange(people):07d}",
-                "order_id": f"{workspace.slug}-{i}",
-                "amount": f"{rng.uniform(5, 120):.2f}",
-                "ordered_at": (now - timedelta(minutes=rng.randrange(2 * 365 * 24 * 60))).isoformat(),
-                "channel": rng.choice(["web", "store", "app"]),
-            }
-            for i in range(start, min(n, start + batch))
-        ]
-        report = orders_ingest(workspace=workspace, items=items)
-        if report.rejected or report.created != len(items):
-            sys.exit(f"Load failed: {report.as_dict()}")
-        print(f"  {workspace.slug}: {min(n, start + batch):,}/{n:,} orders", end="\r", flush=True)
+        size = min(batch, n - start)
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO customers_order (workspace_id, profile_id, order_id, amount, currency, ordered_at,
+                                             channel, status, items, created_at, updated_at)
+                SELECT %(ws)s, %(first)s + (random() * (%(people)s - 1))::int, %(slug)s || '-' || (%(start)s + i),
+                       round((5 + random() * 115)::numeric, 2), 'EUR',
+                       %(now)s::timestamptz - random() * interval '730 days', 'web', 'completed', '[]', %(now)s, %(now)s
+                FROM generate_series(1, %(size)s) i
+                """,
+                {"ws": workspace.pk, "first": first, "people": people, "slug": workspace.slug, "start": start,
+                 "size": size, "now": now},
+            )  # fmt: skip
+        rows_written(model=Order, rows=size)  # after the commit, as ingestion does
+        print(f"  {workspace.slug}: {start + size:,}/{n:,} orders", end="\r", flush=True)
     print()
     return time.perf_counter() - started
 
@@ -125,12 +137,12 @@ def main() -> None:
         stale, fresh = workspaces
         settings.CIBLE_STATISTICS_REFRESH = False
         print(f"Loading {args.orders:,} orders without the refresh ...")
-        stale_load = load(stale, args.orders, args.batch, seed=1)
+        stale_load = load(stale, args.orders, args.batch)
         stale_s, stale_count = preview(stale)
         checked(stale, stale_count)
         settings.CIBLE_STATISTICS_REFRESH = True
         print(f"Loading {args.orders:,} orders with the refresh ...")
-        fresh_load = load(fresh, args.orders, args.batch, seed=2)
+        fresh_load = load(fresh, args.orders, args.batch)
         fresh_s, fresh_count = median(fresh)
         checked(fresh, fresh_count)
         with connection.cursor() as cursor:

@@ -81,6 +81,16 @@ def index_panel(segment: Segment, *, can_write: bool) -> SafeString:
         )
         if analysis.status == SegmentAnalysis.Status.FAILED:
             parts.append(format_html('<p class="errornote">{}</p>', analysis.error))
+        if analysis.status == SegmentAnalysis.Status.READY and not any(r["over_represented"] for r in analysis.rows):
+            if analysis.segment_size < analysis.min_count:
+                parts.append(
+                    panel_text(
+                        f"No criterion can be over-represented: the segment has {analysis.segment_size} members, "
+                        f"fewer than the minimum count ({analysis.min_count}). Lower it, or analyse a larger segment."
+                    )
+                )
+            else:
+                parts.append(panel_text("No criterion outside the segment's own rules passes the thresholds."))
         if analysis.rows:
             parts.append(_index_table(analysis.rows))
     if can_write:
@@ -113,9 +123,10 @@ def _index_table(rows: list[dict]) -> SafeString:
         "<td>{}</td></tr>",
         (
             (
-                "cible-over" if row["over_represented"] else "",
-                row["criterion"].replace("_", " "),
-                row["value"],
+                "cible-over" if row["over_represented"] else ("cible-defining" if row.get("defining") else ""),
+                row.get("label", "").split(": ", 1)[0] or row["criterion"].replace("_", " "),
+                (row.get("label", "").split(": ", 1)[-1] or row["value"])
+                + (" (defines the segment)" if row.get("defining") else ""),
                 row["n_seg"],
                 _pct(row["p_seg"]),
                 _pct(row["p_base"]),
@@ -141,14 +152,27 @@ def suggestion_panel(segment: Segment, suggestion: dict | None, *, can_write: bo
     if suggestion is None:
         return panel_text("Shown once the index table is ready.")
     if suggestion["definition"] is None:
-        return panel_text("No criterion is over-represented in both index and volume.")
-    criteria = format_html_join(
-        ", ",
-        "{} = {} (index {}, +{} members)",
+        return panel_text(suggestion.get("reason") or "No criterion is over-represented in both index and volume.")
+    steps = format_html_join(
+        "",
+        "<tr><td>+ {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
         (
-            (c["criterion"].replace("_", " "), c["value"], f"{c['index']:.0f}", f"{c['excess']:.0f}")
-            for c in suggestion["criteria"]
+            (
+                step["added"],
+                step["size"],
+                _pct(step["share"]),
+                _pct(step["precision"]),
+                _pct(step["coverage"]),
+                "-" if step["index"] is None else f"{step['index']:.0f}",
+            )
+            for step in suggestion["steps"]
         ),
+    )
+    criteria = format_html(
+        '<table class="cible-suggestion-steps"><thead><tr><th>Any of</th><th>Size</th><th>Share of base</th>'
+        "<th>Precision</th><th>Coverage</th><th>Index</th></tr></thead><tbody>{}</tbody></table>{}",
+        steps,
+        format_html("<p>{}</p>", suggestion["reason"]) if suggestion.get("reason") else "",
     )
     button = (
         panel_button(
@@ -160,11 +184,13 @@ def suggestion_panel(segment: Segment, suggestion: dict | None, *, can_write: bo
         else ""
     )
     return format_html(
-        '<p id="cible-suggestion">Any of: {}.<br>Size <strong>{}</strong> ({} of the base); it reaches {} of this'
-        " segment's members.</p><p>{}</p>",
+        '<div id="cible-suggestion">{}<p>Size <strong>{}</strong> ({} of the base); {} of its people are members'
+        " (index {}); it reaches {} of this segment's members.</p></div><p>{}</p>",
         criteria,
         suggestion["size"],
         _pct(suggestion["share"]),
+        _pct(suggestion["precision"]),
+        "-" if suggestion["index"] is None else f"{suggestion['index']:.0f}",
         _pct(suggestion["reach"]),
         button,
     )

@@ -1,13 +1,14 @@
 """Quantification services: the index table computed by a worker, and the macro-segment it suggests."""
 
 import logging
+from typing import Any
 
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from core.leases import lease_heartbeat, lease_release, lease_take
 from customers.models import Profile
-from segments.analysis import AGE_BANDS, Thresholds, segment_index
+from segments.analysis import Thresholds, defining_criteria, row_rule, segment_index
 from segments.compiler import compile_definition
 from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
@@ -74,7 +75,15 @@ def _analyse(analysis: SegmentAnalysis, token) -> None:
         members = Profile.objects.filter(pk__in=current.members)
         base = Profile.objects.filter(workspace_id=analysis.workspace_id)
         thresholds = Thresholds(analysis.min_index, analysis.min_count, analysis.min_abs_z)
-        result = segment_index(members=members, base=base, workspace_id=analysis.workspace_id, thresholds=thresholds)
+        definitions = dict(Segment.objects.filter(workspace_id=analysis.workspace_id).values_list("pk", "definition"))
+        defining = defining_criteria(analysis.segment.definition, definitions=definitions)
+        result = segment_index(
+            members=members,
+            base=base,
+            workspace_id=analysis.workspace_id,
+            thresholds=thresholds,
+            defining=defining,
+        )
     except OperationalError:
         lease_release(model=SegmentAnalysis, pk=analysis.pk, token=token, status=SegmentAnalysis.Status.QUEUED)
         raise  # transient: the task retries
@@ -102,61 +111,92 @@ def _analyse(analysis: SegmentAnalysis, token) -> None:
     )
 
 
-_CHANNEL_EVENTS = ["page_view", "product_view", "app_open", "email_open", "store_visit", "purchase"]
-# Dimension of an index row -> how a rule selects it.
-_RULE_FOR = {
-    "gender": lambda v: {"field": "gender", "op": "eq", "value": v},
-    "socio_professional_category": lambda v: {"field": "socio_professional_category", "op": "eq", "value": v},
-    "region": lambda v: {"field": "region", "op": "eq", "value": v},
-    "lifecycle_stage": lambda v: {"field": "lifecycle_stage", "op": "eq", "value": v},
-    "interest": lambda v: {"field": "attributes.interests", "op": "contains", "value": v},
-    "channel": lambda v: {"any": [{"event": t, "channel": v, "within": "P90D"} for t in _CHANNEL_EVENTS]},
-}
+MAX_SHARE = 0.5  # a macro-segment past half of the base is no longer a segment
 
 
-def _age_rule(value: str) -> dict | None:
-    for label, low, high in AGE_BANDS:
-        if label == value:
-            return (
-                {"field": "age", "op": "between", "value": [low, high]}
-                if high < 200
-                else {"field": "age", "op": "gte", "value": low}
-            )
-    return None
+def macro_segment_suggestion(*, analysis, limit: int = 5, max_share: float = MAX_SHARE) -> dict:
+    """A draft macro-segment for reach that keeps the segment's character.
 
-
-def macro_segment_suggestion(*, analysis, limit: int = 5) -> dict:
-    """A draft macro-segment: the criteria over-represented in index and volume, any of them (for reach)."""
-    rules = []
-    picked = []
-    for row in analysis.rows:
-        if not row["over_represented"] or row["value"] == "unknown":
-            continue
-        rule = (
-            _age_rule(row["value"])
-            if row["criterion"] == "age_band"
-            else _RULE_FOR.get(row["criterion"], lambda v: None)(row["value"])
-        )
-        if rule is None:
-            continue
-        rules.append(rule)
-        picked.append({k: row[k] for k in ("criterion", "value", "index", "n_seg", "excess")})
-        if len(rules) == limit:
-            break
-    if not rules:
-        return {"definition": None, "criteria": [], "size": 0, "share": None, "reach": None}
-    definition = {"any": rules}
+    The over-represented criteria (never the segment's defining ones), best excess first, are added
+    one at a time as alternatives (any of them); each step reports the draft's size and share of
+    the base, its precision (the share of its people who are members of the segment), its coverage
+    (the share of the segment's members it holds) and its index (precision over the segment's share
+    of the base, x100), so the marketer sees the trade-off of each criterion. A criterion that would
+    take the draft past `max_share` of the base is not added; when even the first would, there is
+    no suggestion, and the answer says why.
+    """
     segment = analysis.segment
     ctx = compile_context(workspace=segment.workspace)
-    draft = Profile.objects.filter(workspace=segment.workspace).filter(compile_definition(definition, ctx))
-    size = draft.count()
-    current = current_audience(segment=segment)
-    covered = draft.filter(pk__in=current.members).count() if current else 0
     base = Profile.objects.filter(workspace=segment.workspace).count()
+    current = current_audience(segment=segment)
+    seg_size = current.size if current else 0
+    empty: dict[str, Any] = {
+        "definition": None,
+        "criteria": [],
+        "steps": [],
+        "size": 0,
+        "share": None,
+        "precision": None,
+        "coverage": None,
+        "reach": None,
+        "index": None,
+        "max_share": max_share,
+        "reason": "",
+    }
+    candidates = []
+    for row in analysis.rows:
+        if not row["over_represented"] or row.get("defining") or row["value"] == "unknown":
+            continue
+        rule = row.get("rule") or row_rule(row["criterion"], row["value"])
+        if rule is not None:
+            candidates.append((row, rule))
+    if not candidates:
+        return {
+            **empty,
+            "reason": "No criterion outside the segment's own rules is over-represented in both index and volume.",
+        }
+    rules: list[dict] = []
+    steps: list[dict] = []
+    picked = []
+    skipped = []
+    for row, rule in candidates:
+        if len(rules) == limit:
+            break
+        draft = Profile.objects.filter(workspace=segment.workspace).filter(
+            compile_definition({"any": [*rules, rule]}, ctx)
+        )
+        size = draft.count()
+        if base and size / base > max_share:
+            skipped.append(row["label"] if row.get("label") else f"{row['criterion']} = {row['value']}")
+            continue
+        covered = draft.filter(pk__in=current.members).count() if current else 0
+        rules.append(rule)
+        picked.append({k: row.get(k) for k in ("criterion", "value", "label", "index", "n_seg", "excess")})
+        steps.append({"added": picked[-1]["label"] or row["value"], **_figures(size, covered, seg_size, base)})
+    if not rules:
+        return {
+            **empty,
+            "reason": f"Each over-represented criterion alone covers more than {max_share:.0%} of the base "
+            f"({', '.join(skipped)}): that is not a segment.",
+        }
+    last = steps[-1]
     return {
-        "definition": definition,
+        "definition": {"any": rules},
         "criteria": picked,
+        "steps": steps,
+        **{k: last[k] for k in ("size", "share", "precision", "coverage", "index")},
+        "reach": last["coverage"],
+        "max_share": max_share,
+        "reason": f"Left out, past {max_share:.0%} of the base: {', '.join(skipped)}." if skipped else "",
+    }
+
+
+def _figures(size: int, covered: int, seg_size: int, base: int) -> dict:
+    precision = covered / size if size else None
+    return {
         "size": size,
         "share": round(size / base, 6) if base else None,
-        "reach": round(covered / current.size, 6) if current and current.size else None,
+        "precision": None if precision is None else round(precision, 6),
+        "coverage": round(covered / seg_size, 6) if seg_size else None,
+        "index": round(precision / (seg_size / base) * 100, 2) if precision is not None and seg_size and base else None,
     }

@@ -1,6 +1,7 @@
 from collections.abc import Callable
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.serializers import StrictInput
@@ -88,10 +89,30 @@ class IndexRowOutput(serializers.Serializer):
     z = serializers.FloatField(allow_null=True)
     excess = serializers.FloatField()
     over_represented = serializers.BooleanField()
+    # Named like Field.label: DRF's metaclass takes declared fields off the class; the stubs only see an override.
+    label = serializers.CharField(required=False, help_text="What a marketer reads: `Gender: Female`.")  # type: ignore[assignment]
+    defining = serializers.BooleanField(
+        required=False, help_text="The segment's own rules constrain it: a definition, not a finding (never ranked)."
+    )
+    rule = serializers.JSONField(required=False, allow_null=True, help_text="The rule that selects these people.")
 
 
 class AnalysisOutput(serializers.ModelSerializer):
     rows = IndexRowOutput(many=True)
+    empty_reason = serializers.SerializerMethodField(help_text="Why no row is over-represented, when none is.")
+
+    @extend_schema_field(serializers.CharField(allow_blank=True))
+    def get_empty_reason(self, obj) -> str:
+        if obj.status != SegmentAnalysis.Status.READY or any(row["over_represented"] for row in obj.rows):
+            return ""
+        if obj.segment_size < obj.min_count:
+            return (
+                f"The segment has {obj.segment_size} members, fewer than the minimum count ({obj.min_count}) a "
+                "criterion needs to be over-represented: lower min_count or analyse a larger segment."
+            )
+        if not obj.rows:
+            return "The base holds no data for any criterion yet."
+        return "No criterion outside the segment's own rules passes the thresholds (index, count and z)."
 
     class Meta:
         model = SegmentAnalysis
@@ -104,6 +125,7 @@ class AnalysisOutput(serializers.ModelSerializer):
             "min_count",
             "min_abs_z",
             "rows",
+            "empty_reason",
             "error",
             "requested_at",
             "computed_at",
@@ -113,17 +135,33 @@ class AnalysisOutput(serializers.ModelSerializer):
 class SuggestionCriterion(serializers.Serializer):
     criterion = serializers.CharField()
     value = serializers.CharField()
+    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # like IndexRowOutput.label
     index = serializers.FloatField(allow_null=True)
     n_seg = serializers.IntegerField()
     excess = serializers.FloatField()
 
 
+class SuggestionStep(serializers.Serializer):
+    added = serializers.CharField(help_text="The criterion added at this step (any of the criteria so far).")
+    size = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True, help_text="Share of the base.")
+    precision = serializers.FloatField(allow_null=True, help_text="Share of the draft's people in the segment.")
+    coverage = serializers.FloatField(allow_null=True, help_text="Share of the segment's members in the draft.")
+    index = serializers.FloatField(allow_null=True, help_text="Precision over the segment's share of the base, x100.")
+
+
 class SuggestionOutput(serializers.Serializer):
     definition = serializers.JSONField(allow_null=True)
     criteria = SuggestionCriterion(many=True)
+    steps = SuggestionStep(many=True, help_text="The trade-off of each criterion, as it is added.")
     size = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True)
-    reach = serializers.FloatField(allow_null=True, help_text="Share of the segment's members the draft covers.")
+    precision = serializers.FloatField(allow_null=True, help_text="Share of the draft's people in the segment.")
+    coverage = serializers.FloatField(allow_null=True, help_text="Share of the segment's members in the draft.")
+    reach = serializers.FloatField(allow_null=True, help_text="The coverage, under its former name.")
+    index = serializers.FloatField(allow_null=True)
+    max_share = serializers.FloatField(help_text="The largest share of the base a suggestion may cover.")
+    reason = serializers.CharField(allow_blank=True, help_text="Why there is no suggestion, or what was left out.")
 
 
 class OverlapOutput(serializers.Serializer):

@@ -17,7 +17,7 @@ from segments.api.filters import SegmentFilter
 from segments.errors import SegmentErrorCode
 from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
-from segments.quantification import macro_segment_suggestion, segment_analysis_request
+from segments.quantification import MAX_SHARE, macro_segment_suggestion, segment_analysis_request
 from segments.selectors import definition_preview, segment_overlap, segment_preview
 
 
@@ -149,16 +149,41 @@ class SegmentViewSet(
             raise NotFound("This segment has not been analysed yet: POST to its analyse action.")
         return Response(s.AnalysisOutput(analysis).data)
 
-    @extend_schema(responses=s.SuggestionOutput)
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "max_share",
+                float,
+                required=False,
+                description="The largest share of the base the draft may cover, above 0 and at most 1 (default 0.5).",
+            )
+        ],
+        responses=s.SuggestionOutput,
+    )
     @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=None)
     def suggestion(self, request, *args, **kwargs):
-        """A draft macro-segment from the over-represented criteria, with its size and reach."""
+        """A draft macro-segment from the over-represented criteria (never the defining ones), with the
+        trade-off of each criterion: size, share of the base, precision, coverage and index."""
+        raw = request.query_params.get("max_share", "")
+        try:
+            max_share = float(raw) if raw else MAX_SHARE
+        except ValueError:
+            max_share = -1.0
+        if not 0 < max_share <= 1:
+            raise ValidationError(
+                {
+                    "max_share": ValidationError(
+                        "Give a share of the base above 0 and at most 1, such as 0.3.",
+                        code=CommonErrorCode.OUT_OF_RANGE,
+                    )
+                }
+            )
         analysis = SegmentAnalysis.objects.filter(
             segment=self.get_object(), status=SegmentAnalysis.Status.READY
         ).first()
         if analysis is None:
             raise NotFound("No ready analysis for this segment: POST to its analyse action.")
-        return Response(s.SuggestionOutput(macro_segment_suggestion(analysis=analysis)).data)
+        return Response(s.SuggestionOutput(macro_segment_suggestion(analysis=analysis, max_share=max_share)).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("other", int, required=True, description="Id of the other segment.")],

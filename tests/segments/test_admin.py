@@ -137,7 +137,7 @@ def test_the_index_table_is_computed_with_thresholds_and_shown(
     assert "Index table queued." in r.content.decode()
     page = change_page(marketer_browser, lyon)
     # 3 of 3 members are women against 3 of 6 in the base: index 200, flagged at these thresholds.
-    row = re.search(r'<tr class="cible-over"><td>gender</td><td>female</td><td>3</td>(.*?)</tr>', page)
+    row = re.search(r'<tr class="cible-over"><td>Gender</td><td>Female</td><td>3</td>(.*?)</tr>', page)
     assert row, page
     assert "<td>100.0 %</td><td>50.0 %</td><td>200</td>" in row.group(0)
     assert "Size <strong>3</strong>" in page  # the suggested macro-segment (women) and its size

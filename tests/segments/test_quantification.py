@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -93,12 +95,74 @@ def test_analysis_through_the_api_flags_and_suggests_a_macro_segment(
         333.33,
         True,
     )
-    assert rows[("region", "Auvergne-Rhone-Alpes")]["index"] == pytest.approx(333.33)
+    assert running["label"] == "Interest: running" and running["rule"] == {
+        "field": "attributes.interests",
+        "op": "contains",
+        "value": "running",
+    }
+    # The segment is a city: its region is 100 % by definition, shown but never a finding.
+    region = rows[("region", "Auvergne-Rhone-Alpes")]
+    assert (region["index"], region["defining"], region["over_represented"]) == (pytest.approx(333.33), True, False)
+    assert body["rows"][-1]["defining"] is True  # defining rows rank last
     assert rows[("gender", "male")]["over_represented"] is False
+    assert rows[("gender", "female")]["label"] == "Gender: Female"
     suggestion = marketer.get(url("segment-suggestion")).json()
-    assert suggestion["definition"]["any"]
-    assert {c["criterion"] for c in suggestion["criteria"]} >= {"interest", "region"}
-    assert suggestion["reach"] == 1.0 and suggestion["size"] >= 30
+    assert [c["label"] for c in suggestion["criteria"]] == ["Interest: running", "Gender: Female", "Interest: wine"]
+    # running (20 people, all members), women too (44, 24 members), then wine (50: every member): the
+    # trade-off, step by step; 50 % of the base is the default limit, reached and not passed.
+    first, second, third = suggestion["steps"]
+    assert (first["size"], first["precision"], first["coverage"], first["index"]) == (20, 1.0, 0.666667, 333.33)
+    assert (second["size"], second["precision"], second["coverage"]) == (44, 0.545455, 0.8)
+    assert (third["size"], third["precision"], third["coverage"], third["index"]) == (50, 0.6, 1.0, 200.0)
+    assert (suggestion["size"], suggestion["share"], suggestion["reach"]) == (50, 0.5, 1.0)
+    # Capped at 30 % of the base, the women are left out, and the answer says so.
+    capped = marketer.get(url("segment-suggestion"), {"max_share": "0.3"}).json()
+    assert capped["size"] == 30 and capped["reason"] == "Left out, past 30% of the base: Gender: Female."
+    nothing = marketer.get(url("segment-suggestion"), {"max_share": "0.05"}).json()
+    assert nothing["definition"] is None and "that is not a segment" in nothing["reason"]
+    assert marketer.get(url("segment-suggestion"), {"max_share": "2"}).status_code == 400
+
+
+def test_transactional_behavioural_and_survey_facets_and_why_a_table_is_empty(
+    marketer, workspace, runners, eager_tasks, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from customers.models import Profile
+    from customers.services import survey_response_create
+    from tests.factories import make_event, make_order
+
+    now = timezone.now()
+    for profile in Profile.objects.filter(external_id__startswith="L")[:12]:
+        for days in (3, 40, 100):
+            make_order(profile=profile, amount="80.00", ordered_at=now - timedelta(days=days))
+        make_event(profile=profile, type="store_visit", channel="store", occurred_at=now - timedelta(days=2))
+        survey_response_create(profile=profile, survey="nps", question="score", answer=10, answered_at=now)
+    url = lambda name: reverse(name, kwargs={"workspace": "maison", "pk": runners.pk})  # noqa: E731
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer.post(url("segment-analyse"), {"min_count": 10}, format="json")
+    rows = {(row["criterion"], row["value"]): row for row in marketer.get(url("segment-analysis")).json()["rows"]}
+    # 12 of 30 members against 12 of 100 in the base: index 333.33 in each facet
+    for key in (
+        ("orders_365d", "2-3"),
+        ("spend_365d", "200-500"),
+        ("basket_365d", "60-100"),
+        ("last_order", "<30 days"),
+    ):
+        assert (rows[key]["n_seg"], rows[key]["n_base"], rows[key]["index"]) == (12, 12, 333.33), key
+    assert rows[("orders_365d", "0")]["n_base"] == 88 and rows[("last_order", "never")]["n_base"] == 88
+    assert rows[("event_90d", "store_visit")]["label"] == "Did (90 days): Store visit"
+    answer = '{"survey": "nps", "question": "score", "answer": 10}'
+    assert rows[("survey", answer)]["label"] == "Survey answer: nps.score = 10"
+    assert rows[("survey", answer)]["rule"] == {"survey": "nps", "question": "score", "op": "eq", "value": 10}
+    assert rows[("basket_365d", "60-100")]["rule"] == {
+        "orders": {"within": "P365D", "amount_avg": {"gte": 60, "lt": 100}}
+    }
+    # A segment smaller than the minimum count: the table says why nothing stands out.
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer.post(url("segment-analyse"), {"min_count": 50}, format="json")
+    body = marketer.get(url("segment-analysis")).json()
+    assert "fewer than the minimum count (50)" in body["empty_reason"]
 
 
 def test_overlap_and_jaccard(marketer, workspace, runners):
