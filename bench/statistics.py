@@ -139,16 +139,17 @@ def main() -> None:
         print(f"Loading {args.orders:,} orders without the refresh ...")
         stale_load = load(stale, args.orders, args.batch)
         stale_s, stale_count = preview(stale)
-        checked(stale, stale_count)
         settings.CIBLE_STATISTICS_REFRESH = True
         print(f"Loading {args.orders:,} orders with the refresh ...")
         fresh_load = load(fresh, args.orders, args.batch)
         fresh_s, fresh_count = median(fresh)
-        checked(fresh, fresh_count)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE customers_order")
             cursor.execute("ANALYZE customers_profile")
         analyzed_s, analyzed_count = median(fresh)
+        # The hand-written check runs after ANALYZE: with stale statistics it is as slow as the preview.
+        checked(stale, stale_count)
+        checked(fresh, fresh_count)
         checked(fresh, analyzed_count)
     finally:
         with connection.cursor() as cursor:

@@ -1,5 +1,7 @@
 from django.contrib import admin
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import bad_request, page_not_found
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
@@ -54,3 +56,21 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health/", health, name="health"),
 ]
+
+
+def api_aware_not_found(request, exception):
+    """A URL that matches no route: JSON under /api/ (as every other API error), Django's page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found.", "code": "not_found"}, status=404)
+    return page_not_found(request, exception)
+
+
+def api_aware_bad_request(request, exception):
+    """A request Django refuses before any view (too many form fields, a suspicious header): JSON under /api/."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request.", "code": "invalid"}, status=400)
+    return bad_request(request, exception)
+
+
+handler404 = api_aware_not_found
+handler400 = api_aware_bad_request

@@ -225,3 +225,35 @@ def test_nothing_may_be_spent_today_before_the_campaign_starts(marketer, workspa
     )
     r = marketer.get(url("campaign-detail", pk=later.pk))
     assert r.status_code == 200 and r.json()["spend_allowed_today"] == "0.00"
+
+
+def test_an_api_url_that_matches_no_route_answers_json(marketer):
+    r = marketer.get("/api/workspaces/maison/campaigns/0.5/forecast/")
+    assert (r.status_code, r["Content-Type"], r.json()) == (
+        404,
+        "application/json",
+        {"detail": "Not found.", "code": "not_found"},
+    )
+
+
+def test_a_request_django_refuses_before_the_view_answers_json_under_api(marketer, settings):
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    body = "&".join(f"f{n}=1" for n in range(50))
+    r = marketer.generic(
+        "POST", "/api/workspaces/maison/segments/1/manual-members/", body, "application/x-www-form-urlencoded"
+    )
+    assert r.status_code == 400 and r["Content-Type"] == "application/json"
+
+
+def test_every_operation_documents_its_error_answers():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            documented = set(operation["responses"])
+            assert {"401", "403", "429"} <= documented, (method, path)
+            if method in ("post", "put", "patch"):
+                assert {"400", "409", "413", "415"} <= documented, (method, path)
+            if "{" in path:
+                assert "404" in documented, (method, path)

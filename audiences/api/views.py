@@ -31,7 +31,13 @@ class ExportViewSet(ReadOnlyWorkspaceViewSet):
     filterset_class = ExportFilter
     ordering_fields = ["created_at", "id"]
 
-    @extend_schema(responses={(200, "text/csv"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/x-ndjson"): OpenApiTypes.BINARY,
+        },
+        description="The export's file: CSV, or JSON lines (one object a line) for a JSON export.",
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, *args, **kwargs):
         return export_file_response(export=self.get_object(), role=self.role, by=self.request.user)

@@ -186,6 +186,8 @@ class RemovalNoticeOutput(serializers.ModelSerializer):
 
 
 class RetentionPolicySerializer(serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
+
     class Meta:
         model = RetentionPolicy
         fields = [

@@ -222,6 +222,8 @@ class RollupInput(StrictInput, serializers.Serializer):
 
 
 class AttributionSettingsIO(StrictInput, serializers.ModelSerializer):
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
+
     class Meta:
         model = AttributionSettings
         fields = ["click_window", "view_window", "updated_at"]

@@ -121,6 +121,12 @@ class ReportViewSet(WorkspaceScopedViewSet):
     # api_settings has imported the classes; the stubs type the setting as the dotted paths it names.
     renderer_classes = [*cast(list[type[BaseRenderer]], api_settings.DEFAULT_RENDERER_CLASSES), CSVRenderer]
 
+    def handle_exception(self, exc):
+        # Errors are JSON, whatever format the report was asked in.
+        self.request.accepted_renderer = JSONRenderer()
+        self.request.accepted_media_type = JSONRenderer.media_type
+        return super().handle_exception(exc)
+
     def _query(self, request) -> ReportQuery:
         params = s.ReportParameters(data=request.query_params)
         params.is_valid(raise_exception=True)

@@ -1,0 +1,72 @@
+"""The OpenAPI schema says how each operation fails, not only how it succeeds.
+
+A drf-spectacular post-processing hook adds to every operation the error answers the API's
+conventions give (core.api's exception handler): 400 with `{field: [{message, code}]}` where
+the request carries a body or query parameters, 401/403 for authentication and roles, 404 where
+the path names a workspace or a row, 409 where other rows may refuse the change, 413 and 415 for
+bodies, 429 for the throttles. A client generated from the schema then knows every status it can
+meet; the schema fuzz test checks that no other status is ever answered.
+"""
+
+from typing import Any
+
+MESSAGE = {
+    "type": "object",
+    "properties": {"message": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["message", "code"],
+}
+FIELD_ERRORS = {
+    "type": "object",
+    "description": (
+        "Each field (or non_field_errors) with its problems: a list of {message, code}; a nested field "
+        "(a list of targets, the items of a batch) holds the same structure by position or by name."
+    ),
+    "additionalProperties": {"anyOf": [{"type": "array", "items": MESSAGE}, {"type": "array"}, {"type": "object"}]},
+}
+DETAIL = {
+    "type": "object",
+    "properties": {"detail": {"type": "string"}, "code": {"type": "string"}},
+    "required": ["detail"],
+}
+_ERRORS = {
+    "400": ("The request is invalid: each field with its problems.", "FieldErrors"),
+    "401": ("No valid credentials were given.", "ErrorDetail"),
+    "403": ("The caller's role does not allow this.", "ErrorDetail"),
+    "404": ("No such workspace (for this caller) or row, or a page past the last.", "ErrorDetail"),
+    "409": ("Refused because of other rows (a segment a campaign still uses...).", "FieldErrors"),
+    "413": ("The body is too large.", "ErrorDetail"),
+    "415": ("The body's media type is not accepted.", "ErrorDetail"),
+    "429": ("Too many requests: wait and try again.", "ErrorDetail"),
+}
+
+
+def _response(status: str) -> dict[str, Any]:
+    description, component = _ERRORS[status]
+    schema: dict[str, Any] = {"$ref": f"#/components/schemas/{component}"}
+    if component == "FieldErrors":  # a body that is not JSON at all is answered with a detail
+        schema = {"anyOf": [schema, {"$ref": "#/components/schemas/ErrorDetail"}]}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault("FieldErrors", FIELD_ERRORS)
+    schemas.setdefault("ErrorDetail", DETAIL)
+    for path, item in result.get("paths", {}).items():
+        for method, operation in item.items():
+            if method not in ("get", "post", "put", "patch", "delete"):
+                continue
+            responses = operation.setdefault("responses", {})
+            statuses = ["401", "403", "429"]
+            has_body = "requestBody" in operation
+            if has_body or operation.get("parameters") or method in ("post", "put", "patch"):
+                statuses.append("400")
+            if "{" in path or any(p.get("name") == "page" for p in operation.get("parameters", [])):
+                statuses.append("404")  # no such workspace or row; a page past the last one
+            if method in ("post", "put", "patch", "delete"):
+                statuses.append("409")
+            if has_body or method in ("post", "put", "patch"):
+                statuses += ["413", "415"]
+            for status in statuses:
+                responses.setdefault(status, _response(status))
+    return result
