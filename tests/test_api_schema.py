@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SLUG = "maison"
 # Generated requests per operation and generation mode (positive, negative) in the fuzzing phase;
 # the examples and coverage phases add their own (boundary values, missing fields, wrong types).
-MAX_EXAMPLES = 12
+MAX_EXAMPLES = 6
 
 
 # --- (a) the schema itself ------------------------------------------------------------------------
