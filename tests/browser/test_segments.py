@@ -88,8 +88,8 @@ def test_refresh_index_table_and_export_run_on_the_worker_with_their_progress(pa
     page.fill("#id_analysis-min_count", "1")
     page.fill("#id_analysis-min_abs_z", "0")
     page.get_by_role("button", name="Compute the index table").click()
-    expect(page.locator("table.cible-index tr.cible-over").first).to_contain_text("female", timeout=30_000)
-    expect(page.locator("#cible-suggestion")).to_contain_text("gender = female")
+    expect(page.locator("table.cible-index tr.cible-over").first).to_contain_text("Female", timeout=30_000)
+    expect(page.locator("#cible-suggestion")).to_contain_text("+ Gender: Female")
 
     page.select_option("#id_export-purpose", "ad_targeting")
     page.select_option("#id_export-channel", "social")
