@@ -167,13 +167,13 @@ def audience_compute(
         return _compute(segment, audience, run, token, version, started)
 
 
-DEPENDENCY_WAIT = timedelta(seconds=60)
+DEPENDENCY_WAIT = timedelta(seconds=10)
 
 
 def _dependencies_compute(segment: Segment) -> list[str]:
     """Compute first, in order, the audiences of the segments this one uses that were never computed
     (their own dependencies first, recursively); returns the names of those still without one. A
-    dependency another worker is computing is waited for, up to a minute."""
+    dependency another worker is computing is waited for, up to 10 seconds."""
     missing = []
     for dependency in segment.depends_on.select_related("audience").order_by("pk"):
         if dependency.audience.current_version > 0:

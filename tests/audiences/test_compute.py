@@ -190,7 +190,7 @@ def test_a_dependency_that_cannot_be_computed_fails_the_refresh_with_its_name(ly
     try:
         run = audience_compute(segment_id=child.pk)
     finally:
-        services.DEPENDENCY_WAIT = timedelta(seconds=60)
+        services.DEPENDENCY_WAIT = timedelta(seconds=10)
     assert run.status == "failed"
     assert run.error == "Segments this one uses have no audience yet ('Lyon'): compute them, then refresh again."
     assert Audience.objects.get(segment=child).status == "failed"

@@ -146,7 +146,8 @@ def test_new_attribution_windows_attribute_every_order_again(busy, workspace):
     rollup_run(workspace=workspace)
     assert rollup_run(workspace=workspace)["reattributed"] is False
     assert DailyRollup.objects.filter(workspace=workspace, conversions=1).count() == 1
-    AttributionSettings.objects.filter(workspace=workspace).update(view_window=timedelta(minutes=30))
+    # The windows are first saved now (reading them writes nothing).
+    AttributionSettings.objects.update_or_create(workspace=workspace, defaults={"view_window": timedelta(minutes=30)})
     stats = rollup_run(workspace=workspace)
     assert stats["reattributed"] is True and stats["full"] is True
     # the SMS an hour before the order is now out of the window
