@@ -182,24 +182,7 @@ def seed() -> None:
             """,
             {**params, "n": ORDERS},
         )
-        cursor.execute(
-            """
-            WITH picked AS (
-                SELECT id, profile_id, sent_at FROM campaigns_touch
-                WHERE workspace_id = %(ws)s ORDER BY random() LIMIT %(n)s
-            ), events AS (
-                INSERT INTO customers_event (workspace_id, profile_id, type, channel, occurred_at, received_at,
-                                             properties, idempotency_key)
-                SELECT %(ws)s, profile_id, 'email_click', 'email', sent_at + interval '1 hour', %(start)s,
-                       jsonb_build_object('touch_id', id), 'click-' || id
-                FROM picked
-                RETURNING id, profile_id, occurred_at, (properties ->> 'touch_id')::bigint AS touch_id
-            )
-            INSERT INTO reporting_click (workspace_id, touch_id, profile_id, event_id, occurred_at)
-            SELECT %(ws)s, touch_id, profile_id, id, occurred_at FROM events
-            """,
-            {**params, "n": CLICKS},
-        )
+        clicks_insert(cursor, ws=ws, n=CLICKS, received=params["start"], delay="1 hour")
         print(f"{ORDERS:,} orders and {CLICKS:,} clicks in {time.perf_counter() - step:.1f} s", flush=True)
 
 
@@ -265,26 +248,34 @@ def new_data(workspace) -> None:
             """,
             {**params, "n": ORDERS // 100},
         )
-        cursor.execute(
-            """
-            WITH picked AS (
-                SELECT id, profile_id, sent_at FROM campaigns_touch
-                WHERE workspace_id = %(ws)s AND created_at = %(now)s ORDER BY random() LIMIT %(n)s
-            ), events AS (
-                INSERT INTO customers_event (workspace_id, profile_id, type, channel, occurred_at, received_at,
-                                             properties, idempotency_key)
-                SELECT %(ws)s, profile_id, 'email_click', 'email', sent_at + interval '1 minute', %(now)s,
-                       jsonb_build_object('touch_id', id), 'click-' || id
-                FROM picked
-                RETURNING id, profile_id, occurred_at, (properties ->> 'touch_id')::bigint AS touch_id
-            )
-            INSERT INTO reporting_click (workspace_id, touch_id, profile_id, event_id, occurred_at)
-            SELECT %(ws)s, touch_id, profile_id, id, occurred_at FROM events
-            """,
-            {**params, "n": CLICKS // 100},
+        written = clicks_insert(cursor, ws=ws, n=CLICKS // 100, received=now, delay="1 minute", sent_at=now)
+        if written != CLICKS // 100:
+            sys.exit(f"The increment wrote {written} clicks, not {CLICKS // 100}.")
+
+
+def clicks_insert(cursor, *, ws: int, n: int, received, delay: str, sent_at=None) -> int:
+    """Click events on `n` random touches (those sent at `sent_at` when given), `delay` after the send,
+    with their reporting clicks; returns how many clicks were written."""
+    cursor.execute(
+        f"""
+        WITH picked AS (
+            SELECT id, profile_id, sent_at FROM campaigns_touch
+            WHERE workspace_id = %(ws)s {"AND created_at = %(sent_at)s" if sent_at else ""}
+            ORDER BY random() LIMIT %(n)s
+        ), events AS (
+            INSERT INTO customers_event (workspace_id, profile_id, type, channel, occurred_at, received_at,
+                                         properties, idempotency_key)
+            SELECT %(ws)s, profile_id, 'email_click', 'email', sent_at + %(delay)s::interval, %(received)s,
+                   jsonb_build_object('touch_id', id), 'click-' || id
+            FROM picked
+            RETURNING id, profile_id, occurred_at, (properties ->> 'touch_id')::bigint AS touch_id
         )
-        if cursor.rowcount != CLICKS // 100:
-            sys.exit(f"The increment wrote {cursor.rowcount} clicks, not {CLICKS // 100}.")
+        INSERT INTO reporting_click (workspace_id, touch_id, profile_id, event_id, occurred_at)
+        SELECT %(ws)s, touch_id, profile_id, id, occurred_at FROM events
+        """,
+        {"ws": ws, "n": n, "received": received, "delay": delay, "sent_at": sent_at},
+    )
+    return cursor.rowcount
 
 
 def rollup_rows(workspace) -> list[tuple]:

@@ -9,10 +9,9 @@ A reference to another segment reads the current version of its audience.
 
 import json
 import math
-import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -35,9 +34,8 @@ from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Round, Sin, Sqrt
 from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
-from django.utils.dateparse import parse_date, parse_datetime
 
-from core.time import years_ago
+from core.time import moment_parse, years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
 from privacy.models import ConsentRecord
 from segments.rules import parse_window
@@ -261,25 +259,13 @@ def _counted(rows: QuerySet, comparison: Mapping[str, float]) -> Q:
 # --- time: windows back from now, absolute dates, and the "as of" moment -----------------
 
 
-def _day_start(day, ctx: CompileContext) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zoneinfo.ZoneInfo(ctx.time_zone))
-
-
 def _moment(value: str, ctx: CompileContext) -> tuple[datetime, bool]:
-    """A validated date or date-time as (its first instant, whether it was a whole day).
-
-    A date is a day of the workspace's calendar; a date-time without an offset is read
-    in the workspace's time zone too.
-    """
-    day = parse_date(value) if len(value) == 10 else None
-    if day is not None:
-        return _day_start(day, ctx), True
-    moment = parse_datetime(value)
+    """A validated date or date-time as (its first instant, whether it was a whole day), read as
+    core.time reads every date of a workspace."""
+    moment = moment_parse(value, time_zone=ctx.time_zone)
     if moment is None:
         raise ValueError(f"Not a validated date: {value!r}")
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(ctx.time_zone))
-    return moment, False
+    return moment, len(value) == 10
 
 
 def _absolute(column: str, mode: str, value: Any, ctx: CompileContext) -> Q:
