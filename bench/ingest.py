@@ -1,8 +1,10 @@
-"""Event ingestion throughput: the real HTTP API against a COPY of the same rows.
+"""Ingestion throughput: the real HTTP API against a COPY of the same rows.
 
     . .venv/bin/activate
     python -m bench.ingest                      # 200,000 events, one client
     python -m bench.ingest --events 50000 --concurrency 2
+    python -m bench.ingest --kind orders --events 100000 --concurrency 2
+    python -m bench.ingest --kind profiles --events 100000 --concurrency 2
 
 What runs:
   1. the dedicated database (default postgres://postgres@127.0.0.1:5432/cible_bench) is
@@ -16,9 +18,12 @@ What runs:
      workspace. The JSON bodies are encoded before the clock starts, so the client's
      CPU is not counted; the server's is (parsing, validation, profile creation for
      external ids seen the first time, the INSERT, the response);
-  5. the same rows (same types, channels, times, properties, keys; the profiles are
-     created beforehand, untimed) are COPYed into customers_event in a fresh workspace
-     with psycopg 3 cursor.copy(): one COPY, one transaction, commit included.
+  5. the same rows as the API stores them (same types, channels, times, properties, and
+     the SHA-256 of each idempotency key, which is what lands; the profiles are created
+     beforehand, untimed) are COPYed into customers_event in a fresh workspace with
+     psycopg 3 cursor.copy(): one COPY, one transaction, commit included.
+With --kind orders (or profiles) the items are orders (profiles) and the COPY writes the
+same orders (profiles) into customers_order (customers_profile).
 
 It prints events/s for each API pass, rows/s for the COPY and their ratio. Gunicorn is
 stopped in all cases and the bench workspaces are emptied at the end (--keep to keep them).
@@ -90,6 +95,67 @@ def make_events(n: int, profiles: int, seed: int) -> list[tuple]:
             properties = {}
         events.append((f"P{rng.randrange(profiles):08d}", kind, channel, at, properties, f"ev-{i:09d}"))
     return events
+
+
+def make_orders(n: int, profiles: int, seed: int) -> list[dict]:
+    """Order items as the API takes them, deterministic for a seed (1 to 3 lines each)."""
+    from demo.seed import CATEGORIES
+
+    rng = random.Random(seed)
+    now = datetime.now(UTC).replace(microsecond=0)
+    orders = []
+    for i in range(n):
+        lines = []
+        for _ in range(rng.randint(1, 3)):
+            category, price = CATEGORIES[rng.randrange(len(CATEGORIES))]
+            lines.append(
+                {
+                    "sku": f"SKU-{category[:3].upper()}-{rng.randrange(1000):03d}",
+                    "category": category,
+                    "quantity": rng.randint(1, 3),
+                    "unit_price": f"{price:.2f}",
+                }
+            )
+        amount = sum(int(line["quantity"]) * float(line["unit_price"]) for line in lines)
+        at = now - timedelta(seconds=int(730 * 86400 * rng.random()))
+        orders.append(
+            {
+                "idempotency_key": f"or-{i:09d}",
+                "external_id": f"P{rng.randrange(profiles):08d}",
+                "order_id": f"O{i:09d}",
+                "amount": f"{amount:.2f}",
+                "ordered_at": at.isoformat(),
+                "channel": rng.choice(["web", "app", "store"]),
+                "items": lines,
+            }
+        )
+    return orders
+
+
+def make_profiles(n: int, seed: int) -> list[dict]:
+    """Profile items as the API takes them (contact details, demographics, geography)."""
+    from demo.seed import CITIES
+
+    rng = random.Random(seed)
+    profiles = []
+    for i in range(n):
+        city = CITIES[rng.randrange(len(CITIES))]
+        profiles.append(
+            {
+                "idempotency_key": f"pr-{i:09d}",
+                "external_id": f"P{i:08d}",
+                "first_name": rng.choice(["Camille", "Louis", "Emma", "Hugo", "Léa", "Jules"]),
+                "last_name": rng.choice(["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit"]),
+                "email": f"person{i}@example.com",
+                "phone": f"+336{rng.randrange(10**8):08d}",
+                "birth_date": f"{rng.randint(1950, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
+                "gender": rng.choice(["female", "male"]),
+                "city": city[0],
+                "region": city[1],
+                "country": "FR",
+            }
+        )
+    return profiles
 
 
 def new_workspace(label: str, user=None):
@@ -165,6 +231,7 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 60
 
 
 def api_bodies(events: list[tuple], prefix: str) -> list[tuple[int, bytes]]:
+    """Event bodies (for the events kind: the items are built from the tuples)."""
     bodies = []
     for start in range(0, len(events), BATCH):
         items = [
@@ -182,11 +249,24 @@ def api_bodies(events: list[tuple], prefix: str) -> list[tuple[int, bytes]]:
     return bodies
 
 
-def api_pass(base: str, slug: str, token: str, bodies: list[tuple[int, bytes]], clients: int) -> dict:
+def item_bodies(items: list[dict], prefix: str) -> list[tuple[int, bytes]]:
+    """Bodies of order or profile items, each key prefixed for its pass."""
+    bodies = []
+    for start in range(0, len(items), BATCH):
+        chunk = [
+            {**item, "idempotency_key": f"{prefix}-{item['idempotency_key']}"} for item in items[start : start + BATCH]
+        ]
+        bodies.append((len(chunk), json.dumps({"items": chunk}, separators=(",", ":")).encode()))
+    return bodies
+
+
+def api_pass(
+    base: str, slug: str, token: str, bodies: list[tuple[int, bytes]], clients: int, kind: str = "events"
+) -> dict:
     """POST every body, `clients` at a time; returns counts and timings."""
     import requests
 
-    url = f"{base}/api/workspaces/{slug}/ingest/events/"
+    url = f"{base}/api/workspaces/{slug}/ingest/{kind}/"
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     pending = list(reversed(bodies))
     lock = threading.Lock()
@@ -229,8 +309,7 @@ def api_pass(base: str, slug: str, token: str, bodies: list[tuple[int, bytes]], 
 
 def copy_pass(database_url: str, workspace, events: list[tuple]) -> dict:
     """COPY the same rows into customers_event (profiles created first, untimed)."""
-    import psycopg
-
+    from core.personal_data import key_digest
     from customers.models import Event, Profile
 
     external_ids = sorted({e[0] for e in events})
@@ -248,12 +327,82 @@ def copy_pass(database_url: str, workspace, events: list[tuple]) -> dict:
             at,
             received,
             json.dumps(properties, separators=(",", ":")),
-            f"copy-{key}",
+            key_digest(f"copy-{key}"),  # what the API stores of a key
         )
         for external_id, kind, channel, at, properties, key in events
     ]
-    table = Event._meta.db_table
     columns = "workspace_id, profile_id, type, channel, occurred_at, received_at, properties, idempotency_key"
+    return _copy(database_url, Event._meta.db_table, columns, rows, workspace)
+
+
+def copy_orders(database_url: str, workspace, orders: list[dict]) -> dict:
+    """COPY the same orders into customers_order (profiles created first, untimed)."""
+    from customers.models import Order, Profile
+
+    external_ids = sorted({o["external_id"] for o in orders})
+    Profile.objects.bulk_create(
+        [Profile(workspace=workspace, external_id=external_id) for external_id in external_ids], batch_size=5_000
+    )
+    ids = dict(Profile.objects.filter(workspace=workspace).values_list("external_id", "id"))
+    now = datetime.now(UTC)
+    rows = [
+        (
+            workspace.pk,
+            ids[o["external_id"]],
+            o["order_id"],
+            o["amount"],
+            "EUR",
+            o["ordered_at"],
+            o["channel"],
+            "completed",
+            json.dumps(o["items"], separators=(",", ":")),
+            now,
+            now,
+        )
+        for o in orders
+    ]
+    table = Order._meta.db_table
+    columns = "workspace_id, profile_id, order_id, amount, currency, ordered_at, channel, status, items, created_at, updated_at"
+    return _copy(database_url, table, columns, rows, workspace)
+
+
+def copy_profiles(database_url: str, workspace, profiles: list[dict]) -> dict:
+    """COPY the same profiles into customers_profile (the columns the API fills, defaults for the rest)."""
+    from customers.models import Profile
+
+    now = datetime.now(UTC)
+    rows = [
+        (
+            workspace.pk,
+            p["external_id"],
+            "prospect",
+            p["first_name"],
+            p["last_name"],
+            p["email"],
+            p["phone"],
+            p["birth_date"],
+            p["gender"],
+            "",
+            p["city"],
+            "",
+            p["region"],
+            p["country"],
+            "{}",
+            now,
+            now,
+        )
+        for p in profiles
+    ]
+    columns = (
+        "workspace_id, external_id, lifecycle_stage, first_name, last_name, email, phone, birth_date, gender, "
+        "socio_professional_category, city, postal_code, region, country, attributes, created_at, updated_at"
+    )
+    return _copy(database_url, Profile._meta.db_table, columns, rows, workspace)
+
+
+def _copy(database_url: str, table: str, columns: str, rows: list[tuple], workspace) -> dict:
+    import psycopg
+
     with psycopg.connect(database_url) as conn:
         started = time.perf_counter()
         with conn.cursor() as cursor, cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
@@ -267,7 +416,8 @@ def copy_pass(database_url: str, workspace, events: list[tuple]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=200_000, help="Events to ingest (default 200,000).")
+    parser.add_argument("--kind", choices=["events", "orders", "profiles"], default="events")
+    parser.add_argument("--events", type=int, default=200_000, help="Items to ingest (default 200,000).")
     parser.add_argument(
         "--concurrency",
         type=int,
@@ -295,15 +445,22 @@ def main() -> None:
     from accounts.services import token_get_or_create
     from demo.seed import demo_reset
 
-    profiles = max(1, args.events // 10)
-    print(f"Generating {args.events:,} events over {profiles:,} external ids ...", flush=True)
-    events = make_events(args.events, profiles, args.seed)
+    kind = args.kind
+    table = {"events": "customers_event", "orders": "customers_order", "profiles": "customers_profile"}[kind]
+    profiles = max(1, args.events // 10) if kind != "profiles" else args.events
+    print(f"Generating {args.events:,} {kind} over {profiles:,} external ids ...", flush=True)
+    if kind == "events":
+        events = make_events(args.events, profiles, args.seed)
+    else:
+        items = (
+            make_orders(args.events, profiles, args.seed) if kind == "orders" else make_profiles(args.events, args.seed)
+        )
     user = bench_user()
     token = token_get_or_create(user=user).key
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM customers_event")
+        cursor.execute(f"SELECT count(*) FROM {table}")
         before = cursor.fetchone()[0]
-    print(f"customers_event holds {before:,} rows before the run.", flush=True)
+    print(f"{table} holds {before:,} rows before the run.", flush=True)
 
     workspaces = []
     results = []
@@ -318,16 +475,22 @@ def main() -> None:
         for clients in passes:
             workspace = new_workspace(f"api{clients}", user)
             workspaces.append(workspace)
-            bodies = api_bodies(events, f"api{clients}")
-            print(f"POSTing {len(bodies)} batches of up to {BATCH:,} events, {clients} client(s) ...", flush=True)
-            result = api_pass(base, workspace.slug, token, bodies, clients)
+            if kind == "events":
+                bodies = api_bodies(events, f"api{clients}")
+            else:
+                bodies = item_bodies(items, f"api{clients}")
+            print(f"POSTing {len(bodies)} batches of up to {BATCH:,} {kind}, {clients} client(s) ...", flush=True)
+            result = api_pass(base, workspace.slug, token, bodies, clients, kind)
             with connection.cursor() as cursor:
-                cursor.execute("SELECT count(*) FROM customers_event WHERE workspace_id = %s", [workspace.pk])
+                cursor.execute(f"SELECT count(*) FROM {table} WHERE workspace_id = %s", [workspace.pk])
                 landed = cursor.fetchone()[0]
                 cursor.execute("SELECT count(*) FROM customers_profile WHERE workspace_id = %s", [workspace.pk])
                 made = cursor.fetchone()[0]
-            if landed != args.events or result["rejected"]:
-                raise RuntimeError(f"{landed:,} events landed, {result['rejected']} rejected: expected {args.events:,}")
+            if landed != args.events or result["rejected"] or result["created"] != args.events:
+                raise RuntimeError(
+                    f"{landed:,} {kind} landed, {result['created']:,} reported created, {result['rejected']} rejected: "
+                    f"expected {args.events:,}"
+                )
             results.append((clients, result, made))
     finally:
         stop_gunicorn(proc)
@@ -336,7 +499,12 @@ def main() -> None:
         workspace = new_workspace("copy")
         workspaces.append(workspace)
         print("COPYing the same rows ...", flush=True)
-        copied = copy_pass(args.database_url, workspace, events)
+        if kind == "events":
+            copied = copy_pass(args.database_url, workspace, events)
+        elif kind == "orders":
+            copied = copy_orders(args.database_url, workspace, items)
+        else:
+            copied = copy_profiles(args.database_url, workspace, items)
         if copied["rows"] != args.events:
             raise RuntimeError(f"{copied['rows']:,} rows copied, expected {args.events:,}")
     finally:
@@ -347,12 +515,15 @@ def main() -> None:
 
     copy_rate = args.events / copied["wall"]
     print()
-    print(f"Events: {args.events:,} over {profiles:,} external ids, batches of {BATCH:,}; gunicorn -w {args.workers}.")
+    print(
+        f"{kind.capitalize()}: {args.events:,} over {profiles:,} external ids, batches of {BATCH:,}; "
+        f"gunicorn -w {args.workers}."
+    )
     for clients, result, made in results:
         rate = args.events / result["wall"]
         lat = result["latencies"]
         print(
-            f"API,  {clients} client(s): {args.events:,} events in {result['wall']:.2f} s = {rate:,.0f} events/s "
+            f"API,  {clients} client(s): {args.events:,} {kind} in {result['wall']:.2f} s = {rate:,.0f} {kind}/s "
             f"(request median {statistics.median(lat):.2f} s, max {max(lat):.2f} s; {made:,} profiles created)"
         )
     print(f"COPY:             {args.events:,} rows   in {copied['wall']:.2f} s = {copy_rate:,.0f} rows/s")

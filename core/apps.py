@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
         from django.db import models
         from rest_framework import serializers
 
+        import core.lookups  # noqa: F401  (registers field__any)
         from core.serializers import IsoDurationField
 
         # Every API duration reads and writes ISO 8601 (PT1H, P7D), not Python's "1 00:00:00".

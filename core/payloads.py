@@ -51,6 +51,21 @@ def payload_check(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
             )
 
 
+def depth_check(value: Any, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise PayloadProblem where `value` nests deeper than `max_depth`; texts and numbers are not
+    looked at (for a parser that already guarantees them: see core.parsers)."""
+    stack: list[tuple[Any, tuple, int]] = [(value, (), 0)] if value.__class__ in _CONTAINERS else []
+    while stack:
+        node, keys, depth = stack.pop()
+        if depth >= max_depth:
+            raise PayloadProblem(_path(keys), f"Nested deeper than {max_depth} levels.", CommonErrorCode.TOO_DEEP)
+        pairs = node.items() if node.__class__ is dict else enumerate(node)
+        stack.extend((child, (*keys, key), depth + 1) for key, child in pairs if child.__class__ in _CONTAINERS)
+
+
+_CONTAINERS = (dict, list)
+
+
 def _text_check(text: str, keys: tuple) -> None:
     try:
         text.encode("utf-8")

@@ -3,20 +3,21 @@ RETURNING, which tells exactly which rows a replayed batch really added.
 Both PostgreSQL and SQLite (>= 3.35) support it.
 """
 
+import itertools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
+import orjson
 from django.core.exceptions import FieldError
-from django.db import connection, connections, router
+from django.db import connection, connections, router, transaction
 from django.db.models import Exists, Field, JSONField, Model, OuterRef, QuerySet
+from django.utils import timezone
 
 # SQLite (>= 3.32) takes at most 32,766 parameters a statement.
 _SQLITE_MAX_PARAMS = 32_000
-# PostgreSQL: rows a statement. Each column travels as one array parameter
-# (unnest), so the statement text stays tiny whatever the batch: measured twice
-# as fast as a VALUES list of 65,000 client-side-bound parameters.
-_PG_ROWS_PER_STATEMENT = 10_000
 
 
 def table_field(model: type[Model], name: str) -> Field:
@@ -37,7 +38,8 @@ def column_of(field: Field) -> str:
 def insert_ignore_returning(
     model: type[Model], fields: Sequence[str], rows: Iterable[Sequence[Any]], *, returning: str
 ) -> list[Any]:
-    """Insert rows, skip those that hit a unique constraint, return `returning` of the inserted ones."""
+    """Insert rows, skip those that hit a unique constraint, return `returning` of the inserted ones,
+    in the rows' order."""
     rows = list(rows)
     if not rows:
         return []
@@ -45,42 +47,157 @@ def insert_ignore_returning(
     qn = connection.ops.quote_name
     opts = model._meta
     model_fields = [table_field(model, name) for name in fields]
-    head = f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(column_of(f)) for f in model_fields)}) "
+    columns = ", ".join(qn(column_of(f)) for f in model_fields)
+    head = f"INSERT INTO {qn(opts.db_table)} ({columns}) "
     tail = f" ON CONFLICT DO NOTHING RETURNING {qn(column_of(table_field(model, returning)))}"
+    if connection.vendor == "postgresql":
+        with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+            with staged(cursor, model_fields, rows) as stage:
+                # In the rows' order, so concurrent batches lock keys in the same order.
+                cursor.execute(head + f"SELECT {columns} FROM {stage} ORDER BY {STAGE_ORDER}" + tail)
+                return [value for (value,) in cursor.fetchall()]
     inserted: list[Any] = []
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            casts = ", ".join(f"%s::{_array_type(field, connection)}" for field in model_fields)
-            for start in range(0, len(rows), _PG_ROWS_PER_STATEMENT):
-                chunk = rows[start : start + _PG_ROWS_PER_STATEMENT]
-                columns = [[_prep(field, row[i], connection) for row in chunk] for i, field in enumerate(model_fields)]
-                # unnest keeps the rows' order, so concurrent batches lock keys in the same order.
-                cursor.execute(head + f"SELECT * FROM unnest({casts})" + tail, columns)
-                inserted.extend(value for (value,) in cursor.fetchall())
-        else:
-            per_statement = max(1, _SQLITE_MAX_PARAMS // len(fields))
-            row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
-            for start in range(0, len(rows), per_statement):
-                chunk = rows[start : start + per_statement]
-                params = [
-                    field.get_db_prep_save(value, connection)
-                    for row in chunk
-                    for field, value in zip(model_fields, row, strict=True)
-                ]
-                cursor.execute(head + "VALUES " + ", ".join([row_marks] * len(chunk)) + tail, params)
-                inserted.extend(value for (value,) in cursor.fetchall())
+        per_statement = max(1, _SQLITE_MAX_PARAMS // len(fields))
+        row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(model_fields, row, strict=True)
+            ]
+            cursor.execute(head + "VALUES " + ", ".join([row_marks] * len(chunk)) + tail, params)
+            inserted.extend(value for (value,) in cursor.fetchall())
     return inserted
 
 
-def _array_type(field, connection) -> str:
+def upsert(
+    model: type[Model],
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    unique_fields: Sequence[str],
+    update_fields: Sequence[str],
+) -> int:
+    """INSERT ... ON CONFLICT (unique_fields) DO UPDATE SET update_fields, for rows given as
+    {field name: value} (a foreign key by its id). Every other concrete column gets its default,
+    and auto_now / auto_now_add columns the time of the call, as bulk_create would give them.
+    Rows are written in their order, so concurrent batches lock keys in the same order.
+    Returns the rows written.
+
+    On PostgreSQL the rows go through a COPY stage: bulk_create(update_conflicts=True) built
+    10,000 model instances (~0.3 s) and bound every value client-side into one VALUES text,
+    ~1.1 s in all for 10,000 orders, against ~0.35 s staged."""
+    if not rows:
+        return 0
+    connection = connections[router.db_for_write(model)]
+    qn = connection.ops.quote_name
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key and not getattr(f, "generated", False)]
+    now = timezone.now()
+    defaults = {
+        f.name: now if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False) else f.get_default()
+        for f in fields
+    }
+    values = [[row.get(f.name, defaults[f.name]) for f in fields] for row in rows]
+    columns = ", ".join(qn(column_of(f)) for f in fields)
+    conflict = ", ".join(qn(column_of(table_field(model, name))) for name in unique_fields)
+    updates = ", ".join(
+        f"{qn(column)} = EXCLUDED.{qn(column)}" for column in (column_of(table_field(model, n)) for n in update_fields)
+    )
+    head = f"INSERT INTO {qn(model._meta.db_table)} ({columns}) "
+    tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
+    written = 0
+    with transaction.atomic(using=connection.alias), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with staged(cursor, fields, values) as stage:
+                cursor.execute(head + f"SELECT {columns} FROM {stage} ORDER BY {STAGE_ORDER}" + tail)
+                return cursor.rowcount
+        per_statement = max(1, _SQLITE_MAX_PARAMS // len(fields))
+        row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            params = [
+                field.get_db_prep_save(value, connection)
+                for row in chunk
+                for field, value in zip(fields, row, strict=True)
+            ]
+            # "WHERE true" lets SQLite tell the upsert's ON CONFLICT from a join's ON.
+            cursor.execute(
+                head + "SELECT * FROM (VALUES " + ", ".join([row_marks] * len(chunk)) + ") WHERE true" + tail, params
+            )
+            written += cursor.rowcount
+    return written
+
+
+STAGE_ORDER = "_stage_order"
+_stage_names = itertools.count()
+
+
+@contextmanager
+def staged(cursor, model_fields: Sequence[Field], rows: Sequence[Sequence[Any]]) -> Iterator[str]:
+    """PostgreSQL: the rows COPYed into a temporary table whose columns are named and typed like
+    the model's (plus STAGE_ORDER, the rows' order); yields its name and drops it afterwards.
+
+    COPY is the cheapest way into PostgreSQL, but it cannot skip or update on a conflict; a
+    stage followed by one INSERT ... SELECT ... ON CONFLICT can. On 10,000 events this costs
+    0.05 s of COPY and 0.19 s of INSERT, against 0.55 s for the same rows sent as unnest
+    arrays (psycopg dumps a Python list element by element, 0.3 s of it on the client).
+    Must run inside a transaction (the table goes at commit if the caller fails before the drop).
+    """
+    connection = cursor.db
+    qn = connection.ops.quote_name
+    name = f"cible_stage_{next(_stage_names)}"
+    definitions = ", ".join(f"{qn(column_of(f))} {_column_type(f, connection)}" for f in model_fields)
+    columns = ", ".join(qn(column_of(f)) for f in model_fields)
+    cursor.execute(f"CREATE TEMPORARY TABLE {name} ({definitions}, {STAGE_ORDER} integer) ON COMMIT DROP")
+    dumpers = [_copy_value(field, connection) for field in model_fields]
+    with cursor.cursor.copy(f"COPY {name} ({columns}, {STAGE_ORDER}) FROM STDIN") as copy:
+        for position, row in enumerate(rows):
+            copy.write_row([*(dump(value) for dump, value in zip(dumpers, row, strict=True)), position])
+    try:
+        yield name
+    finally:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _column_type(field: Field, connection) -> str:
     db_type = field.rel_db_type(connection) if field.is_relation else field.db_type(connection)
-    return f"{db_type}[]"
+    if db_type is None:
+        raise FieldError(f"{field} has no column type.")
+    return db_type
 
 
-def _prep(field, value: Any, connection) -> Any:
+def _copy_value(field: Field, connection) -> Callable[[Any], Any]:
+    """How a value of `field` is written into a COPY: JSON as text (cast by the jsonb column);
+    integers, texts and aware date-times as they are, which is what Django would send for them;
+    anything else as Django prepares it (get_db_prep_save costs ~5 us a value: 0.4 s of a
+    10,000-event batch)."""
     if isinstance(field, JSONField):
-        return json.dumps(value)  # cast to jsonb by the statement
-    return field.get_db_prep_save(value, connection)
+        return json_text
+    prepare = field.get_db_prep_save
+    kind = field.get_internal_type()
+    if field.is_relation or kind in _INTEGER_FIELDS:
+        return lambda value: value if value.__class__ is int else prepare(value, connection)
+    if kind in _TEXT_FIELDS:
+        return lambda value: value if value.__class__ is str else prepare(value, connection)
+    if kind == "DateTimeField":
+        return lambda value: (
+            value if value.__class__ is datetime and value.tzinfo is not None else prepare(value, connection)
+        )
+    return lambda value: prepare(value, connection)
+
+
+_INTEGER_FIELDS = {"AutoField", "BigAutoField", "IntegerField", "BigIntegerField", "PositiveIntegerField"}
+_TEXT_FIELDS = {"CharField", "TextField", "SlugField", "EmailField"}
+
+
+def json_text(value: Any) -> str:
+    """A JSON value as compact text: orjson, or the standard library for what orjson refuses
+    (keys that are not strings, integers past 64 bits)."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return json.dumps(value, separators=(",", ":"))
 
 
 def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts: bool = False) -> int:

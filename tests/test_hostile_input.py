@@ -257,3 +257,55 @@ def test_every_operation_documents_its_error_answers():
                 assert {"400", "409", "413", "415"} <= documented, (method, path)
             if "{" in path:
                 assert "404" in documented, (method, path)
+
+
+@pytest.mark.parametrize("number", ["9223372036854775808", "18446744073709551615", "18446744073709551616"])
+def test_an_integer_just_past_64_bits_is_refused_as_on_the_standard_parser(marketer, number):
+    # orjson would read the last two as an unsigned int and as a float: the body takes the standard path.
+    body = '{"name": "Big", "definition": {"field": "age", "op": "gte", "value": ' + number + "}}"
+    r = post_raw(marketer, url("segment-list"), body)
+    assert r.status_code == 400, r.content
+    assert r.json()["definition.value"][0]["code"] == "out_of_range"
+    assert not Segment.objects.exists()
+
+
+def test_long_digit_runs_inside_texts_are_accepted(marketer, workspace):
+    external_id = "9" * 40
+    items = [{"idempotency_key": "k" + "1" * 30, "external_id": external_id, "first_name": "Zoé"}]
+    r = post_raw(marketer, url("ingest-profiles"), json.dumps({"items": items}))
+    assert r.status_code == 200, r.content
+    assert r.json()["created"] == 1
+    assert Profile.objects.get(external_id=external_id).first_name == "Zoé"
+
+
+@pytest.mark.parametrize("body", ['{"name": NaN}', '\ufeff{"name": "BOM"}', '{"name": "x",}', "[1e999]"])
+def test_what_the_fast_parser_refuses_gets_the_standard_answer(marketer, body):
+    r = post_raw(marketer, url("segment-list"), body)
+    assert r.status_code == 400, r.content
+    assert not Segment.objects.exists()
+
+
+def test_a_nul_in_an_ingested_event_is_refused_and_a_backslash_u0000_text_is_not_one(marketer, workspace):
+    def event(key: str, properties: dict) -> dict:
+        return {
+            "idempotency_key": key,
+            "external_id": "C1",
+            "type": "page_view",
+            "channel": "web",
+            "occurred_at": "2026-11-01T10:00:00Z",
+            "properties": properties,
+        }
+
+    items = [event("nul", {"path": "/a\u0000b"}), event("text", {"path": "C:\\u0000"})]
+    r = marketer.post(url("ingest-events"), {"items": items}, format="json")
+    assert r.status_code == 200, r.content
+    assert r.json()["created"] == 1
+    assert r.json()["rejected"] == [
+        {
+            "index": 0,
+            "errors": {
+                "properties": [{"message": "NUL characters are not allowed.", "code": "null_characters_not_allowed"}]
+            },
+        }
+    ]
+    assert Profile.objects.get(external_id="C1").events.get().properties == {"path": "C:\\u0000"}

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from core.personal_data import key_digest
-from core.sql import insert_ignore_returning
+from core.sql import insert_ignore_returning, upsert
 from core.statistics import rows_written
 from customers.errors import CustomerErrorCode as Code
 from customers.followups import events_ingested
@@ -120,7 +120,7 @@ def _known_only(
     """Without create_missing: items about people Cible does not know are refused, not written."""
     wanted = {aliases.get(clean["external_id"], clean["external_id"]) for _, clean in valid}
     known = set(
-        Profile.objects.filter(workspace=workspace, external_id__in=wanted).values_list("external_id", flat=True)
+        Profile.objects.filter(workspace=workspace, external_id__any=wanted).values_list("external_id", flat=True)
     )
     kept = []
     for key, clean in valid:
@@ -145,7 +145,7 @@ def _fresh_keys(workspace: Workspace, kind: str, keys: list[str]) -> set[str]:
 def _resolve_aliases(workspace: Workspace, external_ids: set[str]) -> dict[str, str]:
     """external id of a merged profile -> its survivor's external id."""
     return dict(
-        ProfileMerge.objects.filter(workspace=workspace, merged_external_id__in=external_ids).values_list(
+        ProfileMerge.objects.filter(workspace=workspace, merged_external_id__any=external_ids).values_list(
             "merged_external_id", "survivor__external_id"
         )
     )
@@ -155,7 +155,7 @@ def _profile_ids(workspace: Workspace, external_ids: set[str], report: IngestRep
     """external id -> profile id; a profile first seen through its events or orders is created bare
     (counted in the report's profiles_created; one created by a concurrent batch is not)."""
     ids = dict(
-        Profile.objects.filter(workspace=workspace, external_id__in=external_ids).values_list("external_id", "id")
+        Profile.objects.filter(workspace=workspace, external_id__any=external_ids).values_list("external_id", "id")
     )
     missing = external_ids - ids.keys()
     if missing:
@@ -167,7 +167,7 @@ def _profile_ids(workspace: Workspace, external_ids: set[str], report: IngestRep
         created = insert_ignore_returning(Profile, [f.name for f in columns], rows, returning="id")
         report.profiles_created += len(created)
         ids.update(
-            Profile.objects.filter(workspace=workspace, external_id__in=missing).values_list("external_id", "id")
+            Profile.objects.filter(workspace=workspace, external_id__any=missing).values_list("external_id", "id")
         )
     return ids
 
@@ -211,27 +211,21 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
         existing = {
             external_id: (pk, attributes)
             for pk, external_id, attributes in Profile.objects.select_for_update()
-            .filter(workspace=workspace, external_id__in=merged.keys())
+            .filter(workspace=workspace, external_id__any=merged.keys())
             .order_by("pk")
             .values_list("pk", "external_id", "attributes")
         }
-        groups: dict[tuple[str, ...], list[Profile]] = {}
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         for external_id, row in merged.items():
             if "attributes" in row:
                 current = existing[external_id][1] if external_id in existing else {}
                 combined = {**(current or {}), **row["attributes"]}
                 row["attributes"] = {k: v for k, v in combined.items() if v is not None}
             names = tuple(sorted(row))
-            groups.setdefault(names, []).append(Profile(workspace=workspace, external_id=external_id, **row))
+            groups.setdefault(names, []).append({**row, "workspace": workspace.pk, "external_id": external_id})
         for names, profiles in groups.items():
-            profiles.sort(key=lambda p: p.external_id)
-            Profile.objects.bulk_create(
-                profiles,
-                update_conflicts=True,
-                unique_fields=["workspace", "external_id"],
-                update_fields=[*names, "updated_at"],
-                batch_size=2_000,
-            )
+            profiles.sort(key=lambda p: p["external_id"])
+            upsert(Profile, profiles, unique_fields=["workspace", "external_id"], update_fields=[*names, "updated_at"])
         report.created = sum(1 for external_id in merged if external_id not in existing)
         report.updated = len(merged) - report.created
         report.profiles_created = report.created
@@ -244,7 +238,7 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
                     identities.setdefault(external_id, []).append((kind, row[kind]))
         if identities:
             ids = dict(
-                Profile.objects.filter(workspace=workspace, external_id__in=identities.keys()).values_list(
+                Profile.objects.filter(workspace=workspace, external_id__any=identities.keys()).values_list(
                     "external_id", "id"
                 )
             )
@@ -336,33 +330,32 @@ def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
             }
         ids = _profile_ids(workspace, {row["external_id"] for row in by_order.values()}, report)
         existing = set(
-            Order.objects.filter(workspace=workspace, order_id__in=by_order.keys()).values_list("order_id", flat=True)
+            Order.objects.filter(workspace=workspace, order_id__any=by_order.keys()).values_list("order_id", flat=True)
         )
         orders = [
-            Order(
-                workspace=workspace,
-                profile_id=ids[row["external_id"]],
-                order_id=order_id,
-                amount=row["amount"],
-                currency=row.get("currency") or workspace.currency,
-                ordered_at=row["ordered_at"],
-                channel=row["channel"],
-                status=row.get("status", Order.Status.COMPLETED),
-                items=row.get("items", []),
-            )
+            {
+                "workspace": workspace.pk,
+                "profile": ids[row["external_id"]],
+                "order_id": order_id,
+                "amount": row["amount"],
+                "currency": row.get("currency") or workspace.currency,
+                "ordered_at": row["ordered_at"],
+                "channel": row["channel"],
+                "status": row.get("status", Order.Status.COMPLETED),
+                "items": row.get("items", []),
+            }
             for order_id, row in sorted(by_order.items())
         ]
-        Order.objects.bulk_create(
+        upsert(
+            Order,
             orders,
-            update_conflicts=True,
             unique_fields=["workspace", "order_id"],
             update_fields=["profile", "amount", "currency", "ordered_at", "channel", "status", "items", "updated_at"],
-            batch_size=2_000,
         )
         transaction.on_commit(lambda: rows_written(model=Order, rows=len(orders)))
         # A prospect who orders becomes a customer.
-        buyers = {order.profile_id for order in orders if order.status == Order.Status.COMPLETED}
-        Profile.objects.filter(pk__in=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(
+        buyers = [order["profile"] for order in orders if order["status"] == Order.Status.COMPLETED]
+        Profile.objects.filter(pk__any=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(
             lifecycle_stage=LifecycleStage.CUSTOMER
         )
     report.created = len(by_order) - len(existing)

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -39,13 +40,26 @@ _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
 def has_nul(value: Any) -> bool:
-    """Whether a JSON value holds a NUL character anywhere (keys included)."""
+    """Whether a JSON value holds a NUL character anywhere (keys included).
+
+    orjson writes a NUL as the escape \\u0000, so when its encoding has no such run there is
+    none (~1 us an event, against ~15 us for the walk); a run of it may also be a backslash
+    followed by "u0000" in a text, so then the walk decides."""
+    try:
+        if b"\\u0000" not in orjson.dumps(value):
+            return False
+    except TypeError:  # what orjson cannot encode (an integer past 64 bits): the walk decides
+        pass
+    return _has_nul(value)
+
+
+def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
     if isinstance(value, dict):
-        return any(has_nul(key) or has_nul(item) for key, item in value.items())
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
     if isinstance(value, list):
-        return any(has_nul(item) for item in value)
+        return any(_has_nul(item) for item in value)
     return False
 
 
