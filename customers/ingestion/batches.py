@@ -242,13 +242,19 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
                     "external_id", "id"
                 )
             )
-            Identity.objects.bulk_create(
-                [
-                    Identity(workspace=workspace, profile_id=ids[external_id], type=kind, value=value)
+            now = timezone.now()
+            # An identifier already known for someone else stays theirs (the conflict is skipped);
+            # sorted, so concurrent batches lock the identifiers in one order.
+            rows = sorted(
+                {
+                    (workspace.pk, ids[external_id], kind, value, now)
                     for external_id, pairs in identities.items()
                     for kind, value in pairs
-                ],
-                ignore_conflicts=True,  # an identifier already known for someone else stays theirs
+                },
+                key=lambda row: (row[2], row[3], row[1]),
+            )
+            insert_ignore_returning(
+                Identity, ["workspace", "profile", "type", "value", "created_at"], rows, returning="id"
             )
     return report
 
