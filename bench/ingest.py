@@ -307,16 +307,23 @@ def api_pass(
     return {"wall": wall, "latencies": latencies, **totals}
 
 
+def bare_profiles(workspace, external_ids: set[str]) -> dict[str, int]:
+    """The profiles a COPY pass refers to, created beforehand (untimed): external id -> id."""
+    from customers.models import Profile
+
+    Profile.objects.bulk_create(
+        [Profile(workspace=workspace, external_id=external_id) for external_id in sorted(external_ids)],
+        batch_size=5_000,
+    )
+    return dict(Profile.objects.filter(workspace=workspace).values_list("external_id", "id"))
+
+
 def copy_pass(database_url: str, workspace, events: list[tuple]) -> dict:
     """COPY the same rows into customers_event (profiles created first, untimed)."""
     from core.personal_data import key_digest
-    from customers.models import Event, Profile
+    from customers.models import Event
 
-    external_ids = sorted({e[0] for e in events})
-    Profile.objects.bulk_create(
-        [Profile(workspace=workspace, external_id=external_id) for external_id in external_ids], batch_size=5_000
-    )
-    ids = dict(Profile.objects.filter(workspace=workspace).values_list("external_id", "id"))
+    ids = bare_profiles(workspace, {e[0] for e in events})
     received = datetime.now(UTC)
     rows = [
         (
@@ -337,13 +344,9 @@ def copy_pass(database_url: str, workspace, events: list[tuple]) -> dict:
 
 def copy_orders(database_url: str, workspace, orders: list[dict]) -> dict:
     """COPY the same orders into customers_order (profiles created first, untimed)."""
-    from customers.models import Order, Profile
+    from customers.models import Order
 
-    external_ids = sorted({o["external_id"] for o in orders})
-    Profile.objects.bulk_create(
-        [Profile(workspace=workspace, external_id=external_id) for external_id in external_ids], batch_size=5_000
-    )
-    ids = dict(Profile.objects.filter(workspace=workspace).values_list("external_id", "id"))
+    ids = bare_profiles(workspace, {o["external_id"] for o in orders})
     now = datetime.now(UTC)
     rows = [
         (

@@ -1,7 +1,7 @@
 """`field__any=[...]`: membership in a list that travels as one parameter.
 
-`field__in=[...]` writes one placeholder a value: for a batch of 10,000 order ids psycopg
-splits a query text of 10,000 `%s` in Python (~0.2 s) and Django resolves each value (~0.1 s).
+`field__in=[...]` binds each value as a parameter of its own: for a batch of 10,000 order ids
+psycopg splits a query text of 10,000 `%s` in Python (~0.2 s) and Django resolves each value (~0.1 s).
 On PostgreSQL `= ANY(%s)` sends the list as one array; elsewhere it is the plain IN.
 """
 
