@@ -17,6 +17,18 @@ def membership_role(*, user: User | AnonymousUser, workspace: Workspace) -> str 
     return Membership.objects.filter(user=user, workspace=workspace).values_list("role", flat=True).first()
 
 
+def workspace_membership(*, user: User | AnonymousUser, slug: str) -> tuple[Workspace, str] | None:
+    """The workspace with this slug and the user's role in it, in one query; None when the user is
+    not a member (or no such workspace exists: the caller cannot tell the two apart)."""
+    if not user.is_authenticated:
+        return None
+    if user.is_superuser:
+        workspace = Workspace.objects.filter(slug=slug).first()
+        return None if workspace is None else (workspace, Role.ADMIN)
+    membership = Membership.objects.select_related("workspace").filter(user=user, workspace__slug=slug).first()
+    return None if membership is None else (membership.workspace, membership.role)
+
+
 def user_roles(*, user: User | AnonymousUser) -> dict[int, str]:
     """Workspace id -> role, for the admin, which shows several workspaces at once."""
     if not user.is_authenticated:

@@ -33,10 +33,7 @@ import argparse
 import json
 import os
 import random
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -49,21 +46,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import (
     DEFAULT_DATABASE_URL,
     DEFAULT_REDIS_URL,
-    PROJECT,
+    bench_user,
     check_loopback,
     django_setup,
     ensure_database,
+    free_port,
     migrate,
     postgres_env,
+    start_gunicorn,
+    stop_gunicorn,
+    wait_ready,
 )
 
 BATCH = 10_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def make_events(n: int, profiles: int, seed: int) -> list[tuple]:
@@ -167,67 +162,6 @@ def new_workspace(label: str, user=None):
     if user is not None:
         membership_set(workspace=workspace, user=user, role=Role.MARKETER)
     return workspace
-
-
-def bench_user():
-    from django.contrib.auth import get_user_model
-
-    User = get_user_model()
-    user = User.objects.filter(username="bench-marketer").first()
-    if user is None:
-        user = User.objects.create_user(username="bench-marketer", email="bench@example.com", password=None)
-    return user
-
-
-def start_gunicorn(env: dict[str, str], port: int, workers: int, timeout: int, log: Path) -> subprocess.Popen:
-    command = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "config.wsgi",
-        "-w",
-        str(workers),
-        "-b",
-        f"127.0.0.1:{port}",
-        "--timeout",
-        str(timeout),
-    ]
-    with open(log, "wb") as out:
-        # Own process group: the arbiter and its workers are stopped together.
-        return subprocess.Popen(
-            command, cwd=PROJECT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def stop_gunicorn(proc: subprocess.Popen) -> None:
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (subprocess.TimeoutExpired, ProcessLookupError):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        proc.wait(timeout=10)
-
-
-def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 60) -> None:
-    import requests
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
-        try:
-            # 503 only says that no worker heartbeats (none runs here): the server answers.
-            if requests.get(f"{base}/health/", timeout=2).status_code in (200, 503):
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"gunicorn not ready after {seconds:.0f} s:\n{log.read_text()[-3000:]}")
 
 
 def api_bodies(events: list[tuple], prefix: str) -> list[tuple[int, bytes]]:

@@ -8,12 +8,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.paginator import Paginator
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 from django_filters.filters import IsoDateTimeFilter
+from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
 from rest_framework.metadata import SimpleMetadata
@@ -41,6 +43,25 @@ class DateTimeFilter(IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
+class FilterBackend(DjangoFilterBackend):
+    """django-filter, skipped when the query string names none of the view's filters.
+
+    A FilterSet and its form are built and validated on every list request, filtered or not; with
+    no parameter of theirs in the query string every filter would be skipped anyway (empty values
+    are), so the list is returned as it is. A parameter counts as the filter's when it is the
+    filter's name or starts with it and `_` (the `_min`, `_after`... of range widgets).
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
+            return queryset
+        names = filterset_class.base_filters
+        if not any(param in names or param.startswith(tuple(f"{n}_" for n in names)) for param in request.query_params):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
+
+
 def parse_datetime_param(value: str) -> datetime | None:
     """A query-string date-time as an aware UTC datetime, or None when it is not one."""
     try:
@@ -54,7 +75,24 @@ def parse_datetime_param(value: str) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+class FirstPagePaginator(Paginator):
+    """Counts with the first page's rows when they are all there is: no COUNT(*) for a short list.
+
+    The first page is read with one row more than it shows; only when that row exists (more
+    pages follow) is the total counted, as Django's paginator always does.
+    """
+
+    def page(self, number):
+        if str(number) != "1" or "count" in self.__dict__ or self.orphans:
+            return super().page(number)
+        rows = list(self.object_list[: self.per_page + 1])
+        if len(rows) <= self.per_page:
+            self.__dict__["count"] = len(rows)  # the cached_property, known without a query
+        return self._get_page(rows[: self.per_page], 1, self)
+
+
 class Pagination(PageNumberPagination):
+    django_paginator_class = FirstPagePaginator
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE

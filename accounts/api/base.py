@@ -17,7 +17,7 @@ from rest_framework import exceptions, mixins, viewsets
 
 from accounts.models import Workspace
 from accounts.roles import Capability, role_can
-from accounts.selectors import membership_role
+from accounts.selectors import workspace_membership
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _SEALED = ("get_queryset", "initial", "get_object")
@@ -48,14 +48,14 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
     def initial(self, request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)  # authentication, permissions, throttles
         slug = kwargs.get("workspace")
-        workspace = Workspace.objects.for_user(request.user).filter(slug=slug).first() if slug else None
-        if workspace is None:
+        found = workspace_membership(user=request.user, slug=slug) if slug else None
+        if found is None:
             raise Http404
+        workspace, self.role = found
         self.workspace = workspace
         # Dates are read and written in the workspace's time zone, with its offset
         # (a date-time sent without one is a time of the workspace's day).
         timezone.activate(zoneinfo.ZoneInfo(workspace.time_zone))
-        self.role = membership_role(user=request.user, workspace=workspace)
         needed = self.required_capability(request)
         if not role_can(self.role, needed):
             raise exceptions.PermissionDenied(
@@ -77,14 +77,31 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no workspace
             return self.model._default_manager.none()
-        queryset = self.model._default_manager.filter(workspace=self.workspace)
+        queryset = self._rows()
         # Applied again after the subclass hook, so a hook can never widen it.
         scoped = self.scoped_queryset(queryset).filter(workspace=self.workspace)
         # Pages of a list never repeat or skip a row: a stable order when the model has none.
         return scoped if scoped.ordered else scoped.order_by("pk")
 
+    def _rows(self) -> QuerySet:
+        """The model's rows in the workspace. Through the workspace's reverse accessor when the model
+        has one, so every row already holds `self.workspace` as its workspace (no join, no query)."""
+        relation = self.model._meta.get_field("workspace").remote_field
+        accessor = None if relation is None or relation.hidden else getattr(relation, "get_accessor_name", None)
+        name = accessor() if accessor else None
+        if not name:
+            return self.model._default_manager.filter(workspace=self.workspace)
+        return getattr(self.workspace, name).all()
+
     def get_object(self) -> _M:
         return super().get_object()
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        # One row by its id: the list's filters and ordering say nothing about it, and building
+        # the FilterSet for every detail read costs more than the read itself.
+        if (self.lookup_url_kwarg or self.lookup_field) in self.kwargs:
+            return queryset
+        return super().filter_queryset(queryset)
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "workspace": getattr(self, "workspace", None)}

@@ -1,5 +1,5 @@
 from django.core.exceptions import PermissionDenied
-from django_filters.rest_framework import DjangoFilterBackend, FilterSet
+from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -12,6 +12,7 @@ from accounts.models import Membership, Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles, workspace_list
 from accounts.services import workspace_update
+from core.api import FilterBackend
 
 
 class WorkspaceFilter(FilterSet):
@@ -27,7 +28,7 @@ class WorkspaceViewSet(
 
     serializer_class = WorkspaceSerializer
     lookup_field = "slug"
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = WorkspaceFilter
 
     def get_queryset(self):

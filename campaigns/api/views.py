@@ -30,9 +30,7 @@ class CampaignViewSet(
     write_capability = Capability.RUN_CAMPAIGNS
 
     def scoped_queryset(self, queryset):
-        queryset = queryset.select_related("workspace").prefetch_related(
-            Prefetch("targets", queryset=Target.objects.order_by("id"))
-        )
+        queryset = queryset.prefetch_related(Prefetch("targets", queryset=Target.objects.order_by("id")))
         return services.with_spent_today(campaigns=queryset, workspace=self.workspace)
 
     def get_serializer_class(self):
@@ -41,7 +39,7 @@ class CampaignViewSet(
         return s.CampaignOutput
 
     def _out(self, campaign: Campaign, code=status.HTTP_200_OK) -> Response:
-        fresh = self.scoped_queryset(Campaign.objects.filter(pk=campaign.pk)).get()
+        fresh = self.scoped_queryset(self.workspace.campaigns.filter(pk=campaign.pk)).get()
         return Response(s.CampaignOutput(fresh, context=self.get_serializer_context()).data, status=code)
 
     def _input(self, serializer_class, request, **kwargs) -> dict:
@@ -79,7 +77,7 @@ class CampaignViewSet(
         reason = self._input(s.ReasonInput, request)["reason"]
         forecast = campaign_forecast(campaign=campaign)
         campaign = services.campaign_activate(campaign=campaign, actor=request.user, reason=reason)
-        fresh = self.scoped_queryset(Campaign.objects.filter(pk=campaign.pk)).get()
+        fresh = self.scoped_queryset(self.workspace.campaigns.filter(pk=campaign.pk)).get()
         context = {**self.get_serializer_context(), "forecast": forecast}
         return Response(s.ActivationOutput(fresh, context=context).data)
 

@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -9,7 +8,7 @@ from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from core.api import RequestTooLarge, TimeCursorPagination, read_upload
+from core.api import FilterBackend, RequestTooLarge, TimeCursorPagination, read_upload
 from core.errors import CommonErrorCode
 from core.parsers import SafeJSONParser
 from customers import services
@@ -145,7 +144,7 @@ class EventViewSet(ReadOnlyWorkspaceViewSet):
     filterset_class = filters.EventFilter
     pagination_class = TimeCursorPagination
     ordering_fields = None
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
 
 
 class OrderViewSet(ReadOnlyWorkspaceViewSet):
