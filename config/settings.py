@@ -214,9 +214,10 @@ REST_FRAMEWORK = {
     },
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "core.parsers.SafeJSONParser",  # JSON within limits: depth, Unicode, 64-bit integers (core.payloads)
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        # JSON within limits: depth, Unicode, 64-bit integers (core.payloads). JSON only: form encodings
+        # cannot say null, a boolean or an empty list, and "" would be read as a value. File uploads
+        # (imports, static lists) declare the multipart parser themselves.
+        "core.parsers.SafeJSONParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",

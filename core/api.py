@@ -3,18 +3,21 @@
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import django_filters
 from django import forms
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
+from django.db import models
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 from django_filters.filters import IsoDateTimeFilter
+from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, status
 from rest_framework.fields import get_error_detail
@@ -43,6 +46,71 @@ class DateTimeFilter(IsoDateTimeFilter):
     field_class = UTCIsoDateTimeField
 
 
+MAX_ID = 2**63 - 1
+
+
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number within 64 bits: `?n=0.5` or `?n=1e30` is a 400, not a silent match or a 500."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -MAX_ID - 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+
+class IdFilter(IntegerFilter):
+    """A row's id: an integer from 1 (the schema says so), matching no row when no row has it.
+
+    django-filter's default for a foreign key is a ModelChoiceFilter, which answers 400 "Select a
+    valid choice" for an id that does not exist, and so tells a caller which ids exist in other
+    workspaces; an id filter only ever narrows the caller's own rows.
+    """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        super().__init__(*args, **kwargs)
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (also `1`, `0`, any case); anything else is an error, not "no filter"."""
+
+    VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return self.VALUES[str(value).strip().lower()]
+        except KeyError:
+            raise forms.ValidationError("Expected true or false.", code=CommonErrorCode.INVALID) from None
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    """django-filter's BooleanFilter reads `?active=maybe` as no filter at all; this one answers 400."""
+
+    field_class = StrictBooleanField
+
+
+class FilterSet(django_filters.FilterSet):
+    """Cible's FilterSet: relations are filtered by id (IdFilter), integer columns by IntegerFilter,
+    booleans strictly (BooleanFilter)."""
+
+    FILTER_DEFAULTS = {
+        **FILTER_FOR_DBFIELD_DEFAULTS,
+        **{
+            field: {"filter_class": IntegerFilter}
+            for field in FILTER_FOR_DBFIELD_DEFAULTS
+            if issubclass(field, models.IntegerField | models.AutoField)
+        },
+        models.BooleanField: {"filter_class": BooleanFilter},
+        models.ForeignKey: {"filter_class": IdFilter},
+        models.OneToOneField: {"filter_class": IdFilter},
+        models.ManyToManyField: {"filter_class": IdFilter},
+    }
+
+
 class FilterBackend(DjangoFilterBackend):
     """django-filter, skipped when the query string names none of the view's filters.
 
@@ -50,7 +118,10 @@ class FilterBackend(DjangoFilterBackend):
     no parameter of theirs in the query string every filter would be skipped anyway (empty values
     are), so the list is returned as it is. A parameter counts as the filter's when it is the
     filter's name or starts with it and `_` (the `_min`, `_after`... of range widgets).
+    The FilterSets made from a view's `filterset_fields` are Cible's (core.api.FilterSet).
     """
+
+    filterset_base = FilterSet
 
     def filter_queryset(self, request, queryset, view):
         filterset_class = self.get_filterset_class(view, queryset)
@@ -91,20 +162,48 @@ class FirstPagePaginator(Paginator):
         return self._get_page(rows[: self.per_page], 1, self)
 
 
-class Pagination(PageNumberPagination):
+class PageSize:
+    """`page_size` from 1 to MAX_PAGE_SIZE, as the schema says; anything else is a 400, not ignored.
+
+    DRF falls back to the default size for `page_size=abc` and cuts `page_size=9000` down to the
+    maximum: a client that asked for something else would not know it got the default.
+    """
+
+    page_size: int | None = 50
+    page_size_query_param: str | None = "page_size"
+    max_page_size: int | None = MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        raw = request.query_params.get("page_size")
+        if not raw:  # absent or empty, as any optional query parameter
+            return self.page_size
+        size = int(raw) if raw.isascii() and raw.isdigit() else 0
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            message = f"A whole number from 1 to {MAX_PAGE_SIZE}."
+            raise exceptions.ValidationError({"page_size": [message]})
+        return size
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == "page_size":
+                parameter["schema"].update(minimum=1, maximum=MAX_PAGE_SIZE, default=self.page_size)
+        return parameters
+
+
+class Pagination(PageSize, PageNumberPagination):
     django_paginator_class = FirstPagePaginator
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
 
 
-class TimeCursorPagination(CursorPagination):
+class TimeCursorPagination(PageSize, CursorPagination):
     """For tables of millions of rows (events): no COUNT(*), stable under inserts."""
 
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = MAX_PAGE_SIZE
     ordering = ("-occurred_at", "-id")
+
+    def decode_cursor(self, request):
+        if request.query_params.get(self.cursor_query_param) == "":
+            return None  # `?cursor=`: the first page, as any empty optional query parameter
+        return super().decode_cursor(request)
 
 
 class RequestTooLarge(exceptions.APIException):

@@ -13,8 +13,12 @@ class CoreConfig(AppConfig):
         from django.db import models
         from rest_framework import serializers
 
-        import core.lookups  # noqa: F401  (registers field__any)
-        from core.serializers import IsoDurationField
+        import core.lookups
+        import core.schema  # noqa: F401  (registers the schema extensions: filter bounds, strict inputs)
+        from core.serializers import STRICT_FIELD_MAPPING, DateTimeField, IsoDurationField
 
         # Every API duration reads and writes ISO 8601 (PT1H, P7D), not Python's "1 00:00:00".
         serializers.ModelSerializer.serializer_field_mapping[models.DurationField] = IsoDurationField
+        serializers.ModelSerializer.serializer_field_mapping[models.DateTimeField] = DateTimeField
+        # Text and boolean fields refuse values of another JSON type instead of converting them.
+        serializers.ModelSerializer.serializer_field_mapping.update(STRICT_FIELD_MAPPING)

@@ -1,13 +1,70 @@
 """Input serializers that say what they did not understand."""
 
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
+from django.db import models
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from core.errors import CommonErrorCode
 from core.time import duration_iso, moment_parse
+
+
+class TextOnly:
+    """A text field that refuses a JSON number or boolean: `"description": 0` is a client's mistake,
+    not the text "0" (DRF turns numbers into strings). Form and query values are strings anyway."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class CharField(TextOnly, serializers.CharField):
+    pass
+
+
+class EmailField(TextOnly, serializers.EmailField):
+    pass
+
+
+class URLField(TextOnly, serializers.URLField):
+    pass
+
+
+class SlugField(TextOnly, serializers.SlugField):
+    pass
+
+
+class RegexField(TextOnly, serializers.RegexField):
+    pass
+
+
+class IPAddressField(TextOnly, serializers.IPAddressField):
+    pass
+
+
+class BooleanField(serializers.BooleanField):
+    """`true` or `false`: a JSON 0 or 1 is refused, not read as a boolean. A string (`"true"`, `"0"`)
+    is read as DRF does, since that is how a form or query string writes one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool | str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# The model fields ModelSerializers map to the strict fields above (core.apps).
+STRICT_FIELD_MAPPING = {
+    models.CharField: CharField,
+    models.TextField: CharField,
+    models.EmailField: EmailField,
+    models.URLField: URLField,
+    models.SlugField: SlugField,
+    models.GenericIPAddressField: IPAddressField,
+    models.BooleanField: BooleanField,
+}
 
 
 class StrictInput(serializers.Serializer):
@@ -51,11 +108,30 @@ class IsoDurationField(serializers.DurationField):
                 key = "max_value" if type(validator).__name__.startswith("Max") else "min_value"
                 validator.message = self.error_messages[key].format(**{key: duration_iso(limit)})
 
+    def to_internal_value(self, value):
+        if not isinstance(value, str | timedelta):
+            # A bare number would be read as seconds: `0` would be "no window", `7` seven seconds.
+            self.fail("invalid")
+        return super().to_internal_value(value)
+
     def to_representation(self, value):
         return duration_iso(value)
 
 
-class DayAwareDateTimeField(serializers.DateTimeField):
+class DateTimeField(serializers.DateTimeField):
+    """A date-time written as RFC 3339 allows: in the current time zone, or in UTC when that zone's
+    offset then had seconds (Paris was +00:09:21 before 1911), which no date-time parser reads."""
+
+    def to_representation(self, value):
+        if isinstance(value, datetime):
+            local = self.enforce_timezone(value)
+            offset = local.utcoffset()
+            if offset is not None and offset.total_seconds() % 60:
+                return local.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        return super().to_representation(value)
+
+
+class DayAwareDateTimeField(DateTimeField):
     """A date-time, or a date alone: a day of the current (workspace's) time zone, its first instant,
     or with `end_of_day` its last, so that a campaign ending on "2026-12-31" runs all that day."""
 

@@ -238,11 +238,19 @@ def test_an_api_url_that_matches_no_route_answers_json(marketer):
 
 def test_a_request_django_refuses_before_the_view_answers_json_under_api(marketer, settings):
     settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
-    body = "&".join(f"f{n}=1" for n in range(50))
-    r = marketer.generic(
-        "POST", "/api/workspaces/maison/segments/1/manual-members/", body, "application/x-www-form-urlencoded"
-    )
+    fields = {f"f{n}": "1" for n in range(50)}
+    r = marketer.post("/api/workspaces/maison/imports/", fields, format="multipart")
     assert r.status_code == 400 and r["Content-Type"] == "application/json"
+
+
+def test_the_api_reads_json_only_outside_file_uploads(marketer):
+    """A form body cannot say null, a boolean or an empty list, and "" would be read as a value."""
+    r = marketer.generic(
+        "POST", "/api/workspaces/maison/segments/", "name=x&rules=", "application/x-www-form-urlencoded"
+    )
+    assert r.status_code == 415 and r["Content-Type"] == "application/json"
+    r = marketer.post("/api/workspaces/maison/segments/", {"name": "x"}, format="multipart")
+    assert r.status_code == 415
 
 
 def test_every_operation_documents_its_error_answers():

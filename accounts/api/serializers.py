@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from accounts.models import Membership, Workspace
+from core.serializers import CharField
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
@@ -16,8 +17,8 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
 
 class MembershipSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", read_only=True)
-    email = serializers.CharField(source="user.email", read_only=True)
+    username = CharField(source="user.username", read_only=True)
+    email = CharField(source="user.email", read_only=True)
 
     class Meta:
         model = Membership

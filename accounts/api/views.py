@@ -1,5 +1,4 @@
 from django.core.exceptions import PermissionDenied
-from django_filters.rest_framework import FilterSet
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -12,7 +11,7 @@ from accounts.models import Membership, Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles, workspace_list
 from accounts.services import workspace_update
-from core.api import FilterBackend
+from core.api import FilterBackend, FilterSet
 
 
 class WorkspaceFilter(FilterSet):

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from audiences.models import Audience, AudienceExport, AudienceRun
-from core.serializers import StrictInput
+from core.serializers import CharField, StrictInput
 from segments.api.serializers import SegmentOutput
 
 
@@ -59,8 +59,8 @@ class ExportOutput(serializers.ModelSerializer):
 
 
 class ExportInput(StrictInput, serializers.Serializer):
-    purpose = serializers.CharField()
-    channel = serializers.CharField()
+    purpose = CharField()
+    channel = CharField()
     format = serializers.ChoiceField(choices=AudienceExport.Format.choices, default=AudienceExport.Format.CSV)
     identifiers = serializers.ChoiceField(
         choices=AudienceExport.Identifiers.choices, default=AudienceExport.Identifiers.HASHED

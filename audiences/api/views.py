@@ -1,4 +1,3 @@
-import django_filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
@@ -11,13 +10,14 @@ from audiences.api.serializers import ExportInput, ExportOutput
 from audiences.exports import export_file_response, export_request
 from audiences.models import AudienceExport, AudienceMember, AudienceRun
 from audiences.services import audience_refresh_request, segment_freeze
+from core.api import FilterSet
 from customers.api.serializers import ProfileOutput
 from customers.models import Profile
 from segments.api import views as segment_views
 from segments.api.serializers import SegmentInput
 
 
-class ExportFilter(django_filters.FilterSet):
+class ExportFilter(FilterSet):
     class Meta:
         model = AudienceExport
         fields = ["segment", "purpose", "channel", "status", "created_by"]

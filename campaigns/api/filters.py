@@ -2,13 +2,13 @@ import django_filters
 from django.db import connection
 
 from campaigns.models import Campaign, CampaignChannel
-from core.api import DateTimeFilter
+from core.api import DateTimeFilter, FilterSet, IdFilter
 
 
-class CampaignFilter(django_filters.FilterSet):
+class CampaignFilter(FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     channel = django_filters.ChoiceFilter(choices=CampaignChannel.choices, method="filter_channel")
-    segment = django_filters.NumberFilter(field_name="targets__segment", distinct=True, help_text="A segment id.")
+    segment = IdFilter(field_name="targets__segment", distinct=True, help_text="A segment id.")
     starts_after = DateTimeFilter(field_name="starts_at", lookup_expr="gte")
     starts_before = DateTimeFilter(field_name="starts_at", lookup_expr="lt")
     ends_after = DateTimeFilter(field_name="ends_at", lookup_expr="gte")

@@ -19,7 +19,14 @@ from campaigns.models import (
 )
 from campaigns.services import connector_check, spend_allowed_today
 from core.errors import CommonErrorCode
-from core.serializers import DayAwareDateTimeField, IsoDurationField, StrictInput
+from core.serializers import (
+    BooleanField,
+    CharField,
+    DateTimeField,
+    DayAwareDateTimeField,
+    IsoDurationField,
+    StrictInput,
+)
 from segments.models import Segment
 
 
@@ -149,7 +156,7 @@ class CampaignOutput(serializers.ModelSerializer):
 
 
 class ForecastChannel(serializers.Serializer):
-    channel = serializers.CharField()
+    channel = CharField()
     excluded_by_consent = serializers.IntegerField(help_text="Members without consent in force for the channel.")
     excluded_by_suppression = serializers.IntegerField(help_text="Consented, but suppressed or erased.")
     excluded_by_area = serializers.IntegerField(help_text="Outside the target's area.")
@@ -160,16 +167,16 @@ class ForecastChannel(serializers.Serializer):
 
 class ForecastTarget(serializers.Serializer):
     target = serializers.IntegerField()
-    variant = serializers.CharField()
+    variant = CharField()
     segment = serializers.IntegerField(allow_null=True)
-    triggered_by = serializers.CharField(allow_null=True, help_text="A triggered target sends when the event happens.")
-    audience_computed = serializers.BooleanField(allow_null=True)
+    triggered_by = CharField(allow_null=True, help_text="A triggered target sends when the event happens.")
+    audience_computed = BooleanField(allow_null=True)
     members = serializers.IntegerField(allow_null=True)
     channels = ForecastChannel(many=True)
 
 
 class ForecastOutput(serializers.Serializer):
-    at = serializers.DateTimeField()
+    at = DateTimeField()
     will_receive = serializers.IntegerField(help_text="Deliveries an activation now would write, all targets.")
     targets = ForecastTarget(many=True)
 
@@ -186,28 +193,28 @@ class ActivationOutput(CampaignOutput):
 
 
 class ReasonInput(StrictInput, serializers.Serializer):
-    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+    reason = CharField(required=False, allow_blank=True, default="", max_length=2000)
 
 
 class CancelInput(StrictInput, serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, help_text="Why the campaign is cancelled (required).")
+    reason = CharField(max_length=2000, help_text="Why the campaign is cancelled (required).")
 
 
 class BudgetInput(StrictInput, serializers.Serializer):
     total = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
     daily = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True)
-    reason = serializers.CharField(max_length=2000)
+    reason = CharField(max_length=2000)
 
 
 class SpendInput(StrictInput, serializers.Serializer):
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
-    idempotency_key = serializers.CharField(max_length=128)
+    idempotency_key = CharField(max_length=128)
     occurred_at = ScheduleDateTimeField(required=False)
     target = serializers.IntegerField(required=False, allow_null=True)
-    currency = serializers.CharField(required=False, max_length=3)
+    currency = CharField(required=False, max_length=3)
     # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    source = serializers.CharField(required=False, allow_blank=True, max_length=40, default="api")  # type: ignore[assignment]
+    source = CharField(required=False, allow_blank=True, max_length=40, default="api")  # type: ignore[assignment]
     channel = serializers.ChoiceField(choices=CampaignChannel.choices, required=False, allow_blank=True, default="")
 
 
@@ -248,7 +255,7 @@ class FrequencyCapIO(StrictInput, serializers.ModelSerializer):
 
 
 class ConnectorIO(StrictInput, serializers.ModelSerializer):
-    secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    secret = CharField(write_only=True, required=False, allow_blank=True, max_length=200)
 
     class Meta:
         model = Connector

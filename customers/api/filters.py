@@ -2,19 +2,19 @@ import django_filters
 from django.db.models import Q
 from django.utils import timezone
 
-from core.api import DateTimeFilter
+from core.api import DateTimeFilter, FilterSet, IntegerFilter
 from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
 
 
-class ProfileFilter(django_filters.FilterSet):
+class ProfileFilter(FilterSet):
     external_id = django_filters.CharFilter()
     email = django_filters.CharFilter(method="filter_email")
     city = django_filters.CharFilter(lookup_expr="iexact")
     postal_code_prefix = django_filters.CharFilter(field_name="postal_code", lookup_expr="startswith")
     region = django_filters.CharFilter()
     country = django_filters.CharFilter()
-    age_min = django_filters.NumberFilter(method="filter_age_min", min_value=0, max_value=150)
-    age_max = django_filters.NumberFilter(method="filter_age_max", min_value=0, max_value=150)
+    age_min = IntegerFilter(method="filter_age_min", min_value=0, max_value=150)
+    age_max = IntegerFilter(method="filter_age_max", min_value=0, max_value=150)
     created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
     updated_after = DateTimeFilter(field_name="updated_at", lookup_expr="gte")
     search = django_filters.CharFilter(method="filter_search", help_text="Name, e-mail or external id contains.")
@@ -42,19 +42,19 @@ class ProfileFilter(django_filters.FilterSet):
         )
 
 
-class IdentityFilter(django_filters.FilterSet):
+class IdentityFilter(FilterSet):
     class Meta:
         model = Identity
         fields = ["profile", "type", "value"]
 
 
-class AttributeDefinitionFilter(django_filters.FilterSet):
+class AttributeDefinitionFilter(FilterSet):
     class Meta:
         model = AttributeDefinition
         fields = ["key", "type"]
 
 
-class EventFilter(django_filters.FilterSet):
+class EventFilter(FilterSet):
     occurred_after = DateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = DateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
@@ -63,7 +63,7 @@ class EventFilter(django_filters.FilterSet):
         fields = ["profile", "type", "channel"]
 
 
-class OrderFilter(django_filters.FilterSet):
+class OrderFilter(FilterSet):
     ordered_after = DateTimeFilter(field_name="ordered_at", lookup_expr="gte")
     ordered_before = DateTimeFilter(field_name="ordered_at", lookup_expr="lt")
     amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
@@ -74,13 +74,13 @@ class OrderFilter(django_filters.FilterSet):
         fields = ["profile", "order_id", "channel", "status", "currency"]
 
 
-class SurveyResponseFilter(django_filters.FilterSet):
+class SurveyResponseFilter(FilterSet):
     class Meta:
         model = SurveyResponse
         fields = ["profile", "survey", "question"]
 
 
-class ImportJobFilter(django_filters.FilterSet):
+class ImportJobFilter(FilterSet):
     class Meta:
         model = ImportJob
         fields = ["kind", "status"]

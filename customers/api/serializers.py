@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
-from core.serializers import StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, EmailField, StrictInput
 from customers.ingestion import attributes_validate
 from customers.models import (
     PROFILE_FIELDS,
@@ -42,7 +42,7 @@ class IdentityOutput(serializers.ModelSerializer):
 class IdentityInput(StrictInput, serializers.Serializer):
     profile = serializers.IntegerField()
     type = serializers.ChoiceField(choices=_field_choices(Identity, "type"))
-    value = serializers.CharField(max_length=254)
+    value = CharField(max_length=254)
 
 
 PROFILE_WRITABLE = list(PROFILE_FIELDS)
@@ -90,9 +90,9 @@ class ProfileInput(StrictInput, serializers.ModelSerializer):
 class ProfileSummaryOutput(serializers.Serializer):
     orders_count = serializers.IntegerField()
     orders_total = serializers.DecimalField(max_digits=16, decimal_places=2, allow_null=True)
-    last_order_at = serializers.DateTimeField(allow_null=True)
+    last_order_at = DateTimeField(allow_null=True)
     events_count = serializers.IntegerField()
-    last_event_at = serializers.DateTimeField(allow_null=True)
+    last_event_at = DateTimeField(allow_null=True)
 
 
 class ProfileDetailOutput(ProfileOutput):
@@ -186,22 +186,22 @@ class ImportJobInput(StrictInput, serializers.Serializer):
 
 
 class IngestProfileItem(serializers.Serializer):
-    idempotency_key = serializers.CharField(max_length=128)
-    external_id = serializers.CharField(max_length=128)
+    idempotency_key = CharField(max_length=128)
+    external_id = CharField(max_length=128)
     lifecycle_stage = serializers.ChoiceField(choices=_field_choices(Profile, "lifecycle_stage"), required=False)
-    first_name = serializers.CharField(required=False)
-    last_name = serializers.CharField(required=False)
-    email = serializers.EmailField(required=False)
-    phone = serializers.CharField(required=False)
+    first_name = CharField(required=False)
+    last_name = CharField(required=False)
+    email = EmailField(required=False)
+    phone = CharField(required=False)
     birth_date = serializers.DateField(required=False, allow_null=True)
     gender = serializers.ChoiceField(choices=_field_choices(Profile, "gender"), required=False)
     socio_professional_category = serializers.ChoiceField(
         choices=_field_choices(Profile, "socio_professional_category"), required=False
     )
-    city = serializers.CharField(required=False)
-    postal_code = serializers.CharField(required=False)
-    region = serializers.CharField(required=False)
-    country = serializers.CharField(required=False, min_length=2, max_length=2)
+    city = CharField(required=False)
+    postal_code = CharField(required=False)
+    region = CharField(required=False)
+    country = CharField(required=False, min_length=2, max_length=2)
     latitude = serializers.FloatField(required=False, allow_null=True)
     longitude = serializers.FloatField(required=False, allow_null=True)
     attributes = serializers.DictField(required=False)
@@ -209,29 +209,29 @@ class IngestProfileItem(serializers.Serializer):
 
 
 class IngestEventItem(serializers.Serializer):
-    idempotency_key = serializers.CharField(max_length=128)
-    external_id = serializers.CharField(max_length=128, help_text="The person; created bare if not yet known.")
+    idempotency_key = CharField(max_length=128)
+    external_id = CharField(max_length=128, help_text="The person; created bare if not yet known.")
     type = serializers.ChoiceField(choices=_field_choices(Event, "type"))
     channel = serializers.ChoiceField(choices=_field_choices(Event, "channel"))
-    occurred_at = serializers.DateTimeField()
+    occurred_at = DateTimeField()
     properties = serializers.DictField(required=False)
 
 
 class IngestOrderLine(serializers.Serializer):
-    sku = serializers.CharField(max_length=64)
-    name = serializers.CharField(required=False)
-    category = serializers.CharField(required=False)
+    sku = CharField(max_length=64)
+    name = CharField(required=False)
+    category = CharField(required=False)
     quantity = serializers.IntegerField(min_value=1, required=False)
     unit_price = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
 
 
 class IngestOrderItem(serializers.Serializer):
-    idempotency_key = serializers.CharField(max_length=128)
-    external_id = serializers.CharField(max_length=128)
-    order_id = serializers.CharField(max_length=128)
+    idempotency_key = CharField(max_length=128)
+    external_id = CharField(max_length=128)
+    order_id = CharField(max_length=128)
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.ChoiceField(choices=_field_choices(Order, "currency"), required=False)
-    ordered_at = serializers.DateTimeField()
+    ordered_at = DateTimeField()
     channel = serializers.ChoiceField(choices=_field_choices(Order, "channel"))
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
     items = IngestOrderLine(many=True, required=False)
@@ -242,7 +242,7 @@ def ingest_request(
 ) -> type[serializers.Serializer]:
     fields: dict[str, serializers.Field] = {"items": item_serializer(many=True, help_text="At most 10,000 items.")}
     if create_missing:
-        fields["create_missing"] = serializers.BooleanField(
+        fields["create_missing"] = BooleanField(
             required=False,
             default=True,
             help_text=(
@@ -254,8 +254,8 @@ def ingest_request(
 
 
 class IngestMessage(serializers.Serializer):
-    message = serializers.CharField()
-    code = serializers.CharField()
+    message = CharField()
+    code = CharField()
 
 
 class IngestRejected(serializers.Serializer):

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from campaigns.api.serializers import WorkspaceDateTimeField
 from campaigns.models import MONEY, Campaign
 from core.errors import CommonErrorCode
-from core.serializers import StrictInput
+from core.serializers import BooleanField, CharField, StrictInput
 from optimisation.models import RULE_FIELDS, Rule, RuleEvaluation
 from optimisation.rules import rule_check
 
@@ -19,7 +19,7 @@ class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
 class RuleIO(StrictInput, serializers.ModelSerializer):
     campaign = WorkspaceCampaignField(allow_null=True, required=False)
     conditions = serializers.JSONField()
-    notify_secret = serializers.CharField(write_only=True, required=False, allow_blank=True, max_length=200)
+    notify_secret = CharField(write_only=True, required=False, allow_blank=True, max_length=200)
     next_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty while disabled.")
     last_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty until it first runs.")
 
@@ -58,14 +58,14 @@ class RuleEvaluationOutput(serializers.ModelSerializer):
 
 class RulePreviewOutput(serializers.Serializer):
     campaign = serializers.IntegerField()
-    campaign_name = serializers.CharField()
+    campaign_name = CharField()
     conditions = serializers.JSONField()
     guard = serializers.JSONField()
-    guarded = serializers.BooleanField()
-    matched = serializers.BooleanField()
-    would_act = serializers.BooleanField()
-    action = serializers.CharField()
-    plan = serializers.CharField()
+    guarded = BooleanField()
+    matched = BooleanField()
+    would_act = BooleanField()
+    action = CharField()
+    plan = CharField()
 
 
 class ReallocationParameters(serializers.Serializer):
@@ -79,25 +79,25 @@ class ReallocationParameters(serializers.Serializer):
 
 
 class ReallocationApply(StrictInput, ReallocationParameters):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=500, default="")
+    reason = CharField(required=False, allow_blank=True, max_length=500, default="")
 
 
 class ReallocationTarget(serializers.Serializer):
     target = serializers.IntegerField()
-    name = serializers.CharField()
+    name = CharField()
     spend = serializers.DecimalField(**MONEY)
     conversions = serializers.IntegerField()
     revenue = serializers.DecimalField(**MONEY)
     roas = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
     cpa = serializers.DecimalField(max_digits=20, decimal_places=4, allow_null=True)
-    learning = serializers.BooleanField()
+    learning = BooleanField()
     share = serializers.DecimalField(max_digits=5, decimal_places=2)
     new_share = serializers.DecimalField(max_digits=5, decimal_places=2)
     change = serializers.DecimalField(max_digits=6, decimal_places=2)
 
 
 class ReallocationOutput(serializers.Serializer):
-    metric = serializers.CharField()
+    metric = CharField()
     days = serializers.IntegerField()
     since = serializers.DateField()
     min_share = serializers.DecimalField(max_digits=5, decimal_places=2)

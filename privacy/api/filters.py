@@ -1,10 +1,10 @@
 import django_filters
 
-from core.api import DateTimeFilter
+from core.api import BooleanFilter, DateTimeFilter, FilterSet
 from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, RemovalNotice, Suppression
 
 
-class ConsentRecordFilter(django_filters.FilterSet):
+class ConsentRecordFilter(FilterSet):
     recorded_after = DateTimeFilter(field_name="recorded_at", lookup_expr="gte")
     recorded_before = DateTimeFilter(field_name="recorded_at", lookup_expr="lt")
 
@@ -13,9 +13,9 @@ class ConsentRecordFilter(django_filters.FilterSet):
         fields = ["profile", "purpose", "channel", "status", "legal_basis", "source"]
 
 
-class RequestFilter(django_filters.FilterSet):
+class RequestFilter(FilterSet):
     due_before = django_filters.DateFilter(field_name="due_on", lookup_expr="lte")
-    open = django_filters.BooleanFilter(method="filter_open")
+    open = BooleanFilter(method="filter_open")
 
     class Meta:
         model = DataSubjectRequest
@@ -25,13 +25,13 @@ class RequestFilter(django_filters.FilterSet):
         return queryset.open() if value else queryset.exclude(pk__in=queryset.open().values("pk"))
 
 
-class SuppressionFilter(django_filters.FilterSet):
+class SuppressionFilter(FilterSet):
     class Meta:
         model = Suppression
         fields = ["kind", "reason", "hash"]
 
 
-class AuditEntryFilter(django_filters.FilterSet):
+class AuditEntryFilter(FilterSet):
     after = DateTimeFilter(field_name="at", lookup_expr="gte")
     before = DateTimeFilter(field_name="at", lookup_expr="lt")
 
@@ -40,7 +40,7 @@ class AuditEntryFilter(django_filters.FilterSet):
         fields = ["action", "actor", "object_type", "object_id", "profile_id"]
 
 
-class RemovalNoticeFilter(django_filters.FilterSet):
+class RemovalNoticeFilter(FilterSet):
     class Meta:
         model = RemovalNotice
         fields = ["status", "channel", "reason", "profile", "request"]

@@ -4,7 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
-from core.serializers import StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, IPAddressField, StrictInput
 from customers.models import Channel
 from privacy.models import (
     CONSENT_FIELDS,
@@ -32,7 +32,7 @@ class ConsentRecordOutput(serializers.ModelSerializer):
 
 class ConsentRecordInput(StrictInput, serializers.ModelSerializer):
     profile = serializers.IntegerField()
-    recorded_at = serializers.DateTimeField(required=False, help_text="Defaults to now.", validators=[not_in_future])
+    recorded_at = DateTimeField(required=False, help_text="Defaults to now.", validators=[not_in_future])
 
     class Meta:
         model = ConsentRecord
@@ -49,30 +49,30 @@ class ConsentWithdrawInput(StrictInput, serializers.Serializer):
     )
     # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    source = serializers.CharField(max_length=100, required=False, default="api")  # type: ignore[assignment]
-    form = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    notice_version = serializers.CharField(max_length=40, required=False, allow_blank=True, default="")
-    ip_address = serializers.IPAddressField(required=False, allow_null=True, default=None)
-    user_agent = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    proof = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
-    recorded_at = serializers.DateTimeField(required=False, validators=[not_in_future])
+    source = CharField(max_length=100, required=False, default="api")  # type: ignore[assignment]
+    form = CharField(max_length=200, required=False, allow_blank=True, default="")
+    notice_version = CharField(max_length=40, required=False, allow_blank=True, default="")
+    ip_address = IPAddressField(required=False, allow_null=True, default=None)
+    user_agent = CharField(max_length=500, required=False, allow_blank=True, default="")
+    proof = CharField(max_length=500, required=False, allow_blank=True, default="")
+    recorded_at = DateTimeField(required=False, validators=[not_in_future])
 
 
 class ConsentImportRow(serializers.Serializer):
-    external_id = serializers.CharField(max_length=128)
-    purpose = serializers.CharField()
-    channel = serializers.CharField()
-    status = serializers.CharField()
-    legal_basis = serializers.CharField(required=False)
-    recorded_at = serializers.DateTimeField()
+    external_id = CharField(max_length=128)
+    purpose = CharField()
+    channel = CharField()
+    status = CharField()
+    legal_basis = CharField(required=False)
+    recorded_at = DateTimeField()
     # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    source = serializers.CharField()  # type: ignore[assignment]
-    form = serializers.CharField(required=False, allow_blank=True)
-    notice_version = serializers.CharField(required=False, allow_blank=True)
-    ip_address = serializers.CharField(required=False, allow_blank=True, allow_null=True)
-    user_agent = serializers.CharField(required=False, allow_blank=True)
-    proof = serializers.CharField(required=False, allow_blank=True)
+    source = CharField()  # type: ignore[assignment]
+    form = CharField(required=False, allow_blank=True)
+    notice_version = CharField(required=False, allow_blank=True)
+    ip_address = CharField(required=False, allow_blank=True, allow_null=True)
+    user_agent = CharField(required=False, allow_blank=True)
+    proof = CharField(required=False, allow_blank=True)
 
 
 class ConsentImportInput(StrictInput, serializers.Serializer):
@@ -127,27 +127,27 @@ class RequestOutput(serializers.ModelSerializer):
 class RequestInput(StrictInput, serializers.Serializer):
     kind = serializers.ChoiceField(choices=DataSubjectRequest.Kind.choices)
     profile = serializers.IntegerField(required=False, allow_null=True)
-    subject = serializers.CharField(max_length=254, required=False, allow_blank=True, default="")
-    received_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    subject = CharField(max_length=254, required=False, allow_blank=True, default="")
+    received_at = DateTimeField(required=False, help_text="Defaults to now.")
     changes = serializers.DictField(required=False, help_text="Rectification: the profile fields to correct.")
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = CharField(required=False, allow_blank=True, default="")
 
 
 class RequestUpdateInput(StrictInput, serializers.Serializer):
     changes = serializers.DictField(required=False)
-    notes = serializers.CharField(required=False, allow_blank=True)
+    notes = CharField(required=False, allow_blank=True)
 
 
 class RequestReasonInput(StrictInput, serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, allow_blank=True)
+    reason = CharField(max_length=2000, allow_blank=True)
 
 
 class DestinationOutput(serializers.Serializer):
-    type = serializers.CharField()
+    type = CharField()
     id = serializers.IntegerField()
-    channel = serializers.CharField()
-    at = serializers.DateTimeField()
-    has_file = serializers.BooleanField()
+    channel = CharField()
+    at = DateTimeField()
+    has_file = BooleanField()
 
 
 class SuppressionOutput(serializers.ModelSerializer):
@@ -157,7 +157,7 @@ class SuppressionOutput(serializers.ModelSerializer):
 
 
 class SuppressionInput(StrictInput, serializers.Serializer):
-    identifier = serializers.CharField(max_length=254, help_text="An e-mail or phone; only its hash is kept.")
+    identifier = CharField(max_length=254, help_text="An e-mail or phone; only its hash is kept.")
 
 
 class AuditEntryOutput(serializers.ModelSerializer):
@@ -186,7 +186,7 @@ class RemovalNoticeOutput(serializers.ModelSerializer):
 
 
 class RetentionPolicySerializer(serializers.ModelSerializer):
-    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
+    updated_at = DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
 
     class Meta:
         model = RetentionPolicy
@@ -207,19 +207,19 @@ class RetentionPolicySerializer(serializers.ModelSerializer):
 
 
 class ProcessingRecordOutput(serializers.Serializer):
-    category = serializers.CharField()
-    table = serializers.CharField()
+    category = CharField()
+    table = CharField()
     # Named like Serializer.fields: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]
-    subjects = serializers.CharField()
-    purposes = serializers.ListField(child=serializers.CharField())
-    legal_basis = serializers.CharField()
-    retention = serializers.CharField()
-    recipients = serializers.ListField(child=serializers.CharField())
-    erasure = serializers.CharField()
+    fields = serializers.ListField(child=CharField())  # type: ignore[assignment]
+    subjects = CharField()
+    purposes = serializers.ListField(child=CharField())
+    legal_basis = CharField()
+    retention = CharField()
+    recipients = serializers.ListField(child=CharField())
+    erasure = CharField()
 
 
 class PurgeOutput(serializers.Serializer):
     purged = serializers.DictField(child=serializers.IntegerField())
-    more = serializers.BooleanField()
+    more = BooleanField()

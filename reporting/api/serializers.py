@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target
 from core.errors import CommonErrorCode
-from core.serializers import StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, RegexField, StrictInput
 from reporting.models import AttributionSettings, ConversionBasis, DeliveryFigure, ReportJob
 from reporting.reports import GROUPS
 
@@ -26,7 +26,7 @@ class FigureInput(StrictInput, serializers.Serializer):
     day = BoundedDateField()
     # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    source = serializers.RegexField(r"^[a-z0-9_.-]{0,40}$", required=False, default="", allow_blank=True)  # type: ignore[assignment]
+    source = RegexField(r"^[a-z0-9_.-]{0,40}$", required=False, default="", allow_blank=True)  # type: ignore[assignment]
     impressions = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
     clicks = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
     conversions = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
@@ -170,9 +170,9 @@ class ReportRow(serializers.Serializer):
     campaign = serializers.IntegerField(allow_null=True)
     target = serializers.IntegerField(allow_null=True)
     segment = serializers.IntegerField(allow_null=True)
-    channel = serializers.CharField(allow_null=True)
-    campaign_name = serializers.CharField(allow_null=True)
-    segment_name = serializers.CharField(allow_null=True)
+    channel = CharField(allow_null=True)
+    campaign_name = CharField(allow_null=True)
+    segment_name = CharField(allow_null=True)
     impressions = serializers.IntegerField()
     clicks = serializers.IntegerField()
     spend = serializers.DecimalField(**MONEY)
@@ -215,14 +215,14 @@ class ReportJobOutput(serializers.ModelSerializer):
 
 
 class RollupInput(StrictInput, serializers.Serializer):
-    full = serializers.BooleanField(default=False, help_text="Recompute every roll-up row, not only what changed.")
-    reattribute = serializers.BooleanField(
+    full = BooleanField(default=False, help_text="Recompute every roll-up row, not only what changed.")
+    reattribute = BooleanField(
         default=False, help_text="Attribute every order again (new windows do it by themselves)."
     )
 
 
 class AttributionSettingsIO(StrictInput, serializers.ModelSerializer):
-    updated_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
+    updated_at = DateTimeField(read_only=True, allow_null=True, help_text="Null until first changed.")
 
     class Meta:
         model = AttributionSettings

@@ -13,7 +13,7 @@ from rest_framework.settings import api_settings
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
-from core.api import ActionsOnlyMetadata, error_details
+from core.api import ActionsOnlyMetadata, FilterSet, error_details
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.reports import (
@@ -29,7 +29,7 @@ from reporting.services import FiguresRejected, attribution_settings, figures_in
 from reporting.tasks import rollup_task
 
 
-class FigureFilter(filters.FilterSet):
+class FigureFilter(FilterSet):
     channel = filters.ChoiceFilter(choices=CampaignChannel.choices)
     day_from = filters.DateFilter(field_name="day", lookup_expr="gte")
     day_to = filters.DateFilter(field_name="day", lookup_expr="lte")

@@ -1,12 +1,13 @@
 import django_filters
 
+from core.api import FilterSet, IdFilter
 from segments.models import Segment
 
 
-class SegmentFilter(django_filters.FilterSet):
+class SegmentFilter(FilterSet):
     name = django_filters.CharFilter(lookup_expr="icontains")
     status = django_filters.CharFilter(field_name="audience__status")
-    uses = django_filters.NumberFilter(field_name="depends_on", help_text="Segments that use this segment id.")
+    uses = IdFilter(field_name="depends_on", help_text="Segments that use this segment id.")
 
     class Meta:
         model = Segment

@@ -4,7 +4,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.serializers import StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, StrictInput
 from customers.api.serializers import ProfileOutput
 from segments.models import Segment, SegmentAnalysis
 
@@ -39,7 +39,7 @@ class SegmentInput(StrictInput, serializers.ModelSerializer):
 
 class DefinitionInput(StrictInput, serializers.Serializer):
     definition = serializers.JSONField()
-    as_of = serializers.CharField(
+    as_of = CharField(
         required=False,
         allow_blank=True,
         max_length=40,
@@ -55,7 +55,7 @@ class PreviewOutput(serializers.Serializer):
     base = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True)
     sample = ProfileOutput(many=True)
-    as_of = serializers.DateTimeField(help_text="The moment the rules were evaluated at.")
+    as_of = DateTimeField(help_text="The moment the rules were evaluated at.")
 
 
 class ManualMembersInput(StrictInput, serializers.Serializer):
@@ -79,8 +79,8 @@ class AnalyseInput(StrictInput, serializers.Serializer):
 
 
 class IndexRowOutput(serializers.Serializer):
-    criterion = serializers.CharField()
-    value = serializers.CharField()
+    criterion = CharField()
+    value = CharField()
     n_seg = serializers.IntegerField()
     p_seg = serializers.FloatField()
     n_base = serializers.IntegerField()
@@ -88,10 +88,10 @@ class IndexRowOutput(serializers.Serializer):
     index = serializers.FloatField(allow_null=True)
     z = serializers.FloatField(allow_null=True)
     excess = serializers.FloatField()
-    over_represented = serializers.BooleanField()
+    over_represented = BooleanField()
     # Named like Field.label: DRF's metaclass takes declared fields off the class; the stubs only see an override.
-    label = serializers.CharField(required=False, help_text="What a marketer reads: `Gender: Female`.")  # type: ignore[assignment]
-    defining = serializers.BooleanField(
+    label = CharField(required=False, help_text="What a marketer reads: `Gender: Female`.")  # type: ignore[assignment]
+    defining = BooleanField(
         required=False, help_text="The segment's own rules constrain it: a definition, not a finding (never ranked)."
     )
     rule = serializers.JSONField(required=False, allow_null=True, help_text="The rule that selects these people.")
@@ -101,7 +101,7 @@ class AnalysisOutput(serializers.ModelSerializer):
     rows = IndexRowOutput(many=True)
     empty_reason = serializers.SerializerMethodField(help_text="Why no row is over-represented, when none is.")
 
-    @extend_schema_field(serializers.CharField(allow_blank=True))
+    @extend_schema_field(CharField(allow_blank=True))
     def get_empty_reason(self, obj) -> str:
         if obj.status != SegmentAnalysis.Status.READY or any(row["over_represented"] for row in obj.rows):
             return ""
@@ -133,16 +133,16 @@ class AnalysisOutput(serializers.ModelSerializer):
 
 
 class SuggestionCriterion(serializers.Serializer):
-    criterion = serializers.CharField()
-    value = serializers.CharField()
-    label = serializers.CharField(allow_null=True)  # type: ignore[assignment]  # like IndexRowOutput.label
+    criterion = CharField()
+    value = CharField()
+    label = CharField(allow_null=True)  # type: ignore[assignment]  # like IndexRowOutput.label
     index = serializers.FloatField(allow_null=True)
     n_seg = serializers.IntegerField()
     excess = serializers.FloatField()
 
 
 class SuggestionStep(serializers.Serializer):
-    added = serializers.CharField(help_text="The criterion added at this step (any of the criteria so far).")
+    added = CharField(help_text="The criterion added at this step (any of the criteria so far).")
     size = serializers.IntegerField()
     share = serializers.FloatField(allow_null=True, help_text="Share of the base.")
     precision = serializers.FloatField(allow_null=True, help_text="Share of the draft's people in the segment.")
@@ -161,7 +161,7 @@ class SuggestionOutput(serializers.Serializer):
     reach = serializers.FloatField(allow_null=True, help_text="The coverage, under its former name.")
     index = serializers.FloatField(allow_null=True)
     max_share = serializers.FloatField(help_text="The largest share of the base a suggestion may cover.")
-    reason = serializers.CharField(allow_blank=True, help_text="Why there is no suggestion, or what was left out.")
+    reason = CharField(allow_blank=True, help_text="Why there is no suggestion, or what was left out.")
 
 
 class OverlapOutput(serializers.Serializer):

@@ -86,13 +86,20 @@ def test_filters_on_the_profile_list(viewer, workspace):
     assert ids({"city": "lyon"}) == [young.pk]
     r = viewer.get(list_url(), {"age_min": "old"})
     assert r.status_code == 400 and "age_min" in r.json()
-    assert viewer.get(list_url(), {"page_size": 10_000}).json()["results"] is not None  # capped, not an error
+    r = viewer.get(list_url(), {"page_size": 10_000})  # beyond the maximum: said, not silently cut down
+    assert r.status_code == 400 and "500" in r.json()["page_size"][0]["message"]
 
 
-def test_page_size_is_capped(viewer, workspace):
+def test_page_size_is_a_whole_number_up_to_the_maximum(viewer, workspace):
     Profile.objects.bulk_create([Profile(workspace=workspace, external_id=f"C{i}") for i in range(600)])
-    body = viewer.get(list_url(), {"page_size": 10_000}).json()
+    body = viewer.get(list_url(), {"page_size": 500}).json()
     assert (body["count"], len(body["results"])) == (600, 500)
+    assert len(viewer.get(list_url(), {"page_size": ""}).json()["results"]) == 50  # empty: the default
+    for bad in ("501", "0", "-1", "1.5", "abc", "\u0663"):
+        r = viewer.get(list_url(), {"page_size": bad})
+        assert r.status_code == 400 and list(r.json()) == ["page_size"], bad
+    cursor = viewer.get(list_url("event"), {"page_size": "0"})
+    assert cursor.status_code == 400 and "page_size" in cursor.json()
 
 
 def test_merge_moves_history_to_the_survivor_and_keeps_the_old_external_id_as_an_alias(client_for, workspace):
