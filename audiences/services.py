@@ -19,6 +19,7 @@ import time
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
 from django.db.models import F
@@ -27,6 +28,7 @@ from django.utils import timezone
 from audiences.errors import AudienceErrorCode
 from audiences.models import Audience, AudienceMember, AudienceRun
 from core.leases import MAX_RECOVERIES, lease_expired, lease_heartbeat, lease_take
+from core.sql import is_statement_timeout, statement_timeout
 from customers.models import Profile
 from privacy.models import Suppression
 from privacy.selectors import profiles_contactable, profiles_unsuppressed
@@ -193,47 +195,60 @@ def _computed(segment: Segment) -> bool:
 
 def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, version: int, started: float):
     try:
-        # Rows left by a computation that was killed mid-write are never current: clear them.
-        AudienceMember.objects.filter(audience=audience, version__gt=audience.current_version).exclude(
-            version=version
-        ).delete()
-        ctx = compile_context(workspace=segment.workspace)
-        members = segment_members_query(segment=segment, ctx=ctx)
-        with transaction.atomic():  # a failed write rolls back alone, the clean-up below still runs
-            _insert_version(audience, version, members)
-        size = AudienceMember.objects.of_version(audience_id=audience.pk, version=version).count()
-        contactable = _contactable(audience, version, ctx.now)
-        with transaction.atomic():
-            previous = Audience.objects.select_for_update().get(pk=audience.pk).current_version
-            switched = Audience.objects.filter(pk=audience.pk, current_version__lt=version, lease_token=token).update(
-                current_version=version,
-                size=size,
-                contactable=contactable,
-                computed_at=timezone.now(),
-                status=Audience.Status.READY,
-                lease_token=None,
-                lease_expires_at=None,
-            )
-            if switched:
-                added, removed = _diff(audience.pk, previous, version)
-                _finish(run, started, status=AudienceRun.Status.SUCCEEDED, size=size, added=added, removed=removed)
-            else:
-                _finish(run, started, status=AudienceRun.Status.SUPERSEDED, size=size)
-        if switched:
-            # Keep the previous version for diffs and for readers that started before the switch.
-            AudienceMember.objects.filter(audience=audience, version__lt=previous).delete()
-        else:
-            AudienceMember.objects.of_version(audience_id=audience.pk, version=version).delete()
+        with statement_timeout(seconds=settings.CIBLE_TASK_STATEMENT_TIMEOUT):
+            return _compute_bounded(segment, audience, run, token, version, started)
     except Exception as exc:
         logger.exception("Audience computation of segment %s failed", segment.pk)
         AudienceMember.objects.of_version(audience_id=audience.pk, version=version).delete()
         Audience.objects.filter(pk=audience.pk, lease_token=token).update(
             status=Audience.Status.FAILED, lease_token=None, lease_expires_at=None
         )
-        _finish(run, started, status=AudienceRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000])
-        if isinstance(exc, OperationalError):
+        if is_statement_timeout(exc):
+            # Not transient: the same query would run as long again. Recorded, never retried.
+            error = (
+                f"A query ran longer than {settings.CIBLE_TASK_STATEMENT_TIMEOUT:g} s and was stopped: "
+                "narrow the segment's rules, then refresh again."
+            )
+        else:
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        _finish(run, started, status=AudienceRun.Status.FAILED, error=error)
+        if isinstance(exc, OperationalError) and not is_statement_timeout(exc):
             raise  # transient: the task retries with a new version
         return AudienceRun.objects.get(pk=run.pk)
+
+
+def _compute_bounded(segment: Segment, audience: Audience, run: AudienceRun, token, version: int, started: float):
+    # Rows left by a computation that was killed mid-write are never current: clear them.
+    AudienceMember.objects.filter(audience=audience, version__gt=audience.current_version).exclude(
+        version=version
+    ).delete()
+    ctx = compile_context(workspace=segment.workspace)
+    members = segment_members_query(segment=segment, ctx=ctx)
+    with transaction.atomic():  # a failed write rolls back alone, the clean-up below still runs
+        _insert_version(audience, version, members)
+    size = AudienceMember.objects.of_version(audience_id=audience.pk, version=version).count()
+    contactable = _contactable(audience, version, ctx.now)
+    with transaction.atomic():
+        previous = Audience.objects.select_for_update().get(pk=audience.pk).current_version
+        switched = Audience.objects.filter(pk=audience.pk, current_version__lt=version, lease_token=token).update(
+            current_version=version,
+            size=size,
+            contactable=contactable,
+            computed_at=timezone.now(),
+            status=Audience.Status.READY,
+            lease_token=None,
+            lease_expires_at=None,
+        )
+        if switched:
+            added, removed = _diff(audience.pk, previous, version)
+            _finish(run, started, status=AudienceRun.Status.SUCCEEDED, size=size, added=added, removed=removed)
+        else:
+            _finish(run, started, status=AudienceRun.Status.SUPERSEDED, size=size)
+    if switched:
+        # Keep the previous version for diffs and for readers that started before the switch.
+        AudienceMember.objects.filter(audience=audience, version__lt=previous).delete()
+    else:
+        AudienceMember.objects.of_version(audience_id=audience.pk, version=version).delete()
     run.refresh_from_db()
     return run
 

@@ -170,6 +170,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 CIBLE_WEBHOOK_BACKOFF_SECONDS = env.float("CIBLE_WEBHOOK_BACKOFF_SECONDS", default=1.0)
 # After a bulk load, a worker refreshes the planner statistics of the tables it changed (core.statistics).
 CIBLE_STATISTICS_REFRESH = env.bool("CIBLE_STATISTICS_REFRESH", default=True)
+# Bounded work: a preview (API and admin live count) or a macro-segment suggestion, answered while the
+# client waits, is stopped by the database past this many seconds and answers a 400 saying what to
+# narrow (gunicorn's own timeout is 30 s by default).
+CIBLE_PREVIEW_TIMEOUT = env.float("CIBLE_PREVIEW_TIMEOUT", default=20.0)
+# An audience computation or an index table in a worker: each statement past this many seconds is
+# stopped and the run recorded as failed with that reason (not retried). Below the tasks' 12-minute
+# time limit, so the database stops a runaway query before Celery kills the worker.
+CIBLE_TASK_STATEMENT_TIMEOUT = env.float("CIBLE_TASK_STATEMENT_TIMEOUT", default=8 * 60.0)
 # A CSV import is kept in the database so that any worker can read it.
 IMPORT_MAX_BYTES = env.int("CIBLE_IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
 

@@ -13,6 +13,7 @@ from typing import Any
 from django import forms
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from rest_framework.serializers import ListSerializer
 
 MESSAGE = {
     "type": "object",
@@ -120,4 +121,12 @@ class StrictInputExtension(OpenApiSerializerExtension):
         schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
         if direction == "request":
             schema["additionalProperties"] = False
+            # A nested `many=True` list with max_length/min_length: drf-spectacular leaves the bounds out.
+            for name, field in self.target.fields.items():
+                prop = schema.get("properties", {}).get(name)
+                if isinstance(field, ListSerializer) and prop is not None and prop.get("type") == "array":
+                    if field.max_length is not None:
+                        prop["maxItems"] = field.max_length
+                    if field.min_length is not None:
+                        prop["minItems"] = field.min_length
         return schema

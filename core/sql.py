@@ -5,15 +5,17 @@ Both PostgreSQL and SQLite (>= 3.35) support it.
 
 import itertools
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import orjson
-from django.core.exceptions import FieldError
-from django.db import connection, connections, router, transaction
-from django.db.models import Exists, Field, JSONField, Model, OuterRef, QuerySet
+from django.core.exceptions import EmptyResultSet, FieldError
+from django.db import DatabaseError, connection, connections, router, transaction
+from django.db.models import BooleanField, Exists, Expression, F, Field, JSONField, Model, OuterRef, QuerySet
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 # SQLite (>= 3.32) takes at most 32,766 parameters a statement.
@@ -206,3 +208,121 @@ def rows_reassign(*, model: type[Model], survivor: Any, merged: Any, field: str 
         twin = model._base_manager.filter(**{field: survivor}, **{name: OuterRef(name) for name in unique_with})
         rows.filter(Exists(twin)).delete()
     return rows.update(**{field: survivor})
+
+
+class InRows(Expression):
+    """`<outer column> IN (<rows>)`, written so that PostgreSQL plans it as a join wherever it sits.
+
+    PostgreSQL turns `x IN (subquery)` into a semi-join only at the top level of a WHERE; under
+    OR or NOT it keeps a SubPlan, hashed only while the subquery's result fits in work_mem and
+    otherwise re-read for every outer row (a broad segment at 100k profiles under the default
+    4 MB never finished). This writes `EXISTS (SELECT 1 FROM (<rows>) AS _r(id) WHERE _r.id = x)`:
+    at the top level (negated or not) it is pulled up into a semi- or anti-join against the rows
+    as a derived table (a hash join that spills in batches, or a merge join); under OR the
+    comparison with the outer row is pushed into the derived table, so it becomes a probe of the
+    rows' own index per outer row (or a hashed SubPlan when that fits), never a full re-read.
+    `rows` is one or more querysets of one column (or RawSQL), joined by UNION ALL. SQLite keeps
+    the plain `x IN (...)`, which it runs as an index lookup.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, *rows: "QuerySet | RawSQL", outer: Any = "pk") -> None:
+        super().__init__()
+        if not rows:
+            raise ValueError("InRows needs at least one set of rows.")
+        self.rows = rows
+        self.outer = F(outer) if isinstance(outer, str) else outer
+
+    def get_source_expressions(self) -> list:
+        return [self.outer]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        (self.outer,) = exprs
+
+    def _rows_sql(self, connection) -> tuple[str, list]:
+        parts, params = [], []
+        for rows in self.rows:
+            if isinstance(rows, RawSQL):
+                sql, args = rows.sql, list(rows.params)
+            else:
+                query = rows.query.clone()
+                query.clear_ordering(force=True)
+                try:
+                    sql, args = query.get_compiler(connection=connection).as_sql()
+                except EmptyResultSet:  # e.g. `.none()`: adds no row to the union
+                    continue
+            parts.append(sql)
+            params.extend(args)
+        if not parts:
+            raise EmptyResultSet  # the WHERE clause takes it as false (true under NOT)
+        return " UNION ALL ".join(parts), params
+
+    def as_sql(self, compiler, connection) -> tuple[str, Any]:
+        outer_sql, outer_params = compiler.compile(self.outer)
+        rows_sql, rows_params = self._rows_sql(connection)
+        if connection.vendor == "postgresql":
+            sql = f"EXISTS (SELECT 1 FROM ({rows_sql}) AS _r(id) WHERE _r.id = {outer_sql})"
+            return sql, [*rows_params, *outer_params]
+        return f"{outer_sql} IN ({rows_sql})", [*outer_params, *rows_params]
+
+
+# PostgreSQL's "query_canceled": the statement ran past statement_timeout.
+_QUERY_CANCELED = "57014"
+
+
+@contextmanager
+def statement_timeout(*, seconds: float) -> Iterator[None]:
+    """Every statement run inside is stopped by the database once it runs longer than `seconds`.
+
+    A preview, an index table or an audience whose query cannot finish must end with a clear
+    error, not hold a web or worker process (and a database backend) without bound. On PostgreSQL
+    this is `statement_timeout`: local to the transaction (a savepoint) inside an atomic block,
+    for the session otherwise (a worker's computation spans several transactions), restored
+    afterwards either way. SQLite has no such setting: a progress handler interrupts the
+    statement past the deadline. `is_statement_timeout` recognises the error either raises.
+    """
+    if connection.vendor != "postgresql":
+        connection.ensure_connection()
+        raw = connection.connection
+        deadline = time.monotonic() + seconds
+        raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 100_000)
+        try:
+            yield
+        finally:
+            raw.set_progress_handler(None, 0)
+        return
+    value = f"{max(1, round(seconds * 1000))}ms"
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        previous = cursor.fetchone()[0]
+    if connection.in_atomic_block:
+        # Local to a savepoint: an error inside rolls it back, which restores the value too.
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [value])
+            yield
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [previous])
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('statement_timeout', %s, false)", [value])
+    try:
+        yield
+    finally:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('statement_timeout', %s, false)", [previous])
+        except DatabaseError:
+            # The connection itself failed (the error being raised says why): drop it, so that no
+            # other work runs on it under this bound.
+            connection.close()
+
+
+def is_statement_timeout(error: BaseException) -> bool:
+    """Whether a database error is a statement stopped by `statement_timeout`."""
+    cause = getattr(error, "__cause__", None)
+    if getattr(cause, "sqlstate", None) == _QUERY_CANCELED:
+        return True
+    return connection.vendor == "sqlite" and "interrupted" in str(error)

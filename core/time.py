@@ -5,6 +5,16 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils.dateparse import parse_date, parse_datetime
 
+# The dates Cible accepts anywhere it reads one: the database, the time-zone arithmetic (Europe/Paris
+# had an offset of +00:09:21 before 1911) and a ten-year window back from any of them all hold here.
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
+DATE_RANGE_TEXT = f"between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31"
+
+
+def in_date_range(value: date | datetime) -> bool:
+    """Whether a date or date-time falls within the years Cible accepts (EARLIEST_YEAR to LATEST_YEAR)."""
+    return EARLIEST_YEAR <= value.year <= LATEST_YEAR
+
 
 def local_day(workspace, moment: datetime) -> date:
     """The calendar day of `moment` in the workspace's time zone (budgets, roll-ups and reports count by it)."""

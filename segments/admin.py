@@ -186,13 +186,13 @@ class SegmentAdmin(WorkspaceScopedAdmin):
             workspace = Workspace.objects.get(pk=int(payload.get("workspace")), pk__in=list(roles_for(request)))
             definition = payload.get("definition")
             services.definition_check(workspace=workspace, definition=definition)
+            preview = definition_preview(workspace=workspace, definition=definition, sample=5)
         except (ValueError, TypeError, RecursionError, Workspace.DoesNotExist):
             return JsonResponse({"errors": ["Choose a workspace and write the rules as JSON."]}, status=400)
         except PayloadProblem as problem:
             return JsonResponse({"errors": [f"{problem.path}: {problem.message}"]}, status=400)
         except ValidationError as exc:
             return JsonResponse({"errors": exc.message_dict.get("definition", exc.messages)}, status=400)
-        preview = definition_preview(workspace=workspace, definition=definition, sample=5)
         return JsonResponse(
             {
                 "count": preview["count"],

@@ -9,3 +9,4 @@ class SegmentErrorCode(StrEnum):
     RULES_REQUIRED = "rules_required"
     NOT_STATIC = "not_static"
     NO_AUDIENCE = "no_audience"
+    TOO_SLOW = "too_slow"

@@ -3,10 +3,12 @@
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from core.leases import lease_heartbeat, lease_release, lease_take
+from core.sql import is_statement_timeout, statement_timeout
 from customers.models import Profile
 from segments.analysis import Thresholds, defining_criteria, row_rule, segment_index
 from segments.compiler import compile_definition
@@ -77,14 +79,24 @@ def _analyse(analysis: SegmentAnalysis, token) -> None:
         thresholds = Thresholds(analysis.min_index, analysis.min_count, analysis.min_abs_z)
         definitions = dict(Segment.objects.filter(workspace_id=analysis.workspace_id).values_list("pk", "definition"))
         defining = defining_criteria(analysis.segment.definition, definitions=definitions)
-        result = segment_index(
-            members=members,
-            base=base,
-            workspace_id=analysis.workspace_id,
-            thresholds=thresholds,
-            defining=defining,
-        )
-    except OperationalError:
+        with statement_timeout(seconds=settings.CIBLE_TASK_STATEMENT_TIMEOUT):
+            result = segment_index(
+                members=members,
+                base=base,
+                workspace_id=analysis.workspace_id,
+                thresholds=thresholds,
+                defining=defining,
+            )
+    except OperationalError as exc:
+        if is_statement_timeout(exc):  # not transient: recorded, never retried
+            lease_release(
+                model=SegmentAnalysis,
+                pk=analysis.pk,
+                token=token,
+                status=SegmentAnalysis.Status.FAILED,
+                error=f"A query ran longer than {settings.CIBLE_TASK_STATEMENT_TIMEOUT:g} s and was stopped.",
+            )
+            return
         lease_release(model=SegmentAnalysis, pk=analysis.pk, token=token, status=SegmentAnalysis.Status.QUEUED)
         raise  # transient: the task retries
     except Exception as exc:

@@ -39,6 +39,7 @@ from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime, parse_duration
 
 from core.errors import json_literal
+from core.time import DATE_RANGE_TEXT, in_date_range
 from customers.models import AttributeType, Channel, EventType, Gender, LifecycleStage, SocioProfessionalCategory
 from privacy.models import ConsentPurpose
 from segments.errors import SegmentErrorCode
@@ -49,6 +50,10 @@ MAX_WINDOW = timedelta(days=3660)
 MAX_AMOUNT = 10**12
 ABSOLUTE_MODES = ("after", "before", "between")
 MAX_LIST = 1_000
+# Ages in years: beyond this no one is alive, and the birth-date arithmetic stays within the calendar.
+MAX_AGE = 150
+# Counts of events, orders or units: no one has more, and the bound stays a bigint.
+MAX_COUNT = 10**9
 
 # Profile fields: name -> kind
 PROFILE_FIELDS: dict[str, str] = {
@@ -256,6 +261,10 @@ def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
         )
         return
     _value(kind, op, node["value"], path, result, choices=CHOICES.get(name))
+    if name == "age" and op != "is_set":
+        bounds = node["value"] if isinstance(node["value"], list) else [node["value"]]
+        if any(_is_number(bound) and not 0 <= bound <= MAX_AGE for bound in bounds):
+            result.errors.append(f"{path}.value: an age is a number of years from 0 to {MAX_AGE}.")
 
 
 def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -285,6 +294,8 @@ def _comparison(value: Any, path: str, result: ValidationResult) -> None:
             result.errors.append(f"{path}.{key}: unknown comparison; use {', '.join(sorted(COMPARISON_KEYS))}.")
         elif not _is_number(bound) or bound < 0:
             result.errors.append(f"{path}.{key}: expected a number of at least 0.")
+        elif bound > MAX_COUNT and not path.endswith(("amount_sum", "amount_avg")):
+            result.errors.append(f"{path}.{key}: expected a number of at most {MAX_COUNT:,}.")
 
 
 def _moment(value: Any) -> tuple[str, Any] | None:
@@ -304,8 +315,11 @@ def _moment(value: Any) -> tuple[str, Any] | None:
 def _absolute(mode: str, value: Any, where: str, result: ValidationResult) -> None:
     expected = "a date (YYYY-MM-DD) or a date-time (YYYY-MM-DDTHH:MM[:SS][+HH:MM])"
     if mode != "between":
-        if _moment(value) is None:
+        moment = _moment(value)
+        if moment is None:
             result.errors.append(f"{where}: expected {expected}.")
+        elif not in_date_range(moment[1]):
+            result.errors.append(f"{where}: expected a date {DATE_RANGE_TEXT}.")
         return
     if not (isinstance(value, list) and len(value) == 2):
         result.errors.append(f"{where}: expected a list of two bounds [start, end], each {expected}.")
@@ -313,6 +327,9 @@ def _absolute(mode: str, value: Any, where: str, result: ValidationResult) -> No
     bounds = [_moment(bound) for bound in value]
     if any(bound is None for bound in bounds):
         result.errors.append(f"{where}: expected a list of two bounds [start, end], each {expected}.")
+        return
+    if not all(in_date_range(bound[1]) for bound in bounds):  # type: ignore[index]
+        result.errors.append(f"{where}: expected dates {DATE_RANGE_TEXT}.")
         return
     (kind_a, a), (kind_b, b) = bounds  # type: ignore[misc]
     comparable = kind_a == kind_b and (kind_a == "date" or (a.tzinfo is None) == (b.tzinfo is None))

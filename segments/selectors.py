@@ -1,13 +1,19 @@
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import OperationalError
 from django.db.models import Count, Q, QuerySet, Window
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.sql import InRows, is_statement_timeout, statement_timeout
 from customers.models import AttributeDefinition, Profile
 from segments.compiler import CompileContext, compile_definition
+from segments.errors import SegmentErrorCode
 from segments.membership import current_audiences
 from segments.models import ManualMember, Segment
 
@@ -57,22 +63,49 @@ class _MembersAsOf(Mapping[int, QuerySet]):
         return Segment.objects.filter(workspace=self.workspace).count()
 
 
+@contextmanager
+def bounded(*, what: str, field: str = "definition") -> Iterator[None]:
+    """Run a query answered while a client waits within CIBLE_PREVIEW_TIMEOUT seconds; past that
+    the database stops it and the client gets a 400 that says what to narrow."""
+    seconds = settings.CIBLE_PREVIEW_TIMEOUT
+    try:
+        with statement_timeout(seconds=seconds):
+            yield
+    except OperationalError as exc:
+        if not is_statement_timeout(exc):
+            raise
+        message = (
+            f"{what} took longer than {seconds:g} s and was stopped. Narrow the rules (a shorter window, "
+            "fewer alternatives under any, a segment instead of a long list), or compute the audience, "
+            "which runs in a worker without this limit."
+        )
+        raise ValidationError({field: ValidationError(message, code=SegmentErrorCode.TOO_SLOW)}) from exc
+
+
 def segment_list(*, workspace: Workspace) -> QuerySet[Segment]:
     return Segment.objects.filter(workspace=workspace).select_related("owner")
 
 
 def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[Profile]:
-    """Who belongs to the segment now: its rules (or static list), plus manual inclusions, minus exclusions."""
+    """Who belongs to the segment now: its rules (or static list), plus manual inclusions, minus exclusions.
+
+    Written as joins whatever the sizes (see segments.compiler): the exclusions are one anti-join;
+    the inclusions, when there are any, are a UNION ALL with the people the rules select, joined
+    once, rather than an OR that would leave every rule's subquery under it.
+    """
     manual = ManualMember.objects.filter(segment=segment)
-    included = Q(pk__in=manual.filter(action=ManualMember.Action.INCLUDE).values("profile_id"))
-    excluded = Q(pk__in=manual.filter(action=ManualMember.Action.EXCLUDE).values("profile_id"))
+    includes = manual.filter(action=ManualMember.Action.INCLUDE).values("profile_id")
+    excluded = ~Q(InRows(manual.filter(action=ManualMember.Action.EXCLUDE).values("profile_id")))
+    people = Profile.objects.filter(workspace_id=segment.workspace_id).not_erased()
     if segment.kind != Segment.Kind.DYNAMIC:
-        rules = Q(pk__in=[])
-    elif segment.definition is None:  # the database refuses it (segments_segment_dynamic_has_rules)
+        return people.filter(InRows(includes)).filter(excluded)
+    if segment.definition is None:  # the database refuses it (segments_segment_dynamic_has_rules)
         raise ValueError(f"Dynamic segment {segment.pk} has no rules.")
-    else:
-        rules = compile_definition(segment.definition, ctx)
-    return Profile.objects.filter(workspace_id=segment.workspace_id).not_erased().filter((rules | included) & ~excluded)
+    rules = compile_definition(segment.definition, ctx)
+    if includes.exists():
+        by_rules = Profile.objects.filter(workspace_id=segment.workspace_id).filter(rules).values("pk")
+        return people.filter(InRows(by_rules, includes)).filter(excluded)
+    return people.filter(rules).filter(excluded)
 
 
 def definition_preview(
@@ -81,8 +114,14 @@ def definition_preview(
     """Size, share of the workspace's base and a few members of a (validated) definition, computed
     now or as of a past moment."""
     ctx = compile_context(workspace=workspace, as_of=as_of)
-    members = Profile.objects.filter(workspace=workspace).not_erased().filter(compile_definition(definition, ctx))
-    return _preview(workspace, members, sample, ctx.now)
+    return _preview(workspace, definition_members_query(definition=definition, ctx=ctx), sample, ctx.now)
+
+
+def definition_members_query(*, definition: dict, ctx: CompileContext) -> QuerySet[Profile]:
+    """Who an unsaved (validated) definition selects: its rules over the profiles not erased."""
+    return (
+        Profile.objects.filter(workspace_id=ctx.workspace_id).not_erased().filter(compile_definition(definition, ctx))
+    )
 
 
 def segment_preview(*, segment: Segment, as_of: datetime | None = None, sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
@@ -90,11 +129,18 @@ def segment_preview(*, segment: Segment, as_of: datetime | None = None, sample: 
     return _preview(segment.workspace, segment_members_query(segment=segment, ctx=ctx), sample, ctx.now)
 
 
+def preview_rows(*, members: QuerySet[Profile], sample: int = PREVIEW_SAMPLE) -> QuerySet[Profile]:
+    """The preview's one query: the first members, each carrying the count of all of them.
+
+    One execution of the segment's query gives both the sample and the count (a window over
+    all the matching rows), instead of a count and then a LIMIT that plans differently."""
+    return members.annotate(_matching=Window(Count("*"))).order_by("pk")[: max(sample, 1)]
+
+
 def _preview(workspace: Workspace, members: QuerySet[Profile], sample: int, at: datetime) -> dict[str, Any]:
-    # One execution of the segment's query gives both the sample and the count (a window over
-    # all the matching rows), instead of a count and then a LIMIT that plans differently.
-    first = list(members.annotate(_matching=Window(Count("*"))).order_by("pk")[: max(sample, 1)])
-    count = first[0]._matching if first else 0
+    with bounded(what="The preview"):
+        first = list(preview_rows(members=members, sample=sample))
+    count = getattr(first[0], "_matching") if first else 0  # noqa: B009 (an annotation the stubs cannot see)
     base = Profile.objects.filter(workspace=workspace).count()
     return {
         "count": count,

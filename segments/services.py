@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from core.errors import CommonErrorCode, Conflict, json_literal
-from core.time import moment_parse
+from core.time import DATE_RANGE_TEXT, in_date_range, moment_parse
 from customers.models import AttributeDefinition, Profile
 from segments.errors import SegmentErrorCode
 from segments.models import ManualMember, Segment
@@ -217,6 +217,10 @@ def as_of_read(*, raw: Any, workspace: Workspace) -> datetime | None:
                     code=CommonErrorCode.INVALID,
                 )
             }
+        )
+    if not in_date_range(moment):
+        raise ValidationError(
+            {"as_of": ValidationError(f"as_of must be {DATE_RANGE_TEXT}.", code=CommonErrorCode.OUT_OF_RANGE)}
         )
     if moment > timezone.now():
         raise ValidationError(

@@ -31,6 +31,7 @@ from campaigns.models import (
     Target,
     shares_over_100,
 )
+from campaigns.services.setup import MAX_TARGETS
 from core.api import SafeJSONFormField
 
 Status = Campaign.Status
@@ -103,6 +104,7 @@ class TargetInline(admin.StackedInline):
     form = TargetForm
     formset = TargetFormSet
     extra = 0
+    max_num = MAX_TARGETS
     fields = [
         ("segment", "mode", "min_probability"),
         ("variant", "budget_share"),

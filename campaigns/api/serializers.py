@@ -18,6 +18,7 @@ from campaigns.models import (
     Transition,
 )
 from campaigns.services import connector_check, spend_allowed_today
+from campaigns.services.setup import MAX_TARGETS
 from core.errors import CommonErrorCode
 from core.serializers import (
     BooleanField,
@@ -80,14 +81,20 @@ class TargetIO(StrictInput, serializers.ModelSerializer):
 
 
 class CampaignInput(StrictInput, serializers.ModelSerializer):
-    channels = serializers.ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), allow_empty=False)
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=CampaignChannel.choices),
+        allow_empty=False,
+        max_length=len(CampaignChannel.choices),
+    )
     starts_at = ScheduleDateTimeField(
         help_text="A date-time, or a date: the start of that day in the workspace's time zone."
     )
     ends_at = ScheduleDateTimeField(
         end_of_day=True, help_text="A date-time, or a date: the campaign then runs to the end of that day."
     )
-    targets = TargetIO(many=True, required=False)
+    targets = TargetIO(  # type: ignore[call-arg]  # ListSerializer's max_length, passed on by many=True
+        many=True, required=False, max_length=MAX_TARGETS, help_text=f"At most {MAX_TARGETS} targets a campaign."
+    )
 
     read_only_actions = {
         "status": "the activate/, pause/, resume/ and cancel/ actions",

@@ -42,10 +42,16 @@ class ConsentRecordInput(StrictInput, serializers.ModelSerializer):
 class ConsentWithdrawInput(StrictInput, serializers.Serializer):
     profile = serializers.IntegerField()
     purposes = serializers.ListField(
-        child=serializers.ChoiceField(choices=ConsentPurpose.choices), required=False, help_text="All when omitted."
+        child=serializers.ChoiceField(choices=ConsentPurpose.choices),
+        required=False,
+        max_length=len(ConsentPurpose.choices),
+        help_text="All when omitted.",
     )
     channels = serializers.ListField(
-        child=serializers.ChoiceField(choices=Channel.choices), required=False, help_text="All when omitted."
+        child=serializers.ChoiceField(choices=Channel.choices),
+        required=False,
+        max_length=len(Channel.choices),
+        help_text="All when omitted.",
     )
     # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.

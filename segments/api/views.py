@@ -18,7 +18,7 @@ from segments.errors import SegmentErrorCode
 from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
 from segments.quantification import MAX_SHARE, macro_segment_suggestion, segment_analysis_request
-from segments.selectors import definition_preview, segment_overlap, segment_preview
+from segments.selectors import bounded, definition_preview, segment_overlap, segment_preview
 
 
 class SegmentViewSet(
@@ -183,7 +183,9 @@ class SegmentViewSet(
         ).first()
         if analysis is None:
             raise NotFound("No ready analysis for this segment: POST to its analyse action.")
-        return Response(s.SuggestionOutput(macro_segment_suggestion(analysis=analysis, max_share=max_share)).data)
+        with bounded(what="The suggestion", field="non_field_errors"):
+            suggestion = macro_segment_suggestion(analysis=analysis, max_share=max_share)
+        return Response(s.SuggestionOutput(suggestion).data)
 
     @extend_schema(
         parameters=[OpenApiParameter("other", int, required=True, description="Id of the other segment.")],

@@ -300,3 +300,17 @@ def test_the_list_costs_the_same_queries_for_one_campaign_or_many(marketer, work
     assert queries() == one
     listed = {c["id"]: c for c in marketer.get(BASE).json()["results"]}
     assert listed[first.pk]["spend_allowed_today"] == "6.00"  # today's spend read from the annotation
+
+
+def test_a_campaign_with_more_targets_than_the_documented_cap_is_refused_quickly(marketer, segment):
+    spec = body(segment)
+    one = {"segment": segment.pk, "variant": "A", "subject_template": "Hello"}
+    spec["targets"] = [one] * 101
+    r = marketer.post(BASE, spec, format="json")
+    assert r.status_code == 400
+    assert r.json()["targets"] == {
+        "non_field_errors": [{"message": "Ensure this field has no more than 100 elements.", "code": "max_length"}]
+    }
+    assert not Campaign.objects.exists()
+    spec["targets"] = [one] * 100
+    assert marketer.post(BASE, spec, format="json").status_code == 201
