@@ -31,7 +31,7 @@ from core.leases import MAX_RECOVERIES, lease_expired, lease_heartbeat, lease_ta
 from core.sql import is_statement_timeout, statement_timeout
 from customers.models import Profile
 from privacy.models import Suppression
-from privacy.selectors import profiles_contactable, profiles_unsuppressed
+from privacy.selectors import contactable_counts, profiles_unsuppressed
 from segments.models import ManualMember, Segment
 from segments.selectors import compile_context, segment_members_query
 
@@ -277,19 +277,10 @@ def _contactable(audience: Audience, version: int, now) -> dict[str, int]:
         members = members.filter(
             profile_id__in=profiles_unsuppressed(profiles=Profile.objects.all(), workspace_id=audience.workspace_id)
         )
-    workspace_people = Profile.objects.filter(workspace_id=audience.workspace_id)
-    return {
-        f"{purpose}/{channel}": members.filter(
-            profile_id__in=profiles_contactable(
-                profiles=workspace_people,
-                workspace_id=audience.workspace_id,
-                purpose=purpose,
-                channel=channel,
-                at=now,
-            )
-        ).count()
-        for purpose, channel in CONTACT_CHANNELS
-    }
+    counts = contactable_counts(
+        profile_ids=members.values("profile_id"), workspace_id=audience.workspace_id, pairs=CONTACT_CHANNELS, at=now
+    )
+    return {f"{purpose}/{channel}": counts[(purpose, channel)] for purpose, channel in CONTACT_CHANNELS}
 
 
 def _finish(run: AudienceRun, started: float, **fields) -> None:

@@ -5,15 +5,16 @@ criterion), audiences (contactable counts, exports) and campaigns (deliveries)
 all filter their people through these.
 """
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from customers.models import Identity, Profile
 from customers.querysets import ProfileQuerySet, Sha256Hex
-from privacy.models import ConsentRecord, Suppression
+from privacy.models import ConsentRecord, ConsentStatus, Suppression
 
 # The filters below keep the class of the queryset they are given (a ProfileQuerySet stays one).
 _Profiles = TypeVar("_Profiles", bound=QuerySet[Profile])
@@ -34,6 +35,31 @@ def profiles_contactable(
         purpose=purpose, channel=channel, when=at or timezone.now()
     )
     return profiles.filter(workspace_id=workspace_id, pk__in=granted.values("profile_id"))
+
+
+def contactable_counts(
+    *, profile_ids: QuerySet, workspace_id: int, pairs: Sequence[tuple[str, str]], at: datetime | None = None
+) -> dict[tuple[str, str], int]:
+    """Of the people in `profile_ids` (one column of profile ids of one workspace): how many are
+    contactable (their consent in force is a grant) for each (purpose, channel) of `pairs`.
+
+    The same rule as `profiles_contactable`, counted for every pair in one pass over the consent
+    history (grouped by purpose and channel) instead of one pass a pair: the record in force is one
+    per person, purpose and channel, so counting records counts people."""
+    wanted = Q(pk__in=[])
+    for purpose, channel in pairs:
+        wanted |= Q(purpose=purpose, channel=channel)
+    granted = (
+        ConsentRecord.objects.filter(workspace_id=workspace_id)
+        .filter(wanted)
+        .valid_at(at or timezone.now())
+        .filter(status=ConsentStatus.GRANTED, profile_id__in=profile_ids)
+    )
+    found = {
+        (row["purpose"], row["channel"]): row["n"]
+        for row in granted.order_by().values("purpose", "channel").annotate(n=Count("*"))
+    }
+    return {pair: found.get(pair, 0) for pair in pairs}
 
 
 def profiles_unsuppressed(*, profiles: _Profiles, workspace_id: int) -> _Profiles:

@@ -146,7 +146,8 @@ def with_reference(definition, reference: int):
 
 def cliffs(queryset) -> list[str]:
     """The SubPlans of the query's plan at work_mem 64 kB that re-read a whole result per profile."""
-    sql, params = queryset.query.sql_with_params()
+    query = queryset.query
+    sql, params = (query.sql, query.params) if hasattr(query, "params") else query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '64kB'")
         cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
