@@ -219,3 +219,25 @@ def test_boolean_nesting(workspace, people):
         ]
     }
     assert members(workspace, definition) == {"cat", "dan"}
+
+
+def test_manual_members_hold_through_a_segment_of_segments_as_of_a_past_moment(workspace):
+    from segments.models import ManualMember
+    from segments.selectors import definition_preview, segment_members_query
+    from segments.services import manual_members_set, segment_create
+
+    lyon = make_profile(workspace=workspace, external_id="lyon", city="Lyon")
+    paris = make_profile(workspace=workspace, external_id="paris", city="Paris")
+    other = make_profile(workspace=workspace, external_id="other", city="Lyon")
+    city = segment_create(workspace=workspace, name="Lyon", definition={"field": "city", "op": "eq", "value": "Lyon"})
+    manual_members_set(segment=city, add=[paris.pk], remove=[other.pk])
+    assert ManualMember.objects.filter(segment=city).count() == 2
+    ctx = compile_context(workspace=workspace, now=NOW)
+    assert set(segment_members_query(segment=city, ctx=ctx).values_list("pk", flat=True)) == {lyon.pk, paris.pk}
+    for definition, expected in (
+        ({"segment": city.pk}, ["lyon", "paris"]),
+        ({"not": {"segment": city.pk}}, ["other"]),
+        ({"any": [{"segment": city.pk}, {"field": "city", "op": "eq", "value": "Nice"}]}, ["lyon", "paris"]),
+    ):
+        shown = definition_preview(workspace=workspace, definition=definition, as_of=NOW)
+        assert (shown["count"], [p.external_id for p in shown["sample"]]) == (len(expected), expected)
