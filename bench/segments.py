@@ -405,6 +405,9 @@ def run_broad(workspace, repeat: int) -> None:
         )
         met = True
         for name, segment in segments.items():
+            # "recent" is computed again above: "not recent" reads its current version.
+            recent.audience.refresh_from_db()
+            params["recent_version"] = recent.audience.current_version
 
             def bare(name=name) -> int:
                 with connection.cursor() as cursor:
