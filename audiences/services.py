@@ -203,7 +203,8 @@ def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, vers
         Audience.objects.filter(pk=audience.pk, lease_token=token).update(
             status=Audience.Status.FAILED, lease_token=None, lease_expires_at=None
         )
-        if is_statement_timeout(exc):
+        timed_out = is_statement_timeout(exc)
+        if timed_out:
             # Not transient: the same query would run as long again. Recorded, never retried.
             error = (
                 f"A query ran longer than {settings.CIBLE_TASK_STATEMENT_TIMEOUT:g} s and was stopped: "
@@ -212,7 +213,7 @@ def _compute(segment: Segment, audience: Audience, run: AudienceRun, token, vers
         else:
             error = f"{type(exc).__name__}: {exc}"[:2000]
         _finish(run, started, status=AudienceRun.Status.FAILED, error=error)
-        if isinstance(exc, OperationalError) and not is_statement_timeout(exc):
+        if isinstance(exc, OperationalError) and not timed_out:
             raise  # transient: the task retries with a new version
         return AudienceRun.objects.get(pk=run.pk)
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from django.core.exceptions import EmptyResultSet, FieldError
+from django.core.exceptions import FieldError
 from django.db import DatabaseError, connection, connections, router, transaction
 from django.db.models import BooleanField, Exists, Expression, F, Field, JSONField, Model, OuterRef, QuerySet
 from django.db.models.expressions import RawSQL
@@ -221,17 +221,15 @@ class InRows(Expression):
     as a derived table (a hash join that spills in batches, or a merge join); under OR the
     comparison with the outer row is pushed into the derived table, so it becomes a probe of the
     rows' own index per outer row (or a hashed SubPlan when that fits), never a full re-read.
-    `rows` is one or more querysets of one column (or RawSQL), joined by UNION ALL. SQLite keeps
-    the plain `x IN (...)`, which it runs as an index lookup.
+    `rows` is a queryset of one column (or RawSQL). SQLite keeps the plain `x IN (...)`, which it
+    runs as an index lookup.
     """
 
     conditional = True
     output_field = BooleanField()
 
-    def __init__(self, *rows: "QuerySet | RawSQL", outer: Any = "pk") -> None:
+    def __init__(self, rows: "QuerySet | RawSQL", outer: Any = "pk") -> None:
         super().__init__()
-        if not rows:
-            raise ValueError("InRows needs at least one set of rows.")
         self.rows = rows
         self.outer = F(outer) if isinstance(outer, str) else outer
 
@@ -242,22 +240,14 @@ class InRows(Expression):
         (self.outer,) = exprs
 
     def _rows_sql(self, connection) -> tuple[str, list]:
-        parts, params = [], []
-        for rows in self.rows:
-            if isinstance(rows, RawSQL):
-                sql, args = rows.sql, list(rows.params)
-            else:
-                query = rows.query.clone()
-                query.clear_ordering(force=True)
-                try:
-                    sql, args = query.get_compiler(connection=connection).as_sql()
-                except EmptyResultSet:  # e.g. `.none()`: adds no row to the union
-                    continue
-            parts.append(sql)
-            params.extend(args)
-        if not parts:
-            raise EmptyResultSet  # the WHERE clause takes it as false (true under NOT)
-        return " UNION ALL ".join(parts), params
+        if isinstance(self.rows, RawSQL):
+            return self.rows.sql, list(self.rows.params)
+        query = self.rows.query.clone()
+        query.clear_ordering(force=True)
+        # Rows that can hold no one (`.none()`) raise EmptyResultSet, which the WHERE clause takes
+        # as false (true under NOT).
+        sql, params = query.get_compiler(connection=connection).as_sql()
+        return sql, list(params)
 
     def as_sql(self, compiler, connection) -> tuple[str, Any]:
         outer_sql, outer_params = compiler.compile(self.outer)

@@ -34,9 +34,13 @@ class ConsentRecordQuerySet(AppendOnlyQuerySet):
 
     def granted_at(self, *, purpose: str, channel: str, when) -> "ConsentRecordQuerySet":
         """The grants in force at `when` for a purpose and channel: who may be used for it then."""
+        return self.filter(purpose=purpose, channel=channel).grants_in_force(when)
+
+    def grants_in_force(self, when) -> "ConsentRecordQuerySet":
+        """Of these records' purposes and channels, the grants in force at `when`."""
         from privacy.models import ConsentStatus
 
-        return self.filter(purpose=purpose, channel=channel).valid_at(when).filter(status=ConsentStatus.GRANTED)
+        return self.valid_at(when).filter(status=ConsentStatus.GRANTED)
 
 
 class RequestQuerySet(models.QuerySet):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from customers.models import Identity, Profile
 from customers.querysets import ProfileQuerySet, Sha256Hex
-from privacy.models import ConsentRecord, ConsentStatus, Suppression
+from privacy.models import ConsentRecord, Suppression
 
 # The filters below keep the class of the queryset they are given (a ProfileQuerySet stays one).
 _Profiles = TypeVar("_Profiles", bound=QuerySet[Profile])
@@ -52,8 +52,8 @@ def contactable_counts(
     granted = (
         ConsentRecord.objects.filter(workspace_id=workspace_id)
         .filter(wanted)
-        .valid_at(at or timezone.now())
-        .filter(status=ConsentStatus.GRANTED, profile_id__in=profile_ids)
+        .grants_in_force(at or timezone.now())
+        .filter(profile_id__in=profile_ids)
     )
     found = {
         (row["purpose"], row["channel"]): row["n"]

@@ -285,7 +285,7 @@ def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationR
     _value(kind, op, node["value"], path, result)
 
 
-def _comparison(value: Any, path: str, result: ValidationResult) -> None:
+def _comparison(value: Any, path: str, result: ValidationResult, *, maximum: float | None = MAX_COUNT) -> None:
     if not isinstance(value, dict) or not value:
         result.errors.append(f'{path}: expected a comparison such as {{"gte": 3}}.')
         return
@@ -294,8 +294,8 @@ def _comparison(value: Any, path: str, result: ValidationResult) -> None:
             result.errors.append(f"{path}.{key}: unknown comparison; use {', '.join(sorted(COMPARISON_KEYS))}.")
         elif not _is_number(bound) or bound < 0:
             result.errors.append(f"{path}.{key}: expected a number of at least 0.")
-        elif bound > MAX_COUNT and not path.endswith(("amount_sum", "amount_avg")):
-            result.errors.append(f"{path}.{key}: expected a number of at most {MAX_COUNT:,}.")
+        elif maximum is not None and bound > maximum:
+            result.errors.append(f"{path}.{key}: expected a number of at most {maximum:,}.")
 
 
 def _moment(value: Any) -> tuple[str, Any] | None:
@@ -392,7 +392,7 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
 
 def _money(value: Any, path: str, result: ValidationResult) -> None:
     """A comparison of amounts: numbers from 0 to 1e12 with at most 4 decimals, compared exactly."""
-    _comparison(value, path, result)
+    _comparison(value, path, result, maximum=None)  # bounded below, with the decimals
     if not isinstance(value, dict):
         return
     for key, bound in value.items():

@@ -153,7 +153,6 @@ def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **
     return campaign
 
 
-@transaction.atomic
 def _targets_count_check(count: int) -> None:
     if count > MAX_TARGETS:
         raise ValidationError(
@@ -167,8 +166,8 @@ def _targets_count_check(count: int) -> None:
         )
 
 
+@transaction.atomic
 def target_add(*, campaign: Campaign, **fields) -> Target:
-    _targets_count_check(campaign.targets.count() + 1)
     target = Target(campaign=campaign, **fields)
     target.full_clean(exclude=["campaign"])
     target_check(target=target)
