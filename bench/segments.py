@@ -397,7 +397,6 @@ def run_broad(workspace, repeat: int) -> None:
             "readers": segments["readers"].pk,
             "not_recent": segments["not recent"].pk,
             "recent_audience": recent.audience.pk,
-            "recent_version": recent.audience.current_version,
         }
         print(
             f"{'Segment':<20}{'size':>10}{'share':>7}{'hand count':>12}{'preview':>10}{'ratio':>7}"
@@ -415,7 +414,7 @@ def run_broad(workspace, repeat: int) -> None:
                     return cursor.fetchone()[0]
 
             def insert(name=name) -> int:
-                # The same people written as a version of a scratch table, then dropped: the floor of
+                # The same people written into a scratch table (emptied before each run): the floor of
                 # what a computation must write.
                 with connection.cursor() as cursor:
                     cursor.execute("CREATE TEMP TABLE IF NOT EXISTS bench_members (profile_id bigint)")
