@@ -387,7 +387,6 @@ def run_broad(workspace, repeat: int) -> None:
         first = audience_compute(segment_id=recent.pk)  # "not recent" reads its audience
         if first is None or first.status != AudienceRun.Status.SUCCEEDED:
             sys.exit(f"Audience computation of 'recent' failed: {first and first.error}")
-        recent.audience.refresh_from_db()
         now = timezone.now()
         params = {
             "ws": workspace.pk,
