@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from audiences.errors import AudienceErrorCode
 from audiences.models import Audience, AudienceMember, AudienceRun
+from audiences.signals import audience_computed
 from core.leases import MAX_RECOVERIES, lease_expired, lease_heartbeat, lease_take
 from core.sql import is_statement_timeout, statement_timeout
 from customers.models import Profile
@@ -243,6 +244,11 @@ def _compute_bounded(segment: Segment, audience: Audience, run: AudienceRun, tok
         if switched:
             added, removed = _diff(audience.pk, previous, version)
             _finish(run, started, status=AudienceRun.Status.SUCCEEDED, size=size, added=added, removed=removed)
+            transaction.on_commit(
+                lambda: audience_computed.send(
+                    sender=Audience, segment_id=segment.pk, workspace_id=segment.workspace_id, version=version
+                )
+            )
         else:
             _finish(run, started, status=AudienceRun.Status.SUPERSEDED, size=size)
     if switched:

@@ -40,6 +40,7 @@ from core.webhooks import DeliveryError, webhook_post
 from customers.models import Event, EventType, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
 from customers.querysets import ProfileQuerySet
+from insights.selectors import fine_members
 from privacy.models import ConsentPurpose
 from privacy.selectors import profiles_contactable, profiles_reachable
 from segments.compiler import compile_definition
@@ -87,8 +88,11 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     audience = target.segment.audience
     members = AudienceMember.objects.current_of(audience)
     people = Profile.objects.filter(workspace_id=campaign.workspace_id, pk__in=members.values("profile_id"))
+    fine = _fine(target, people)
+    if fine is None:
+        return 0  # a fine target whose model was removed since the campaign was scheduled
     people = eligible(
-        workspace=campaign.workspace, channel=channel, people=people, now=now, restriction=target.restriction
+        workspace=campaign.workspace, channel=channel, people=fine, now=now, restriction=target.restriction
     )
     already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
     rows = (
@@ -107,6 +111,16 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     )
     columns = ["workspace", "campaign", "target", "profile", "channel", "variant", "status", "created_at"]
     return insert_select(Touch, columns, rows)
+
+
+def _fine(target: Target, people: ProfileQuerySet) -> ProfileQuerySet | None:
+    """A fine target reaches the members of its segment whose membership probability is at least
+    its `min_probability` (a subset of the macro audience: more precise, less reach); None when
+    the segment has no scored membership model."""
+    if target.mode != Target.Mode.FINE or target.segment is None:
+        return people
+    likely = fine_members(segment=target.segment, min_probability=target.min_probability or 0)
+    return None if likely is None else people.filter(pk__in=likely)
 
 
 def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dict[str, Any]:
@@ -129,6 +143,9 @@ def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dic
             workspace_id=campaign.workspace_id,
             pk__in=AudienceMember.objects.current_of(audience).values("profile_id"),
         )
+        fine = _fine(target, members)
+        # A fine target counts the members above its membership probability only.
+        members = members.none() if fine is None else fine
         row.update(triggered_by=None, audience_computed=computed, members=members.count() if computed else 0)
         channels = []
         for channel in campaign.channels if computed else []:

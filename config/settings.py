@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "privacy",
     "segments",
     "audiences",
+    "insights",
     "campaigns",
     "reporting",
     "optimisation",

@@ -15,6 +15,7 @@ LAYERS = (
     "privacy",
     "segments",
     "audiences",
+    "insights",
     "campaigns",
     "reporting",
     "optimisation",

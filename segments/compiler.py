@@ -55,6 +55,7 @@ from core.sql import InRows
 from core.time import moment_parse, years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
 from privacy.models import ConsentRecord
+from segments.criteria import criteria
 from segments.rules import parse_window
 
 EARTH_RADIUS_KM = 6371.0088
@@ -103,6 +104,10 @@ def _compile(node: dict, ctx: CompileContext, negated: bool = False) -> Q:
     for key, compiler in _LEAVES.items():
         if key in node:
             q = compiler(node, ctx)
+            return ~q if negated else q
+    for key, family in criteria().items():
+        if key in node:
+            q = _in(family.compile(node[key], ctx))
             return ~q if negated else q
     raise ValueError(f"Not a validated definition: {node!r}")
 

@@ -42,6 +42,7 @@ from core.errors import json_literal
 from core.time import DATE_RANGE_TEXT, in_date_range
 from customers.models import AttributeType, Channel, EventType, Gender, LifecycleStage, SocioProfessionalCategory
 from privacy.models import ConsentPurpose
+from segments.criteria import criteria
 from segments.errors import SegmentErrorCode
 
 MAX_DEPTH = 12
@@ -91,11 +92,18 @@ class ValidationResult:
     errors: list[str] = field(default_factory=list)
     segment_refs: set[int] = field(default_factory=set)
     nodes: int = 0
+    # The workspace the definition belongs to, for the families that check what they name.
+    workspace_id: int | None = None
 
 
-def validate_definition(definition: Any, *, attribute_types: Mapping[str, str]) -> set[int]:
-    """Check a definition; raise ValidationError({"definition": [...]}) listing each bad node by path."""
-    result = ValidationResult()
+def validate_definition(
+    definition: Any, *, attribute_types: Mapping[str, str], workspace_id: int | None = None
+) -> set[int]:
+    """Check a definition; raise ValidationError({"definition": [...]}) listing each bad node by path.
+
+    With `workspace_id`, the registered criteria families (segments.criteria) also check that
+    what they name (an RFM segment, a persona, a model) exists in that workspace."""
+    result = ValidationResult(workspace_id=workspace_id)
     _node(definition, "definition", 0, attribute_types, result)
     if result.nodes > MAX_NODES:
         result.errors.append(f"definition: at most {MAX_NODES} conditions.")
@@ -157,9 +165,16 @@ def _node(node: Any, path: str, depth: int, types: Mapping[str, str], result: Va
         if kind in node:
             check(node, path, types, result)
             return
-    err(
-        f"{path}: unknown condition; expected one of all, any, not, field, survey, event, orders, geo, consent, segment."
+    families = criteria()
+    for key, family in families.items():
+        if key in node:
+            if _keys(node, path, {key}, {key}, result):
+                family.validate(node[key], f"{path}.{key}", result.workspace_id, result.errors)
+            return
+    known = ", ".join(
+        ["all", "any", "not", "field", "survey", "event", "orders", "geo", "consent", "segment", *families]
     )
+    err(f"{path}: unknown condition; expected one of {known}.")
 
 
 def _keys(node: dict, path: str, allowed: set[str], required: set[str], result: ValidationResult) -> bool:

@@ -23,7 +23,7 @@ MIN_REFRESH = timedelta(minutes=5)
 def definition_check(*, workspace: Workspace, definition: Any, segment: Segment | None = None) -> set[int]:
     """Validate a definition in a workspace: rules, referenced segments, and no cycle through `segment`."""
     types = dict(AttributeDefinition.objects.filter(workspace=workspace).values_list("key", "type"))
-    refs = validate_definition(definition, attribute_types=types)
+    refs = validate_definition(definition, attribute_types=types, workspace_id=workspace.pk)
     known = set(Segment.objects.filter(workspace=workspace, pk__in=refs).values_list("pk", flat=True))
     missing = sorted(refs - known)
     if missing:

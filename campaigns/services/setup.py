@@ -11,6 +11,7 @@ from campaigns.errors import CampaignErrorCode
 from campaigns.models import Campaign, Target, shares_over_100
 from campaigns.rendering import unknown_tokens
 from core.errors import CommonErrorCode
+from insights.selectors import fine_members
 from segments.rules import validate_definition
 
 Status = Campaign.Status
@@ -228,10 +229,16 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
             )
         )
     for target in targets:
-        if target.mode == Target.Mode.FINE:
+        if (
+            target.mode == Target.Mode.FINE
+            and target.segment is not None
+            and (fine_members(segment=target.segment, min_probability=target.min_probability or 0) is None)
+        ):
             errors.setdefault("targets", []).append(
                 ValidationError(
-                    f"Target {target}: no membership probabilities are computed for its segment yet; use macro mode.",
+                    f"Target {target}: segment {target.segment.name!r} has no membership model with scores yet. "
+                    "Train one (POST /api/insights/models/ with kind membership and the segment, or Insights > "
+                    "Models in the admin), or use macro mode.",
                     code=CampaignErrorCode.NO_SCORES,
                 )
             )

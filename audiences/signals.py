@@ -1,0 +1,7 @@
+"""Signals higher apps listen to, so audiences never imports them."""
+
+from django.dispatch import Signal
+
+# Sent after a computation made a new version current (on commit): segment_id, workspace_id, version.
+# Insights retrains the segment's membership model and re-ranks its lookalikes.
+audience_computed = Signal()

@@ -1,0 +1,189 @@
+"""The rule-language criteria insights adds (registered in segments.criteria by InsightsConfig.ready):
+
+    {"rfm": {"segment": "champions"}}                 the named RFM segment of the current run
+    {"rfm": {"segment": ["champions", "loyal"]}}
+    {"rfm": {"r": {"gte": 4}, "f": {"gte": 3}}}       scores 1-5
+    {"probability": {"segment": 17, "gte": 0.7}}      the segment's membership model
+    {"probability": {"model": 4, "gte": 0.5}}         any model (purchase propensity, churn risk)
+    {"persona": 12}                                   a persona of the latest clustering
+    {"lookalike": {"id": 3, "band": 5}}               the 5 % most similar to the seed (bands 1 to 5)
+
+Each reads the current version of what insights computed; before the first computation it
+selects nobody.
+"""
+
+from typing import Any
+
+from django.db.models import Q
+
+from core.errors import json_literal
+from insights.models import (
+    BANDS,
+    Lookalike,
+    LookalikeMember,
+    Persona,
+    PersonaMember,
+    PredictiveModel,
+    RfmScore,
+    RfmSegment,
+)
+from insights.rfm import current_rfm_run
+from segments.criteria import Criterion
+
+COMPARISONS = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _bounds(spec: dict, path: str, errors: list[str], low: float, high: float, keys=COMPARISONS) -> None:
+    for key in keys:
+        if key in spec and (not _number(spec[key]) or not low <= spec[key] <= high):
+            errors.append(f"{path}.{key}: expected a number from {low:g} to {high:g}.")
+
+
+def _id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
+# --- rfm ---------------------------------------------------------------------------------------
+
+
+def rfm_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
+    example = '{"segment": "champions"} or {"r": {"gte": 4}}'
+    if not isinstance(spec, dict) or not spec:
+        errors.append(f"{path}: expected {example}.")
+        return
+    for key in sorted(set(spec) - {"segment", "r", "f", "m"}):
+        errors.append(f"{path}.{key}: unknown key; use segment, r, f or m.")
+    if "segment" in spec:
+        codes = spec["segment"] if isinstance(spec["segment"], list) else [spec["segment"]]
+        if not codes or len(codes) > 10 or not all(isinstance(c, str) and 0 < len(c) <= 40 for c in codes):
+            errors.append(f'{path}.segment: expected a segment code or a list of codes, such as "champions".')
+        elif workspace_id is not None:
+            from insights.rfm import DEFAULT_SEGMENTS
+
+            known = set(RfmSegment.objects.filter(workspace_id=workspace_id).values_list("code", flat=True)) or {
+                code for code, *_ in DEFAULT_SEGMENTS
+            }
+            for code in codes:
+                if code not in known:
+                    errors.append(
+                        f"{path}.segment: unknown RFM segment {json_literal(code)}; use one of {', '.join(sorted(known))}."
+                    )
+    for score in ("r", "f", "m"):
+        if score in spec:
+            comparison = spec[score]
+            if not isinstance(comparison, dict) or not comparison or set(comparison) - set(COMPARISONS):
+                errors.append(f'{path}.{score}: expected a comparison such as {{"gte": 4}} (eq, gt, gte, lt, lte).')
+            else:
+                _bounds(comparison, f"{path}.{score}", errors, 1, 5)
+
+
+def rfm_compile(spec: dict, ctx) -> Any:
+    run = current_rfm_run(workspace_id=ctx.workspace_id)
+    scores = RfmScore.objects.filter(run_id=run.pk if run else 0)
+    if "segment" in spec:
+        codes = spec["segment"] if isinstance(spec["segment"], list) else [spec["segment"]]
+        scores = scores.filter(segment__in=codes)
+    for score in ("r", "f", "m"):
+        for key, bound in spec.get(score, {}).items():
+            scores = scores.filter(**{f"{score}__{COMPARISONS[key]}": bound})
+    return scores.values("profile_id")
+
+
+# --- probability ----------------------------------------------------------------------------------
+
+
+def _model_of(spec: dict, workspace_id: int) -> PredictiveModel | None:
+    found = PredictiveModel.objects.filter(workspace_id=workspace_id)
+    if "model" in spec:
+        return found.filter(pk=spec["model"]).first()
+    return found.filter(kind=PredictiveModel.Kind.MEMBERSHIP, segment_id=spec["segment"]).first()
+
+
+def probability_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
+    example = '{"segment": 17, "gte": 0.7} or {"model": 4, "gte": 0.5}'
+    if not isinstance(spec, dict):
+        errors.append(f"{path}: expected {example}.")
+        return
+    subject = [key for key in ("segment", "model") if key in spec]
+    for key in sorted(set(spec) - {"segment", "model", *COMPARISONS}):
+        errors.append(f"{path}.{key}: unknown key; use segment or model, and gte, gt, lte, lt.")
+    if len(subject) != 1:
+        errors.append(f"{path}: name either a segment (its membership model) or a model: {example}.")
+        return
+    if not _id(spec[subject[0]]):
+        errors.append(f"{path}.{subject[0]}: expected an id.")
+        return
+    if not set(spec) & set(COMPARISONS):
+        errors.append(f'{path}: add a threshold such as "gte": 0.7.')
+    _bounds(spec, path, errors, 0, 1)
+    if workspace_id is not None and not errors and _model_of(spec, workspace_id) is None:
+        if subject[0] == "model":
+            errors.append(f"{path}.model: no model {spec['model']} in this workspace.")
+        else:
+            errors.append(
+                f"{path}.segment: segment {spec['segment']} has no membership model yet; create one "
+                "(POST /api/insights/models/ with kind membership and the segment)."
+            )
+
+
+def probability_compile(spec: dict, ctx) -> Any:
+    model = _model_of(spec, ctx.workspace_id)
+    from insights.models import Score
+
+    scores = Score.objects.filter(model_id=model.pk if model else 0, version=model.version if model else 0)
+    for key in COMPARISONS:
+        if key in spec:
+            scores = scores.filter(**{f"score__{COMPARISONS[key]}": spec[key]})
+    return scores.values("profile_id")
+
+
+# --- persona -------------------------------------------------------------------------------------
+
+
+def persona_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
+    if not _id(spec):
+        errors.append(f"{path}: expected a persona id.")
+    elif workspace_id is not None and not Persona.objects.filter(workspace_id=workspace_id, pk=spec).exists():
+        errors.append(f"{path}: no persona {spec} in this workspace.")
+
+
+def persona_compile(spec: int, ctx) -> Any:
+    persona = Persona.objects.filter(workspace_id=ctx.workspace_id, pk=spec, active=True).first()
+    return PersonaMember.objects.filter(
+        run_id=persona.run_id if persona else 0, persona_id=persona.pk if persona else 0
+    ).values("profile_id")
+
+
+# --- lookalike -----------------------------------------------------------------------------------
+
+
+def lookalike_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
+    if not isinstance(spec, dict) or set(spec) != {"id", "band"}:
+        errors.append(f'{path}: expected {{"id": <lookalike>, "band": 1 to {BANDS}}}.')
+        return
+    if not _id(spec["id"]):
+        errors.append(f"{path}.id: expected a lookalike id.")
+    elif workspace_id is not None and not Lookalike.objects.filter(workspace_id=workspace_id, pk=spec["id"]).exists():
+        errors.append(f"{path}.id: no lookalike {spec['id']} in this workspace.")
+    if not (isinstance(spec["band"], int) and not isinstance(spec["band"], bool) and 1 <= spec["band"] <= BANDS):
+        errors.append(f"{path}.band: expected a whole number of percent from 1 to {BANDS}.")
+
+
+def lookalike_compile(spec: dict, ctx) -> Any:
+    lookalike = Lookalike.objects.filter(workspace_id=ctx.workspace_id, pk=spec["id"]).first()
+    return LookalikeMember.objects.filter(
+        Q(lookalike_id=lookalike.pk if lookalike else 0, version=lookalike.version if lookalike else 0),
+        band__lte=spec["band"],
+    ).values("profile_id")
+
+
+CRITERIA = [
+    Criterion("rfm", rfm_validate, rfm_compile, facets=(("orders",), ("event", "purchase"))),
+    Criterion("probability", probability_validate, probability_compile),
+    Criterion("persona", persona_validate, persona_compile),
+    Criterion("lookalike", lookalike_validate, lookalike_compile),
+]

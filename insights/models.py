@@ -1,0 +1,450 @@
+"""What Cible learns from the data: profile features, RFM, personas, models and lookalikes.
+
+Every result is computed by a worker (an `InsightJob`, with its progress), versioned, and
+belongs to a workspace. Per-profile results (features, scores, memberships) are written
+set-based and read by the rule language through the criteria insights registers in segments.
+"""
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from accounts.models import Workspace
+from core.leases import LeasedJob
+from core.personal_data import PersonalData
+from customers.models import Channel, Profile
+from privacy.models import ConsentPurpose
+from segments.models import JobStatus, Segment
+
+DERIVED = "Derived from the customer 360 view"
+PROFILING = ("Personalisation and profiling within the consent given",)
+
+
+class InsightJob(LeasedJob):
+    """One computation asked of a worker, with its progress for the people waiting on it."""
+
+    lease_jobs = "insight jobs"
+    lease_task = "insights.tasks.insight_job_run_task"
+
+    class Kind(models.TextChoices):
+        FEATURES = "features", "Profile features"
+        RFM = "rfm", "RFM scores"
+        PERSONAS = "personas", "Personas (clustering)"
+        MODEL = "model", "Predictive model (training and scoring)"
+        LOOKALIKE = "lookalike", "Lookalike bands"
+
+    Status = JobStatus
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    subject_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The model or lookalike this job computes, for those kinds."
+    )
+    params = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
+    step = models.CharField(max_length=200, blank=True, help_text="What the worker is doing now.")
+    error = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="What the job produced (ids, sizes, timings).")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["workspace", "kind", "status"], name="insights_job_kind_status")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.pk} ({self.status})"
+
+
+class VectorField(models.Field):
+    """A profile's features: `real[]` on PostgreSQL, a JSON array on SQLite. Written and read
+    set-based by insights.features, never one row at a time."""
+
+    description = "An array of floats"
+
+    def db_type(self, connection) -> str:
+        return "real[]" if connection.vendor == "postgresql" else "text"
+
+    def from_db_value(self, value: Any, expression, connection) -> list[float] | None:
+        if value is None or isinstance(value, list):
+            return value
+        return [float("nan") if v is None else float(v) for v in json.loads(value)]
+
+    def get_db_prep_value(self, value: Any, connection, prepared: bool = False) -> Any:
+        if value is None or connection.vendor == "postgresql":
+            return value
+        return json.dumps([None if v != v else v for v in value])
+
+
+class FeatureSet(models.Model):
+    """The definition of a workspace's profile features (one column per feature), and when its
+    table was last refreshed. A new definition (new regions, categories, questions) rebuilds
+    the whole table under a new version; otherwise a refresh recomputes only the profiles
+    whose features may have changed."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="feature_set")
+    version = models.PositiveIntegerField(default=0)
+    definition = models.JSONField(default=list, blank=True, help_text="The columns: [{name, facet, label, ...}].")
+    definition_hash = models.CharField(max_length=16, blank=True)
+    as_of = models.DateTimeField(null=True, blank=True, help_text="The moment the features describe.")
+    profiles = models.PositiveIntegerField(default=0)
+    refreshed = models.PositiveIntegerField(default=0, help_text="Profiles recomputed by the last refresh.")
+    full = models.BooleanField(default=True, help_text="Whether the last refresh rebuilt the whole table.")
+    duration_ms = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Features of {self.workspace} (v{self.version})"
+
+
+class ProfileFeatures(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.OneToOneField(Profile, on_delete=models.CASCADE, related_name="+", primary_key=True)
+    values = VectorField()
+
+    personal_data = PersonalData(
+        category=f"Profile features ({DERIVED})",
+        fields=("profile", "values"),
+        purposes=PROFILING,
+        legal_basis="consent or legitimate interests, per the purpose of each use",
+        retention="Recomputed on every refresh; removed with the profile.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        verbose_name_plural = "profile features"
+        indexes = [models.Index(fields=["workspace", "profile"], name="insights_features_ws")]
+
+    def __str__(self) -> str:
+        return f"Features of profile {self.profile_id}"
+
+
+# --- RFM ------------------------------------------------------------------------------------
+
+
+class RfmRun(models.Model):
+    Status = JobStatus
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    as_of = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    customers = models.PositiveIntegerField(default=0)
+    boundaries = models.JSONField(default=dict, blank=True, help_text="Per score: the lowest value of each grade.")
+    distribution = models.JSONField(default=list, blank=True)
+    migration = models.JSONField(default=list, blank=True, help_text="[{from, to, count}] since the previous run.")
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "version"], name="insights_rfmrun_version")]
+
+    def __str__(self) -> str:
+        return f"RFM v{self.version} as of {self.as_of:%Y-%m-%d}"
+
+
+class RfmScore(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run = models.ForeignKey(RfmRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    recency_days = models.IntegerField()
+    frequency = models.PositiveIntegerField()
+    monetary = models.DecimalField(max_digits=16, decimal_places=2)
+    r = models.PositiveSmallIntegerField()
+    f = models.PositiveSmallIntegerField()
+    m = models.PositiveSmallIntegerField()
+    segment = models.CharField(max_length=40, blank=True)
+
+    personal_data = PersonalData(
+        category=f"RFM scores ({DERIVED})",
+        fields=("profile", "recency_days", "frequency", "monetary", "r", "f", "m", "segment"),
+        purposes=PROFILING,
+        legal_basis="legitimate interests",
+        retention="The current and the previous run; older runs are removed.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "profile"], name="insights_rfmscore_unique")]
+        indexes = [models.Index(fields=["run", "segment"], name="insights_rfmscore_segment")]
+
+    def __str__(self) -> str:
+        return f"RFM {self.r}{self.f}{self.m} of profile {self.profile_id}"
+
+
+class RfmSegment(models.Model):
+    """A named RFM segment: score ranges; the first segment (by position) that matches wins."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=80)
+    description = models.CharField(max_length=300, blank=True)
+    position = models.PositiveSmallIntegerField()
+    r_min = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    r_max = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    f_min = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    f_max = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    m_min = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    m_max = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "code"], name="insights_rfmsegment_code"),
+            models.CheckConstraint(
+                condition=Q(r_min__lte=models.F("r_max"), f_min__lte=models.F("f_max"), m_min__lte=models.F("m_max")),
+                name="insights_rfmsegment_ranges",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def matches(self, r: int, f: int, m: int) -> bool:
+        return self.r_min <= r <= self.r_max and self.f_min <= f <= self.f_max and self.m_min <= m <= self.m_max
+
+
+# --- personas -------------------------------------------------------------------------------
+
+
+class PersonaRun(models.Model):
+    Status = JobStatus
+
+    class Facets(models.TextChoices):
+        ALL = "all", "Every facet"
+        ATTITUDINAL = "attitudinal", "Attitudinal only (survey answers and interests)"
+        BEHAVIOURAL = "behavioural", "Behavioural and transactional"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    facets = models.CharField(max_length=12, choices=Facets.choices, default=Facets.ALL)
+    columns = models.JSONField(default=list, blank=True, help_text="The features clustered.")
+    k = models.PositiveSmallIntegerField()
+    k_chosen_by = models.CharField(max_length=10, default="user")
+    k_scores = models.JSONField(default=list, blank=True, help_text="[{k, inertia, silhouette}] when suggested.")
+    inertia = models.FloatField(null=True, blank=True)
+    silhouette = models.FloatField(null=True, blank=True)
+    stability_ari = models.FloatField(
+        null=True, blank=True, help_text="Adjusted Rand index with the previous run, on the profiles in both."
+    )
+    drift = models.FloatField(null=True, blank=True, help_text="Share of profiles that changed persona.")
+    profiles = models.PositiveIntegerField(default=0)
+    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "version"], name="insights_personarun_version")]
+
+    def __str__(self) -> str:
+        return f"Personas v{self.version} (k={self.k})"
+
+
+class Persona(models.Model):
+    """A cluster kept across runs: a re-run matches centroids, so its segment keeps working."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField(help_text="Its identity across runs, within the workspace.")
+    name = models.CharField(max_length=120)
+    named_by_user = models.BooleanField(default=False)
+    segment = models.OneToOneField(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="persona")
+    run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="personas")
+    size = models.PositiveIntegerField(default=0)
+    share = models.FloatField(default=0)
+    centroid = models.JSONField(default=dict, blank=True, help_text="Feature -> mean, in readable units.")
+    profile = models.JSONField(default=list, blank=True, help_text="Its most over-represented features.")
+    active = models.BooleanField(default=True, help_text="Whether the latest run still has it.")
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "number"], name="insights_persona_number")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PersonaMember(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="members", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+", db_index=False)
+
+    personal_data = PersonalData(
+        category=f"Persona memberships ({DERIVED})",
+        fields=("profile", "persona"),
+        purposes=PROFILING,
+        legal_basis="legitimate interests",
+        retention="The current and the previous run; older runs are removed.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "profile"], name="insights_personamember_unique")]
+        indexes = [models.Index(fields=["run", "persona"], name="insights_personamember_p")]
+
+    def __str__(self) -> str:
+        return f"Profile {self.profile_id} in persona {self.persona_id}"
+
+
+# --- predictive models ----------------------------------------------------------------------
+
+
+class PredictiveModel(models.Model):
+    """A calibrated model of p(target | features): membership of a segment, or a purchase (churn)
+    in the next N days. Its scores are a criterion of the rule language and drive fine targets."""
+
+    class Kind(models.TextChoices):
+        MEMBERSHIP = "membership", "Membership of a segment"
+        PURCHASE = "purchase", "Will purchase in the next N days"
+        CHURN = "churn", "Churn risk: a customer who will not purchase in the next N days"
+
+    class Correction(models.TextChoices):
+        AUTO = "auto", "Automatic: for static lists, whose non-members are unlabelled"
+        ON = "on", "Positive-unlabelled correction (Elkan & Noto)"
+        OFF = "off", "None: non-members are true negatives"
+
+    Status = JobStatus
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=120)
+    segment = models.ForeignKey(
+        Segment, null=True, blank=True, on_delete=models.CASCADE, related_name="models", help_text="Membership: whose."
+    )
+    horizon_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(365)]
+    )
+    pu_correction = models.CharField(max_length=4, choices=Correction.choices, default=Correction.AUTO)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    version = models.PositiveIntegerField(default=0, help_text="The version of the scores in use; 0: none yet.")
+    trained_at = models.DateTimeField(null=True, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    curve = models.JSONField(default=list, blank=True, help_text="[{threshold, reach, precision, recall}].")
+    importances = models.JSONField(default=list, blank=True)
+    excluded = models.JSONField(default=list, blank=True, help_text="Features left out, with why.")
+    threshold = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+        help_text="The threshold the marketer picked (by reach or by precision).",
+    )
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "segment"], condition=Q(kind="membership"), name="insights_model_one_per_segment"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="membership", segment__isnull=False)
+                | Q(kind__in=["purchase", "churn"], horizon_days__isnull=False),
+                name="insights_model_subject",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Score(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    model = models.ForeignKey(PredictiveModel, on_delete=models.CASCADE, related_name="+", db_index=False)
+    version = models.PositiveIntegerField()
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    score = models.FloatField()
+
+    personal_data = PersonalData(
+        category=f"Predicted probabilities ({DERIVED})",
+        fields=("profile", "score"),
+        purposes=PROFILING,
+        legal_basis="legitimate interests",
+        retention="The current and the previous version; older versions are removed.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["model", "version", "profile"], name="insights_score_unique")]
+        indexes = [models.Index(fields=["model", "version", "score"], name="insights_score_by_value")]
+
+    def __str__(self) -> str:
+        return f"{self.score:.3f} for profile {self.profile_id}"
+
+
+# --- lookalikes -----------------------------------------------------------------------------
+
+BANDS = 10  # 1 % to 10 % of the eligible base
+
+
+class Lookalike(models.Model):
+    """Twin profiles of a seed segment: the eligible base ranked by the seed's membership model,
+    in bands of 1 % to 10 %, each a segment a campaign can target."""
+
+    Status = JobStatus
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    seed = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="lookalikes")
+    purpose = models.CharField(max_length=32, choices=ConsentPurpose.choices, default=ConsentPurpose.AD_TARGETING)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.DISPLAY)
+    model = models.ForeignKey(PredictiveModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    version = models.PositiveIntegerField(default=0)
+    eligible = models.PositiveIntegerField(default=0, help_text="Profiles ranked: not in the seed, with consent.")
+    bands = models.JSONField(default=list, blank=True, help_text="[{band, size, segment}].")
+    evaluation = models.JSONField(default=dict, blank=True, help_text="Held-out seed members recovered per band.")
+    computed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["workspace", "seed", "purpose", "channel"], name="insights_lookalike_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Lookalikes of {self.seed} ({self.purpose}/{self.channel})"
+
+
+class LookalikeMember(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    lookalike = models.ForeignKey(Lookalike, on_delete=models.CASCADE, related_name="+", db_index=False)
+    version = models.PositiveIntegerField()
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    band = models.PositiveSmallIntegerField(help_text="1: the 1 % most similar; 10: from 9 % to 10 %.")
+
+    personal_data = PersonalData(
+        category=f"Lookalike bands ({DERIVED})",
+        fields=("profile", "band"),
+        purposes=PROFILING,
+        legal_basis="legitimate interests",
+        retention="The current and the previous version.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["lookalike", "version", "profile"], name="insights_lookalikemember_unique")
+        ]
+        indexes = [models.Index(fields=["lookalike", "version", "band"], name="insights_lookalike_band")]
+
+    def __str__(self) -> str:
+        return f"Profile {self.profile_id} in band {self.band}"
