@@ -373,3 +373,56 @@ def arrays_copy(*, table: str, columns: Sequence[str], arrays: Sequence[Any]) ->
                 copy.write(raw[start : start + step])
             copy.write(trailer)
     return n
+
+
+# --- JSON arrays as rows ---------------------------------------------------------------------------
+
+
+def json_elements(column: str, alias: str, key: str | None = None) -> str:
+    """A FROM-clause join that turns the JSON array in `column` (of the preceding table), or in
+    its member `key`, into one row per element, `alias.value`; anything but an array gives no
+    row. Read an element with `json_element_text` and `json_member`. Names are Cible's, never a client's."""
+    if connection.vendor == "postgresql":
+        array = f"{column} -> '{key}'" if key else column
+        return (
+            f"CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof({array}) = 'array' "
+            f"THEN {array} ELSE '[]'::jsonb END) AS {alias}(value)"
+        )
+    kind, array = (
+        (f"json_type({column}, '$.{key}')", f"json_extract({column}, '$.{key}')")
+        if key
+        else (
+            f"json_type({column})",
+            column,
+        )
+    )
+    return f"CROSS JOIN json_each(CASE WHEN {kind} = 'array' THEN {array} ELSE '[]' END) AS {alias}"
+
+
+def json_element_text(element: str) -> str:
+    """The text of an element of `json_elements` (a string element as it is)."""
+    return f"({element} #>> '{{}}')" if connection.vendor == "postgresql" else element
+
+
+def json_member(element: str, key: str) -> str:
+    """The text of member `key` of an element of `json_elements` (`key` is Cible's, never a client's)."""
+    if connection.vendor == "postgresql":
+        return f"({element} ->> '{key}')"
+    return f"json_extract({element}, '$.{key}')"
+
+
+@contextmanager
+def temporary_rows(sql: str, params: Sequence[Any]) -> Iterator[str]:
+    """The rows of a query kept in a temporary table while the block runs, for a set that several
+    statements read (computed once, not once a statement); yields the table's name. Analysed on
+    PostgreSQL, whose autovacuum never looks at temporary tables."""
+    name = f"cible_rows_{next(_stage_names)}"
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} AS {sql}", params)
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {name}")
+    try:
+        yield name
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS {name}")

@@ -3,7 +3,7 @@
 Right after a large load PostgreSQL plans with the statistics of the table as it was (none at
 all for a new table): a preview of two order conditions took 20 to 60 s then, 0.2 s after
 `ANALYZE`. Autovacuum catches up within minutes; a marketer previews at once. So whatever
-writes rows in bulk (ingestion batches, CSV imports) reports them here after its commit, and
+writes rows in bulk (ingestion batches, CSV imports, what insights learns) reports them here, and
 once the rows written since the last analysis reach a tenth of the table (at least 1,000, or
 any number while the table has never been analysed), a worker runs `ANALYZE` on it: at most
 once per table every 30 seconds, and `ANALYZE` reads a fixed-size sample, so its cost does not
@@ -24,9 +24,12 @@ def _written_key(table: str) -> str:
     return f"cible:statistics:{table}:written"
 
 
-def rows_written(*, model: type[Model], rows: int) -> bool:
-    """Count rows just committed into the model's table; queue its analysis when they change a large share
-    of it. True when an analysis was queued."""
+def rows_written(*, model: type[Model], rows: int, wait: bool = False) -> bool:
+    """Count rows just written into the model's table; queue its analysis when they change a large share
+    of it. True when an analysis was queued (or run).
+
+    `wait`: the caller reads the table at once (a worker's job that writes a million scores, then
+    ranks them), so the analysis runs now, in the caller, rather than in a task."""
     if connection.vendor != "postgresql" or rows <= 0 or not settings.CIBLE_STATISTICS_REFRESH:
         return False
     table = model._meta.db_table
@@ -41,6 +44,9 @@ def rows_written(*, model: type[Model], rows: int) -> bool:
     estimate = row[0] if row else -1
     if estimate >= 0 and written < SHARE * estimate:  # -1: never analysed
         return False
+    if wait:
+        table_analyze(table=table)
+        return True
     from core.tasks import table_analyze_task  # the task module imports this one
 
     if cache.add(f"cible:statistics:{table}:queued", 1, timeout=THROTTLE_SECONDS):

@@ -26,8 +26,9 @@ from insights.models import (
     PredictiveModel,
     RfmScore,
     RfmSegment,
+    Score,
 )
-from insights.rfm import current_rfm_run
+from insights.rfm import DEFAULT_SEGMENTS, current_rfm_run
 from segments.criteria import Criterion
 
 COMPARISONS = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
@@ -62,8 +63,6 @@ def rfm_validate(spec: Any, path: str, workspace_id: int | None, errors: list[st
         if not codes or len(codes) > 10 or not all(isinstance(c, str) and 0 < len(c) <= 40 for c in codes):
             errors.append(f'{path}.segment: expected a segment code or a list of codes, such as "champions".')
         elif workspace_id is not None:
-            from insights.rfm import DEFAULT_SEGMENTS
-
             known = set(RfmSegment.objects.filter(workspace_id=workspace_id).values_list("code", flat=True)) or {
                 code for code, *_ in DEFAULT_SEGMENTS
             }
@@ -132,8 +131,6 @@ def probability_validate(spec: Any, path: str, workspace_id: int | None, errors:
 
 def probability_compile(spec: dict, ctx) -> Any:
     model = _model_of(spec, ctx.workspace_id)
-    from insights.models import Score
-
     scores = Score.objects.filter(model_id=model.pk if model else 0, version=model.version if model else 0)
     for key in COMPARISONS:
         if key in spec:

@@ -18,17 +18,20 @@ Left out: erased profiles, and people whose consent to profiling is refused or w
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.sql import json_element_text, json_elements, json_member, temporary_rows
+from core.statistics import rows_written
 from customers.models import (
     AttributeDefinition,
     AttributeType,
@@ -42,6 +45,8 @@ from customers.models import (
 )
 from insights.models import FeatureSet, ProfileFeatures
 from privacy.models import ConsentPurpose, ConsentRecord, ConsentStatus
+from segments.criteria import Criterion
+from segments.rules import definition_leaves
 
 WINDOWS = (30, 90, 365)
 CHANNEL_WINDOW = 90
@@ -60,7 +65,6 @@ CONSENT_PAIRS = (
     ("ad_targeting", "display"),
     ("ad_targeting", "social"),
 )
-FACETS = ("demographic", "geographic", "attitudinal", "behavioural", "transactional", "consent")
 
 
 @dataclass(frozen=True)
@@ -75,25 +79,11 @@ class Column:
     value: Any = None  # the value a one-hot column tests
 
     def as_json(self) -> dict:
-        return {
-            "name": self.name,
-            "facet": self.facet,
-            "label": self.label,
-            "kind": self.kind,
-            "source": list(self.source),
-            "value": self.value,
-        }
+        return {**asdict(self), "source": list(self.source)}
 
     @classmethod
     def from_json(cls, data: dict) -> "Column":
-        return cls(
-            name=data["name"],
-            facet=data["facet"],
-            label=data["label"],
-            kind=data["kind"],
-            source=tuple(data["source"]),
-            value=data.get("value"),
-        )
+        return cls(**{**data, "source": tuple(data["source"])})
 
 
 def _top(queryset, field: str, n: int, minimum: int = 1) -> list:
@@ -108,87 +98,77 @@ def _top(queryset, field: str, n: int, minimum: int = 1) -> list:
 
 
 def _survey_questions(workspace_id: int) -> list[tuple[str, str, str, list[str]]]:
-    """(survey, question, "number" | "choice", closed answers) of the most answered questions."""
-    answers = SurveyResponse.objects.filter(workspace_id=workspace_id)
-    pairs = answers.values("survey", "question").annotate(_n=Count("*")).filter(_n__gte=MIN_SHARED)
+    """(survey, question, "number" | "choice", closed answers) of the most answered questions: two
+    GROUP BYs over the answers, one for the kinds of answer per question, one for the texts that
+    MIN_SHARED people or more gave."""
+    answer = _answer_sql()
+    table = SurveyResponse._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT survey, question, COUNT(*), SUM(CASE WHEN {answer['kind']} = 'number' THEN 1 ELSE 0 END) "
+            f"FROM {table} WHERE workspace_id = %s GROUP BY survey, question HAVING COUNT(*) >= %s "
+            "ORDER BY 3 DESC, 1, 2 LIMIT %s",
+            [workspace_id, MIN_SHARED, TOP_QUESTIONS],
+        )
+        questions = cursor.fetchall()
+        cursor.execute(
+            f"SELECT survey, question, {answer['text']} AS t, COUNT(*) FROM {table} "
+            f"WHERE workspace_id = %s AND {answer['kind']} = 'text' GROUP BY survey, question, t "
+            "HAVING COUNT(*) >= %s ORDER BY 4 DESC, 3",
+            [workspace_id, MIN_SHARED],
+        )
+        texts: dict[tuple[str, str], list[str]] = {}
+        for survey, question, text, _ in cursor.fetchall():
+            texts.setdefault((survey, question), []).append(text)
     found: list[tuple[str, str, str, list[str]]] = []
-    for row in pairs.order_by("-_n", "survey", "question")[:TOP_QUESTIONS]:
-        survey, question = row["survey"], row["question"]
-        sql, params = _answer_sql()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT {sql['kind']} AS k, {sql['text']} AS t, COUNT(*) FROM customers_surveyresponse "
-                "WHERE workspace_id = %s AND survey = %s AND question = %s GROUP BY 1, 2 ORDER BY 3 DESC, 2",
-                [workspace_id, survey, question],
-            )
-            rows = cursor.fetchall()
-        numbers = sum(n for kind, _, n in rows if kind == "number")
-        total = sum(n for _, _, n in rows)
+    for survey, question, total, numbers in questions:
         if numbers * 2 > total:
             found.append((survey, question, "number", []))
-            continue
-        closed = [text for kind, text, n in rows if kind == "text" and n >= MIN_SHARED][:TOP_ANSWERS]
-        if closed:
-            found.append((survey, question, "choice", closed))
+        elif texts.get((survey, question)):
+            found.append((survey, question, "choice", texts[(survey, question)][:TOP_ANSWERS]))
     return found
 
 
-def _answer_sql() -> tuple[dict[str, str], list]:
-    """SQL for a survey answer's kind ("number" / "text" / other), text and number."""
+def _answer_sql() -> dict[str, str]:
+    """SQL for a survey answer's kind ("number" / "text" / "other"), text and number."""
     if connection.vendor == "postgresql":
         return {
             "kind": "CASE jsonb_typeof(answer) WHEN 'number' THEN 'number' WHEN 'string' THEN 'text' "
             "WHEN 'boolean' THEN 'text' ELSE 'other' END",
             "text": "CASE WHEN jsonb_typeof(answer) IN ('string', 'boolean') THEN answer #>> '{}' END",
             "number": "CASE WHEN jsonb_typeof(answer) = 'number' THEN (answer #>> '{}')::float8 END",
-        }, []
+        }
     return {
         "kind": "CASE json_type(answer) WHEN 'integer' THEN 'number' WHEN 'real' THEN 'number' "
         "WHEN 'text' THEN 'text' WHEN 'true' THEN 'text' WHEN 'false' THEN 'text' ELSE 'other' END",
         "text": "CASE json_type(answer) WHEN 'text' THEN json_extract(answer, '$') WHEN 'true' THEN 'true' "
         "WHEN 'false' THEN 'false' END",
         "number": "CASE WHEN json_type(answer) IN ('integer', 'real') THEN json_extract(answer, '$') END",
-    }, []
+    }
 
 
 def _list_items(workspace_id: int, key: str) -> list[str]:
-    """The most frequent items of a list attribute (interests), shared by MIN_SHARED people or more."""
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT item, COUNT(*) FROM customers_profile p CROSS JOIN LATERAL jsonb_array_elements_text("
-            "CASE WHEN jsonb_typeof(p.attributes -> %s) = 'array' THEN p.attributes -> %s ELSE '[]'::jsonb END) item "
-            "WHERE p.workspace_id = %s GROUP BY item HAVING COUNT(*) >= %s ORDER BY 2 DESC, 1 LIMIT %s"
-        )
-        params: list[Any] = [key, key, workspace_id, MIN_SHARED, TOP_VALUES]
-    else:
-        sql = (
-            "SELECT j.value, COUNT(*) FROM customers_profile p, json_each(p.attributes, %s) j "
-            "WHERE p.workspace_id = %s AND json_type(p.attributes, %s) = 'array' "
-            "GROUP BY j.value HAVING COUNT(*) >= %s ORDER BY 2 DESC, 1 LIMIT %s"
-        )
-        params = [f'$."{key}"', workspace_id, f'$."{key}"', MIN_SHARED, TOP_VALUES]
+    """The most frequent items of a list attribute (interests), shared by MIN_SHARED people or more.
+    `key` is an attribute key (lower-case letters, digits and underscores: AttributeDefinition)."""
+    item = json_element_text("j.value")
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return [str(item) for item, _ in cursor.fetchall()]
+        cursor.execute(
+            f"SELECT {item}, COUNT(*) FROM customers_profile p {json_elements('p.attributes', 'j', key)} "
+            f"WHERE p.workspace_id = %s GROUP BY {item} HAVING COUNT(*) >= %s ORDER BY 2 DESC, 1 LIMIT %s",
+            [workspace_id, MIN_SHARED, TOP_VALUES],
+        )
+        return [str(value) for value, _ in cursor.fetchall()]
 
 
 def _categories(workspace_id: int) -> list[str]:
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT it.line ->> 'category' c, COUNT(*) FROM customers_order o CROSS JOIN LATERAL "
-            "jsonb_array_elements(CASE WHEN jsonb_typeof(o.items) = 'array' THEN o.items ELSE '[]'::jsonb END) it(line) "
-            "WHERE o.workspace_id = %s AND o.status = 'completed' AND jsonb_typeof(it.line -> 'category') = 'string' "
-            "GROUP BY c HAVING COUNT(*) >= %s ORDER BY 2 DESC, 1 LIMIT %s"
-        )
-    else:
-        sql = (
-            "SELECT json_extract(it.value, '$.category') c, COUNT(*) FROM customers_order o, "
-            "json_each(CASE WHEN json_type(o.items) = 'array' THEN o.items ELSE '[]' END) it "
-            "WHERE o.workspace_id = %s AND o.status = 'completed' AND json_type(it.value, '$.category') = 'text' "
-            "GROUP BY c HAVING COUNT(*) >= %s ORDER BY 2 DESC, 1 LIMIT %s"
-        )
+    category = json_member("it.value", "category")
     with connection.cursor() as cursor:
-        cursor.execute(sql, [workspace_id, MIN_SHARED, TOP_CATEGORIES])
+        cursor.execute(
+            f"SELECT {category}, COUNT(*) FROM customers_order o {json_elements('o.items', 'it')} "
+            f"WHERE o.workspace_id = %s AND o.status = 'completed' AND {category} IS NOT NULL "
+            f"GROUP BY {category} HAVING COUNT(*) >= %s ORDER BY 2 DESC, 1 LIMIT %s",
+            [workspace_id, MIN_SHARED, TOP_CATEGORIES],
+        )
         return [str(c) for c, _ in cursor.fetchall()]
 
 
@@ -242,7 +222,7 @@ def feature_definition(*, workspace: Workspace) -> list[Column]:
                     )
                 )
         elif attribute.type == AttributeType.STRING:
-            values = _top(profiles.annotate(), f"attributes__{key}", TOP_VALUES, MIN_SHARED)
+            values = _top(profiles, f"attributes__{key}", TOP_VALUES, MIN_SHARED)
             for i, value in enumerate(v for v in values if isinstance(v, str)):
                 cols.append(
                     Column(
@@ -338,15 +318,13 @@ def _cond_sum(condition: str, value: str = "1") -> str:
     return f"SUM(CASE WHEN {condition} THEN {value} ELSE 0 END)"
 
 
-class _Sql:
-    """A SELECT of (profile id, one expression per column) with its parameters, in order."""
-
-    def __init__(self) -> None:
-        self.params: list[Any] = []
-
-    def p(self, value: Any) -> str:
-        self.params.append(value)
-        return "%s"
+# The per-profile GROUP BYs a feature reads, by alias: (FROM, the condition of the rows as of a moment).
+_SOURCES = {
+    "e": ("customers_event t", "t.occurred_at <= %s"),
+    "o": ("customers_order t", "t.status = 'completed' AND t.ordered_at <= %s"),
+    "l": ("customers_order t {lines}", "t.status = 'completed' AND t.ordered_at <= %s"),
+    "s": ("customers_surveyresponse t", "t.answered_at <= %s"),
+}
 
 
 def features_select(
@@ -355,23 +333,18 @@ def features_select(
     columns: Sequence[Column],
     as_of: datetime,
     scope: str | None = None,
-    scope_params: Sequence[Any] = (),
 ) -> tuple[str, list[Any]]:
     """SELECT p.id, <one value per column> for the workspace's profiles as of `as_of` (rows
-    after it do not exist yet); `scope` (SQL of profile ids) limits it to some profiles."""
-    pg = connection.vendor == "postgresql"
+    after it do not exist yet); `scope` (a table of profile ids) limits it to some profiles."""
     at = _param(as_of)
+    answer = _answer_sql()
     exprs: list[tuple[str, list]] = []  # per column: (expression, params)
-    events: list[tuple[str, list]] = []
-    orders: list[tuple[str, list]] = []
-    lines: list[tuple[str, list]] = []
-    answers: list[tuple[str, list]] = []
-    joins: list[tuple[str, list]] = []
-    answer_sql, _ = _answer_sql()
+    aggregates: dict[str, list[tuple[str, list]]] = {alias: [] for alias in _SOURCES}
+    pairs: list[tuple[str, str]] = []
 
-    def agg(bucket: list, alias: str, sql: str, params: list) -> str:
-        name = f"{alias}{len(bucket)}"
-        bucket.append((f"{sql} AS {name}", params))
+    def agg(alias: str, sql: str, params: list) -> str:
+        name = f"{alias}{len(aggregates[alias])}"
+        aggregates[alias].append((f"{sql} AS {name}", params))
         return f"{alias}.{name}"
 
     for col in columns:
@@ -387,108 +360,69 @@ def features_select(
             else:
                 e = (f"(CASE WHEN p.{name} = %s THEN 1 ELSE 0 END)", [col.value])
         elif src[0] == "attribute":
-            e = _attribute_expr(col, pg)
+            e = _attribute_expr(col)
         elif src[0] == "survey":
-            cond = "survey = %s AND question = %s"
+            cond = "t.survey = %s AND t.question = %s"
             if col.value is None:
-                ref = agg(answers, "s", f"AVG(CASE WHEN {cond} THEN {answer_sql['number']} END)", [src[1], src[2]])
-                e = (ref, [])
+                e = (agg("s", f"AVG(CASE WHEN {cond} THEN {answer['number']} END)", [src[1], src[2]]), [])
             else:
                 ref = agg(
-                    answers,
-                    "s",
-                    f"MAX(CASE WHEN {cond} AND {answer_sql['text']} = %s THEN 1 ELSE 0 END)",
-                    [src[1], src[2], col.value],
+                    "s", f"MAX(CASE WHEN {cond} AND {answer['text']} = %s THEN 1 ELSE 0 END)", [*src[1:], col.value]
                 )
                 e = (f"COALESCE({ref}, 0)", [])
-        elif src[0] == "event":
-            if col.kind == "since":
-                ref = agg(events, "e", f"MAX(CASE WHEN type = %s THEN {_days('occurred_at')} END)", [src[1]])
-                e = (ref, [])
-            else:
-                since = _param(as_of - timedelta(days=col.value))
-                ref = agg(events, "e", _cond_sum("type = %s AND occurred_at >= %s"), [src[1], since])
-                e = (f"COALESCE({ref}, 0)", [])
-        elif src[0] == "channel":
+        elif src[0] == "event" and col.kind == "since":
+            e = (agg("e", f"MAX(CASE WHEN t.type = %s THEN {_days('t.occurred_at')} END)", [src[1]]), [])
+        elif src[0] in ("event", "channel"):
             since = _param(as_of - timedelta(days=col.value))
-            ref = agg(events, "e", _cond_sum("channel = %s AND occurred_at >= %s"), [src[1], since])
-            e = (f"COALESCE({ref}, 0)", [])
+            field = "type" if src[0] == "event" else "channel"
+            e = (f"COALESCE({agg('e', _cond_sum(f't.{field} = %s AND t.occurred_at >= %s'), [src[1], since])}, 0)", [])
         elif src[0] == "orders":
-            e = _order_expr(col, as_of, agg, orders, lines)
+            e = _order_expr(col, as_of, agg)
         elif src[0] == "consent":
-            alias = f"g{len(joins)}"
-            grants = ConsentRecord.objects.filter(workspace_id=workspace_id).granted_at(
-                purpose=src[1], channel=src[2], when=as_of
-            )
-            sql, params = grants.values("profile_id").query.sql_with_params()
-            joins.append(
-                (
-                    f"LEFT JOIN (SELECT DISTINCT profile_id FROM ({sql}) _{alias}) {alias} ON {alias}.profile_id = p.id",
-                    list(params),
-                )
-            )
-            e = (f"(CASE WHEN {alias}.profile_id IS NULL THEN 0 ELSE 1 END)", [])
+            pairs.append((src[1], src[2]))
+            e = (f"COALESCE(g.g{len(pairs) - 1}, 0)", [])
         else:
             raise ValueError(f"Unknown feature source {src!r}")
         exprs.append(e)
 
-    scope_sql = f" AND profile_id IN ({scope})" if scope else ""
-    parts: list[tuple[str, list]] = []
-    if events:
-        sel = ", ".join(s for s, _ in events)
-        parts.append(
-            (
-                f"LEFT JOIN (SELECT profile_id, {sel} FROM customers_event WHERE workspace_id = %s AND occurred_at <= %s"
-                f"{scope_sql} GROUP BY profile_id) e ON e.profile_id = p.id",
-                [*(x for _, ps in events for x in ps), workspace_id, at, *scope_params],
+    scoped = f" AND t.profile_id IN (SELECT id FROM {scope})" if scope else ""
+    joins: list[tuple[str, list]] = []
+    for alias, (source, condition) in _SOURCES.items():
+        if aggregates[alias]:
+            source = source.format(lines=json_elements("t.items", "it"))
+            select = ", ".join(sql for sql, _ in aggregates[alias])
+            joins.append(
+                (
+                    f"LEFT JOIN (SELECT t.profile_id, {select} FROM {source} WHERE t.workspace_id = %s AND "
+                    f"{condition}{scoped} GROUP BY t.profile_id) {alias} ON {alias}.profile_id = p.id",
+                    [*(x for _, ps in aggregates[alias] for x in ps), workspace_id, at],
+                )
             )
+    if pairs:
+        # Consent in force at as_of for every pair, in one pass over the consent history.
+        wanted = Q(pk__in=[])
+        for purpose, channel in pairs:
+            wanted |= Q(purpose=purpose, channel=channel)
+        grants = ConsentRecord.objects.filter(workspace_id=workspace_id).filter(wanted).grants_in_force(as_of)
+        grants_sql, grants_params = grants.values("profile_id", "purpose", "channel").query.sql_with_params()
+        flags = ", ".join(
+            f"MAX(CASE WHEN t.purpose = %s AND t.channel = %s THEN 1 ELSE 0 END) AS g{i}" for i in range(len(pairs))
         )
-    if orders:
-        sel = ", ".join(s for s, _ in orders)
-        parts.append(
+        joins.append(
             (
-                f"LEFT JOIN (SELECT profile_id, {sel} FROM customers_order WHERE workspace_id = %s AND status = 'completed' "
-                f"AND ordered_at <= %s{scope_sql} GROUP BY profile_id) o ON o.profile_id = p.id",
-                [*(x for _, ps in orders for x in ps), workspace_id, at, *scope_params],
-            )
-        )
-    if lines:
-        sel = ", ".join(s for s, _ in lines)
-        if pg:
-            source = (
-                "customers_order o2 CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(o2.items) = 'array' "
-                "THEN o2.items ELSE '[]'::jsonb END) it(line)"
-            )
-        else:
-            source = (
-                "customers_order o2, json_each(CASE WHEN json_type(o2.items) = 'array' THEN o2.items ELSE '[]' END) it"
-            )
-        scope2 = f" AND o2.profile_id IN ({scope})" if scope else ""
-        parts.append(
-            (
-                f"LEFT JOIN (SELECT o2.profile_id, {sel} FROM {source} WHERE o2.workspace_id = %s AND o2.status = 'completed' "
-                f"AND o2.ordered_at <= %s{scope2} GROUP BY o2.profile_id) l ON l.profile_id = p.id",
-                [*(x for _, ps in lines for x in ps), workspace_id, at, *scope_params],
-            )
-        )
-    if answers:
-        sel = ", ".join(s for s, _ in answers)
-        parts.append(
-            (
-                f"LEFT JOIN (SELECT profile_id, {sel} FROM customers_surveyresponse WHERE workspace_id = %s "
-                f"AND answered_at <= %s{scope_sql} GROUP BY profile_id) s ON s.profile_id = p.id",
-                [*(x for _, ps in answers for x in ps), workspace_id, at, *scope_params],
+                f"LEFT JOIN (SELECT t.profile_id, {flags} FROM ({grants_sql}) t GROUP BY t.profile_id) g "
+                "ON g.profile_id = p.id",
+                [*(x for pair in pairs for x in pair), *grants_params],
             )
         )
     if any(c.source == ("field", "city") for c in columns):
-        parts.append(
+        joins.append(
             (
                 "LEFT JOIN (SELECT lower(city) AS city, COUNT(*) AS n FROM customers_profile WHERE workspace_id = %s "
                 "AND city <> '' GROUP BY lower(city)) d ON d.city = lower(p.city) AND p.city <> ''",
                 [workspace_id],
             )
         )
-    parts.extend(joins)
     refused = (
         ConsentRecord.objects.filter(workspace_id=workspace_id, purpose=ConsentPurpose.PROFILING)
         .valid_at(as_of)
@@ -498,19 +432,13 @@ def features_select(
     select = ", ".join(f"{e} AS c{i}" for i, (e, _) in enumerate(exprs))
     sql = (
         f"SELECT p.id, {select} FROM customers_profile p "
-        + " ".join(s for s, _ in parts)
+        + " ".join(join for join, _ in joins)
         + " WHERE p.workspace_id = %s AND p.erased_at IS NULL"
         + f" AND NOT EXISTS (SELECT 1 FROM ({refused_sql}) _r WHERE _r.profile_id = p.id)"
-        + (f" AND p.id IN ({scope})" if scope else "")
+        + (f" AND p.id IN (SELECT id FROM {scope})" if scope else "")
     )
-    all_params = [
-        *(x for _, ps in exprs for x in ps),
-        *(x for _, ps in parts for x in ps),
-        workspace_id,
-        *refused_params,
-        *scope_params,
-    ]
-    return sql, all_params
+    params = [*(x for _, ps in exprs for x in ps), *(x for _, ps in joins for x in ps), workspace_id, *refused_params]
+    return sql, params
 
 
 def _days_date(expr: str) -> str:
@@ -519,7 +447,8 @@ def _days_date(expr: str) -> str:
     return f"(julianday({expr}) - 2440587.5)"
 
 
-def _attribute_expr(col: Column, pg: bool) -> tuple[str, list]:
+def _attribute_expr(col: Column) -> tuple[str, list]:
+    pg = connection.vendor == "postgresql"
     key = col.source[1]
     path = f'$."{key}"'
     if col.kind == "number":
@@ -550,41 +479,35 @@ def _attribute_expr(col: Column, pg: bool) -> tuple[str, list]:
     )
 
 
-def _order_expr(col: Column, as_of: datetime, agg, orders: list, lines: list) -> tuple[str, list]:
-    amount = "CAST(amount AS REAL)" if connection.vendor == "sqlite" else "amount::float8"
-    if col.value is not None and col.name.startswith("cat_"):
-        if connection.vendor == "postgresql":
-            ref = agg(lines, "l", "MAX(CASE WHEN it.line ->> 'category' = %s THEN 1 ELSE 0 END)", [col.value])
-        else:
-            ref = agg(
-                lines, "l", "MAX(CASE WHEN json_extract(it.value, '$.category') = %s THEN 1 ELSE 0 END)", [col.value]
-            )
-        return (f"COALESCE({ref}, 0)", [])
-    since = _param(as_of - timedelta(days=365))
-    if col.name == "orders_all":
-        return (f"COALESCE({agg(orders, 'o', 'COUNT(*)', [])}, 0)", [])
-    if col.name == "orders_365d":
-        return (f"COALESCE({agg(orders, 'o', _cond_sum('ordered_at >= %s'), [since])}, 0)", [])
-    if col.name == "amount_all":
-        return (f"COALESCE({agg(orders, 'o', f'SUM({amount})', [])}, 0)", [])
-    if col.name == "amount_365d":
-        return (f"COALESCE({agg(orders, 'o', _cond_sum('ordered_at >= %s', amount), [since])}, 0)", [])
-    if col.name == "basket_avg":
-        return (agg(orders, "o", f"AVG({amount})", []), [])
-    if col.name == "order_last":
-        return (agg(orders, "o", f"MAX({_days('ordered_at')})", []), [])
-    if col.name == "order_first":
-        return (agg(orders, "o", f"MIN({_days('ordered_at')})", []), [])
-    raise ValueError(col.name)
+def _order_expr(col: Column, as_of: datetime, agg: Callable[[str, str, list], str]) -> tuple[str, list]:
+    amount = "CAST(t.amount AS REAL)" if connection.vendor == "sqlite" else "t.amount::float8"
+    if col.name.startswith("cat_"):
+        category = json_member("it.value", "category")
+        return (f"COALESCE({agg('l', f'MAX(CASE WHEN {category} = %s THEN 1 ELSE 0 END)', [col.value])}, 0)", [])
+    since = [_param(as_of - timedelta(days=365))]
+    aggregates: dict[str, tuple[str, list]] = {
+        "orders_all": ("COUNT(*)", []),
+        "orders_365d": (_cond_sum("t.ordered_at >= %s"), since),
+        "amount_all": (f"SUM({amount})", []),
+        "amount_365d": (_cond_sum("t.ordered_at >= %s", amount), since),
+        "basket_avg": (f"AVG({amount})", []),
+        "order_last": (f"MAX({_days('t.ordered_at')})", []),
+        "order_first": (f"MIN({_days('t.ordered_at')})", []),
+    }
+    sql, params = aggregates[col.name]
+    ref = agg("o", sql, params)
+    # No order: none counted, nothing spent; an average or a date that does not exist stays missing.
+    return (
+        f"COALESCE({ref}, 0)" if col.name in ("orders_all", "orders_365d", "amount_all", "amount_365d") else ref,
+        [],
+    )
 
 
 # --- the stored table --------------------------------------------------------------------------
 
 
-def _insert(workspace_id: int, columns: Sequence[Column], as_of: datetime, scope: str | None, scope_params) -> None:
-    sql, params = features_select(
-        workspace_id=workspace_id, columns=columns, as_of=as_of, scope=scope, scope_params=scope_params
-    )
+def _insert(workspace_id: int, columns: Sequence[Column], as_of: datetime, scope: str | None = None) -> None:
+    sql, params = features_select(workspace_id=workspace_id, columns=columns, as_of=as_of, scope=scope)
     n = len(columns)
     if connection.vendor == "postgresql":
         vector = "ARRAY[" + ", ".join(f"f.c{i}" for i in range(n)) + "]::real[]"
@@ -599,46 +522,31 @@ def _insert(workspace_id: int, columns: Sequence[Column], as_of: datetime, scope
 
 
 def _changed_since(workspace_id: int, since: datetime, as_of: datetime) -> tuple[str, list]:
-    """SQL of the profile ids whose features may differ between `since` and `as_of`: rows
-    written since (profiles, events, orders, answers, consent), and events or orders that left a
-    window meanwhile."""
+    """SQL of the profile ids (`id`) whose features may differ between `since` and `as_of`: rows
+    written since (profiles, events, orders, answers, consent), rows dated in between (written
+    ahead of their time), and events or orders that left a window meanwhile."""
     s, a = _param(since), _param(as_of)
-    parts = [
-        ("SELECT id FROM customers_profile WHERE workspace_id = %s AND updated_at > %s", [workspace_id, s]),
-        ("SELECT profile_id FROM customers_event WHERE workspace_id = %s AND received_at > %s", [workspace_id, s]),
-        ("SELECT profile_id FROM customers_order WHERE workspace_id = %s AND updated_at > %s", [workspace_id, s]),
-        (
-            "SELECT profile_id FROM customers_surveyresponse WHERE workspace_id = %s AND created_at > %s",
-            [workspace_id, s],
-        ),
-        ("SELECT profile_id FROM privacy_consentrecord WHERE workspace_id = %s AND created_at > %s", [workspace_id, s]),
-        # Rows dated in the future when written enter their windows only now.
-        (
-            "SELECT profile_id FROM customers_event WHERE workspace_id = %s AND occurred_at > %s AND occurred_at <= %s",
-            [workspace_id, s, a],
-        ),
-        (
-            "SELECT profile_id FROM customers_order WHERE workspace_id = %s AND ordered_at > %s AND ordered_at <= %s",
-            [workspace_id, s, a],
-        ),
+    parts: list[tuple[str, str, list]] = [
+        ("customers_profile", "updated_at > %s", [s]),
+        ("customers_event", "received_at > %s", [s]),
+        ("customers_order", "updated_at > %s", [s]),
+        ("customers_surveyresponse", "created_at > %s", [s]),
+        ("privacy_consentrecord", "created_at > %s", [s]),
+        ("customers_event", "occurred_at > %s AND occurred_at <= %s", [s, a]),
+        ("customers_order", "ordered_at > %s AND ordered_at <= %s", [s, a]),
     ]
-    for days in (*WINDOWS, CHANNEL_WINDOW):
+    for table, column, days in [
+        *(("customers_event", "occurred_at", d) for d in (*WINDOWS, CHANNEL_WINDOW)),
+        ("customers_order", "ordered_at", 365),
+    ]:
         window = timedelta(days=days)
-        low, high = _param(since - window), _param(as_of - window)
-        parts.append(
-            (
-                "SELECT profile_id FROM customers_event WHERE workspace_id = %s AND occurred_at >= %s AND occurred_at < %s",
-                [workspace_id, low, high],
-            )
-        )
-    low, high = _param(since - timedelta(days=365)), _param(as_of - timedelta(days=365))
-    parts.append(
-        (
-            "SELECT profile_id FROM customers_order WHERE workspace_id = %s AND ordered_at >= %s AND ordered_at < %s",
-            [workspace_id, low, high],
-        )
+        parts.append((table, f"{column} >= %s AND {column} < %s", [_param(since - window), _param(as_of - window)]))
+    sql = " UNION ".join(
+        f"SELECT {'id' if table == 'customers_profile' else 'profile_id'} AS id FROM {table} "
+        f"WHERE workspace_id = %s AND {condition}"
+        for table, condition, _ in parts
     )
-    return " UNION ".join(sql for sql, _ in parts), [x for _, ps in parts for x in ps]
+    return sql, [x for _, _, ps in parts for x in (workspace_id, *ps)]
 
 
 def features_refresh(
@@ -646,8 +554,6 @@ def features_refresh(
 ) -> FeatureSet:
     """Bring the workspace's feature table to `as_of` (now): rebuilt when the definition changed
     (or `full`), else only the profiles whose features may have changed."""
-    import time
-
     started = time.monotonic()
     as_of = as_of or timezone.now()
     columns = feature_definition(workspace=workspace)
@@ -659,23 +565,24 @@ def features_refresh(
     table = ProfileFeatures._meta.db_table
     with transaction.atomic():
         feature_set = FeatureSet.objects.select_for_update().get(pk=feature_set.pk)
-        with connection.cursor() as cursor:
-            if rebuild:
+        if rebuild:
+            with connection.cursor() as cursor:
                 cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
-                _insert(workspace.pk, columns, as_of, None, ())
-                refreshed = ProfileFeatures.objects.filter(workspace=workspace).count()
-                feature_set.version += 1
-            else:
-                assert feature_set.as_of is not None  # rebuilt otherwise
-                scope, scope_params = _changed_since(workspace.pk, feature_set.as_of, as_of)
-                # Materialised once: the UNION is read by the DELETE, the INSERT and the count.
-                cursor.execute(
-                    f"DELETE FROM {table} WHERE workspace_id = %s AND profile_id IN ({scope})",
-                    [workspace.pk, *scope_params],
-                )
-                _insert(workspace.pk, columns, as_of, scope, scope_params)
-                cursor.execute(f"SELECT COUNT(*) FROM ({scope}) c", scope_params)
-                refreshed = cursor.fetchone()[0]
+            _insert(workspace.pk, columns, as_of)
+            refreshed = ProfileFeatures.objects.filter(workspace=workspace).count()
+            feature_set.version += 1
+        else:
+            assert feature_set.as_of is not None  # rebuilt otherwise
+            # The changed profiles, found once and read by the DELETE, the INSERT and the count.
+            with temporary_rows(*_changed_since(workspace.pk, feature_set.as_of, as_of)) as scope:
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"DELETE FROM {table} WHERE workspace_id = %s AND profile_id IN (SELECT id FROM {scope})",
+                        [workspace.pk],
+                    )
+                    _insert(workspace.pk, columns, as_of, scope)
+                    cursor.execute(f"SELECT COUNT(*) FROM {scope}")
+                    refreshed = cursor.fetchone()[0]
         feature_set.definition = [c.as_json() for c in columns]
         feature_set.definition_hash = digest
         feature_set.as_of = as_of
@@ -684,6 +591,23 @@ def features_refresh(
         feature_set.profiles = ProfileFeatures.objects.filter(workspace=workspace).count()
         feature_set.duration_ms = int((time.monotonic() - started) * 1000)
         feature_set.save()
+    rows_written(model=ProfileFeatures, rows=refreshed, wait=True)
+    return feature_set
+
+
+def features_current(*, workspace: Workspace, max_age: timedelta | None = None, progress=None) -> FeatureSet:
+    """The workspace's features, refreshed first when never computed or older than `max_age`."""
+    feature_set = FeatureSet.objects.filter(workspace=workspace).first()
+    stale = (
+        max_age is not None
+        and feature_set is not None
+        and feature_set.as_of is not None
+        and (feature_set.as_of < timezone.now() - max_age)
+    )
+    if feature_set is None or feature_set.as_of is None or stale:
+        if progress:
+            progress(10, "Refreshing the profile features")
+        feature_set = features_refresh(workspace=workspace)
     return feature_set
 
 
@@ -754,17 +678,26 @@ def feature_matrix(*, workspace: Workspace) -> Matrix:
         )
         ids, X = _copy_out(query, [], width)
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f'SELECT profile_id, "values" FROM {table} WHERE workspace_id = %s ORDER BY profile_id', [workspace.pk]
-            )
-            rows = cursor.fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        X = np.array(
-            [[math.nan if v is None else v for v in json.loads(r[1])] for r in rows], dtype=np.float32
-        ).reshape(len(rows), width)
+        ids, X = _fetch(
+            f'SELECT profile_id, "values" FROM {table} WHERE workspace_id = %s ORDER BY profile_id',
+            [workspace.pk],
+            width,
+            lambda row: json.loads(row[1]),
+        )
     _relative(X, columns, feature_set.as_of)
     return Matrix(ids, X, columns, feature_set.as_of)
+
+
+def _fetch(
+    sql: str, params: Sequence[Any], width: int, values: Callable[[tuple], Sequence[Any]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """SQLite (the embedded default, small bases): rows of (id, ...) into arrays, missing as NaN."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    ids = np.array([row[0] for row in rows], dtype=np.int64)
+    X = np.array([[math.nan if v is None else v for v in values(row)] for row in rows], dtype=np.float32)
+    return ids, X.reshape(len(rows), width)
 
 
 def _copy_out(query: str, params: Sequence[Any], width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -783,32 +716,16 @@ def feature_matrix_as_of(*, workspace: Workspace, columns: Sequence[Column], as_
     if connection.vendor == "postgresql":
         ids, X = _copy_out(f"COPY ({sql} ORDER BY p.id) TO STDOUT", params, width)
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(f"{sql} ORDER BY p.id", params)
-            rows = cursor.fetchall()
-        ids = np.array([r[0] for r in rows], dtype=np.int64)
-        X = np.array([[math.nan if v is None else v for v in r[1:]] for r in rows], dtype=np.float32).reshape(
-            len(rows), width
-        )
+        ids, X = _fetch(f"{sql} ORDER BY p.id", params, width, lambda row: row[1:])
     _relative(X, columns, as_of)
     return Matrix(ids, X, list(columns), as_of)
 
 
-def facet_of_criteria(definition: Any, *, definitions: dict[int, Any], facets_by_key: dict[str, tuple]) -> set:
+def facet_of_criteria(definition: Any, *, definitions: dict[int, Any], families: dict[str, Criterion]) -> set:
     """The feature sources a segment definition reads (through the segments it uses too)."""
     used: set = set()
-    seen: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if not isinstance(node, dict):
-            return
-        for key in ("all", "any"):
-            if isinstance(node.get(key), list):
-                for child in node[key]:
-                    walk(child)
-        if "not" in node:
-            walk(node["not"])
-        if "field" in node and isinstance(node["field"], str):
+    for node in definition_leaves(definition, definitions=definitions):
+        if isinstance(node.get("field"), str):
             name = node["field"]
             used.add(("attribute", name.split(".", 1)[1]) if name.startswith("attributes.") else ("field", name))
             if name in ("region", "city", "postal_code", "country"):
@@ -823,16 +740,11 @@ def facet_of_criteria(definition: Any, *, definitions: dict[int, Any], facets_by
                 used.add(("channel", node["channel"]))
         if "orders" in node:
             used.add(("orders",))
-        if "consent" in node and isinstance(node["consent"], dict):
+        if isinstance(node.get("consent"), dict):
             used.add(("consent", node["consent"].get("purpose"), node["consent"].get("channel")))
-        if "segment" in node and node["segment"] not in seen:
-            seen.add(node["segment"])
-            walk(definitions.get(node["segment"]))
-        for key, sources in facets_by_key.items():
+        for key, family in families.items():
             if key in node:
-                used.update(sources)
-
-    walk(definition)
+                used.update(family.facets)
     return used
 
 
@@ -846,8 +758,6 @@ def defining_columns(columns: Sequence[Column], used: set) -> list[tuple[Column,
             reason = "the segment's rules read it"
         elif src[0] == "field" and src[1] in ("region", "city") and ("geo",) in used:
             reason = "the segment's rules are geographic"
-        elif src[0] == "survey" and ("survey", src[1], src[2]) in used:
-            reason = "the segment's rules read this question"
         elif src[0] == "orders" and ("event", "purchase") in used:
             reason = "the segment's rules read purchases"
         elif src[0] == "event" and src[1] == "purchase" and ("orders",) in used:

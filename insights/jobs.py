@@ -9,10 +9,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
 from core.leases import lease_heartbeat, lease_release, lease_take
+from core.sql import is_statement_timeout, statement_timeout
 from insights.features import features_refresh
 from insights.lookalikes import band_segments_ensure, lookalike_compute
 from insights.models import FeatureSet, InsightJob, Lookalike, PredictiveModel
@@ -68,43 +70,34 @@ def job_run(*, job_id: int) -> InsightJob | None:
 
     with lease_heartbeat(model=InsightJob, pk=job.pk, token=token):
         try:
-            result = _run(job, progress)
+            with statement_timeout(seconds=settings.CIBLE_TASK_STATEMENT_TIMEOUT):
+                result = _run(job, progress)
+        except OperationalError as exc:
+            if not is_statement_timeout(exc):
+                lease_release(model=InsightJob, pk=job.pk, token=token, status=JobStatus.QUEUED)
+                raise  # transient: the task retries
+            # Not transient: the same query would run as long again. Recorded, never retried.
+            error = f"A query ran longer than {settings.CIBLE_TASK_STATEMENT_TIMEOUT:g} s and was stopped."
         except NotTrainable as exc:
-            _subject_failed(job, str(exc))
-            lease_release(
-                model=InsightJob,
-                pk=job.pk,
-                token=token,
-                status=JobStatus.FAILED,
-                error=str(exc),
-                finished_at=timezone.now(),
-            )
-            return InsightJob.objects.get(pk=job.pk)
-        except OperationalError:
-            lease_release(model=InsightJob, pk=job.pk, token=token, status=JobStatus.QUEUED)
-            raise  # transient: the task retries
+            error = str(exc)  # what the user can fix, said as is
         except Exception as exc:
             logger.exception("Insight job %s failed", job.pk)
-            message = f"{type(exc).__name__}: {exc}"[:2000]
-            _subject_failed(job, message)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+        else:
             lease_release(
                 model=InsightJob,
                 pk=job.pk,
                 token=token,
-                status=JobStatus.FAILED,
-                error=message,
+                status=JobStatus.READY,
+                progress=100,
+                step="Done",
+                result=result,
                 finished_at=timezone.now(),
             )
             return InsightJob.objects.get(pk=job.pk)
+        _subject_failed(job, error)
         lease_release(
-            model=InsightJob,
-            pk=job.pk,
-            token=token,
-            status=JobStatus.READY,
-            progress=100,
-            step="Done",
-            result=result,
-            finished_at=timezone.now(),
+            model=InsightJob, pk=job.pk, token=token, status=JobStatus.FAILED, error=error, finished_at=timezone.now()
         )
     return InsightJob.objects.get(pk=job.pk)
 

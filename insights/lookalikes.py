@@ -20,6 +20,8 @@ from django.db.models import Count, Max
 from django.utils import timezone
 
 from audiences.services import audience_refresh_request
+from core.sql import temporary_rows
+from core.statistics import rows_written
 from customers.models import Profile
 from insights.models import BANDS, Lookalike, LookalikeMember, PredictiveModel
 from insights.prediction import NotTrainable, membership_train
@@ -87,37 +89,30 @@ def lookalike_compute(*, lookalike: Lookalike, progress=lambda pct, step: None) 
     version = (
         LookalikeMember.objects.filter(lookalike=lookalike).aggregate(v=Max("version"))["v"] or lookalike.version
     ) + 1
-    table = LookalikeMember._meta.db_table
-    ranked = f"""
-        SELECT s.profile_id, ROW_NUMBER() OVER (ORDER BY s.score DESC, s.profile_id) AS rn, COUNT(*) OVER () AS n
-        FROM insights_score s
+    candidates = f"""
+        SELECT s.profile_id, s.score FROM insights_score s
         WHERE s.model_id = %s AND s.version = %s
           AND s.profile_id IN ({eligible_sql})
           AND NOT EXISTS (SELECT 1 FROM ({seed_sql}) m WHERE m.profile_id = s.profile_id)
     """
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"""INSERT INTO {table} (workspace_id, lookalike_id, version, profile_id, band)
-                SELECT %s, %s, %s, r.profile_id, ((r.rn - 1) * 100) / r.n + 1 FROM ({ranked}) r
-                WHERE ((r.rn - 1) * 100) / r.n + 1 <= %s""",
-            [
-                lookalike.workspace_id,
-                lookalike.pk,
-                version,
-                model.pk,
-                model.version,
-                *eligible_params,
-                *seed_params,
-                BANDS,
-            ],
-        )
-        cursor.execute(
-            f"SELECT COUNT(*) FROM insights_score s WHERE s.model_id = %s AND s.version = %s "
-            f"AND s.profile_id IN ({eligible_sql}) "
-            f"AND NOT EXISTS (SELECT 1 FROM ({seed_sql}) m WHERE m.profile_id = s.profile_id)",
-            [model.pk, model.version, *eligible_params, *seed_params],
-        )
-        eligible_count = cursor.fetchone()[0]
+    table = LookalikeMember._meta.db_table
+    with (
+        transaction.atomic(),
+        temporary_rows(candidates, [model.pk, model.version, *eligible_params, *seed_params]) as ranked,
+    ):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT COUNT(*) FROM {ranked}")
+            eligible_count = cursor.fetchone()[0]
+            band_of = f"((r.rn - 1) * 100) / {int(eligible_count) or 1} + 1"
+            cursor.execute(
+                f"""INSERT INTO {table} (workspace_id, lookalike_id, version, profile_id, band)
+                    SELECT %s, %s, %s, r.profile_id, {band_of} FROM (
+                        SELECT profile_id, ROW_NUMBER() OVER (ORDER BY score DESC, profile_id) AS rn FROM {ranked}
+                    ) r WHERE {band_of} <= %s""",
+                [lookalike.workspace_id, lookalike.pk, version, BANDS],
+            )
+            written = cursor.rowcount
+    rows_written(model=LookalikeMember, rows=written, wait=True)
     sizes = dict(
         LookalikeMember.objects.filter(lookalike=lookalike, version=version)
         .values_list("band")

@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Max, Q
 
 from accounts.models import Workspace
 from core.leases import LeasedJob
@@ -20,8 +20,17 @@ from customers.models import Channel, Profile
 from privacy.models import ConsentPurpose
 from segments.models import JobStatus, Segment
 
-DERIVED = "Derived from the customer 360 view"
-PROFILING = ("Personalisation and profiling within the consent given",)
+
+def _learnt(category: str, fields: tuple[str, ...], *, legal_basis: str, retention: str) -> PersonalData:
+    """What a per-profile result of insights holds: derived from the 360 view, for profiling, deleted on erasure."""
+    return PersonalData(
+        category=f"{category} (derived from the customer 360 view)",
+        fields=fields,
+        purposes=("Personalisation and profiling within the consent given",),
+        legal_basis=legal_basis,
+        retention=retention,
+        erasure="Deleted.",
+    )
 
 
 class InsightJob(LeasedJob):
@@ -107,46 +116,62 @@ class FeatureSet(models.Model):
 
 class ProfileFeatures(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    profile = models.OneToOneField(Profile, on_delete=models.CASCADE, related_name="+", primary_key=True)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
     values = VectorField()
 
-    personal_data = PersonalData(
-        category=f"Profile features ({DERIVED})",
-        fields=("profile", "values"),
-        purposes=PROFILING,
+    personal_data = _learnt(
+        "Profile features",
+        ("profile", "values"),
         legal_basis="consent or legitimate interests, per the purpose of each use",
         retention="Recomputed on every refresh; removed with the profile.",
-        erasure="Deleted.",
     )
 
     class Meta:
         verbose_name_plural = "profile features"
-        indexes = [models.Index(fields=["workspace", "profile"], name="insights_features_ws")]
+        constraints = [models.UniqueConstraint(fields=["workspace", "profile"], name="insights_features_unique")]
 
     def __str__(self) -> str:
         return f"Features of profile {self.profile_id}"
 
 
-# --- RFM ------------------------------------------------------------------------------------
+class LearningRun(models.Model):
+    """A versioned result of a workspace (an RFM scoring, a clustering): ready once whole; the run
+    before it is kept, for the migration or stability it is compared with."""
 
-
-class RfmRun(models.Model):
     Status = JobStatus
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     version = models.PositiveIntegerField()
-    as_of = models.DateTimeField()
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
-    customers = models.PositiveIntegerField(default=0)
-    boundaries = models.JSONField(default=dict, blank=True, help_text="Per score: the lowest value of each grade.")
-    distribution = models.JSONField(default=list, blank=True)
-    migration = models.JSONField(default=list, blank=True, help_text="[{from, to, count}] since the previous run.")
     previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        abstract = True
         ordering = ["-version"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "version"], name="insights_rfmrun_version")]
+        constraints = [models.UniqueConstraint(fields=["workspace", "version"], name="%(app_label)s_%(class)s_version")]
+
+    @classmethod
+    def next_version(cls, workspace) -> int:
+        return (cls._default_manager.filter(workspace=workspace).aggregate(v=Max("version"))["v"] or 0) + 1
+
+    @classmethod
+    def current(cls, *, workspace_id: int):
+        """The latest ready run of the workspace, or None."""
+        return (
+            cls._default_manager.filter(workspace_id=workspace_id, status=JobStatus.READY).order_by("-version").first()
+        )
+
+
+# --- RFM ------------------------------------------------------------------------------------
+
+
+class RfmRun(LearningRun):
+    as_of = models.DateTimeField()
+    customers = models.PositiveIntegerField(default=0)
+    boundaries = models.JSONField(default=dict, blank=True, help_text="Per score: the lowest value of each grade.")
+    distribution = models.JSONField(default=list, blank=True)
+    migration = models.JSONField(default=list, blank=True, help_text="[{from, to, count}] since the previous run.")
 
     def __str__(self) -> str:
         return f"RFM v{self.version} as of {self.as_of:%Y-%m-%d}"
@@ -164,17 +189,15 @@ class RfmScore(models.Model):
     m = models.PositiveSmallIntegerField()
     segment = models.CharField(max_length=40, blank=True)
 
-    personal_data = PersonalData(
-        category=f"RFM scores ({DERIVED})",
-        fields=("profile", "recency_days", "frequency", "monetary", "r", "f", "m", "segment"),
-        purposes=PROFILING,
+    personal_data = _learnt(
+        "RFM scores",
+        ("profile", "recency_days", "frequency", "monetary", "r", "f", "m", "segment"),
         legal_basis="legitimate interests",
         retention="The current and the previous run; older runs are removed.",
-        erasure="Deleted.",
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "profile"], name="insights_rfmscore_unique")]
+        constraints = [models.UniqueConstraint(fields=["workspace", "run", "profile"], name="insights_rfmscore_unique")]
         indexes = [models.Index(fields=["run", "segment"], name="insights_rfmscore_segment")]
 
     def __str__(self) -> str:
@@ -216,17 +239,12 @@ class RfmSegment(models.Model):
 # --- personas -------------------------------------------------------------------------------
 
 
-class PersonaRun(models.Model):
-    Status = JobStatus
-
+class PersonaRun(LearningRun):
     class Facets(models.TextChoices):
         ALL = "all", "Every facet"
         ATTITUDINAL = "attitudinal", "Attitudinal only (survey answers and interests)"
         BEHAVIOURAL = "behavioural", "Behavioural and transactional"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    version = models.PositiveIntegerField()
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     facets = models.CharField(max_length=12, choices=Facets.choices, default=Facets.ALL)
     columns = models.JSONField(default=list, blank=True, help_text="The features clustered.")
     k = models.PositiveSmallIntegerField()
@@ -239,12 +257,6 @@ class PersonaRun(models.Model):
     )
     drift = models.FloatField(null=True, blank=True, help_text="Share of profiles that changed persona.")
     profiles = models.PositiveIntegerField(default=0)
-    previous = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-version"]
-        constraints = [models.UniqueConstraint(fields=["workspace", "version"], name="insights_personarun_version")]
 
     def __str__(self) -> str:
         return f"Personas v{self.version} (k={self.k})"
@@ -279,17 +291,17 @@ class PersonaMember(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
     persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+", db_index=False)
 
-    personal_data = PersonalData(
-        category=f"Persona memberships ({DERIVED})",
-        fields=("profile", "persona"),
-        purposes=PROFILING,
+    personal_data = _learnt(
+        "Persona memberships",
+        ("profile", "persona"),
         legal_basis="legitimate interests",
         retention="The current and the previous run; older runs are removed.",
-        erasure="Deleted.",
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "profile"], name="insights_personamember_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "run", "profile"], name="insights_personamember_unique")
+        ]
         indexes = [models.Index(fields=["run", "persona"], name="insights_personamember_p")]
 
     def __str__(self) -> str:
@@ -319,7 +331,12 @@ class PredictiveModel(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices)
     name = models.CharField(max_length=120)
     segment = models.ForeignKey(
-        Segment, null=True, blank=True, on_delete=models.CASCADE, related_name="models", help_text="Membership: whose."
+        Segment,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="predictive_models",
+        help_text="Membership: whose.",
     )
     horizon_days = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(365)]
@@ -370,17 +387,17 @@ class Score(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
     score = models.FloatField()
 
-    personal_data = PersonalData(
-        category=f"Predicted probabilities ({DERIVED})",
-        fields=("profile", "score"),
-        purposes=PROFILING,
+    personal_data = _learnt(
+        "Predicted probabilities",
+        ("profile", "score"),
         legal_basis="legitimate interests",
         retention="The current and the previous version; older versions are removed.",
-        erasure="Deleted.",
     )
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["model", "version", "profile"], name="insights_score_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "model", "version", "profile"], name="insights_score_unique")
+        ]
         indexes = [models.Index(fields=["model", "version", "score"], name="insights_score_by_value")]
 
     def __str__(self) -> str:
@@ -431,18 +448,18 @@ class LookalikeMember(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
     band = models.PositiveSmallIntegerField(help_text="1: the 1 % most similar; 10: from 9 % to 10 %.")
 
-    personal_data = PersonalData(
-        category=f"Lookalike bands ({DERIVED})",
-        fields=("profile", "band"),
-        purposes=PROFILING,
+    personal_data = _learnt(
+        "Lookalike bands",
+        ("profile", "band"),
         legal_basis="legitimate interests",
         retention="The current and the previous version.",
-        erasure="Deleted.",
     )
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["lookalike", "version", "profile"], name="insights_lookalikemember_unique")
+            models.UniqueConstraint(
+                fields=["workspace", "lookalike", "version", "profile"], name="insights_lookalikemember_unique"
+            )
         ]
         indexes = [models.Index(fields=["lookalike", "version", "band"], name="insights_lookalike_band")]
 

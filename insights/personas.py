@@ -31,8 +31,9 @@ from sklearn.preprocessing import StandardScaler
 
 from audiences.services import audience_refresh_request
 from core.sql import arrays_copy
-from insights.features import Matrix, feature_matrix, features_refresh
-from insights.models import FeatureSet, Persona, PersonaMember, PersonaRun
+from core.statistics import rows_written
+from insights.features import Matrix, feature_matrix, features_current
+from insights.models import Persona, PersonaMember, PersonaRun
 from segments.models import JobStatus, Segment
 from segments.services import segment_create, segment_update
 
@@ -102,31 +103,17 @@ def _index(raw: np.ndarray, labels: np.ndarray, k: int, matrix: Matrix) -> tuple
             if base[i] <= 0:
                 continue
             index = 100.0 * means[c, i] / base[i]
+            if index < MIN_INDEX:
+                continue
+            trait = {"feature": col.name, "label": col.label, "source": list(col.source), "index": round(index)}
             if col.kind == "flag":
                 volume = int(round(means[c, i] * counts[c]))
-                if index >= MIN_INDEX and means[c, i] >= 0.05 and volume >= 1:
+                if means[c, i] >= 0.05 and volume >= 1:
                     rows.append(
-                        {
-                            "feature": col.name,
-                            "label": col.label,
-                            "source": list(col.source),
-                            "index": round(index),
-                            "share": round(means[c, i], 4),
-                            "base_share": round(base[i], 4),
-                            "members": volume,
-                        }
+                        {**trait, "share": round(means[c, i], 4), "base_share": round(base[i], 4), "members": volume}
                     )
-            elif col.kind == "number" and index >= MIN_INDEX:
-                rows.append(
-                    {
-                        "feature": col.name,
-                        "label": col.label,
-                        "source": list(col.source),
-                        "index": round(index),
-                        "mean": round(means[c, i], 2),
-                        "base_mean": round(base[i], 2),
-                    }
-                )
+            elif col.kind == "number":
+                rows.append({**trait, "mean": round(means[c, i], 2), "base_mean": round(base[i], 2)})
         # Ranked by index weighted by volume: a trait many members share beats a rare one.
         rows.sort(key=lambda r: -r["index"] * (r.get("share", 0.5) ** 0.5))
         traits.append(rows[:12])
@@ -150,10 +137,7 @@ def _name(traits: list[dict], number: int) -> str:
 def personas_compute(
     *, workspace, facets: str = "all", k: int | None = None, progress=lambda pct, step: None, seed: int = 0
 ) -> PersonaRun:
-    feature_set = FeatureSet.objects.filter(workspace=workspace).first()
-    if feature_set is None or feature_set.as_of is None:
-        progress(10, "Computing the profile features")
-        features_refresh(workspace=workspace)
+    features_current(workspace=workspace, progress=progress)
     progress(20, "Reading the feature matrix")
     matrix = feature_matrix(workspace=workspace)
     matrix = matrix.select(_columns(matrix, facets))
@@ -178,26 +162,21 @@ def personas_compute(
     sil = float(silhouette_score(Z, labels, sample_size=min(5000, len(Z)), random_state=seed)) if k > 1 else None
     means, traits = _index(raw, labels, k, matrix)
     progress(70, "Matching the previous personas")
-    previous = PersonaRun.objects.filter(workspace=workspace, status=JobStatus.READY).order_by("-version").first()
+    previous = PersonaRun.current(workspace_id=workspace.pk)
     old = list(Persona.objects.filter(workspace=workspace, run=previous, active=True)) if previous else []
     matched: dict[int, Persona] = {}
     if old:
-        names = [c.name for c in matrix.columns]
-        new_c = (means - raw.mean(axis=0)) / (raw.std(axis=0) + 1e-9)
-        old_c = np.array(
-            [
-                [
-                    (p.centroid.get(n, raw.mean(axis=0)[i]) - raw.mean(axis=0)[i]) / (raw.std(axis=0)[i] + 1e-9)
-                    for i, n in enumerate(names)
-                ]
-                for p in old
-            ]
+        # Both runs' centroids in this run's standard units (a feature the old run lacked sits at the mean).
+        mean, scale = raw.mean(axis=0), raw.std(axis=0) + 1e-9
+        previous_means = np.array(
+            [[p.centroid.get(col.name, m) for col, m in zip(matrix.columns, mean, strict=True)] for p in old]
         )
+        new_c, old_c = (means - mean) / scale, (previous_means - mean) / scale
         cost = ((new_c[:, None, :] - old_c[None, :, :]) ** 2).sum(axis=2)
         rows, cols = linear_sum_assignment(cost)
         matched = {int(r): old[int(c)] for r, c in zip(rows, cols, strict=True)}
     with transaction.atomic():
-        version = (PersonaRun.objects.filter(workspace=workspace).aggregate(v=Max("version"))["v"] or 0) + 1
+        version = PersonaRun.next_version(workspace)
         run = PersonaRun.objects.create(
             workspace=workspace,
             version=version,
@@ -241,6 +220,7 @@ def personas_compute(
             persona_ids[labels],
         ],
     )
+    rows_written(model=PersonaMember, rows=len(labels), wait=True)
     ari = drift = None
     if previous is not None:
         rows = (

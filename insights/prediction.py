@@ -22,7 +22,6 @@ Scores are written with one binary COPY under a new version, then made current w
 compare-and-set; the version before stays for readers that started earlier.
 """
 
-import logging
 import time
 from datetime import timedelta
 from typing import Any
@@ -39,22 +38,20 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.model_selection import train_test_split
 
 from core.sql import arrays_copy
+from core.statistics import rows_written
 from insights.features import (
     Column,
     Matrix,
     defining_columns,
     facet_of_criteria,
-    feature_columns,
     feature_matrix,
     feature_matrix_as_of,
-    features_refresh,
+    features_current,
 )
-from insights.models import FeatureSet, PredictiveModel, Score
+from insights.models import PredictiveModel, Score
 from segments.criteria import criteria
 from segments.membership import current_audience
-from segments.models import JobStatus, Segment
-
-logger = logging.getLogger(__name__)
+from segments.models import Segment
 
 # Rows a model learns from at most (a stratified sample beyond): past this, more rows change
 # the metrics in the third decimal and cost minutes on two cores.
@@ -62,6 +59,8 @@ MAX_TRAIN_ROWS = 300_000
 MIN_POSITIVES = 20
 THRESHOLDS = [round(0.05 * i, 2) for i in range(1, 20)]
 SCORE_CHUNK = 200_000
+# A model trains on features at most this old (refreshed first otherwise).
+FEATURES_MAX_AGE = timedelta(hours=1)
 
 
 class NotTrainable(Exception):
@@ -77,12 +76,9 @@ def _estimator() -> HistGradientBoostingClassifier:
 def _informative(X: np.ndarray) -> np.ndarray:
     """The columns with two distinct known values or more (a column that is all missing or
     constant teaches nothing, and the estimator's binning refuses an all-missing one)."""
-    keep = np.zeros(X.shape[1], dtype=bool)
-    for i in range(X.shape[1]):
-        column = X[:, i]
-        known = column[~np.isnan(column)]
-        keep[i] = known.size > 0 and known.min() != known.max()
-    return keep
+    low = np.where(np.isnan(X), np.inf, X).min(axis=0, initial=np.inf)
+    high = np.where(np.isnan(X), -np.inf, X).max(axis=0, initial=-np.inf)
+    return np.isfinite(low) & (low < high)
 
 
 def _fit_calibrated(X: np.ndarray, y: np.ndarray, *, seed: int = 0):
@@ -189,6 +185,8 @@ def scores_write(*, model: PredictiveModel, ids: np.ndarray, scores: np.ndarray)
                 scores.astype(np.float64),
             ],
         )
+    # Read at once (fine targets, lookalike ranking): plans need the new rows counted.
+    rows_written(model=Score, rows=len(ids), wait=True)
     with transaction.atomic():
         previous = PredictiveModel.objects.select_for_update().get(pk=model.pk).version
         switched = PredictiveModel.objects.filter(pk=model.pk, version__lt=version).update(version=version)
@@ -199,11 +197,66 @@ def scores_write(*, model: PredictiveModel, ids: np.ndarray, scores: np.ndarray)
     return version
 
 
-def _fresh_features(workspace, progress) -> Matrix:
-    feature_set = FeatureSet.objects.filter(workspace=workspace).first()
-    if feature_set is None or feature_set.as_of is None or feature_set.as_of < timezone.now() - timedelta(hours=1):
-        progress(10, "Refreshing the profile features")
-        features_refresh(workspace=workspace)
+def _fit_and_measure(X_train, y_train, X_test, y_test, *, pu: bool = False) -> tuple[Any, float, dict[str, Any]]:
+    """(calibrated model, Elkan & Noto's c, metrics on the test rows) of a model fitted on a
+    stratified sample of at most MAX_TRAIN_ROWS training rows."""
+    started = time.monotonic()
+    X_fit, y_fit = _sample(X_train, y_train, MAX_TRAIN_ROWS)
+    model, method = _fit_calibrated(X_fit, y_fit)
+    fit_seconds = time.monotonic() - started
+    c = 1.0
+    if pu:
+        c = float(np.clip(_predict(model, X_test)[y_test == 1].mean(), 1e-3, 1.0))
+    p_test = _predict(model, X_test, c)
+    metrics = {
+        **_metrics(p_test, y_test),
+        "bands": _bands(p_test, y_test),
+        "calibration": method,
+        "pu_correction": pu,
+        "label_frequency_c": round(c, 4) if pu else None,
+        "train_rows": int(len(y_fit)),
+        "fit_seconds": round(fit_seconds, 2),
+        "p_test": p_test,
+    }
+    return model, c, metrics
+
+
+def _result_save(
+    model: PredictiveModel,
+    *,
+    fitted,
+    c: float,
+    metrics: dict[str, Any],
+    X_test: np.ndarray,
+    y_test: np.ndarray,
+    columns: list[Column],
+    ids: np.ndarray,
+    X_all: np.ndarray,
+    excluded: list[dict[str, str]],
+    progress,
+) -> PredictiveModel:
+    """Score every profile, write the scores, and record what the marketer reads of the model."""
+    progress(70, "Scoring every profile")
+    p_all = _predict(fitted, X_all, c)
+    p_test = metrics.pop("p_test")
+    curve = _curve(p_test, y_test, p_all)
+    importances = _importances(fitted, X_test, y_test, columns)
+    progress(85, "Writing the scores")
+    version = scores_write(model=model, ids=ids, scores=p_all)
+    PredictiveModel.objects.filter(pk=model.pk).update(
+        trained_at=timezone.now(),
+        metrics={**metrics, "version": version, "profiles": int(len(ids))},
+        curve=curve,
+        importances=importances,
+        excluded=excluded,
+        error="",
+    )
+    model.refresh_from_db()
+    return model
+
+
+def _features(workspace, progress) -> Matrix:
+    features_current(workspace=workspace, max_age=FEATURES_MAX_AGE, progress=progress)
     progress(25, "Reading the feature matrix")
     return feature_matrix(workspace=workspace)
 
@@ -220,7 +273,7 @@ def membership_train(*, model: PredictiveModel, progress=lambda pct, step: None)
     current = current_audience(segment=segment)
     if current is None:
         raise NotTrainable(f"The audience of segment {segment.name!r} has not been computed yet: refresh it first.")
-    matrix = _fresh_features(model.workspace, progress)
+    matrix = _features(model.workspace, progress)
     members = np.fromiter(current.members.values_list("profile_id", flat=True), dtype=np.int64)
     y = np.isin(matrix.ids, members).astype(np.int8)
     if y.sum() < MIN_POSITIVES or (len(y) - y.sum()) < MIN_POSITIVES:
@@ -229,62 +282,30 @@ def membership_train(*, model: PredictiveModel, progress=lambda pct, step: None)
             f"segment {segment.name!r} has {int(y.sum())} members among {len(y)} profiles."
         )
     definitions = dict(Segment.objects.filter(workspace_id=model.workspace_id).values_list("pk", "definition"))
-    families = {key: family.facets for key, family in criteria().items()}
-    used = facet_of_criteria(segment.definition, definitions=definitions, facets_by_key=families)
+    used = facet_of_criteria(segment.definition, definitions=definitions, families=criteria())
     excluded = defining_columns(matrix.columns, used)
-    if segment.kind == Segment.Kind.STATIC:
-        excluded = []
-    kept = [c.name for c in matrix.columns if c.name not in {col.name for col, _ in excluded}]
-    matrix = matrix.select(kept)
-    informative = _informative(matrix.X)
-    matrix = matrix.select([c.name for c, keep in zip(matrix.columns, informative, strict=True) if keep])
-    pu = _use_pu(model, segment)
+    left_out = {col.name for col, _ in excluded}
+    matrix = matrix.select(c.name for c in matrix.columns if c.name not in left_out)
+    matrix = matrix.select(c.name for c, keep in zip(matrix.columns, _informative(matrix.X), strict=True) if keep)
     progress(40, "Training the model")
-    result = _train_and_measure(matrix.X, y, pu=pu, columns=matrix.columns, progress=progress)
-    progress(85, "Writing the scores")
-    version = scores_write(model=model, ids=matrix.ids, scores=result.pop("scores"))
-    PredictiveModel.objects.filter(pk=model.pk).update(
-        trained_at=timezone.now(),
-        metrics={**result["metrics"], "version": version, "members": int(y.sum()), "profiles": int(len(y))},
-        curve=result["curve"],
-        importances=result["importances"],
-        excluded=[{"feature": c.name, "label": c.label, "why": why} for c, why in excluded],
-        error="",
+    train, test = train_test_split(np.arange(len(y)), test_size=0.2, stratify=y, random_state=0)
+    fitted, c, metrics = _fit_and_measure(
+        matrix.X[train], y[train], matrix.X[test], y[test], pu=_use_pu(model, segment)
     )
-    model.refresh_from_db()
-    return model
-
-
-def _train_and_measure(X, y, *, pu: bool, columns, progress) -> dict[str, Any]:
-    started = time.monotonic()
-    idx = np.arange(len(y))
-    train_idx, test_idx = train_test_split(idx, test_size=0.2, stratify=y, random_state=0)
-    X_train, y_train = _sample(X[train_idx], y[train_idx], MAX_TRAIN_ROWS)
-    model, method = _fit_calibrated(X_train, y_train)
-    fitted = time.monotonic() - started
-    X_test, y_test = X[test_idx], y[test_idx]
-    c = 1.0
-    if pu:
-        g = _predict(model, X_test)
-        c = float(np.clip(g[y_test == 1].mean(), 1e-3, 1.0))
-    p_test = _predict(model, X_test, c)
-    progress(70, "Scoring every profile")
-    p_all = _predict(model, X, c)
-    metrics = {
-        **_metrics(p_test, y_test),
-        "bands": _bands(p_test, y_test),
-        "calibration": method,
-        "pu_correction": pu,
-        "label_frequency_c": round(c, 4) if pu else None,
-        "train_rows": int(len(y_train)),
-        "fit_seconds": round(fitted, 2),
-    }
-    return {
-        "metrics": metrics,
-        "curve": _curve(p_test, y_test, p_all),
-        "importances": _importances(model, X_test, y_test, columns),
-        "scores": p_all,
-    }
+    metrics["members"] = int(y.sum())
+    return _result_save(
+        model,
+        fitted=fitted,
+        c=c,
+        metrics=metrics,
+        X_test=matrix.X[test],
+        y_test=y[test],
+        columns=matrix.columns,
+        ids=matrix.ids,
+        X_all=matrix.X,
+        excluded=[{"feature": col.name, "label": col.label, "why": why} for col, why in excluded],
+        progress=progress,
+    )
 
 
 def propensity_train(*, model: PredictiveModel, progress=lambda pct, step: None) -> PredictiveModel:
@@ -292,8 +313,8 @@ def propensity_train(*, model: PredictiveModel, progress=lambda pct, step: None)
     workspace = model.workspace
     horizon = timedelta(days=model.horizon_days or 30)
     now = timezone.now()
-    current = _fresh_features(workspace, progress)
-    columns = feature_columns(FeatureSet.objects.get(workspace=workspace))
+    current = _features(workspace, progress)
+    columns = current.columns
     progress(35, "Computing the features of past windows")
     train_at, test_at = now - 2 * horizon, now - horizon
     train = feature_matrix_as_of(workspace=workspace, columns=columns, as_of=train_at)
@@ -302,8 +323,8 @@ def propensity_train(*, model: PredictiveModel, progress=lambda pct, step: None)
     y_test, keep_test = _purchase_labels(model, test, test_at, test_at + horizon)
     # Lifecycle stages are today's (a prospect who bought since is a customer now): they would
     # tell the model the future, so a propensity model never reads them.
-    usable = _informative(train.X[keep_train]) & np.array([not c.name.startswith("stage_") for c in columns])
-    columns = [c for c, keep in zip(columns, usable, strict=True) if keep]
+    stages = np.array([c.name.startswith("stage_") for c in columns])
+    usable = _informative(train.X[keep_train]) & ~stages
     X_train, y_train = train.X[keep_train][:, usable], y_train[keep_train]
     X_test, y_test = test.X[keep_test][:, usable], y_test[keep_test]
     for name, labels in (("training", y_train), ("test", y_test)):
@@ -314,83 +335,60 @@ def propensity_train(*, model: PredictiveModel, progress=lambda pct, step: None)
                 f"(at least {MIN_POSITIVES} of each are needed). Try a shorter horizon."
             )
     progress(50, "Training the model")
-    started = time.monotonic()
-    X_fit, y_fit = _sample(X_train, y_train, MAX_TRAIN_ROWS)
-    fitted_model, method = _fit_calibrated(X_fit, y_fit)
-    fit_seconds = time.monotonic() - started
-    p_test = _predict(fitted_model, X_test)
-    progress(75, "Scoring every profile")
-    _, keep_now = _purchase_labels(model, current, now, now)
-    p_all = _predict(fitted_model, current.X[keep_now][:, usable])
-    metrics = {
-        **_metrics(p_test, y_test),
-        "calibration": method,
-        "pu_correction": False,
-        "train_rows": int(len(y_fit)),
-        "fit_seconds": round(fit_seconds, 2),
-        "train_window": [train_at.isoformat(), (train_at + horizon).isoformat()],
-        "test_window": [test_at.isoformat(), (test_at + horizon).isoformat()],
-        "base_rate_test": round(float(y_test.mean()), 4),
-    }
-    curve = _curve(p_test, y_test, p_all)
-    importances = _importances(fitted_model, X_test, y_test, columns)
-    progress(85, "Writing the scores")
-    version = scores_write(model=model, ids=current.ids[keep_now], scores=p_all)
-    PredictiveModel.objects.filter(pk=model.pk).update(
-        trained_at=timezone.now(),
-        metrics={**metrics, "version": version, "profiles": int(keep_now.sum())},
-        curve=curve,
-        importances=importances,
-        excluded=[
-            {"feature": c.name, "label": c.label, "why": "today's lifecycle stage would reveal the future"}
-            for c in feature_columns(FeatureSet.objects.get(workspace=workspace))
-            if c.name.startswith("stage_")
-        ],
-        error="",
+    fitted, c, metrics = _fit_and_measure(X_train, y_train, X_test, y_test)
+    metrics.update(
+        train_window=[train_at.isoformat(), (train_at + horizon).isoformat()],
+        test_window=[test_at.isoformat(), (test_at + horizon).isoformat()],
+        base_rate_test=round(float(y_test.mean()), 4),
     )
-    model.refresh_from_db()
-    return model
+    scored = _scored_rows(model, current)
+    return _result_save(
+        model,
+        fitted=fitted,
+        c=c,
+        metrics=metrics,
+        X_test=X_test,
+        y_test=y_test,
+        columns=[col for col, keep in zip(columns, usable, strict=True) if keep],
+        ids=current.ids[scored],
+        X_all=current.X[scored][:, usable],
+        excluded=[
+            {"feature": col.name, "label": col.label, "why": "today's lifecycle stage would reveal the future"}
+            for col, stage in zip(columns, stages, strict=True)
+            if stage
+        ],
+        progress=progress,
+    )
+
+
+def _scored_rows(model: PredictiveModel, matrix: Matrix) -> np.ndarray:
+    """The rows a propensity model scores: everyone for a purchase, customers (an order or more) for churn."""
+    if model.kind != PredictiveModel.Kind.CHURN:
+        return np.ones(len(matrix.ids), dtype=bool)
+    orders = [i for i, c in enumerate(matrix.columns) if c.name == "orders_all"]
+    return matrix.X[:, orders[0]] > 0 if orders else np.ones(len(matrix.ids), dtype=bool)
 
 
 def _purchase_labels(model: PredictiveModel, matrix: Matrix, start, end) -> tuple[np.ndarray, np.ndarray]:
     """(label, rows kept): a completed order in (start, end]; churn keeps customers only (an
     order at or before `start`) and labels those without an order."""
-    table = "customers_order"
-    params = [
-        model.workspace_id,
-        connection.ops.adapt_datetimefield_value(start),
-        connection.ops.adapt_datetimefield_value(end),
-    ]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT DISTINCT profile_id FROM {table} WHERE workspace_id = %s AND status = 'completed' "
+            "SELECT DISTINCT profile_id FROM customers_order WHERE workspace_id = %s AND status = 'completed' "
             "AND ordered_at > %s AND ordered_at <= %s",
-            params,
+            [
+                model.workspace_id,
+                connection.ops.adapt_datetimefield_value(start),
+                connection.ops.adapt_datetimefield_value(end),
+            ],
         )
         buyers = np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
     bought = np.isin(matrix.ids, buyers)
-    if model.kind == PredictiveModel.Kind.CHURN:
-        orders_col = [i for i, c in enumerate(matrix.columns) if c.name == "orders_all"]
-        customers = matrix.X[:, orders_col[0]] > 0 if orders_col else np.ones(len(matrix.ids), dtype=bool)
-        return (~bought).astype(np.int8), customers
-    return bought.astype(np.int8), np.ones(len(matrix.ids), dtype=bool)
+    label = ~bought if model.kind == PredictiveModel.Kind.CHURN else bought
+    return label.astype(np.int8), _scored_rows(model, matrix)
 
 
 def model_train(*, model: PredictiveModel, progress=lambda pct, step: None) -> PredictiveModel:
     if model.kind == PredictiveModel.Kind.MEMBERSHIP:
         return membership_train(model=model, progress=progress)
     return propensity_train(model=model, progress=progress)
-
-
-def current_scores(*, model: PredictiveModel):
-    """The scores in use (values profile_id, score), or None before the first training."""
-    if model.version == 0:
-        return None
-    return Score.objects.filter(model_id=model.pk, version=model.version)
-
-
-def status_set(model: PredictiveModel, status: str, error: str = "") -> None:
-    PredictiveModel.objects.filter(pk=model.pk).update(status=status, error=error)
-
-
-__all__ = ["JobStatus", "NotTrainable", "model_train", "current_scores", "scores_write", "status_set"]

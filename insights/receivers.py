@@ -3,6 +3,11 @@ access requests. Connected in InsightsConfig.ready."""
 
 from typing import Any
 
+from django.db import models
+
+from accounts.models import Workspace
+from core.sql import rows_reassign
+from insights.jobs import job_request
 from insights.models import (
     InsightJob,
     Lookalike,
@@ -13,40 +18,45 @@ from insights.models import (
     RfmScore,
     Score,
 )
-from segments.models import JobStatus
 
-PER_PROFILE = (ProfileFeatures, RfmScore, PersonaMember, Score, LookalikeMember)
+# What insights holds per profile, with the other fields of its unique key.
+PER_PROFILE: dict[type[models.Model], tuple[str, ...]] = {
+    ProfileFeatures: ("workspace",),
+    RfmScore: ("workspace", "run"),
+    PersonaMember: ("workspace", "run"),
+    Score: ("workspace", "model", "version"),
+    LookalikeMember: ("workspace", "lookalike", "version"),
+}
 
 
 def audience_computed(sender, *, segment_id: int, workspace_id: int, **kwargs) -> None:
-    """A segment's new audience: retrain its membership model (scores refresh with the segment)
-    and re-rank the lookalikes it seeds."""
-    from accounts.models import Workspace
-    from insights.jobs import job_request
-
+    """A segment's new audience: re-rank the lookalikes it seeds (which retrain its membership
+    model first), or else retrain that model: scores refresh with the segment."""
     workspace = Workspace.objects.get(pk=workspace_id)
-    for model_id in PredictiveModel.objects.filter(
-        segment_id=segment_id, kind=PredictiveModel.Kind.MEMBERSHIP, version__gt=0
-    ).values_list("pk", flat=True):
-        if not Lookalike.objects.filter(seed_id=segment_id, model_id=model_id).exists():
-            job_request(workspace=workspace, kind=InsightJob.Kind.MODEL, subject_id=model_id)
-    for lookalike_id in (
-        Lookalike.objects.filter(seed_id=segment_id).exclude(status=JobStatus.QUEUED).values_list("pk", flat=True)
-    ):
+    lookalikes = list(Lookalike.objects.filter(seed_id=segment_id).values_list("pk", flat=True))
+    for lookalike_id in lookalikes:
         job_request(workspace=workspace, kind=InsightJob.Kind.LOOKALIKE, subject_id=lookalike_id)
+    model = PredictiveModel.objects.filter(
+        segment_id=segment_id, kind=PredictiveModel.Kind.MEMBERSHIP, version__gt=0
+    ).first()
+    if model is not None and not lookalikes:
+        job_request(workspace=workspace, kind=InsightJob.Kind.MODEL, subject_id=model.pk)
 
 
 def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
-    """What was learnt of the merged profile goes; the next refresh learns the survivor anew."""
+    """What was learnt of the merged person follows the survivor where the survivor has none of
+    its own; the next refresh learns the survivor anew (the merge touches the survivor's row)."""
     return {
-        f"insights_{model._meta.model_name}": model.objects.filter(profile_id=merged.pk).delete()[0]
-        for model in PER_PROFILE
+        f"insights_{model._meta.model_name}": rows_reassign(
+            model=model, survivor=survivor, merged=merged, unique_with=unique_with
+        )
+        for model, unique_with in PER_PROFILE.items()
     }
 
 
 def profiles_erasing(sender, *, profile_ids: list[int], **kwargs) -> dict[str, int]:
     return {
-        f"insights_{model._meta.model_name}": model.objects.filter(profile_id__in=profile_ids).delete()[0]
+        f"insights_{model._meta.model_name}": model._default_manager.filter(profile_id__in=profile_ids).delete()[0]
         for model in PER_PROFILE
     }
 

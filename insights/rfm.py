@@ -29,6 +29,7 @@ from django.db.models import Avg, Count, Max, Min, Sum
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.statistics import rows_written
 from insights.models import RfmRun, RfmScore, RfmSegment
 from privacy.models import ConsentPurpose, ConsentRecord, ConsentStatus
 from segments.models import JobStatus
@@ -95,7 +96,7 @@ def reachability(segments: list[RfmSegment]) -> dict[str, int]:
 
 
 def current_rfm_run(*, workspace_id: int) -> RfmRun | None:
-    return RfmRun.objects.filter(workspace_id=workspace_id, status=JobStatus.READY).order_by("-version").first()
+    return RfmRun.current(workspace_id=workspace_id)
 
 
 def _seconds(expr: str) -> str:
@@ -111,7 +112,7 @@ def rfm_compute(*, workspace: Workspace, as_of: datetime | None = None, progress
     segments = rfm_segments(workspace=workspace)
     previous = current_rfm_run(workspace_id=workspace.pk)
     with transaction.atomic():
-        version = (RfmRun.objects.filter(workspace=workspace).aggregate(v=Max("version"))["v"] or 0) + 1
+        version = RfmRun.next_version(workspace)
         run = RfmRun.objects.create(workspace=workspace, version=version, as_of=as_of, previous=previous)
     if progress:
         progress(20, "Scoring the customers")
@@ -151,12 +152,13 @@ def rfm_compute(*, workspace: Workspace, as_of: datetime | None = None, progress
     """
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, [workspace.pk, run.pk, at, workspace.pk, at, *refused_params])
+        written = cursor.rowcount
+    rows_written(model=RfmScore, rows=written, wait=True)
     if progress:
         progress(70, "Assigning the named segments")
     _assign(run, segments)
-    customers = RfmScore.objects.filter(run=run).count()
     RfmRun.objects.filter(pk=run.pk).update(
-        customers=customers,
+        customers=written,
         boundaries=_boundaries(run),
         distribution=_distribution(run, segments),
         migration=_migration(run, previous),
@@ -190,9 +192,9 @@ def rfm_segments_apply(*, workspace: Workspace) -> RfmRun | None:
         return None
     segments = rfm_segments(workspace=workspace)
     _assign(run, segments)
-    previous = run.previous
-    if previous is not None and RfmScore.objects.filter(run=previous).exists():
-        _assign(previous, segments)
+    previous = RfmRun.objects.filter(pk=run.previous_id or 0).first()
+    if previous is not None:
+        _assign(previous, segments)  # its scores, while kept (no row otherwise)
     RfmRun.objects.filter(pk=run.pk).update(
         distribution=_distribution(run, segments), migration=_migration(run, previous)
     )
@@ -250,22 +252,17 @@ def _migration(run: RfmRun, previous: RfmRun | None) -> list[dict[str, Any]]:
     if previous is None:
         return []
     table = RfmScore._meta.db_table
+    # The customers of this run, from their previous segment (or none), then those who left.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"""SELECT COALESCE(o.segment, '(none)'), COALESCE(n.segment, '(none)'), COUNT(*)
-                FROM (SELECT profile_id, segment FROM {table} WHERE run_id = %s) n
-                FULL OUTER JOIN (SELECT profile_id, segment FROM {table} WHERE run_id = %s) o
-                  ON o.profile_id = n.profile_id
-                GROUP BY 1, 2 ORDER BY 3 DESC"""
-            if connection.vendor == "postgresql"
-            else f"""SELECT COALESCE(o.segment, '(none)'), COALESCE(n.segment, '(none)'), COUNT(*)
-                FROM (SELECT profile_id, segment FROM {table} WHERE run_id = %s) n
-                LEFT JOIN (SELECT profile_id, segment FROM {table} WHERE run_id = %s) o ON o.profile_id = n.profile_id
-                GROUP BY 1, 2
+            f"""SELECT COALESCE(o.segment, '(none)'), n.segment, COUNT(*)
+                FROM {table} n LEFT JOIN {table} o ON o.run_id = %s AND o.profile_id = n.profile_id
+                WHERE n.run_id = %s GROUP BY 1, 2
                 UNION ALL
                 SELECT o.segment, '(none)', COUNT(*) FROM {table} o
-                WHERE o.run_id = %s AND o.profile_id NOT IN (SELECT profile_id FROM {table} WHERE run_id = %s)
-                GROUP BY 1 ORDER BY 3 DESC""",
-            [run.pk, previous.pk] if connection.vendor == "postgresql" else [run.pk, previous.pk, previous.pk, run.pk],
+                WHERE o.run_id = %s
+                  AND NOT EXISTS (SELECT 1 FROM {table} n WHERE n.run_id = %s AND n.profile_id = o.profile_id)
+                GROUP BY 1, 2 ORDER BY 3 DESC""",
+            [previous.pk, run.pk, previous.pk, run.pk],
         )
         return [{"from": a, "to": b, "customers": n} for a, b, n in cursor.fetchall()]

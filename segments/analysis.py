@@ -19,6 +19,7 @@ from django.db import connection
 from django.db.models import Case, CharField, Count, F, QuerySet, Value, When
 from django.utils import timezone
 
+from core.sql import json_element_text, json_elements
 from core.time import years_ago
 from customers.models import (
     Channel,
@@ -30,6 +31,8 @@ from customers.models import (
     SocioProfessionalCategory,
     SurveyResponse,
 )
+from segments.criteria import criteria
+from segments.rules import definition_leaves
 
 AGE_BANDS = [
     ("18-24", 18, 24),
@@ -177,18 +180,11 @@ def _grouped(qs: QuerySet[Profile], expression) -> dict[str, int]:
 
 def _interests(qs: QuerySet[Profile]) -> dict[str, int]:
     sql, params = qs.values("pk").query.sql_with_params()
-    if connection.vendor == "postgresql":
-        query = (
-            "SELECT i.value, count(*) FROM customers_profile p "
-            "CROSS JOIN LATERAL jsonb_array_elements_text(CASE WHEN jsonb_typeof(p.attributes->'interests') = 'array' "
-            "THEN p.attributes->'interests' ELSE '[]'::jsonb END) AS i(value) "
-            f"WHERE p.id IN ({sql}) GROUP BY i.value"
-        )
-    else:
-        query = (
-            "SELECT i.value, count(*) FROM customers_profile p, json_each(p.attributes, '$.interests') AS i "
-            f"WHERE p.id IN ({sql}) AND json_type(p.attributes, '$.interests') = 'array' GROUP BY i.value"
-        )
+    value = json_element_text("i.value")
+    query = (
+        f"SELECT {value}, count(*) FROM customers_profile p {json_elements('p.attributes', 'i', 'interests')} "
+        f"WHERE p.id IN ({sql}) GROUP BY {value}"
+    )
     with connection.cursor() as cursor:
         cursor.execute(query, params)
         return dict(cursor.fetchall())
@@ -350,21 +346,14 @@ def defining_criteria(definition: Any, *, definitions: Mapping[int, Any]) -> Cal
     whole: set[str] = set()
     values: set[tuple[str, str]] = set()
     prefixes: set[tuple[str, str]] = set()
-    seen: set[int] = set()
-
-    def walk(node: Any) -> None:
-        if not isinstance(node, dict):
-            return
-        for key in ("all", "any"):
-            for child in node.get(key, []) if isinstance(node.get(key), list) else []:
-                walk(child)
-        if "not" in node:
-            walk(node["not"])
+    families = criteria()
+    for node in definition_leaves(definition, definitions=definitions):
         if "field" in node and node["field"] in _FIELD_CRITERIA:
             whole.add(_FIELD_CRITERIA[node["field"]])
         if "geo" in node:
             whole.add("region")
-        if "orders" in node:
+        # Orders, and the criteria computed from them (an RFM score, say).
+        if "orders" in node or any(key in node and ("orders",) in families[key].facets for key in families):
             whole.update(ORDER_CRITERIA)
         if "event" in node:
             values.add(("event_90d", node["event"]))
@@ -372,11 +361,6 @@ def defining_criteria(definition: Any, *, definitions: Mapping[int, Any]) -> Cal
                 values.add(("channel", node["channel"]))
         if "survey" in node:
             prefixes.add(("survey", json.dumps({"survey": node["survey"], "question": node.get("question")})[:-1]))
-        if "segment" in node and node["segment"] not in seen:
-            seen.add(node["segment"])
-            walk(definitions.get(node["segment"]))
-
-    walk(definition)
 
     def is_defining(criterion: str, value: str) -> bool:
         if criterion in whole or (criterion, value) in values:

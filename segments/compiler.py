@@ -51,7 +51,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Round, Sin, Sqrt
 from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
 
-from core.sql import InRows
+from core.sql import InRows, json_elements, json_member
 from core.time import moment_parse, years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
 from privacy.models import ConsentRecord
@@ -429,18 +429,13 @@ def _items(orders: QuerySet, spec: Mapping[str, Any]) -> Q:
     """Units of line items (by sku and/or category) bought across the orders, one GROUP BY over
     the items unnested in SQL."""
     sql, params = orders.values("pk").query.sql_with_params()
+    lines = f"customers_order o {json_elements('o.items', 'it')}"
+    field = {key: json_member("it.value", key) for key in ("sku", "category")}
     if connection.vendor == "postgresql":
-        lines = (
-            "customers_order o CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(o.items) = 'array' "
-            "THEN o.items ELSE '[]'::jsonb END) AS it(line)"
-        )
-        field = {"sku": "it.line->>'sku'", "category": "it.line->>'category'"}
         quantity = (
-            "CASE WHEN jsonb_typeof(it.line->'quantity') = 'number' THEN (it.line->>'quantity')::numeric ELSE 0 END"
+            "CASE WHEN jsonb_typeof(it.value->'quantity') = 'number' THEN (it.value->>'quantity')::numeric ELSE 0 END"
         )
     else:
-        lines = "customers_order o, json_each(CASE WHEN json_type(o.items) = 'array' THEN o.items ELSE '[]' END) AS it"
-        field = {"sku": "json_extract(it.value, '$.sku')", "category": "json_extract(it.value, '$.category')"}
         quantity = "coalesce(CAST(json_extract(it.value, '$.quantity') AS INTEGER), 0)"
     where, args = [f"o.id IN ({sql})"], list(params)
     for key in ("sku", "category"):

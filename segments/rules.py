@@ -29,7 +29,7 @@ ISO 8601 date-times. Everything is evaluated at a moment, now or a preview's `as
 events and orders after it do not exist yet.
 """
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
@@ -112,6 +112,28 @@ def validate_definition(
             {"definition": [ValidationError(message, code=SegmentErrorCode.INVALID_RULE) for message in result.errors]}
         )
     return result.segment_refs
+
+
+def definition_leaves(definition: Any, *, definitions: Mapping[int, Any]) -> Iterator[dict]:
+    """Every condition of a definition, under `all`, `any` and `not`, and through the segments it
+    refers to (their definitions read in `definitions`, each once)."""
+    seen: set[int] = set()
+    stack = [definition]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        children = [child for key in ("all", "any") if isinstance(node.get(key), list) for child in node[key]]
+        if children or "not" in node:
+            stack.extend(children)
+            if "not" in node:
+                stack.append(node["not"])
+            continue
+        yield node
+        ref = node.get("segment")
+        if isinstance(ref, int) and ref not in seen:
+            seen.add(ref)
+            stack.append(definitions.get(ref))
 
 
 def parse_window(value: Any) -> timedelta | None:

@@ -22,6 +22,7 @@ KEYS_WITHOUT_WORKSPACE = {
     ("audiences.Audience", ("segment",)): "one audience per segment (one-to-one)",
     ("reporting.Click", ("event",)): "one click per click event (one-to-one)",
     ("reporting.Attribution", ("order",)): "one attribution per order (one-to-one)",
+    ("insights.Persona", ("segment",)): "one segment per persona (one-to-one)",
     # Composite primary keys cannot be altered by Django's migrations; both tables carry
     # workspace_id, and the distribution migration recreates their keys with it first.
     ("audiences.AudienceMember", ("audience", "version", "profile")): "composite primary key",

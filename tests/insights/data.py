@@ -1,7 +1,7 @@
 """Data for the insights tests: real public transactions (CDNOW) and bases with planted structure."""
 
 import importlib.util
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,8 +9,9 @@ import numpy as np
 from django.utils import timezone
 
 from customers.models import Event, Order, Profile
+from privacy.models import ConsentRecord
 
-UTC = timezone.UTC if hasattr(timezone, "UTC") else __import__("datetime").timezone.utc
+UTC = UTC
 
 
 def cdnow_path() -> Path:
@@ -172,3 +173,19 @@ def affinity_base(workspace, *, n: int = 3000, seed: int = 0) -> None:
                 )
             )
     Event.objects.bulk_create(events, batch_size=5000)
+
+
+def grant(workspace, profile_ids, *, purpose: str, channel: str) -> None:
+    """Consent granted a day ago by each of the profiles, for the purpose and channel."""
+    ConsentRecord.objects.bulk_create(
+        ConsentRecord(
+            workspace=workspace,
+            profile_id=pk,
+            purpose=purpose,
+            channel=channel,
+            status="granted",
+            legal_basis="consent",
+            recorded_at=timezone.now() - timedelta(days=1),
+        )
+        for pk in profile_ids
+    )

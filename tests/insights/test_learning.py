@@ -19,12 +19,11 @@ from insights.lookalikes import lookalike_compute
 from insights.models import Lookalike, LookalikeMember, Persona, PersonaMember, PredictiveModel, Score
 from insights.personas import personas_compute
 from insights.prediction import model_train
-from privacy.models import ConsentRecord
 from segments.compiler import segment_queryset
 from segments.models import Segment
 from segments.selectors import compile_context
 from segments.services import segment_create
-from tests.insights.data import affinity_base, planted_base
+from tests.insights.data import affinity_base, grant, planted_base
 
 pytestmark = pytest.mark.django_db
 
@@ -117,20 +116,7 @@ def test_membership_model_learns_without_the_rules_and_drives_fine_targets(works
     target = Target.objects.create(campaign=campaign, segment=segment, mode="fine", min_probability="0.7")
     campaign_ready_check(campaign=campaign, now=timezone.now())
     people = list(Profile.objects.filter(workspace=workspace).values_list("pk", flat=True))
-    ConsentRecord.objects.bulk_create(
-        [
-            ConsentRecord(
-                workspace=workspace,
-                profile_id=pk,
-                purpose="direct_marketing",
-                channel="email",
-                status="granted",
-                legal_basis="consent",
-                recorded_at=timezone.now() - timedelta(days=1),
-            )
-            for pk in people
-        ]
-    )
+    grant(workspace, people, purpose="direct_marketing", channel="email")
     written = target_deliveries(target=target, channel="email", now=timezone.now())
     expected = set(
         Score.objects.filter(model=model, version=model.version, score__gte=0.7, profile_id__in=bretons).values_list(
@@ -160,20 +146,7 @@ def test_lookalike_bands_are_most_precise_first_and_need_consent(workspace):
     affinity_base(workspace)
     segment = _region_segment(workspace)
     granted = list(Profile.objects.filter(workspace=workspace).values_list("pk", flat=True))[:2500]
-    ConsentRecord.objects.bulk_create(
-        [
-            ConsentRecord(
-                workspace=workspace,
-                profile_id=pk,
-                purpose="ad_targeting",
-                channel="display",
-                status="granted",
-                legal_basis="consent",
-                recorded_at=timezone.now() - timedelta(days=1),
-            )
-            for pk in granted
-        ]
-    )
+    grant(workspace, granted, purpose="ad_targeting", channel="display")
     lookalike = Lookalike.objects.create(workspace=workspace, seed=segment)
     lookalike = lookalike_compute(lookalike=lookalike)
     members = LookalikeMember.objects.filter(lookalike=lookalike, version=lookalike.version)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import numpy as np
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.db import connection
 from django.urls import reverse
@@ -12,6 +13,10 @@ from campaigns.activation import campaign_deliveries, campaign_handoff
 from campaigns.models import Campaign, PendingSend, Touch
 from customers.models import Identity, ImportJob, Profile
 from customers.services import profile_create, survey_response_create
+from insights.features import features_refresh
+from insights.models import Lookalike, LookalikeMember, Persona, PersonaMember, PersonaRun, PredictiveModel
+from insights.prediction import scores_write
+from insights.rfm import rfm_compute
 from segments.models import ManualMember
 from tests.factories import make_campaign, make_consent, make_event, make_order, make_segment
 
@@ -28,6 +33,22 @@ def contactable(workspace, external_id: str, *, email: str, phone: str = "", cha
         make_consent(profile=profile, channel=channel, recorded_at=PAST)
     make_consent(profile=profile, purpose="ad_targeting", channel="display", recorded_at=PAST)
     return profile
+
+
+def learnt(workspace, segment, people: list[Profile]) -> None:
+    """What insights learns of them: features and RFM scores (computed), a model's scores, a
+    persona and a lookalike band (written as the jobs write them; training needs a larger base)."""
+    features_refresh(workspace=workspace)
+    rfm_compute(workspace=workspace)
+    ids = np.array(sorted(p.pk for p in people), dtype=np.int64)
+    model = PredictiveModel.objects.create(workspace=workspace, kind="membership", name="Everyone", segment=segment)
+    scores_write(model=model, ids=ids, scores=np.full(len(ids), 0.5))
+    run = PersonaRun.objects.create(workspace=workspace, version=1, k=1, status="ready")
+    persona = Persona.objects.create(workspace=workspace, number=1, name="Everyone", run=run)
+    lookalike = Lookalike.objects.create(workspace=workspace, seed=segment, version=1, status="ready")
+    for profile in people:
+        PersonaMember.objects.create(workspace=workspace, run=run, profile=profile, persona=persona)
+        LookalikeMember.objects.create(workspace=workspace, lookalike=lookalike, version=1, profile=profile, band=1)
 
 
 def running(workspace, segment, channels=("email",)) -> Campaign:
@@ -96,6 +117,7 @@ def everywhere(workspace, user):
     LogEntry.objects.log_actions(
         user_id=user.pk, queryset=[claire], action_flag=CHANGE, change_message=f"Changed email to {EMAIL}."
     )
+    learnt(workspace, segment, [claire, bob])
     assert Touch.objects.filter(profile=claire, status="sent").exists()
     assert Touch.objects.filter(profile=claire, status="pending").exists()
     return claire, bob, {"delivered": delivered, "pending": pending, "trigger": trigger, "segment": segment}
