@@ -83,6 +83,29 @@ def django_setup(env: dict[str, str]) -> None:
     django.setup()
 
 
+def bench_workspace(database_url: str, slug: str, seed: int):
+    """Django set up in this process on the benchmark database (migrated), and the workspace `slug`,
+    seeded with `seed` profiles by seed_demo when it is missing (exits when it is and `seed` is 0)."""
+    check_loopback(database_url)
+    ensure_database(database_url)
+    env = postgres_env(database_url, DEFAULT_REDIS_URL)
+    migrate(env)
+    os.environ.update({k: v for k, v in env.items() if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY")})
+    os.environ["DJANGO_ALLOWED_HOSTS"] = env["DJANGO_ALLOWED_HOSTS"]
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    from accounts.models import Workspace
+
+    if not Workspace.objects.filter(slug=slug).exists():
+        if not seed:
+            sys.exit(f"No workspace {slug!r}: seed it first, or pass --seed 1000000.")
+        command = [sys.executable, "manage.py", "seed_demo", "--workspace", slug, "--profiles", str(seed)]
+        subprocess.run(command, cwd=PROJECT, env=env, check=True)
+    return Workspace.objects.get(slug=slug)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))

@@ -41,7 +41,6 @@ The ratio of each to the bare count is printed. Goal of the issue: compiled <= 5
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -49,15 +48,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._common import (
-    DEFAULT_DATABASE_URL,
-    DEFAULT_REDIS_URL,
-    PROJECT,
-    check_loopback,
-    ensure_database,
-    migrate,
-    postgres_env,
-)
+from bench._common import DEFAULT_DATABASE_URL, bench_workspace
 
 MARSEILLE = (43.2965, 5.3698)
 DEFINITION = {
@@ -125,31 +116,7 @@ def main() -> None:
         help="SET max_parallel_workers_per_gather for every timed path (default: the server's setting)",
     )
     args = parser.parse_args()
-    check_loopback(args.database_url)
-    ensure_database(args.database_url)
-    env = postgres_env(args.database_url, DEFAULT_REDIS_URL)
-    migrate(env)
-    os.environ.update({k: v for k, v in env.items() if k in ("DATABASE_URL", "REDIS_URL", "DJANGO_SECRET_KEY")})
-    os.environ["DJANGO_ALLOWED_HOSTS"] = env["DJANGO_ALLOWED_HOSTS"]
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from accounts.models import Workspace
-
-    if not Workspace.objects.filter(slug=args.workspace).exists():
-        if not args.seed:
-            sys.exit(f"No workspace {args.workspace!r}: seed it first, or pass --seed 1000000.")
-        command = [
-            sys.executable,
-            "manage.py",
-            "seed_demo",
-            "--workspace",
-            args.workspace,
-            "--profiles",
-            str(args.seed),
-        ]
-        subprocess.run(command, cwd=PROJECT, env=env, check=True)
+    workspace = bench_workspace(args.database_url, args.workspace, args.seed)
     if args.parallel_workers is not None:
         from django.db import connection
 
@@ -157,7 +124,6 @@ def main() -> None:
             cursor.execute(
                 "SELECT set_config('max_parallel_workers_per_gather', %s, false)", [str(args.parallel_workers)]
             )
-    workspace = Workspace.objects.get(slug=args.workspace)
     if args.only in (None, "compound"):
         run(workspace, args.repeat)
     if args.only in (None, "broad"):

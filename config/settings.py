@@ -265,6 +265,8 @@ SPECTACULAR_SETTINGS = {
         "IdentityTypeEnum": "customers.models.IdentityType",
         "AttributeTypeEnum": "customers.models.AttributeType",
         "SegmentKindEnum": "segments.models.Segment.Kind",
+        "InsightJobKindEnum": "insights.models.InsightJob.Kind",
+        "PredictiveModelKindEnum": "insights.models.PredictiveModel.Kind",
         "BasisEnum": "reporting.models.ConversionBasis",
         "AudienceStatusEnum": "audiences.models.Audience.Status",
         "AudienceRunStatusEnum": "audiences.models.AudienceRun.Status",

@@ -10,6 +10,7 @@ from audiences.api.views import ExportViewSet, SegmentViewSet
 from campaigns.api.views import ConnectorViewSet, FrequencyCapViewSet
 from config.health import health
 from customers.api import views as customers
+from insights.api import views as insights
 from optimisation.api.views import CampaignViewSet, RuleViewSet
 from privacy.api import views as privacy
 from reporting.api.views import DeliveryFigureViewSet, ReportJobViewSet, ReportViewSet
@@ -33,6 +34,14 @@ workspace_router.register("imports", customers.ImportJobViewSet, basename="impor
 workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")
 workspace_router.register("segments", SegmentViewSet, basename="segment")
 workspace_router.register("exports", ExportViewSet, basename="export")
+workspace_router.register("insights/jobs", insights.JobViewSet, basename="insight-job")
+workspace_router.register("insights/features", insights.FeaturesViewSet, basename="insight-features")
+workspace_router.register("insights/rfm-runs", insights.RfmRunViewSet, basename="rfm-run")
+workspace_router.register("insights/rfm-segments", insights.RfmSegmentViewSet, basename="rfm-segment")
+workspace_router.register("insights/persona-runs", insights.PersonaRunViewSet, basename="persona-run")
+workspace_router.register("insights/personas", insights.PersonaViewSet, basename="persona")
+workspace_router.register("insights/models", insights.ModelViewSet, basename="insight-model")
+workspace_router.register("insights/lookalikes", insights.LookalikeViewSet, basename="lookalike")
 workspace_router.register("campaigns", CampaignViewSet, basename="campaign")
 workspace_router.register("frequency-caps", FrequencyCapViewSet, basename="frequency-cap")
 workspace_router.register("connectors", ConnectorViewSet, basename="connector")

@@ -19,13 +19,13 @@ from insights.models import (
     Score,
 )
 
-# What insights holds per profile, with the other fields of its unique key.
-PER_PROFILE: dict[type[models.Model], tuple[str, ...]] = {
-    ProfileFeatures: ("workspace",),
-    RfmScore: ("workspace", "run"),
-    PersonaMember: ("workspace", "run"),
-    Score: ("workspace", "model", "version"),
-    LookalikeMember: ("workspace", "lookalike", "version"),
+# What insights holds per profile: how merges and erasures count it, and the other fields of its unique key.
+PER_PROFILE: dict[type[models.Model], tuple[str, tuple[str, ...]]] = {
+    ProfileFeatures: ("profile_features", ("workspace",)),
+    RfmScore: ("rfm_scores", ("workspace", "run")),
+    PersonaMember: ("persona_memberships", ("workspace", "run")),
+    Score: ("model_scores", ("workspace", "model", "version")),
+    LookalikeMember: ("lookalike_memberships", ("workspace", "lookalike", "version")),
 }
 
 
@@ -47,17 +47,15 @@ def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
     """What was learnt of the merged person follows the survivor where the survivor has none of
     its own; the next refresh learns the survivor anew (the merge touches the survivor's row)."""
     return {
-        f"insights_{model._meta.model_name}": rows_reassign(
-            model=model, survivor=survivor, merged=merged, unique_with=unique_with
-        )
-        for model, unique_with in PER_PROFILE.items()
+        name: rows_reassign(model=model, survivor=survivor, merged=merged, unique_with=unique_with)
+        for model, (name, unique_with) in PER_PROFILE.items()
     }
 
 
 def profiles_erasing(sender, *, profile_ids: list[int], **kwargs) -> dict[str, int]:
     return {
-        f"insights_{model._meta.model_name}": model._default_manager.filter(profile_id__in=profile_ids).delete()[0]
-        for model in PER_PROFILE
+        name: model._default_manager.filter(profile_id__in=profile_ids).delete()[0]
+        for model, (name, _) in PER_PROFILE.items()
     }
 
 

@@ -8,8 +8,8 @@ from django.utils import timezone
 from accounts.models import Workspace
 from campaigns.models import Campaign
 from campaigns.services import spend_allowed_today
+from core.charts import bar_chart, line_chart
 from core.time import local_day
-from reporting.charts import bar_chart, line_chart
 from reporting.reports import ReportQuery, report_rows, report_totals, spend_series
 
 

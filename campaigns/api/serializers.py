@@ -28,7 +28,7 @@ from core.serializers import (
     IsoDurationField,
     StrictInput,
 )
-from segments.models import Segment
+from segments.api.serializers import WorkspaceSegmentField
 
 
 class WorkspaceDateTimeField(DayAwareDateTimeField):
@@ -59,14 +59,6 @@ class ScheduleDateTimeField(WorkspaceDateTimeField):
         if not 2000 <= parsed.year <= 2100:
             raise serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
         return parsed
-
-
-class WorkspaceSegmentField(serializers.PrimaryKeyRelatedField):
-    """A segment id of the caller's workspace only: another workspace's id does not exist."""
-
-    def get_queryset(self):
-        workspace = self.context.get("workspace")
-        return Segment.objects.filter(workspace=workspace) if workspace else Segment.objects.none()
 
 
 class TargetIO(StrictInput, serializers.ModelSerializer):

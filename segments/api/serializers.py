@@ -9,6 +9,14 @@ from customers.api.serializers import ProfileOutput
 from segments.models import Segment, SegmentAnalysis
 
 
+class WorkspaceSegmentField(serializers.PrimaryKeyRelatedField):
+    """A segment id of the caller's workspace only: another workspace's id does not exist."""
+
+    def get_queryset(self):
+        workspace = self.context.get("workspace")
+        return Segment.objects.filter(workspace=workspace) if workspace else Segment.objects.none()
+
+
 class SegmentOutput(serializers.ModelSerializer):
     depends_on = serializers.PrimaryKeyRelatedField[Segment](many=True, read_only=True)
 

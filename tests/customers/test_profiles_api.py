@@ -132,6 +132,11 @@ def test_merge_moves_history_to_the_survivor_and_keeps_the_old_external_id_as_an
         "touches": 0,
         "triggered_sends": 0,
         "clicks": 0,
+        "profile_features": 0,
+        "rfm_scores": 0,
+        "persona_memberships": 0,
+        "model_scores": 0,
+        "lookalike_memberships": 0,
     }
     # Later data sent under the old external id goes to the survivor.
     r = manager.post(

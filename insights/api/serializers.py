@@ -1,0 +1,223 @@
+from rest_framework import serializers
+
+from core.errors import CommonErrorCode
+from core.serializers import CharField, DateTimeField, StrictInput
+from insights.models import (
+    FeatureSet,
+    InsightJob,
+    Lookalike,
+    Persona,
+    PersonaRun,
+    PredictiveModel,
+    RfmRun,
+    RfmSegment,
+)
+from segments.api.serializers import WorkspaceSegmentField
+
+
+class JobOutput(serializers.ModelSerializer):
+    class Meta:
+        model = InsightJob
+        fields = [
+            "id",
+            "kind",
+            "subject_id",
+            "params",
+            "status",
+            "progress",
+            "step",
+            "error",
+            "result",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class FeatureSetOutput(serializers.ModelSerializer):
+    columns = serializers.SerializerMethodField(help_text="The features: [{name, facet, label, kind}].")
+
+    class Meta:
+        model = FeatureSet
+        fields = ["version", "as_of", "profiles", "refreshed", "full", "duration_ms", "columns"]
+
+    def get_columns(self, feature_set: FeatureSet) -> list[dict]:
+        return [{k: column[k] for k in ("name", "facet", "label", "kind")} for column in feature_set.definition]
+
+
+class FeaturesRefreshInput(StrictInput, serializers.Serializer):
+    full = serializers.BooleanField(default=False, help_text="Rebuild every profile, not only those that changed.")
+
+
+class RfmRunOutput(serializers.ModelSerializer):
+    class Meta:
+        model = RfmRun
+        fields = [
+            "id",
+            "version",
+            "as_of",
+            "status",
+            "customers",
+            "boundaries",
+            "distribution",
+            "migration",
+            "previous",
+            "created_at",
+        ]
+
+
+class RfmRunInput(StrictInput, serializers.Serializer):
+    as_of = DateTimeField(required=False, help_text="Score as of this moment (default: now).")
+
+
+class RfmSegmentIO(StrictInput, serializers.ModelSerializer):
+    class Meta:
+        model = RfmSegment
+        fields = [
+            "id",
+            "code",
+            "name",
+            "description",
+            "position",
+            "r_min",
+            "r_max",
+            "f_min",
+            "f_max",
+            "m_min",
+            "m_max",
+        ]
+        read_only_fields = ["id", "code"]
+
+
+class PersonaOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Persona
+        fields = [
+            "id",
+            "number",
+            "name",
+            "named_by_user",
+            "segment",
+            "run",
+            "size",
+            "share",
+            "centroid",
+            "profile",
+            "active",
+        ]
+
+
+class PersonaNameInput(StrictInput, serializers.Serializer):
+    name = CharField(max_length=120)
+
+
+class PersonaRunOutput(serializers.ModelSerializer):
+    class Meta:
+        model = PersonaRun
+        fields = [
+            "id",
+            "version",
+            "status",
+            "facets",
+            "columns",
+            "k",
+            "k_chosen_by",
+            "k_scores",
+            "inertia",
+            "silhouette",
+            "stability_ari",
+            "drift",
+            "profiles",
+            "previous",
+            "created_at",
+        ]
+
+
+class PersonaRunInput(StrictInput, serializers.Serializer):
+    facets = serializers.ChoiceField(choices=PersonaRun.Facets.choices, default=PersonaRun.Facets.ALL)
+    k = serializers.IntegerField(
+        required=False, allow_null=True, min_value=2, max_value=20, help_text="Omit to have k suggested by silhouette."
+    )
+
+
+class ModelOutput(serializers.ModelSerializer):
+    class Meta:
+        model = PredictiveModel
+        fields = [
+            "id",
+            "kind",
+            "name",
+            "segment",
+            "horizon_days",
+            "pu_correction",
+            "status",
+            "version",
+            "trained_at",
+            "metrics",
+            "curve",
+            "importances",
+            "excluded",
+            "threshold",
+            "error",
+            "created_at",
+        ]
+
+
+class ModelInput(StrictInput, serializers.ModelSerializer):
+    segment = WorkspaceSegmentField(
+        required=False, allow_null=True, help_text="Membership: the segment whose members the model learns."
+    )
+
+    class Meta:
+        model = PredictiveModel
+        fields = ["kind", "name", "segment", "horizon_days", "pu_correction"]
+        extra_kwargs = {"name": {"required": False}}
+        validators: list = []  # the service checks the subject and uniqueness with the workspace
+
+
+class ThresholdInput(StrictInput, serializers.Serializer):
+    reach = serializers.IntegerField(
+        required=False, min_value=1, max_value=10**9, help_text="At most this many profiles."
+    )
+    precision = serializers.FloatField(required=False, min_value=0, max_value=1, help_text="At least this precision.")
+
+    def validate(self, attrs):
+        if ("reach" in attrs) == ("precision" in attrs):
+            raise serializers.ValidationError("Give either reach or precision.", code=CommonErrorCode.INVALID)
+        return attrs
+
+
+class CurveRowOutput(serializers.Serializer):
+    threshold = serializers.FloatField()
+    reach = serializers.IntegerField()
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField()
+
+
+class LookalikeOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Lookalike
+        fields = [
+            "id",
+            "seed",
+            "purpose",
+            "channel",
+            "model",
+            "status",
+            "version",
+            "eligible",
+            "bands",
+            "evaluation",
+            "computed_at",
+            "error",
+            "created_at",
+        ]
+
+
+class LookalikeInput(StrictInput, serializers.ModelSerializer):
+    seed = WorkspaceSegmentField(help_text="The segment whose members the lookalikes resemble.")
+
+    class Meta:
+        model = Lookalike
+        fields = ["seed", "purpose", "channel"]
+        validators: list = []

@@ -1,0 +1,122 @@
+"""Insights in the admin: the pages render their charts, buttons queue the jobs for the user's own
+workspace only, refusals show as messages, and another workspace's rows are out of reach."""
+
+import pytest
+from django.urls import reverse
+
+from insights.models import InsightJob, Lookalike, PredictiveModel, RfmRun, RfmSegment
+from insights.prediction import model_train
+from insights.rfm import rfm_compute
+from tests.factories import make_user
+from tests.insights.data import planted_base
+from tests.insights.test_learning import _region_segment
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def marketer_browser(client, workspace):
+    client.force_login(make_user(workspace=workspace, role="marketer"))
+    return client
+
+
+def test_rfm_pages_and_the_score_button(
+    marketer_browser, workspace, other_workspace, eager_tasks, django_capture_on_commit_callbacks
+):
+    planted_base(workspace, n=200)
+    run = rfm_compute(workspace=workspace)
+    page = marketer_browser.get(reverse("admin:insights_rfmrun_change", args=[run.pk])).content.decode()
+    assert 'data-chart="rfm-distribution"' in page and "What each score covers" in page
+    listing = marketer_browser.get(reverse("admin:insights_rfmrun_changelist")).content.decode()
+    assert "Score the customers now" in listing
+    with django_capture_on_commit_callbacks(execute=True):
+        r = marketer_browser.post(reverse("admin:insights_rfmrun_compute"), {"workspace": workspace.pk})
+    assert r.status_code == 302 and RfmRun.objects.filter(workspace=workspace).count() == 2
+    assert InsightJob.objects.get(kind="rfm").status == "ready"
+    # Not for a workspace the user is not a member of.
+    assert (
+        marketer_browser.post(reverse("admin:insights_rfmrun_compute"), {"workspace": other_workspace.pk}).status_code
+        == 403
+    )
+    # A named segment's edit that would leave another unreachable is refused, and nothing changes.
+    champions = RfmSegment.objects.get(workspace=workspace, code="champions")
+    data = {
+        "name": "Champions",
+        "description": "",
+        "position": 1,
+        "r_min": 1,
+        "r_max": 5,
+        "f_min": 1,
+        "f_max": 5,
+        "m_min": 1,
+        "m_max": 5,
+    }
+    r = marketer_browser.post(reverse("admin:insights_rfmsegment_change", args=[champions.pk]), data, follow=True)
+    assert "unreachable" in r.content.decode()
+    champions.refresh_from_db()
+    assert champions.r_min == 4
+
+
+def test_a_model_page_shows_its_curve_and_picks_a_threshold(
+    marketer_browser, workspace, eager_tasks, django_capture_on_commit_callbacks
+):
+    planted_base(workspace, n=600)
+    segment = _region_segment(workspace)
+    with django_capture_on_commit_callbacks(execute=True):
+        r = marketer_browser.post(
+            reverse("admin:insights_predictivemodel_add"),
+            {
+                "workspace": workspace.pk,
+                "kind": "membership",
+                "name": "",
+                "segment": segment.pk,
+                "horizon_days": "",
+                "pu_correction": "auto",
+            },
+        )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    model = PredictiveModel.objects.get(workspace=workspace)
+    assert model.version == 1 and model.status == "ready"
+    page = marketer_browser.get(reverse("admin:insights_predictivemodel_change", args=[model.pk])).content.decode()
+    assert 'data-chart="model-curve"' in page and "Features left out" in page
+    r = marketer_browser.post(
+        reverse("admin:insights_predictivemodel_threshold", args=[model.pk]), {"precision": "0.5"}, follow=True
+    )
+    model.refresh_from_db()
+    assert model.threshold is not None and "Threshold" in r.content.decode()
+    r = marketer_browser.post(
+        reverse("admin:insights_predictivemodel_threshold", args=[model.pk]), {"precision": "abc"}, follow=True
+    )
+    assert "Not picked" in r.content.decode()
+    # A second model of the segment is a form error, not a crash.
+    r = marketer_browser.post(
+        reverse("admin:insights_predictivemodel_add"),
+        {
+            "workspace": workspace.pk,
+            "kind": "membership",
+            "name": "",
+            "segment": segment.pk,
+            "horizon_days": "",
+            "pu_correction": "auto",
+        },
+    )
+    assert r.status_code == 200 and "already" in r.content.decode()
+
+
+def test_lookalike_pages_and_another_workspace(client, workspace, other_workspace, eager_tasks):
+    planted_base(workspace, n=300)
+    segment = _region_segment(workspace)
+    model = PredictiveModel.objects.create(workspace=workspace, kind="membership", name="M", segment=segment)
+    model_train(model=model)
+    lookalike = Lookalike.objects.create(workspace=workspace, seed=segment)
+    viewer = make_user(workspace=workspace, role="viewer")
+    client.force_login(viewer)
+    assert client.get(reverse("admin:insights_lookalike_change", args=[lookalike.pk])).status_code == 200
+    assert client.post(reverse("admin:insights_lookalike_refresh", args=[lookalike.pk])).status_code == 403
+    assert client.post(reverse("admin:insights_predictivemodel_train", args=[model.pk])).status_code == 403
+    stranger = make_user(workspace=other_workspace, role="admin")
+    client.force_login(stranger)
+    for name, pk in (("lookalike", lookalike.pk), ("predictivemodel", model.pk)):
+        r = client.get(reverse(f"admin:insights_{name}_change", args=[pk]))
+        assert r.status_code in (302, 404)  # Django's admin sends an unknown row back to the list
+    assert client.post(reverse("admin:insights_lookalike_refresh", args=[lookalike.pk])).status_code == 404
