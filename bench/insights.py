@@ -102,15 +102,16 @@ def bench_training(workspace) -> None:
     import numpy as np
 
     from insights.features import feature_matrix, features_current
-    from insights.prediction import MAX_TRAIN_ROWS, _estimator, _sample, membership_train
+    from insights.prediction import MAX_TRAIN_ROWS, _estimator, _informative, _sample, membership_train
     from segments.membership import current_audience
 
     features_current(workspace=workspace)
     model = _model(workspace)
     cible, model = timed(lambda: membership_train(model=model))
     matrix = feature_matrix(workspace=workspace)
-    keep = [c.name for c in matrix.columns if not c.name.startswith("gender_")]
-    matrix = matrix.select(keep)
+    # The columns the model learnt from: the segment's own (gender) left out, the uninformative too.
+    matrix = matrix.select(c.name for c in matrix.columns if not c.name.startswith("gender_"))
+    matrix = matrix.select(c.name for c, keep in zip(matrix.columns, _informative(matrix.X), strict=True) if keep)
     current = current_audience(segment=model.segment)
     members = np.fromiter(current.members.values_list("profile_id", flat=True), dtype=np.int64)
     y = np.isin(matrix.ids, members).astype(np.int8)

@@ -12,7 +12,7 @@ from core.errors import CommonErrorCode
 from insights.errors import InsightErrorCode
 from insights.jobs import job_request
 from insights.lookalikes import band_segments_ensure, seed_model
-from insights.models import InsightJob, Lookalike, Persona, PredictiveModel, RfmSegment
+from insights.models import InsightJob, Lookalike, Persona, PersonaRun, PredictiveModel, RfmSegment
 from insights.personas import persona_rename
 from insights.rfm import reachability, rfm_segments, rfm_segments_apply
 from segments.membership import current_audience
@@ -189,7 +189,9 @@ def rfm_request(*, workspace: Workspace, as_of=None, by=None) -> InsightJob:
     )
 
 
-def personas_request(*, workspace: Workspace, facets: str, k: int | None, by=None) -> InsightJob:
+def personas_request(
+    *, workspace: Workspace, facets: str = PersonaRun.Facets.ALL, k: int | None = None, by=None
+) -> InsightJob:
     return job_request(workspace=workspace, kind=InsightJob.Kind.PERSONAS, params={"facets": facets, "k": k}, by=by)
 
 

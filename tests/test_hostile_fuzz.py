@@ -18,6 +18,8 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from accounts.models import Role
+from insights.models import Lookalike, Persona, PersonaRun, PredictiveModel
+from insights.rfm import rfm_segments
 from tests.factories import make_campaign, make_consent, make_event, make_order, make_profile, make_segment
 
 # Tables a refused request may write to by design: the audit log records requests, axes the login attempts.
@@ -105,6 +107,12 @@ def world(workspace, client_for):
     ):
         response = admin.post(base + path, body, format="json")
         assert response.status_code == 201, (path, response.content)
+    # What insights learns: the named RFM segments, a persona, a model and lookalikes of the segment.
+    rfm_segments(workspace=workspace)
+    run = PersonaRun.objects.create(workspace=workspace, version=1, k=1, status="ready")
+    Persona.objects.create(workspace=workspace, number=1, name="Everyone", run=run)
+    PredictiveModel.objects.create(workspace=workspace, kind="membership", name="Everyone", segment=segment)
+    Lookalike.objects.create(workspace=workspace, seed=segment)
     return workspace
 
 

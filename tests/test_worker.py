@@ -111,3 +111,17 @@ def test_a_report_job_and_the_roll_up_run_in_the_worker(celery_worker_process, m
     download = marketer.get(f"/api/workspaces/maison/report-jobs/{job.pk}/download/")
     body = b"".join(download.streaming_content).decode()
     assert body.splitlines()[1].startswith(f"{campaign.pk},{campaign.name},1000,25,40.00")
+
+
+def test_an_insight_job_is_run_by_the_worker_with_its_progress(celery_worker_process, marketer, workspace):
+    """RFM requested through the API: the worker scores the customers and the job ends at 100 %."""
+    from insights.models import InsightJob, RfmRun
+    from tests.factories import make_order, make_profile
+
+    for i in range(5):
+        make_order(profile=make_profile(workspace=workspace, external_id=f"c{i}"), amount=f"{10 + i}.00")
+    r = marketer.post("/api/workspaces/maison/insights/rfm-runs/", {}, format="json")
+    assert r.status_code == 202
+    job = wait_for(lambda: InsightJob.objects.filter(pk=r.json()["id"], status="ready").first(), timeout=60)
+    assert job.progress == 100 and job.result["customers"] == 5
+    assert RfmRun.objects.get(pk=job.result["run"]).status == "ready"

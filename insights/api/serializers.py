@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
-from core.serializers import CharField, DateTimeField, StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, StrictInput
 from insights.models import (
     FeatureSet,
     InsightJob,
@@ -46,7 +46,7 @@ class FeatureSetOutput(serializers.ModelSerializer):
 
 
 class FeaturesRefreshInput(StrictInput, serializers.Serializer):
-    full = serializers.BooleanField(default=False, help_text="Rebuild every profile, not only those that changed.")
+    full = BooleanField(default=False, help_text="Rebuild every profile, not only those that changed.")
 
 
 class RfmRunOutput(serializers.ModelSerializer):

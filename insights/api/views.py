@@ -4,7 +4,8 @@ Computations run in workers: a POST answers 202 with the job (`jobs/<id>/` shows
 in the embedded mode the job has already run when the answer comes.
 """
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -40,6 +41,9 @@ class FeaturesViewSet(WorkspaceScopedViewSet):
 
     model = FeatureSet
     write_capability = LEARN
+
+    def get_serializer_class(self):
+        return s.FeaturesRefreshInput if self.action == "refresh" else s.FeatureSetOutput
 
     @extend_schema(responses=s.FeatureSetOutput)
     def list(self, request, *args, **kwargs):
@@ -93,6 +97,11 @@ class RfmSegmentViewSet(
         segment = services.rfm_segment_update(segment=self.get_object(), **data.validated_data)
         return Response(s.RfmSegmentIO(segment).data)
 
+    @extend_schema(
+        responses=OpenApiResponse(
+            response=OpenApiTypes.OBJECT, description='Segment code -> cells won; "" counts the cells none wins.'
+        )
+    )
     @action(detail=False, methods=["get"])
     def reachability(self, request, *args, **kwargs):
         """How many of the 125 (R, F, M) combinations each segment wins ("" for none)."""
