@@ -55,7 +55,7 @@ def _columns(matrix: Matrix, facets: str) -> list[str]:
 
 def _prepare(matrix: Matrix) -> tuple[np.ndarray, np.ndarray]:
     """(readable values with the gaps filled, the transformed values k-means sees)."""
-    raw = matrix.X.astype(np.float64, copy=True)
+    raw = matrix.X.copy()  # float32: a million profiles by a hundred features is 400 MB a copy
     for i, col in enumerate(matrix.columns):
         column = raw[:, i]
         gaps = np.isnan(column)
@@ -93,9 +93,10 @@ def _index(raw: np.ndarray, labels: np.ndarray, k: int, matrix: Matrix) -> tuple
     """Per cluster: readable centroid (means), and its over-represented traits (index and volume)."""
     counts = np.bincount(labels, minlength=k).astype(np.float64)
     sums = np.zeros((k, raw.shape[1]))
-    np.add.at(sums, labels, raw)
+    for cluster in range(k):  # one vectorised sum a cluster (np.add.at goes row by row)
+        sums[cluster] = raw[labels == cluster].sum(axis=0, dtype=np.float64)
     means = sums / np.maximum(counts, 1)[:, None]
-    base = raw.mean(axis=0)
+    base = raw.mean(axis=0, dtype=np.float64)
     traits: list[list[dict]] = []
     for c in range(k):
         rows = []
@@ -167,7 +168,7 @@ def personas_compute(
     matched: dict[int, Persona] = {}
     if old:
         # Both runs' centroids in this run's standard units (a feature the old run lacked sits at the mean).
-        mean, scale = raw.mean(axis=0), raw.std(axis=0) + 1e-9
+        mean, scale = raw.mean(axis=0, dtype=np.float64), raw.std(axis=0, dtype=np.float64) + 1e-9
         previous_means = np.array(
             [[p.centroid.get(col.name, m) for col, m in zip(matrix.columns, mean, strict=True)] for p in old]
         )

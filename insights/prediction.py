@@ -86,7 +86,9 @@ def _fit_calibrated(X: np.ndarray, y: np.ndarray, *, seed: int = 0):
     X_fit, X_cal, y_fit, y_cal = train_test_split(X, y, test_size=0.25, stratify=y, random_state=seed)
     estimator = _estimator().fit(X_fit, y_fit)
     method = "isotonic" if y_cal.sum() >= 1000 else "sigmoid"
-    calibrated = CalibratedClassifierCV(FrozenEstimator(estimator), method=method).fit(X_cal, y_cal)
+    # One calibrator over the frozen estimator (ensemble=False): scoring costs one prediction, not
+    # one per cross-validation fold.
+    calibrated = CalibratedClassifierCV(FrozenEstimator(estimator), method=method, ensemble=False).fit(X_cal, y_cal)
     return calibrated, method
 
 
@@ -240,7 +242,8 @@ def _result_save(
     p_all = _predict(fitted, X_all, c)
     p_test = metrics.pop("p_test")
     curve = _curve(p_test, y_test, p_all)
-    importances = _importances(fitted, X_test, y_test, columns)
+    # AUC does not change under the (monotone) calibration: the bare estimator ranks the features alike.
+    importances = _importances(fitted.calibrated_classifiers_[0].estimator, X_test, y_test, columns)
     progress(85, "Writing the scores")
     version = scores_write(model=model, ids=ids, scores=p_all)
     PredictiveModel.objects.filter(pk=model.pk).update(
