@@ -522,10 +522,19 @@ def _insert(workspace_id: int, columns: Sequence[Column], as_of: datetime, scope
     else:
         vector = "'[' || " + " || ',' || ".join(f"COALESCE(CAST(f.c{i} AS TEXT), 'null')" for i in range(n)) + " || ']'"
     table = ProfileFeatures._meta.db_table
-    with connection.cursor() as cursor:
+    if connection.vendor != "postgresql" or scope is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f'INSERT INTO {table} (workspace_id, profile_id, "values") SELECT %s, f.id, {vector} FROM ({sql}) f',
+                [workspace_id, *params],
+            )
+        return
+    # A full rebuild: PostgreSQL plans no parallel workers for the SELECT of an INSERT, but does for
+    # CREATE TABLE AS, so the aggregates over the events and orders are computed there first.
+    with temporary_rows(sql, params) as computed, connection.cursor() as cursor:
         cursor.execute(
-            f'INSERT INTO {table} (workspace_id, profile_id, "values") SELECT %s, f.id, {vector} FROM ({sql}) f',
-            [workspace_id, *params],
+            f'INSERT INTO {table} (workspace_id, profile_id, "values") SELECT %s, f.id, {vector} FROM {computed} f',
+            [workspace_id],
         )
 
 
