@@ -20,6 +20,7 @@ from insights.models import Lookalike, LookalikeMember, Persona, PersonaMember, 
 from insights.personas import personas_compute
 from insights.prediction import model_train
 from segments.compiler import segment_queryset
+from segments.quantification import segment_analysis_request, segment_analysis_run
 from segments.models import Segment
 from segments.selectors import compile_context
 from segments.services import segment_create
@@ -82,6 +83,13 @@ def test_personas_recover_planted_clusters_and_keep_their_identity(workspace, pl
     second = personas_compute(workspace=workspace, facets="behavioural", k=3, seed=1)
     assert second.stability_ari is not None and second.stability_ari >= 0.9 and second.drift <= 0.05
     assert set(Persona.objects.filter(workspace=workspace, active=True).values_list("number", flat=True)) == {1, 2, 3}
+    # The index table works on a persona's segment like on any other: its habit is over-represented.
+    audience_compute(segment_id=persona.segment.pk)
+    segment_analysis_request(segment=persona.segment, min_count=10)
+    analysis = segment_analysis_run(segment_id=persona.segment.pk)
+    assert analysis.status == "ready" and analysis.segment_size == persona.size
+    over = {row["criterion"] for row in analysis.rows if row.get("over_represented")}
+    assert over & {"event_90d", "channel"}, analysis.rows[:5]
     suggested = personas_compute(workspace=workspace, facets="behavioural")
     assert suggested.k_chosen_by == "silhouette" and suggested.k == 3
 
