@@ -20,8 +20,8 @@ from insights.models import Lookalike, LookalikeMember, Persona, PersonaMember, 
 from insights.personas import personas_compute
 from insights.prediction import model_train
 from segments.compiler import segment_queryset
-from segments.quantification import segment_analysis_request, segment_analysis_run
 from segments.models import Segment
+from segments.quantification import segment_analysis_request, segment_analysis_run
 from segments.selectors import compile_context
 from segments.services import segment_create
 from tests.insights.data import affinity_base, grant, planted_base
