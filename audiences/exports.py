@@ -6,7 +6,6 @@ lower-cased, phones in E.164) and, for ad platforms, SHA-256 hashed as they
 expect. The export row is the log: who, when, which version, how many.
 """
 
-import csv
 import io
 import json
 import logging
@@ -21,6 +20,7 @@ from django.utils import timezone
 from accounts.roles import Capability, role_can
 from audiences.errors import AudienceErrorCode
 from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
+from core import csvfiles
 from core.errors import CommonErrorCode, json_literal
 from core.leases import lease_heartbeat, lease_release, lease_take
 from core.sql import insert_select
@@ -188,7 +188,7 @@ def _render(export: AudienceExport, people) -> tuple[str, int]:
         if hashed
         else ["external_id", "email", "phone", "first_name", "last_name"]
     )
-    writer = csv.writer(buffer) if export.format == AudienceExport.Format.CSV else None
+    writer = csvfiles.writer(buffer) if export.format == AudienceExport.Format.CSV else None
     if writer:
         writer.writerow(columns)
     rows = 0

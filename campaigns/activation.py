@@ -8,7 +8,6 @@ channel's connector (a signed webhook, or a CSV file), checking the campaign's s
 every batch so that a pause or a cancel stops it at once.
 """
 
-import csv
 import io
 import logging
 import zoneinfo
@@ -35,6 +34,7 @@ from campaigns.models import (
     Touch,
 )
 from campaigns.rendering import render
+from core import csvfiles
 from core.sql import insert_select
 from core.webhooks import DeliveryError, webhook_post
 from customers.models import Event, EventType, Profile
@@ -421,7 +421,7 @@ FILE_COLUMNS = [
 
 def _handoff_file(campaign: Campaign, channel: str, connector: Connector) -> int:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FILE_COLUMNS, extrasaction="ignore")
+    writer = csvfiles.DictWriter(buffer, fieldnames=FILE_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     written: list[Touch] = []
     after = 0

@@ -71,6 +71,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.lockout.AddressLockoutMiddleware",  # answers a sign-in from a locked address
     "axes.middleware.AxesMiddleware",  # last: answers a locked-out login
 ]
 
@@ -78,11 +79,25 @@ MIDDLEWARE = [
 # After AXES_FAILURE_LIMIT failed logins for one username from one address, that pair is locked
 # out for the cool-off time (the admin's login form and the token endpoint alike); a success
 # resets the count. Locking by username alone would let anyone lock an administrator out.
-AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# One address is also locked after CIBLE_LOGIN_ADDRESS_FAILURE_LIMIT failures across any usernames
+# (password spraying), by accounts.lockout. Attempts while locked are not counted: they do not
+# extend the lock. The answer says when to try again.
+AUTHENTICATION_BACKENDS = [
+    "accounts.lockout.AddressLockoutBackend",
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AXES_FAILURE_LIMIT = env.int("CIBLE_LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("CIBLE_LOGIN_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.addresses.client_address"
+CIBLE_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("CIBLE_LOGIN_ADDRESS_FAILURE_LIMIT", default=20)
+# How many proxies in front of Cible append to X-Forwarded-For (a load balancer: 1). None by
+# default: the header is then ignored, since any client can write it (core.addresses).
+CIBLE_TRUSTED_PROXIES = env.int("CIBLE_TRUSTED_PROXIES", default=0)
 AXES_VERBOSE = False  # its log lines would name the username tried
 
 ROOT_URLCONF = "config.urls"
@@ -222,6 +237,8 @@ REST_FRAMEWORK = {
         "login_username": env("CIBLE_THROTTLE_LOGIN_USERNAME", default="5/minute"),
     },
     "EXCEPTION_HANDLER": "core.api.exception_handler",
+    # Forwarded addresses trusted only from the configured proxies (CIBLE_TRUSTED_PROXIES, core.addresses).
+    "NUM_PROXIES": CIBLE_TRUSTED_PROXIES,
     "DEFAULT_PARSER_CLASSES": [
         # JSON within limits: depth, Unicode, 64-bit integers (core.payloads). JSON only: form encodings
         # cannot say null, a boolean or an empty list, and "" would be read as a value. File uploads

@@ -1,16 +1,19 @@
 """API conventions shared by every app: errors, pagination, parsing limits."""
 
+import functools
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import django_filters
 from django import forms
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.db import models
+from django.db import IntegrityError, models
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.utils import timezone
@@ -20,6 +23,7 @@ from django_filters.filters import IsoDateTimeFilter
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, status
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.fields import get_error_detail
 from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import CursorPagination, PageNumberPagination
@@ -28,7 +32,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from core.errors import CommonErrorCode, Conflict
 from core.parsers import TOO_DEEP_MESSAGE
-from core.payloads import PayloadProblem, payload_check
+from core.payloads import PayloadProblem, StrictJSONDecoder, null_character_path, payload_check
 from core.time import duration_iso
 
 MAX_PAGE_SIZE = 500
@@ -219,20 +223,107 @@ def read_upload(upload) -> bytes:
     return upload.read()
 
 
+MAX_ERRORS_SHOWN = 100
+
+
+class _Budget:
+    def __init__(self, left: int) -> None:
+        self.left, self.skipped = left, 0
+
+
 def error_details(detail: Any) -> Any:
-    """DRF error details as Cible answers them: each message a `{message, code}` object."""
+    """DRF error details as Cible answers them: each message a `{message, code}` object.
+
+    At most MAX_ERRORS_SHOWN messages, the first ones in the order of the request: past them, an
+    `errors_truncated` entry says how many more there were, so that a request with a million bad
+    values gets an answer of a few kilobytes, not of 80 MB.
+    """
+    budget = _Budget(MAX_ERRORS_SHOWN)
+    data = _details(detail, budget)
+    if budget.skipped and isinstance(data, dict):
+        message = f"{budget.skipped} more errors are not shown (the first {MAX_ERRORS_SHOWN} are)."
+        data["errors_truncated"] = [{"message": message, "code": CommonErrorCode.ERRORS_TRUNCATED}]
+    return data
+
+
+def _details(detail: Any, budget: _Budget) -> Any:
     if isinstance(detail, list):
-        return [error_details(item) for item in detail]
+        items = [_details(item, budget) for item in detail]
+        return [item for item in items if item is not _SKIPPED]
     if isinstance(detail, dict):
-        return {key: error_details(value) for key, value in detail.items()}
+        pairs = ((key, _details(value, budget)) for key, value in detail.items())
+        return {key: value for key, value in pairs if value is not _SKIPPED and value not in ([], {})}
+    if budget.left <= 0:
+        budget.skipped += 1
+        return _SKIPPED
+    budget.left -= 1
     return {"message": str(detail), "code": getattr(detail, "code", CommonErrorCode.INVALID)}
+
+
+_SKIPPED = object()
+
+
+@functools.cache
+def _unique_keys() -> dict[Any, tuple[type[models.Model], list[str]]]:
+    """Every unique constraint of the installed models, by its name and by (table, columns)."""
+    keys: dict[Any, tuple[type[models.Model], list[str]]] = {}
+    for model in django_apps.get_models():
+        for constraint in model._meta.constraints:
+            if isinstance(constraint, models.UniqueConstraint) and constraint.fields:
+                fields = list(constraint.fields)
+                columns = tuple(getattr(model._meta.get_field(name), "column", name) for name in fields)
+                keys[constraint.name] = keys[(model._meta.db_table, columns)] = (model, fields)
+    return keys
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)")
+
+
+def integrity_conflict(exc: IntegrityError) -> exceptions.ValidationError:
+    """A write the database refused, as a 409 the client can read: the unique key it collided on
+    (`{"channel": [{"code": "unique"}]}`), or a conflict with a row changed meanwhile (a foreign
+    key to a row deleted by a concurrent request). Checks before a write cannot see a concurrent
+    request's row: the constraint decides, and this says what it decided."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    key = None
+    if diag is not None and getattr(cause, "sqlstate", None) == "23505":  # unique_violation
+        key = _unique_keys().get(diag.constraint_name)
+    else:
+        match = _SQLITE_UNIQUE.search(str(exc))
+        if match:
+            pairs = [part.strip().split(".", 1) for part in match.group(1).split(",")]
+            if all(len(pair) == 2 for pair in pairs):
+                key = _unique_keys().get((pairs[0][0], tuple(column for _, column in pairs)))
+    if key is None:
+        error = exceptions.ValidationError(
+            {
+                "non_field_errors": [
+                    ErrorDetail(
+                        "The request conflicts with a change made at the same moment; read the data again.",
+                        code=CommonErrorCode.CONFLICT,
+                    )
+                ]
+            }
+        )
+    else:
+        model, fields = key
+        named = [name for name in fields if name != "workspace"] or fields
+        what = model._meta.verbose_name
+        message = f"A {what} with this {' and '.join(name.replace('_', ' ') for name in named)} exists already."
+        error = exceptions.ValidationError({named[-1]: [ErrorDetail(message, code=CommonErrorCode.UNIQUE)]})
+    error.status_code = status.HTTP_409_CONFLICT
+    return error
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """Every error is JSON: `{field: [{message, code}]}` for validation, else `{detail, code}`."""
+    if isinstance(exc, IntegrityError):
+        exc = integrity_conflict(exc)
     if isinstance(exc, RequestDataTooBig):
         exc = RequestTooLarge(f"The request body is over {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.")
     elif isinstance(exc, DjangoValidationError):
+        exc = _unique_refusal(exc) or exc
         status_code = 409 if isinstance(exc, Conflict) else 400
         exc = exceptions.ValidationError(detail=django_error_detail(exc))
         exc.status_code = status_code
@@ -254,6 +345,27 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     return response
 
 
+_UNIQUE_CODES = {"unique", "unique_together"}
+
+
+def _unique_refusal(exc: DjangoValidationError) -> DjangoValidationError | None:
+    """Model validation's refusal of a duplicate (`full_clean`: "Segment with this Workspace and
+    Name already exists.") as the 409 a concurrent duplicate gets from the constraint: the field
+    named, code `unique`. None when the errors are not all about unique keys."""
+    errors = [error for errors in exc.error_dict.values() for error in errors] if hasattr(exc, "error_dict") else []
+    if not errors or any(error.code not in _UNIQUE_CODES for error in errors):
+        return None
+    refusals: dict[str, DjangoValidationError] = {}
+    for key, field_errors in exc.error_dict.items():
+        for error in field_errors:
+            params = error.params or {}
+            check = [name for name in params.get("unique_check", (key,)) if name != "workspace"] or [key]
+            model = str(params.get("model_name") or "row").lower()
+            message = f"A {model} with this {' and '.join(name.replace('_', ' ') for name in check)} exists already."
+            refusals[check[-1]] = DjangoValidationError(message, code=CommonErrorCode.UNIQUE)
+    return Conflict(refusals)
+
+
 def django_error_detail(exc: DjangoValidationError) -> Any:
     if hasattr(exc, "error_dict"):
         return {
@@ -272,7 +384,11 @@ class ActionsOnlyMetadata(SimpleMetadata):
 
 
 class SafeJSONFormField(forms.JSONField):
-    """The admin's JSON fields, within the same limits as the API's bodies."""
+    """The admin's JSON fields, within the same limits as the API's bodies, without NUL characters."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("decoder", StrictJSONDecoder)
+        super().__init__(**kwargs)
 
     def to_python(self, value):
         try:
@@ -284,6 +400,10 @@ class SafeJSONFormField(forms.JSONField):
         except PayloadProblem as problem:
             where = f" (at {problem.path})" if problem.path != "non_field_errors" else ""
             raise DjangoValidationError(problem.message + where, code=problem.code) from None
+        where = null_character_path(data)
+        if where is not None:
+            at = f" (at {where})" if where != "non_field_errors" else ""
+            raise DjangoValidationError(f"NUL characters are not allowed{at}.", code=CommonErrorCode.NULL_CHARACTER)
         return data
 
     def bound_data(self, data, initial):

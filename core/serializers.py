@@ -1,14 +1,20 @@
 """Input serializers that say what they did not understand."""
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from django.db import models
+from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
 from core.errors import CommonErrorCode
-from core.time import duration_iso, moment_parse
+from core.payloads import null_character_path
+from core.time import DATE_RANGE_TEXT, OutOfDateRange, duration_iso, in_date_range, moment_parse
+
+# The longest text a free-text field takes when its model does not say (a description, a note): a
+# page of text is some 3,000 characters. Fields that hold more (a message body) state their own.
+TEXT_MAX_LENGTH = 10_000
 
 
 class TextOnly:
@@ -22,7 +28,12 @@ class TextOnly:
 
 
 class CharField(TextOnly, serializers.CharField):
-    pass
+    """A text, at most `max_length` characters: TEXT_MAX_LENGTH unless the field says otherwise (the
+    schema states it), so that no text field stores megabytes a client sent by mistake or malice."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", TEXT_MAX_LENGTH)
+        super().__init__(**kwargs)
 
 
 class EmailField(TextOnly, serializers.EmailField):
@@ -55,6 +66,57 @@ class BooleanField(serializers.BooleanField):
         return super().to_internal_value(data)
 
 
+class JSONField(serializers.JSONField):
+    """A JSON value the database can store: a NUL character anywhere in it (a text or a key) is
+    refused naming where it is, as in any text field, instead of PostgreSQL's error on jsonb."""
+
+    default_error_messages = {
+        **serializers.JSONField.default_error_messages,
+        "null_character": "NUL characters are not allowed (at {where}).",
+    }
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        where = null_character_path(value)
+        if where is not None:
+            where = self.field_name if where == "non_field_errors" else f"{self.field_name}.{where}".replace(".[", "[")
+            raise serializers.ValidationError(
+                self.error_messages["null_character"].format(where=where), code=CommonErrorCode.NULL_CHARACTER
+            )
+        return value
+
+
+def _out_of_range() -> serializers.ValidationError:
+    return serializers.ValidationError(f"Give a date {DATE_RANGE_TEXT}.", code=CommonErrorCode.OUT_OF_RANGE)
+
+
+class DateField(serializers.DateField):
+    """A date between EARLIEST_YEAR and LATEST_YEAR (core.time), the range every date of Cible shares."""
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            try:
+                day = parse_date(value.strip())
+            except ValueError:
+                day = None
+            if day is not None and not in_date_range(day):
+                raise _out_of_range()
+        parsed = super().to_internal_value(value)
+        if isinstance(parsed, date) and not in_date_range(parsed):
+            raise _out_of_range()
+        return parsed
+
+
+class ListField(serializers.ListField):
+    """A list of at most `max_length` items, counted before any item is looked at: a million bad
+    values are one error, not a million (DRF validates every item, then the length)."""
+
+    def to_internal_value(self, data):
+        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 # The model fields ModelSerializers map to the strict fields above (core.apps).
 STRICT_FIELD_MAPPING = {
     models.CharField: CharField,
@@ -64,6 +126,8 @@ STRICT_FIELD_MAPPING = {
     models.SlugField: SlugField,
     models.GenericIPAddressField: IPAddressField,
     models.BooleanField: BooleanField,
+    models.JSONField: JSONField,
+    models.DateField: DateField,
 }
 
 
@@ -120,7 +184,23 @@ class IsoDurationField(serializers.DurationField):
 
 class DateTimeField(serializers.DateTimeField):
     """A date-time written as RFC 3339 allows: in the current time zone, or in UTC when that zone's
-    offset then had seconds (Paris was +00:09:21 before 1911), which no date-time parser reads."""
+    offset then had seconds (Paris was +00:09:21 before 1911), which no date-time parser reads.
+    Read, it falls between EARLIEST_YEAR and LATEST_YEAR (core.time), checked before any time-zone
+    arithmetic: year 1 read in Paris would step outside what Python's datetime can hold."""
+
+    def to_internal_value(self, value):
+        moment = value if isinstance(value, datetime) else None
+        if isinstance(value, str):
+            try:
+                moment = parse_datetime(value.strip())
+            except ValueError:
+                moment = None
+        if moment is not None and not in_date_range(moment):
+            raise _out_of_range()
+        try:
+            return super().to_internal_value(value)
+        except OverflowError:  # in range, yet shifted past year 1 or 9999 by its offset
+            raise _out_of_range() from None
 
     def to_representation(self, value):
         if isinstance(value, datetime):
@@ -141,7 +221,10 @@ class DayAwareDateTimeField(DateTimeField):
 
     def to_internal_value(self, value):
         if isinstance(value, str) and len(value.strip()) == 10:
-            moment = moment_parse(value.strip(), time_zone=str(self.default_timezone()), end_of_day=self.end_of_day)
+            try:
+                moment = moment_parse(value.strip(), time_zone=str(self.default_timezone()), end_of_day=self.end_of_day)
+            except OutOfDateRange:
+                raise _out_of_range() from None
             if moment is not None:
                 return moment
         return super().to_internal_value(value)

@@ -11,6 +11,10 @@ EARLIEST_YEAR, LATEST_YEAR = 1900, 2999
 DATE_RANGE_TEXT = f"between {EARLIEST_YEAR}-01-01 and {LATEST_YEAR}-12-31"
 
 
+class OutOfDateRange(ValueError):
+    """A well-formed date or date-time outside the years Cible accepts."""
+
+
 def in_date_range(value: date | datetime) -> bool:
     """Whether a date or date-time falls within the years Cible accepts (EARLIEST_YEAR to LATEST_YEAR)."""
     return EARLIEST_YEAR <= value.year <= LATEST_YEAR
@@ -29,7 +33,8 @@ def years_ago(today: date, years: int) -> date:
 
 
 def moment_parse(value: object, *, time_zone: str, end_of_day: bool = False) -> datetime | None:
-    """A date (YYYY-MM-DD) or an ISO 8601 date-time as an aware moment; None if it is neither.
+    """A date (YYYY-MM-DD) or an ISO 8601 date-time as an aware moment; None if it is neither,
+    OutOfDateRange if it is one outside the years Cible accepts (checked before any arithmetic).
 
     A date is a day of the workspace's calendar: its first instant, or with `end_of_day` its
     last (a campaign that ends on 31 December runs all that day). A date-time without an
@@ -43,14 +48,20 @@ def moment_parse(value: object, *, time_zone: str, end_of_day: bool = False) -> 
             day = parse_date(value)
             if day is None:
                 return None
+            if not in_date_range(day):
+                raise OutOfDateRange(value)
             if end_of_day:
                 return datetime.combine(day + timedelta(days=1), time.min, tzinfo=zone) - timedelta(microseconds=1)
             return datetime.combine(day, time.min, tzinfo=zone)
         moment = parse_datetime(value)
+    except OutOfDateRange:
+        raise
     except ValueError:
         return None
     if moment is None:
         return None
+    if not in_date_range(moment):
+        raise OutOfDateRange(value)
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
 
 

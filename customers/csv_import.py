@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from accounts.models import Workspace
+from core.csvfiles import UnreadableRow, checked_header, checked_rows
 from core.errors import CommonErrorCode
 from customers.errors import CustomerErrorCode
 from customers.ingestion import ORDER_READERS, PROFILE_READERS, IngestReport, orders_ingest, profiles_ingest
@@ -84,10 +85,16 @@ def _attribute(kind: str, raw: str) -> Any:
 
 def _rows(text: str, kind: str, workspace: Workspace) -> tuple[list[str], Iterator[tuple[int, dict[str, Any]]]]:
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    header = [name.strip() for name in (reader.fieldnames or [])]
+    try:
+        # Every line read before any is imported: a line the csv module cannot read (a cell over
+        # its limit) fails the file with the line's number, with nothing half-imported.
+        header = [name.strip() for name in checked_header(reader)]
+        reader.fieldnames = header
+        records = list(checked_rows(reader))
+    except UnreadableRow as problem:
+        raise CsvFormatError(str(problem)) from None
     if not header:
         raise CsvFormatError("The file is empty: expected a header row.")
-    reader.fieldnames = header
     attribute_types = dict(AttributeDefinition.objects.filter(workspace=workspace).values_list("key", "type"))
     if kind == "profiles":
         allowed = set(PROFILE_READERS) - {"attributes", "identities"}
@@ -105,7 +112,7 @@ def _rows(text: str, kind: str, workspace: Workspace) -> tuple[list[str], Iterat
         )
 
     def rows() -> Iterator[tuple[int, dict[str, Any]]]:
-        for line_number, record in enumerate(reader, start=2):
+        for line_number, record in enumerate(records, start=2):
             item: dict[str, Any] = {}
             for name, raw in record.items():
                 if name is None or raw is None:

@@ -23,6 +23,6 @@ class CustomerErrorCode(StrEnum):
     TOO_MANY_ITEMS = "too_many_items"
     SAME_PROFILE = "same_profile"
     NOT_A_LIST = "not_a_list"
-    NULL_CHARACTER = "null_characters_not_allowed"
+    NULL_CHARACTER = CommonErrorCode.NULL_CHARACTER
     ENCODING = "encoding"
     IMMUTABLE = "immutable"

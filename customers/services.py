@@ -9,7 +9,7 @@ from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from accounts.models import Workspace
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, Conflict
 from core.leases import lease_heartbeat, lease_release, lease_take
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
@@ -158,7 +158,7 @@ def identity_create(*, profile: Profile, type: str, value: str) -> Identity:
     except ValidationError as exc:
         raise ValidationError({"value": exc}) from None
     if Identity.objects.filter(workspace_id=profile.workspace_id, type=type, value=normalised).exists():
-        raise ValidationError(
+        raise Conflict(
             {"value": ValidationError("This identifier already belongs to a profile.", code=CommonErrorCode.UNIQUE)}
         )
     return _validated_save(Identity(workspace_id=profile.workspace_id, profile=profile, type=type, value=normalised))
@@ -172,9 +172,7 @@ def identity_delete(*, identity: Identity) -> None:
 @transaction.atomic
 def attribute_definition_create(*, workspace: Workspace, **fields: Any) -> AttributeDefinition:
     if AttributeDefinition.objects.filter(workspace=workspace, key=fields.get("key")).exists():
-        raise ValidationError(
-            {"key": ValidationError("An attribute with this key exists.", code=CommonErrorCode.UNIQUE)}
-        )
+        raise Conflict({"key": ValidationError("An attribute with this key exists.", code=CommonErrorCode.UNIQUE)})
     return _validated_save(AttributeDefinition(workspace=workspace, **fields))
 
 

@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from accounts.models import Workspace
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, Conflict
 from insights.errors import InsightErrorCode
 from insights.jobs import job_request
 from insights.lookalikes import band_segments_ensure, seed_model
@@ -44,7 +44,7 @@ def model_check(*, workspace: Workspace, kind: str, segment: Segment | None, hor
     if segment is not None:
         _segment_of(workspace, segment)
         if PredictiveModel.objects.filter(workspace=workspace, kind=kind, segment=segment).exists():
-            raise ValidationError(
+            raise Conflict(
                 {
                     "segment": ValidationError(
                         "This segment has a membership model already.", code=CommonErrorCode.UNIQUE
@@ -132,7 +132,7 @@ def lookalike_create(
             seed_model(lookalike=lookalike)
             band_segments_ensure(lookalike=lookalike, owner=by)
     except IntegrityError:
-        raise ValidationError(
+        raise Conflict(
             {"seed": ValidationError("These lookalikes exist already.", code=CommonErrorCode.UNIQUE)}
         ) from None
     job = lookalike_refresh_request(lookalike=lookalike, by=by)
@@ -142,7 +142,7 @@ def lookalike_create(
 def lookalike_check(*, workspace: Workspace, seed: Segment, purpose: str, channel: str) -> None:
     _segment_of(workspace, seed)
     if Lookalike.objects.filter(workspace=workspace, seed=seed, purpose=purpose, channel=channel).exists():
-        raise ValidationError({"seed": ValidationError("These lookalikes exist already.", code=CommonErrorCode.UNIQUE)})
+        raise Conflict({"seed": ValidationError("These lookalikes exist already.", code=CommonErrorCode.UNIQUE)})
     _computed(seed, "seed")
 
 
@@ -153,7 +153,7 @@ def lookalike_refresh_request(*, lookalike: Lookalike, by=None) -> InsightJob:
 def persona_name_set(*, persona: Persona, name: str) -> Persona:
     taken = Persona.objects.filter(workspace_id=persona.workspace_id, name=name).exclude(pk=persona.pk).exists()
     if taken:
-        raise ValidationError({"name": ValidationError("Another persona has this name.", code=CommonErrorCode.UNIQUE)})
+        raise Conflict({"name": ValidationError("Another persona has this name.", code=CommonErrorCode.UNIQUE)})
     return persona_rename(persona=persona, name=name)
 
 

@@ -24,6 +24,7 @@ from django.db.models import CharField, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
+from core import csvfiles
 from core.personal_data import key_digest
 from customers.models import (
     Event,
@@ -176,7 +177,7 @@ def file_rows_drop(*, holder, key: str, values: set[str]) -> int:
         column = header.index(key) if key in header else None
         kept = [row for row in rows if column is None or row[column] not in values]
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer = csvfiles.writer(buffer, lineterminator="\r\n")
         writer.writerow(header)
         writer.writerows(kept)
         content = buffer.getvalue()

@@ -1,6 +1,5 @@
 """Reports: the roll-up filtered and grouped, with the KPIs, reach and frequency; CSV; report jobs."""
 
-import csv
 import io
 import logging
 from dataclasses import dataclass, field, replace
@@ -17,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
+from core import csvfiles
 from core.errors import CommonErrorCode
 from core.leases import lease_heartbeat, lease_release, lease_take
 from reporting.kpis import KPI_NAMES, frequency, kpis
@@ -232,7 +232,7 @@ def report_totals(*, query: ReportQuery) -> dict[str, Any]:
 
 def report_csv(*, rows: list[dict[str, Any]], columns: list[str] | None = None) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvfiles.writer(buffer)
     columns = columns or COLUMNS
     writer.writerow(columns)
     for row in rows:

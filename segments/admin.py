@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 
 from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
 from core.api import SafeJSONFormField
-from core.payloads import PayloadProblem, payload_check
+from core.payloads import PayloadProblem, json_loads, payload_check
 from segments import services
 from segments.admin_panels import BUSY, AnalyseForm, form_errors, index_panel, job_statuses, suggestion_panel
 from segments.membership import current_audience
@@ -181,7 +181,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         if request.method != "POST":
             return JsonResponse({"error": "POST the workspace and the definition."}, status=405)
         try:
-            payload = json.loads(request.body)
+            payload = json_loads(request.body)
             payload_check(payload)
             workspace = Workspace.objects.get(pk=int(payload.get("workspace")), pk__in=list(roles_for(request)))
             definition = payload.get("definition")

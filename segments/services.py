@@ -1,6 +1,6 @@
 import csv
 import io
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -9,8 +9,9 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.csvfiles import UnreadableRow, checked_rows
 from core.errors import CommonErrorCode, Conflict, json_literal
-from core.time import DATE_RANGE_TEXT, in_date_range, moment_parse
+from core.time import DATE_RANGE_TEXT, OutOfDateRange, in_date_range, moment_parse
 from customers.models import AttributeDefinition, Profile
 from segments.errors import SegmentErrorCode
 from segments.models import ManualMember, Segment
@@ -172,15 +173,18 @@ def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int
         raise ValidationError(
             {"file": ValidationError("Only a static segment takes a list.", code=SegmentErrorCode.NOT_STATIC)}
         )
-    reader = csv.reader(io.StringIO(text))
-    header = [cell.strip().lower() for cell in next(reader, [])]
+    try:
+        rows = list(checked_rows(csv.reader(io.StringIO(text))))
+    except UnreadableRow as problem:
+        raise ValidationError({"file": ValidationError(str(problem), code=CommonErrorCode.INVALID)}) from None
+    header = [cell.strip().lower() for cell in (rows[0] if rows else [])]
     if header[:1] not in (["external_id"], ["email"]):
         raise ValidationError(
             {"file": ValidationError("The first column must be external_id or email.", code=CommonErrorCode.INVALID)}
         )
     column = header[0]
     values = {
-        row[0].strip().lower() if column == "email" else row[0].strip() for row in reader if row and row[0].strip()
+        row[0].strip().lower() if column == "email" else row[0].strip() for row in rows[1:] if row and row[0].strip()
     }
     lookup = "email__in" if column == "email" else "external_id__in"
     found = list(
@@ -208,7 +212,10 @@ def as_of_read(*, raw: Any, workspace: Workspace) -> datetime | None:
     or date-time; None when not given."""
     if raw in (None, ""):
         return None
-    moment = moment_parse(raw, time_zone=workspace.time_zone, end_of_day=True)
+    try:
+        moment = moment_parse(raw, time_zone=workspace.time_zone, end_of_day=True)
+    except OutOfDateRange:
+        moment = datetime.min.replace(tzinfo=UTC)  # refused below as out of range
     if moment is None:
         raise ValidationError(
             {

@@ -6,14 +6,16 @@ from collections.abc import Mapping
 
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.addresses import client_address
+
 
 class LoginAddressThrottle(SimpleRateThrottle):
-    """Attempts from one address (X-Forwarded-For as configured in NUM_PROXIES)."""
+    """Attempts from one address (X-Forwarded-For read only from trusted proxies: core.addresses)."""
 
     scope = "login"
 
     def get_cache_key(self, request, view) -> str:
-        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_address(request)}
 
 
 class LoginUsernameThrottle(SimpleRateThrottle):

@@ -26,6 +26,8 @@ from core.serializers import (
     DateTimeField,
     DayAwareDateTimeField,
     IsoDurationField,
+    JSONField,
+    ListField,
     StrictInput,
 )
 from segments.api.serializers import WorkspaceSegmentField
@@ -55,16 +57,22 @@ class ScheduleDateTimeField(WorkspaceDateTimeField):
     """A campaign date: between 2000 and 2100."""
 
     def to_internal_value(self, value):
-        parsed = super().to_internal_value(value)
+        refusal = serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
+        try:
+            parsed = super().to_internal_value(value)
+        except serializers.ValidationError as error:
+            if error.get_codes() == [CommonErrorCode.OUT_OF_RANGE]:
+                raise refusal from None
+            raise
         if not 2000 <= parsed.year <= 2100:
-            raise serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
+            raise refusal
         return parsed
 
 
 class TargetIO(StrictInput, serializers.ModelSerializer):
     segment = WorkspaceSegmentField(allow_null=True, required=False)
-    restriction = serializers.JSONField(required=False, allow_null=True)
-    trigger_properties = serializers.JSONField(required=False)
+    restriction = JSONField(required=False, allow_null=True)
+    trigger_properties = JSONField(required=False)
 
     class Meta:
         model = Target
@@ -73,7 +81,7 @@ class TargetIO(StrictInput, serializers.ModelSerializer):
 
 
 class CampaignInput(StrictInput, serializers.ModelSerializer):
-    channels = serializers.ListField(
+    channels = ListField(
         child=serializers.ChoiceField(choices=CampaignChannel.choices),
         allow_empty=False,
         max_length=len(CampaignChannel.choices),

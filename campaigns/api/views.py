@@ -12,7 +12,7 @@ from campaigns.activation import campaign_forecast
 from campaigns.api import serializers as s
 from campaigns.api.filters import CampaignFilter
 from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Target, Transition
-from core.errors import CommonErrorCode
+from core.errors import CommonErrorCode, Conflict
 
 
 class CampaignViewSet(
@@ -204,7 +204,7 @@ class FrequencyCapViewSet(
         if serializer.instance is not None:
             clash = clash.exclude(pk=serializer.instance.pk)
         if clash.exists():
-            raise ValidationError(
+            raise Conflict(
                 {"window": ValidationError("A cap with this channel and window exists.", code=CommonErrorCode.UNIQUE)}
             )
 
@@ -226,7 +226,7 @@ class ConnectorViewSet(
 
     def perform_create(self, serializer):
         if Connector.objects.filter(workspace=self.workspace, channel=serializer.validated_data["channel"]).exists():
-            raise ValidationError(
+            raise Conflict(
                 {"channel": ValidationError("This channel has a connector already.", code=CommonErrorCode.UNIQUE)}
             )
         serializer.save(workspace=self.workspace)
@@ -238,7 +238,7 @@ class ConnectorViewSet(
             .exclude(pk=serializer.instance.pk)
             .exists()
         ):
-            raise ValidationError(
+            raise Conflict(
                 {"channel": ValidationError("This channel has a connector already.", code=CommonErrorCode.UNIQUE)}
             )
         serializer.save()

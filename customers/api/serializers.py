@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
-from core.serializers import BooleanField, CharField, DateTimeField, EmailField, StrictInput
+from core.serializers import BooleanField, CharField, DateField, DateTimeField, EmailField, ListField, StrictInput
 from customers.ingestion import attributes_validate
 from customers.models import (
     PROFILE_FIELDS,
@@ -193,7 +193,7 @@ class IngestProfileItem(serializers.Serializer):
     last_name = CharField(required=False)
     email = EmailField(required=False)
     phone = CharField(required=False)
-    birth_date = serializers.DateField(required=False, allow_null=True)
+    birth_date = DateField(required=False, allow_null=True)
     gender = serializers.ChoiceField(choices=_field_choices(Profile, "gender"), required=False)
     socio_professional_category = serializers.ChoiceField(
         choices=_field_choices(Profile, "socio_professional_category"), required=False
@@ -205,7 +205,7 @@ class IngestProfileItem(serializers.Serializer):
     latitude = serializers.FloatField(required=False, allow_null=True)
     longitude = serializers.FloatField(required=False, allow_null=True)
     attributes = serializers.DictField(required=False)
-    identities = serializers.ListField(child=serializers.DictField(), required=False)
+    identities = ListField(child=serializers.DictField(), required=False, max_length=20)
 
 
 class IngestEventItem(serializers.Serializer):

@@ -4,7 +4,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.models import Workspace
@@ -223,10 +223,20 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
                 row["attributes"] = {k: v for k, v in combined.items() if v is not None}
             names = tuple(sorted(row))
             groups.setdefault(names, []).append({**row, "workspace": workspace.pk, "external_id": external_id})
+        inserted = 0
         for names, profiles in groups.items():
             profiles.sort(key=lambda p: p["external_id"])
-            upsert(Profile, profiles, unique_fields=["workspace", "external_id"], update_fields=[*names, "updated_at"])
-        report.created = sum(1 for external_id in merged if external_id not in existing)
+            inserted += upsert(
+                Profile,
+                profiles,
+                unique_fields=["workspace", "external_id"],
+                update_fields=[*names, "updated_at"],
+                count_inserted=True,
+            )
+        # A person that a concurrent batch created between the lock above and this insert is
+        # updated here, not created: the database says which rows were new.
+        locked_new = sum(1 for external_id in merged if external_id not in existing)
+        report.created = inserted if connection.vendor == "postgresql" else locked_new
         report.updated = len(merged) - report.created
         report.profiles_created = report.created
         transaction.on_commit(lambda: rows_written(model=Profile, rows=len(merged)))
@@ -352,11 +362,12 @@ def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
             }
             for order_id, row in sorted(by_order.items())
         ]
-        upsert(
+        inserted = upsert(
             Order,
             orders,
             unique_fields=["workspace", "order_id"],
             update_fields=["profile", "amount", "currency", "ordered_at", "channel", "status", "items", "updated_at"],
+            count_inserted=True,
         )
         transaction.on_commit(lambda: rows_written(model=Order, rows=len(orders)))
         # A prospect who orders becomes a customer.
@@ -364,8 +375,9 @@ def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
         Profile.objects.filter(pk__any=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(
             lifecycle_stage=LifecycleStage.CUSTOMER
         )
-    report.created = len(by_order) - len(existing)
-    report.updated = len(existing)
+    # As for profiles: an order a concurrent batch inserted first is counted as updated here.
+    report.created = inserted if connection.vendor == "postgresql" else len(by_order) - len(existing)
+    report.updated = len(by_order) - report.created
     return report
 
 

@@ -5,7 +5,7 @@ from rest_framework import serializers
 from campaigns.api.serializers import WorkspaceDateTimeField
 from campaigns.models import MONEY, Campaign
 from core.errors import CommonErrorCode
-from core.serializers import BooleanField, CharField, StrictInput
+from core.serializers import BooleanField, CharField, DateField, JSONField, StrictInput
 from optimisation.models import RULE_FIELDS, Rule, RuleEvaluation
 from optimisation.rules import rule_check
 
@@ -18,7 +18,7 @@ class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
 
 class RuleIO(StrictInput, serializers.ModelSerializer):
     campaign = WorkspaceCampaignField(allow_null=True, required=False)
-    conditions = serializers.JSONField()
+    conditions = JSONField()
     notify_secret = CharField(write_only=True, required=False, allow_blank=True, max_length=200)
     next_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty while disabled.")
     last_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty until it first runs.")
@@ -59,8 +59,8 @@ class RuleEvaluationOutput(serializers.ModelSerializer):
 class RulePreviewOutput(serializers.Serializer):
     campaign = serializers.IntegerField()
     campaign_name = CharField()
-    conditions = serializers.JSONField()
-    guard = serializers.JSONField()
+    conditions = JSONField()
+    guard = JSONField()
     guarded = BooleanField()
     matched = BooleanField()
     would_act = BooleanField()
@@ -99,7 +99,7 @@ class ReallocationTarget(serializers.Serializer):
 class ReallocationOutput(serializers.Serializer):
     metric = CharField()
     days = serializers.IntegerField()
-    since = serializers.DateField()
+    since = DateField()
     min_share = serializers.DecimalField(max_digits=5, decimal_places=2)
     learning_conversions = serializers.IntegerField()
     targets = ReallocationTarget(many=True)

@@ -4,7 +4,7 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
-from core.serializers import BooleanField, CharField, DateTimeField, IPAddressField, StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, IPAddressField, ListField, StrictInput
 from customers.models import Channel
 from privacy.models import (
     CONSENT_FIELDS,
@@ -41,13 +41,13 @@ class ConsentRecordInput(StrictInput, serializers.ModelSerializer):
 
 class ConsentWithdrawInput(StrictInput, serializers.Serializer):
     profile = serializers.IntegerField()
-    purposes = serializers.ListField(
+    purposes = ListField(
         child=serializers.ChoiceField(choices=ConsentPurpose.choices),
         required=False,
         max_length=len(ConsentPurpose.choices),
         help_text="All when omitted.",
     )
-    channels = serializers.ListField(
+    channels = ListField(
         child=serializers.ChoiceField(choices=Channel.choices),
         required=False,
         max_length=len(Channel.choices),
@@ -82,7 +82,7 @@ class ConsentImportRow(serializers.Serializer):
 
 
 class ConsentImportInput(StrictInput, serializers.Serializer):
-    records = serializers.ListField(child=ConsentImportRow(), allow_empty=False, max_length=10_000)
+    records = ListField(child=ConsentImportRow(), allow_empty=False, max_length=10_000)
 
 
 class ConsentImportOutput(serializers.Serializer):
@@ -217,12 +217,12 @@ class ProcessingRecordOutput(serializers.Serializer):
     table = CharField()
     # Named like Serializer.fields: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    fields = serializers.ListField(child=CharField())  # type: ignore[assignment]
+    fields = ListField(child=CharField())  # type: ignore[assignment]
     subjects = CharField()
-    purposes = serializers.ListField(child=CharField())
+    purposes = ListField(child=CharField())
     legal_basis = CharField()
     retention = CharField()
-    recipients = serializers.ListField(child=CharField())
+    recipients = ListField(child=CharField())
     erasure = CharField()
 
 

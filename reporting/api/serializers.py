@@ -6,12 +6,12 @@ from rest_framework import serializers
 
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target
 from core.errors import CommonErrorCode
-from core.serializers import BooleanField, CharField, DateTimeField, RegexField, StrictInput
+from core.serializers import BooleanField, CharField, DateField, DateTimeField, ListField, RegexField, StrictInput
 from reporting.models import AttributionSettings, ConversionBasis, DeliveryFigure, ReportJob
 from reporting.reports import GROUPS
 
 
-class BoundedDateField(serializers.DateField):
+class BoundedDateField(DateField):
     def to_internal_value(self, value):
         parsed = super().to_internal_value(value)
         if not date(2000, 1, 1) <= parsed <= date(2100, 12, 31):
@@ -62,14 +62,14 @@ class FigureInput(StrictInput, serializers.Serializer):
 
 
 class FiguresInput(StrictInput, serializers.Serializer):
-    figures = serializers.ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
+    figures = ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
 class FiguresOutput(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
     unchanged = serializers.IntegerField()
-    ids = serializers.ListField(child=serializers.IntegerField())
+    ids = ListField(child=serializers.IntegerField())
 
 
 class FigureOutput(serializers.ModelSerializer):
@@ -156,17 +156,15 @@ class ReportParameters(serializers.Serializer):
 
 
 class ReportJobInput(ReportParameters):
-    campaign = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
-    segment = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
-    target = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
-    channel = serializers.ListField(
-        child=serializers.ChoiceField(choices=CampaignChannel.choices), required=False, max_length=20
-    )
-    group_by = serializers.ListField(child=serializers.ChoiceField(choices=GROUPS), required=False, max_length=5)
+    campaign = ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    segment = ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    target = ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
+    channel = ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), required=False, max_length=20)
+    group_by = ListField(child=serializers.ChoiceField(choices=GROUPS), required=False, max_length=5)
 
 
 class ReportRow(serializers.Serializer):
-    day = serializers.DateField(allow_null=True)
+    day = DateField(allow_null=True)
     campaign = serializers.IntegerField(allow_null=True)
     target = serializers.IntegerField(allow_null=True)
     segment = serializers.IntegerField(allow_null=True)

@@ -6,6 +6,7 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -13,7 +14,7 @@ from rest_framework.settings import api_settings
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
-from core.api import ActionsOnlyMetadata, FilterSet, error_details
+from core.api import ActionsOnlyMetadata, FilterSet
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.reports import (
@@ -64,9 +65,9 @@ class DeliveryFigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
             if row.is_valid():
                 rows.append(row.validated_data)
             else:
-                errors[str(index)] = error_details(row.errors)
+                errors[str(index)] = row.errors
         if errors:
-            return Response({"figures": errors}, status=status.HTTP_400_BAD_REQUEST)
+            raise ValidationError({"figures": errors})  # answered by core.api, the first errors and a count
         try:
             result = figures_ingest(rows=rows)
         except FiguresRejected as exc:

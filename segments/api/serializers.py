@@ -4,7 +4,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.serializers import BooleanField, CharField, DateTimeField, StrictInput
+from core.serializers import BooleanField, CharField, DateTimeField, JSONField, ListField, StrictInput
 from customers.api.serializers import ProfileOutput
 from segments.models import Segment, SegmentAnalysis
 
@@ -37,7 +37,7 @@ class SegmentOutput(serializers.ModelSerializer):
 
 
 class SegmentInput(StrictInput, serializers.ModelSerializer):
-    definition = serializers.JSONField(required=False, allow_null=True, help_text="The rules; see the rule language.")
+    definition = JSONField(required=False, allow_null=True, help_text="The rules; see the rule language.")
 
     class Meta:
         model = Segment
@@ -46,7 +46,7 @@ class SegmentInput(StrictInput, serializers.ModelSerializer):
 
 
 class DefinitionInput(StrictInput, serializers.Serializer):
-    definition = serializers.JSONField()
+    definition = JSONField()
     as_of = CharField(
         required=False,
         allow_blank=True,
@@ -67,12 +67,8 @@ class PreviewOutput(serializers.Serializer):
 
 
 class ManualMembersInput(StrictInput, serializers.Serializer):
-    add = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
-    )
-    remove = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000
-    )
+    add = ListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000)
+    remove = ListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000)
 
 
 class ManualMembersOutput(serializers.Serializer):
@@ -102,7 +98,7 @@ class IndexRowOutput(serializers.Serializer):
     defining = BooleanField(
         required=False, help_text="The segment's own rules constrain it: a definition, not a finding (never ranked)."
     )
-    rule = serializers.JSONField(required=False, allow_null=True, help_text="The rule that selects these people.")
+    rule = JSONField(required=False, allow_null=True, help_text="The rule that selects these people.")
 
 
 class AnalysisOutput(serializers.ModelSerializer):
@@ -159,7 +155,7 @@ class SuggestionStep(serializers.Serializer):
 
 
 class SuggestionOutput(serializers.Serializer):
-    definition = serializers.JSONField(allow_null=True)
+    definition = JSONField(allow_null=True)
     criteria = SuggestionCriterion(many=True)
     steps = SuggestionStep(many=True, help_text="The trade-off of each criterion, as it is added.")
     size = serializers.IntegerField()

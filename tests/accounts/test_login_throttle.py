@@ -65,3 +65,79 @@ def test_the_admin_login_is_locked_after_repeated_failures_for_that_username_and
 def test_a_body_that_is_not_an_object_is_a_400_not_a_server_error(client):
     r = client.post(reverse("api-token"), "[null, null]", content_type="application/json")
     assert r.status_code == 400
+
+
+def test_a_rotated_forwarded_header_does_not_give_a_new_address(workspace, client):
+    cache.delete(LoginAddressThrottle.cache_format % {"scope": "login", "ident": "10.9.8.6"})
+    codes = [
+        client.post(
+            reverse("api-token"),
+            {"username": f"nobody-{n}", "password": "x"},
+            REMOTE_ADDR="10.9.8.6",
+            HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+        ).status_code
+        for n in range(25)
+    ]
+    assert codes[:20] == [400] * 20 and set(codes[20:]) == {429}
+
+
+def test_with_one_trusted_proxy_the_address_it_saw_is_used(workspace, client, settings):
+    from core.addresses import client_address
+
+    settings.CIBLE_TRUSTED_PROXIES = 1
+
+    class Request:
+        META = {"REMOTE_ADDR": "10.0.0.1", "HTTP_X_FORWARDED_FOR": "6.6.6.6, 203.0.113.7"}
+
+    assert client_address(Request) == "203.0.113.7"  # the client may write 6.6.6.6, the proxy wrote the rest
+    settings.CIBLE_TRUSTED_PROXIES = 0
+    assert client_address(Request) == "10.0.0.1"
+
+
+def _staff(workspace, username: str):
+    user = make_user(workspace=workspace, role=Role.ADMIN, username=username)
+    user.is_staff = True
+    user.set_password("right-password-1")
+    user.save()
+    return user
+
+
+def test_password_spraying_from_one_address_is_locked_across_usernames(workspace, client, settings):
+    settings.CIBLE_LOGIN_ADDRESS_FAILURE_LIMIT = 20
+    address = f"10.77.{uuid.uuid4().int % 250}.9"
+    users = [_staff(workspace, f"spray-{n}-{uuid.uuid4().hex[:6]}") for n in range(6)]
+    login = reverse("admin:login")
+    codes = [
+        client.post(login, {"username": user.username, "password": f"guess-{n}"}, REMOTE_ADDR=address).status_code
+        for user in users
+        for n in range(4)
+    ]
+    assert codes[:20] == [200] * 20  # four guesses at each account: under the pair limit of five
+    assert set(codes[20:]) == {429}
+    locked = client.post(login, {"username": users[0].username, "password": "right-password-1"}, REMOTE_ADDR=address)
+    assert locked.status_code == 429
+    assert "try again in 15 minutes" in locked.content.decode()
+    assert int(locked["Retry-After"]) > 800
+    assert "_auth_user_id" not in client.session
+    # another address is not locked
+    ok = client.post(login, {"username": users[0].username, "password": "right-password-1"}, REMOTE_ADDR="10.1.1.1")
+    assert ok.status_code == 302
+
+
+def test_a_locked_pair_says_when_to_try_again_and_attempts_do_not_extend_the_lock(workspace, client):
+    from axes.models import AccessAttempt
+
+    user = _staff(workspace, f"locked-{uuid.uuid4().hex[:8]}")
+    login = reverse("admin:login")
+    address = "10.66.0.1"
+    for n in range(5):
+        client.post(login, {"username": user.username, "password": f"wrong-{n}"}, REMOTE_ADDR=address)
+    attempt = AccessAttempt.objects.get(username=user.username)
+    first_lock = attempt.attempt_time
+    for n in range(5):
+        r = client.post(login, {"username": user.username, "password": f"again-{n}"}, REMOTE_ADDR=address)
+        assert r.status_code == 429
+        assert "Sign-in is locked after too many failed attempts: try again in" in r.content.decode()
+        assert "Please enter the correct username" not in r.content.decode()
+    attempt.refresh_from_db()
+    assert attempt.attempt_time == first_lock and attempt.failures_since_start == 5

@@ -257,7 +257,7 @@ def test_connectors_keep_their_secret_and_need_an_admin(client_for, marketer):
     assert r.status_code == 201 and "secret" not in r.json()
     assert Connector.objects.get().secret == "s" * 20
     r = admin.post("/api/workspaces/maison/connectors/", hook, format="json")
-    assert r.status_code == 400 and "channel" in r.json()
+    assert r.status_code == 409 and r.json()["channel"][0]["code"] == "unique"
     r = admin.post("/api/workspaces/maison/connectors/", {**hook, "channel": "sms", "secret": "short"}, format="json")
     assert r.status_code == 400 and "secret" in r.json()
 
@@ -268,14 +268,14 @@ def test_frequency_caps_through_the_api(marketer, viewer):
     assert viewer.post(caps, cap, format="json").status_code == 403
     created = marketer.post(caps, cap, format="json")
     assert (created.status_code, created.json()["window"]) == (201, "P7D")
-    assert marketer.post(caps, cap, format="json").status_code == 400
+    assert marketer.post(caps, cap, format="json").status_code == 409
     assert marketer.post(caps, {**cap, "max_touches": 0}, format="json").status_code == 400
     too_short = marketer.post(caps, {**cap, "channel": "sms", "window": "PT30S"}, format="json")
     assert too_short.json()["window"] == [{"message": "At least PT1M.", "code": "min_value"}]
     # Found by the schema fuzzer: no channel means every channel (it was a 500).
     every = {"max_touches": 5, "window": "1 00:00:00"}
     assert marketer.post(caps, every, format="json").json()["channel"] == ""
-    assert marketer.post(caps, every, format="json").status_code == 400
+    assert marketer.post(caps, every, format="json").status_code == 409
 
 
 def test_the_list_costs_the_same_queries_for_one_campaign_or_many(marketer, workspace, segment):

@@ -74,7 +74,7 @@ def test_a_membership_model_its_threshold_and_its_rule(
     assert r.status_code == 400 and "reach" in r.json()
     # One membership model a segment; a purchase model needs its horizon; a segment needs its audience.
     r = marketer.post(url("insight-model-list"), {"kind": "membership", "segment": segment.pk}, format="json")
-    assert r.status_code == 400 and r.json()["segment"][0]["code"] == "unique"
+    assert r.status_code == 409 and r.json()["segment"][0]["code"] == "unique"
     r = marketer.post(url("insight-model-list"), {"kind": "purchase"}, format="json")
     assert r.status_code == 400 and r.json()["horizon_days"][0]["code"] == "required"
     fresh = Segment.objects.create(
@@ -106,7 +106,7 @@ def test_lookalikes_and_personas_are_segments(marketer, workspace, eager_tasks, 
     band = Segment.objects.get(pk=lookalike["bands"][4]["segment"])
     assert band.audience.current_version >= 1 and band.audience.size == lookalike["bands"][4]["size"]
     r = marketer.post(url("lookalike-list"), {"seed": segment.pk}, format="json")
-    assert r.status_code == 400 and r.json()["seed"][0]["code"] == "unique"
+    assert r.status_code == 409 and r.json()["seed"][0]["code"] == "unique"
     job = run(marketer, "persona-run-list", {"facets": "behavioural", "k": 2}, django_capture_on_commit_callbacks)
     personas = marketer.get(url("persona-list")).json()["results"]
     assert len(personas) == 2 and all(p["segment"] for p in personas)
@@ -114,7 +114,7 @@ def test_lookalikes_and_personas_are_segments(marketer, workspace, eager_tasks, 
     assert r.status_code == 200 and r.json()["named_by_user"]
     assert Segment.objects.get(pk=personas[0]["segment"]).name.endswith("Fidèles du mail")
     r = marketer.post(url("persona-rename", pk=personas[1]["id"]), {"name": "Fidèles du mail"}, format="json")
-    assert r.status_code == 400 and r.json()["name"][0]["code"] == "unique"
+    assert r.status_code == 409 and r.json()["name"][0]["code"] == "unique"
     r = marketer.post(url("persona-run-list"), {"k": 1}, format="json")
     assert r.status_code == 400 and "k" in r.json()
 
