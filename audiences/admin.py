@@ -7,6 +7,7 @@ from accounts.admin_base import ReadOnlyScopedAdmin, roles_for
 from audiences.exports import export_file_response
 from audiences.models import AudienceExport, AudienceRun
 from audiences.segment_admin import SegmentAudienceAdmin  # noqa: F401  (the segment page with its audience)
+from core.workers import QueuedJobAdminMixin
 
 
 @admin.register(AudienceRun)
@@ -20,7 +21,7 @@ class AudienceRunAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(AudienceExport)
-class AudienceExportAdmin(ReadOnlyScopedAdmin):
+class AudienceExportAdmin(QueuedJobAdminMixin, ReadOnlyScopedAdmin):
     """The export log: who exported which audience, for what, when and how many; and the files."""
 
     list_display = [
@@ -30,7 +31,7 @@ class AudienceExportAdmin(ReadOnlyScopedAdmin):
         "channel",
         "format",
         "identifiers",
-        "status",
+        "status_shown",
         "row_count",
         "created_by",
         "download",

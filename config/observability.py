@@ -14,13 +14,17 @@ import redis
 import structlog
 from celery import signals
 
-# A worker writes the time (Unix seconds) here every HEARTBEAT_INTERVAL_S; /health/ reads it and
-# answers 503 when it is older than HEARTBEAT_MAX_AGE_S, i.e. after about four missed beats.
-HEARTBEAT_KEY = "cible:worker:heartbeat"
-HEARTBEAT_INTERVAL_S = 15
-HEARTBEAT_MAX_AGE_S = 60
-# Short, so that a Redis outage never blocks the heartbeat thread (nor the health check) for long.
-REDIS_TIMEOUT_S = 1.0
+from core.workers import (
+    HEARTBEAT_INTERVAL_S,
+    HEARTBEAT_KEY,
+    REDIS_TIMEOUT_S,
+    SENT_AT_HEADER,
+    queue_heartbeat_key,
+)
+
+# A worker writes the time (Unix seconds) under HEARTBEAT_KEY, and under the key of each queue it
+# consumes, every HEARTBEAT_INTERVAL_S; /health/ reads them and answers 503 when they are older than
+# HEARTBEAT_MAX_AGE_S, i.e. after about four missed beats (core.workers).
 
 logger = structlog.get_logger(__name__)
 
@@ -57,7 +61,14 @@ def _clear_task_context(task_id: str | None = None, **kwargs: Any) -> None:
         structlog.contextvars.unbind_contextvars("task_id", "task_name")
 
 
-def _heartbeat_loop(redis_url: str) -> None:
+@signals.before_task_publish.connect
+def _stamp_sent_at(headers: dict | None = None, **kwargs: Any) -> None:
+    """Every message carries when it was sent: /health/ tells how long a queue's oldest has waited."""
+    if headers is not None:
+        headers[SENT_AT_HEADER] = f"{time.time():.3f}"
+
+
+def _heartbeat_loop(redis_url: str, queues: list[str]) -> None:
     from django.db import close_old_connections
 
     from core.leases import leases_recover
@@ -65,7 +76,12 @@ def _heartbeat_loop(redis_url: str) -> None:
     client = redis.Redis.from_url(redis_url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S)
     while True:
         try:
-            client.set(HEARTBEAT_KEY, f"{time.time():.3f}")
+            now = f"{time.time():.3f}"
+            pipe = client.pipeline(transaction=False)
+            pipe.set(HEARTBEAT_KEY, now)
+            for queue in queues:
+                pipe.set(queue_heartbeat_key(queue), now)
+            pipe.execute()
         except redis.RedisError as exc:
             logger.warning("worker_heartbeat_failed", error=type(exc).__name__)
         # Every worker also takes back the leases of jobs whose worker went silent (core.leases):
@@ -83,9 +99,12 @@ def _start_heartbeat(**kwargs: Any) -> None:
 
     if not settings.REDIS_URL:
         return
+    consumer = kwargs.get("sender")
+    task_consumer = getattr(consumer, "task_consumer", None)
+    queues = [queue.name for queue in getattr(task_consumer, "queues", [])]
     _heartbeat_stop.clear()
     threading.Thread(
-        target=_heartbeat_loop, args=(settings.REDIS_URL,), name="cible-worker-heartbeat", daemon=True
+        target=_heartbeat_loop, args=(settings.REDIS_URL, queues), name="cible-worker-heartbeat", daemon=True
     ).start()
 
 

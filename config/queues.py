@@ -5,8 +5,14 @@
                   roll-ups and the rule evaluations that run them, retention batches;
 - `<base>-ticks`  the periodic ticks beat sends (due refreshes, campaign ticks, purges).
 
-Run one worker pool per queue (README, "Scaling out"); a single worker may also consume all three.
+The three are declared (`task_queues`), so a worker started as Celery users start one,
+`celery -A config worker`, consumes all three; `-Q` still gives one pool per queue (README,
+"Scaling out"). /health/ says per queue whether a worker consumes it (core.workers).
 """
+
+from kombu import Exchange, Queue
+
+from core.workers import queue_names
 
 LONG_TASKS = (
     "audiences.tasks.audience_export_run_task",
@@ -31,8 +37,9 @@ TICK_TASKS = (
 )
 
 
-def queue_names(base: str) -> dict[str, str]:
-    return {"default": base, "long": f"{base}-long", "ticks": f"{base}-ticks"}
+def task_queues(base: str) -> list[Queue]:
+    """The queues, each on its own direct exchange and routing key (as Celery creates a missing one)."""
+    return [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in queue_names(base).values()]
 
 
 def task_routes(base: str) -> dict[str, dict[str, str]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import environ
 
-from config.queues import task_routes
+from config.queues import task_queues, task_routes
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -126,6 +126,10 @@ if DATABASE_URL:
     DATABASES = {"default": env.db("DATABASE_URL")}
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A server that accepts connections and never answers fails a request in seconds, not minutes.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 else:
     DATABASES = {
         "default": {
@@ -329,6 +333,10 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
 # Queues (config/queues.py): `cible` for short work, `cible-long` for long jobs, `cible-ticks` for beat's ticks.
 CELERY_TASK_DEFAULT_QUEUE = env("CIBLE_QUEUE", default="cible")
 CELERY_TASK_ROUTES = task_routes(CELERY_TASK_DEFAULT_QUEUE)
+# /health/ fails when a queue's oldest message has waited longer than this (core.workers).
+CIBLE_QUEUE_MAX_WAIT_SECONDS = env.int("CIBLE_QUEUE_MAX_WAIT_SECONDS", default=15 * 60)
+# Declared, so that a worker started without -Q consumes all three (config.queues).
+CELERY_TASK_QUEUES = task_queues(CELERY_TASK_DEFAULT_QUEUE)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
@@ -343,7 +351,7 @@ LOG_JSON = env.bool("CIBLE_LOG_JSON", default=bool(DATABASE_URL))
 LOGGING = logging_settings(json_lines=LOG_JSON, level=env("DJANGO_LOG_LEVEL", default="INFO"))
 
 # Probes call /health/ over plain HTTP from inside the network: they get its answer, not a redirect.
-SECURE_REDIRECT_EXEMPT = [r"^health/$"]
+SECURE_REDIRECT_EXEMPT = [r"^health/$", r"^health/live/$"]
 
 # Errors go to Sentry only when SENTRY_DSN is set, without personal data (no user, IP, cookies or body).
 SENTRY_DSN = env("SENTRY_DSN", default="")

@@ -1,6 +1,6 @@
 import os
 
-from config.queues import task_routes
+from config.queues import task_queues, task_routes
 from config.settings import *  # noqa: F403
 from config.settings import DATABASES, REST_FRAMEWORK
 
@@ -20,6 +20,7 @@ REST_FRAMEWORK = {
 # The test worker has its own queue, so a developer's running worker never takes test tasks.
 CELERY_TASK_DEFAULT_QUEUE = "cible-test"
 CELERY_TASK_ROUTES = task_routes(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_QUEUES = task_queues(CELERY_TASK_DEFAULT_QUEUE)
 # A worker started by the tests reads the test database pytest-django created.
 if os.environ.get("CIBLE_TEST_DATABASE_NAME"):
     DATABASES["default"]["NAME"] = os.environ["CIBLE_TEST_DATABASE_NAME"]

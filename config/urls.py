@@ -1,14 +1,18 @@
+import sys
+
 from django.contrib import admin
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.urls import include, path
-from django.views.defaults import bad_request, page_not_found
+from django.views.defaults import bad_request, page_not_found, server_error
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from accounts.api.views import MembershipViewSet, TokenView, WorkspaceViewSet
 from audiences.api.views import ExportViewSet, SegmentViewSet
 from campaigns.api.views import ConnectorViewSet, FrequencyCapViewSet
-from config.health import health
+from config.health import health, liveness
+from core.errors import CommonErrorCode
+from core.outages import RETRY_AFTER_S, dependency_of, outage_logged, outage_message
 from customers.api import views as customers
 from insights.api import views as insights
 from optimisation.api.views import CampaignViewSet, RuleViewSet
@@ -64,6 +68,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("health/", health, name="health"),
+    path("health/live/", liveness, name="health-live"),
 ]
 
 
@@ -81,5 +86,29 @@ def api_aware_bad_request(request, exception):
     return bad_request(request, exception)
 
 
+def api_aware_server_error(request):
+    """An unhandled exception, anywhere (a view, a middleware, the session store): a dependency down
+    is a 503 with Retry-After (core.outages), JSON under /api/; anything else a 500, JSON under /api/."""
+    exc = sys.exc_info()[1]
+    dependency = dependency_of(exc) if exc is not None else None
+    api = request.path.startswith("/api/")
+    if dependency is not None:
+        outage_logged(dependency, exc)
+        message = outage_message(dependency)
+        response = (
+            JsonResponse({"detail": message, "code": CommonErrorCode.UNAVAILABLE}, status=503)
+            if api
+            else HttpResponse(
+                f"<!doctype html><title>Unavailable</title><h1>Unavailable</h1><p>{message}</p>", status=503
+            )
+        )
+        response["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+    if api:
+        return JsonResponse({"detail": "Server error.", "code": CommonErrorCode.SERVER_ERROR}, status=500)
+    return server_error(request)
+
+
 handler404 = api_aware_not_found
 handler400 = api_aware_bad_request
+handler500 = api_aware_server_error

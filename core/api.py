@@ -29,8 +29,10 @@ from rest_framework.metadata import SimpleMetadata
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from core.errors import CommonErrorCode, Conflict
+from core.outages import RETRY_AFTER_S, dependency_of, outage_logged, outage_message
 from core.parsers import TOO_DEEP_MESSAGE
 from core.payloads import PayloadProblem, StrictJSONDecoder, null_character_path, payload_check
 from core.time import duration_iso
@@ -316,8 +318,24 @@ def integrity_conflict(exc: IntegrityError) -> exceptions.ValidationError:
     return error
 
 
+def unavailable_response(dependency: str, exc: BaseException) -> Response:
+    """An outage of a dependency (core.outages): 503 with Retry-After, logged once per interval."""
+    outage_logged(dependency, exc)
+    set_rollback()
+    response = Response(
+        {"detail": outage_message(dependency), "code": CommonErrorCode.UNAVAILABLE},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+    )
+    response["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """Every error is JSON: `{field: [{message, code}]}` for validation, else `{detail, code}`."""
+    """Every error is JSON: `{field: [{message, code}]}` for validation, else `{detail, code}`; a
+    dependency down is a 503 (core.outages)."""
+    dependency = dependency_of(exc)
+    if dependency is not None and not isinstance(exc, IntegrityError):
+        return unavailable_response(dependency, exc)
     if isinstance(exc, IntegrityError):
         exc = integrity_conflict(exc)
     if isinstance(exc, RequestDataTooBig):

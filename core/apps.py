@@ -13,6 +13,7 @@ class CoreConfig(AppConfig):
         from django.db import models
         from rest_framework import serializers
 
+        import core.checks
         import core.lookups
         import core.schema  # noqa: F401  (registers the schema extensions: filter bounds, strict inputs)
         from core.serializers import STRICT_FIELD_MAPPING, DateTimeField, IsoDurationField

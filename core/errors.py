@@ -29,7 +29,9 @@ class CommonErrorCode(StrEnum):
     READ_ONLY = "read_only"
     REQUEST_TOO_LARGE = "request_too_large"
     REQUIRED = "required"
+    SERVER_ERROR = "server_error"
     TOO_DEEP = "too_deep"
+    UNAVAILABLE = "unavailable"
     UNIQUE = "unique"
     UNKNOWN_FIELD = "unknown_field"
 

@@ -18,6 +18,7 @@ from accounts.admin_base import (
 )
 from accounts.roles import Capability
 from core.personal_data import key_digest
+from core.workers import QueuedJobAdminMixin
 from customers import services
 from customers.admin_audit import AuditedViewsAdmin
 from customers.api.serializers import PROFILE_WRITABLE
@@ -243,14 +244,14 @@ class ImportJobForm(WorkspaceScopedForm):
 
 
 @admin.register(ImportJob)
-class ImportJobAdmin(WorkspaceScopedAdmin):
+class ImportJobAdmin(QueuedJobAdminMixin, WorkspaceScopedAdmin):
     """Upload a CSV of profiles or orders; a worker imports it and reports each rejected row."""
 
     list_display = [
         "created_at",
         "filename",
         "kind",
-        "status",
+        "status_shown",
         "rows",
         "created",
         "updated",
@@ -261,7 +262,7 @@ class ImportJobAdmin(WorkspaceScopedAdmin):
     list_filter = ["workspace", "kind", "status"]
     readonly_fields = [
         "filename",
-        "status",
+        "status_shown",
         "rows",
         "created",
         "updated",

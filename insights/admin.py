@@ -26,6 +26,7 @@ from accounts.models import Workspace
 from accounts.roles import Capability
 from core.charts import bar_chart, line_chart
 from core.errors import CommonErrorCode
+from core.workers import QueuedJobAdminMixin
 from insights import services
 from insights.models import (
     FeatureSet,
@@ -96,10 +97,10 @@ class ComputeAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(InsightJob)
-class InsightJobAdmin(ReadOnlyScopedAdmin):
-    list_display = ["id", "kind", "status", "progress_shown", "step", "created_at", "finished_at", "workspace"]
+class InsightJobAdmin(QueuedJobAdminMixin, ReadOnlyScopedAdmin):
+    list_display = ["id", "kind", "status_shown", "progress_shown", "step", "created_at", "finished_at", "workspace"]
     list_filter = ["workspace", "kind", "status"]
-    readonly_fields = ["kind", "subject_id", "params", "status", "progress", "step", "error", "result"]
+    readonly_fields = ["kind", "subject_id", "params", "status_shown", "progress", "step", "error", "result"]
 
     @admin.display(description="Progress", ordering="progress")
     def progress_shown(self, obj):

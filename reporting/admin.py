@@ -10,6 +10,7 @@ from accounts.models import Workspace
 from accounts.roles import Capability
 from campaigns.admin import CampaignAdmin
 from campaigns.models import Campaign
+from core.workers import QueuedJobAdminMixin
 from reporting.dashboards import campaign_dashboard, parse_days, workspace_dashboard
 from reporting.models import AttributionSettings, DeliveryFigure, PerformanceDashboard, ReportJob, RollupState
 from reporting.reports import ReportQuery, report_file_response, report_job_create
@@ -57,8 +58,8 @@ class PerformanceDashboardAdmin(ReadOnlyScopedAdmin):
 
 
 @admin.register(ReportJob)
-class ReportJobAdmin(ReadOnlyScopedAdmin):
-    list_display = ["created_at", "status", "rows", "requested_by", "download", "workspace"]
+class ReportJobAdmin(QueuedJobAdminMixin, ReadOnlyScopedAdmin):
+    list_display = ["created_at", "status_shown", "rows", "requested_by", "download", "workspace"]
     list_filter = ["status", "workspace"]
     list_select_related = ["requested_by", "workspace"]
 

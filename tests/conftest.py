@@ -68,12 +68,13 @@ def outsider(other_workspace):
     return _client(make_user(workspace=other_workspace, role=Role.ADMIN))
 
 
-def start_worker(db_name: str, queue: str, log_path: Path) -> subprocess.Popen:
+def start_worker(db_name: str, queue: str | None, log_path: Path) -> subprocess.Popen:
     """A real `celery worker` process on the test broker and the test database, consuming `queue`
-    (names separated by commas); returns once ready."""
+    (names separated by commas; None: started without -Q, as Celery users start one); returns once ready."""
     env = {**os.environ, "CIBLE_TEST_DATABASE_NAME": db_name, "DJANGO_SETTINGS_MODULE": "config.test_settings"}
+    selected = ["-Q", queue] if queue else []
     subprocess.run(
-        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", "-Q", queue],
+        [sys.executable, "-m", "celery", "-A", "config", "purge", "-f", *selected],
         cwd=ROOT,
         env=env,
         check=True,
@@ -93,8 +94,7 @@ def start_worker(db_name: str, queue: str, log_path: Path) -> subprocess.Popen:
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
-            "-Q",
-            queue,
+            *selected,
             "-l",
             "INFO",
         ],

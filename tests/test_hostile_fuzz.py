@@ -3,8 +3,9 @@ body, answers without a server error, and a refusal writes nothing.
 
 The operations come from the OpenAPI schema (so a new endpoint is covered without editing this file); the
 path's ids are real rows of the workspace, so detail actions are reached, not 404s. The classes: JSON nested
-past the limit, lone UTF-16 surrogates, NUL characters, integers past 64 bits, huge floats, very long
-strings, wrong types, and an unknown top-level field.
+past the limit, lone UTF-16 surrogates, NUL characters (in texts and inside JSON values), integers past
+64 bits, huge and non-finite floats, very long strings, wrong types, dates and date-times past the accepted
+range (absolute periods, ages, year 1, 9999-12-31), and an unknown top-level field.
 """
 
 import json
@@ -41,6 +42,27 @@ hostile = st.one_of(
     st.sampled_from([1e308, -1e308, 5e-324]),
     st.integers(min_value=10_000, max_value=200_000).map(lambda n: "x" * n),  # very long strings
     st.sampled_from([None, True, [], {}, [None], {"": None}, "", " ", -1, 0, "P-1D", "2026-02-30", "0706-07-07"]),
+    # The second round's classes: NUL inside a JSON value, absolute periods and ages past the date
+    # range, date-times at its edges (year 1 read in Paris, the last day plus one), non-finite numbers.
+    st.sampled_from(
+        [
+            {"field": "city", "op": "eq", "value": "Ly\x00on"},
+            [{"sku": ["a", "b\x00"]}],
+            {"orders": {"after": "9999-12-31"}},
+            {"orders": {"between": ["0001-01-01", "9999-12-31"]}},
+            {"events": {"type": "page_view", "between": ["0001-01-01", "0001-01-02"]}},
+            {"field": "age", "op": "gte", "value": 2100},
+            {"field": "age", "op": "lte", "value": 5000},
+            {"all": [{"field": "birth_date", "op": "lt", "value": "0001-01-01"}]},
+            "0001-01-01T00:05:00",
+            "0001-01-01",
+            "9999-12-31",
+            "9999-12-31T23:59:59-05:00",
+            "9999-12-31T23:59:59.999999",
+            float("inf"),
+            float("nan"),
+        ]
+    ),
 )
 
 

@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -157,6 +158,7 @@ def test_health_answers_200_with_every_check_on_the_embedded_default(client):
             "database": {"status": "ok"},
             "redis": {"status": "not_configured"},
             "worker": {"status": "embedded"},
+            "queues": {"status": "embedded"},
         },
     }
     assert "no-cache" in r["Cache-Control"]
@@ -173,10 +175,11 @@ def test_health_answers_503_when_redis_is_unreachable(client, json_log_lines):
             "database": {"status": "ok"},
             "redis": {"status": "error", "error": "ConnectionError"},
             "worker": {"status": "unknown"},
+            "queues": {"status": "unknown"},
         },
     }
     [line] = [line for line in json_log_lines() if line["event"] == "health_unavailable"]
-    assert line["failed"] == ["redis", "worker"] and line["request_id"] == "probe-1"
+    assert line["failed"] == ["redis", "worker", "queues"] and line["request_id"] == "probe-1"
 
 
 @pytest.mark.postgres
@@ -191,6 +194,38 @@ def test_a_running_worker_s_heartbeat_makes_health_answer_200(celery_worker_proc
     assert body["checks"]["redis"] == {"status": "ok"}
     assert body["checks"]["worker"]["status"] == "ok"
     assert 0 <= body["checks"]["worker"]["last_heartbeat_age_s"] <= 60
+    queues = body["checks"]["queues"]
+    assert queues["status"] == "ok" and len(queues["queues"]) == 3
+    assert all(queue["consumed"] for queue in queues["queues"].values())
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_health_fails_for_a_queue_no_worker_takes_and_says_how_long_its_oldest_job_waited(client, settings):
+    import redis as redis_lib
+
+    from core.workers import queue_heartbeat_key, queue_names
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_TASK_DEFAULT_QUEUE = "cible-probe"  # queues no running test worker consumes
+    names = queue_names()
+    client_redis = redis_lib.Redis.from_url(settings.REDIS_URL)
+    now = time.time()
+    client_redis.set(queue_heartbeat_key(names["default"]), now)
+    client_redis.set(queue_heartbeat_key(names["ticks"]), now)
+    client_redis.delete(queue_heartbeat_key(names["long"]), names["long"])
+    # a message sent 12 minutes ago, as the publish hook stamps them
+    client_redis.lpush(names["long"], json.dumps({"headers": {"cible_sent_at": f"{now - 720:.3f}"}, "body": ""}))
+    try:
+        body = client.get("/health/").json()
+        queues = body["checks"]["queues"]
+        assert body["status"] == "unavailable" and queues["failed"] == [names["long"]]
+        long = queues["queues"][names["long"]]
+        assert (long["status"], long["consumed"], long["waiting"]) == ("no_worker", False, 1)
+        assert 700 < long["oldest_wait_s"] < 800
+    finally:
+        client_redis.delete(names["long"])
 
 
 def test_sentry_is_not_initialised_without_a_dsn():
@@ -208,3 +243,40 @@ def test_sentry_is_initialised_when_a_dsn_is_set():
     result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["True", "False"]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_the_admin_says_how_long_a_job_waited_and_that_no_worker_takes_it(client, settings, workspace):
+    from datetime import timedelta
+
+    import redis as redis_lib
+    from django.utils import timezone
+
+    from accounts.models import Role
+    from core.workers import queue_heartbeat_key, queue_names
+    from customers.models import ImportJob
+    from tests.factories import make_user
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    settings.CELERY_TASK_DEFAULT_QUEUE = "cible-probe"
+    from config.queues import task_routes
+
+    settings.CELERY_TASK_ROUTES = task_routes("cible-probe")
+    names = queue_names()
+    client_redis = redis_lib.Redis.from_url(settings.REDIS_URL)
+    client_redis.set(queue_heartbeat_key(names["default"]), time.time())
+    client_redis.delete(queue_heartbeat_key(names["long"]))
+    job = ImportJob.objects.create(
+        workspace=workspace, kind="profiles", filename="p.csv", content="x", content_sha256="0"
+    )
+    ImportJob.objects.filter(pk=job.pk).update(created_at=timezone.now() - timedelta(minutes=12, seconds=5))
+    user = make_user(workspace=workspace, role=Role.ADMIN)
+    user.is_staff = True
+    user.save()
+    client.force_login(user)
+    page = client.get("/admin/customers/importjob/").content.decode()
+    assert "queued for 12 min: no worker takes long jobs" in page
+    client_redis.set(queue_heartbeat_key(names["long"]), time.time())
+    page = client.get(f"/admin/customers/importjob/{job.pk}/change/").content.decode()
+    assert "queued for 12 min" in page and "no worker" not in page

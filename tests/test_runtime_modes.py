@@ -35,14 +35,27 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_check_deploy_passes_with_the_production_variables():
+def test_check_deploy_passes_with_the_production_variables(tmp_path):
+    env = _env(**PRODUCTION_ENV, DJANGO_STATIC_ROOT=str(tmp_path / "static"))
+    subprocess.run([*MANAGE, "collectstatic", "--no-input", "-v0"], env=env, check=True, cwd=ROOT)
     result = subprocess.run(
-        [*MANAGE, "check", "--deploy", "--fail-level", "WARNING"],
-        env=_env(**PRODUCTION_ENV),
-        capture_output=True,
-        text=True,
+        [*MANAGE, "check", "--deploy", "--fail-level", "WARNING"], env=env, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_production_mode_without_collected_static_files_fails_naming_the_command(tmp_path):
+    env = _env(**PRODUCTION_ENV, DJANGO_STATIC_ROOT=str(tmp_path / "never-collected"))
+    result = subprocess.run([*MANAGE, "check", "--deploy"], env=env, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode != 0
+    assert "cible.E001" in result.stderr and "python manage.py collectstatic --no-input" in result.stderr
+    # and the WSGI application refuses to start rather than answer 500 on every admin page
+    started = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert started.returncode != 0
+    assert "ImproperlyConfigured" in started.stderr and "collectstatic --no-input" in started.stderr
 
 
 @pytest.mark.slow
