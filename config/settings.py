@@ -268,10 +268,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Operations tagged (and named) by resource: /api/workspaces/{workspace}/segments/ is "segments",
+    # so that a generated client has a module per resource, not one module of every operation.
+    "SCHEMA_PATH_PREFIX": r"/api(/workspaces/\{workspace\})?",
     # Every operation's error answers (400, 401, 403, 404, 409, 413, 415, 429), after the default hooks.
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.error_responses",
+        "core.schema.blank_choices_inline",
+        "segments.schema.rule_language_hook",
     ],
     "ENUM_NAME_OVERRIDES": {
         "ChannelEnum": "customers.models.Channel",

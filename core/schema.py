@@ -26,7 +26,14 @@ FIELD_ERRORS = {
         "Each field (or non_field_errors) with its problems: a list of {message, code}; a nested field "
         "(a list of targets, the items of a batch) holds the same structure by position or by name."
     ),
-    "additionalProperties": {"anyOf": [{"type": "array", "items": MESSAGE}, {"type": "array"}, {"type": "object"}]},
+    "additionalProperties": {
+        "anyOf": [
+            # a field's problems; a list of nested items holds, by position, an object per item
+            {"type": "array", "items": {"anyOf": [MESSAGE, {"type": "object", "additionalProperties": True}]}},
+            # a nested field's problems by name or position ({"0": {"restriction": [...]}})
+            {"type": "object", "additionalProperties": True},
+        ]
+    },
 }
 DETAIL = {
     "type": "object",
@@ -77,7 +84,49 @@ def error_responses(result: dict[str, Any], generator: Any, request: Any, public
             if has_body or method in ("post", "put", "patch"):
                 statuses += ["413", "415"]
             for status in statuses:
-                responses.setdefault(status, _response(status))
+                declared = responses.setdefault(status, _response(status))
+                if "content" not in declared:  # a view's own description of the error: keep it, add the body
+                    declared["content"] = _response(status)["content"]
+            for status, declared in responses.items():
+                if status in _ERRORS and "content" not in declared:
+                    declared["content"] = _response(status)["content"]
+    return result
+
+
+def blank_choices_inline(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """A choice that may be blank (a frequency cap or a ledger entry for every channel) as one enum
+    that includes "", instead of drf-spectacular's `oneOf: [ChannelEnum, BlankEnum]`, which
+    generated clients turn into a separate BlankEnum type to test for."""
+    schemas = result.get("components", {}).get("schemas", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            variants = node.get("oneOf")
+            if isinstance(variants, list) and {"$ref": "#/components/schemas/BlankEnum"} in variants:
+                values: list[Any] = []
+                nullable = False
+                for variant in variants:
+                    ref = variant.get("$ref", "")
+                    if ref.endswith("/NullEnum"):
+                        nullable = True
+                        continue
+                    target = schemas.get(ref.rsplit("/", 1)[-1], variant)
+                    values += [value for value in target.get("enum", []) if value not in values]
+                merged = {k: v for k, v in node.items() if k != "oneOf"}
+                merged.update(type="string", enum=values)
+                if nullable:
+                    merged["nullable"] = True
+                return merged
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    result["paths"] = inline(result.get("paths", {}))
+    for name in list(schemas):
+        schemas[name] = inline(schemas[name])
+    if "BlankEnum" in schemas and '"#/components/schemas/BlankEnum"' not in str(result).replace("'", '"'):
+        del schemas["BlankEnum"]
     return result
 
 

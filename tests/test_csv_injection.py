@@ -66,6 +66,10 @@ def test_a_report_as_csv_names_a_hostile_campaign_as_text(marketer, workspace):
     assert live_formulas(text) == []
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["campaign_name"] == "'" + LINK
+    # the CSV operation of the schema writes the same file
+    same = marketer.get(reverse("report-csv", kwargs={"workspace": "maison"}), {"group_by": "campaign"})
+    assert same.status_code == 200 and same["Content-Type"].startswith("text/csv")
+    assert same.content.decode() == text
     # the JSON report is unchanged
     json_rows = marketer.get(reverse("report-list", kwargs={"workspace": "maison"}), {"group_by": "campaign"}).json()
     assert json_rows["rows"][0]["campaign_name"] == LINK

@@ -30,7 +30,7 @@ from core.serializers import (
     ListField,
     StrictInput,
 )
-from segments.api.serializers import WorkspaceSegmentField
+from segments.api.serializers import RuleField, WorkspaceSegmentField
 
 
 class WorkspaceDateTimeField(DayAwareDateTimeField):
@@ -71,7 +71,9 @@ class ScheduleDateTimeField(WorkspaceDateTimeField):
 
 class TargetIO(StrictInput, serializers.ModelSerializer):
     segment = WorkspaceSegmentField(allow_null=True, required=False)
-    restriction = JSONField(required=False, allow_null=True)
+    restriction = RuleField(
+        required=False, allow_null=True, help_text="Rules (the rule language) that narrow the segment for this target."
+    )
     trigger_properties = JSONField(required=False)
 
     class Meta:
@@ -127,6 +129,9 @@ class CampaignInput(StrictInput, serializers.ModelSerializer):
 
 
 class CampaignOutput(serializers.ModelSerializer):
+    channels = serializers.ListField(
+        child=serializers.ChoiceField(choices=CampaignChannel.choices), help_text="The channels it delivers on."
+    )
     starts_at = WorkspaceDateTimeField()
     ends_at = WorkspaceDateTimeField()
     targets = TargetIO(many=True, read_only=True)

@@ -65,6 +65,13 @@ class FiguresInput(StrictInput, serializers.Serializer):
     figures = ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
+class FiguresBatch(serializers.Serializer):
+    """A batch of daily delivery figures, 1 to 1,000 rows; a bad row is named by its position."""
+
+    # The schema's view of FiguresInput: the view validates each row on its own, as a FigureInput.
+    figures = FigureInput(many=True, max_length=1000, min_length=1)  # type: ignore[call-arg]
+
+
 class FiguresOutput(serializers.Serializer):
     created = serializers.IntegerField()
     updated = serializers.IntegerField()
@@ -161,6 +168,10 @@ class ReportJobInput(ReportParameters):
     target = ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
     channel = ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), required=False, max_length=20)
     group_by = ListField(child=serializers.ChoiceField(choices=GROUPS), required=False, max_length=5)
+
+
+class QueuedOutput(serializers.Serializer):
+    queued = serializers.BooleanField(help_text="The roll-up is queued; a worker runs it.")
 
 
 class ReportRow(serializers.Serializer):

@@ -3,6 +3,7 @@ from typing import cast
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -14,10 +15,11 @@ from rest_framework.settings import api_settings
 from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
-from core.api import ActionsOnlyMetadata, FilterSet
+from core.api import MAX_ID, ActionsOnlyMetadata, FilterSet
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.reports import (
+    GROUPS,
     ReportQuery,
     report_columns,
     report_csv,
@@ -54,7 +56,7 @@ class DeliveryFigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
     ordering_fields = ["day", "updated_at"]
     write_capability = Capability.RUN_CAMPAIGNS
 
-    @extend_schema(request=s.FiguresInput, responses={200: s.FiguresOutput})
+    @extend_schema(request=s.FiguresBatch, responses={200: s.FiguresOutput})
     def create(self, request, *args, **kwargs):
         batch = s.FiguresInput(data=request.data)
         batch.is_valid(raise_exception=True)
@@ -75,16 +77,35 @@ class DeliveryFigureViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Wo
         return Response(s.FiguresOutput(result).data)
 
 
+def _ids(name: str, what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "maxItems": 100},
+        style="form",
+        explode=False,
+        description=f"{what} ids, comma-separated.",
+    )
+
+
+def _choices(name: str, values: list[str], what: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        {"type": "array", "items": {"type": "string", "enum": values}, "maxItems": len(values)},
+        style="form",
+        explode=False,
+        description=what,
+    )
+
+
 REPORT_PARAMETERS = [
-    OpenApiParameter("campaign", str, description="Campaign ids, comma-separated."),
-    OpenApiParameter("segment", str, description="Segment ids, comma-separated."),
-    OpenApiParameter("target", str, description="Target ids, comma-separated."),
-    OpenApiParameter("channel", str, description="Channels, comma-separated."),
-    OpenApiParameter("date_from", str, description="First day (YYYY-MM-DD), in the workspace's time zone."),
-    OpenApiParameter("date_to", str, description="Last day (YYYY-MM-DD)."),
-    OpenApiParameter("group_by", str, description="Among day, campaign, target, segment, channel; comma-separated."),
+    _ids("campaign", "Campaign"),
+    _ids("segment", "Segment"),
+    _ids("target", "Target"),
+    _choices("channel", list(CampaignChannel.values), "Channels, comma-separated."),
+    OpenApiParameter("date_from", OpenApiTypes.DATE, description="First day, in the workspace's time zone."),
+    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Last day (at most ten years after date_from)."),
+    _choices("group_by", list(GROUPS), f"Among {', '.join(GROUPS)}; comma-separated."),
     OpenApiParameter("basis", str, enum=["attributed", "reported"], description="Which conversions the KPIs use."),
-    OpenApiParameter("format", str, enum=["json", "csv"], description="csv: the rows as a CSV file."),
 ]
 
 
@@ -106,6 +127,11 @@ class OneReportSchema(AutoSchema):
 
     def _is_list_view(self, serializer=None) -> bool:
         return False
+
+    def _get_format_parameters(self):
+        # `?format=csv` stays answered, undocumented: the CSV is its own operation (reports/csv/), so
+        # that a generated client never asks the JSON operation for a body it cannot parse.
+        return []
 
 
 class ReportViewSet(WorkspaceScopedViewSet):
@@ -133,17 +159,32 @@ class ReportViewSet(WorkspaceScopedViewSet):
         params.is_valid(raise_exception=True)
         return ReportQuery(workspace=self.workspace, **params.query_kwargs()).check()
 
-    @extend_schema(parameters=REPORT_PARAMETERS, responses={200: s.ReportOutput})
+    @extend_schema(parameters=REPORT_PARAMETERS, responses={(200, "application/json"): s.ReportOutput})
     def list(self, request, *args, **kwargs):
+        """The report as JSON. (`?format=csv` is still answered, as the csv/ operation.)"""
+        if getattr(request.accepted_renderer, "format", None) == "csv":
+            return self._csv(request)
         query = self._query(request)
         rows = report_rows(query=query)
-        if getattr(request.accepted_renderer, "format", None) == "csv":
-            response = HttpResponse(report_csv(rows=rows, columns=report_columns(query=query)), content_type="text/csv")
-            response["Content-Disposition"] = f'attachment; filename="report-{self.workspace.slug}.csv"'
-            return response
         return Response(s.ReportOutput({"rows": rows, "totals": report_totals(query=query)}).data)
 
-    @extend_schema(request=s.RollupInput, responses={202: None})
+    def _csv(self, request) -> HttpResponse:
+        query = self._query(request)
+        rows = report_rows(query=query)
+        response = HttpResponse(report_csv(rows=rows, columns=report_columns(query=query)), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="report-{self.workspace.slug}.csv"'
+        return response
+
+    @extend_schema(
+        parameters=REPORT_PARAMETERS,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        description="The same report as a CSV file: the groupings asked for, then the names and the figures.",
+    )
+    @action(detail=False, methods=["get"], url_path="csv", renderer_classes=[CSVRenderer])
+    def csv(self, request, *args, **kwargs):
+        return self._csv(request)
+
+    @extend_schema(request=s.RollupInput, responses={202: s.QueuedOutput})
     @action(detail=False, methods=["post"])
     def refresh(self, request, *args, **kwargs):
         """Queue the roll-up now: incremental, or `full: true` for every row; `reattribute: true` to attribute
@@ -151,7 +192,7 @@ class ReportViewSet(WorkspaceScopedViewSet):
         data = s.RollupInput(data=request.data)
         data.is_valid(raise_exception=True)
         rollup_task.delay_on_commit(workspace_id=self.workspace.pk, **data.validated_data)
-        return Response({"queued": True}, status=status.HTTP_202_ACCEPTED)
+        return Response(s.QueuedOutput({"queued": True}).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(methods=["GET"], responses=s.AttributionSettingsIO)
     @extend_schema(methods=["PUT"], request=s.AttributionSettingsIO, responses=s.AttributionSettingsIO)

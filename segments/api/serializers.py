@@ -36,8 +36,14 @@ class SegmentOutput(serializers.ModelSerializer):
         ]
 
 
+@extend_schema_field({"$ref": "#/components/schemas/RuleNode"})
+class RuleField(JSONField):
+    """A definition in the rule language: typed in the schema as RuleNode (segments.schema),
+    validated by segments.rules against the workspace."""
+
+
 class SegmentInput(StrictInput, serializers.ModelSerializer):
-    definition = JSONField(required=False, allow_null=True, help_text="The rules; see the rule language.")
+    definition = RuleField(required=False, allow_null=True, help_text="The rules; see the rule language.")
 
     class Meta:
         model = Segment
@@ -46,7 +52,7 @@ class SegmentInput(StrictInput, serializers.ModelSerializer):
 
 
 class DefinitionInput(StrictInput, serializers.Serializer):
-    definition = JSONField()
+    definition = RuleField()
     as_of = CharField(
         required=False,
         allow_blank=True,
@@ -98,7 +104,7 @@ class IndexRowOutput(serializers.Serializer):
     defining = BooleanField(
         required=False, help_text="The segment's own rules constrain it: a definition, not a finding (never ranked)."
     )
-    rule = JSONField(required=False, allow_null=True, help_text="The rule that selects these people.")
+    rule = RuleField(required=False, allow_null=True, help_text="The rule that selects these people.")
 
 
 class AnalysisOutput(serializers.ModelSerializer):
@@ -155,7 +161,7 @@ class SuggestionStep(serializers.Serializer):
 
 
 class SuggestionOutput(serializers.Serializer):
-    definition = JSONField(allow_null=True)
+    definition = RuleField(allow_null=True)
     criteria = SuggestionCriterion(many=True)
     steps = SuggestionStep(many=True, help_text="The trade-off of each criterion, as it is added.")
     size = serializers.IntegerField()
