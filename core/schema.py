@@ -13,7 +13,16 @@ from typing import Any
 from django import forms
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.plumbing import is_list_serializer
+from rest_framework import serializers
 from rest_framework.serializers import ListSerializer
+
+from core.serializers import IsoDurationField
+from core.time import duration_iso
+
+# ISO 8601 durations as Cible writes them: P7D, PT1H30M, P1DT12H, PT0.5S.
+DURATION_PATTERN = r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
 
 MESSAGE = {
     "type": "object",
@@ -128,6 +137,35 @@ def blank_choices_inline(result: dict[str, Any], generator: Any, request: Any, p
     if "BlankEnum" in schemas and '"#/components/schemas/BlankEnum"' not in str(result).replace("'", '"'):
         del schemas["BlankEnum"]
     return result
+
+
+class CibleAutoSchema(AutoSchema):
+    """drf-spectacular's schema, stating the limits it leaves out: a nested list's item count
+    (`max_length` of a serializer with many=True), a duration's form and bounds, an IP's length."""
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if not isinstance(schema, dict):
+            return schema
+        if is_list_serializer(field) and schema.get("type") == "array":
+            if getattr(field, "max_length", None) is not None:
+                schema["maxItems"] = field.max_length
+            if getattr(field, "min_length", None) is not None:
+                schema["minItems"] = field.min_length
+        elif isinstance(field, IsoDurationField):
+            schema.update(type="string", format="duration", maxLength=40, pattern=DURATION_PATTERN)
+            bounds = []
+            for validator in field.validators:
+                limit = getattr(validator, "limit_value", None)
+                if limit is not None:
+                    which = "At most" if type(validator).__name__.startswith("Max") else "At least"
+                    bounds.append(f"{which} {duration_iso(limit)}.")
+            if bounds:
+                schema["description"] = " ".join(filter(None, [schema.get("description", ""), *bounds]))
+                schema["x-bounds"] = " ".join(bounds)
+        elif isinstance(field, serializers.IPAddressField):
+            schema.setdefault("maxLength", 45)
+        return schema
 
 
 class FilterExtension(DjangoFilterExtension):

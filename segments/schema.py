@@ -109,9 +109,11 @@ def rule_components() -> dict[str, dict[str, Any]]:
         "RuleField": _object(
             {
                 "field": {
-                    "type": "string",
-                    "maxLength": 200,
-                    "description": f"One of {', '.join(PROFILE_FIELDS)}, or attributes.<key>.",
+                    "description": f"One of {', '.join(PROFILE_FIELDS)}, or attributes.<key> of a defined attribute.",
+                    "anyOf": [
+                        {"type": "string", "enum": list(PROFILE_FIELDS)},
+                        {"type": "string", "maxLength": 74, "pattern": r"^attributes\.[a-z][a-z0-9_]{0,62}$"},
+                    ],
                 },
                 "op": {"type": "string", "enum": operators},
                 "value": value,

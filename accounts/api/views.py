@@ -1,6 +1,6 @@
 from django.core.exceptions import PermissionDenied
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, viewsets
+from rest_framework import mixins, serializers, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
 
@@ -61,12 +61,22 @@ class MembershipViewSet(ReadOnlyWorkspaceViewSet):
         return queryset.select_related("user")
 
 
+class TokenExchange(AuthTokenSerializer):
+    """A username and password, within the lengths a user model holds; answered with the token."""
+
+    username = serializers.CharField(label="Username", write_only=True, max_length=150)
+    password = serializers.CharField(
+        label="Password", style={"input_type": "password"}, trim_whitespace=False, write_only=True, max_length=4096
+    )
+
+
 @extend_schema(
+    request=TokenExchange,
     responses={
-        200: AuthTokenSerializer,
+        200: TokenExchange,
         400: OpenApiResponse(description="Wrong credentials."),
         429: OpenApiResponse(description="Too many attempts: wait and try again."),
-    }
+    },
 )
 class TokenView(ObtainAuthToken):
     """Exchange a username and password for the API token (Authorization: Bearer <token>).
@@ -76,3 +86,4 @@ class TokenView(ObtainAuthToken):
 
     authentication_classes: list = []
     throttle_classes = [LoginAddressThrottle, LoginUsernameThrottle]
+    serializer_class = TokenExchange

@@ -1,6 +1,7 @@
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Field, Model
 from django.utils import timezone
@@ -9,7 +10,7 @@ from rest_framework import serializers
 
 from core.errors import CommonErrorCode
 from core.serializers import BooleanField, CharField, DateField, DateTimeField, EmailField, ListField, StrictInput
-from customers.ingestion import attributes_validate
+from customers.ingestion import MAX_ORDER_ITEMS, attributes_validate
 from customers.models import (
     PROFILE_FIELDS,
     AttributeDefinition,
@@ -234,13 +235,15 @@ class IngestOrderItem(serializers.Serializer):
     ordered_at = DateTimeField()
     channel = serializers.ChoiceField(choices=_field_choices(Order, "channel"))
     status = serializers.ChoiceField(choices=Order.Status.choices, required=False)
-    items = IngestOrderLine(many=True, required=False)
+    items = IngestOrderLine(many=True, required=False, max_length=MAX_ORDER_ITEMS)  # type: ignore[call-arg]
 
 
 def ingest_request(
     item_serializer: type[serializers.Serializer], name: str, *, create_missing: bool = False
 ) -> type[serializers.Serializer]:
-    fields: dict[str, serializers.Field] = {"items": item_serializer(many=True, help_text="At most 10,000 items.")}
+    fields: dict[str, serializers.Field] = {
+        "items": item_serializer(many=True, max_length=settings.INGEST_MAX_ITEMS, help_text="At most 10,000 items.")  # type: ignore[call-arg]
+    }
     if create_missing:
         fields["create_missing"] = BooleanField(
             required=False,

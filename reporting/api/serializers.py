@@ -26,7 +26,7 @@ class FigureInput(StrictInput, serializers.Serializer):
     day = BoundedDateField()
     # Named like Serializer.source: DRF's metaclass takes declared fields off the class, so nothing is
     # shadowed at runtime; the stubs only see a field overriding the attribute.
-    source = RegexField(r"^[a-z0-9_.-]{0,40}$", required=False, default="", allow_blank=True)  # type: ignore[assignment]
+    source = RegexField(r"^[a-z0-9_.-]{0,40}$", required=False, default="", allow_blank=True, max_length=40)  # type: ignore[assignment]
     impressions = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
     clicks = serializers.IntegerField(min_value=0, max_value=10**15, default=0)
     conversions = serializers.IntegerField(min_value=0, max_value=10**15, default=0)

@@ -2,7 +2,6 @@ from typing import cast
 
 from django.http import HttpResponse
 from django_filters import rest_framework as filters
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -16,6 +15,7 @@ from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from campaigns.models import CampaignChannel
 from core.api import MAX_ID, ActionsOnlyMetadata, FilterSet
+from core.schema import CibleAutoSchema
 from reporting.api import serializers as s
 from reporting.models import DeliveryFigure, ReportJob
 from reporting.reports import (
@@ -122,7 +122,7 @@ class CSVRenderer(BaseRenderer):
         return JSONRenderer().render(data)  # an error or metadata, as JSON text
 
 
-class OneReportSchema(AutoSchema):
+class OneReportSchema(CibleAutoSchema):
     """The report's GET answers one object (rows and totals), not a list of them."""
 
     def _is_list_view(self, serializer=None) -> bool:
