@@ -8,6 +8,7 @@ class CampaignErrorCode(StrEnum):
     DAILY_ABOVE_TOTAL = "daily_above_total"
     DAILY_BUDGET_EXCEEDED = "daily_budget_exceeded"
     EMPTY_AUDIENCE = "empty_audience"
+    END_BEFORE_START = "end_before_start"
     ENDED = "ended"
     FINAL = "final"
     IDEMPOTENCY_CONFLICT = "idempotency_conflict"

@@ -276,6 +276,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.error_responses",
         "core.schema.blank_choices_inline",
+        "core.schema.json_value_component",
         "segments.schema.rule_language_hook",
     ],
     "ENUM_NAME_OVERRIDES": {

@@ -16,6 +16,7 @@ class CommonErrorCode(StrEnum):
     DUPLICATE_KEY = "duplicate_key"
     DOES_NOT_EXIST = "does_not_exist"
     EMPTY = "empty"
+    FUTURE = "future"
     ERRORS_TRUNCATED = "errors_truncated"
     INVALID = "invalid"
     INVALID_CHOICE = "invalid_choice"

@@ -11,18 +11,17 @@ meet; the schema fuzz test checks that no other status is ever answered.
 from typing import Any
 
 from django import forms
+from django.core.validators import RegexValidator
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
+from drf_spectacular.drainage import has_override
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import is_list_serializer
 from rest_framework import serializers
 from rest_framework.serializers import ListSerializer
 
-from core.serializers import IsoDurationField
+from core.serializers import DURATION_INPUT_PATTERN, URL_PATTERN, IsoDurationField, UniqueListField
 from core.time import duration_iso
-
-# ISO 8601 durations as Cible writes them: P7D, PT1H30M, P1DT12H, PT0.5S.
-DURATION_PATTERN = r"^-?P(\d+D)?(T(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$"
 
 MESSAGE = {
     "type": "object",
@@ -81,6 +80,10 @@ def error_responses(result: dict[str, Any], generator: Any, request: Any, public
                 # An empty optional query parameter (`?basis=`, `?page_size=`) is as if it were absent.
                 if parameter.get("in") == "query" and not parameter.get("required"):
                     parameter["allowEmptyValue"] = True
+            body = operation.get("requestBody", {})
+            for content in body.get("content", {}).values():
+                if content.get("schema", {}).pop("x-body-required", False):
+                    body["required"] = True  # a body given as a raw schema (a union) is not optional
             responses = operation.setdefault("responses", {})
             statuses = ["401", "403", "429"]
             has_body = "requestBody" in operation
@@ -139,21 +142,53 @@ def blank_choices_inline(result: dict[str, Any], generator: Any, request: Any, p
     return result
 
 
+INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
+# Any JSON value within the limits every body shares (core.payloads): bounded texts, lists and numbers.
+JSON_VALUE = {
+    "description": "A JSON value: a text, a number, true/false, a list or an object of them.",
+    "nullable": True,
+    "anyOf": [
+        {"type": "string", "maxLength": 10_000},
+        {"type": "number", **INT64},
+        {"type": "boolean"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}, "maxItems": 1_000},
+        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
+    ],
+}
+JSON_OBJECT = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}
+# A year of the range every date shares (core.time: 1900 to 2999), at the start of a date or date-time.
+YEARS_1900_2999 = r"^(19\d\d|2\d\d\d)-"
+YEARS_2000_2100 = r"^(20\d\d|2100)-"
+
+
 class CibleAutoSchema(AutoSchema):
-    """drf-spectacular's schema, stating the limits it leaves out: a nested list's item count
-    (`max_length` of a serializer with many=True), a duration's form and bounds, an IP's length."""
+    """drf-spectacular's schema, stating the limits it leaves out: a nested list's item count and
+    emptiness, a duration's form and bounds, the years a date may take, an address's form, a
+    decimal's digits, any JSON value's limits (JsonValue)."""
 
     def _map_serializer_field(self, field, direction, bypass_extensions=False):
         schema = super()._map_serializer_field(field, direction, bypass_extensions)
         if not isinstance(schema, dict):
             return schema
-        if is_list_serializer(field) and schema.get("type") == "array":
+        if direction == "request" and not has_override(field, "field"):
+            schema = self._request_limits(field, schema)
+        if (is_list_serializer(field) or isinstance(field, serializers.ListField)) and schema.get("type") == "array":
             if getattr(field, "max_length", None) is not None:
                 schema["maxItems"] = field.max_length
             if getattr(field, "min_length", None) is not None:
                 schema["minItems"] = field.min_length
-        elif isinstance(field, IsoDurationField):
-            schema.update(type="string", format="duration", maxLength=40, pattern=DURATION_PATTERN)
+            if getattr(field, "allow_empty", True) is False:
+                schema["minItems"] = max(1, schema.get("minItems", 0))
+            if isinstance(field, UniqueListField):
+                schema["uniqueItems"] = True
+        return self._free_form(field, schema)
+
+    def _request_limits(self, field, schema: dict[str, Any]) -> dict[str, Any]:
+        """What a request may send, stated: the limits the server enforces on each kind of field."""
+        if isinstance(field, IsoDurationField):
+            # A pattern, not format: duration: the older "1 00:00:00" form is still read (and stated).
+            schema.pop("format", None)
+            schema.update(type="string", maxLength=40, pattern=DURATION_INPUT_PATTERN)
             bounds = []
             for validator in field.validators:
                 limit = getattr(validator, "limit_value", None)
@@ -164,8 +199,62 @@ class CibleAutoSchema(AutoSchema):
                 schema["description"] = " ".join(filter(None, [schema.get("description", ""), *bounds]))
                 schema["x-bounds"] = " ".join(bounds)
         elif isinstance(field, serializers.IPAddressField):
-            schema.setdefault("maxLength", 45)
+            schema.pop("format", None)
+            schema.update(
+                maxLength=45, anyOf=[{"type": "string", "format": "ipv4"}, {"type": "string", "format": "ipv6"}]
+            )
+        elif isinstance(field, serializers.URLField):
+            schema.update(maxLength=min(getattr(field, "max_length", None) or 2000, 2000), pattern=URL_PATTERN)
+        elif isinstance(field, serializers.CharField) and schema.get("type") == "string":
+            regexes = [
+                getattr(validator.regex, "pattern", str(validator.regex))
+                for validator in field.validators
+                if isinstance(validator, RegexValidator) and not validator.inverse_match
+            ]
+            if regexes and "pattern" not in schema:
+                schema["pattern"] = regexes[0].replace("\\Z", "$")  # a model's RegexValidator (a key, a country)
+            elif not {"pattern", "enum", "format"} & set(schema):
+                schema["pattern"] = "^[^\\x00]*$"  # a text holds no NUL character (refused with a 400)
+        elif isinstance(field, serializers.IntegerField) and schema.get("type") == "integer":
+            schema.setdefault("maximum", 2**63 - 1)
+            schema.setdefault("minimum", -(2**63))
+        elif isinstance(field, serializers.DecimalField):
+            # Sent as a number (a string of digits is read too): its bounds and decimals can be stated.
+            whole = (field.max_digits or 20) - (field.decimal_places or 0)
+            limit = float(10**whole) - 10.0 ** -(field.decimal_places or 0)
+            keep: dict[str, Any] = {key: schema[key] for key in ("description", "nullable", "default") if key in schema}
+            schema = {
+                "type": "number",
+                "minimum": float(field.min_value) if field.min_value is not None else -limit,
+                "maximum": float(field.max_value) if field.max_value is not None else limit,
+                **keep,
+            }
+            if field.decimal_places:
+                schema["multipleOf"] = float(f"1e-{field.decimal_places}")
+        elif isinstance(field, serializers.DateTimeField | serializers.DateField):
+            schema.setdefault("pattern", getattr(field, "schema_year_pattern", YEARS_1900_2999))
         return schema
+
+    def _free_form(self, field, schema: dict[str, Any]) -> dict[str, Any]:
+        if isinstance(field, serializers.JSONField) and not has_override(field, "field") and "$ref" not in schema:
+            keep: dict[str, Any] = {
+                key: schema[key] for key in ("description", "readOnly", "nullable") if key in schema
+            }
+            schema = (
+                {"$ref": "#/components/schemas/JsonValue"}
+                if not keep
+                else {"allOf": [{"$ref": "#/components/schemas/JsonValue"}], **keep}
+            )
+        elif isinstance(field, serializers.DictField) and schema.get("type") == "object":
+            if schema.get("additionalProperties") in (None, True, {}):
+                schema["additionalProperties"] = {"$ref": "#/components/schemas/JsonValue"}
+        return schema
+
+
+def json_value_component(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """The JsonValue component the schema's free-form fields point at."""
+    result.setdefault("components", {}).setdefault("schemas", {}).setdefault("JsonValue", JSON_VALUE)
+    return result
 
 
 class FilterExtension(DjangoFilterExtension):
@@ -195,6 +284,8 @@ class FilterExtension(DjangoFilterExtension):
                 schema["type"] = kind
                 schema.pop("format", None)
             schema.update(bounds)
+            if schema.get("type") == "string" and not {"enum", "format", "pattern"} & set(schema):
+                schema["pattern"] = "^[^\\x00]*$"  # a query string holds no NUL character (refused with a 400)
         return parameters
 
 

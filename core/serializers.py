@@ -1,10 +1,13 @@
 """Input serializers that say what they did not understand."""
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
 
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
@@ -40,10 +43,6 @@ class EmailField(TextOnly, serializers.EmailField):
     pass
 
 
-class URLField(TextOnly, serializers.URLField):
-    pass
-
-
 class SlugField(TextOnly, serializers.SlugField):
     pass
 
@@ -53,6 +52,28 @@ class RegexField(TextOnly, serializers.RegexField):
 
 
 class IPAddressField(TextOnly, serializers.IPAddressField):
+    pass
+
+
+class NotBoolean:
+    """A number field that refuses true and false: DRF reads them as 1 and 0 (`"longitude": false`
+    would be stored as 0.0)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class IntegerField(NotBoolean, serializers.IntegerField):
+    pass
+
+
+class FloatField(NotBoolean, serializers.FloatField):
+    pass
+
+
+class DecimalField(NotBoolean, serializers.DecimalField):
     pass
 
 
@@ -90,6 +111,26 @@ def _out_of_range() -> serializers.ValidationError:
     return serializers.ValidationError(f"Give a date {DATE_RANGE_TEXT}.", code=CommonErrorCode.OUT_OF_RANGE)
 
 
+SCALAR_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "maxLength": 1_000},
+        {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
+        {"type": "boolean"},
+    ]
+}
+
+
+@extend_schema_field({"type": "object", "additionalProperties": SCALAR_SCHEMA, "maxProperties": 100})
+class PropertiesField(JSONField):
+    """An object of name: value pairs, each a text, a number or true/false (event properties a
+    trigger matches, a rectification's changes)."""
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}})
+class JSONObjectField(JSONField):
+    """A JSON object (a profile's attributes, by key)."""
+
+
 class DateField(serializers.DateField):
     """A date between EARLIEST_YEAR and LATEST_YEAR (core.time), the range every date of Cible shares."""
 
@@ -117,6 +158,29 @@ class ListField(serializers.ListField):
         return super().to_internal_value(data)
 
 
+class UniqueListField(ListField):
+    """A list whose items each appear once (the schema says uniqueItems)."""
+
+
+# A web address as Cible takes one (a connector's or a rule's webhook): http or https, a host name
+# of up to five labels (each at most 47 characters, so that it stays within the 253 of DNS), localhost
+# or an IPv4 address, an optional port, and a path of RFC 3986's characters. Stated in the schema.
+URL_PATTERN = (
+    r"^https?://(([A-Za-z0-9]([A-Za-z0-9-]{0,45}[A-Za-z0-9])?\.){1,4}[A-Za-z]{2,63}|localhost|\d{1,3}(\.\d{1,3}){3})"
+    r"(:[0-9]{1,5})?(/([A-Za-z0-9._~!$&'()*+,;=:@/?-]|%[0-9A-Fa-f]{2})*)?$"
+)
+
+
+class URLField(TextOnly, serializers.URLField):
+    """A web address of the form URL_PATTERN, which Django's URL validator also accepts."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.validators.append(
+            RegexValidator(URL_PATTERN, "Enter an http(s) address with a host name.", code=CommonErrorCode.INVALID)
+        )
+
+
 # The model fields ModelSerializers map to the strict fields above (core.apps).
 STRICT_FIELD_MAPPING = {
     models.CharField: CharField,
@@ -126,6 +190,14 @@ STRICT_FIELD_MAPPING = {
     models.SlugField: SlugField,
     models.GenericIPAddressField: IPAddressField,
     models.BooleanField: BooleanField,
+    models.FloatField: FloatField,
+    models.DecimalField: DecimalField,
+    models.IntegerField: IntegerField,
+    models.BigIntegerField: IntegerField,
+    models.SmallIntegerField: IntegerField,
+    models.PositiveIntegerField: IntegerField,
+    models.PositiveSmallIntegerField: IntegerField,
+    models.PositiveBigIntegerField: IntegerField,
     models.JSONField: JSONField,
     models.DateField: DateField,
 }
@@ -153,6 +225,14 @@ class StrictInput(serializers.Serializer):
         return ErrorDetail("Unknown field.", code=CommonErrorCode.UNKNOWN_FIELD)
 
 
+# ISO 8601 durations as Cible writes them (P7D, PT1H30M, P1DT12H, PT0.5S), or Django's "1 00:00:00".
+DURATION_INPUT_PATTERN = (
+    r"^(-?P(?!$)(\d{1,9}D)?(T(?=\d)(\d{1,9}H)?(\d{1,9}M)?(\d{1,9}(\.\d{1,6})?S)?)?"
+    r"|-?(\d{1,9} )?\d{2}:\d{2}:\d{2}(\.\d{1,6})?)$"
+)
+_DURATION_INPUT = re.compile(DURATION_INPUT_PATTERN)
+
+
 class IsoDurationField(serializers.DurationField):
     """Durations in ISO 8601, in and out: `PT1H`, `P7D`, `P1DT12H` (the older `1 00:00:00` is read too)."""
 
@@ -176,6 +256,8 @@ class IsoDurationField(serializers.DurationField):
         if not isinstance(value, str | timedelta):
             # A bare number would be read as seconds: `0` would be "no window", `7` seven seconds.
             self.fail("invalid")
+        if isinstance(value, str) and not _DURATION_INPUT.match(value):
+            self.fail("invalid")  # only the forms the schema states (DURATION_INPUT_PATTERN)
         return super().to_internal_value(value)
 
     def to_representation(self, value):

@@ -362,6 +362,11 @@ class Order(models.Model):
         return f"{self.order_id} ({self.amount} {self.currency})"
 
 
+# The longest answer text, and the most texts in a list answer.
+MAX_ANSWER_TEXT = 2_000
+MAX_ANSWER_ITEMS = 100
+
+
 class SurveyResponse(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="survey_responses", db_index=False)
@@ -392,14 +397,19 @@ class SurveyResponse(models.Model):
 
     def clean(self) -> None:
         value = self.answer
+        texts = [value] if isinstance(value, str) else value if isinstance(value, list) else []
         ok = isinstance(value, (str, int, float, bool)) or (
-            isinstance(value, list) and all(isinstance(item, str) for item in value)
+            isinstance(value, list)
+            and len(value) <= MAX_ANSWER_ITEMS
+            and all(isinstance(item, str) and item for item in value)
         )
+        ok = ok and all(len(text) <= MAX_ANSWER_TEXT for text in texts if isinstance(text, str))
         if not ok or value is None:
             raise ValidationError(
                 {
                     "answer": ValidationError(
-                        "Expected a text, number, yes/no or list of texts.", code=CommonErrorCode.INVALID
+                        "Expected a text (at most 2,000 characters), a number, yes/no or a list of at most 100 texts.",
+                        code=CommonErrorCode.INVALID,
                     )
                 }
             )

@@ -7,3 +7,4 @@ class OptimisationErrorCode(StrEnum):
     # A reallocation on a closed budget answers as a budget change does.
     FINAL = CampaignErrorCode.FINAL
     TOO_FEW_TARGETS = "too_few_targets"
+    SECRET_REQUIRED = "secret_required"

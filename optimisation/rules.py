@@ -22,6 +22,7 @@ from campaigns.services import budget_change, campaign_resume, campaign_transiti
 from core.errors import CommonErrorCode
 from core.time import local_day
 from core.webhooks import signed_headers
+from optimisation.errors import OptimisationErrorCode
 from optimisation.models import Rule, RuleEvaluation
 from reporting.kpis import KPI_NAMES
 
@@ -75,7 +76,7 @@ def conditions_check(conditions: Any) -> list[dict]:
                 {f"{where}.days": ValidationError("Between 1 and 90 days.", code=CommonErrorCode.INVALID)}
             )
         operator = condition.get("operator")
-        if operator not in OPERATORS:
+        if not isinstance(operator, str) or operator not in OPERATORS:
             raise ValidationError(
                 {
                     f"{where}.operator": ValidationError(
@@ -113,7 +114,7 @@ def rule_check(*, rule: Rule) -> None:
         )
     if rule.notify_url and not rule.notify_secret:
         errors["notify_secret"] = ValidationError(
-            "A webhook needs a secret to sign with.", code=CommonErrorCode.REQUIRED
+            "A webhook needs a secret to sign with.", code=OptimisationErrorCode.SECRET_REQUIRED
         )
     if errors:
         raise ValidationError(errors)

@@ -8,6 +8,7 @@ class PrivacyErrorCode(StrEnum):
     ALREADY_EXTENDED = "already_extended"
     REASON_REQUIRED = "reason_required"
     PROFILE_REQUIRED = "profile_required"
+    INVALID_IDENTIFIER = "invalid_identifier"
     WRONG_KIND = "wrong_kind"
     NO_CHANGES = "no_changes"
     NO_PROOF = "proof_required"

@@ -135,7 +135,7 @@ def request_create(
         errors["profile"] = ValidationError("This person's data was erased.", code=PrivacyErrorCode.ERASED)
     if subject and kind == Kind.OBJECTION and not _subject_hashes(subject, workspace):
         errors["subject"] = ValidationError(
-            "Expected an e-mail address or a phone number.", code=CommonErrorCode.INVALID
+            "Expected an e-mail address or a phone number.", code=PrivacyErrorCode.INVALID_IDENTIFIER
         )
     if received_at > timezone.now() + timedelta(minutes=5):
         errors["received_at"] = ValidationError(

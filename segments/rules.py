@@ -51,6 +51,8 @@ MAX_WINDOW = timedelta(days=3660)
 MAX_AMOUNT = 10**12
 ABSOLUTE_MODES = ("after", "before", "between")
 MAX_LIST = 1_000
+# The longest text a condition compares with (a city, a postal code prefix, an answer).
+MAX_TEXT = 200
 # Ages in years: beyond this no one is alive, and the birth-date arithmetic stays within the calendar.
 MAX_AGE = 150
 # Counts of events, orders or units: no one has more, and the bound stays a bigint.
@@ -138,7 +140,7 @@ def definition_leaves(definition: Any, *, definitions: Mapping[int, Any]) -> Ite
 
 def parse_window(value: Any) -> timedelta | None:
     """An ISO 8601 duration in days/hours/minutes, positive and at most ten years; None if invalid."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 40:
         return None
     duration = parse_duration(value) if value.startswith(("P", "p")) else None
     if duration is None or duration <= timedelta(0) or duration > MAX_WINDOW:
@@ -240,8 +242,8 @@ def _value(
             _scalar(item_kind, item, where, result, choices=choices)
         return
     if kind == AttributeType.STRING_LIST or op == "starts_with":
-        if not isinstance(value, str) or not value:
-            err(f"{where}: expected a non-empty string.")
+        if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+            err(f"{where}: expected a non-empty string (at most {MAX_TEXT} characters).")
         return
     _scalar(kind, value, where, result, choices=choices)
 
@@ -264,12 +266,14 @@ def _scalar(kind: str, value: Any, where: str, result: ValidationResult, *, choi
     elif kind == "survey":
         if not (isinstance(value, (str, bool)) or _is_number(value)):
             err(f"{where}: expected a text, number or true/false.")
+        elif isinstance(value, str) and len(value) > MAX_TEXT:
+            err(f"{where}: at most {MAX_TEXT} characters.")
     elif not isinstance(value, str):
         err(f"{where}: expected a string.")
     elif choices is not None and value not in choices:
         err(f"{where}: {json_literal(value)} is not one of {', '.join(sorted(choices))}.")
-    elif len(value) > 200:
-        err(f"{where}: at most 200 characters.")
+    elif len(value) > MAX_TEXT:
+        err(f"{where}: at most {MAX_TEXT} characters.")
 
 
 def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -292,7 +296,7 @@ def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
             f"{path}.field: unknown field {json_literal(name)}; expected one of {', '.join(PROFILE_FIELDS)} or attributes.<key>."
         )
         return
-    if op not in OPERATORS[kind]:
+    if not isinstance(op, str) or op not in OPERATORS[kind]:
         result.errors.append(
             f"{path}.op: {json_literal(op)} does not apply to {name}; use one of {', '.join(sorted(OPERATORS[kind]))}."
         )
@@ -308,10 +312,10 @@ def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationR
     if not _keys(node, path, {"survey", "question", "op", "value"}, {"survey", "question", "op", "value"}, result):
         return
     for key in ("survey", "question"):
-        if not isinstance(node[key], str) or not node[key]:
-            result.errors.append(f"{path}.{key}: expected a string.")
+        if not isinstance(node[key], str) or not node[key] or len(node[key]) > MAX_TEXT:
+            result.errors.append(f"{path}.{key}: expected a string (at most {MAX_TEXT} characters).")
     op = node["op"]
-    if op not in OPERATORS["survey"]:
+    if not isinstance(op, str) or op not in OPERATORS["survey"]:
         result.errors.append(
             f"{path}.op: unknown operator {json_literal(op)}; use one of {', '.join(sorted(OPERATORS['survey']))}."
         )
@@ -412,8 +416,12 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
             result.errors.append(f"{path}.properties: expected an object of property values.")
         else:
             for key, value in props.items():
-                if not (isinstance(value, (str, bool)) or _is_number(value)):
-                    result.errors.append(f"{path}.properties.{key}: expected a text, number or true/false.")
+                if not (isinstance(value, (str, bool)) or _is_number(value)) or (
+                    isinstance(value, str) and len(value) > MAX_TEXT
+                ):
+                    result.errors.append(
+                        f"{path}.properties.{key}: expected a text (at most {MAX_TEXT} characters), number or true/false."
+                    )
     _period_keys(node, path, result)
     if "count" in node:
         _comparison(node["count"], f"{path}.count", result)

@@ -19,6 +19,7 @@ from segments.rules import (
     MAX_COUNT,
     MAX_DEPTH,
     MAX_LIST,
+    MAX_TEXT,
     OPERATORS,
     PROFILE_FIELDS,
 )
@@ -61,7 +62,7 @@ def _comparison(maximum: float) -> dict[str, Any]:
 
 def rule_components() -> dict[str, dict[str, Any]]:
     """The components of the rule language, by name."""
-    scalar = {"anyOf": [{"type": "string", "maxLength": 1000}, {"type": "number"}, {"type": "boolean"}]}
+    scalar = {"anyOf": [{"type": "string", "maxLength": MAX_TEXT}, {"type": "number"}, {"type": "boolean"}]}
     value = {
         "description": "A value, or a list of values for in, not_in, between, contains_any, contains_all.",
         "anyOf": [scalar, {"type": "array", "items": scalar, "maxItems": MAX_LIST}],
@@ -93,6 +94,8 @@ def rule_components() -> dict[str, dict[str, Any]]:
         "maxProperties": 1,
     }
     count = _comparison(MAX_COUNT)
+    label = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+    names = {"anyOf": [label, {"type": "array", "items": label, "minItems": 1, "maxItems": MAX_LIST}]}
     money = _comparison(MAX_AMOUNT)
     nodes: dict[str, dict[str, Any]] = {
         "RuleAll": _only(
@@ -123,8 +126,8 @@ def rule_components() -> dict[str, dict[str, Any]]:
         ),
         "RuleSurvey": _object(
             {
-                "survey": {"type": "string", "minLength": 1, "maxLength": 200},
-                "question": {"type": "string", "minLength": 1, "maxLength": 200},
+                "survey": label,
+                "question": label,
                 "op": {"type": "string", "enum": sorted(OPERATORS["survey"])},
                 "value": value,
             },
@@ -135,7 +138,7 @@ def rule_components() -> dict[str, dict[str, Any]]:
             {
                 "event": {"type": "string", "enum": list(EventType.values)},
                 "channel": {"type": "string", "enum": list(Channel.values)},
-                "properties": {"type": "object", "additionalProperties": True},
+                "properties": {"type": "object", "additionalProperties": scalar, "minProperties": 1},
                 "within": window,
                 "count": count,
                 "first": recency,
@@ -156,14 +159,7 @@ def rule_components() -> dict[str, dict[str, Any]]:
                     "amount_avg": money,
                     "first": recency,
                     "last": recency,
-                    "items": _object(
-                        {
-                            "sku": {"type": "string", "maxLength": 200},
-                            "category": {"type": "string", "maxLength": 200},
-                            "quantity": count,
-                        },
-                        [],
-                    ),
+                    "items": _object({"sku": names, "category": names, "quantity": count}, []),
                     **{mode: absolute[mode] for mode in ABSOLUTE_MODES},
                 },
                 [],

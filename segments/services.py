@@ -231,6 +231,6 @@ def as_of_read(*, raw: Any, workspace: Workspace) -> datetime | None:
         )
     if moment > timezone.now():
         raise ValidationError(
-            {"as_of": ValidationError("as_of is a moment in the past (or now).", code=CommonErrorCode.OUT_OF_RANGE)}
+            {"as_of": ValidationError("as_of is a moment in the past (or now).", code=CommonErrorCode.FUTURE)}
         )
     return moment

@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.models import Membership, Role
+from core.serializers import DURATION_INPUT_PATTERN
 from customers import services
 from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
 from privacy.models import ConsentRecord
@@ -243,8 +244,8 @@ def _point_at_real_rows(case, data: Seeded) -> None:
     if isinstance(case.body, dict):
         for name, pool in (("profile", data.ids["profiles"]), ("other", data.disposable_profiles)):
             value = case.body.get(name)
-            if isinstance(value, int) and not isinstance(value, bool) and value % 4 != 3:
-                case.body[name] = pool[value % len(pool)]
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63 and value % 4 != 3:
+                case.body[name] = pool[value % len(pool)]  # an out-of-range id stays: a negative case
 
 
 # Batch ingestion validates each item on its own: a batch with a bad item is answered 200 with that
@@ -294,7 +295,16 @@ DATA_STATE_CODES = {
     "forbidden",  # plain identifiers for a role that may not see them
     "future",  # a moment after now: the schema cannot say "now"
     "immutable",
+    "unknown_attribute",  # an attribute key the workspace has not defined
+    "profile_required",  # an access, rectification or erasure names a profile; only an objection may not
+    "errors_truncated",  # not a refusal: the count of the errors past the first 100
 }
+# Validity no schema can state: a phone number libphonenumber recognises, an e-mail Django's validator
+# takes, the contents of an uploaded file.
+SEMANTIC_CODES = {"invalid_phone", "invalid_email", "invalid_identifier", "encoding"}
+# Relations between fields OpenAPI 3.0 cannot state: a campaign's end after its start, a latitude
+# with its longitude, a dynamic segment with its rules.
+SEMANTIC_CODES |= {"end_before_start", "coordinates_pair", "rules_required", "secret_required", "too_short"}
 
 
 def _codes(node) -> set[str]:
@@ -311,13 +321,31 @@ def valid_requests_are_accepted(ctx, response, case) -> None:
     meta = case.meta
     if meta is None or not meta.generation.mode.is_positive or response.status_code != 400:
         return None
+    if (case.media_type or "").startswith("multipart/") and set(response.json()) <= {"file"}:
+        return None  # a generated multipart body cannot carry a real file, nor its contents
     try:
         codes = _codes(response.json())
     except ValueError:
         codes = set()
-    if not codes or not codes <= DATA_STATE_CODES:
+    if not codes or not codes <= DATA_STATE_CODES | SEMANTIC_CODES | _duration_bounds(case, response):
         raise AssertionError(f"A request valid by the schema was refused: {response.text[:600]}")
     return None
+
+
+DURATION = re.compile(DURATION_INPUT_PATTERN)
+
+
+def _duration_bounds(case, response) -> set[str]:
+    """min_value / max_value of a duration: the schema states them in words (x-bounds), as JSON Schema
+    cannot compare durations; tolerated only when every field so refused was sent a duration."""
+    body = case.body if isinstance(case.body, dict) else {}
+    refused = {
+        field
+        for field, problems in (response.json() or {}).items()
+        if isinstance(problems, list) and any(p.get("code") in ("min_value", "max_value") for p in problems)
+    }
+    durations = all(isinstance(body.get(field), str) and DURATION.match(body[field]) for field in refused)
+    return {"min_value", "max_value"} if refused and durations else set()
 
 
 def _checks_for(case) -> list:
@@ -337,7 +365,17 @@ def _checks_for(case) -> list:
 @pytest.mark.slow
 @schema.parametrize()
 # `seeded` is set up once per operation: the generated requests of an operation share its rows.
-@hypothesis.settings(suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture])
+# Derandomized: CI replays the same generated requests every run, so that its verdict does not depend
+# on luck; CIBLE_SCHEMA_EXPLORE=1 draws new ones to explore.
+@hypothesis.settings(
+    # the rule language's union and the stated patterns make hypothesis discard many drafts: expected
+    suppress_health_check=[
+        hypothesis.HealthCheck.function_scoped_fixture,
+        hypothesis.HealthCheck.filter_too_much,
+        hypothesis.HealthCheck.too_slow,
+    ],
+    derandomize=not os.environ.get("CIBLE_SCHEMA_EXPLORE"),
+)
 def test_api_conforms_to_its_schema(case, seeded):
     """No generated request makes a 5xx, every status answered is one the schema documents for the
     operation (its errors included: core.schema), every response matches its schema, and a request

@@ -1,11 +1,20 @@
+import zoneinfo
+
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.models import Membership, Workspace
+from accounts.models import Membership, Workspace, validate_time_zone
 from core.serializers import CharField
+
+
+@extend_schema_field({"type": "string", "enum": sorted(zoneinfo.available_timezones()), "maxLength": 64})
+class TimeZoneField(CharField):
+    """An IANA time zone name (Europe/Paris); the model's validator says which names it knows."""
 
 
 class WorkspaceSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    time_zone = TimeZoneField(required=False, max_length=64, validators=[validate_time_zone])
 
     class Meta:
         model = Workspace

@@ -6,7 +6,9 @@ from typing import Any
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
+from campaigns.errors import CampaignErrorCode
 from campaigns.models import (
     TARGET_FIELDS,
     Campaign,
@@ -26,8 +28,8 @@ from core.serializers import (
     DateTimeField,
     DayAwareDateTimeField,
     IsoDurationField,
-    JSONField,
     ListField,
+    PropertiesField,
     StrictInput,
 )
 from segments.api.serializers import RuleField, WorkspaceSegmentField
@@ -56,6 +58,8 @@ class WorkspaceDateTimeField(DayAwareDateTimeField):
 class ScheduleDateTimeField(WorkspaceDateTimeField):
     """A campaign date: between 2000 and 2100."""
 
+    schema_year_pattern = r"^(20\d\d|2100)-"
+
     def to_internal_value(self, value):
         refusal = serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
         try:
@@ -74,7 +78,9 @@ class TargetIO(StrictInput, serializers.ModelSerializer):
     restriction = RuleField(
         required=False, allow_null=True, help_text="Rules (the rule language) that narrow the segment for this target."
     )
-    trigger_properties = JSONField(required=False)
+    trigger_properties = PropertiesField(
+        required=False, help_text="Property: value pairs the trigger event must carry (texts, numbers, true/false)."
+    )
 
     class Meta:
         model = Target
@@ -124,7 +130,9 @@ class CampaignInput(StrictInput, serializers.ModelSerializer):
     def validate(self, data):
         start, end = data.get("starts_at"), data.get("ends_at")
         if start and end and end <= start:
-            raise serializers.ValidationError({"ends_at": "The end must come after the start."})
+            raise serializers.ValidationError(
+                {"ends_at": ErrorDetail("The end must come after the start.", code=CampaignErrorCode.END_BEFORE_START)}
+            )
         return data
 
 

@@ -12,6 +12,7 @@ from campaigns.models import Campaign, Target, shares_over_100
 from campaigns.rendering import unknown_tokens
 from core.errors import CommonErrorCode
 from insights.selectors import fine_members
+from segments.errors import SegmentErrorCode
 from segments.rules import validate_definition
 
 Status = Campaign.Status
@@ -61,7 +62,7 @@ def target_check(*, target: Target) -> None:
             validate_definition(target.restriction, attribute_types={})
             _only_geographic(target.restriction, "restriction")
         except ValidationError as exc:
-            errors["restriction"] = ValidationError(exc.messages, code=CommonErrorCode.INVALID)
+            errors["restriction"] = ValidationError(exc.messages, code=SegmentErrorCode.INVALID_RULE)
     if target.trigger_event:
         from customers.models import EventType
 
@@ -73,12 +74,20 @@ def target_check(*, target: Target) -> None:
             errors["trigger_delay"] = ValidationError(
                 "Give the delay after the event (0 or more).", code=CommonErrorCode.REQUIRED
             )
-        if not isinstance(target.trigger_properties, dict) or any(
-            not isinstance(v, str | int | float | bool) for v in target.trigger_properties.values()
-        ):
-            errors["trigger_properties"] = ValidationError(
-                "An object of property: value pairs (strings, numbers or booleans).", code=CommonErrorCode.INVALID
-            )
+    properties = target.trigger_properties
+    if (
+        not isinstance(properties, dict)
+        or len(properties) > 100
+        or any(
+            not isinstance(v, str | int | float | bool) or (isinstance(v, str) and len(v) > 1000)
+            for v in properties.values()
+        )
+    ):
+        errors["trigger_properties"] = ValidationError(
+            "An object of at most 100 property: value pairs (texts of at most 1,000 characters, numbers or "
+            "true/false).",
+            code=CommonErrorCode.INVALID,
+        )
     for name in TEMPLATE_FIELDS:
         unknown = unknown_tokens(getattr(target, name))
         if unknown:

@@ -7,11 +7,25 @@ from django.db.models import Field, Model
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 from core.errors import CommonErrorCode
-from core.serializers import BooleanField, CharField, DateField, DateTimeField, EmailField, ListField, StrictInput
+from core.serializers import (
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    EmailField,
+    JSONField,
+    JSONObjectField,
+    ListField,
+    StrictInput,
+)
+from customers.errors import CustomerErrorCode
 from customers.ingestion import MAX_ORDER_ITEMS, attributes_validate
 from customers.models import (
+    MAX_ANSWER_ITEMS,
+    MAX_ANSWER_TEXT,
     PROFILE_FIELDS,
     AttributeDefinition,
     Event,
@@ -60,11 +74,27 @@ class ProfileOutput(serializers.ModelSerializer):
 class ProfileInput(StrictInput, serializers.ModelSerializer):
     """Field types for a single profile; attribute values are checked against their definitions."""
 
+    attributes = JSONObjectField(required=False, help_text="Attribute values by key (each key a defined attribute).")
+
     class Meta:
         model = Profile
         fields = PROFILE_WRITABLE
         # Uniqueness of external_id is checked by the service with the workspace.
         validators: list[Callable[..., Any]] = []
+
+    def validate(self, data):
+        instance = self.instance
+        latitude = data.get("latitude", getattr(instance, "latitude", None))
+        longitude = data.get("longitude", getattr(instance, "longitude", None))
+        if (latitude is None) != (longitude is None):
+            raise serializers.ValidationError(
+                {
+                    "latitude": ErrorDetail(
+                        "Give latitude and longitude together.", code=CustomerErrorCode.COORDINATES_PAIR
+                    )
+                }
+            )
+        return data
 
     def validate_attributes(self, value):
         try:
@@ -149,8 +179,27 @@ class SurveyResponseOutput(serializers.ModelSerializer):
         fields = ["id", "profile", "survey", "question", "answer", "answered_at", "created_at"]
 
 
+ANSWER_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER_TEXT}
+
+
+@extend_schema_field(
+    {
+        "description": "A text, a number, yes/no, or a list of texts.",
+        "anyOf": [
+            ANSWER_TEXT,
+            {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
+            {"type": "boolean"},
+            {"type": "array", "items": ANSWER_TEXT, "minItems": 1, "maxItems": MAX_ANSWER_ITEMS},
+        ],
+    }
+)
+class AnswerField(JSONField):
+    pass
+
+
 class SurveyResponseInput(StrictInput, serializers.ModelSerializer):
     profile = serializers.IntegerField()
+    answer = AnswerField(help_text="A text, a number, yes/no, or a list of texts.")
 
     class Meta:
         model = SurveyResponse
@@ -186,7 +235,7 @@ class ImportJobInput(StrictInput, serializers.Serializer):
 # --- bulk ingestion (documented shapes; items are validated one by one by customers.ingestion) ---
 
 
-class IngestProfileItem(serializers.Serializer):
+class IngestProfileItem(StrictInput, serializers.Serializer):
     idempotency_key = CharField(max_length=128)
     external_id = CharField(max_length=128)
     lifecycle_stage = serializers.ChoiceField(choices=_field_choices(Profile, "lifecycle_stage"), required=False)
@@ -209,7 +258,7 @@ class IngestProfileItem(serializers.Serializer):
     identities = ListField(child=serializers.DictField(), required=False, max_length=20)
 
 
-class IngestEventItem(serializers.Serializer):
+class IngestEventItem(StrictInput, serializers.Serializer):
     idempotency_key = CharField(max_length=128)
     external_id = CharField(max_length=128, help_text="The person; created bare if not yet known.")
     type = serializers.ChoiceField(choices=_field_choices(Event, "type"))
@@ -218,7 +267,7 @@ class IngestEventItem(serializers.Serializer):
     properties = serializers.DictField(required=False)
 
 
-class IngestOrderLine(serializers.Serializer):
+class IngestOrderLine(StrictInput, serializers.Serializer):
     sku = CharField(max_length=64)
     name = CharField(required=False)
     category = CharField(required=False)
@@ -226,7 +275,7 @@ class IngestOrderLine(serializers.Serializer):
     unit_price = serializers.DecimalField(max_digits=14, decimal_places=2, required=False)
 
 
-class IngestOrderItem(serializers.Serializer):
+class IngestOrderItem(StrictInput, serializers.Serializer):
     idempotency_key = CharField(max_length=128)
     external_id = CharField(max_length=128)
     order_id = CharField(max_length=128)
@@ -253,7 +302,7 @@ def ingest_request(
                 "or rejects the item with unknown_profile (false)."
             ),
         )
-    return type(name, (serializers.Serializer,), fields)
+    return type(name, (StrictInput,), fields)  # the envelope refuses keys it does not know
 
 
 class IngestMessage(serializers.Serializer):

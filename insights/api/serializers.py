@@ -175,6 +175,69 @@ class ModelInput(StrictInput, serializers.ModelSerializer):
         validators: list = []  # the service checks the subject and uniqueness with the workspace
 
 
+_MODEL_COMMON = {
+    "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 120,
+        "pattern": r"^[^\x00]*\S[^\x00]*$",
+        "description": "Named after its subject when not given.",
+    },
+    "pu_correction": {"type": "string", "enum": list(PredictiveModel.Correction.values)},
+}
+# A model's subject depends on its kind: a membership model learns a segment, a purchase or churn
+# model a horizon. Said as a union, so that a client sends one or the other.
+MODEL_INPUT_SCHEMA = {
+    "x-body-required": True,
+    "oneOf": [
+        {
+            "type": "object",
+            "description": "A membership model: who resembles the members of a segment.",
+            "properties": {
+                "kind": {"type": "string", "enum": [PredictiveModel.Kind.MEMBERSHIP.value]},
+                "segment": {"type": "integer", "minimum": 1, "description": "The segment whose members it learns."},
+                **_MODEL_COMMON,
+            },
+            "required": ["kind", "segment"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "description": "A purchase or churn propensity over the next horizon_days.",
+            "properties": {
+                "kind": {
+                    "type": "string",
+                    "enum": [PredictiveModel.Kind.PURCHASE.value, PredictiveModel.Kind.CHURN.value],
+                },
+                "horizon_days": {"type": "integer", "minimum": 1, "maximum": 365},
+                **_MODEL_COMMON,
+            },
+            "required": ["kind", "horizon_days"],
+            "additionalProperties": False,
+        },
+    ],
+}
+THRESHOLD_INPUT_SCHEMA = {
+    "x-body-required": True,
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {"reach": {"type": "integer", "minimum": 1, "maximum": 10**9}},
+            "required": ["reach"],
+            "additionalProperties": False,
+            "description": "At most this many profiles.",
+        },
+        {
+            "type": "object",
+            "properties": {"precision": {"type": "number", "minimum": 0, "maximum": 1}},
+            "required": ["precision"],
+            "additionalProperties": False,
+            "description": "At least this precision.",
+        },
+    ],
+}
+
+
 class ThresholdInput(StrictInput, serializers.Serializer):
     reach = serializers.IntegerField(
         required=False, min_value=1, max_value=10**9, help_text="At most this many profiles."

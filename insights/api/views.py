@@ -151,7 +151,7 @@ class ModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     def get_serializer_class(self):
         return s.ModelInput if self.action == "create" else s.ModelOutput
 
-    @extend_schema(request=s.ModelInput, responses={202: s.JobOutput})
+    @extend_schema(request={"application/json": s.MODEL_INPUT_SCHEMA}, responses={202: s.JobOutput})
     def create(self, request, *args, **kwargs):
         """Create a model and queue its training."""
         data = s.ModelInput(data=request.data, context=self.get_serializer_context())
@@ -165,7 +165,7 @@ class ModelViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         """Train again on the data as it is now, and rescore every profile."""
         return _accepted(services.model_train_request(model=self.get_object(), by=request.user))
 
-    @extend_schema(request=s.ThresholdInput, responses=s.CurveRowOutput)
+    @extend_schema(request={"application/json": s.THRESHOLD_INPUT_SCHEMA}, responses=s.CurveRowOutput)
     @action(detail=True, methods=["post"])
     def threshold(self, request, *args, **kwargs):
         """Pick the threshold by reach (at most N profiles) or by precision (at least P)."""

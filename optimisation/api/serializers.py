@@ -1,5 +1,6 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.api.serializers import WorkspaceDateTimeField
@@ -7,7 +8,7 @@ from campaigns.models import MONEY, Campaign
 from core.errors import CommonErrorCode
 from core.serializers import BooleanField, CharField, DateField, JSONField, StrictInput
 from optimisation.models import RULE_FIELDS, Rule, RuleEvaluation
-from optimisation.rules import rule_check
+from optimisation.rules import KPIS, OPERATORS, SUMS, rule_check
 
 
 class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
@@ -16,9 +17,33 @@ class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
         return Campaign.objects.filter(workspace=workspace) if workspace else Campaign.objects.none()
 
 
+CONDITION_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "kpi": {"type": "string", "enum": [*KPIS, *SUMS]},
+        "days": {"type": "integer", "minimum": 1, "maximum": 90, "default": 7},
+        "operator": {"type": "string", "enum": sorted(OPERATORS)},
+        "threshold": {
+            "description": "A number; answered as a decimal string.",
+            "anyOf": [
+                {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
+                {"type": "string", "maxLength": 40, "pattern": r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$"},
+            ],
+        },
+    },
+    "required": ["kpi", "operator", "threshold"],
+    "additionalProperties": False,
+}
+
+
+@extend_schema_field({"type": "array", "items": CONDITION_SCHEMA, "minItems": 1, "maxItems": 10})
+class ConditionsField(JSONField):
+    """A rule's conditions: 1 to 10, all must hold."""
+
+
 class RuleIO(StrictInput, serializers.ModelSerializer):
     campaign = WorkspaceCampaignField(allow_null=True, required=False)
-    conditions = JSONField()
+    conditions = ConditionsField()
     notify_secret = CharField(write_only=True, required=False, allow_blank=True, max_length=200)
     next_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty while disabled.")
     last_run_at = WorkspaceDateTimeField(read_only=True, allow_null=True, help_text="Empty until it first runs.")

@@ -20,7 +20,7 @@ from privacy.models import (
 
 def not_in_future(value):
     if value and value > timezone.now() + timedelta(minutes=5):
-        raise serializers.ValidationError("This cannot be in the future.", code=CommonErrorCode.OUT_OF_RANGE)
+        raise serializers.ValidationError("This cannot be in the future.", code=CommonErrorCode.FUTURE)
     return value
 
 

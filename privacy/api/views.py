@@ -17,6 +17,7 @@ from privacy.api import filters
 from privacy.api import serializers as s
 from privacy.audit import Action, audit_record
 from privacy.destinations import export_destinations
+from privacy.errors import PrivacyErrorCode
 from privacy.models import AuditEntry, ConsentRecord, DataSubjectRequest, RemovalNotice, RetentionPolicy, Suppression
 from privacy.processing import processing_records
 from privacy.selectors import consent_state
@@ -46,7 +47,7 @@ class ConsentRecordViewSet(
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("profile", OpenApiTypes.INT, required=True),
+            OpenApiParameter("profile", {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, required=True),
             OpenApiParameter(
                 "at", OpenApiTypes.DATETIME, description="The state in force at this time; now if omitted."
             ),
@@ -204,7 +205,11 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Works
         hashed = hashed_identifier(data.validated_data["identifier"], default_region=self.workspace.country)
         if hashed is None:
             raise ValidationError(
-                {"identifier": ValidationError("Expected an e-mail or a phone number.", code=CommonErrorCode.INVALID)}
+                {
+                    "identifier": ValidationError(
+                        "Expected an e-mail or a phone number.", code=PrivacyErrorCode.INVALID_IDENTIFIER
+                    )
+                }
             )
         suppression_add(
             workspace_id=self.workspace.pk, hashes={hashed}, reason=Suppression.Reason.MANUAL, by=request.user

@@ -6,12 +6,23 @@ from rest_framework import serializers
 
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target
 from core.errors import CommonErrorCode
-from core.serializers import BooleanField, CharField, DateField, DateTimeField, ListField, RegexField, StrictInput
+from core.serializers import (
+    BooleanField,
+    CharField,
+    DateField,
+    DateTimeField,
+    ListField,
+    RegexField,
+    StrictInput,
+    UniqueListField,
+)
 from reporting.models import AttributionSettings, ConversionBasis, DeliveryFigure, ReportJob
 from reporting.reports import GROUPS
 
 
 class BoundedDateField(DateField):
+    schema_year_pattern = r"^(20\d\d|2100)-"
+
     def to_internal_value(self, value):
         parsed = super().to_internal_value(value)
         if not date(2000, 1, 1) <= parsed <= date(2100, 12, 31):
@@ -65,7 +76,7 @@ class FiguresInput(StrictInput, serializers.Serializer):
     figures = ListField(child=serializers.DictField(), allow_empty=False, max_length=1000)
 
 
-class FiguresBatch(serializers.Serializer):
+class FiguresBatch(StrictInput, serializers.Serializer):
     """A batch of daily delivery figures, 1 to 1,000 rows; a bad row is named by its position."""
 
     # The schema's view of FiguresInput: the view validates each row on its own, as a FigureInput.
@@ -167,7 +178,7 @@ class ReportJobInput(ReportParameters):
     segment = ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
     target = ListField(child=serializers.IntegerField(min_value=1), required=False, max_length=100)
     channel = ListField(child=serializers.ChoiceField(choices=CampaignChannel.choices), required=False, max_length=20)
-    group_by = ListField(child=serializers.ChoiceField(choices=GROUPS), required=False, max_length=5)
+    group_by = UniqueListField(child=serializers.ChoiceField(choices=GROUPS), required=False, max_length=5)
 
 
 class QueuedOutput(serializers.Serializer):

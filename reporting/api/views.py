@@ -87,24 +87,29 @@ def _ids(name: str, what: str) -> OpenApiParameter:
     )
 
 
-def _choices(name: str, values: list[str], what: str) -> OpenApiParameter:
+def _choices(name: str, values: list[str], what: str, *, unique: bool = False) -> OpenApiParameter:
+    schema = {"type": "array", "items": {"type": "string", "enum": values}, "maxItems": len(values)}
+    if unique:
+        schema["uniqueItems"] = True
     return OpenApiParameter(
         name,
-        {"type": "array", "items": {"type": "string", "enum": values}, "maxItems": len(values)},
+        schema,
         style="form",
         explode=False,
         description=what,
     )
 
 
+DAY = {"type": "string", "format": "date", "pattern": r"^(20\d\d|2100)-"}
+
 REPORT_PARAMETERS = [
     _ids("campaign", "Campaign"),
     _ids("segment", "Segment"),
     _ids("target", "Target"),
     _choices("channel", list(CampaignChannel.values), "Channels, comma-separated."),
-    OpenApiParameter("date_from", OpenApiTypes.DATE, description="First day, in the workspace's time zone."),
-    OpenApiParameter("date_to", OpenApiTypes.DATE, description="Last day (at most ten years after date_from)."),
-    _choices("group_by", list(GROUPS), f"Among {', '.join(GROUPS)}; comma-separated."),
+    OpenApiParameter("date_from", DAY, description="First day, in the workspace's time zone (2000 to 2100)."),
+    OpenApiParameter("date_to", DAY, description="Last day (at most ten years after date_from)."),
+    _choices("group_by", list(GROUPS), f"Among {', '.join(GROUPS)}; comma-separated, each once.", unique=True),
     OpenApiParameter("basis", str, enum=["attributed", "reported"], description="Which conversions the KPIs use."),
 ]
 

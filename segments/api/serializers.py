@@ -51,9 +51,23 @@ class SegmentInput(StrictInput, serializers.ModelSerializer):
         validators: list[Callable[..., Any]] = []  # the service checks uniqueness and the rules with the workspace
 
 
+@extend_schema_field(
+    {
+        "anyOf": [
+            {"type": "string", "format": "date", "pattern": r"^(19\d\d|2\d\d\d)-"},
+            {"type": "string", "format": "date-time", "pattern": r"^(19\d\d|2\d\d\d)-"},
+            {"type": "string", "maxLength": 0},
+        ],
+        "maxLength": 40,
+    }
+)
+class MomentField(CharField):
+    """A date (the end of that day in the workspace's calendar) or a date-time; empty: now."""
+
+
 class DefinitionInput(StrictInput, serializers.Serializer):
     definition = RuleField()
-    as_of = CharField(
+    as_of = MomentField(
         required=False,
         allow_blank=True,
         max_length=40,

@@ -153,7 +153,7 @@ class SegmentViewSet(
         parameters=[
             OpenApiParameter(
                 "max_share",
-                float,
+                {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": 1},
                 required=False,
                 description="The largest share of the base the draft may cover, above 0 and at most 1 (default 0.5).",
             )

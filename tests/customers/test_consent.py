@@ -96,7 +96,7 @@ def test_a_consent_in_the_future_or_with_a_bad_purpose_is_refused(profile, marke
         "source": "x",
     }
     r = marketer.post(url, {**base, "recorded_at": (timezone.now() + timedelta(days=2)).isoformat()})
-    assert r.status_code == 400 and r.json()["recorded_at"][0]["code"] == "out_of_range"
+    assert r.status_code == 400 and r.json()["recorded_at"][0]["code"] == "future"
     r = marketer.post(url, {**base, "purpose": "telepathy"})
     assert r.status_code == 400 and r.json()["purpose"][0]["code"] == "invalid_choice"
     assert not ConsentRecord.objects.exists()

@@ -72,7 +72,9 @@ def test_validation_errors_name_the_field_with_a_code(marketer, workspace):
     }
     r = marketer.post(list_url(), {"external_id": "C2", "latitude": 45.0}, format="json")
     assert r.status_code == 400
-    assert r.json()["non_field_errors"][0]["message"].startswith("Constraint")
+    assert r.json() == {"latitude": [{"message": "Give latitude and longitude together.", "code": "coordinates_pair"}]}
+    r = marketer.post(list_url(), {"external_id": "C3", "latitude": 45.0, "longitude": False}, format="json")
+    assert r.status_code == 400 and r.json()["longitude"][0]["code"] == "invalid"
     assert Profile.objects.filter(workspace=workspace).count() == 1
 
 

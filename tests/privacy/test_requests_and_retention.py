@@ -68,7 +68,7 @@ def test_bad_requests_get_clear_errors(workspace, other_workspace, officer):
     for body, field, code in [
         ({"kind": "erasure"}, "profile", "profile_required"),
         ({"kind": "erasure", "profile": foreign.pk}, "profile", "does_not_exist"),
-        ({"kind": "objection", "subject": "not an address"}, "subject", "invalid"),
+        ({"kind": "objection", "subject": "not an address"}, "subject", "invalid_identifier"),
         ({"kind": "teleport", "profile": 1}, "kind", "invalid_choice"),
         ({"kind": "access", "profile": foreign.pk, "received_at": "2999-01-01T00:00:00Z"}, "profile", "does_not_exist"),
     ]:

@@ -178,7 +178,12 @@ def test_preview_as_of_through_the_api(viewer, workspace):
     assert r.status_code == 200, r.json()
     assert (r.json()["count"], r.json()["as_of"]) == (1, "2026-02-25T23:59:59.999999+01:00")
     assert viewer.post(url, {"definition": definition}, format="json").json()["count"] == 0
-    for bad, code in (("2026-02-30", "invalid"), ("yesterday", "invalid"), ("2999-01-01", "out_of_range")):
+    for bad, code in (
+        ("2026-02-30", "invalid"),
+        ("yesterday", "invalid"),
+        ("2999-01-01", "future"),
+        ("3000-01-01", "out_of_range"),
+    ):
         r = viewer.post(url, {"definition": definition, "as_of": bad}, format="json")
         assert (r.status_code, r.json()["as_of"][0]["code"]) == (400, code), bad
     segment = segment_create(workspace=workspace, name="Recent buyers", definition=definition)
