@@ -143,16 +143,16 @@ def blank_choices_inline(result: dict[str, Any], generator: Any, request: Any, p
 
 
 INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
-# Any JSON value within the limits every body shares (core.payloads): bounded texts, lists and numbers.
+# A JSON value within the limits every body shares (core.payloads): bounded texts and numbers, or a
+# list or an object of them. (Not recursive: generated clients do not follow a union into itself.)
+JSON_SCALAR = {"anyOf": [{"type": "string", "maxLength": 10_000}, {"type": "number", **INT64}, {"type": "boolean"}]}
 JSON_VALUE = {
-    "description": "A JSON value: a text, a number, true/false, a list or an object of them.",
+    "description": "A JSON value: a text, a number, true/false, or a list or an object of them.",
     "nullable": True,
     "anyOf": [
-        {"type": "string", "maxLength": 10_000},
-        {"type": "number", **INT64},
-        {"type": "boolean"},
-        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}, "maxItems": 1_000},
-        {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
+        *JSON_SCALAR["anyOf"],
+        {"type": "array", "items": JSON_SCALAR, "maxItems": 1_000},
+        {"type": "object", "additionalProperties": JSON_SCALAR},
     ],
 }
 JSON_OBJECT = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}

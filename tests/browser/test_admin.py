@@ -103,7 +103,7 @@ def test_a_marketer_imports_a_csv_of_profiles_and_sees_the_rejected_row(page, wo
     expect(page.locator("ul.messagelist")).to_contain_text("prospects.csv")
     expect(page).to_have_url(re.compile(r"/admin/customers/importjob/\d+/change/$"))
     expect(page.locator(".field-filename")).to_contain_text("prospects.csv")
-    expect(page.locator(".field-status")).to_contain_text("Succeeded")
+    expect(page.locator(".field-status_shown")).to_contain_text("Succeeded")
     expect(page.locator(".field-rejected")).to_contain_text("1")
     report = page.locator(".field-error_report")
     expect(report).to_contain_text("row 3")
