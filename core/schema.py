@@ -146,14 +146,15 @@ INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
 # A JSON value within the limits every body shares (core.payloads): bounded texts and numbers, or a
 # list or an object of them. (Not recursive: generated clients do not follow a union into itself.)
 JSON_SCALAR = {"anyOf": [{"type": "string", "maxLength": 10_000}, {"type": "number", **INT64}, {"type": "boolean"}]}
+# Stated as any JSON: what a free-form field holds (an order's items, an import's errors, a job's
+# parameters) nests deeper than a schema generated clients can follow; the limits of core.payloads
+# (32 levels, 64-bit integers, valid Unicode, finite numbers) apply to it all the same.
 JSON_VALUE = {
-    "description": "A JSON value: a text, a number, true/false, or a list or an object of them.",
+    "description": (
+        "Any JSON value: a text, a number, true/false, a list or an object, nested at most 32 levels, "
+        "integers within 64 bits, numbers finite."
+    ),
     "nullable": True,
-    "anyOf": [
-        *JSON_SCALAR["anyOf"],
-        {"type": "array", "items": JSON_SCALAR, "maxItems": 1_000},
-        {"type": "object", "additionalProperties": JSON_SCALAR},
-    ],
 }
 JSON_OBJECT = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}
 # A year of the range every date shares (core.time: 1900 to 2999), at the start of a date or date-time.
