@@ -2,6 +2,7 @@
 traits, models with their curve, metrics and importances (and the threshold picked by reach or by
 precision), lookalike bands, the features, and the jobs that compute them with their progress."""
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from django import forms
@@ -66,8 +67,8 @@ class ComputeAdmin(ReadOnlyScopedAdmin):
     def compute_fields(self) -> list[dict[str, Any]]:
         return []
 
-    def compute(self, request, workspace: Workspace) -> InsightJob:
-        raise NotImplementedError
+    # Each subclass queues its own computation: compute(request, workspace) -> the job queued.
+    compute: Callable[[Any, Workspace], InsightJob]
 
     def get_urls(self):
         view = self.admin_site.admin_view(require_POST(self.compute_view))
