@@ -142,10 +142,6 @@ def blank_choices_inline(result: dict[str, Any], generator: Any, request: Any, p
     return result
 
 
-INT64 = {"minimum": -(2**63), "maximum": 2**63 - 1}
-# A JSON value within the limits every body shares (core.payloads): bounded texts and numbers, or a
-# list or an object of them. (Not recursive: generated clients do not follow a union into itself.)
-JSON_SCALAR = {"anyOf": [{"type": "string", "maxLength": 10_000}, {"type": "number", **INT64}, {"type": "boolean"}]}
 # Stated as any JSON: what a free-form field holds (an order's items, an import's errors, a job's
 # parameters) nests deeper than a schema generated clients can follow; the limits of core.payloads
 # (32 levels, 64-bit integers, valid Unicode, finite numbers) apply to it all the same.
@@ -159,7 +155,6 @@ JSON_VALUE = {
 JSON_OBJECT = {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}
 # A year of the range every date shares (core.time: 1900 to 2999), at the start of a date or date-time.
 YEARS_1900_2999 = r"^(19\d\d|2\d\d\d)-"
-YEARS_2000_2100 = r"^(20\d\d|2100)-"
 
 
 class CibleAutoSchema(AutoSchema):
