@@ -109,6 +109,26 @@ def queue_states(client: redis.Redis | None = None) -> list[QueueState]:
     return states
 
 
+_recent: tuple[float, list[QueueState]] | None = None
+RECENT_S = 5.0
+
+
+def _recent_queue_states() -> list[QueueState]:
+    """queue_states, read at most once every RECENT_S: an admin list of 100 queued jobs asks Redis
+    once, not once per row."""
+    global _recent
+    now = time.monotonic()
+    if _recent is None or now - _recent[0] > RECENT_S:
+        _recent = (now, queue_states())
+    return _recent[1]
+
+
+def queue_states_forget() -> None:
+    """Read the queues afresh next time (after a worker starts or stops, in tests)."""
+    global _recent
+    _recent = None
+
+
 def _minutes(seconds: float) -> str:
     minutes = int(seconds // 60)
     return "less than a minute" if minutes < 1 else f"{minutes} min"
@@ -122,7 +142,7 @@ def waiting_note(*, task_name: str, since: datetime | None) -> str:
         return waited
     queue = queue_of_task(task_name)
     try:
-        state = next((s for s in queue_states() if s.name == queue), None)
+        state = next((s for s in _recent_queue_states() if s.name == queue), None)
     except redis.RedisError:
         return f"{waited}: the task queue (Redis) does not answer"
     if state is not None and not state.consumed:
