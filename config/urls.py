@@ -33,6 +33,7 @@ workspace_router.register(
 workspace_router.register("events", customers.EventViewSet, basename="event")
 workspace_router.register("orders", customers.OrderViewSet, basename="order")
 workspace_router.register("survey-responses", customers.SurveyResponseViewSet, basename="survey-response")
+workspace_router.register("survey-questions", customers.SurveyQuestionViewSet, basename="survey-question")
 workspace_router.register("consents", privacy.ConsentRecordViewSet, basename="consent")
 workspace_router.register("imports", customers.ImportJobViewSet, basename="import-job")
 workspace_router.register("ingest", customers.IngestViewSet, basename="ingest")

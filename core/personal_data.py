@@ -23,6 +23,25 @@ class PersonalData:
     erasure: str = "Removed or anonymised by an erasure request."
 
 
+@dataclass(frozen=True)
+class DerivedData:
+    """A store that copies values of profiles into an aggregate (an analysis, a feature list, a
+    persona): declared with a `derived_data` class attribute, so that privacy can say what it
+    keeps and erasure knows what to recompute."""
+
+    fields: tuple[str, ...]  # the model fields that hold copied values
+    holds: str  # which values, in words
+    # What an erasure does to it, in words; the app's `profiles_erasing` receiver does it.
+    erasure: str
+    floor: int = 0  # the fewest people a copied value stands for (AGGREGATE_FLOOR where it applies)
+
+
+# The fewest people an aggregate may show a value of theirs for, when the value is not one the team
+# declared (a closed answer, a listed option): free text one person wrote is never a facet, a
+# column, a centroid or a persona's name, and no parameter lowers this.
+AGGREGATE_FLOOR = 5
+
+
 def key_digest(key: str) -> str:
     """What is kept of a client's idempotency key: its SHA-256 in hex.
 

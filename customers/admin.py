@@ -31,6 +31,7 @@ from customers.models import (
     Order,
     Profile,
     ProfileMerge,
+    SurveyQuestion,
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_phone
@@ -162,6 +163,13 @@ class AttributeDefinitionAdmin(WorkspaceScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ["type", "key"] if obj is not None else []
+
+
+@admin.register(SurveyQuestion)
+class SurveyQuestionAdmin(WorkspaceScopedAdmin):
+    list_display = ["survey", "question", "label", "workspace"]
+    list_filter = ["workspace", "survey"]
+    search_fields = ["survey", "question", "label"]
 
 
 @admin.register(Identity)

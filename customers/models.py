@@ -194,6 +194,40 @@ class Profile(models.Model):
         )
 
 
+# Closed answers of a survey question, values of a text attribute: at most this many, each labelled.
+MAX_OPTIONS = 200
+MAX_OPTION_TEXT = 200
+
+
+def validate_options(options: object, *, texts_only: bool) -> None:
+    """`[{"value": "app", "label": "Application mobile"}, ...]`: distinct values, each with its label.
+
+    Declared values are what aggregates may show of the data (customers.selectors.value_labels):
+    a team's own vocabulary, never one person's words."""
+
+    def refuse(message: str) -> None:
+        raise ValidationError({"options": ValidationError(message, code=CommonErrorCode.INVALID)})
+
+    if not isinstance(options, list) or len(options) > MAX_OPTIONS:
+        refuse(f"Expected a list of at most {MAX_OPTIONS} options.")
+    seen = set()
+    items: list = options  # type: ignore[assignment]  # a list, checked above
+    for n, option in enumerate(items):
+        if not isinstance(option, dict) or set(option) != {"value", "label"}:
+            refuse(f"Option {n + 1}: expected an object with a value and a label.")
+        value, label = option["value"], option["label"]
+        scalar = isinstance(value, str) or (not texts_only and isinstance(value, (int, float, bool)))
+        if not scalar or (isinstance(value, str) and not 0 < len(value) <= MAX_OPTION_TEXT):
+            kinds = "a text" if texts_only else "a text, a number or yes/no"
+            refuse(f"Option {n + 1}: the value must be {kinds} (texts of 1 to {MAX_OPTION_TEXT} characters).")
+        if not isinstance(label, str) or not 0 < len(label.strip()) <= MAX_OPTION_TEXT:
+            refuse(f"Option {n + 1}: the label must be a text of 1 to {MAX_OPTION_TEXT} characters.")
+        key = (type(value) is bool, value)
+        if key in seen:
+            refuse(f"Option {n + 1}: the value {value!r} is listed twice.")
+        seen.add(key)
+
+
 class AttributeDefinition(models.Model):
     """Declares a custom attribute and its type; profile attributes must match one."""
 
@@ -204,6 +238,12 @@ class AttributeDefinition(models.Model):
     label = models.CharField(max_length=120)
     type = models.CharField(max_length=16, choices=AttributeType.choices)
     description = models.TextField(blank=True)
+    options = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='The values a text or list attribute takes, with their labels: [{"value": "running", '
+        '"label": "Course à pied"}]. Analyses show these labels.',
+    )
 
     class Meta:
         constraints = [
@@ -213,6 +253,39 @@ class AttributeDefinition(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.type})"
+
+    def clean(self) -> None:
+        validate_options(self.options, texts_only=True)
+
+
+class SurveyQuestion(models.Model):
+    """A survey question as the team wrote it: its wording and its closed answers, labelled.
+
+    Analyses show answers by these labels; an answer that is neither declared here nor shared by
+    enough people (core.personal_data.AGGREGATE_FLOOR) never appears in an aggregate."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    survey = models.CharField(max_length=63, validators=[key_validator])
+    question = models.CharField(max_length=63, validators=[key_validator])
+    label = models.CharField(max_length=MAX_OPTION_TEXT, help_text="The question as people read it.")
+    options = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Its closed answers with their labels: [{"value": "app", "label": "Application mobile"}].',
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "survey", "question"], name="customers_surveyquestion_unique")
+        ]
+        ordering = ["survey", "question"]
+
+    def __str__(self) -> str:
+        return f"{self.survey}.{self.question}"
+
+    def clean(self) -> None:
+        validate_options(self.options, texts_only=False)
 
 
 class Identity(models.Model):

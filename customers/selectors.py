@@ -1,6 +1,10 @@
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from django.db.models import Count, Max, Sum
 
-from customers.models import Profile
+from customers.models import AttributeDefinition, Profile, SurveyQuestion
 
 
 def profile_summary(*, profile: Profile) -> dict:
@@ -16,3 +20,43 @@ def profile_summary(*, profile: Profile) -> dict:
         "events_count": events["count"],
         "last_event_at": events["last"],
     }
+
+
+@dataclass(frozen=True)
+class ValueLabels:
+    """What the team declared: survey questions' wording and closed answers, attributes' options."""
+
+    questions: dict[tuple[str, str], str]  # (survey, question) -> the question's label
+    answers: dict[tuple[str, str], dict[str, str]]  # (survey, question) -> {answer_key(value): label}
+    attribute_options: dict[str, dict[str, str]]  # attribute key -> {value: label}
+
+    def question(self, survey: str, question: str) -> str:
+        return self.questions.get((survey, question), f"{survey}.{question}")
+
+    def answer(self, survey: str, question: str, value: Any) -> str | None:
+        """The declared answer's label, None when the answer is not a declared one."""
+        return self.answers.get((survey, question), {}).get(self.answer_key(value))
+
+    def option(self, key: str, value: str) -> str | None:
+        return self.attribute_options.get(key, {}).get(value)
+
+    @staticmethod
+    def answer_key(value: Any) -> str:
+        """An answer as JSON, so that 1, 1.0, true and "1" stay apart as they are stored."""
+        return json.dumps(value, ensure_ascii=False)
+
+
+def value_labels(*, workspace_id: int) -> ValueLabels:
+    questions: dict[tuple[str, str], str] = {}
+    answers: dict[tuple[str, str], dict[str, str]] = {}
+    for survey, question, label, options in SurveyQuestion.objects.filter(workspace_id=workspace_id).values_list(
+        "survey", "question", "label", "options"
+    ):
+        questions[(survey, question)] = label
+        answers[(survey, question)] = {ValueLabels.answer_key(o["value"]): o["label"] for o in options}
+    attributes = {
+        key: {o["value"]: o["label"] for o in options}
+        for key, options in AttributeDefinition.objects.filter(workspace_id=workspace_id).values_list("key", "options")
+        if options
+    }
+    return ValueLabels(questions, answers, attributes)

@@ -23,6 +23,7 @@ from customers.models import (
     Order,
     Profile,
     ProfileMerge,
+    SurveyQuestion,
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
@@ -189,6 +190,23 @@ def attribute_definition_update(*, definition: AttributeDefinition, **fields: An
     for name, value in fields.items():
         setattr(definition, name, value)
     return _validated_save(definition)
+
+
+@transaction.atomic
+def survey_question_create(*, workspace: Workspace, **fields: Any) -> SurveyQuestion:
+    return _validated_save(SurveyQuestion(workspace=workspace, **fields))
+
+
+@transaction.atomic
+def survey_question_update(*, question: SurveyQuestion, **fields: Any) -> SurveyQuestion:
+    for name, value in fields.items():
+        setattr(question, name, value)
+    return _validated_save(question)
+
+
+@transaction.atomic
+def survey_question_delete(*, question: SurveyQuestion) -> None:
+    question.delete()
 
 
 @transaction.atomic

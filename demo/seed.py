@@ -31,6 +31,7 @@ from customers.models import (
     Order,
     Profile,
     ProfileMerge,
+    SurveyQuestion,
     SurveyResponse,
 )
 from privacy.models import CONSENT_FIELDS, ConsentRecord
@@ -188,6 +189,36 @@ INTERESTS = [
     "fitness",
     "yoga",
 ]
+INTEREST_LABELS = {
+    "running": "Course à pied",
+    "cycling": "Vélo",
+    "hiking": "Randonnée",
+    "cooking": "Cuisine",
+    "wine": "Vin",
+    "travel": "Voyages",
+    "fashion": "Mode",
+    "beauty": "Beauté",
+    "home_decor": "Décoration",
+    "gardening": "Jardinage",
+    "tech": "High-tech",
+    "gaming": "Jeux vidéo",
+    "books": "Lecture",
+    "cinema": "Cinéma",
+    "music": "Musique",
+    "kids": "Enfants",
+    "pets": "Animaux",
+    "eco_living": "Vie écoresponsable",
+    "fitness": "Fitness",
+    "yoga": "Yoga",
+}
+LIFESTYLE_LABELS = {
+    "urban_active": "Urbain actif",
+    "young_family": "Jeune famille",
+    "senior_comfort": "Senior confort",
+    "student_budget": "Étudiant petit budget",
+    "eco_conscious": "Écoresponsable",
+    "premium_seeker": "Amateur de premium",
+}
 LIFESTYLES = ["urban_active", "young_family", "senior_comfort", "student_budget", "eco_conscious", "premium_seeker"]
 CATEGORIES = [
     ("shoes", 79),
@@ -295,6 +326,7 @@ def demo_reset(*, workspace: Workspace) -> None:
             ImportJob,
             Profile,
             AttributeDefinition,
+            SurveyQuestion,
         ):
             cursor.execute(f"DELETE FROM {qn(model._meta.db_table)} WHERE workspace_id = %s", [workspace.pk])
 
@@ -308,8 +340,41 @@ def _attribute_definitions(workspace: Workspace) -> None:
         ("household_size", "Household size", AttributeType.NUMBER),
         ("loyalty_joined_on", "Joined the loyalty programme", AttributeType.DATE),
     ]
+    options = {
+        "interests": [{"value": value, "label": label} for value, label in INTEREST_LABELS.items()],
+        "lifestyle": [{"value": value, "label": label} for value, label in LIFESTYLE_LABELS.items()],
+    }
     AttributeDefinition.objects.bulk_create(
-        [AttributeDefinition(workspace=workspace, key=k, label=label, type=t) for k, label, t in definitions],
+        [
+            AttributeDefinition(workspace=workspace, key=k, label=label, type=t, options=options.get(k, []))
+            for k, label, t in definitions
+        ],
+        ignore_conflicts=True,
+    )
+    # The survey's wording and closed answers: the index table reads answers by these labels.
+    questions = [
+        ("nps", "Recommanderiez-vous la marque (0 à 10) ?", []),
+        (
+            "preferred_channel",
+            "Canal préféré",
+            [
+                {"value": "email", "label": "E-mail"},
+                {"value": "sms", "label": "SMS"},
+                {"value": "app", "label": "Application mobile"},
+                {"value": "store", "label": "Magasin"},
+            ],
+        ),
+        (
+            "sustainability_matters",
+            "La démarche écoresponsable compte pour moi",
+            [{"value": True, "label": "Oui"}, {"value": False, "label": "Non"}],
+        ),
+    ]
+    SurveyQuestion.objects.bulk_create(
+        [
+            SurveyQuestion(workspace=workspace, survey="satisfaction_2026", question=q, label=label, options=opts)
+            for q, label, opts in questions
+        ],
         ignore_conflicts=True,
     )
 

@@ -30,6 +30,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from accounts.models import Workspace
+from core.personal_data import AGGREGATE_FLOOR
 from core.sql import json_element_text, json_elements, json_member, temporary_rows
 from core.statistics import rows_written
 from customers.models import (
@@ -46,7 +47,7 @@ from customers.models import (
 from insights.models import FeatureSet, ProfileFeatures
 from privacy.models import ConsentPurpose, ConsentRecord, ConsentStatus
 from segments.criteria import Criterion
-from segments.rules import definition_leaves
+from segments.rules import ANY_EVENT, definition_leaves
 
 WINDOWS = (30, 90, 365)
 CHANNEL_WINDOW = 90
@@ -57,7 +58,7 @@ TOP_QUESTIONS = 30
 TOP_ANSWERS = 8
 # A survey answer or attribute value becomes a feature only when this many people share it:
 # free text a single person wrote is never a column (nor a centroid, nor a persona's name).
-MIN_SHARED = 5
+MIN_SHARED = AGGREGATE_FLOOR
 CONSENT_PAIRS = (
     ("direct_marketing", "email"),
     ("direct_marketing", "sms"),
@@ -802,7 +803,8 @@ def facet_of_criteria(definition: Any, *, definitions: dict[int, Any], families:
         if "survey" in node:
             used.add(("survey", node.get("survey"), node.get("question")))
         if "event" in node:
-            used.add(("event", node.get("event")))
+            any_type = node.get("event") == ANY_EVENT
+            used.update(("event", kind) for kind in (EventType.values if any_type else [node.get("event")]))
             if "channel" in node:
                 used.add(("channel", node["channel"]))
         if "orders" in node:

@@ -91,8 +91,20 @@ def index_panel(segment: Segment, *, can_write: bool) -> SafeString:
                 )
             else:
                 parts.append(panel_text("No criterion outside the segment's own rules passes the thresholds."))
-        if analysis.rows:
-            parts.append(_index_table(analysis.rows))
+        defining = [row for row in analysis.rows if row.get("defining")]
+        if defining:
+            parts.append(
+                format_html(
+                    '<h3 id="cible-defining-rows">Defined by the segment\'s own criteria</h3><p>{}</p>{}',
+                    "These rows describe the segment by definition: they are never ranked as findings.",
+                    _index_table(defining, table_id="cible-defining-table"),
+                )
+            )
+        findings = [row for row in analysis.rows if not row.get("defining")]
+        if findings:
+            if defining:
+                parts.append(format_html("<h3>{}</h3>", "What else distinguishes the segment"))
+            parts.append(_index_table(findings, table_id="cible-findings-table"))
     if can_write:
         if current_audience(segment=segment) is not None:
             initial = (
@@ -116,7 +128,7 @@ def index_panel(segment: Segment, *, can_write: bool) -> SafeString:
     return format_html('<div id="cible-index">{}</div>', format_html_join("", "{}", ((part,) for part in parts)))
 
 
-def _index_table(rows: list[dict]) -> SafeString:
+def _index_table(rows: list[dict], *, table_id: str) -> SafeString:
     body = format_html_join(
         "",
         '<tr class="{}"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
@@ -125,8 +137,7 @@ def _index_table(rows: list[dict]) -> SafeString:
             (
                 "cible-over" if row["over_represented"] else ("cible-defining" if row.get("defining") else ""),
                 row.get("label", "").split(": ", 1)[0] or row["criterion"].replace("_", " "),
-                (row.get("label", "").split(": ", 1)[-1] or row["value"])
-                + (" (defines the segment)" if row.get("defining") else ""),
+                row.get("label", "").split(": ", 1)[-1] or row["value"],
                 row["n_seg"],
                 _pct(row["p_seg"]),
                 _pct(row["p_base"]),
@@ -140,9 +151,10 @@ def _index_table(rows: list[dict]) -> SafeString:
     )
     more = len(rows) - SHOWN_ROWS
     return format_html(
-        '<table class="cible-index"><thead><tr><th>Criterion</th><th>Value</th><th>In segment</th>'
+        '<table class="cible-index" id="{}"><thead><tr><th>Criterion</th><th>Value</th><th>In segment</th>'
         "<th>Share in segment</th><th>Share in base</th><th>Index</th><th>z</th><th>Excess members</th>"
         "<th>Over-represented</th></tr></thead><tbody>{}</tbody></table>{}",
+        table_id,
         body,
         format_html("<p>{} more rows in the API.</p>", more) if more > 0 else "",
     )

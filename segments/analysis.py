@@ -6,6 +6,12 @@ its share there (p_seg = n_seg / N_seg), its share in the workspace's base
 (p_seg - p_base) / sqrt(p_base (1 - p_base) / N_seg). A row is over-represented
 when index >= 120, n_seg >= 100 and |z| >= 2 (thresholds configurable); rows
 rank by excess members, n_seg - N_seg x p_base. Every count is one GROUP BY.
+
+Each row carries the rule that selects exactly the people it counts (`row_rule`), and reads
+as the team declared its vocabulary (labels of survey questions, answers and attribute
+options). Values that come from what people typed (a region, an interest, a survey answer)
+are shown only when the team declared them or when at least core.personal_data.AGGREGATE_FLOOR
+people of the base share them: no one's own words reach an aggregate.
 """
 
 import json
@@ -19,6 +25,7 @@ from django.db import connection
 from django.db.models import Case, CharField, Count, F, QuerySet, Value, When
 from django.utils import timezone
 
+from core.personal_data import AGGREGATE_FLOOR
 from core.sql import json_element_text, json_elements
 from core.time import years_ago
 from customers.models import (
@@ -31,10 +38,12 @@ from customers.models import (
     SocioProfessionalCategory,
     SurveyResponse,
 )
+from customers.selectors import ValueLabels, value_labels
 from segments.criteria import criteria
-from segments.rules import definition_leaves
+from segments.rules import ANY_EVENT, definition_leaves
 
 AGE_BANDS = [
+    ("<18", 0, 17),
     ("18-24", 18, 24),
     ("25-34", 25, 34),
     ("35-44", 35, 44),
@@ -79,6 +88,9 @@ CRITERION_LABELS = {
     "last_order": "Last order",
     "survey": "Survey answer",
 }
+# The criteria whose values are what people typed: shown only when declared, or shared by
+# AGGREGATE_FLOOR people of the base or more.
+TYPED_CRITERIA = ("region", "interest", "survey")
 _VALUE_LABELS: dict[str, Mapping[str, str]] = {
     "gender": dict(Gender.choices),
     "socio_professional_category": dict(SocioProfessionalCategory.choices),
@@ -119,6 +131,7 @@ def index_rows(
     base_size: int,
     thresholds: Thresholds,
     defining: Callable[[str, str], bool] = lambda criterion, value: False,
+    labels: ValueLabels | None = None,
 ) -> list[IndexRow]:
     """The arithmetic, from (criterion, value, n_seg, n_base) counts; kept pure so it can be checked by hand.
     A row the segment's own rules define is marked so, and is never over-represented: it is ranked last."""
@@ -153,7 +166,7 @@ def index_rows(
                 None if z is None else round(z, 3),
                 round(n_seg - segment_size * p_base, 2),
                 over,
-                label=row_label(criterion, value),
+                label=row_label(criterion, value, labels),
                 defining=is_defining,
                 rule=row_rule(criterion, value),
             )
@@ -162,8 +175,8 @@ def index_rows(
     return rows
 
 
-def _age_band() -> Case:
-    today = timezone.localdate()
+def _age_band(today) -> Case:
+    """Ages on `today` as the rule language computes them (segments.compiler._age)."""
     whens = [
         When(birth_date__lte=years_ago(today, low), birth_date__gt=years_ago(today, high + 1), then=Value(label))
         for label, low, high in AGE_BANDS
@@ -182,7 +195,7 @@ def _interests(qs: QuerySet[Profile]) -> dict[str, int]:
     sql, params = qs.values("pk").query.sql_with_params()
     value = json_element_text("i.value")
     query = (
-        f"SELECT {value}, count(*) FROM customers_profile p {json_elements('p.attributes', 'i', 'interests')} "
+        f"SELECT {value}, count(DISTINCT p.id) FROM customers_profile p {json_elements('p.attributes', 'i', 'interests')} "
         f"WHERE p.id IN ({sql}) GROUP BY {value}"
     )
     with connection.cursor() as cursor:
@@ -190,10 +203,14 @@ def _interests(qs: QuerySet[Profile]) -> dict[str, int]:
         return dict(cursor.fetchall())
 
 
-def _channels(qs: QuerySet[Profile], workspace_id: int) -> dict[str, int]:
-    """People who used each channel in the last 90 days."""
-    since = timezone.now() - CHANNEL_WINDOW
-    events = Event.objects.filter(workspace_id=workspace_id, occurred_at__gte=since, profile_id__in=qs.values("pk"))
+def _channels(qs: QuerySet[Profile], workspace_id: int, now: datetime) -> dict[str, int]:
+    """People who used each channel in the last 90 days (events of any type)."""
+    events = Event.objects.filter(
+        workspace_id=workspace_id,
+        occurred_at__gte=now - CHANNEL_WINDOW,
+        occurred_at__lte=now,
+        profile_id__in=qs.values("pk"),
+    )
     return dict(events.values("channel").annotate(n=Count("profile_id", distinct=True)).values_list("channel", "n"))
 
 
@@ -206,12 +223,12 @@ def criterion_counts(
     now = now or timezone.now()
     return {
         "gender": _grouped(qs, F("gender")),
-        "age_band": _grouped(qs, _age_band()),
+        "age_band": _grouped(qs, _age_band(now.date())),
         "socio_professional_category": _grouped(qs, F("socio_professional_category")),
         "region": _grouped(qs, F("region")),
         "lifecycle_stage": _grouped(qs, F("lifecycle_stage")),
         "interest": _interests(qs),
-        "channel": _channels(qs, workspace_id),
+        "channel": _channels(qs, workspace_id, now),
         "event_90d": _events(qs, workspace_id, now),
         **_order_bands(qs, workspace_id, now),
         "survey": _surveys(qs, workspace_id, survey_answers),
@@ -229,7 +246,8 @@ def segment_index(
     segment_size = members.count()
     base_size = base.count()
     now = timezone.now()
-    base_counts = criterion_counts(base, workspace_id, now=now)
+    labels = value_labels(workspace_id=workspace_id)
+    base_counts = shown_values(criterion_counts(base, workspace_id, now=now), labels)
     seg_counts = criterion_counts(members, workspace_id, now=now, survey_answers=set(base_counts["survey"]))
     counts = [
         (criterion, value, seg_counts[criterion].get(value, 0), n_base)
@@ -237,21 +255,55 @@ def segment_index(
         for value, n_base in values.items()
     ]
     rows = index_rows(
-        counts=counts, segment_size=segment_size, base_size=base_size, thresholds=thresholds, defining=defining
+        counts=counts,
+        segment_size=segment_size,
+        base_size=base_size,
+        thresholds=thresholds,
+        defining=defining,
+        labels=labels,
     )
     return {"segment_size": segment_size, "base_size": base_size, "rows": [asdict(row) for row in rows]}
+
+
+def shown_values(counts: dict[str, dict[str, int]], labels: ValueLabels) -> dict[str, dict[str, int]]:
+    """The base's counts without the typed values that are neither declared nor shared by
+    AGGREGATE_FLOOR people: what one person wrote (a region, an interest, an answer) is never a row."""
+
+    def declared(criterion: str, value: str) -> bool:
+        if criterion == "interest":
+            return labels.option("interests", value) is not None
+        if criterion == "survey":
+            answer = json.loads(value)
+            return labels.answer(answer["survey"], answer["question"], answer["answer"]) is not None
+        return False
+
+    return {
+        criterion: {
+            value: n
+            for value, n in values.items()
+            if criterion not in TYPED_CRITERIA or n >= AGGREGATE_FLOOR or declared(criterion, value)
+        }
+        for criterion, values in counts.items()
+    }
 
 
 # --- what each row means: labels and the rule that selects it -------------------------------------
 
 
-def row_label(criterion: str, value: str) -> str:
-    """`Gender: Female`, `Orders (365 days): 2-3`: what a marketer reads, not the stored code."""
+def row_label(criterion: str, value: str, labels: ValueLabels | None = None) -> str:
+    """`Gender: Female`, `Orders (365 days): 2-3`, `Preferred channel: Mobile app`: what a marketer
+    reads, with the labels the team declared, not the stored code."""
     if value == "unknown":
-        shown = "Unknown"
-    elif criterion == "survey":
+        return f"{CRITERION_LABELS.get(criterion, criterion)}: Unknown"
+    if criterion == "survey":
         answer = json.loads(value)
-        shown = f"{answer['survey']}.{answer['question']} = {json.dumps(answer['answer'], ensure_ascii=False)}"
+        question = labels.question(answer["survey"], answer["question"]) if labels else None
+        shown = labels.answer(answer["survey"], answer["question"], answer["answer"]) if labels else None
+        if shown is None:
+            shown = answer["answer"] if isinstance(answer["answer"], str) else ValueLabels.answer_key(answer["answer"])
+        return f"{question or answer['survey'] + '.' + answer['question']}: {shown}"
+    if criterion == "interest" and labels is not None:
+        shown = labels.option("interests", value) or value
     else:
         shown = _VALUE_LABELS.get(criterion, {}).get(value, value)
     return f"{CRITERION_LABELS.get(criterion, criterion)}: {shown}"
@@ -269,9 +321,16 @@ def _range_rule(key: str, band: Band, within: str) -> dict:
 
 def row_rule(criterion: str, value: str) -> dict | None:
     """The rule-language condition that selects the profiles of a row (None when none does)."""
-    if value == "unknown":
-        return None
     simple = {"gender", "socio_professional_category", "region", "lifecycle_stage"}
+    if value == "unknown":
+        # Counted as "unknown": empty or missing (gender has a value of its own for it).
+        if criterion == "gender":
+            return {"field": "gender", "op": "eq", "value": "unknown"}
+        if criterion in simple:
+            return {"field": criterion, "op": "is_set", "value": False}
+        if criterion == "age_band":
+            return {"field": "age", "op": "is_set", "value": False}
+        return None
     if criterion in simple:
         return {"field": criterion, "op": "eq", "value": value}
     if criterion == "interest":
@@ -286,7 +345,7 @@ def row_rule(criterion: str, value: str) -> dict | None:
                 )
         return None
     if criterion == "channel":
-        return {"any": [{"event": t, "channel": value, "within": "P90D"} for t in _CHANNEL_EVENTS]}
+        return {"event": ANY_EVENT, "channel": value, "within": "P90D"}
     if criterion == "event_90d":
         return {"event": value, "within": "P90D"}
     if criterion == "survey":
@@ -322,7 +381,6 @@ def row_rule(criterion: str, value: str) -> dict | None:
     return None
 
 
-_CHANNEL_EVENTS = ["page_view", "product_view", "app_open", "email_open", "store_visit", "purchase"]
 _FIELD_CRITERIA = {
     "gender": "gender",
     "age": "age_band",
@@ -356,7 +414,10 @@ def defining_criteria(definition: Any, *, definitions: Mapping[int, Any]) -> Cal
         if "orders" in node or any(key in node and ("orders",) in families[key].facets for key in families):
             whole.update(ORDER_CRITERIA)
         if "event" in node:
-            values.add(("event_90d", node["event"]))
+            if node["event"] == ANY_EVENT:
+                whole.add("event_90d")
+            else:
+                values.add(("event_90d", node["event"]))
             if "channel" in node:
                 values.add(("channel", node["channel"]))
         if "survey" in node:

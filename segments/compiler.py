@@ -56,7 +56,7 @@ from core.time import moment_parse, years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
 from privacy.models import ConsentRecord
 from segments.criteria import criteria
-from segments.rules import parse_window
+from segments.rules import ANY_EVENT, parse_window
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -262,7 +262,9 @@ def _having(name: str, comparison: Mapping[str, float]) -> Q:
 
 
 def _event(node: dict, ctx: CompileContext) -> Q:
-    events = Event.objects.filter(workspace_id=ctx.workspace_id, type=node["event"], occurred_at__lte=ctx.now)
+    events = Event.objects.filter(workspace_id=ctx.workspace_id, occurred_at__lte=ctx.now)
+    if node["event"] != ANY_EVENT:
+        events = events.filter(type=node["event"])
     if "channel" in node:
         events = events.filter(channel=node["channel"])
     for key, value in node.get("properties", {}).items():

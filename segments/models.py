@@ -5,7 +5,7 @@ from django.db.models import Q
 from accounts.models import Workspace
 from core.leases import LeasedJob
 from core.models import WorkspaceFromParent
-from core.personal_data import PersonalData
+from core.personal_data import AGGREGATE_FLOOR, DerivedData, PersonalData
 from customers.models import Profile
 
 
@@ -56,6 +56,13 @@ class JobStatus(models.TextChoices):
 class SegmentAnalysis(WorkspaceFromParent, LeasedJob):
     """The latest index table of a segment (computed by a worker on its current audience)."""
 
+    derived_data = DerivedData(
+        fields=("rows",),
+        holds="Values of profiles as facet values: regions, interests and survey answers, declared by the team "
+        "or shared by at least AGGREGATE_FLOOR people of the base.",
+        erasure="Emptied and computed again when it shows a value the erased person had.",
+        floor=AGGREGATE_FLOOR,
+    )
     lease_jobs = "segment analyses"
     lease_task = "segments.tasks.segment_analysis_run_task"
     lease_task_kwargs = {"segment_id": "segment_id"}

@@ -1,9 +1,14 @@
 """How segments take part in profile merges, erasure and access requests (SegmentsConfig.ready)."""
 
+import json
 from typing import Any
 
+from django.utils import timezone
+
 from core.sql import rows_reassign
-from segments.models import ManualMember
+from customers.models import Profile, SurveyResponse
+from segments.models import ManualMember, SegmentAnalysis
+from segments.tasks import segment_analysis_run_task
 
 
 def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
@@ -15,9 +20,44 @@ def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
     }
 
 
-def profiles_erasing(sender, *, profile_ids: list[int], **kwargs) -> dict[str, int]:
+def profiles_erasing(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> dict[str, int]:
     deleted, _ = ManualMember.objects.filter(profile_id__in=profile_ids).delete()
-    return {"manual_memberships": deleted}
+    return {"manual_memberships": deleted, "segment_analyses": analyses_recompute(workspace_id, profile_ids)}
+
+
+def analyses_recompute(workspace_id: int, profile_ids: list[int]) -> int:
+    """The index tables that show a value these people had (their region, an interest, an answer)
+    are emptied now and computed again once the erasure is committed: a value that fewer than
+    AGGREGATE_FLOOR people share afterwards leaves the table. (The analyses of a workspace are one
+    per segment: a few rows, read whole.)"""
+    theirs = typed_values(profile_ids)
+    stale = [
+        pk
+        for pk, rows in SegmentAnalysis.objects.filter(workspace_id=workspace_id).values_list("pk", "rows")
+        if any((row["criterion"], row["value"]) in theirs for row in rows)
+    ]
+    if not stale:
+        return 0
+    SegmentAnalysis.objects.filter(pk__in=stale).update(
+        rows=[], status=SegmentAnalysis.Status.QUEUED, requested_at=timezone.now()
+    )
+    for segment_id in SegmentAnalysis.objects.filter(pk__in=stale).values_list("segment_id", flat=True):
+        segment_analysis_run_task.delay_on_commit(segment_id=segment_id)
+    return len(stale)
+
+
+def typed_values(profile_ids: list[int]) -> set[tuple[str, str]]:
+    """(criterion, value) of the index table for what these people typed or were given as text."""
+    found: set[tuple[str, str]] = set()
+    for region, attributes in Profile.objects.filter(pk__in=profile_ids).values_list("region", "attributes"):
+        found.add(("region", region))
+        interests = (attributes or {}).get("interests")
+        if isinstance(interests, list):
+            found.update(("interest", item) for item in interests if isinstance(item, str))
+    answers = SurveyResponse.objects.filter(profile_id__in=profile_ids).values_list("survey", "question", "answer")
+    for survey, question, answer in answers:
+        found.add(("survey", json.dumps({"survey": survey, "question": question, "answer": answer})))
+    return found
 
 
 def access_section(profile) -> dict[str, Any]:

@@ -17,6 +17,7 @@ Leaves:
     {"event": "purchase", "last": {"older_than": "P90D"}}
     {"event": "app_open", "first": {"within": "P30D"}}
     {"event": "store_visit", "between": ["2026-03-01", "2026-03-31"]}
+    {"event": "any", "channel": "sms", "within": "P90D"}              any event on a channel
     {"orders": {"within": "P90D", "count": {"gte": 3}, "amount_sum": {"gte": 200}}}  transactional
     {"orders": {"amount_avg": {"gte": 13.97}}}                          exact decimal comparison
     {"orders": {"first": {"after": "2026-03-01"}}}                       new customers
@@ -87,6 +88,8 @@ OPERATORS: dict[str, set[str]] = {
     "survey": {"eq", "ne", "in", "gt", "gte", "lt", "lte", "between", "contains", "answered"},
 }
 COMPARISON_KEYS = {"eq", "gt", "gte", "lt", "lte"}
+# The event "type" that matches events of every type (with a channel: "used the channel").
+ANY_EVENT = "any"
 
 
 @dataclass
@@ -406,8 +409,11 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
     allowed = {"event", "channel", "properties", "within", "count", "first", "last", *ABSOLUTE_MODES}
     if not _keys(node, path, allowed, {"event"}, result):
         return
-    if node["event"] not in EventType.values:
-        result.errors.append(f"{path}.event: unknown event type {json_literal(node['event'])}.")
+    if node["event"] != ANY_EVENT and node["event"] not in EventType.values:
+        result.errors.append(
+            f"{path}.event: unknown event type {json_literal(node['event'])}. Use an event type, "
+            f"or {json_literal(ANY_EVENT)} for events of every type."
+        )
     if "channel" in node and node["channel"] not in Channel.values:
         result.errors.append(f"{path}.channel: unknown channel {json_literal(node['channel'])}.")
     if "properties" in node:

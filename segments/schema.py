@@ -14,6 +14,7 @@ from privacy.models import ConsentPurpose
 from segments.criteria import criteria
 from segments.rules import (
     ABSOLUTE_MODES,
+    ANY_EVENT,
     COMPARISON_KEYS,
     MAX_AMOUNT,
     MAX_COUNT,
@@ -136,7 +137,7 @@ def rule_components() -> dict[str, dict[str, Any]]:
         ),
         "RuleEvent": _object(
             {
-                "event": {"type": "string", "enum": list(EventType.values)},
+                "event": {"type": "string", "enum": [*EventType.values, ANY_EVENT]},
                 "channel": {"type": "string", "enum": list(Channel.values)},
                 "properties": {"type": "object", "additionalProperties": scalar, "minProperties": 1},
                 "within": window,
@@ -146,7 +147,7 @@ def rule_components() -> dict[str, dict[str, Any]]:
                 **absolute,
             },
             ["event"],
-            "Behaviour: events of a type, in a period, counted.",
+            f"Behaviour: events of a type (or of every type: {ANY_EVENT!r}), in a period, counted.",
         ),
         "RuleOrders": _only(
             "orders",

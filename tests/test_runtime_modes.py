@@ -98,6 +98,8 @@ def test_the_embedded_default_seeds_a_demo_and_serves_the_api(tmp_path):
                 time.sleep(0.2)
         workspaces = api.get(f"{base}/api/workspaces/", timeout=10).json()["results"]
         assert [w["slug"] for w in workspaces] == ["demo"]
+        questions = api.get(f"{base}/api/workspaces/demo/survey-questions/", timeout=10).json()["results"]
+        assert {q["question"]: q["label"] for q in questions}["preferred_channel"] == "Canal préféré"
         profiles = api.get(f"{base}/api/workspaces/demo/profiles/", params={"page_size": 5}, timeout=10).json()
         assert profiles["count"] == 300 and len(profiles["results"]) == 5
         report = api.post(

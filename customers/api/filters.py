@@ -3,7 +3,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.api import DateTimeFilter, FilterSet, IntegerFilter
-from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
+from customers.models import (
+    AttributeDefinition,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    SurveyQuestion,
+    SurveyResponse,
+)
 
 
 class ProfileFilter(FilterSet):
@@ -52,6 +61,12 @@ class AttributeDefinitionFilter(FilterSet):
     class Meta:
         model = AttributeDefinition
         fields = ["key", "type"]
+
+
+class SurveyQuestionFilter(FilterSet):
+    class Meta:
+        model = SurveyQuestion
+        fields = ["survey", "question"]
 
 
 class EventFilter(FilterSet):

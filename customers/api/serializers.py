@@ -26,6 +26,8 @@ from customers.ingestion import MAX_ORDER_ITEMS, attributes_validate
 from customers.models import (
     MAX_ANSWER_ITEMS,
     MAX_ANSWER_TEXT,
+    MAX_OPTION_TEXT,
+    MAX_OPTIONS,
     PROFILE_FIELDS,
     AttributeDefinition,
     Event,
@@ -33,6 +35,7 @@ from customers.models import (
     ImportJob,
     Order,
     Profile,
+    SurveyQuestion,
     SurveyResponse,
 )
 from customers.normalise import normalise_phone
@@ -142,10 +145,57 @@ class MergeInput(StrictInput, serializers.Serializer):
     other = serializers.IntegerField(help_text="Id of the profile merged into this one (it is deleted).")
 
 
+OPTION_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_OPTION_TEXT}
+
+
+class TextOption(StrictInput, serializers.Serializer):
+    value = CharField(max_length=MAX_OPTION_TEXT, help_text="The value as stored.")
+    # DRF takes declared fields off the class; the stubs see a Field's own `label` attribute.
+    label = CharField(max_length=MAX_OPTION_TEXT, help_text="What people read.")  # type: ignore[assignment]
+
+
+@extend_schema_field(
+    {
+        "description": "A closed answer as stored: a text, a number or yes/no.",
+        "anyOf": [OPTION_TEXT, {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1}, {"type": "boolean"}],
+    }
+)
+class OptionValueField(JSONField):
+    pass
+
+
+class AnswerOption(StrictInput, serializers.Serializer):
+    value = OptionValueField(help_text="The answer as stored: a text, a number or yes/no.")
+    # DRF takes declared fields off the class; the stubs see a Field's own `label` attribute.
+    label = CharField(max_length=MAX_OPTION_TEXT, help_text="What people read.")  # type: ignore[assignment]
+
+
 class AttributeDefinitionSerializer(serializers.ModelSerializer):
+    options = ListField(
+        child=TextOption(),
+        max_length=MAX_OPTIONS,
+        required=False,
+        help_text="The values a text or list attribute takes, with their labels (analyses show the labels).",
+    )
+
     class Meta:
         model = AttributeDefinition
-        fields = ["id", "key", "label", "type", "description"]
+        fields = ["id", "key", "label", "type", "description", "options"]
+        validators: list[Callable[..., Any]] = []
+
+
+class SurveyQuestionSerializer(serializers.ModelSerializer):
+    options = ListField(
+        child=AnswerOption(),
+        max_length=MAX_OPTIONS,
+        required=False,
+        help_text="The question's closed answers with their labels. Analyses show only these answers, "
+        "or answers at least 5 people gave.",
+    )
+
+    class Meta:
+        model = SurveyQuestion
+        fields = ["id", "survey", "question", "label", "options", "created_at"]
         validators: list[Callable[..., Any]] = []
 
 

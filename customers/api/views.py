@@ -16,7 +16,16 @@ from customers.api import filters
 from customers.api import serializers as s
 from customers.errors import CustomerErrorCode
 from customers.ingestion import INGESTERS
-from customers.models import AttributeDefinition, Event, Identity, ImportJob, Order, Profile, SurveyResponse
+from customers.models import (
+    AttributeDefinition,
+    Event,
+    Identity,
+    ImportJob,
+    Order,
+    Profile,
+    SurveyQuestion,
+    SurveyResponse,
+)
 
 
 def workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
@@ -134,6 +143,33 @@ class AttributeDefinitionViewSet(
         serializer.instance = services.attribute_definition_update(
             definition=serializer.instance, **serializer.validated_data
         )
+
+
+class SurveyQuestionViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """Survey questions as the team wrote them: the wording and the closed answers, with labels.
+    Analyses read answers by these labels, and show only declared answers or answers at least
+    5 people gave (no one's own words reach an aggregate)."""
+
+    model = SurveyQuestion
+    serializer_class = s.SurveyQuestionSerializer
+    filterset_class = filters.SurveyQuestionFilter
+    ordering_fields = ["survey", "question"]
+
+    def perform_create(self, serializer):
+        serializer.instance = services.survey_question_create(workspace=self.workspace, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.survey_question_update(question=serializer.instance, **serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.survey_question_delete(question=instance)
 
 
 class EventViewSet(ReadOnlyWorkspaceViewSet):

@@ -153,7 +153,7 @@ def test_transactional_behavioural_and_survey_facets_and_why_a_table_is_empty(
     assert rows[("orders_365d", "0")]["n_base"] == 88 and rows[("last_order", "never")]["n_base"] == 88
     assert rows[("event_90d", "store_visit")]["label"] == "Did (90 days): Store visit"
     answer = '{"survey": "nps", "question": "score", "answer": 10}'
-    assert rows[("survey", answer)]["label"] == "Survey answer: nps.score = 10"
+    assert rows[("survey", answer)]["label"] == "nps.score: 10"
     assert rows[("survey", answer)]["rule"] == {"survey": "nps", "question": "score", "op": "eq", "value": 10}
     assert rows[("basket_365d", "60-100")]["rule"] == {
         "orders": {"within": "P365D", "amount_avg": {"gte": 60, "lt": 100}}
