@@ -8,15 +8,6 @@ def workspace_list(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
     return Workspace.objects.for_user(user)
 
 
-def membership_role(*, user: User | AnonymousUser, workspace: Workspace) -> str | None:
-    """The user's role in the workspace; a superuser acts as admin everywhere."""
-    if not user.is_authenticated:
-        return None
-    if user.is_superuser:
-        return Role.ADMIN
-    return Membership.objects.filter(user=user, workspace=workspace).values_list("role", flat=True).first()
-
-
 def workspace_membership(*, user: User | AnonymousUser, slug: str) -> tuple[Workspace, str] | None:
     """The workspace with this slug and the user's role in it, in one query; None when the user is
     not a member (or no such workspace exists: the caller cannot tell the two apart)."""

@@ -45,12 +45,6 @@ def token_get_or_create(*, user) -> Token:
     return token
 
 
-def token_rotate(*, user) -> Token:
-    with transaction.atomic():
-        Token.objects.filter(user=user).delete()
-        return Token.objects.create(user=user)
-
-
 @transaction.atomic
 def workspace_update(*, workspace: Workspace, **fields) -> Workspace:
     workspace = Workspace.objects.select_for_update().get(pk=workspace.pk)

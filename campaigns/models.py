@@ -108,6 +108,13 @@ class Campaign(models.Model):
                 condition=Q(budget_total__isnull=True) | Q(spent__lte=models.F("budget_total")),
                 name="campaigns_spent_within_total",
             ),
+            # clean() says it in words (daily_above_total); the database holds it for every writer.
+            models.CheckConstraint(
+                condition=Q(budget_total__isnull=True)
+                | Q(budget_daily__isnull=True)
+                | Q(budget_daily__lte=models.F("budget_total")),
+                name="campaigns_daily_within_total",
+            ),
         ]
         indexes = [models.Index(fields=["workspace", "status", "starts_at"], name="campaigns_ws_status_start")]
         ordering = ["-starts_at", "-id"]

@@ -2,7 +2,7 @@ from celery import shared_task
 
 from campaigns.activation import campaign_deliveries, campaign_handoff
 from campaigns.services import campaigns_tick
-from campaigns.triggers import events_trigger, pending_sends_run
+from campaigns.triggers import pending_sends_run
 from core.tasks import retrying_task_options
 
 
@@ -26,10 +26,3 @@ def campaigns_tick_task() -> None:
 @shared_task(**retrying_task_options(minutes=5))
 def pending_sends_task() -> None:
     pending_sends_run()
-
-
-# The trigger follow-up of an ingest before follow-ups were queued by customers: messages already
-# in the broker when Cible is upgraded still run. Kept for one release.
-@shared_task(name="campaigns.tasks.events_trigger_task", **retrying_task_options(minutes=5))
-def events_trigger_task_former_name(workspace_id: int, event_ids: list[int]) -> None:
-    events_trigger(workspace_id=workspace_id, event_ids=event_ids)

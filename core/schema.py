@@ -157,6 +157,11 @@ JSON_OBJECT = {"type": "object", "additionalProperties": {"$ref": "#/components/
 YEARS_1900_2999 = r"^(19\d\d|2\d\d\d)-"
 
 
+# No NUL, and something besides white space (as str.strip() and Python's \\s count it): what a
+# required, trimmed text takes. Linear to match: the spaces before the first other character.
+NON_BLANK_PATTERN = "^\\s*[^\\s\\x00][^\\x00]*$"
+
+
 class CibleAutoSchema(AutoSchema):
     """drf-spectacular's schema, stating the limits it leaves out: a nested list's item count and
     emptiness, a duration's form and bounds, the years a date may take, an address's form, a
@@ -210,7 +215,11 @@ class CibleAutoSchema(AutoSchema):
             if regexes and "pattern" not in schema:
                 schema["pattern"] = regexes[0].replace("\\Z", "$")  # a model's RegexValidator (a key, a country)
             elif not {"pattern", "enum", "format"} & set(schema):
-                schema["pattern"] = "^[^\\x00]*$"  # a text holds no NUL character (refused with a 400)
+                if not field.allow_blank and field.trim_whitespace:
+                    # Spaces around a text are trimmed, so a required text holds something else.
+                    schema["pattern"] = NON_BLANK_PATTERN
+                else:
+                    schema["pattern"] = "^[^\\x00]*$"  # a text holds no NUL character (refused with a 400)
         elif isinstance(field, serializers.IntegerField) and schema.get("type") == "integer":
             schema.setdefault("maximum", 2**63 - 1)
             schema.setdefault("minimum", -(2**63))

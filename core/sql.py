@@ -203,6 +203,17 @@ def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts
         return cursor.rowcount
 
 
+def rows_delete(queryset: QuerySet) -> int:
+    """Delete the rows with one `DELETE ... WHERE`, and return how many went.
+
+    `QuerySet.delete()` runs Django's collector: it reads every row into memory to send
+    pre/post_delete signals and follow cascades, one query per related model. The tables
+    deleted this way (roll-ups, attributions, a person's identities, answers and consents,
+    receipts) have no signals, no files and nothing that points at them, so the collector would
+    only read, row by row, what one statement removes. Only for such tables."""
+    return queryset._raw_delete(queryset.db)
+
+
 def rows_reassign(*, model: type[Model], survivor: Any, merged: Any, field: str = "profile", unique_with=()) -> int:
     """Point `model`'s rows at `survivor` instead of `merged` (a profile merge), set-based.
 

@@ -8,3 +8,6 @@ class OptimisationErrorCode(StrEnum):
     FINAL = CampaignErrorCode.FINAL
     TOO_FEW_TARGETS = "too_few_targets"
     SECRET_REQUIRED = "secret_required"
+    # What the action needs: a change for a budget action, an address for a notification.
+    CHANGE_REQUIRED = "change_required"
+    NOTIFY_TARGET_REQUIRED = "notify_target_required"

@@ -103,14 +103,18 @@ def rule_check(*, rule: Rule) -> None:
     if rule.campaign is not None and rule.campaign.workspace_id != rule.workspace_id:
         errors["campaign"] = ValidationError("Not a campaign of this workspace.", code=CommonErrorCode.DOES_NOT_EXIST)
     if rule.action == Rule.Action.BUDGET_PERCENT and rule.change_percent in (None, Decimal(0)):
-        errors["change_percent"] = ValidationError("Give the change, e.g. -20.", code=CommonErrorCode.REQUIRED)
+        errors["change_percent"] = ValidationError(
+            "Give the change, e.g. -20.", code=OptimisationErrorCode.CHANGE_REQUIRED
+        )
     if rule.action == Rule.Action.BUDGET_AMOUNT and rule.change_amount in (None, Decimal(0)):
-        errors["change_amount"] = ValidationError("Give the change, e.g. -500.", code=CommonErrorCode.REQUIRED)
+        errors["change_amount"] = ValidationError(
+            "Give the change, e.g. -500.", code=OptimisationErrorCode.CHANGE_REQUIRED
+        )
     if rule.budget_min is not None and rule.budget_max is not None and rule.budget_min > rule.budget_max:
         errors["budget_max"] = ValidationError("The upper bound is below the lower one.", code=CommonErrorCode.INVALID)
     if rule.action == Rule.Action.NOTIFY and not (rule.notify_url or rule.notify_email):
         errors["notify_url"] = ValidationError(
-            "Give a webhook URL or an e-mail address.", code=CommonErrorCode.REQUIRED
+            "Give a webhook URL or an e-mail address.", code=OptimisationErrorCode.NOTIFY_TARGET_REQUIRED
         )
     if rule.notify_url and not rule.notify_secret:
         errors["notify_secret"] = ValidationError(

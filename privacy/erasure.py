@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from core import csvfiles
 from core.personal_data import key_digest
+from core.sql import rows_delete
 from customers.models import (
     Event,
     Identity,
@@ -87,13 +88,11 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
     with transaction.atomic():
         people = Profile.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         list(people.values_list("pk", flat=True))  # lock the rows, in id order
-        done["identities"] = Identity.objects.filter(profile_id__in=ids)._raw_delete(Identity.objects.db)
-        done["aliases"] = ProfileMerge.objects.filter(survivor_id__in=ids)._raw_delete(ProfileMerge.objects.db)
-        done["survey_responses"] = SurveyResponse.objects.filter(profile_id__in=ids)._raw_delete(
-            SurveyResponse.objects.db
-        )
+        done["identities"] = rows_delete(Identity.objects.filter(profile_id__in=ids))
+        done["aliases"] = rows_delete(ProfileMerge.objects.filter(survivor_id__in=ids))
+        done["survey_responses"] = rows_delete(SurveyResponse.objects.filter(profile_id__in=ids))
         # The one path that deletes consent records: the person's right outranks the history.
-        done["consents"] = ConsentRecord.objects.filter(profile_id__in=ids)._raw_delete(ConsentRecord.objects.db)
+        done["consents"] = rows_delete(ConsentRecord.objects.filter(profile_id__in=ids))
         done["events"] = Event.objects.filter(profile_id__in=ids).update(properties={}, idempotency_key=_erased_key())
         done["orders"] = Order.objects.filter(profile_id__in=ids).update(order_id=_erased_key(), items=[])
         # Every higher app erases its own rows and files (memberships, deliveries, exports...),
@@ -110,9 +109,11 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
         )
         # Keys are kept as digests (a key cannot carry an identifier); a key that was exactly one
         # of the person's identifiers goes too.
-        done["ingest_receipts"] = IngestReceipt.objects.filter(
-            workspace_id=workspace_id, idempotency_key__in=[key_digest(needle) for needle in needles]
-        )._raw_delete(IngestReceipt.objects.db)
+        done["ingest_receipts"] = rows_delete(
+            IngestReceipt.objects.filter(
+                workspace_id=workspace_id, idempotency_key__in=[key_digest(needle) for needle in needles]
+            )
+        )
         done["admin_log"] = _scrub_admin_log(ids, needles)
         for request in DataSubjectRequest.objects.filter(profile_id__in=ids):
             notes = request.notes

@@ -83,10 +83,6 @@ def bounded(*, what: str, field: str = "definition") -> Iterator[None]:
         raise ValidationError({field: ValidationError(message, code=SegmentErrorCode.TOO_SLOW)}) from exc
 
 
-def segment_list(*, workspace: Workspace) -> QuerySet[Segment]:
-    return Segment.objects.filter(workspace=workspace).select_related("owner")
-
-
 def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[Profile]:
     """Who belongs to the segment now: its rules (or static list), plus manual inclusions, minus exclusions.
 

@@ -306,6 +306,8 @@ SEMANTIC_CODES = {"invalid_phone", "invalid_email", "invalid_identifier", "encod
 # Relations between fields OpenAPI 3.0 cannot state: a campaign's end after its start, a latitude
 # with its longitude, a dynamic segment with its rules.
 SEMANTIC_CODES |= {"end_before_start", "coordinates_pair", "rules_required", "secret_required", "too_short"}
+# What a rule's action needs (a change for a budget action, an address for a notification).
+SEMANTIC_CODES |= {"change_required", "notify_target_required"}
 
 
 def _codes(node) -> set[str]:

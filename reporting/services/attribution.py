@@ -18,7 +18,7 @@ from django.db.models.functions import Cast
 
 from accounts.models import Workspace
 from campaigns.models import Touch
-from core.sql import insert_select
+from core.sql import insert_select, rows_delete
 from customers.models import Event, EventType, Order
 from reporting.models import Attribution, AttributionSettings, Click
 
@@ -93,7 +93,7 @@ def attribution_run(*, workspace: Workspace, changed_since: datetime | None = No
     if changed_since is not None:
         old = old.filter(order__in=orders.values("pk"))
     ranges = time_ranges(queryset=old, field="day") if changed_since is not None else {}
-    removed = old._raw_delete(connection.alias)
+    removed = rows_delete(old)
 
     click_from, click_params = _minus("o.ordered_at", windows.click_window)
     view_from, view_params = _minus("o.ordered_at", windows.view_window)

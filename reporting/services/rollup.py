@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Touch
+from core.sql import rows_delete
 from core.time import local_day
 from reporting.models import Attribution, DailyRollup, DeliveryFigure, RollupState
 from reporting.services.attribution import attribution_run, attribution_settings, merge_ranges, time_ranges
@@ -70,7 +71,7 @@ def rollup_run(*, workspace: Workspace, full: bool = False, reattribute: bool = 
             stale = DailyRollup.objects.filter(workspace=workspace)
             if scope:
                 stale = stale.filter(_day_scope(scope, "day"))
-            stale._raw_delete(connection.alias)
+            rows_delete(stale)
             rows = _aggregate(workspace, scope)
         state.watermark = started
         state.attributed_with = attributed_with

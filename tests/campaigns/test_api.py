@@ -1,8 +1,10 @@
 """The campaigns API: create with targets, the lifecycle actions, budget and spend, filters, roles, tenancy."""
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign, Connector, LedgerEntry, Transition
@@ -314,3 +316,12 @@ def test_a_campaign_with_more_targets_than_the_documented_cap_is_refused_quickly
     assert not Campaign.objects.exists()
     spec["targets"] = [one] * 100
     assert marketer.post(BASE, spec, format="json").status_code == 201
+
+
+def test_a_daily_budget_above_the_total_is_refused_by_the_database_too(marketer, segment, workspace):
+    r = marketer.post(BASE, body(segment, budget_total="100.00", budget_daily="300.00"), format="json")
+    assert r.status_code == 400 and set(r.json()) == {"budget_daily"}, r.json()
+    campaign = make_campaign(workspace=workspace, segment=segment)
+    Campaign.objects.filter(pk=campaign.pk).update(budget_total=Decimal("100.00"), budget_daily=None)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Campaign.objects.filter(pk=campaign.pk).update(budget_daily=Decimal("300.00"))
