@@ -5,13 +5,16 @@ their role allows, and cannot point a row at another workspace or at another
 workspace's profile (foreign keys are checked on save).
 """
 
+import zoneinfo
 from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import ForeignKey, QuerySet
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
@@ -20,11 +23,23 @@ from accounts.models import Workspace
 from accounts.roles import Capability, role_can
 from accounts.selectors import user_roles
 from core.api import IsoDurationFormField, SafeJSONFormField
+from core.time import duration_text
 
 
 def admin_datetime(value) -> str:
     """A date-time as the admin shows it: local time, the locale's format, "-" when empty."""
     return date_format(localtime(value), "DATETIME_FORMAT") if value else "-"
+
+
+def duration_column(field: models.DurationField):
+    """A list column showing a duration as a person writes it (core.time.duration_text)."""
+
+    @admin.display(description=field.verbose_name, ordering=field.name)
+    def column(obj) -> str:
+        return duration_text(getattr(obj, field.name))
+
+    column.__name__ = f"{field.name}_shown"
+    return column
 
 
 def errors_on_form(form: forms.BaseForm, exc: ValidationError) -> None:
@@ -91,6 +106,33 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         models.JSONField: {"form_class": SafeJSONFormField},
         models.DurationField: {"form_class": IsoDurationFormField},
     }
+
+    def get_list_display(self, request):
+        """Durations read as a person writes them, not `3 days, 0:00:00`."""
+        shown = []
+        for name in super().get_list_display(request):
+            field = None
+            if isinstance(name, str):
+                field = next((f for f in self.model._meta.concrete_fields if f.name == name), None)
+            shown.append(duration_column(field) if isinstance(field, models.DurationField) else name)
+        return shown
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        """A change page is shown and saved in its workspace's time zone (accounts.admin_time)."""
+        workspace_id = None
+        if object_id:
+            obj = self.get_object(request, unquote(object_id))
+            workspace_id = self._workspace_of(obj) if obj is not None else None
+        elif request.POST.get("workspace", "").isdigit():
+            workspace_id = int(request.POST["workspace"])
+        zone = Workspace.objects.filter(pk=workspace_id).values_list("time_zone", flat=True).first()
+        if zone is None or workspace_id not in roles_for(request):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(zoneinfo.ZoneInfo(zone)):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render") and not getattr(response, "is_rendered", True):
+                response.render()
+        return response
 
     def _workspace_of(self, obj) -> int | None:
         target = obj

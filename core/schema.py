@@ -157,9 +157,11 @@ JSON_OBJECT = {"type": "object", "additionalProperties": {"$ref": "#/components/
 YEARS_1900_2999 = r"^(19\d\d|2\d\d\d)-"
 
 
-# No NUL, and something besides white space (as str.strip() and Python's \\s count it): what a
-# required, trimmed text takes. Linear to match: the spaces before the first other character.
-NON_BLANK_PATTERN = "^\\s*[^\\s\\x00][^\\x00]*$"
+# No NUL, and something besides white space: what a required text takes, since it is trimmed. The
+# white space is what Python's str.strip() removes, spelled out (`\s` differs between regex engines:
+# Rust's, which validates here, leaves out U+001C to U+001F). Linear to match.
+WHITE_SPACE = "\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028-\\u2029\\u202f\\u205f\\u3000"
+NON_BLANK_PATTERN = f"^[{WHITE_SPACE}]*[^{WHITE_SPACE}\\u0000][^\\u0000]*$"
 
 
 class CibleAutoSchema(AutoSchema):

@@ -82,3 +82,20 @@ def duration_iso(value: timedelta) -> str:
     if not days and not clock:
         return "PT0S"
     return f"{sign}P{f'{days}D' if days else ''}{'T' + clock if clock else ''}"
+
+
+def duration_text(value: timedelta | None) -> str:
+    """A duration as a person writes it: "3 days", "1 day 6 hours", "90 minutes"; the ISO form
+    when it is not a whole number of minutes (or is negative); "-" when there is none."""
+    if value is None:
+        return "-"
+    if value < timedelta(0) or value.microseconds or value.seconds % 60:
+        return duration_iso(value)
+    days, minutes = value.days, value.seconds // 60
+    hours, minutes = divmod(minutes, 60)
+    if not days and not hours and not minutes:
+        return "0 minutes"
+    if minutes and not days:
+        return f"{hours * 60 + minutes} minutes" if hours < 2 else f"{hours} hours {minutes} minutes"
+    parts = [(days, "day"), (hours, "hour"), (minutes, "minute")]
+    return " ".join(f"{n} {unit}{'s' if n != 1 else ''}" for n, unit in parts if n)

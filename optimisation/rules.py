@@ -6,6 +6,7 @@ a condition on it does not hold. Every evaluation is recorded, previews included
 """
 
 import json
+import re
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +26,11 @@ from core.webhooks import signed_headers
 from optimisation.errors import OptimisationErrorCode
 from optimisation.models import Rule, RuleEvaluation
 from reporting.kpis import KPI_NAMES
+
+# A threshold sent as text: a decimal as JSON writes numbers (the schema states the same pattern).
+THRESHOLD_PATTERN = r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]{1,6})?$"
+THRESHOLD_TEXT = re.compile(THRESHOLD_PATTERN)
+THRESHOLD_MAX_TEXT = 40
 
 OPERATORS = {
     "lt": lambda a, b: a < b,
@@ -84,8 +90,10 @@ def conditions_check(conditions: Any) -> list[dict]:
                     )
                 }
             )
+        raw = condition.get("threshold")
         try:
-            threshold = Decimal(str(condition.get("threshold")))
+            written = not isinstance(raw, str) or (len(raw) <= THRESHOLD_MAX_TEXT and THRESHOLD_TEXT.fullmatch(raw))
+            threshold = Decimal(str(raw)) if written else None
         except (InvalidOperation, ValueError):
             threshold = None
         if threshold is None or not threshold.is_finite() or isinstance(condition.get("threshold"), bool):

@@ -315,3 +315,33 @@ def test_a_rule_condition_with_an_object_as_operator_is_a_400(marketer, world):
     )
     assert r.status_code == 400, r.content
     assert not Rule.objects.exists()
+
+
+@pytest.mark.parametrize("threshold", [" 1.5", "1_000", "1e509288100115774257758", "1" * 41, "٣"])
+def test_a_threshold_written_otherwise_than_the_schema_says_is_a_400(marketer, world, threshold):
+    # found by schemathesis: an exponent of 21 digits matched the stated pattern and was refused
+    condition = {"kpi": "cpa", "operator": "lt", "threshold": threshold}
+    r = marketer.post(
+        url("rule-list"),
+        {"name": "R", "campaign": world["campaign"].pk, "conditions": [condition], "action": "pause"},
+        format="json",
+    )
+    assert r.status_code == 400 and "conditions[0].threshold" in r.json(), r.content
+    assert not Rule.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["2.0", " 2", "+2", "2e0"])
+def test_an_id_filter_takes_digits_only(marketer, world, value):
+    # found by schemathesis: ?segment=2.0 matched segment 2 where the schema says integer
+    r = marketer.get(url("campaign-list"), {"segment": value})
+    assert r.status_code == 400 and "segment" in r.json(), r.content
+
+
+def test_a_required_text_of_white_space_only_is_refused_as_the_schema_says(marketer, world):
+    # found by schemathesis: U+001F is white space to Python's strip(), not to every regex engine
+    r = marketer.post(
+        url("segment-list"),
+        {"name": "\t\u001f", "definition": {"field": "city", "op": "eq", "value": "Lyon"}},
+        format="json",
+    )
+    assert r.status_code == 400 and r.json()["name"][0]["code"] == "blank", r.content

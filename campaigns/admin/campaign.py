@@ -1,14 +1,11 @@
 """The campaign page: its targets, the lifecycle and budget buttons, the ledger and transitions."""
 
-import zoneinfo
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
@@ -21,7 +18,6 @@ from accounts.admin_base import (
     post_button,
     roles_for,
 )
-from accounts.models import Workspace
 from accounts.roles import Capability
 from campaigns import services
 from campaigns.models import (
@@ -324,23 +320,6 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         if campaign is not None:
             campaign._can_write = self._can_write(request, campaign)
         return campaign
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        """Dates are shown and read in the campaign's workspace time zone."""
-        workspace = None
-        if object_id:
-            workspace = Workspace.objects.filter(campaigns__pk=object_id if object_id.isdigit() else 0).first()
-        elif request.POST.get("workspace", "").isdigit():
-            workspace = Workspace.objects.filter(pk=int(request.POST["workspace"])).first()
-        elif len(roles_for(request)) == 1:
-            workspace = Workspace.objects.filter(pk__in=list(roles_for(request))).first()
-        if workspace is None or workspace.pk not in roles_for(request):
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with timezone.override(zoneinfo.ZoneInfo(workspace.time_zone)):
-            response = super().changeform_view(request, object_id, form_url, extra_context)
-            if hasattr(response, "render"):
-                response.render()
-        return response
 
     def save_model(self, request, obj, form, change):
         data = {name: form.cleaned_data[name] for name in form.cleaned_data if name != "workspace"}

@@ -8,7 +8,7 @@ from campaigns.models import MONEY, Campaign
 from core.errors import CommonErrorCode
 from core.serializers import BooleanField, CharField, DateField, JSONField, StrictInput
 from optimisation.models import RULE_FIELDS, Rule, RuleEvaluation
-from optimisation.rules import KPIS, OPERATORS, SUMS, rule_check
+from optimisation.rules import KPIS, OPERATORS, SUMS, THRESHOLD_MAX_TEXT, THRESHOLD_PATTERN, rule_check
 
 
 class WorkspaceCampaignField(serializers.PrimaryKeyRelatedField):
@@ -27,7 +27,7 @@ CONDITION_SCHEMA = {
             "description": "A number; answered as a decimal string.",
             "anyOf": [
                 {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
-                {"type": "string", "maxLength": 40, "pattern": r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$"},
+                {"type": "string", "maxLength": THRESHOLD_MAX_TEXT, "pattern": THRESHOLD_PATTERN},
             ],
         },
     },

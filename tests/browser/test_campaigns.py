@@ -61,3 +61,24 @@ def test_a_marketer_runs_a_campaign_from_the_admin(page, transactional_db, eager
         "cancelled",
     ]
     assert Campaign.objects.count() == 1
+
+
+def test_a_campaigns_times_read_the_same_in_the_list_and_on_its_page(page, transactional_db):
+    """The list and the page agree, in the workspace's zone, and the header names it."""
+    from datetime import UTC, datetime, timedelta
+
+    from accounts.models import Workspace
+
+    workspace = make_workspace(slug="nyc")
+    Workspace.objects.filter(pk=workspace.pk).update(time_zone="America/New_York")
+    start = datetime(2026, 7, 1, 14, 48, tzinfo=UTC)  # 10:48 in New York
+    make_campaign(workspace=workspace, name="Soldes", starts_at=start, ends_at=start + timedelta(days=30))
+    log_in(page, member(workspace, Role.MARKETER))
+    page.goto("/admin/campaigns/campaign/")
+    expect(page.locator("#cible-time-zone")).to_have_text("Times in America/New_York")
+    row = page.locator("#result_list tbody tr", has_text="Soldes")
+    expect(row.locator("td.field-starts_at")).to_contain_text("10:48")
+    row.get_by_role("link", name="Soldes").click()
+    expect(page.locator("#cible-time-zone")).to_have_text("Times in America/New_York")
+    expect(page.locator("#id_starts_at_0")).to_have_value("2026-07-01")
+    expect(page.locator("#id_starts_at_1")).to_have_value("10:48:00")
