@@ -8,11 +8,10 @@ expect. The export row is the log: who, when, which version, how many.
 
 import io
 import json
-import logging
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.db.models import Value
 from django.http import FileResponse, Http404
 from django.utils import timezone
@@ -22,7 +21,7 @@ from audiences.errors import AudienceErrorCode
 from audiences.models import AudienceExport, AudienceExportMember, AudienceMember
 from core import csvfiles
 from core.errors import CommonErrorCode, json_literal
-from core.leases import lease_heartbeat, lease_release, lease_take
+from core.leases import lease_fail, lease_heartbeat, lease_release, lease_take
 from core.sql import insert_select
 from customers.models import Channel, Profile
 from customers.normalise import normalised_identifiers, sha256_identifier
@@ -31,7 +30,6 @@ from privacy.models import ConsentPurpose
 from privacy.selectors import profiles_reachable
 from segments.models import Segment
 
-logger = logging.getLogger(__name__)
 EXPORT_CHUNK = 5_000  # rows fetched per round trip while the file is written
 
 
@@ -137,19 +135,8 @@ def _export(export: AudienceExport, token) -> AudienceExport:
                 row_count=rows,
                 finished_at=timezone.now(),
             )
-    except OperationalError:
-        lease_release(model=AudienceExport, pk=export.pk, token=token, status=AudienceExport.Status.QUEUED)
-        raise  # transient: the task retries
     except Exception as exc:
-        logger.exception("Export %s failed", export.pk)
-        lease_release(
-            model=AudienceExport,
-            pk=export.pk,
-            token=token,
-            status=AudienceExport.Status.FAILED,
-            error=str(exc)[:2000],
-            finished_at=timezone.now(),
-        )
+        lease_fail(model=AudienceExport, pk=export.pk, token=token, exc=exc, finished_at=timezone.now())
     return AudienceExport.objects.get(pk=export.pk)
 
 

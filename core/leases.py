@@ -19,9 +19,12 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import ClassVar
 
-from django.db import connection, models, transaction
+from django.conf import settings
+from django.db import OperationalError, connection, models, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Now
+
+from core.sql import is_statement_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +90,40 @@ def lease_release(*, model: type[models.Model], pk: int, token: uuid.UUID, **cha
             lease_token=None, lease_expires_at=None, **changes
         )
     )
+
+
+UNEXPECTED = "Unexpected error ({}); the team has been told."
+
+
+def lease_fail(
+    *,
+    model: type[models.Model],
+    pk: int,
+    token: uuid.UUID,
+    exc: BaseException,
+    expected: tuple[type[BaseException], ...] = (),
+    **changes,
+) -> None:
+    """What a leased job does when its work raised `exc` (call it from the `except` block):
+
+    - a transient database error (a dropped connection, a deadlock): the job goes back to its
+      queued status with the lease released, and `exc` is raised again so that the task retries;
+    - a statement its timeout stopped: failed, saying so (the same query would run as long again);
+    - an `expected` refusal (a bad file, a bad parameter): failed with its message;
+    - anything else: logged with its traceback, failed naming the error's type only.
+    The failure goes in the model's `lease_failure_field`, with `changes` (a finishing time...)."""
+    if isinstance(exc, OperationalError) and not is_statement_timeout(exc):
+        lease_release(model=model, pk=pk, token=token, status=model.lease_queued_status)  # type: ignore[attr-defined]
+        raise exc
+    if is_statement_timeout(exc):
+        message = f"A query ran longer than {settings.CIBLE_TASK_STATEMENT_TIMEOUT:g} s and was stopped."
+    elif isinstance(exc, expected):
+        message = str(exc)
+    else:
+        logger.error("%s %s failed", model._meta.verbose_name, pk, exc_info=exc)
+        message = UNEXPECTED.format(type(exc).__name__)
+    field = model.lease_failure_field  # type: ignore[attr-defined]
+    lease_release(model=model, pk=pk, token=token, status="failed", **{field: message[:2000]}, **changes)
 
 
 class Heartbeat:

@@ -1,16 +1,15 @@
 import hashlib
-import logging
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
 
 from accounts.models import Workspace
 from core.errors import CommonErrorCode, Conflict
-from core.leases import lease_heartbeat, lease_release, lease_take
+from core.leases import lease_fail, lease_heartbeat, lease_release, lease_take
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.models import (
@@ -28,8 +27,6 @@ from customers.models import (
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
 from customers.signals import profile_merging
-
-logger = logging.getLogger(__name__)
 
 # Fields a profile merge fills on the survivor when the survivor has none.
 _MERGE_FILL = tuple(name for name in (*PROFILE_CONTACT_FIELDS, *PROFILE_FACET_FIELDS) if name != "gender")
@@ -262,22 +259,9 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             result = csv_import(
                 workspace=job.workspace, kind=job.kind, text=job.content, content_sha256=job.content_sha256
             )
-        except OperationalError:
-            lease_release(model=ImportJob, pk=job.pk, token=token, status=ImportJob.Status.PENDING)
-            raise  # transient (database restarting...): the task retries and the job resumes
-        except Exception as exc:
-            # Never leave a job "running" for ever: the marketer sees why it stopped.
-            if not isinstance(exc, CsvFormatError):
-                logger.exception("Import job %s failed", job.pk)
-            lease_release(
-                model=ImportJob,
-                pk=job.pk,
-                token=token,
-                status=ImportJob.Status.FAILED,
-                failure=str(exc)
-                if isinstance(exc, CsvFormatError)
-                else f"Unexpected error ({type(exc).__name__}); the team has been told.",
-                finished_at=timezone.now(),
+        except Exception as exc:  # never left running for ever: the marketer sees why it stopped
+            lease_fail(
+                model=ImportJob, pk=job.pk, token=token, exc=exc, expected=(CsvFormatError,), finished_at=timezone.now()
             )
         else:
             lease_release(

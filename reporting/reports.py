@@ -1,7 +1,6 @@
 """Reports: the roll-up filtered and grouped, with the KPIs, reach and frequency; CSV; report jobs."""
 
 import io
-import logging
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -9,7 +8,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import OperationalError
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
 from django.utils import timezone
@@ -18,12 +16,10 @@ from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
 from core import csvfiles
 from core.errors import CommonErrorCode
-from core.leases import lease_heartbeat, lease_release, lease_take
+from core.leases import lease_fail, lease_heartbeat, lease_release, lease_take
 from reporting.kpis import KPI_NAMES, frequency, kpis
 from reporting.models import DailyRollup, ReportJob
 from segments.models import Segment
-
-logger = logging.getLogger(__name__)
 
 GROUPS = ("day", "campaign", "target", "segment", "channel")
 CENT = Decimal("0.01")
@@ -277,19 +273,26 @@ def report_job_run(*, job_id: int) -> ReportJob:
             query = ReportQuery.from_parameters(job.workspace, job.parameters)
             rows = report_rows(query=query)
             content = report_csv(rows=rows, columns=report_columns(query=query))
-        except OperationalError:
-            lease_release(model=ReportJob, pk=job.pk, token=token, status=ReportJob.Status.QUEUED)
-            raise  # transient: the task retries
-        except (ValidationError, ValueError, TypeError) as exc:
-            outcome: dict[str, Any] = {"status": ReportJob.Status.FAILED, "error": str(exc)}
-        except Exception as exc:
-            # Never left running for ever: the marketer sees that it stopped.
-            logger.exception("Report job %s failed", job.pk)
-            outcome = {"status": ReportJob.Status.FAILED, "error": f"Unexpected error ({type(exc).__name__})."}
+        except Exception as exc:  # never left running for ever: the marketer sees that it stopped, and why
+            lease_fail(
+                model=ReportJob,
+                pk=job.pk,
+                token=token,
+                exc=exc,
+                expected=(ValidationError, ValueError, TypeError),
+                finished_at=timezone.now(),
+            )
         else:
             job.file.save(f"report-{job.workspace.slug}-{job.pk}.csv", ContentFile(content.encode()), save=False)
-            outcome = {"status": ReportJob.Status.DONE, "rows": len(rows), "file": job.file.name}
-        lease_release(model=ReportJob, pk=job.pk, token=token, finished_at=timezone.now(), **outcome)
+            lease_release(
+                model=ReportJob,
+                pk=job.pk,
+                token=token,
+                finished_at=timezone.now(),
+                status=ReportJob.Status.DONE,
+                rows=len(rows),
+                file=job.file.name,
+            )
     job.refresh_from_db()
     return job
 

@@ -1,22 +1,19 @@
 """Quantification services: the index table computed by a worker, and the macro-segment it suggests."""
 
-import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from core.leases import lease_heartbeat, lease_release, lease_take
-from core.sql import is_statement_timeout, statement_timeout
+from core.leases import lease_fail, lease_heartbeat, lease_release, lease_take
+from core.sql import statement_timeout
 from customers.models import Profile
 from segments.analysis import Thresholds, defining_criteria, row_rule, segment_index
 from segments.compiler import compile_definition
 from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
 from segments.selectors import compile_context
-
-logger = logging.getLogger(__name__)
 
 
 def segment_analysis_request(
@@ -87,27 +84,8 @@ def _analyse(analysis: SegmentAnalysis, token) -> None:
                 thresholds=thresholds,
                 defining=defining,
             )
-    except OperationalError as exc:
-        if is_statement_timeout(exc):  # not transient: recorded, never retried
-            lease_release(
-                model=SegmentAnalysis,
-                pk=analysis.pk,
-                token=token,
-                status=SegmentAnalysis.Status.FAILED,
-                error=f"A query ran longer than {settings.CIBLE_TASK_STATEMENT_TIMEOUT:g} s and was stopped.",
-            )
-            return
-        lease_release(model=SegmentAnalysis, pk=analysis.pk, token=token, status=SegmentAnalysis.Status.QUEUED)
-        raise  # transient: the task retries
     except Exception as exc:
-        logger.exception("Analysis of segment %s failed", analysis.segment_id)
-        lease_release(
-            model=SegmentAnalysis,
-            pk=analysis.pk,
-            token=token,
-            status=SegmentAnalysis.Status.FAILED,
-            error=str(exc)[:2000],
-        )
+        lease_fail(model=SegmentAnalysis, pk=analysis.pk, token=token, exc=exc)
         return
     lease_release(
         model=SegmentAnalysis,

@@ -4,13 +4,12 @@ carry out an erasure, and see it in the audit log."""
 import json
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
 from accounts.models import Role
 from customers.models import Profile
 from customers.services import profile_create
-from privacy.models import AuditEntry, DataSubjectRequest
+from privacy.models import AuditEntry, DataSubjectRequest, RetentionPolicy
 from tests.browser.helpers import ARTIFACTS, log_in, member
 from tests.factories import make_consent, make_event, make_workspace
 
@@ -85,4 +84,4 @@ def test_the_privacy_officer_answers_access_and_erasure_requests_in_the_admin(pa
     page.fill("#id_events_months", "13")
     page.click("input[name=_continue]")
     expect(page.locator("#cible-processing")).to_contain_text("Events are deleted after 13 months.")
-    assert settings.MEDIA_ROOT
+    assert RetentionPolicy.objects.get(workspace=workspace).events_months == 13

@@ -140,3 +140,36 @@ def test_a_finished_analysis_is_not_computed_again_by_a_redelivered_task(
     segment_analysis_run(segment_id=segment.pk)  # the same task, delivered again
     analysis.refresh_from_db()
     assert (analysis.status, analysis.computed_at) == ("ready", computed)
+
+
+def test_a_failed_job_is_released_the_one_way_every_kind_shares(workspace):
+    """lease_fail: a transient database error queues the job again and raises; a refusal the job
+    expects is its message; anything else names only the error's type; the lease is released."""
+    from django.core.exceptions import ValidationError
+    from django.db import OperationalError
+
+    from core.leases import UNEXPECTED, lease_fail
+
+    job = import_job_create(workspace=workspace, kind="profiles", filename="p.csv", content=b"external_id\nA\n")
+
+    def taken() -> uuid.UUID:
+        ImportJob.objects.filter(pk=job.pk).update(status="running")
+        token = lease_take(queryset=ImportJob.objects.filter(pk=job.pk))
+        assert token is not None
+        return token
+
+    token = taken()
+    with pytest.raises(OperationalError):
+        lease_fail(model=ImportJob, pk=job.pk, token=token, exc=OperationalError("server closed the connection"))
+    job.refresh_from_db()
+    assert (job.status, job.lease_token, job.failure) == ("pending", None, "")
+    token = taken()
+    refusal = ValidationError("Line 2: a cell is too long.")
+    lease_fail(model=ImportJob, pk=job.pk, token=token, exc=refusal, expected=(ValidationError,))
+    job.refresh_from_db()
+    assert (job.status, job.lease_token, job.failure) == ("failed", None, "['Line 2: a cell is too long.']")
+    token = taken()
+    lease_fail(model=ImportJob, pk=job.pk, token=token, exc=KeyError("secret-value"), finished_at=timezone.now())
+    job.refresh_from_db()
+    assert job.failure == UNEXPECTED.format("KeyError") and "secret-value" not in job.failure
+    assert job.finished_at is not None
