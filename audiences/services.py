@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, connection, transaction
+from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -29,7 +29,7 @@ from audiences.errors import AudienceErrorCode
 from audiences.models import Audience, AudienceMember, AudienceRun
 from audiences.signals import audience_computed
 from core.leases import MAX_RECOVERIES, lease_expired, lease_heartbeat, lease_take
-from core.sql import is_statement_timeout, statement_timeout
+from core.sql import insert_select, is_statement_timeout, statement_timeout
 from customers.models import Profile
 from privacy.models import Suppression
 from privacy.selectors import contactable_counts, profiles_unsuppressed
@@ -261,13 +261,12 @@ def _compute_bounded(segment: Segment, audience: Audience, run: AudienceRun, tok
 
 
 def _insert_version(audience: Audience, version: int, members) -> None:
-    sql, params = members.values("pk").query.sql_with_params()
-    table = connection.ops.quote_name(AudienceMember._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (workspace_id, audience_id, version, profile_id) SELECT %s, %s, %s, m.* FROM ({sql}) m",
-            [audience.workspace_id, audience.pk, version, *params],
-        )
+    insert_select(
+        AudienceMember,
+        ["profile"],
+        members.values("pk"),
+        fixed={"workspace": audience.workspace_id, "audience": audience.pk, "version": version},
+    )
 
 
 def _diff(audience_id: int, previous: int, version: int) -> tuple[int, int]:

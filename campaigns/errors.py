@@ -19,3 +19,4 @@ class CampaignErrorCode(StrEnum):
     NOT_EDITABLE = "not_editable"
     OVER_100 = "over_100"
     TOO_SHORT = "too_short"
+    URL_REQUIRED = "url_required"  # a webhook connector names its receiver

@@ -190,10 +190,25 @@ def json_text(value: Any) -> str:
         return json.dumps(value, separators=(",", ":"))
 
 
-def insert_select(model, columns: list[str], rows: QuerySet, *, ignore_conflicts: bool = False) -> int:
-    """INSERT INTO model (columns) SELECT ...: `rows` yields the values in the columns' order."""
+def insert_select(
+    model,
+    columns: list[str],
+    rows: QuerySet,
+    *,
+    ignore_conflicts: bool = False,
+    fixed: Mapping[str, Any] | None = None,
+) -> int:
+    """INSERT INTO model (columns) SELECT ...: `rows` yields the values in the columns' order.
+
+    `fixed` gives columns the same value on every row ({"audience": 7, "version": 3}), placed
+    before `columns`; `rows` is then read as a subquery, so it may be a UNION, which Django
+    cannot annotate with constants."""
     sql, params = rows.query.sql_with_params()
-    fields = [model._meta.get_field(name) for name in columns]
+    fixed = dict(fixed or {})
+    fields = [model._meta.get_field(name) for name in [*fixed, *columns]]
+    if fixed:
+        sql = f"SELECT {', '.join(['%s'] * len(fixed))}, m.* FROM ({sql}) m"
+        params = (*fixed.values(), *params)
     qn = connection.ops.quote_name
     tail = " ON CONFLICT DO NOTHING" if ignore_conflicts else ""
     with connection.cursor() as cursor:

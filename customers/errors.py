@@ -26,3 +26,4 @@ class CustomerErrorCode(StrEnum):
     NULL_CHARACTER = CommonErrorCode.NULL_CHARACTER
     ENCODING = "encoding"
     IMMUTABLE = "immutable"
+    DUPLICATE_OPTION = "duplicate_option"  # a value listed twice among declared options

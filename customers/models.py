@@ -224,7 +224,13 @@ def validate_options(options: object, *, texts_only: bool) -> None:
             refuse(f"Option {n + 1}: the label must be a text of 1 to {MAX_OPTION_TEXT} characters.")
         key = (type(value) is bool, value)
         if key in seen:
-            refuse(f"Option {n + 1}: the value {value!r} is listed twice.")
+            raise ValidationError(
+                {
+                    "options": ValidationError(
+                        f"Option {n + 1}: the value {value!r} is listed twice.", code=CustomerErrorCode.DUPLICATE_OPTION
+                    )
+                }
+            )
         seen.add(key)
 
 

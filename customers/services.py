@@ -1,4 +1,5 @@
 import hashlib
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.core.exceptions import ValidationError
@@ -12,6 +13,7 @@ from core.errors import CommonErrorCode, Conflict
 from core.leases import lease_fail, lease_heartbeat, lease_release, lease_take
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
+from customers.ingestion import attributes_validate
 from customers.models import (
     PROFILE_CONTACT_FIELDS,
     PROFILE_FACET_FIELDS,
@@ -76,6 +78,35 @@ def profile_update(*, profile: Profile, **fields: Any) -> Profile:
     _validated_save(profile)
     _identities_from_contact(profile)
     return profile
+
+
+# What a rectification (GDPR Art. 16) may correct: what describes the person, not the sending system's id.
+RECTIFIABLE_FIELDS = ("lifecycle_stage", *PROFILE_CONTACT_FIELDS, *PROFILE_FACET_FIELDS, "attributes")
+
+
+@transaction.atomic
+def profile_rectify(*, profile: Profile, changes: Mapping[str, Any]) -> list[str]:
+    """Correct a person's profile from plain values, under the rules of every profile write; each
+    refusal names its field. Returns the fields corrected."""
+    unknown = sorted(set(changes) - set(RECTIFIABLE_FIELDS))
+    if unknown:
+        raise ValidationError(
+            {
+                name: ValidationError(
+                    f"Not a field a rectification corrects; use {', '.join(RECTIFIABLE_FIELDS)}.",
+                    code=CommonErrorCode.UNKNOWN_FIELD,
+                )
+                for name in unknown
+            }
+        )
+    fields = {name: value.strip() if isinstance(value, str) else value for name, value in changes.items()}
+    if "attributes" in fields:
+        try:
+            fields["attributes"] = attributes_validate(workspace=profile.workspace, value=fields["attributes"])
+        except ValidationError as exc:
+            raise ValidationError({"attributes": exc.messages}) from exc
+    profile_update(profile=profile, **fields)
+    return sorted(fields)
 
 
 def _identities_from_contact(profile: Profile) -> None:

@@ -276,24 +276,16 @@ def _access(request: DataSubjectRequest, by) -> tuple[dict, str]:
 
 
 def _rectification(request: DataSubjectRequest, by) -> tuple[dict, str]:
-    from customers.api.serializers import ProfileInput
-    from customers.services import profile_update
+    from customers.services import profile_rectify
 
     if not request.changes:
         raise ValidationError(
             {"changes": ValidationError("Give the fields to correct.", code=PrivacyErrorCode.NO_CHANGES)}
         )
-    profile = _subject(request)
-    data = ProfileInput(instance=profile, data=request.changes, partial=True, context={"workspace": request.workspace})
-    if not data.is_valid():
-        raise ValidationError({"changes": ValidationError(json.dumps(data.errors), code=CommonErrorCode.INVALID)})
-    unknown = set(request.changes) - set(data.validated_data)
-    if unknown:
-        raise ValidationError(
-            {"changes": ValidationError(f"Unknown fields: {sorted(unknown)}.", code=CommonErrorCode.INVALID)}
-        )
-    profile_update(profile=profile, **data.validated_data)
-    fields = sorted(data.validated_data)
+    try:
+        fields = profile_rectify(profile=_subject(request), changes=request.changes)
+    except ValidationError as exc:  # each refusal on its field of the changes
+        raise ValidationError({f"changes.{name}": errors for name, errors in exc.error_dict.items()}) from exc
     return {"fields": fields}, f"Corrected: {', '.join(fields)}."
 
 

@@ -262,6 +262,7 @@ PER_ITEM_VALIDATION = re.compile(r"^/api/workspaces/\{workspace\}/ingest/")
 DATA_STATE_CODES = {
     "does_not_exist",
     "unique",
+    "unique_together",  # a row with the same key exists (reported with another refusal: a 400)
     "protected",
     "conflict",
     "illegal_transition",
@@ -307,7 +308,9 @@ SEMANTIC_CODES = {"invalid_phone", "invalid_email", "invalid_identifier", "encod
 # with its longitude, a dynamic segment with its rules.
 SEMANTIC_CODES |= {"end_before_start", "coordinates_pair", "rules_required", "secret_required", "too_short"}
 # What a rule's action needs (a change for a budget action, an address for a notification).
-SEMANTIC_CODES |= {"change_required", "notify_target_required"}
+SEMANTIC_CODES |= {"change_required", "notify_target_required", "url_required"}
+# Distinct values of a list by one of their keys (a survey question's options): beyond uniqueItems.
+SEMANTIC_CODES |= {"duplicate_option"}
 
 
 def _codes(node) -> set[str]:

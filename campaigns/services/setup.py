@@ -194,7 +194,7 @@ def connector_check(*, kind: str, url: str, secret: str) -> None:
         return
     errors = {}
     if not url:
-        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code=CommonErrorCode.REQUIRED)
+        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code=CampaignErrorCode.URL_REQUIRED)
     if len(secret or "") < 16:
         errors["secret"] = ValidationError(
             "A webhook needs a secret of 16 characters or more.", code=CampaignErrorCode.TOO_SHORT

@@ -22,7 +22,7 @@ from core.serializers import (
     StrictInput,
 )
 from customers.errors import CustomerErrorCode
-from customers.ingestion import MAX_ORDER_ITEMS, attributes_validate
+from customers.ingestion import MAX_ITEM_IDENTITIES, MAX_LIST_ATTRIBUTE, MAX_ORDER_ITEMS, attributes_validate
 from customers.models import (
     MAX_ANSWER_ITEMS,
     MAX_ANSWER_TEXT,
@@ -32,6 +32,7 @@ from customers.models import (
     AttributeDefinition,
     Event,
     Identity,
+    IdentityType,
     ImportJob,
     Order,
     Profile,
@@ -74,10 +75,44 @@ class ProfileOutput(serializers.ModelSerializer):
         fields = ["id", *PROFILE_WRITABLE, "age", "created_at", "updated_at"]
 
 
+NO_NUL = "^[^\\x00]*$"
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Attribute values by key, each key a defined attribute, each value of its type "
+        "(null removes it).",
+        "additionalProperties": {
+            "nullable": True,
+            "anyOf": [
+                {"type": "string", "maxLength": 500, "pattern": NO_NUL},
+                {"type": "number", "minimum": -(2**63), "maximum": 2**63 - 1},
+                {"type": "boolean"},
+                {
+                    "type": "array",
+                    "maxItems": MAX_LIST_ATTRIBUTE,
+                    "items": {"type": "string", "maxLength": 200, "pattern": NO_NUL},
+                },
+            ],
+        },
+    }
+)
+class AttributeValuesField(JSONObjectField):
+    pass
+
+
+class IngestIdentity(StrictInput, serializers.Serializer):
+    type = serializers.ChoiceField(choices=IdentityType.choices)
+    value = CharField(max_length=254, help_text="Normalised on the way in: e-mails lower-cased, phones in E.164.")
+
+
 class ProfileInput(StrictInput, serializers.ModelSerializer):
     """Field types for a single profile; attribute values are checked against their definitions."""
 
-    attributes = JSONObjectField(required=False, help_text="Attribute values by key (each key a defined attribute).")
+    attributes = AttributeValuesField(
+        required=False, help_text="Attribute values by key (each key a defined attribute)."
+    )
 
     class Meta:
         model = Profile
@@ -304,8 +339,8 @@ class IngestProfileItem(StrictInput, serializers.Serializer):
     country = CharField(required=False, min_length=2, max_length=2)
     latitude = serializers.FloatField(required=False, allow_null=True)
     longitude = serializers.FloatField(required=False, allow_null=True)
-    attributes = serializers.DictField(required=False)
-    identities = ListField(child=serializers.DictField(), required=False, max_length=20)
+    attributes = AttributeValuesField(required=False)
+    identities = ListField(child=IngestIdentity(), required=False, max_length=MAX_ITEM_IDENTITIES)
 
 
 class IngestEventItem(StrictInput, serializers.Serializer):

@@ -14,6 +14,8 @@ names are importable from here.
 from customers.ingestion.batches import INGESTERS, attributes_validate, events_ingest, orders_ingest, profiles_ingest
 from customers.ingestion.readers import (
     EVENT_READERS,
+    MAX_ITEM_IDENTITIES,
+    MAX_LIST_ATTRIBUTE,
     MAX_ORDER_ITEMS,
     ORDER_READERS,
     PROFILE_READERS,
@@ -25,6 +27,8 @@ from customers.ingestion.readers import (
 __all__ = [
     "EVENT_READERS",
     "INGESTERS",
+    "MAX_ITEM_IDENTITIES",
+    "MAX_LIST_ATTRIBUTE",
     "MAX_ORDER_ITEMS",
     "ORDER_READERS",
     "PROFILE_READERS",

@@ -36,6 +36,7 @@ from customers.normalise import normalise_email, normalise_identity, normalise_p
 MAX_PROPERTIES_KEYS = 100
 MAX_ORDER_ITEMS = 500
 MAX_LIST_ATTRIBUTE = 100
+MAX_ITEM_IDENTITIES = 50  # explicit identities of one profile item
 _COUNTRY = re.compile(r"[A-Z]{2}")
 
 
@@ -276,8 +277,10 @@ def attributes_read(value: Any, ctx: ReadContext) -> dict:
 def _identities(value: Any, ctx: ReadContext) -> list[tuple[str, str]]:
     if value is None:
         return []
-    if not isinstance(value, list) or len(value) > 50:
-        raise ValidationError("Expected a list of at most 50 {type, value} objects.", code=Code.NOT_A_LIST)
+    if not isinstance(value, list) or len(value) > MAX_ITEM_IDENTITIES:
+        raise ValidationError(
+            f"Expected a list of at most {MAX_ITEM_IDENTITIES} {{type, value}} objects.", code=Code.NOT_A_LIST
+        )
     out = []
     for entry in value:
         if not isinstance(entry, dict) or set(entry) != {"type", "value"}:

@@ -86,7 +86,10 @@ def test_rectification_goes_through_the_profile_rules(workspace, officer):
         format="json",
     ).json()
     refused = officer.post(url("privacy-request-complete", created["id"]))
-    assert refused.status_code == 400 and "changes" in refused.json()
+    assert refused.status_code == 400 and refused.json()["changes.email"][0]["code"] == "invalid_email", refused.json()
+    officer.patch(url("privacy-request-detail", created["id"]), {"changes": {"external_id": "X"}}, format="json")
+    unknown = officer.post(url("privacy-request-complete", created["id"])).json()
+    assert unknown["changes.external_id"][0]["code"] == "unknown_field"
     assert DataSubjectRequest.objects.get(pk=created["id"]).status == "received"
     officer.patch(
         url("privacy-request-detail", created["id"]),
