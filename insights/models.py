@@ -15,7 +15,7 @@ from django.db.models import Max, Q
 
 from accounts.models import Workspace
 from core.leases import LeasedJob
-from core.personal_data import PersonalData
+from core.personal_data import AGGREGATE_FLOOR, DerivedData, PersonalData
 from customers.models import Channel, Profile
 from privacy.models import ConsentPurpose
 from segments.models import JobStatus, Segment
@@ -99,6 +99,14 @@ class FeatureSet(models.Model):
     table was last refreshed. A new definition (new regions, categories, questions) rebuilds
     the whole table under a new version; otherwise a refresh recomputes only the profiles
     whose features may have changed."""
+
+    derived_data = DerivedData(
+        fields=("definition",),
+        holds="Region names, attribute values and survey answers, as column labels, shared by at least "
+        "AGGREGATE_FLOOR people when the definition was built.",
+        erasure="Computed again (a features job) when a column shows a value the erased person had.",
+        floor=AGGREGATE_FLOOR,
+    )
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="feature_set")
     version = models.PositiveIntegerField(default=0)
@@ -265,6 +273,14 @@ class PersonaRun(LearningRun):
 class Persona(models.Model):
     """A cluster kept across runs: a re-run matches centroids, so its segment keeps working."""
 
+    derived_data = DerivedData(
+        fields=("centroid", "profile"),
+        holds="Means and over-represented traits of its members, by feature (labels as in the features).",
+        erasure="Aggregates of the cluster; learnt again at the next persona run, on the features without "
+        "the erased person.",
+        floor=AGGREGATE_FLOOR,
+    )
+
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     number = models.PositiveSmallIntegerField(help_text="Its identity across runs, within the workspace.")
     name = models.CharField(max_length=120)
@@ -314,6 +330,13 @@ class PersonaMember(models.Model):
 class PredictiveModel(models.Model):
     """A calibrated model of p(target | features): membership of a segment, or a purchase (churn)
     in the next N days. Its scores are a criterion of the rule language and drive fine targets."""
+
+    derived_data = DerivedData(
+        fields=("importances", "excluded"),
+        holds="Feature labels (as in the features) and their weights.",
+        erasure="Aggregates of the training set; trained again at the model's next refresh.",
+        floor=AGGREGATE_FLOOR,
+    )
 
     class Kind(models.TextChoices):
         MEMBERSHIP = "membership", "Membership of a segment"

@@ -1,14 +1,17 @@
 """How insights takes part in what lower apps do: recomputed audiences, merges, erasure and
 access requests. Connected in InsightsConfig.ready."""
 
+import json
 from typing import Any
 
 from django.db import models
 
 from accounts.models import Workspace
 from core.sql import rows_reassign
+from customers.models import Profile, SurveyResponse
 from insights.jobs import job_request
 from insights.models import (
+    FeatureSet,
     InsightJob,
     Lookalike,
     LookalikeMember,
@@ -52,11 +55,33 @@ def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
     }
 
 
-def profiles_erasing(sender, *, profile_ids: list[int], **kwargs) -> dict[str, int]:
-    return {
+def profiles_erasing(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> dict[str, int]:
+    recompute = _features_show_their_values(workspace_id, profile_ids)  # read before their rows go
+    done = {
         name: model._default_manager.filter(profile_id__in=profile_ids).delete()[0]
         for model, (name, _) in PER_PROFILE.items()
     }
+    if recompute:
+        job_request(workspace=Workspace.objects.get(pk=workspace_id), kind=InsightJob.Kind.FEATURES)
+    done["feature_definitions"] = int(recompute)
+    return done
+
+
+def _features_show_their_values(workspace_id: int, profile_ids: list[int]) -> bool:
+    """Whether a column of the features names a value these people had: their region, an attribute
+    value, a survey answer (each shared by AGGREGATE_FLOOR people or more when the column was made)."""
+    definition = FeatureSet.objects.filter(workspace_id=workspace_id).values_list("definition", flat=True).first()
+    shown = {json.dumps(column.get("value")) for column in definition or [] if column.get("value") is not None}
+    if not shown:
+        return False
+    theirs: set[str] = set()
+    for region, attributes in Profile.objects.filter(pk__in=profile_ids).values_list("region", "attributes"):
+        theirs.add(json.dumps(region))
+        for value in (attributes or {}).values():
+            theirs.update(json.dumps(item) for item in (value if isinstance(value, list) else [value]))
+    answers = SurveyResponse.objects.filter(profile_id__in=profile_ids).values_list("answer", flat=True)
+    theirs.update(json.dumps(answer) for answer in answers)
+    return bool(shown & theirs)
 
 
 def access_section(profile) -> dict[str, Any]:

@@ -248,3 +248,30 @@ def test_survey_questions_are_declared_through_the_api(workspace, client_for):
     detail = reverse("survey-question-detail", kwargs={"workspace": "maison", "pk": question})
     assert rival.get(detail).status_code in (403, 404)
     assert rival.get(reverse("survey-question-list", kwargs={"workspace": "rival"})).json()["count"] == 0
+
+
+def test_every_store_that_copies_values_of_profiles_declares_it():
+    from core.personal_data import AGGREGATE_FLOOR, DerivedData
+    from insights.models import FeatureSet, Persona, PredictiveModel
+    from segments.models import SegmentAnalysis
+
+    for model in (SegmentAnalysis, FeatureSet, Persona, PredictiveModel):
+        declared = getattr(model, "derived_data", None)
+        assert isinstance(declared, DerivedData), model
+        assert declared.floor == AGGREGATE_FLOOR and declared.erasure, model
+        assert all(model._meta.get_field(name) for name in declared.fields)
+
+
+def test_erasing_a_person_whose_region_is_a_feature_column_computes_the_features_again(workspace):
+    from insights.models import FeatureSet, InsightJob
+
+    bretonne = make_profile(workspace=workspace, region="Bretagne")
+    FeatureSet.objects.create(
+        workspace=workspace,
+        definition=[{"name": "region_0", "facet": "geographic", "label": "Region: Bretagne", "value": "Bretagne"}],
+    )
+    profiles_erase(workspace_id=workspace.pk, profile_ids=[bretonne.pk])
+    assert InsightJob.objects.filter(workspace=workspace, kind="features", status="queued").count() == 1
+    other = make_profile(workspace=workspace, region="Alsace")
+    profiles_erase(workspace_id=workspace.pk, profile_ids=[other.pk])
+    assert InsightJob.objects.filter(workspace=workspace, kind="features").count() == 1
