@@ -345,3 +345,14 @@ def test_a_required_text_of_white_space_only_is_refused_as_the_schema_says(marke
         format="json",
     )
     assert r.status_code == 400 and r.json()["name"][0]["code"] == "blank", r.content
+
+
+def test_a_text_is_measured_as_sent_not_after_its_spaces_are_trimmed(marketer, world):
+    # found by schemathesis: 5 spaces and 254 characters passed a maximum of 254
+    profile = make_profile(workspace=world["campaign"].workspace)
+    r = marketer.post(
+        url("identity-list"), {"profile": profile.pk, "type": "crm", "value": " " * 5 + "x" * 254}, format="json"
+    )
+    assert r.status_code == 400 and r.json()["value"][0]["code"] == "max_length", r.content
+    fits = marketer.post(url("identity-list"), {"profile": profile.pk, "type": "crm", "value": " x "}, format="json")
+    assert fits.status_code == 201 and fits.json()["value"] == "x"
