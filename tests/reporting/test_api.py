@@ -1,20 +1,19 @@
-"""The reporting and rules API: figures in, reports out (JSON and CSV), report jobs, rules, reallocation."""
+"""The reporting API: figures in, reports out (JSON and CSV), report jobs; roles and tenancy across reports and rules."""
 
 import csv
 import io
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
 
 from accounts.models import Role
-from campaigns.models import Campaign, LedgerEntry
+from campaigns.models import LedgerEntry
 from core.time import local_day
-from optimisation.models import Rule, RuleEvaluation
+from optimisation.models import Rule
 from reporting.models import DeliveryFigure, ReportJob
-from reporting.services import rollup_run
-from tests.factories import make_order, make_profile, make_running_campaign, make_touch
+from tests.factories import make_running_campaign
+from tests.reporting.measured import measured_targets, rule_body, two_target_campaign
 
 pytestmark = pytest.mark.django_db
 BASE = "/api/workspaces/maison"
@@ -26,7 +25,7 @@ def day(workspace, days_ago=1):
 
 @pytest.fixture
 def campaign(workspace):
-    return make_running_campaign(workspace=workspace, targets=2, channels=("email", "display"))
+    return two_target_campaign(workspace)
 
 
 def figure(campaign, target=None, **values):
@@ -90,47 +89,7 @@ def test_bad_rows_are_named_by_index_and_field(marketer, campaign, other_workspa
 
 @pytest.fixture
 def measured(workspace, campaign):
-    """Figures on both targets and channels, deliveries and an attributed order."""
-    from reporting.services import figures_ingest
-
-    a, b = campaign.targets.order_by("id")
-    yesterday = local_day(workspace, timezone.now() - timedelta(days=1))
-    figures_ingest(
-        rows=[
-            {
-                "campaign": campaign,
-                "target": a,
-                "channel": "display",
-                "day": yesterday,
-                "source": "dsp",
-                "impressions": 20000,
-                "clicks": 400,
-                "conversions": 20,
-                "spend": Decimal("500.00"),
-                "revenue": Decimal("1750.00"),
-            },
-            {
-                "campaign": campaign,
-                "target": b,
-                "channel": "email",
-                "day": yesterday,
-                "source": "esp",
-                "impressions": 0,
-                "clicks": 0,
-                "conversions": 0,
-                "spend": Decimal("0"),
-                "revenue": Decimal("0"),
-            },
-        ]
-    )
-    people = [make_profile(workspace=workspace) for _ in range(3)]
-    sent = timezone.now() - timedelta(days=1, hours=1)
-    for person in people:
-        make_touch(campaign=campaign, target=b, profile=person, sent_at=sent)
-    make_touch(campaign=campaign, target=b, profile=people[0], sent_at=sent + timedelta(minutes=5))
-    make_order(profile=people[0], ordered_at=sent + timedelta(hours=2), amount="64.00")
-    rollup_run(workspace=workspace)
-    return campaign, a, b
+    return measured_targets(workspace, campaign)
 
 
 def test_a_report_grouped_by_channel_has_kpis_reach_and_frequency(marketer, measured):
@@ -230,73 +189,6 @@ def test_attribution_settings(marketer, viewer):
     assert r.json()["click_window"] == [
         {"message": "Expected an ISO 8601 duration such as PT30M, PT1H or P7D.", "code": "invalid"}
     ]
-
-
-def rule_body(campaign, **fields):
-    body = {
-        "name": "Cut poor ROAS",
-        "campaign": campaign.pk,
-        "conditions": [{"kpi": "roas", "days": 7, "operator": "lt", "threshold": "4"}],
-        "basis": "reported",
-        "min_impressions": 1000,
-        "action": "budget_percent",
-        "change_percent": "-20",
-        "budget_min": "100.00",
-        "schedule": "30min",
-    }
-    body.update(fields)
-    return body
-
-
-def test_rules_preview_run_and_history(marketer, measured, workspace):
-    campaign, a, b = measured
-    Campaign.objects.filter(pk=campaign.pk).update(budget_total=Decimal("2000.00"))
-    r = marketer.post(f"{BASE}/rules/", rule_body(campaign), format="json")
-    assert r.status_code == 201, r.json()
-    rule_id = r.json()["id"]
-    preview = marketer.post(f"{BASE}/rules/{rule_id}/preview/").json()
-    assert preview[0]["would_act"] and preview[0]["plan"] == "total budget 2000.00 -> 1600.00 EUR"
-    assert preview[0]["conditions"][0]["value"] == "3.5000"
-    assert not RuleEvaluation.objects.exists()
-    ran = marketer.post(f"{BASE}/rules/{rule_id}/run/").json()
-    assert ran[0]["outcome"] == "acted" and ran[0]["source"] == "manual"
-    assert Campaign.objects.get(pk=campaign.pk).budget_total == Decimal("1600.00")
-    history = marketer.get(f"{BASE}/rules/{rule_id}/evaluations/").json()
-    assert history["count"] == 1 and history["results"][0]["seen"]["conditions"][0]["holds"] is True
-    assert marketer.get(f"{BASE}/campaigns/{campaign.pk}/rule-evaluations/").json()["count"] == 1
-
-
-@pytest.mark.parametrize(
-    "fields, field",
-    [
-        ({"conditions": [{"kpi": "roas", "operator": "lt"}]}, "conditions[0].threshold"),
-        ({"action": "budget_percent", "change_percent": None}, "change_percent"),
-        ({"action": "notify"}, "notify_url"),
-        ({"notify_url": "https://hooks.example.com/x"}, "notify_secret"),
-        ({"budget_min": "500", "budget_max": "100"}, "budget_max"),
-        ({"schedule": "weekly"}, "schedule"),
-        ({"action": "explode"}, "action"),
-    ],
-)
-def test_bad_rules_are_a_400_naming_the_field(marketer, campaign, fields, field):
-    r = marketer.post(f"{BASE}/rules/", rule_body(campaign, **fields), format="json")
-    assert r.status_code == 400 and field in r.json(), r.json()
-    assert not Rule.objects.exists()
-
-
-def test_reallocation_recommend_and_apply(marketer, viewer, workspace, measured):
-    campaign, a, b = measured
-    url = f"{BASE}/campaigns/{campaign.pk}/reallocation/?basis=reported&learning_conversions=0&min_share=10"
-    plan = viewer.get(url).json()
-    rows = {row["target"]: row for row in plan["targets"]}
-    # b spent nothing: learning, keeps 50 %; a alone keeps its 50 %
-    assert rows[b.pk]["learning"] is True and plan["moves"] == 0
-    assert viewer.post(f"{BASE}/campaigns/{campaign.pk}/reallocate/", {}, format="json").status_code == 403
-    r = marketer.post(
-        f"{BASE}/campaigns/{campaign.pk}/reallocate/", {"basis": "reported", "reason": "test"}, format="json"
-    )
-    assert r.status_code == 200 and r.json()["moves"] == 0
-    assert marketer.get(f"{BASE}/campaigns/{campaign.pk}/reallocation/?days=0").status_code == 400
 
 
 def test_viewers_read_and_cannot_write(viewer, campaign, measured):

@@ -275,3 +275,23 @@ def test_erasing_a_person_whose_region_is_a_feature_column_computes_the_features
     other = make_profile(workspace=workspace, region="Alsace")
     profiles_erase(workspace_id=workspace.pk, profile_ids=[other.pk])
     assert InsightJob.objects.filter(workspace=workspace, kind="features").count() == 1
+
+
+def test_the_admin_shows_the_segments_own_criteria_first_and_apart(
+    marketer, workspace, base, eager_tasks, django_capture_on_commit_callbacks
+):
+    from django.test import Client
+
+    segment, _ = base
+    analyse(marketer, segment, django_capture_on_commit_callbacks)
+    user = make_user(workspace=workspace, role=Role.MARKETER)
+    user.is_staff = True
+    user.save()
+    browser = Client()
+    browser.force_login(user)
+    page = browser.get(f"/admin/segments/segment/{segment.pk}/change/").content.decode()
+    defining, findings = page.index('id="cible-defining-table"'), page.index('id="cible-findings-table"')
+    assert defining < findings
+    own = page[defining:findings]
+    assert "Female" in own and "Canal préféré" not in own
+    assert "Canal préféré: Application mobile".split(": ")[1] in page[findings:]
