@@ -27,9 +27,14 @@ from datetime import datetime
 from decimal import Decimal
 
 import numpy as np
-from django.db import connection
+from django.db import connection, transaction
+from django.utils import timezone
 
+from core.sql import arrays_copy
+from core.statistics import rows_written
+from insights.models import ClvRun, ClvScore
 from privacy.models import ConsentPurpose, ConsentRecord, ConsentStatus
+from segments.models import JobStatus
 
 UNITS = {"days": 1.0, "weeks": 7.0}
 
@@ -171,3 +176,170 @@ def gamma_gamma_fit(summary: Summary):
 def fitted_parameters(model, names: tuple[str, ...]) -> dict[str, float]:
     summary = model.fit_summary()
     return {name: float(summary[name]) for name in names}
+
+
+# --- a run: fit, score every customer, keep the current and the previous run ---------------------
+
+# Fewer customers than this, or fewer repeat customers, and the models are not fitted: the run
+# fails saying so rather than reporting estimates from a handful of people.
+MIN_CUSTOMERS = 30
+MIN_REPEAT_CUSTOMERS = 10
+# Gamma-Gamma assumes the value of a purchase independent of the frequency; past this correlation
+# (in absolute value, repeat customers) the run warns.
+CORRELATION_WARNING = 0.3
+TIME_UNITS = {"days": "D", "weeks": "W"}
+
+
+def _mean(draws) -> np.ndarray:
+    """A MAP fit's prediction (one chain, one draw) as a plain array, in the data's order."""
+    return np.asarray(draws.mean(("chain", "draw")).values, dtype=np.float64)
+
+
+def clv_scores(summary: Summary, bgnbd, gamma_gamma, *, purchase_days: int, horizon_months: int, discount_rate: float):
+    """Per customer: p_alive, expected purchases over `purchase_days`, expected value of a purchase
+    and the discounted CLV over `horizon_months`, as arrays in the summary's order."""
+    from pymc_marketing.clv.utils import customer_lifetime_value
+
+    frame = _frame(summary)
+    p_alive = _mean(bgnbd.expected_probability_alive(data=frame[["customer_id", "frequency", "recency", "T"]]))
+    ahead = purchase_days / UNITS[summary.unit]
+    purchases = _mean(
+        bgnbd.expected_purchases(data=frame[["customer_id", "frequency", "recency", "T"]], future_t=ahead)
+    )
+    # For a customer without repeat purchases, Gamma-Gamma's expectation is the population's mean.
+    value = _mean(gamma_gamma.expected_customer_spend(data=frame[["customer_id", "frequency", "monetary_value"]]))
+    frame["future_spend"] = value
+    clv = _mean(
+        customer_lifetime_value(
+            bgnbd,
+            frame[["customer_id", "frequency", "recency", "T", "future_spend"]],
+            future_t=horizon_months,
+            discount_rate=discount_rate,
+            time_unit=TIME_UNITS[summary.unit],
+        )
+    )
+    return p_alive, purchases, value, clv
+
+
+def deciles_of(clv: np.ndarray) -> np.ndarray:
+    """1 to 10 by ascending CLV (10 = the most valuable tenth); ties split by the data's order."""
+    n = len(clv)
+    ranks = np.empty(n, dtype=np.int64)
+    ranks[np.argsort(clv, kind="stable")] = np.arange(n)
+    return (1 + (10 * ranks) // max(n, 1)).astype(np.int32)
+
+
+def clv_run(
+    *,
+    workspace,
+    as_of: datetime | None = None,
+    unit: str = "weeks",
+    horizon_months: int = 12,
+    discount_rate: float = 0.01,
+    purchase_days: int = 90,
+    progress=None,
+):
+    """Fit both models on the workspace's customers as of `as_of` and score every customer; the
+    run is READY once whole, or FAILED saying why. The run before it is kept."""
+
+    as_of = as_of or timezone.now()
+    previous = ClvRun.current(workspace_id=workspace.pk)
+    with transaction.atomic():
+        run = ClvRun.objects.create(
+            workspace=workspace,
+            version=ClvRun.next_version(workspace),
+            as_of=as_of,
+            unit=unit,
+            horizon_months=horizon_months,
+            discount_rate=discount_rate,
+            purchase_days=purchase_days,
+            previous=previous,
+        )
+    if progress:
+        progress(10, "Summing up every customer's purchases")
+    summary = clv_summary(workspace=workspace, as_of=as_of, unit=unit)
+    repeat = summary.frequency > 0
+    if len(summary) < MIN_CUSTOMERS or int(repeat.sum()) < MIN_REPEAT_CUSTOMERS:
+        ClvRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.FAILED,
+            customers=len(summary),
+            error=f"Too little history to fit: {len(summary)} customers, {int(repeat.sum())} with repeat purchases "
+            f"(at least {MIN_CUSTOMERS} and {MIN_REPEAT_CUSTOMERS} are needed).",
+        )
+        run.refresh_from_db()
+        return run
+    if progress:
+        progress(30, "Fitting BG/NBD and Gamma-Gamma")
+    bgnbd, gamma_gamma = bgnbd_fit(summary), gamma_gamma_fit(summary)
+    if progress:
+        progress(60, "Scoring every customer")
+    p_alive, purchases, value, clv = clv_scores(
+        summary,
+        bgnbd,
+        gamma_gamma,
+        purchase_days=purchase_days,
+        horizon_months=horizon_months,
+        discount_rate=discount_rate,
+    )
+    deciles = deciles_of(clv)
+    n = len(summary)
+    with transaction.atomic():
+        arrays_copy(
+            table=ClvScore._meta.db_table,
+            columns=[
+                "workspace_id",
+                "run_id",
+                "profile_id",
+                "frequency",
+                "recency",
+                "age",
+                "monetary",
+                "p_alive",
+                "purchases",
+                "value",
+                "clv",
+                "decile",
+            ],
+            arrays=[
+                np.full(n, workspace.pk, dtype=np.int64),
+                np.full(n, run.pk, dtype=np.int64),
+                summary.profile_ids,
+                summary.frequency,
+                summary.recency,
+                summary.age,
+                summary.monetary,
+                p_alive,
+                purchases,
+                value,
+                clv,
+                deciles,
+            ],
+        )
+    rows_written(model=ClvScore, rows=n, wait=True)
+    total = float(clv.sum())
+    by_decile = [
+        {
+            "decile": d,
+            "customers": int((deciles == d).sum()),
+            "clv": round(float(clv[deciles == d].sum()), 2),
+            "share": round(float(clv[deciles == d].sum()) / total, 6) if total else None,
+        }
+        for d in range(10, 0, -1)
+    ]
+    correlation = float(np.corrcoef(summary.frequency[repeat], summary.monetary[repeat])[0, 1])
+    ClvRun.objects.filter(pk=run.pk).update(
+        status=JobStatus.READY,
+        customers=n,
+        parameters={
+            "bgnbd": fitted_parameters(bgnbd, BGNBD_PARAMETERS),
+            "gamma_gamma": fitted_parameters(gamma_gamma, GAMMA_GAMMA_PARAMETERS),
+        },
+        frequency_value_correlation=None if np.isnan(correlation) else round(correlation, 6),
+        deciles=by_decile,
+    )
+    # Keep this run and the one before it.
+    ClvScore.objects.filter(workspace_id=workspace.pk).exclude(
+        run_id__in=[run.pk, previous.pk if previous else 0]
+    ).delete()
+    run.refresh_from_db()
+    return run

@@ -488,3 +488,72 @@ class LookalikeMember(models.Model):
 
     def __str__(self) -> str:
         return f"Profile {self.profile_id} in band {self.band}"
+
+
+# --- Customer lifetime value ----------------------------------------------------------------
+
+
+class ClvRun(LearningRun):
+    """Customer lifetime value as of a moment (insights.clv): BG/NBD and Gamma-Gamma fitted on
+    every customer's order history, and each customer's scores."""
+
+    class Unit(models.TextChoices):
+        DAYS = "days", "Days"
+        WEEKS = "weeks", "Weeks"
+
+    as_of = models.DateTimeField()
+    unit = models.CharField(max_length=5, choices=Unit.choices, default=Unit.WEEKS)
+    horizon_months = models.PositiveSmallIntegerField(
+        default=12, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text="The CLV's horizon."
+    )
+    discount_rate = models.FloatField(
+        default=0.01,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Monthly discount rate of future value (0.01 is 1 % a month).",
+    )
+    purchase_days = models.PositiveSmallIntegerField(
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(3660)],
+        help_text="Expected purchases are counted over this many days ahead.",
+    )
+    customers = models.PositiveIntegerField(default=0)
+    parameters = models.JSONField(
+        default=dict, blank=True, help_text='{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.'
+    )
+    frequency_value_correlation = models.FloatField(
+        null=True, blank=True, help_text="Gamma-Gamma assumes it small (repeat customers only)."
+    )
+    deciles = models.JSONField(default=list, blank=True, help_text="[{decile, customers, clv, share}], 10 first.")
+    error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"CLV v{self.version} as of {self.as_of:%Y-%m-%d}"
+
+
+class ClvScore(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    run = models.ForeignKey(ClvRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    frequency = models.FloatField(help_text="Repeat purchase days.")
+    recency = models.FloatField(help_text="First to last purchase, in the run's unit.")
+    age = models.FloatField(help_text="First purchase to as_of, in the run's unit.")
+    monetary = models.FloatField(help_text="Mean value of the repeat purchases.")
+    p_alive = models.FloatField(help_text="Probability of still being a customer.")
+    purchases = models.FloatField(help_text="Expected purchases over the run's purchase_days.")
+    value = models.FloatField(help_text="Expected value of a purchase (Gamma-Gamma).")
+    clv = models.FloatField(help_text="Discounted value over the horizon (an estimate, in the workspace's currency).")
+    decile = models.IntegerField(help_text="10 = the most valuable tenth.")
+
+    personal_data = _learnt(
+        "Customer lifetime value",
+        ("profile", "frequency", "recency", "age", "monetary", "p_alive", "purchases", "value", "clv", "decile"),
+        legal_basis="legitimate interests",
+        retention="The current and the previous run; older runs are removed.",
+    )
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "run", "profile"], name="insights_clvscore_unique")]
+        indexes = [models.Index(fields=["run", "decile"], name="insights_clvscore_decile")]
+
+    def __str__(self) -> str:
+        return f"CLV {self.clv} of profile {self.profile_id}"

@@ -11,6 +11,7 @@ from core.sql import rows_reassign
 from customers.models import Profile, SurveyResponse
 from insights.jobs import job_request
 from insights.models import (
+    ClvScore,
     FeatureSet,
     InsightJob,
     Lookalike,
@@ -25,6 +26,7 @@ from insights.models import (
 # What insights holds per profile: how merges and erasures count it, and the other fields of its unique key.
 PER_PROFILE: dict[type[models.Model], tuple[str, tuple[str, ...]]] = {
     ProfileFeatures: ("profile_features", ("workspace",)),
+    ClvScore: ("clv_scores", ("workspace", "run")),
     RfmScore: ("rfm_scores", ("workspace", "run")),
     PersonaMember: ("persona_memberships", ("workspace", "run")),
     Score: ("model_scores", ("workspace", "model", "version")),
@@ -102,6 +104,11 @@ def access_section(profile) -> dict[str, Any]:
             .order_by("model_id", "-version")
             .values_list("model__name", "score")
         ],
+        "lifetime_value": list(
+            ClvScore.objects.filter(profile=profile)
+            .order_by("-run__version")
+            .values("run__as_of", "p_alive", "purchases", "value", "clv", "decile")[:1]
+        ),
         "lookalike_bands": list(
             LookalikeMember.objects.filter(profile=profile).values("lookalike__seed__name", "band", "version")
         ),

@@ -141,6 +141,7 @@ def test_merge_moves_history_to_the_survivor_and_keeps_the_old_external_id_as_an
         "persona_memberships": 0,
         "model_scores": 0,
         "lookalike_memberships": 0,
+        "clv_scores": 0,
     }
     # Later data sent under the old external id goes to the survivor.
     r = manager.post(

@@ -21,10 +21,12 @@ from insights.clv import (
     BGNBD_PARAMETERS,
     GAMMA_GAMMA_PARAMETERS,
     bgnbd_fit,
+    clv_run,
     clv_summary,
     fitted_parameters,
     gamma_gamma_fit,
 )
+from insights.models import ClvScore
 from tests.factories import make_order, make_profile
 
 CALIBRATION_END = datetime(1997, 9, 30, 12, tzinfo=UTC)
@@ -119,3 +121,34 @@ def test_the_summary_by_hand(workspace):
     weeks = clv_summary(workspace=workspace, as_of=day(29), unit="weeks")
     assert weeks.age.tolist() == [4.0, 1.0] and np.allclose(weeks.recency, [2.0, 0.0])
     assert len(clv_summary(workspace=workspace, as_of=day(1, 0), unit="days")) == 0
+
+
+def test_a_run_scores_every_customer_and_forecasts_the_holdout(cdnow):
+    """Scored as of the calibration end, the expected purchases of the next 39 weeks come close to
+    the purchase days the sample made in them (measured: 1,653 expected, 1,882 made, 12 % under),
+    and the deciles add up."""
+    run = clv_run(workspace=cdnow, as_of=CALIBRATION_END, unit="weeks", purchase_days=273)
+    assert run.status == "ready" and run.customers == 2357, run.error
+    assert run.parameters["bgnbd"]["r"] == pytest.approx(PUBLISHED_BGNBD["r"], rel=0.02)
+    assert abs(run.frequency_value_correlation) < 0.3  # Gamma-Gamma's assumption holds on CDNOW (0.11)
+    scores = ClvScore.objects.filter(run=run)
+    assert scores.count() == 2357
+    assert scores.filter(p_alive__lt=0).count() == scores.filter(p_alive__gt=1).count() == 0
+    expected = sum(scores.values_list("purchases", flat=True))
+    actual = len(
+        {
+            (o.profile_id, o.ordered_at.date())
+            for o in Order.objects.filter(workspace=cdnow, ordered_at__gt=CALIBRATION_END)
+        }
+    )
+    assert expected == pytest.approx(actual, rel=0.15), (expected, actual)
+    assert [d["decile"] for d in run.deciles] == list(range(10, 0, -1))
+    assert sum(d["share"] for d in run.deciles) == pytest.approx(1.0)
+    assert run.deciles[0]["share"] > 0.3  # the top tenth holds the most value
+    assert sum(d["customers"] for d in run.deciles) == 2357
+
+
+def test_too_little_history_is_a_failed_run_saying_why(workspace):
+    make_order(profile=make_profile(workspace=workspace), amount="10.00")
+    run = clv_run(workspace=workspace)
+    assert run.status == "failed" and "Too little history to fit: 1 customers" in run.error

@@ -14,7 +14,16 @@ from campaigns.models import Campaign, PendingSend, Touch
 from customers.models import Identity, ImportJob, Profile
 from customers.services import profile_create, survey_response_create
 from insights.features import features_refresh
-from insights.models import Lookalike, LookalikeMember, Persona, PersonaMember, PersonaRun, PredictiveModel
+from insights.models import (
+    ClvRun,
+    ClvScore,
+    Lookalike,
+    LookalikeMember,
+    Persona,
+    PersonaMember,
+    PersonaRun,
+    PredictiveModel,
+)
 from insights.prediction import scores_write
 from insights.rfm import rfm_compute
 from segments.models import ManualMember
@@ -37,7 +46,8 @@ def contactable(workspace, external_id: str, *, email: str, phone: str = "", cha
 
 def learnt(workspace, segment, people: list[Profile]) -> None:
     """What insights learns of them: features and RFM scores (computed), a model's scores, a
-    persona and a lookalike band (written as the jobs write them; training needs a larger base)."""
+    persona, a lookalike band and a lifetime value (written as the jobs write them; training
+    needs a larger base)."""
     features_refresh(workspace=workspace)
     rfm_compute(workspace=workspace)
     ids = np.array(sorted(p.pk for p in people), dtype=np.int64)
@@ -46,9 +56,24 @@ def learnt(workspace, segment, people: list[Profile]) -> None:
     run = PersonaRun.objects.create(workspace=workspace, version=1, k=1, status="ready")
     persona = Persona.objects.create(workspace=workspace, number=1, name="Everyone", run=run)
     lookalike = Lookalike.objects.create(workspace=workspace, seed=segment, version=1, status="ready")
+    clv = ClvRun.objects.create(workspace=workspace, version=1, as_of=timezone.now(), status="ready")
     for profile in people:
         PersonaMember.objects.create(workspace=workspace, run=run, profile=profile, persona=persona)
         LookalikeMember.objects.create(workspace=workspace, lookalike=lookalike, version=1, profile=profile, band=1)
+        ClvScore.objects.create(
+            workspace=workspace,
+            run=clv,
+            profile=profile,
+            frequency=1,
+            recency=2,
+            age=3,
+            monetary=40,
+            p_alive=0.8,
+            purchases=0.5,
+            value=40,
+            clv=120,
+            decile=10,
+        )
 
 
 def running(workspace, segment, channels=("email",)) -> Campaign:
