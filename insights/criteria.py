@@ -7,6 +7,10 @@
     {"probability": {"model": 4, "gte": 0.5}}         any model (purchase propensity, churn risk)
     {"persona": 12}                                   a persona of the latest clustering
     {"lookalike": {"id": 3, "band": 5}}               the 5 % most similar to the seed (bands 1 to 5)
+    {"clv": {"p_alive": {"lt": 0.3}}}                 lifetime value of the current CLV run: the
+    {"clv": {"clv": {"gte": 200}, "decile": {"gte": 9}}}  probability of still being a customer, the
+                                                      discounted value over the run's horizon, its
+                                                      decile (10 = top tenth), expected purchases
 
 Each reads the current version of what insights computed; before the first computation it
 selects nobody.
@@ -19,6 +23,8 @@ from django.db.models import Q
 from core.errors import json_literal
 from insights.models import (
     BANDS,
+    ClvRun,
+    ClvScore,
     Lookalike,
     LookalikeMember,
     Persona,
@@ -178,9 +184,41 @@ def lookalike_compile(spec: dict, ctx) -> Any:
     ).values("profile_id")
 
 
+# --- clv ---------------------------------------------------------------------------------------
+
+# key -> (lowest, highest) a comparison takes
+CLV_MEASURES = {"p_alive": (0.0, 1.0), "clv": (0.0, 1e12), "decile": (1, 10), "purchases": (0.0, 1e9)}
+
+
+def clv_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
+    example = '{"p_alive": {"lt": 0.3}} or {"clv": {"gte": 200}}'
+    if not isinstance(spec, dict) or not spec:
+        errors.append(f"{path}: expected {example}.")
+        return
+    for key in sorted(set(spec) - set(CLV_MEASURES)):
+        errors.append(f"{path}.{key}: unknown key; use {', '.join(CLV_MEASURES)}.")
+    for key, (low, high) in CLV_MEASURES.items():
+        if key in spec:
+            comparison = spec[key]
+            if not isinstance(comparison, dict) or not comparison or set(comparison) - set(COMPARISONS):
+                errors.append(f'{path}.{key}: expected a comparison such as {{"gte": {low:g}}} (eq, gt, gte, lt, lte).')
+            else:
+                _bounds(comparison, f"{path}.{key}", errors, low, high)
+
+
+def clv_compile(spec: dict, ctx) -> Any:
+    run = ClvRun.current(workspace_id=ctx.workspace_id)
+    scores = ClvScore.objects.filter(run_id=run.pk if run else 0)
+    for measure in CLV_MEASURES:
+        for key, bound in spec.get(measure, {}).items():
+            scores = scores.filter(**{f"{measure}__{COMPARISONS[key]}": bound})
+    return scores.values("profile_id")
+
+
 CRITERIA = [
     Criterion("rfm", rfm_validate, rfm_compile, facets=(("orders",), ("event", "purchase"))),
     Criterion("probability", probability_validate, probability_compile),
     Criterion("persona", persona_validate, persona_compile),
     Criterion("lookalike", lookalike_validate, lookalike_compile),
+    Criterion("clv", clv_validate, clv_compile, facets=(("orders",), ("event", "purchase"))),
 ]

@@ -11,13 +11,15 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from core.leases import lease_heartbeat, lease_release, lease_take
 from core.sql import is_statement_timeout, statement_timeout
+from insights.clv import clv_run
 from insights.features import features_refresh
 from insights.lookalikes import band_segments_ensure, lookalike_compute
-from insights.models import FeatureSet, InsightJob, Lookalike, PredictiveModel
+from insights.models import ClvRun, FeatureSet, InsightJob, Lookalike, PredictiveModel
 from insights.personas import personas_compute
 from insights.prediction import NotTrainable, model_train
 from insights.rfm import rfm_compute
@@ -150,6 +152,16 @@ def _run(job: InsightJob, progress) -> dict[str, Any]:
         lookalike = lookalike_compute(lookalike=lookalike, progress=progress)
         Lookalike.objects.filter(pk=lookalike.pk).update(status=JobStatus.READY)
         return {"lookalike": lookalike.pk, "version": lookalike.version, "eligible": lookalike.eligible}
+    if job.kind == InsightJob.Kind.CLV:
+        params = dict(job.params)
+        as_of = params.pop("as_of", None)
+        clv = clv_run(
+            workspace=workspace,
+            as_of=datetime.fromisoformat(as_of) if as_of else None,
+            progress=progress,
+            **params,
+        )
+        return {"run": clv.pk, "version": clv.version, "status": clv.status, "customers": clv.customers}
     raise ValueError(f"Unknown job kind {job.kind!r}")
 
 
@@ -165,4 +177,28 @@ def features_refresh_due(*, now=None) -> list[int]:
     for feature_set in FeatureSet.objects.select_related("workspace").filter(as_of__lt=now - FEATURES_EVERY):
         job_request(workspace=feature_set.workspace, kind=InsightJob.Kind.FEATURES)
         queued.append(feature_set.workspace_id)
+    return queued
+
+
+# Beat: lifetime values are fitted again this often, with the settings of the workspace's last run.
+CLV_EVERY = timedelta(days=1)
+
+
+def clv_refresh_due(*, now=None) -> list[int]:
+    """Queue a CLV run for every workspace whose latest ready run is older than CLV_EVERY (a
+    workspace that never asked for one is left alone)."""
+    now = now or timezone.now()
+    queued = []
+    latest = ClvRun.objects.filter(status=JobStatus.READY).values("workspace_id").annotate(version=Max("version"))
+    for row in latest:
+        run = ClvRun.objects.select_related("workspace").get(workspace_id=row["workspace_id"], version=row["version"])
+        if run.as_of < now - CLV_EVERY:
+            settings = {
+                "unit": run.unit,
+                "horizon_months": run.horizon_months,
+                "discount_rate": run.discount_rate,
+                "purchase_days": run.purchase_days,
+            }
+            job_request(workspace=run.workspace, kind=InsightJob.Kind.CLV, params=settings)
+            queued.append(run.workspace_id)
     return queued

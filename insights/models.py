@@ -45,6 +45,7 @@ class InsightJob(LeasedJob):
         PERSONAS = "personas", "Personas (clustering)"
         MODEL = "model", "Predictive model (training and scoring)"
         LOOKALIKE = "lookalike", "Lookalike bands"
+        CLV = "clv", "Customer lifetime value"
 
     Status = JobStatus
 

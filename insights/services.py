@@ -17,6 +17,7 @@ from insights.personas import persona_rename
 from insights.rfm import reachability, rfm_segments, rfm_segments_apply
 from segments.membership import current_audience
 from segments.models import Segment
+from segments.services import segment_create
 
 
 def _segment_of(workspace: Workspace, segment: Segment) -> Segment:
@@ -187,6 +188,39 @@ def rfm_request(*, workspace: Workspace, as_of=None, by=None) -> InsightJob:
     return job_request(
         workspace=workspace, kind=InsightJob.Kind.RFM, params={"as_of": as_of.isoformat()} if as_of else {}, by=by
     )
+
+
+def clv_request(*, workspace: Workspace, as_of=None, by=None, **settings: Any) -> InsightJob:
+    """Queue a CLV run: `settings` are ClvRun's unit, horizon_months, discount_rate and purchase_days."""
+    params = {**settings, **({"as_of": as_of.isoformat()} if as_of else {})}
+    return job_request(workspace=workspace, kind=InsightJob.Kind.CLV, params=params, by=by)
+
+
+# The ready-made segment of the customers who matter and may be leaving: the top three tenths of
+# lifetime value whose probability of still being a customer is below a half.
+AT_RISK_NAME = "High value at risk"
+AT_RISK_DEFINITION = {"all": [{"clv": {"decile": {"gte": 8}}}, {"clv": {"p_alive": {"lt": 0.5}}}]}
+
+
+def clv_at_risk_segment(*, workspace: Workspace, owner=None) -> tuple[Segment, bool]:
+    """The "high value at risk" segment, created the first time (True) or found again (False):
+    it reads the current CLV run, so it follows every refresh."""
+    existing = Segment.objects.filter(workspace=workspace, definition=AT_RISK_DEFINITION).first()
+    if existing is not None:
+        return existing, False
+    name = AT_RISK_NAME
+    if Segment.objects.filter(workspace=workspace, name=name).exists():
+        name = f"{AT_RISK_NAME} (CLV)"
+    segment = segment_create(
+        workspace=workspace,
+        name=name,
+        description="The top three tenths of lifetime value whose probability of still being a customer is "
+        "below 0.5: worth a win-back before they are gone.",
+        kind=Segment.Kind.DYNAMIC,
+        definition=AT_RISK_DEFINITION,
+        owner=owner,
+    )
+    return segment, True
 
 
 def personas_request(

@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from core.tasks import retrying_task_options
-from insights.jobs import features_refresh_due, job_run
+from insights.jobs import clv_refresh_due, features_refresh_due, job_run
 
 
 @shared_task(**retrying_task_options(minutes=55))
@@ -11,4 +11,6 @@ def insight_job_run_task(job_id: int) -> None:
 
 @shared_task(acks_late=True, ignore_result=True)
 def features_refresh_due_task() -> None:
+    """Beat, every 15 minutes: the features, then the lifetime values, brought up to date."""
     features_refresh_due()
+    clv_refresh_due()

@@ -3,6 +3,8 @@ from rest_framework import serializers
 from core.errors import CommonErrorCode
 from core.serializers import BooleanField, CharField, DateTimeField, StrictInput
 from insights.models import (
+    ClvRun,
+    ClvScore,
     FeatureSet,
     InsightJob,
     Lookalike,
@@ -63,6 +65,55 @@ class RfmRunOutput(serializers.ModelSerializer):
             "migration",
             "previous",
             "created_at",
+        ]
+
+
+class ClvRunOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ClvRun
+        fields = [
+            "id",
+            "version",
+            "as_of",
+            "status",
+            "unit",
+            "horizon_months",
+            "discount_rate",
+            "purchase_days",
+            "customers",
+            "parameters",
+            "frequency_value_correlation",
+            "deciles",
+            "error",
+            "previous",
+            "created_at",
+        ]
+
+
+class ClvRunInput(StrictInput, serializers.ModelSerializer):
+    as_of = DateTimeField(required=False, help_text="Fit and score as of this moment (default: now).")
+
+    class Meta:
+        model = ClvRun
+        fields = ["as_of", "unit", "horizon_months", "discount_rate", "purchase_days"]
+        extra_kwargs = {name: {"required": False} for name in fields}
+
+
+class ClvScoreOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ClvScore
+        fields = [
+            "profile",
+            "run",
+            "frequency",
+            "recency",
+            "age",
+            "monetary",
+            "p_alive",
+            "purchases",
+            "value",
+            "clv",
+            "decile",
         ]
 
 

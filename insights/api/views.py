@@ -15,8 +15,21 @@ from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from insights import services
 from insights.api import serializers as s
-from insights.models import FeatureSet, InsightJob, Lookalike, Persona, PersonaRun, PredictiveModel, RfmRun, RfmSegment
+from insights.api.filters import ClvScoreFilter
+from insights.models import (
+    ClvRun,
+    ClvScore,
+    FeatureSet,
+    InsightJob,
+    Lookalike,
+    Persona,
+    PersonaRun,
+    PredictiveModel,
+    RfmRun,
+    RfmSegment,
+)
 from insights.rfm import reachability, rfm_segments
+from segments.api.serializers import SegmentOutput
 
 # Learning from the data and naming what it found is a marketer's work, like segments and campaigns.
 LEARN = Capability.RUN_CAMPAIGNS
@@ -75,6 +88,50 @@ class RfmRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceS
         data.is_valid(raise_exception=True)
         job = services.rfm_request(workspace=self.workspace, as_of=data.validated_data.get("as_of"), by=request.user)
         return _accepted(job)
+
+
+class ClvRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, WorkspaceScopedViewSet):
+    """Customer lifetime value runs: BG/NBD and Gamma-Gamma fitted on every customer's orders as of
+    a moment (parameters, the frequency-value correlation Gamma-Gamma assumes small, deciles of
+    value with their share)."""
+
+    model = ClvRun
+    serializer_class = s.ClvRunOutput
+    write_capability = LEARN
+
+    @extend_schema(request=s.ClvRunInput, responses={202: s.JobOutput})
+    def create(self, request, *args, **kwargs):
+        """Fit and score every customer as of a moment (now by default), in a worker."""
+        data = s.ClvRunInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        return _accepted(services.clv_request(workspace=self.workspace, by=request.user, **data.validated_data))
+
+    @extend_schema(request=None, responses={200: SegmentOutput, 201: SegmentOutput})
+    @action(detail=False, methods=["post"], url_path="at-risk-segment")
+    def at_risk_segment(self, request, *args, **kwargs):
+        """The ready-made segment "High value at risk" (CLV decile 8 or more, probability of still being
+        a customer below 0.5): created the first time (201), the same one afterwards (200)."""
+        segment, created = services.clv_at_risk_segment(workspace=self.workspace, owner=request.user)
+        return Response(
+            SegmentOutput(segment, context=self.get_serializer_context()).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class ClvScoreViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
+    """Each customer's lifetime value in the current run (or `?run=`): probability of still being a
+    customer, expected purchases and value, the discounted CLV and its decile (10 = the top tenth)."""
+
+    model = ClvScore
+    serializer_class = s.ClvScoreOutput
+    filterset_class = ClvScoreFilter
+    ordering_fields = ["clv", "p_alive", "decile", "profile"]
+
+    def scoped_queryset(self, queryset):
+        if "run" in self.request.query_params:
+            return queryset.order_by("-clv", "profile_id")
+        current = ClvRun.current(workspace_id=self.workspace.pk)
+        return queryset.filter(run=current.pk if current else 0).order_by("-clv", "profile_id")
 
 
 class RfmSegmentViewSet(

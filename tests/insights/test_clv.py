@@ -152,3 +152,96 @@ def test_too_little_history_is_a_failed_run_saying_why(workspace):
     make_order(profile=make_profile(workspace=workspace), amount="10.00")
     run = clv_run(workspace=workspace)
     assert run.status == "failed" and "Too little history to fit: 1 customers" in run.error
+
+
+def test_the_api_runs_lists_and_filters_and_keeps_to_the_workspace(
+    cdnow, marketer, viewer, outsider, eager_tasks, django_capture_on_commit_callbacks
+):
+    runs = reverse("clv-run-list", kwargs={"workspace": "maison"})
+    scores = reverse("clv-score-list", kwargs={"workspace": "maison"})
+    for bad, field in (
+        ({"horizon_months": 0}, "horizon_months"),
+        ({"unit": "months"}, "unit"),
+        ({"discount_rate": 2}, "discount_rate"),
+        ({"purchase_days": "soon"}, "purchase_days"),
+        ({"as_of": "0001-01-01T00:00:00Z"}, "as_of"),
+        ({"colour": "red"}, "colour"),
+    ):
+        r = marketer.post(runs, bad, format="json")
+        assert r.status_code == 400 and field in r.json(), (bad, r.content)
+    assert viewer.post(runs, {}, format="json").status_code == 403
+    with django_capture_on_commit_callbacks(execute=True):
+        r = marketer.post(runs, {"as_of": "1997-09-30T12:00:00Z", "purchase_days": 273}, format="json")
+    assert r.status_code == 202 and r.json()["kind"] == "clv", r.content
+    listed = viewer.get(runs).json()["results"]
+    assert [(run["status"], run["customers"]) for run in listed] == [("ready", 2357)]
+    assert set(listed[0]["parameters"]) == {"bgnbd", "gamma_gamma"}
+    top = viewer.get(scores, {"decile_min": 10, "page_size": 500}).json()
+    assert top["count"] == listed[0]["deciles"][0]["customers"] == 235  # the top tenth of 2,357
+    assert all(row["decile"] == 10 for row in top["results"])
+    clvs = [row["clv"] for row in top["results"]]
+    assert clvs == sorted(clvs, reverse=True)
+    at_risk = viewer.get(scores, {"p_alive_max": 0.3}).json()
+    assert at_risk["count"] > 0 and all(row["p_alive"] <= 0.3 for row in at_risk["results"])
+    assert outsider.get(reverse("clv-run-list", kwargs={"workspace": "maison"})).status_code == 404
+    assert outsider.get(reverse("clv-score-list", kwargs={"workspace": "rival"})).json()["count"] == 0
+
+
+def test_a_marketer_targets_likely_churned_customers_who_were_worth_something(
+    cdnow, marketer, eager_tasks, django_capture_on_commit_callbacks
+):
+    """ "Customers likely to have churned who are worth more than 20 over the horizon", in the rule
+    language, selects exactly the scores that say so; bad criteria are refused naming the node."""
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer.post(
+            reverse("clv-run-list", kwargs={"workspace": "maison"}), {"as_of": "1997-09-30T12:00:00Z"}, format="json"
+        )
+    preview = reverse("segment-preview-definition", kwargs={"workspace": "maison"})
+    definition = {"all": [{"clv": {"p_alive": {"lt": 0.3}}}, {"clv": {"clv": {"gte": 20}}}]}
+    r = marketer.post(preview, {"definition": definition}, format="json")
+    assert r.status_code == 200, r.content
+    expected = ClvScore.objects.filter(p_alive__lt=0.3, clv__gte=20).count()
+    assert r.json()["count"] == expected > 0
+    top = marketer.post(preview, {"definition": {"clv": {"decile": {"gte": 10}}}}, format="json").json()
+    assert top["count"] == ClvScore.objects.filter(decile=10).count()
+    for bad, fragment in (
+        ({"clv": {"p_alive": {"lt": 2}}}, "definition.clv.p_alive.lt: expected a number from 0 to 1"),
+        ({"clv": {"mood": {"gte": 1}}}, "definition.clv.mood: unknown key"),
+        ({"clv": "high"}, "definition.clv: expected"),
+    ):
+        r = marketer.post(preview, {"definition": bad}, format="json")
+        assert r.status_code == 400 and fragment in str(r.json()), r.content
+
+
+def test_beat_fits_again_a_day_later_with_the_last_runs_settings(workspace, other_workspace):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from insights.jobs import clv_refresh_due
+    from insights.models import ClvRun, InsightJob
+
+    now = timezone.now()
+    ClvRun.objects.create(
+        workspace=workspace, version=1, as_of=now - timedelta(days=2), status="ready", unit="days", horizon_months=6
+    )
+    ClvRun.objects.create(workspace=other_workspace, version=1, as_of=now - timedelta(hours=2), status="ready")
+    assert clv_refresh_due(now=now) == [workspace.pk]
+    job = InsightJob.objects.get(kind="clv")
+    assert job.workspace == workspace and job.params == {
+        "unit": "days",
+        "horizon_months": 6,
+        "discount_rate": 0.01,
+        "purchase_days": 90,
+    }
+    assert clv_refresh_due(now=now) == [workspace.pk] and InsightJob.objects.filter(kind="clv").count() == 1
+
+
+def test_the_ready_made_high_value_at_risk_segment(workspace, marketer, viewer):
+    url = reverse("clv-run-at-risk-segment", kwargs={"workspace": "maison"})
+    assert viewer.post(url).status_code == 403
+    first = marketer.post(url)
+    assert first.status_code == 201 and first.json()["name"] == "High value at risk", first.content
+    assert first.json()["definition"] == {"all": [{"clv": {"decile": {"gte": 8}}}, {"clv": {"p_alive": {"lt": 0.5}}}]}
+    again = marketer.post(url)
+    assert again.status_code == 200 and again.json()["id"] == first.json()["id"]
