@@ -159,3 +159,14 @@ def make_running_campaign(*, workspace: Workspace, targets: int = 1, channels=("
     Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.ACTIVE, activated_at=fields["starts_at"])
     campaign.refresh_from_db()
     return campaign
+
+
+def yesterday_at(workspace: Workspace, hour: int) -> datetime:
+    """Yesterday at `hour` o'clock in the workspace's calendar: a moment whose local day does not
+    depend on the time of day the test runs (now minus 25 hours is today's date around midnight)."""
+    import zoneinfo
+    from datetime import time, timedelta
+
+    zone = zoneinfo.ZoneInfo(workspace.time_zone)
+    day = timezone.now().astimezone(zone).date() - timedelta(days=1)
+    return datetime.combine(day, time(hour), tzinfo=zone)

@@ -8,7 +8,7 @@ from django.utils import timezone
 from campaigns.models import Campaign
 from core.time import local_day
 from reporting.services import figures_ingest, rollup_run
-from tests.factories import make_order, make_profile, make_running_campaign, make_touch
+from tests.factories import make_order, make_profile, make_running_campaign, make_touch, yesterday_at
 
 
 def measured_campaign(workspace, name="Soldes d'hiver"):
@@ -50,7 +50,7 @@ def measured_campaign(workspace, name="Soldes d'hiver"):
             ]
         )
     people = [make_profile(workspace=workspace) for _ in range(3)]
-    sent = timezone.now() - timedelta(days=1, hours=1)
+    sent = yesterday_at(workspace, 10)  # the same local day whatever the time the test runs
     for person in people:
         make_touch(campaign=campaign, target=b, profile=person, sent_at=sent)
     make_order(profile=people[0], ordered_at=sent + timedelta(hours=2), amount="64.00")
@@ -96,7 +96,7 @@ def measured_targets(workspace, campaign):
         ]
     )
     people = [make_profile(workspace=workspace) for _ in range(3)]
-    sent = timezone.now() - timedelta(days=1, hours=1)
+    sent = yesterday_at(workspace, 10)  # the same local day whatever the time the test runs
     for person in people:
         make_touch(campaign=campaign, target=b, profile=person, sent_at=sent)
     make_touch(campaign=campaign, target=b, profile=people[0], sent_at=sent + timedelta(minutes=5))

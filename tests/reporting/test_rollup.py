@@ -10,7 +10,7 @@ from campaigns.services import spend_record
 from core.time import local_day
 from reporting.models import AttributionSettings, DailyRollup, RollupState
 from reporting.services import figures_ingest, rollup_run
-from tests.factories import make_order, make_profile, make_running_campaign, make_touch
+from tests.factories import make_order, make_profile, make_running_campaign, make_touch, yesterday_at
 
 pytestmark = pytest.mark.django_db
 
@@ -41,12 +41,12 @@ def busy(workspace):
     campaign = make_running_campaign(workspace=workspace, targets=2, channels=("email", "sms"))
     a, b = campaign.targets.order_by("id")
     people = [make_profile(workspace=workspace) for _ in range(4)]
-    now = timezone.now()
-    yesterday = local_day(workspace, now - timedelta(days=1))
+    morning = yesterday_at(workspace, 10)  # the same local day whatever the time the test runs
+    yesterday = local_day(workspace, morning)
     for person in people:
-        make_touch(campaign=campaign, target=a, profile=person, sent_at=now - timedelta(days=1, minutes=5))
-    make_touch(campaign=campaign, target=b, profile=people[0], channel="sms", sent_at=now - timedelta(days=1))
-    make_order(profile=people[0], ordered_at=now - timedelta(hours=23), amount="80.00")
+        make_touch(campaign=campaign, target=a, profile=person, sent_at=morning - timedelta(minutes=5))
+    make_touch(campaign=campaign, target=b, profile=people[0], channel="sms", sent_at=morning)
+    make_order(profile=people[0], ordered_at=morning + timedelta(hours=1), amount="80.00")
     figures_ingest(
         rows=[
             {
@@ -108,9 +108,12 @@ def test_an_incremental_run_gives_what_a_full_run_gives(busy, workspace):
             },
         ]
     )
+    # Today in the workspace's calendar, in the past, whatever the time the test runs (just after
+    # midnight too): steps of at most ten minutes that stay after midnight.
+    step = min(timedelta(minutes=10), (now - yesterday_at(workspace, 0) - timedelta(days=1)) / 4)
     for person in people[:2]:
-        make_touch(campaign=campaign, target=b, profile=person, sent_at=now - timedelta(minutes=30))
-    make_order(profile=people[1], ordered_at=now - timedelta(minutes=10), amount="55.00")
+        make_touch(campaign=campaign, target=b, profile=person, sent_at=now - 3 * step)
+    make_order(profile=people[1], ordered_at=now - step, amount="55.00")
     stats = rollup_run(workspace=workspace)
     assert stats["full"] is False and stats["campaigns"] == 1
     incremental = snapshot(workspace)
