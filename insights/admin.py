@@ -1,6 +1,7 @@
-"""What Cible learns, in the admin: RFM with its distribution and migration, personas with their
-traits, models with their curve, metrics and importances (and the threshold picked by reach or by
-precision), lookalike bands, the features, and the jobs that compute them with their progress."""
+"""What Cible learns, in the admin: RFM with its distribution and migration, lifetime value with its
+parameters, assumption check and deciles, personas with their traits, models with their curve,
+metrics and importances (and the threshold picked by reach or by precision), lookalike bands, the
+features, and the jobs that compute them with their progress."""
 
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -29,7 +30,9 @@ from core.charts import bar_chart, line_chart
 from core.errors import CommonErrorCode
 from core.workers import QueuedJobAdminMixin
 from insights import services
+from insights.clv import CORRELATION_WARNING
 from insights.models import (
+    ClvRun,
     FeatureSet,
     InsightJob,
     Lookalike,
@@ -221,6 +224,95 @@ class RfmRunAdmin(ComputeAdmin):
             for row in grades
         ]
         return _table(["Score", "Grade", "From", "To", "Customers"], rows)
+
+
+@admin.register(ClvRun)
+class ClvRunAdmin(ComputeAdmin):
+    list_display = ["version", "as_of", "status", "customers", "horizon_months", "discount_rate", "workspace"]
+    list_filter = ["workspace", "status"]
+    readonly_fields = [
+        "as_of",
+        "status",
+        "error",
+        "customers",
+        "unit",
+        "horizon_months",
+        "discount_rate",
+        "purchase_days",
+        "parameters_table",
+        "assumption",
+        "deciles_chart",
+    ]
+    exclude = ["parameters", "frequency_value_correlation", "deciles", "previous", "version"]
+    compute_label = "Fit and score lifetime value now"
+
+    def compute_fields(self):
+        return [
+            {
+                "label": "Horizon (months)",
+                "widget": '<input name="horizon_months" type="number" min="1" max="120" value="12" size="4">',
+            },
+            {
+                "label": "Monthly discount rate",
+                "widget": '<input name="discount_rate" type="number" min="0" max="1" step="0.001" value="0.01" size="6">',
+            },
+        ]
+
+    def compute(self, request, workspace):
+        settings: dict[str, Any] = {}
+        horizon = request.POST.get("horizon_months") or "12"
+        rate = request.POST.get("discount_rate") or "0.01"
+        if not (horizon.isdigit() and 1 <= int(horizon) <= 120):
+            raise ValidationError(
+                {"horizon_months": ValidationError("A whole number from 1 to 120.", code=CommonErrorCode.OUT_OF_RANGE)}
+            )
+        try:
+            settings["discount_rate"] = float(rate)
+        except ValueError:
+            settings["discount_rate"] = -1.0
+        if not 0 <= settings["discount_rate"] <= 1:
+            raise ValidationError(
+                {"discount_rate": ValidationError("A number from 0 to 1.", code=CommonErrorCode.OUT_OF_RANGE)}
+            )
+        return services.clv_request(workspace=workspace, by=request.user, horizon_months=int(horizon), **settings)
+
+    @admin.display(description="Fitted parameters")
+    def parameters_table(self, obj):
+        if not obj.parameters:
+            return "-"
+        rows = [
+            [model, name, f"{value:.4g}"]
+            for model, values in (
+                ("BG/NBD", obj.parameters.get("bgnbd", {})),
+                ("Gamma-Gamma", obj.parameters.get("gamma_gamma", {})),
+            )
+            for name, value in values.items()
+        ]
+        return _table(["Model", "Parameter", "Estimate"], rows)
+
+    @admin.display(description="Gamma-Gamma's assumption")
+    def assumption(self, obj):
+        corr = obj.frequency_value_correlation
+        if corr is None:
+            return "-"
+        if abs(corr) >= CORRELATION_WARNING:
+            return format_html(
+                '<strong class="cible-warning">Warning: frequency and purchase value are correlated ({}); '
+                "Gamma-Gamma assumes they are not, so its values are less reliable.</strong>",
+                f"{corr:.2f}",
+            )
+        return f"Frequency and purchase value are nearly independent ({corr:.2f}), as Gamma-Gamma assumes."
+
+    @admin.display(description="Value by decile")
+    def deciles_chart(self, obj):
+        if not obj.deciles:
+            return "-"
+        bars = [(f"D{row['decile']}", round(100 * (row["share"] or 0), 1)) for row in obj.deciles]
+        chart = bar_chart(name="clv-deciles", bars=bars, caption="Share of total lifetime value by decile", unit=" %")
+        rows = [
+            [row["decile"], row["customers"], row["clv"], f"{100 * (row['share'] or 0):.1f} %"] for row in obj.deciles
+        ]
+        return format_html("{}{}", chart, _table(["Decile", "Customers", "Lifetime value", "Share"], rows))
 
 
 @admin.register(PersonaRun)

@@ -120,3 +120,33 @@ def test_lookalike_pages_and_another_workspace(client, workspace, other_workspac
         r = client.get(reverse(f"admin:insights_{name}_change", args=[pk]))
         assert r.status_code in (302, 404)  # Django's admin sends an unknown row back to the list
     assert client.post(reverse("admin:insights_lookalike_refresh", args=[lookalike.pk])).status_code == 404
+
+
+def test_the_lifetime_value_page_its_warning_and_its_button(marketer_browser, workspace, other_workspace):
+    from django.utils import timezone
+
+    from insights.models import ClvRun
+
+    run = ClvRun.objects.create(
+        workspace=workspace,
+        version=1,
+        as_of=timezone.now(),
+        status="ready",
+        customers=100,
+        parameters={"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, "gamma_gamma": {"p": 6.25}},
+        frequency_value_correlation=0.45,
+        deciles=[{"decile": d, "customers": 10, "clv": 100.0 * d, "share": d / 55} for d in range(10, 0, -1)],
+    )
+    page = marketer_browser.get(reverse("admin:insights_clvrun_change", args=[run.pk])).content.decode()
+    assert 'data-chart="clv-deciles"' in page and "4.414" in page
+    assert "Warning: frequency and purchase value are correlated (0.45)" in page
+    listing = marketer_browser.get(reverse("admin:insights_clvrun_changelist")).content.decode()
+    assert "Fit and score lifetime value now" in listing and 'name="horizon_months"' in listing
+    compute = reverse("admin:insights_clvrun_compute")
+    refused = marketer_browser.post(compute, {"workspace": workspace.pk, "horizon_months": "0"}, follow=True)
+    assert "A whole number from 1 to 120." in refused.content.decode()
+    assert not InsightJob.objects.filter(kind="clv").exists()
+    marketer_browser.post(compute, {"workspace": workspace.pk, "horizon_months": "6", "discount_rate": "0.02"})
+    job = InsightJob.objects.get(kind="clv")
+    assert job.params == {"horizon_months": 6, "discount_rate": 0.02}
+    assert marketer_browser.post(compute, {"workspace": other_workspace.pk}).status_code == 403
