@@ -163,6 +163,8 @@ class Profile(models.Model):
                 condition=Q(latitude__isnull=True, longitude__isnull=True)
                 | Q(latitude__isnull=False, longitude__isnull=False),
                 name="customers_profile_coordinates_both_or_none",
+                violation_error_code=CustomerErrorCode.COORDINATES_PAIR,
+                violation_error_message="Give latitude and longitude together.",
             ),
         ]
         indexes = [

@@ -63,7 +63,10 @@ def _comparison(maximum: float) -> dict[str, Any]:
 
 def rule_components() -> dict[str, dict[str, Any]]:
     """The components of the rule language, by name."""
-    scalar = {"anyOf": [{"type": "string", "maxLength": MAX_TEXT}, {"type": "number"}, {"type": "boolean"}]}
+    no_nul = "^[^\\x00]*$"  # a definition holds no NUL character (refused with a 400)
+    scalar = {
+        "anyOf": [{"type": "string", "maxLength": MAX_TEXT, "pattern": no_nul}, {"type": "number"}, {"type": "boolean"}]
+    }
     value = {
         "description": "A value, or a list of values for in, not_in, between, contains_any, contains_all.",
         "anyOf": [scalar, {"type": "array", "items": scalar, "maxItems": MAX_LIST}],
@@ -73,11 +76,13 @@ def rule_components() -> dict[str, dict[str, Any]]:
     moment = {
         "type": "string",
         "maxLength": 40,
+        "pattern": no_nul,
         "description": "A date (YYYY-MM-DD, a day of the workspace's calendar) or an ISO 8601 date-time.",
     }
     window = {
         "type": "string",
         "maxLength": 40,
+        "pattern": no_nul,
         "description": "An ISO 8601 duration back from now, in days and hours: P1D, PT24H, P90D (at most 10 years).",
     }
     absolute = {
@@ -95,7 +100,7 @@ def rule_components() -> dict[str, dict[str, Any]]:
         "maxProperties": 1,
     }
     count = _comparison(MAX_COUNT)
-    label = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+    label = {"type": "string", "minLength": 1, "maxLength": MAX_TEXT, "pattern": no_nul}
     names = {"anyOf": [label, {"type": "array", "items": label, "minItems": 1, "maxItems": MAX_LIST}]}
     money = _comparison(MAX_AMOUNT)
     nodes: dict[str, dict[str, Any]] = {

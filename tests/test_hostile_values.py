@@ -356,3 +356,18 @@ def test_a_text_is_measured_as_sent_not_after_its_spaces_are_trimmed(marketer, w
     assert r.status_code == 400 and r.json()["value"][0]["code"] == "max_length", r.content
     fits = marketer.post(url("identity-list"), {"profile": profile.pk, "type": "crm", "value": " x "}, format="json")
     assert fits.status_code == 201 and fits.json()["value"] == "x"
+
+
+def test_a_longitude_removed_alone_is_refused_as_a_pair(marketer, workspace):
+    # found by schemathesis: a PUT with "longitude": null on a located profile reached the constraint
+    profile = make_profile(workspace=workspace, latitude=45.76, longitude=4.84)
+    r = marketer.put(
+        url("profile-detail", pk=profile.pk), {"external_id": profile.external_id, "longitude": None}, format="json"
+    )
+    assert r.status_code == 400 and r.json()["latitude"][0]["code"] == "coordinates_pair", r.content
+    both = marketer.put(
+        url("profile-detail", pk=profile.pk),
+        {"external_id": profile.external_id, "latitude": None, "longitude": None},
+        format="json",
+    )
+    assert both.status_code == 200 and both.json()["latitude"] is None

@@ -70,15 +70,16 @@ class ProfileViewSet(
     @extend_schema(request=s.ProfileInput, responses=s.ProfileOutput)
     def update(self, request, *args, **kwargs):
         profile = self.get_object()
-        data = self._input(request, partial=kwargs.get("partial", False))
+        data = self._input(request, partial=kwargs.get("partial", False), instance=profile)
         profile = services.profile_update(profile=profile, **data)
         return Response(s.ProfileOutput(profile).data)
 
     def perform_destroy(self, instance):
         services.profile_delete(profile=instance)
 
-    def _input(self, request, *, partial: bool = False) -> dict:
-        serializer = s.ProfileInput(data=request.data, partial=partial, context=self.get_serializer_context())
+    def _input(self, request, *, partial: bool = False, instance: Profile | None = None) -> dict:
+        # With the profile being changed: a latitude sent alone pairs with the longitude it has.
+        serializer = s.ProfileInput(instance, data=request.data, partial=partial, context=self.get_serializer_context())
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
 
