@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import Count, Max, Sum
 
-from customers.models import AttributeDefinition, Profile, SurveyQuestion
+from customers.models import AttributeDefinition, Profile, SurveyQuestion, SurveyResponse
 
 
 def profile_summary(*, profile: Profile) -> dict:
@@ -60,3 +60,25 @@ def value_labels(*, workspace_id: int) -> ValueLabels:
         if options
     }
     return ValueLabels(questions, answers, attributes)
+
+
+@dataclass(frozen=True)
+class TypedValues:
+    """What people typed or were given as text, as aggregates may have copied it (for erasure)."""
+
+    regions: set[str]
+    attributes: dict[str, list[Any]]  # attribute key -> its values (a list attribute's items)
+    answers: list[tuple[str, str, Any]]  # (survey, question, answer)
+
+
+def typed_values(*, profile_ids: list[int]) -> TypedValues:
+    regions: set[str] = set()
+    attributes: dict[str, list[Any]] = {}
+    for region, values in Profile.objects.filter(pk__in=profile_ids).values_list("region", "attributes"):
+        regions.add(region)
+        for key, value in (values or {}).items():
+            attributes.setdefault(key, []).extend(value if isinstance(value, list) else [value])
+    answers = list(
+        SurveyResponse.objects.filter(profile_id__in=profile_ids).values_list("survey", "question", "answer")
+    )
+    return TypedValues(regions, attributes, answers)

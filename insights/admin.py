@@ -480,8 +480,9 @@ class PredictiveModelAdmin(_ObjectViews):
     def state(self, obj):
         button = post_button(name="train", label="Train now", url=self._url(obj, "train"))
         threshold = format_html(
-            ' Pick the threshold: <input name="reach" type="number" min="1" placeholder="at most N profiles"> or '
-            '<input name="precision" type="number" min="0" max="1" step="0.01" placeholder="precision ≥"> {}',
+            ' Pick the threshold: <label>reach at most <input name="reach" type="number" min="1"> profiles</label>'
+            ' or <label>precision at least <input name="precision" type="number" min="0" max="1" step="0.01">'
+            "</label> {}",
             post_button(name="threshold", label="Pick", url=self._url(obj, "threshold")),
         )
         return format_html(

@@ -24,7 +24,6 @@ them on CDNOW).
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 import numpy as np
 from django.db import connection, transaction
@@ -118,7 +117,7 @@ def clv_summary(*, workspace, as_of: datetime, unit: str = "weeks") -> Summary:
         frequency=np.asarray(columns[1], dtype=np.float64),
         recency=np.asarray([float(v) for v in columns[2]], dtype=np.float64) / per_unit,
         age=np.asarray([float(v) for v in columns[3]], dtype=np.float64) / per_unit,
-        monetary=np.asarray([float(v) if isinstance(v, Decimal) else float(v or 0) for v in columns[4]]),
+        monetary=np.asarray([float(v or 0) for v in columns[4]], dtype=np.float64),
         as_of=as_of,
         unit=unit,
     )

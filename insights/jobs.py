@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, transaction
-from django.db.models import Max
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from core.leases import lease_heartbeat, lease_release, lease_take
@@ -189,16 +189,18 @@ def clv_refresh_due(*, now=None) -> list[int]:
     workspace that never asked for one is left alone)."""
     now = now or timezone.now()
     queued = []
-    latest = ClvRun.objects.filter(status=JobStatus.READY).values("workspace_id").annotate(version=Max("version"))
-    for row in latest:
-        run = ClvRun.objects.select_related("workspace").get(workspace_id=row["workspace_id"], version=row["version"])
-        if run.as_of < now - CLV_EVERY:
-            settings = {
-                "unit": run.unit,
-                "horizon_months": run.horizon_months,
-                "discount_rate": run.discount_rate,
-                "purchase_days": run.purchase_days,
-            }
-            job_request(workspace=run.workspace, kind=InsightJob.Kind.CLV, params=settings)
-            queued.append(run.workspace_id)
+    # Each workspace's latest ready run, in one query.
+    newer = ClvRun.objects.filter(
+        workspace_id=OuterRef("workspace_id"), status=JobStatus.READY, version__gt=OuterRef("version")
+    )
+    latest = ClvRun.objects.filter(status=JobStatus.READY).exclude(Exists(newer)).select_related("workspace")
+    for run in latest.filter(as_of__lt=now - CLV_EVERY).order_by("workspace_id"):
+        settings = {
+            "unit": run.unit,
+            "horizon_months": run.horizon_months,
+            "discount_rate": run.discount_rate,
+            "purchase_days": run.purchase_days,
+        }
+        job_request(workspace=run.workspace, kind=InsightJob.Kind.CLV, params=settings)
+        queued.append(run.workspace_id)
     return queued

@@ -8,7 +8,7 @@ from django.db import models
 
 from accounts.models import Workspace
 from core.sql import rows_reassign
-from customers.models import Profile, SurveyResponse
+from customers.selectors import typed_values
 from insights.jobs import job_request
 from insights.models import (
     ClvScore,
@@ -76,13 +76,10 @@ def _features_show_their_values(workspace_id: int, profile_ids: list[int]) -> bo
     shown = {json.dumps(column.get("value")) for column in definition or [] if column.get("value") is not None}
     if not shown:
         return False
-    theirs: set[str] = set()
-    for region, attributes in Profile.objects.filter(pk__in=profile_ids).values_list("region", "attributes"):
-        theirs.add(json.dumps(region))
-        for value in (attributes or {}).values():
-            theirs.update(json.dumps(item) for item in (value if isinstance(value, list) else [value]))
-    answers = SurveyResponse.objects.filter(profile_id__in=profile_ids).values_list("answer", flat=True)
-    theirs.update(json.dumps(answer) for answer in answers)
+    values = typed_values(profile_ids=profile_ids)
+    theirs = {json.dumps(region) for region in values.regions}
+    theirs.update(json.dumps(item) for items in values.attributes.values() for item in items)
+    theirs.update(json.dumps(answer) for _, _, answer in values.answers)
     return bool(shown & theirs)
 
 

@@ -6,7 +6,7 @@ from typing import Any
 from django.utils import timezone
 
 from core.sql import rows_reassign
-from customers.models import Profile, SurveyResponse
+from customers.selectors import typed_values as customer_values
 from segments.models import ManualMember, SegmentAnalysis
 from segments.tasks import segment_analysis_run_task
 
@@ -48,15 +48,13 @@ def analyses_recompute(workspace_id: int, profile_ids: list[int]) -> int:
 
 def typed_values(profile_ids: list[int]) -> set[tuple[str, str]]:
     """(criterion, value) of the index table for what these people typed or were given as text."""
-    found: set[tuple[str, str]] = set()
-    for region, attributes in Profile.objects.filter(pk__in=profile_ids).values_list("region", "attributes"):
-        found.add(("region", region))
-        interests = (attributes or {}).get("interests")
-        if isinstance(interests, list):
-            found.update(("interest", item) for item in interests if isinstance(item, str))
-    answers = SurveyResponse.objects.filter(profile_id__in=profile_ids).values_list("survey", "question", "answer")
-    for survey, question, answer in answers:
-        found.add(("survey", json.dumps({"survey": survey, "question": question, "answer": answer})))
+    theirs = customer_values(profile_ids=profile_ids)
+    found = {("region", region) for region in theirs.regions}
+    found.update(("interest", item) for item in theirs.attributes.get("interests", []) if isinstance(item, str))
+    found.update(
+        ("survey", json.dumps({"survey": survey, "question": question, "answer": answer}))
+        for survey, question, answer in theirs.answers
+    )
     return found
 
 
