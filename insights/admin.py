@@ -239,11 +239,22 @@ class ClvRunAdmin(ComputeAdmin):
         "horizon_months",
         "discount_rate",
         "purchase_days",
+        "holdout_days",
         "parameters_table",
+        "estimation",
         "assumption",
+        "holdout_chart",
         "deciles_chart",
     ]
-    exclude = ["parameters", "frequency_value_correlation", "deciles", "previous", "version"]
+    exclude = [
+        "parameters",
+        "standard_errors",
+        "frequency_value_correlation",
+        "holdout",
+        "deciles",
+        "previous",
+        "version",
+    ]
     compute_label = "Fit and score lifetime value now"
 
     def compute_fields(self):
@@ -255,6 +266,10 @@ class ClvRunAdmin(ComputeAdmin):
             {
                 "label": "Monthly discount rate",
                 "widget": '<input name="discount_rate" type="number" min="0" max="1" step="0.001" value="0.01" size="6">',
+            },
+            {
+                "label": "Holdout check (days, 0 for none)",
+                "widget": '<input name="holdout_days" type="number" min="0" max="3660" value="90" size="5">',
             },
         ]
 
@@ -274,21 +289,58 @@ class ClvRunAdmin(ComputeAdmin):
             raise ValidationError(
                 {"discount_rate": ValidationError("A number from 0 to 1.", code=CommonErrorCode.OUT_OF_RANGE)}
             )
+        holdout = request.POST.get("holdout_days") or "90"
+        if not (holdout.isdigit() and int(holdout) <= 3660):
+            raise ValidationError(
+                {"holdout_days": ValidationError("A whole number from 0 to 3660.", code=CommonErrorCode.OUT_OF_RANGE)}
+            )
+        settings["holdout_days"] = int(holdout)
         return services.clv_request(workspace=workspace, by=request.user, horizon_months=int(horizon), **settings)
 
     @admin.display(description="Fitted parameters")
     def parameters_table(self, obj):
         if not obj.parameters:
             return "-"
-        rows = [
-            [model, name, f"{value:.4g}"]
-            for model, values in (
-                ("BG/NBD", obj.parameters.get("bgnbd", {})),
-                ("Gamma-Gamma", obj.parameters.get("gamma_gamma", {})),
-            )
-            for name, value in values.items()
+        rows = []
+        for key, model in (("bgnbd", "BG/NBD"), ("gamma_gamma", "Gamma-Gamma")):
+            errors = (obj.standard_errors or {}).get(key, {})
+            for name, value in obj.parameters.get(key, {}).items():
+                error = errors.get(name)
+                interval = "-" if error is None else f"{value - 1.96 * error:.4g} to {value + 1.96 * error:.4g}"
+                rows.append([model, name, f"{value:.4g}", "-" if error is None else f"{error:.3g}", interval])
+        return _table(["Model", "Parameter", "Estimate", "Standard error", "95 % interval"], rows)
+
+    @admin.display(description="Holdout check")
+    def holdout_chart(self, obj):
+        check = obj.holdout or {}
+        if not check:
+            return "-"
+        if "skipped" in check:
+            return f"Not done: {check['skipped']}"
+        bands = check["bands"]
+        per_customer = lambda key: [  # noqa: E731
+            round(band[key] / band["customers"], 3) if band["customers"] else None for band in bands
         ]
-        return _table(["Model", "Parameter", "Estimate"], rows)
+        chart = line_chart(
+            name="clv-holdout",
+            labels=[band["frequency"] for band in bands],
+            series=[("Expected by BG/NBD", per_customer("expected")), ("Actual", per_customer("actual"))],
+            caption=f"Purchases per customer in the {check['days']} days held out, by repeat purchases before them",
+        )
+        rows = [[band["frequency"], band["customers"], band["expected"], band["actual"]] for band in bands]
+        rows.append(["All", check["customers"], check["expected"], check["actual"]])
+        gap = (check["expected"] - check["actual"]) / check["actual"] if check["actual"] else None
+        summary = (
+            f"Fitted again as of {check['calibration_end'][:10]}, BG/NBD expected {check['expected']:.0f} purchases "
+            f"in the {check['days']} days after; {check['actual']} were made"
+            + ("." if gap is None else f" ({100 * gap:+.0f} %).")
+        )
+        return format_html(
+            "<p>{}</p>{}{}",
+            summary,
+            chart,
+            _table(["Repeat purchases before", "Customers", "Expected", "Actual"], rows),
+        )
 
     @admin.display(description="Gamma-Gamma's assumption")
     def assumption(self, obj):

@@ -23,7 +23,8 @@ them on CDNOW).
 
 import zoneinfo
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -47,6 +48,7 @@ class Summary:
     recency: np.ndarray  # first to last purchase, in `unit`
     age: np.ndarray  # first purchase to `as_of` (the models' T), in `unit`
     monetary: np.ndarray  # mean value of the repeat purchases, 0 without any
+    total: np.ndarray  # value of every purchase
     as_of: datetime
     unit: str
 
@@ -101,7 +103,8 @@ def clv_summary(*, workspace, as_of: datetime, unit: str = "weeks") -> Summary:
         SELECT c.profile_id, c.n - 1,
                {span.format(a="c.first_day", b="c.last_day")},
                {span.format(a="c.first_day", b=as_of_day)},
-               CASE WHEN c.n > 1 THEN (c.total - f.value) / (c.n - 1) ELSE 0 END
+               CASE WHEN c.n > 1 THEN (c.total - f.value) / (c.n - 1) ELSE 0 END,
+               c.total
         FROM customers c
         JOIN days f ON f.profile_id = c.profile_id AND f.day = c.first_day
         ORDER BY c.profile_id
@@ -111,13 +114,14 @@ def clv_summary(*, workspace, as_of: datetime, unit: str = "weeks") -> Summary:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     per_unit = UNITS[unit]
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), (), ()]
     return Summary(
         profile_ids=np.asarray(columns[0], dtype=np.int64),
         frequency=np.asarray(columns[1], dtype=np.float64),
         recency=np.asarray([float(v) for v in columns[2]], dtype=np.float64) / per_unit,
         age=np.asarray([float(v) for v in columns[3]], dtype=np.float64) / per_unit,
         monetary=np.asarray([float(v or 0) for v in columns[4]], dtype=np.float64),
+        total=np.asarray([float(v or 0) for v in columns[5]], dtype=np.float64),
         as_of=as_of,
         unit=unit,
     )
@@ -151,13 +155,36 @@ def _frame(summary: Summary, mask: np.ndarray | None = None):
     )
 
 
-def bgnbd_fit(summary: Summary):
-    """BG/NBD fitted on every customer of the summary (PyMC-Marketing's BetaGeoModel, MAP)."""
+def bgnbd_fit(summary: Summary, *, regularised: bool = False):
+    """BG/NBD fitted on every customer of the summary (PyMC-Marketing's BetaGeoModel, MAP): the
+    maximum-likelihood estimate, or with `regularised` the library's default weakly informative
+    priors."""
     from pymc_marketing.clv import BetaGeoModel
 
-    model = BetaGeoModel(model_config=_flat(BGNBD_PARAMETERS))
+    model = BetaGeoModel(model_config=None if regularised else _flat(BGNBD_PARAMETERS))
     model.fit(data=_frame(summary)[["customer_id", "frequency", "recency", "T"]], method="map", progressbar=False)
     return model
+
+
+# Past this, a BG/NBD parameter has run off to infinity: the likelihood is highest where every
+# customer buys at the same rate (r and alpha grow together) and the model's functions overflow.
+DEGENERATE = 1e6
+REGULARISED_NOTE = (
+    "The maximum-likelihood estimate is degenerate ({found}): purchase rates vary too little between "
+    "customers for BG/NBD to tell them apart, so it was fitted with PyMC-Marketing's default weakly "
+    "informative priors instead; standard errors are not given for that fit."
+)
+
+
+def bgnbd_fit_checked(summary: Summary):
+    """The maximum-likelihood BG/NBD, or the regularised one when that estimate is degenerate;
+    with a note saying which when it is the latter."""
+    model = bgnbd_fit(summary)
+    estimate = fitted_parameters(model, BGNBD_PARAMETERS)
+    if all(np.isfinite(value) and value < DEGENERATE for value in estimate.values()):
+        return model, ""
+    found = ", ".join(f"{name} = {value:.3g}" for name, value in estimate.items())
+    return bgnbd_fit(summary, regularised=True), REGULARISED_NOTE.format(found=found)
 
 
 def gamma_gamma_fit(summary: Summary):
@@ -173,8 +200,51 @@ def gamma_gamma_fit(summary: Summary):
 
 
 def fitted_parameters(model, names: tuple[str, ...]) -> dict[str, float]:
-    summary = model.fit_summary()
-    return {name: float(summary[name]) for name in names}
+    """The estimates, unrounded (the library's fit_summary rounds them to 3 decimals)."""
+    posterior = model.idata.posterior
+    return {name: float(posterior[name].mean()) for name in names}
+
+
+def standard_errors(model, names: tuple[str, ...]) -> dict[str, float | None]:
+    """Each parameter's standard error, from the curvature of the log-likelihood at the estimate
+    (the inverse of the observed information), as lifetimes and the published tables report it.
+
+    The fitted model samples each parameter on the log scale (u = ln theta), where the flat prior
+    adds only u itself to the log density: a term without curvature, so the log density's Hessian
+    there is the log-likelihood's. Central differences of the model's compiled log density give it
+    (one function already compiled for the fit; 4 x n^2 evaluations, vectorised over customers),
+    and at the maximum se(theta) = theta x se(u). None when the curvature is not that of a maximum.
+    """
+    pm_model = model.model
+    rvs = list(pm_model.free_RVs)
+    if {rv.name for rv in rvs} != set(names):  # a model parametrised otherwise (the regularised BG/NBD)
+        return dict.fromkeys(names)
+    value_names = [pm_model.rvs_to_values[rv].name for rv in rvs]
+    estimate = fitted_parameters(model, names)
+    u0 = np.log(np.asarray([estimate[rv.name] for rv in rvs]))
+    logp = pm_model.compile_logp(jacobian=True)
+
+    def at(u: np.ndarray) -> float:
+        return float(logp(dict(zip(value_names, u, strict=True))))
+
+    n, h = len(rvs), 1e-4
+    step = np.eye(n) * h
+    hessian = np.empty((n, n))
+    for i in range(n):
+        for j in range(i, n):
+            hessian[i, j] = hessian[j, i] = (
+                at(u0 + step[i] + step[j])
+                - at(u0 + step[i] - step[j])
+                - at(u0 - step[i] + step[j])
+                + at(u0 - step[i] - step[j])
+            ) / (4 * h * h)
+    try:
+        variances = np.diag(np.linalg.inv(-hessian))
+    except np.linalg.LinAlgError:
+        variances = np.full(n, np.nan)
+    return {
+        rv.name: float(np.exp(u0[i]) * np.sqrt(variances[i])) if variances[i] > 0 else None for i, rv in enumerate(rvs)
+    }
 
 
 # --- a run: fit, score every customer, keep the current and the previous run ---------------------
@@ -194,17 +264,20 @@ def _mean(draws) -> np.ndarray:
     return np.asarray(draws.mean(("chain", "draw")).values, dtype=np.float64)
 
 
-def clv_scores(summary: Summary, bgnbd, gamma_gamma, *, purchase_days: int, horizon_months: int, discount_rate: float):
-    """Per customer: p_alive, expected purchases over `purchase_days`, expected value of a purchase
-    and the discounted CLV over `horizon_months`, as arrays in the summary's order."""
+def clv_scores(
+    summary: Summary, bgnbd, gamma_gamma, *, purchase_days: int, horizon_months: int, discount_rate: float
+) -> dict[str, np.ndarray]:
+    """Per customer, as arrays in the summary's order: p_alive, the expected purchases over
+    `purchase_days`, the expected value of a purchase, the expected value of the next 12 months
+    (not discounted), the discounted CLV over `horizon_months`, and what was spent per year so far."""
     from pymc_marketing.clv.utils import customer_lifetime_value
 
     frame = _frame(summary)
-    p_alive = _mean(bgnbd.expected_probability_alive(data=frame[["customer_id", "frequency", "recency", "T"]]))
-    ahead = purchase_days / UNITS[summary.unit]
-    purchases = _mean(
-        bgnbd.expected_purchases(data=frame[["customer_id", "frequency", "recency", "T"]], future_t=ahead)
-    )
+    counts = frame[["customer_id", "frequency", "recency", "T"]]
+    p_alive = _mean(bgnbd.expected_probability_alive(data=counts))
+    per_unit = UNITS[summary.unit]
+    purchases = _mean(bgnbd.expected_purchases(data=counts, future_t=purchase_days / per_unit))
+    purchases_12m = _mean(bgnbd.expected_purchases(data=counts, future_t=365.25 / per_unit))
     # For a customer without repeat purchases, Gamma-Gamma's expectation is the population's mean.
     value = _mean(gamma_gamma.expected_customer_spend(data=frame[["customer_id", "frequency", "monetary_value"]]))
     frame["future_spend"] = value
@@ -217,7 +290,87 @@ def clv_scores(summary: Summary, bgnbd, gamma_gamma, *, purchase_days: int, hori
             time_unit=TIME_UNITS[summary.unit],
         )
     )
-    return p_alive, purchases, value, clv
+    years = np.maximum(summary.age * per_unit / 365.25, 1.0)
+    return {
+        "p_alive": p_alive,
+        "purchases": purchases,
+        "value": value,
+        "value_12m": purchases_12m * value,
+        "clv": clv,
+        "spend_per_year": summary.total / years,
+    }
+
+
+# The holdout check's bands of calibration frequency: 0 to 6 repeat purchases, then 7 and more
+# (the bands of the published conditional-expectation chart).
+HOLDOUT_BANDS = 7
+
+
+def holdout_check(*, workspace, summary: Summary, days: int) -> dict:
+    """How well BG/NBD forecasts this history: fitted again on the customers as of `days` before
+    the summary's moment (the calibration), its expected purchases over those days against the
+    purchase days each customer made in them, in total and by calibration frequency.
+
+    Purchase days made in the window are the customer's purchase days at the end less those at
+    the calibration end. People who left the summary since (erased, profiling refused) are left
+    out of both sides. Skipped, saying why, when there are too few customers before the window
+    to fit (MIN_CUSTOMERS, MIN_REPEAT_CUSTOMERS)."""
+    end = summary.as_of - timedelta(days=days)
+    check: dict[str, Any] = {"days": days, "calibration_end": end.isoformat()}
+    calibration = clv_summary(workspace=workspace, as_of=end, unit=summary.unit)
+    repeat = int((calibration.frequency > 0).sum())
+    per_unit = UNITS[summary.unit]
+    if len(calibration) < MIN_CUSTOMERS or repeat < MIN_REPEAT_CUSTOMERS:
+        return {
+            **check,
+            "skipped": f"Too little history before {end:%Y-%m-%d}: {len(calibration)} customers, {repeat} with repeat "
+            f"purchases (at least {MIN_CUSTOMERS} and {MIN_REPEAT_CUSTOMERS} are needed).",
+        }
+    n = len(summary)
+    at = np.minimum(np.searchsorted(summary.profile_ids, calibration.profile_ids), max(n - 1, 0))
+    kept = summary.profile_ids[at] == calibration.profile_ids
+    model, estimation = bgnbd_fit_checked(calibration)
+    if estimation:
+        check["estimation"] = estimation
+    frame = _frame(calibration, kept)[["customer_id", "frequency", "recency", "T"]]
+    expected = _mean(model.expected_purchases(data=frame, future_t=days / per_unit))
+    actual = summary.frequency[at[kept]] - calibration.frequency[kept]
+    band = np.minimum(calibration.frequency[kept], HOLDOUT_BANDS).astype(np.int64)
+    return {
+        **check,
+        "customers": int(kept.sum()),
+        "expected": round(float(expected.sum()), 2),
+        "actual": int(actual.sum()),
+        "bands": [
+            {
+                "frequency": str(b) if b < HOLDOUT_BANDS else f"{HOLDOUT_BANDS}+",
+                "customers": int((band == b).sum()),
+                "expected": round(float(expected[band == b].sum()), 2),
+                "actual": int(actual[band == b].sum()),
+            }
+            for b in range(HOLDOUT_BANDS + 1)
+        ],
+    }
+
+
+def _p_alive_change(summary: Summary, p_alive: np.ndarray, previous: ClvRun) -> np.ndarray:
+    """p_alive less the previous run's for the same customer (NaN, stored as NULL, when the
+    customer was not in it): one read of the previous run's scores, matched by profile id."""
+    change = np.full(len(summary), np.nan)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT profile_id, p_alive FROM {ClvScore._meta.db_table} WHERE run_id = %s ORDER BY profile_id",
+            [previous.pk],
+        )
+        rows = cursor.fetchall()
+    if not rows:
+        return change
+    ids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
+    before = np.fromiter((row[1] for row in rows), dtype=np.float64, count=len(rows))
+    at = np.minimum(np.searchsorted(ids, summary.profile_ids), len(ids) - 1)
+    found = ids[at] == summary.profile_ids
+    change[found] = p_alive[found] - before[at[found]]
+    return change
 
 
 def deciles_of(clv: np.ndarray) -> np.ndarray:
@@ -236,6 +389,7 @@ def clv_run(
     horizon_months: int = 12,
     discount_rate: float = 0.01,
     purchase_days: int = 90,
+    holdout_days: int = 90,
     progress=None,
 ):
     """Fit both models on the workspace's customers as of `as_of` and score every customer; the
@@ -252,6 +406,7 @@ def clv_run(
             horizon_months=horizon_months,
             discount_rate=discount_rate,
             purchase_days=purchase_days,
+            holdout_days=holdout_days,
             previous=previous,
         )
     if progress:
@@ -268,11 +423,15 @@ def clv_run(
         run.refresh_from_db()
         return run
     if progress:
-        progress(30, "Fitting BG/NBD and Gamma-Gamma")
-    bgnbd, gamma_gamma = bgnbd_fit(summary), gamma_gamma_fit(summary)
+        progress(20, "Fitting BG/NBD and Gamma-Gamma")
+    (bgnbd, estimation), gamma_gamma = bgnbd_fit_checked(summary), gamma_gamma_fit(summary)
+    errors = {
+        "bgnbd": standard_errors(bgnbd, BGNBD_PARAMETERS),
+        "gamma_gamma": standard_errors(gamma_gamma, GAMMA_GAMMA_PARAMETERS),
+    }
     if progress:
-        progress(60, "Scoring every customer")
-    p_alive, purchases, value, clv = clv_scores(
+        progress(40, "Scoring every customer")
+    scores = clv_scores(
         summary,
         bgnbd,
         gamma_gamma,
@@ -280,40 +439,51 @@ def clv_run(
         horizon_months=horizon_months,
         discount_rate=discount_rate,
     )
+    infinite = sum(int((~np.isfinite(values)).sum()) for values in scores.values())
+    if infinite:
+        ClvRun.objects.filter(pk=run.pk).update(
+            status=JobStatus.FAILED,
+            customers=len(summary),
+            parameters={
+                "bgnbd": fitted_parameters(bgnbd, BGNBD_PARAMETERS),
+                "gamma_gamma": fitted_parameters(gamma_gamma, GAMMA_GAMMA_PARAMETERS),
+            },
+            error=f"The fitted models give {infinite} scores that are not finite numbers; nothing was scored.",
+        )
+        run.refresh_from_db()
+        return run
+    clv = scores["clv"]
     deciles = deciles_of(clv)
     n = len(summary)
+    columns = {
+        "workspace_id": np.full(n, workspace.pk, dtype=np.int64),
+        "run_id": np.full(n, run.pk, dtype=np.int64),
+        "profile_id": summary.profile_ids,
+        "frequency": summary.frequency,
+        "recency": summary.recency,
+        "age": summary.age,
+        "monetary": summary.monetary,
+        "p_alive": scores["p_alive"],
+        "purchases": scores["purchases"],
+        "value": scores["value"],
+        "value_12m": scores["value_12m"],
+        "spend_per_year": scores["spend_per_year"],
+        "clv": clv,
+        "decile": deciles,
+    }
+    if previous is not None:
+        columns["p_alive_change"] = _p_alive_change(summary, scores["p_alive"], previous)
     with transaction.atomic():
-        arrays_copy(
-            table=ClvScore._meta.db_table,
-            columns=[
-                "workspace_id",
-                "run_id",
-                "profile_id",
-                "frequency",
-                "recency",
-                "age",
-                "monetary",
-                "p_alive",
-                "purchases",
-                "value",
-                "clv",
-                "decile",
-            ],
-            arrays=[
-                np.full(n, workspace.pk, dtype=np.int64),
-                np.full(n, run.pk, dtype=np.int64),
-                summary.profile_ids,
-                summary.frequency,
-                summary.recency,
-                summary.age,
-                summary.monetary,
-                p_alive,
-                purchases,
-                value,
-                clv,
-                deciles,
-            ],
-        )
+        arrays_copy(table=ClvScore._meta.db_table, columns=list(columns), arrays=list(columns.values()))
+        if previous is not None and connection.vendor == "postgresql":
+            # A customer new since the previous run has no change: NULL, not the NaN the COPY carried
+            # (SQLite stores a NaN as NULL itself).
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {ClvScore._meta.db_table} SET p_alive_change = NULL "
+                    "WHERE run_id = %s AND p_alive_change = 'NaN'::float8",
+                    [run.pk],
+                )
     rows_written(model=ClvScore, rows=n, wait=True)
     total = float(clv.sum())
     by_decile = [
@@ -326,6 +496,12 @@ def clv_run(
         for d in range(10, 0, -1)
     ]
     correlation = float(np.corrcoef(summary.frequency[repeat], summary.monetary[repeat])[0, 1])
+    if holdout_days:
+        if progress:
+            progress(70, f"Checking the forecast of the last {holdout_days} days")
+        holdout = holdout_check(workspace=workspace, summary=summary, days=holdout_days)
+    else:
+        holdout = {}
     ClvRun.objects.filter(pk=run.pk).update(
         status=JobStatus.READY,
         customers=n,
@@ -333,7 +509,10 @@ def clv_run(
             "bgnbd": fitted_parameters(bgnbd, BGNBD_PARAMETERS),
             "gamma_gamma": fitted_parameters(gamma_gamma, GAMMA_GAMMA_PARAMETERS),
         },
+        standard_errors=errors,
+        estimation=estimation,
         frequency_value_correlation=None if np.isnan(correlation) else round(correlation, 6),
+        holdout=holdout,
         deciles=by_decile,
     )
     # Keep this run and the one before it.

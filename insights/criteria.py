@@ -8,9 +8,12 @@
     {"persona": 12}                                   a persona of the latest clustering
     {"lookalike": {"id": 3, "band": 5}}               the 5 % most similar to the seed (bands 1 to 5)
     {"clv": {"p_alive": {"lt": 0.3}}}                 lifetime value of the current CLV run: the
-    {"clv": {"clv": {"gte": 200}, "decile": {"gte": 9}}}  probability of still being a customer, the
-                                                      discounted value over the run's horizon, its
-                                                      decile (10 = top tenth), expected purchases
+    {"clv": {"value_12m": {"gte": 200}}}              probability of still being a customer and its
+    {"clv": {"clv": {"gte": 200}, "decile": {"gte": 9}}}  change since the previous run, expected
+    {"clv": {"spend_per_year": {"gte": 200}}}         purchases, expected value of the next 12
+                                                      months, the discounted value over the run's
+                                                      horizon, its decile (10 = top tenth), and what
+                                                      was spent per year so far
 
 Each reads the current version of what insights computed; before the first computation it
 selects nobody.
@@ -18,7 +21,7 @@ selects nobody.
 
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Case, CharField, Count, Q, Value, When
 
 from core.errors import json_literal
 from insights.models import (
@@ -35,7 +38,7 @@ from insights.models import (
     Score,
 )
 from insights.rfm import DEFAULT_SEGMENTS, current_rfm_run
-from segments.criteria import Criterion
+from segments.criteria import Criterion, IndexDimension
 
 COMPARISONS = {"eq": "exact", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte"}
 
@@ -187,7 +190,15 @@ def lookalike_compile(spec: dict, ctx) -> Any:
 # --- clv ---------------------------------------------------------------------------------------
 
 # key -> (lowest, highest) a comparison takes
-CLV_MEASURES = {"p_alive": (0.0, 1.0), "clv": (0.0, 1e12), "decile": (1, 10), "purchases": (0.0, 1e9)}
+CLV_MEASURES = {
+    "p_alive": (0.0, 1.0),
+    "p_alive_change": (-1.0, 1.0),
+    "purchases": (0.0, 1e9),
+    "value_12m": (0.0, 1e12),
+    "clv": (0.0, 1e12),
+    "decile": (1, 10),
+    "spend_per_year": (0.0, 1e12),
+}
 
 
 def clv_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
@@ -215,10 +226,88 @@ def clv_compile(spec: dict, ctx) -> Any:
     return scores.values("profile_id")
 
 
+# The index table's rows of lifetime value: tiers of deciles, and bands of p_alive.
+# (value, label, lowest, highest), both included for deciles, highest excluded for p_alive.
+CLV_TIERS = (
+    ("top", "Top 10 %", 10, 10),
+    ("high", "Next 20 %", 8, 9),
+    ("middle", "Middle 40 %", 4, 7),
+    ("low", "Bottom 30 %", 1, 3),
+)
+P_ALIVE_BANDS = (
+    ("active", "Likely active (0.7 or more)", 0.7, None),
+    ("at_risk", "At risk (0.3 to 0.7)", 0.3, 0.7),
+    ("churned", "Likely churned (under 0.3)", 0.0, 0.3),
+)
+
+
+def _scored(profiles, workspace_id: int):
+    run = ClvRun.current(workspace_id=workspace_id)
+    return ClvScore.objects.filter(run_id=run.pk if run else 0, profile_id__in=profiles.values("pk"))
+
+
+def clv_tier_counts(profiles, workspace_id: int) -> dict[str, int]:
+    tier = Case(
+        *(When(decile__gte=low, decile__lte=high, then=Value(name)) for name, _, low, high in CLV_TIERS),
+        output_field=CharField(),
+    )
+    rows = _scored(profiles, workspace_id).annotate(_v=tier).values("_v").annotate(n=Count("*"))
+    return {row["_v"]: row["n"] for row in rows if row["_v"]}
+
+
+def clv_tier_rule(value: str) -> dict:
+    _, _, low, high = next(t for t in CLV_TIERS if t[0] == value)
+    return {"clv": {"decile": {"eq": low} if low == high else {"gte": low, "lte": high}}}
+
+
+def p_alive_counts(profiles, workspace_id: int) -> dict[str, int]:
+    band = Case(
+        *(
+            When(Q(p_alive__gte=low) & (Q(p_alive__lt=high) if high is not None else Q()), then=Value(name))
+            for name, _, low, high in P_ALIVE_BANDS
+        ),
+        output_field=CharField(),
+    )
+    rows = _scored(profiles, workspace_id).annotate(_v=band).values("_v").annotate(n=Count("*"))
+    return {row["_v"]: row["n"] for row in rows if row["_v"]}
+
+
+def p_alive_rule(value: str) -> dict:
+    _, _, low, high = next(b for b in P_ALIVE_BANDS if b[0] == value)
+    comparison: dict[str, float] = {"gte": low} if low else {}
+    if high is not None:
+        comparison["lt"] = high
+    return {"clv": {"p_alive": comparison}}
+
+
+CLV_DIMENSIONS = (
+    IndexDimension(
+        "clv_tier",
+        "Lifetime value",
+        tuple((name, label) for name, label, _, _ in CLV_TIERS),
+        clv_tier_counts,
+        clv_tier_rule,
+    ),
+    IndexDimension(
+        "clv_p_alive",
+        "Still a customer",
+        tuple((name, label) for name, label, _, _ in P_ALIVE_BANDS),
+        p_alive_counts,
+        p_alive_rule,
+    ),
+)
+
+
 CRITERIA = [
     Criterion("rfm", rfm_validate, rfm_compile, facets=(("orders",), ("event", "purchase"))),
     Criterion("probability", probability_validate, probability_compile),
     Criterion("persona", persona_validate, persona_compile),
     Criterion("lookalike", lookalike_validate, lookalike_compile),
-    Criterion("clv", clv_validate, clv_compile, facets=(("orders",), ("event", "purchase"))),
+    Criterion(
+        "clv",
+        clv_validate,
+        clv_compile,
+        facets=(("orders",), ("event", "purchase")),
+        dimensions=CLV_DIMENSIONS,
+    ),
 ]

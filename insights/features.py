@@ -3,7 +3,7 @@
 The definition (`feature_definition`) lists the columns, derived from the workspace's data:
 the regions, interests, survey questions and product categories it has. The values are one
 SELECT over profiles joined to one GROUP BY per source table (events, orders and their line
-items, survey answers, consent), written with one INSERT ... SELECT into
+items, survey answers, consent, the current CLV run's scores), written with one INSERT ... SELECT into
 `insights_profilefeatures`, a `real[]` per profile on PostgreSQL (a JSON array on SQLite).
 
 Times are stored as days since 1970 ("since" columns) and turned into "days before as_of"
@@ -44,7 +44,7 @@ from customers.models import (
     SocioProfessionalCategory,
     SurveyResponse,
 )
-from insights.models import FeatureSet, ProfileFeatures
+from insights.models import ClvRun, ClvScore, FeatureSet, ProfileFeatures
 from privacy.models import ConsentPurpose, ConsentRecord, ConsentStatus
 from segments.criteria import Criterion
 from segments.rules import ANY_EVENT, definition_leaves
@@ -283,6 +283,11 @@ def feature_definition(*, workspace: Workspace) -> list[Column]:
     ]
     for i, category in enumerate(_categories(ws)):
         cols.append(Column(f"cat_{i}", "transactional", f"Bought: {category}", "flag", ("orders",), category))
+    clv = ClvRun.current(workspace_id=ws)
+    if clv is not None:
+        # The current CLV run's scores; the run is part of the definition, so a new run rebuilds.
+        for measure, label in CLV_COLUMNS:
+            cols.append(Column(f"clv_{measure}", "transactional", label, "number", ("clv", measure), clv.pk))
     for purpose, channel in CONSENT_PAIRS:
         cols.append(
             Column(
@@ -294,6 +299,14 @@ def feature_definition(*, workspace: Workspace) -> list[Column]:
             )
         )
     return cols
+
+
+CLV_COLUMNS = (
+    ("p_alive", "Probability of still being a customer (CLV)"),
+    ("purchases", "Expected purchases (CLV)"),
+    ("value_12m", "Expected value of the next 12 months (CLV)"),
+    ("clv", "Lifetime value (CLV)"),
+)
 
 
 def definition_hash(columns: Sequence[Column]) -> str:
@@ -345,6 +358,7 @@ def features_select(
     at = _param(as_of)
     answer = _answer_sql()
     exprs: list[tuple[str, list]] = []  # per column: (expression, params)
+    clv_run = None
     aggregates: dict[str, list[tuple[str, list]]] = {alias: [] for alias in _SOURCES}
     pairs: list[tuple[str, str]] = []
 
@@ -388,6 +402,10 @@ def features_select(
         elif src[0] == "consent":
             pairs.append((src[1], src[2]))
             e = (f"COALESCE(g.g{len(pairs) - 1}, 0)", [])
+        elif src[0] == "clv":
+            clv_run = col.value
+            # Someone who never bought is expected to buy nothing; their p_alive is unknown.
+            e = (f"v.{src[1]}" if src[1] == "p_alive" else f"COALESCE(v.{src[1]}, 0)", [])
         else:
             raise ValueError(f"Unknown feature source {src!r}")
         exprs.append(e)
@@ -420,6 +438,13 @@ def features_select(
                 f"LEFT JOIN (SELECT t.profile_id, {flags} FROM ({grants_sql}) t GROUP BY t.profile_id) g "
                 "ON g.profile_id = p.id",
                 [*(x for pair in pairs for x in pair), *grants_params],
+            )
+        )
+    if clv_run is not None:
+        joins.append(
+            (
+                f"LEFT JOIN {ClvScore._meta.db_table} v ON v.workspace_id = %s AND v.run_id = %s AND v.profile_id = p.id",
+                [workspace_id, clv_run],
             )
         )
     if any(c.source == ("field", "city") for c in columns):
@@ -778,7 +803,9 @@ def _copy_out(query: str, params: Sequence[Any], width: int) -> tuple[np.ndarray
 
 def feature_matrix_as_of(*, workspace: Workspace, columns: Sequence[Column], as_of: datetime) -> Matrix:
     """Features computed as of a past moment, straight from the source tables (nothing after it
-    is read): the training matrix of a model that predicts what came next."""
+    is read, except the lifecycle stage and the current CLV run's scores, which are today's: a
+    model of what came next leaves them out): the training matrix of a model that predicts what
+    came next."""
     sql, params = features_select(workspace_id=workspace.pk, columns=columns, as_of=as_of)
     width = len(columns)
     if connection.vendor == "postgresql":
@@ -831,6 +858,8 @@ def defining_columns(columns: Sequence[Column], used: set) -> list[tuple[Column,
             reason = "the segment's rules read purchases"
         elif src[0] == "event" and src[1] == "purchase" and ("orders",) in used:
             reason = "the segment's rules read orders"
+        elif src[0] == "clv" and (("orders",) in used or ("event", "purchase") in used):
+            reason = "lifetime value is computed from the orders the segment's rules read"
         if reason:
             out.append((col, reason))
     return out

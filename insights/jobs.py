@@ -200,6 +200,7 @@ def clv_refresh_due(*, now=None) -> list[int]:
             "horizon_months": run.horizon_months,
             "discount_rate": run.discount_rate,
             "purchase_days": run.purchase_days,
+            "holdout_days": run.holdout_days,
         }
         job_request(workspace=run.workspace, kind=InsightJob.Kind.CLV, params=settings)
         queued.append(run.workspace_id)

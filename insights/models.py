@@ -517,12 +517,34 @@ class ClvRun(LearningRun):
         validators=[MinValueValidator(1), MaxValueValidator(3660)],
         help_text="Expected purchases are counted over this many days ahead.",
     )
+    holdout_days = models.PositiveSmallIntegerField(
+        default=90,
+        validators=[MaxValueValidator(3660)],
+        help_text="The holdout check: BG/NBD is fitted again without the last this many days and its forecast of "
+        "them compared with the purchases made (0: no check).",
+    )
     customers = models.PositiveIntegerField(default=0)
     parameters = models.JSONField(
         default=dict, blank=True, help_text='{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.'
     )
+    standard_errors = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The parameters' standard errors, from the likelihood's curvature at the estimate: "
+        '{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.',
+    )
     frequency_value_correlation = models.FloatField(
         null=True, blank=True, help_text="Gamma-Gamma assumes it small (repeat customers only)."
+    )
+    estimation = models.TextField(
+        blank=True,
+        help_text="How BG/NBD was estimated when not by maximum likelihood (a degenerate estimate), and why.",
+    )
+    holdout = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="{calibration_end, days, customers, expected, actual, bands: [{frequency, customers, expected, "
+        "actual}]}, or {days, skipped: why}; empty without a check.",
     )
     deciles = models.JSONField(default=list, blank=True, help_text="[{decile, customers, clv, share}], 10 first.")
     error = models.TextField(blank=True)
@@ -532,22 +554,55 @@ class ClvRun(LearningRun):
 
 
 class ClvScore(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    run = models.ForeignKey(ClvRun, on_delete=models.CASCADE, related_name="scores", db_index=False)
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    """A customer's scores in a CLV run. Derived data, written a million rows at a time by one COPY:
+    its references are not foreign-key constraints in the database (Django still deletes the rows
+    with what they point to), so the commit does not check each of them."""
+
+    workspace = models.ForeignKey(
+        Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    run = models.ForeignKey(
+        ClvRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False
+    )
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_constraint=False)
     frequency = models.FloatField(help_text="Repeat purchase days.")
     recency = models.FloatField(help_text="First to last purchase, in the run's unit.")
     age = models.FloatField(help_text="First purchase to as_of, in the run's unit.")
     monetary = models.FloatField(help_text="Mean value of the repeat purchases.")
     p_alive = models.FloatField(help_text="Probability of still being a customer.")
+    p_alive_change = models.FloatField(
+        null=True, blank=True, help_text="p_alive minus the previous run's (none when the customer was not in it)."
+    )
     purchases = models.FloatField(help_text="Expected purchases over the run's purchase_days.")
     value = models.FloatField(help_text="Expected value of a purchase (Gamma-Gamma).")
+    value_12m = models.FloatField(
+        default=0.0, help_text="Expected value of the next 12 months' purchases (not discounted)."
+    )
+    spend_per_year = models.FloatField(
+        default=0.0, help_text="What the customer spent per year so far (over at least a year)."
+    )
     clv = models.FloatField(help_text="Discounted value over the horizon (an estimate, in the workspace's currency).")
     decile = models.IntegerField(help_text="10 = the most valuable tenth.")
 
+    # Every measure of a customer in a run, in the order the API, the access document and the
+    # personal-data declaration list them.
+    MEASURES = (
+        "frequency",
+        "recency",
+        "age",
+        "monetary",
+        "p_alive",
+        "p_alive_change",
+        "purchases",
+        "value",
+        "value_12m",
+        "spend_per_year",
+        "clv",
+        "decile",
+    )
     personal_data = _learnt(
         "Customer lifetime value",
-        ("profile", "frequency", "recency", "age", "monetary", "p_alive", "purchases", "value", "clv", "decile"),
+        ("profile", *MEASURES),
         legal_basis="legitimate interests",
         retention="The current and the previous run; older runs are removed.",
     )

@@ -324,9 +324,10 @@ def propensity_train(*, model: PredictiveModel, progress=lambda pct, step: None)
     test = feature_matrix_as_of(workspace=workspace, columns=columns, as_of=test_at)
     y_train, keep_train = _purchase_labels(model, train, train_at, train_at + horizon)
     y_test, keep_test = _purchase_labels(model, test, test_at, test_at + horizon)
-    # Lifecycle stages are today's (a prospect who bought since is a customer now): they would
-    # tell the model the future, so a propensity model never reads them.
-    stages = np.array([c.name.startswith("stage_") for c in columns])
+    # Lifecycle stages are today's (a prospect who bought since is a customer now), and so are the
+    # current CLV run's scores: they would tell the model the future, so a propensity model never
+    # reads them.
+    stages = np.array([c.name.startswith("stage_") or c.source[0] == "clv" for c in columns])
     usable = _informative(train.X[keep_train]) & ~stages
     X_train, y_train = train.X[keep_train][:, usable], y_train[keep_train]
     X_test, y_test = test.X[keep_test][:, usable], y_test[keep_test]

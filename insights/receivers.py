@@ -104,7 +104,7 @@ def access_section(profile) -> dict[str, Any]:
         "lifetime_value": list(
             ClvScore.objects.filter(profile=profile)
             .order_by("-run__version")
-            .values("run__as_of", "p_alive", "purchases", "value", "clv", "decile")[:1]
+            .values("run__as_of", *ClvScore.MEASURES)[:1]
         ),
         "lookalike_bands": list(
             LookalikeMember.objects.filter(profile=profile).values("lookalike__seed__name", "band", "version")

@@ -191,15 +191,22 @@ def rfm_request(*, workspace: Workspace, as_of=None, by=None) -> InsightJob:
 
 
 def clv_request(*, workspace: Workspace, as_of=None, by=None, **settings: Any) -> InsightJob:
-    """Queue a CLV run: `settings` are ClvRun's unit, horizon_months, discount_rate and purchase_days."""
+    """Queue a CLV run: `settings` are ClvRun's unit, horizon_months, discount_rate, purchase_days
+    and holdout_days."""
     params = {**settings, **({"as_of": as_of.isoformat()} if as_of else {})}
     return job_request(workspace=workspace, kind=InsightJob.Kind.CLV, params=params, by=by)
 
 
 # The ready-made segment of the customers who matter and may be leaving: the top three tenths of
-# lifetime value whose probability of still being a customer is below a half.
+# lifetime value whose probability of still being a customer is below a half, or fell by 0.1 or
+# more since the previous run.
 AT_RISK_NAME = "High value at risk"
-AT_RISK_DEFINITION = {"all": [{"clv": {"decile": {"gte": 8}}}, {"clv": {"p_alive": {"lt": 0.5}}}]}
+AT_RISK_DEFINITION = {
+    "all": [
+        {"clv": {"decile": {"gte": 8}}},
+        {"any": [{"clv": {"p_alive": {"lt": 0.5}}}, {"clv": {"p_alive_change": {"lte": -0.1}}}]},
+    ]
+}
 
 
 def clv_at_risk_segment(*, workspace: Workspace, owner=None) -> tuple[Segment, bool]:
@@ -215,7 +222,7 @@ def clv_at_risk_segment(*, workspace: Workspace, owner=None) -> tuple[Segment, b
         workspace=workspace,
         name=name,
         description="The top three tenths of lifetime value whose probability of still being a customer is "
-        "below 0.5: worth a win-back before they are gone.",
+        "below 0.5 or fell by 0.1 or more since the previous run: worth a win-back before they are gone.",
         kind=Segment.Kind.DYNAMIC,
         definition=AT_RISK_DEFINITION,
         owner=owner,

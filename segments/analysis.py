@@ -39,7 +39,7 @@ from customers.models import (
     SurveyResponse,
 )
 from customers.selectors import ValueLabels, value_labels
-from segments.criteria import criteria
+from segments.criteria import criteria, index_dimensions
 from segments.rules import ANY_EVENT, definition_leaves
 
 AGE_BANDS = [
@@ -232,6 +232,8 @@ def criterion_counts(
         "event_90d": _events(qs, workspace_id, now),
         **_order_bands(qs, workspace_id, now),
         "survey": _surveys(qs, workspace_id, survey_answers),
+        # What the criteria families learnt above segments (lifetime value, say), when they add rows.
+        **{name: dimension.counts(qs, workspace_id) for name, (_, dimension) in index_dimensions().items()},
     }
 
 
@@ -295,6 +297,10 @@ def row_label(criterion: str, value: str, labels: ValueLabels | None = None) -> 
     reads, with the labels the team declared, not the stored code."""
     if value == "unknown":
         return f"{CRITERION_LABELS.get(criterion, criterion)}: Unknown"
+    added = index_dimensions().get(criterion)
+    if added is not None:
+        dimension = added[1]
+        return f"{dimension.label}: {dict(dimension.values).get(value, value)}"
     if criterion == "survey":
         answer = json.loads(value)
         question = labels.question(answer["survey"], answer["question"]) if labels else None
@@ -322,6 +328,9 @@ def _range_rule(key: str, band: Band, within: str) -> dict:
 def row_rule(criterion: str, value: str) -> dict | None:
     """The rule-language condition that selects the profiles of a row (None when none does)."""
     simple = {"gender", "socio_professional_category", "region", "lifecycle_stage"}
+    added = index_dimensions().get(criterion)
+    if added is not None:
+        return added[1].rule(value) if value in dict(added[1].values) else None
     if value == "unknown":
         # Counted as "unknown": empty or missing (gender has a value of its own for it).
         if criterion == "gender":
@@ -410,8 +419,9 @@ def defining_criteria(definition: Any, *, definitions: Mapping[int, Any]) -> Cal
             whole.add(_FIELD_CRITERIA[node["field"]])
         if "geo" in node:
             whole.add("region")
-        # Orders, and the criteria computed from them (an RFM score, say).
-        if "orders" in node or any(key in node and ("orders",) in families[key].facets for key in families):
+        # Orders, and the criteria computed from them (an RFM score, a lifetime value).
+        reads_orders = "orders" in node or any(key in node and ("orders",) in families[key].facets for key in families)
+        if reads_orders:
             whole.update(ORDER_CRITERIA)
         if "event" in node:
             if node["event"] == ANY_EVENT:
@@ -422,6 +432,10 @@ def defining_criteria(definition: Any, *, definitions: Mapping[int, Any]) -> Cal
                 values.add(("channel", node["channel"]))
         if "survey" in node:
             prefixes.add(("survey", json.dumps({"survey": node["survey"], "question": node.get("question")})[:-1]))
+        # The rows a family adds are defined by its own criteria, and by orders when it reads them.
+        for name, (key, _) in index_dimensions().items():
+            if key in node or (reads_orders and ("orders",) in families[key].facets):
+                whole.add(name)
 
     def is_defining(criterion: str, value: str) -> bool:
         if criterion in whole or (criterion, value) in values:

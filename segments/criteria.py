@@ -6,7 +6,8 @@ here in its AppConfig.ready (segments never imports insights). A family is a lea
 definition (`{"rfm": {"segment": "champions"}}`) with a validator, which reports each problem
 with the path of the node and may check that what it names exists in the workspace, and a
 compiler, which returns the profiles it selects as a set of ids tested with `core.sql.InRows`
-(set-based, like every other leaf).
+(set-based, like every other leaf). A family may also add rows to a segment's index table
+(`IndexDimension`): counts by value, one GROUP BY, with the rule that selects each value.
 """
 
 from collections.abc import Callable
@@ -20,12 +21,26 @@ Compiler = Callable[[Any, Any], Any]
 
 
 @dataclass(frozen=True)
+class IndexDimension:
+    """Rows of the index table a criterion family adds: `counts(profiles, workspace_id)` returns
+    {value: people} for a queryset of profiles (one GROUP BY); `rule(value)` is the condition of
+    the family that selects exactly the people of a value; `values` labels them, in their order."""
+
+    name: str
+    label: str
+    values: tuple[tuple[str, str], ...]
+    counts: Callable[[Any, int], dict[str, int]]
+    rule: Callable[[str], dict]
+
+
+@dataclass(frozen=True)
 class Criterion:
     key: str
     validate: Validator
     compile: Compiler
     # The facets whose features this criterion reads (insights leaves them out of a model of it).
     facets: tuple[tuple[str, ...], ...] = ()
+    dimensions: tuple[IndexDimension, ...] = ()
 
 
 _families: dict[str, Criterion] = {}
@@ -38,3 +53,8 @@ def criterion_register(criterion: Criterion) -> None:
 def criteria() -> dict[str, Criterion]:
     """The registered families, by leaf key."""
     return dict(_families)
+
+
+def index_dimensions() -> dict[str, tuple[str, IndexDimension]]:
+    """The index-table rows the families add: dimension name -> (family key, dimension)."""
+    return {dimension.name: (key, dimension) for key, family in _families.items() for dimension in family.dimensions}

@@ -9,6 +9,13 @@ class ClvScoreFilter(FilterSet):
     profile = IdFilter(help_text="A profile id.")
     decile_min = NumberFilter(field_name="decile", lookup_expr="gte", min_value=1, max_value=10)
     p_alive_max = NumberFilter(field_name="p_alive", lookup_expr="lte", min_value=0, max_value=1)
+    p_alive_change_max = NumberFilter(
+        field_name="p_alive_change",
+        lookup_expr="lte",
+        min_value=-1,
+        max_value=1,
+        help_text="p_alive fell at least this much since the previous run (-0.1: by 0.1 or more).",
+    )
 
     class Meta:
         model = ClvScore

@@ -80,9 +80,13 @@ class ClvRunOutput(serializers.ModelSerializer):
             "horizon_months",
             "discount_rate",
             "purchase_days",
+            "holdout_days",
             "customers",
             "parameters",
+            "standard_errors",
+            "estimation",
             "frequency_value_correlation",
+            "holdout",
             "deciles",
             "error",
             "previous",
@@ -95,26 +99,14 @@ class ClvRunInput(StrictInput, serializers.ModelSerializer):
 
     class Meta:
         model = ClvRun
-        fields = ["as_of", "unit", "horizon_months", "discount_rate", "purchase_days"]
+        fields = ["as_of", "unit", "horizon_months", "discount_rate", "purchase_days", "holdout_days"]
         extra_kwargs = {name: {"required": False} for name in fields}
 
 
 class ClvScoreOutput(serializers.ModelSerializer):
     class Meta:
         model = ClvScore
-        fields = [
-            "profile",
-            "run",
-            "frequency",
-            "recency",
-            "age",
-            "monetary",
-            "p_alive",
-            "purchases",
-            "value",
-            "clv",
-            "decile",
-        ]
+        fields = ["profile", "run", *ClvScore.MEASURES]
 
 
 class RfmRunInput(StrictInput, serializers.Serializer):

@@ -125,7 +125,7 @@ class ClvScoreViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
     model = ClvScore
     serializer_class = s.ClvScoreOutput
     filterset_class = ClvScoreFilter
-    ordering_fields = ["clv", "p_alive", "decile", "profile"]
+    ordering_fields = ["clv", "value_12m", "spend_per_year", "p_alive", "p_alive_change", "decile", "profile"]
 
     def scoped_queryset(self, queryset):
         if "run" in self.request.query_params:

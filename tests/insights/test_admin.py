@@ -134,11 +134,30 @@ def test_the_lifetime_value_page_its_warning_and_its_button(marketer_browser, wo
         status="ready",
         customers=100,
         parameters={"bgnbd": {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, "gamma_gamma": {"p": 6.25}},
+        standard_errors={"bgnbd": {"r": 0.0126, "alpha": 0.378, "a": 0.186, "b": 0.705}, "gamma_gamma": {"p": None}},
         frequency_value_correlation=0.45,
+        holdout={
+            "days": 273,
+            "calibration_end": "1997-09-30T12:00:00+00:00",
+            "customers": 100,
+            "expected": 48.5,
+            "actual": 50,
+            "bands": [
+                {"frequency": "0", "customers": 60, "expected": 12.5, "actual": 10},
+                {"frequency": "1", "customers": 40, "expected": 36.0, "actual": 40},
+            ],
+        },
         deciles=[{"decile": d, "customers": 10, "clv": 100.0 * d, "share": d / 55} for d in range(10, 0, -1)],
     )
     page = marketer_browser.get(reverse("admin:insights_clvrun_change", args=[run.pk])).content.decode()
     assert 'data-chart="clv-deciles"' in page and "4.414" in page
+    # The uncertainty: r = 0.243 +- 1.96 x 0.0126; a parameter without one shows a dash.
+    assert "0.0126" in page and "0.2183 to 0.2677" in page
+    # The holdout chart: purchases per customer by band, expected against actual.
+    assert 'data-chart="clv-holdout"' in page
+    assert 'data-series="Expected by BG/NBD" data-values="0.21,0.90"' in page
+    assert 'data-series="Actual" data-values="0.17,1.00"' in page
+    assert "BG/NBD expected 48 purchases in the 273 days after; 50 were made (-3 %)." in page
     assert "Warning: frequency and purchase value are correlated (0.45)" in page
     listing = marketer_browser.get(reverse("admin:insights_clvrun_changelist")).content.decode()
     assert "Fit and score lifetime value now" in listing and 'name="horizon_months"' in listing
@@ -146,7 +165,12 @@ def test_the_lifetime_value_page_its_warning_and_its_button(marketer_browser, wo
     refused = marketer_browser.post(compute, {"workspace": workspace.pk, "horizon_months": "0"}, follow=True)
     assert "A whole number from 1 to 120." in refused.content.decode()
     assert not InsightJob.objects.filter(kind="clv").exists()
-    marketer_browser.post(compute, {"workspace": workspace.pk, "horizon_months": "6", "discount_rate": "0.02"})
+    refused = marketer_browser.post(compute, {"workspace": workspace.pk, "holdout_days": "-1"}, follow=True)
+    assert "A whole number from 0 to 3660." in refused.content.decode()
+    assert not InsightJob.objects.filter(kind="clv").exists()
+    marketer_browser.post(
+        compute, {"workspace": workspace.pk, "horizon_months": "6", "discount_rate": "0.02", "holdout_days": "0"}
+    )
     job = InsightJob.objects.get(kind="clv")
-    assert job.params == {"horizon_months": 6, "discount_rate": 0.02}
+    assert job.params == {"horizon_months": 6, "discount_rate": 0.02, "holdout_days": 0}
     assert marketer_browser.post(compute, {"workspace": other_workspace.pk}).status_code == 403

@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 from accounts.models import Role
 from audiences.services import audience_compute
 from customers.models import AttributeDefinition, Profile, SurveyQuestion, SurveyResponse
+from insights.clv import clv_run
 from privacy.erasure import profiles_erase
 from segments.compiler import compile_definition
 from segments.selectors import compile_context
@@ -151,6 +152,8 @@ def test_every_rows_rule_selects_the_people_the_row_counts(
     marketer, workspace, base, eager_tasks, django_capture_on_commit_callbacks
 ):
     segment, _ = base
+    run = clv_run(workspace=workspace, holdout_days=0)  # lifetime value adds its rows
+    assert run.status == "ready", run.error
     body = analyse(marketer, segment, django_capture_on_commit_callbacks)
     ctx = compile_context(workspace=workspace)
     everyone = Profile.objects.filter(workspace=workspace)
@@ -175,7 +178,13 @@ def test_every_rows_rule_selects_the_people_the_row_counts(
         "basket_365d",
         "last_order",
         "survey",
+        "clv_tier",
+        "clv_p_alive",
     }
+    tiers = {row["value"]: row for row in body["rows"] if row["criterion"] == "clv_tier"}
+    assert tiers["top"]["label"] == "Lifetime value: Top 10 %"
+    assert tiers["top"]["rule"] == {"clv": {"decile": {"eq": 10}}}
+    assert sum(row["n_base"] for row in tiers.values()) == run.customers
     # Every channel someone used is a row, and its rule is "any event on the channel".
     channels = {row["value"]: row for row in body["rows"] if row["criterion"] == "channel"}
     assert {"sms", "push", "display", "customer_service"} <= set(channels)
