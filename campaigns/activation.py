@@ -113,6 +113,21 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     return insert_select(Touch, columns, rows)
 
 
+def target_people(*, target: Target, now: datetime) -> ProfileQuerySet | None:
+    """The people a (non-triggered) target is for, before consent and caps: its audience's current
+    members, its fine-mode threshold and its area applied; None when a fine target's model is gone
+    (programmatic publishes them for the bidder)."""
+    if target.segment is None:
+        raise ValueError(f"Target {target.pk} is triggered: it has no segment whose audience to reach.")
+    members = AudienceMember.objects.current_of(target.segment.audience)
+    people = Profile.objects.filter(workspace_id=target.workspace_id, pk__in=members.values("profile_id"))
+    fine = _fine(target, people)
+    if fine is None or not target.restriction:
+        return fine
+    context = compile_context(workspace=target.campaign.workspace, now=now)
+    return fine.filter(compile_definition(target.restriction, context))
+
+
 def _fine(target: Target, people: ProfileQuerySet) -> ProfileQuerySet | None:
     """A fine target reaches the members of its segment whose membership probability is at least
     its `min_probability` (a subset of the macro audience: more precise, less reach); None when

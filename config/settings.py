@@ -19,6 +19,9 @@ env = environ.Env()
 
 DATABASE_URL = env("DATABASE_URL", default="")
 REDIS_URL = env("REDIS_URL", default="")
+# The Redis the bidder reads its state from (programmatic publishes it there): REDIS_URL unless set
+# apart; empty in the embedded default, where nothing is published (the bidder needs Redis).
+BIDDER_REDIS_URL = env("BIDDER_REDIS_URL", default=REDIS_URL)
 EMBEDDED = not DATABASE_URL and not REDIS_URL
 
 # A required setting that is missing fails at start-up, not at first use.
@@ -55,6 +58,7 @@ INSTALLED_APPS = [
     "audiences",
     "insights",
     "campaigns",
+    "programmatic",  # line items, creatives, the bidder's state and notices (the bidder itself: bidder/)
     "reporting",
     "optimisation",
     "demo",  # the demo data generator (bin/demo): not a domain app

@@ -17,6 +17,7 @@ LAYERS = (
     "audiences",
     "insights",
     "campaigns",
+    "programmatic",
     "reporting",
     "optimisation",
     "demo",

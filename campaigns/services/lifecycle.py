@@ -10,6 +10,7 @@ from django.utils import timezone
 from campaigns.errors import CampaignErrorCode
 from campaigns.models import Campaign, PendingSend, Target, Touch, Transition
 from campaigns.services.setup import campaign_ready_check
+from campaigns.signals import campaign_changed
 from core.errors import CommonErrorCode
 
 Status = Campaign.Status
@@ -64,6 +65,11 @@ def campaign_transition(
             )
         if to == Status.ACTIVE:
             campaign_activate_task.delay_on_commit(campaign_id=locked.pk)
+        transaction.on_commit(
+            lambda: campaign_changed.send(
+                sender=Campaign, workspace_id=locked.workspace_id, campaign_id=locked.pk, status=to
+            )
+        )
     return locked
 
 

@@ -1,0 +1,247 @@
+"""Which line item bids on an impression, and at what price: pure functions of the published state,
+the request and what Redis said about the person and the budgets (no I/O here).
+
+A line item is a display target of a running campaign (programmatic publishes them). For each
+impression, the line items are tried in turn; each check that fails gives a no-bid reason, and
+the request's reason is the one of the line item that went furthest. An impression of a private
+auction (pmp.private_auction = 1) is for the deals it names: Cible, which buys in the open
+auction, does not bid on it. The checks, in order:
+
+  schedule    the campaign runs now, in a day part it allows
+  inventory   site or app, as the line item allows
+  size        one of its creatives fits a banner size of the impression
+  blocked     a creative whose categories and advertiser domains the request does not block
+  geo         device.geo in its countries, regions, cities or circles (when it has an area)
+  person      a line item with an audience bids on known people only: in the consent set (a
+              grant in force for ad targeting on display, not suppressed, not erased), with a
+              TCF string granting purposes 1, 3 and 4 (and Cible's vendor id when configured)
+              when regs.gdpr = 1, and in its member set
+  cap         fewer impressions than its frequency cap in the window
+  budget      its campaign's spend plus this bid stays within the total and the day's budget
+  pacing      even pacing: the day's spend is not ahead of the plan (the day's budget spread
+              over the day, re-planned from what remains of the total)
+  floor       its price (base CPM x value, within min and max) reaches the impression's floor
+
+A known person who may not be targeted is never bid on, not even by a line item without an
+audience: their identity is not used, and nothing is shown to them.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from bidder.openrtb import Imp, Request
+
+REASONS = (
+    "no_line",
+    "private_auction",
+    "schedule",
+    "inventory",
+    "size",
+    "blocked",
+    "geo",
+    "unknown_person",
+    "no_consent",
+    "tcf",
+    "audience",
+    "cap",
+    "budget",
+    "pacing",
+    "currency",
+    "floor",
+)
+VALUE_REFERENCE = 0.5  # a person of this value is bid on at the base CPM
+
+
+@dataclass
+class Person:
+    profile: int | None  # None: unknown
+    consented: bool  # in the consent set
+    tcf_ok: bool  # the TCF string allows it (or GDPR does not apply)
+    members: dict[int, bool]  # line id -> in its member set
+    values: dict[int, float | None]  # model id -> value
+    caps: dict[int, int]  # line id -> impressions in the window
+
+
+@dataclass
+class Budgets:
+    spent: dict[int, int]  # campaign id -> micros spent in all
+    spent_today: dict[int, int]  # campaign id -> micros spent today
+
+
+@dataclass
+class Choice:
+    line: dict
+    creative: dict
+    price: float  # CPM, in `currency`
+    currency: str
+
+
+def convert(amount: float, source: str, target: str, rates: dict[str, float]) -> float | None:
+    """`amount` of `source` in `target`, through the state's table (units of the workspace's
+    currency per unit); None when a currency is not in the table."""
+    if source == target:
+        return amount
+    if source not in rates or target not in rates or not rates[target]:
+        return None
+    return amount * rates[source] / rates[target]
+
+
+def in_area(area: dict | None, request: Request) -> bool:
+    if not area:
+        return True
+    if request.country and request.country in area.get("countries", ()):
+        return True
+    if request.region and request.region.casefold() in area.get("regions", ()):
+        return True
+    if request.city and request.city.casefold() in area.get("cities", ()):
+        return True
+    if request.lat is not None and request.lon is not None:
+        for lat, lon, km in area.get("circles", ()):
+            if _km(request.lat, request.lon, lat, lon) <= km:
+                return True
+    return False
+
+
+def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 6371.0088 * 2 * math.asin(min(1.0, math.sqrt(a)))
+
+
+def scheduled(line: dict, now: float, local_hour: int, local_weekday: int) -> bool:
+    if not line["starts"] <= now < line["ends"]:
+        return False
+    days = line.get("days")
+    if days and local_weekday not in days:
+        return False
+    parts = line.get("dayparts")
+    return not parts or any(start <= local_hour < end for start, end in parts)
+
+
+def creative_for(line: dict, imp: Imp, request: Request) -> tuple[dict | None, str]:
+    fitting = [c for c in line["creatives"] if (c["w"], c["h"]) in imp.sizes]
+    if not fitting:
+        return None, "size"
+    for creative in fitting:
+        if request.bcat & set(creative.get("cat", ())):
+            continue
+        if request.badv & {d.lower() for d in creative.get("adomain", ())}:
+            continue
+        return creative, ""
+    return None, "blocked"
+
+
+def price_of(line: dict, person: Person) -> float:
+    base = float(line["base_cpm"])
+    model = line.get("value_model")
+    value = person.values.get(model) if model is not None else None
+    if value is not None:
+        base = base * value / VALUE_REFERENCE
+    return min(max(base, float(line["min_cpm"])), float(line["max_cpm"]))
+
+
+def day_plan(campaign: dict, day_fraction: float) -> float:
+    """What the campaign may have spent by now today (micros): the day's budget, spread evenly
+    over the day, or all of it at once when pacing as fast as possible."""
+    daily = campaign.get("daily")
+    if daily is None:
+        return math.inf
+    if campaign.get("pacing") == "asap":
+        return daily
+    # A quarter of an hour ahead of the plan, so the first bids of the day can go.
+    return daily * min(1.0, day_fraction + 1 / 96)
+
+
+def choose(
+    *,
+    state: dict,
+    imp: Imp,
+    request: Request,
+    person: Person,
+    budgets: Budgets,
+    now: float,
+    local_hour: int,
+    local_weekday: int,
+    day_fraction: float,
+    currency: str,
+) -> tuple[Choice | None, str]:
+    """The line item that bids on `imp` at the highest price (in `currency`, the response's), or
+    None and the reason."""
+    best: Choice | None = None
+    furthest = "no_line"
+    rates = state.get("rates", {})
+    campaigns = state.get("campaigns", {})
+
+    def further(reason: str) -> None:
+        nonlocal furthest
+        if REASONS.index(reason) > REASONS.index(furthest):
+            furthest = reason
+
+    if imp.private:  # Cible buys in the open auction; deals are not negotiated here
+        return None, "private_auction"
+    for line in state.get("lines", ()):
+        if not scheduled(line, now, local_hour, local_weekday):
+            further("schedule")
+            continue
+        if request.inventory not in line.get("inventory", ("site", "app")):
+            further("inventory")
+            continue
+        creative, reason = creative_for(line, imp, request)
+        if creative is None:
+            further(reason)
+            continue
+        if not in_area(line.get("area"), request):
+            further("geo")
+            continue
+        if person.profile is not None:
+            if not person.consented:
+                further("no_consent")
+                continue
+            if not person.tcf_ok:
+                further("tcf")
+                continue
+        if line.get("members") is not None:
+            if person.profile is None:
+                further("unknown_person")
+                continue
+            if not person.members.get(line["id"]):
+                further("audience")
+                continue
+        cap = line.get("cap")
+        if cap and person.profile is not None and person.caps.get(line["id"], 0) >= cap["max"]:
+            further("cap")
+            continue
+        campaign = campaigns.get(str(line["campaign"]), {})
+        price = price_of(line, person)
+        micros = int(price * 1000)  # one impression of a CPM, in micros of the line's currency
+        total = campaign.get("total")
+        spent = budgets.spent.get(line["campaign"], 0)
+        today = budgets.spent_today.get(line["campaign"], 0)
+        daily = campaign.get("daily")
+        if (total is not None and spent + micros > total) or (daily is not None and today + micros > daily):
+            further("budget")
+            continue
+        if today >= day_plan(campaign, day_fraction):
+            further("pacing")
+            continue
+        shown = convert(price, line["currency"], currency, rates)
+        floor = convert(imp.floor, imp.floor_currency, currency, rates)
+        if shown is None or floor is None:
+            further("currency")
+            continue
+        if shown < floor:
+            further("floor")
+            continue
+        if best is None or shown > best.price:
+            best = Choice(line=line, creative=creative, price=round(shown, 4), currency=currency)
+    return best, ("" if best else furthest)
+
+
+def wants_person(state: dict[str, Any]) -> bool:
+    """Whether any line item reads who the person is (an audience, a cap or a value)."""
+    return any(
+        line.get("members") is not None or line.get("cap") or line.get("value_model") is not None
+        for line in state.get("lines", ())
+    )

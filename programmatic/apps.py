@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class ProgrammaticConfig(AppConfig):
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "programmatic"
+    verbose_name = "Programmatic buying"
+
+    def ready(self) -> None:
+        from audiences.signals import audience_computed
+        from campaigns.signals import campaign_changed
+        from privacy import registry
+        from programmatic import receivers
+
+        campaign_changed.connect(receivers.campaign_changed, dispatch_uid="programmatic.campaign")
+        audience_computed.connect(receivers.audience_computed, dispatch_uid="programmatic.audience")
+        registry.consent_ending.connect(receivers.consent_ending, dispatch_uid="programmatic.consent_ending")
+        registry.profiles_erasing.connect(receivers.profiles_erasing, dispatch_uid="programmatic.erase")

@@ -1,0 +1,281 @@
+"""Publishing the bidder's state to Redis (the keys of programmatic.state).
+
+`state_publish` writes, for one workspace:
+  - the people who may be targeted on display (a grant in force for ad targeting on display,
+    neither suppressed nor erased), as one set replaced whole (built aside, then renamed);
+  - the identifiers of those people the bidder recognises: Cible's browser ids (cookie
+    identities, the buyer ids of cookie sync), the SHA-256 of their normalised e-mails (the
+    hashed e-mails of `user.eids`) and their device ids (`device.ifa`), each with a time to live;
+  - each line item's member set (its target's audience, fine threshold and area applied), under
+    a new version each time, with the values of its value model;
+  - the line items (display targets of active campaigns that have one), their creatives, the
+    campaigns' budgets left to the bidder, the currency table, and a new state version last, so
+    the bidder switches to the new member sets and line items at once.
+
+Money: budgets are micros of the campaign's currency; what the campaign spent on other channels
+(the ledger's spend not recorded from the bidder's notices) is taken off, and the bidder adds its
+own billing notices from its counters.
+"""
+
+import hashlib
+import time
+import zoneinfo
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import Workspace
+from campaigns.activation import target_people
+from campaigns.models import Campaign, CampaignChannel, LedgerEntry
+from customers.models import Identity, IdentityType, Profile
+from insights.models import Score
+from privacy.models import ConsentPurpose
+from privacy.selectors import profiles_reachable
+from programmatic import state as keys
+from programmatic.models import LineItem
+
+CHUNK = 10_000
+IDENTITY_TTL = 7 * 86400  # republished daily by beat: a person who left is forgotten within a week
+OLD_SET_TTL = 600  # a replaced member set stays this long for the requests already reading it
+# Units of EUR per unit of each currency (the bidder converts floors and prices with it).
+RATES = {"EUR": 1.0, "USD": 0.92, "GBP": 1.17, "CHF": 1.06, "CAD": 0.68, "JPY": 0.0062, "SEK": 0.088, "DKK": 0.134}
+NOTICE_SOURCE = "programmatic"  # the ledger's source for spend from the bidder's billing notices
+
+
+def client():
+    """The bidder's Redis, or None in the embedded default (no Redis: nothing to publish)."""
+    import redis
+
+    return redis.Redis.from_url(settings.BIDDER_REDIS_URL) if settings.BIDDER_REDIS_URL else None
+
+
+def _micros(amount: Decimal | None) -> int | None:
+    return None if amount is None else int(amount * keys.MICROS)
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    chunk: list[int] = []
+    for profile_id in ids:
+        chunk.append(profile_id)
+        if len(chunk) == CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _replace_set(redis_client, key: str, ids: Iterable[int], ttl: int | None = None) -> int:
+    """Fill a set aside, then put it in place in one step (RENAME): readers see the old or the new."""
+    staging = f"{key}:next"
+    redis_client.delete(staging)
+    n = 0
+    for chunk in _chunks(ids):
+        redis_client.sadd(staging, *chunk)
+        n += len(chunk)
+    if n == 0:
+        redis_client.delete(key)
+        return 0
+    redis_client.rename(staging, key)
+    if ttl:
+        redis_client.expire(key, ttl)
+    return n
+
+
+def consented_people(*, workspace: Workspace, now: datetime):
+    return profiles_reachable(
+        profiles=Profile.objects.filter(workspace_id=workspace.pk),
+        workspace_id=workspace.pk,
+        purpose=ConsentPurpose.AD_TARGETING,
+        channel=CampaignChannel.DISPLAY,
+        at=now,
+    )
+
+
+def _identities(redis_client, workspace: Workspace, people) -> int:
+    identities = Identity.objects.filter(
+        workspace_id=workspace.pk,
+        type__in=[IdentityType.COOKIE, IdentityType.EMAIL, IdentityType.DEVICE],
+        profile_id__in=people.values("pk"),
+    ).values_list("type", "value", "profile_id")
+    pipe = redis_client.pipeline(transaction=False)
+    n = 0
+    for kind, value, profile_id in identities.iterator(chunk_size=CHUNK):
+        if kind == IdentityType.EMAIL:
+            key = keys.identity_key(workspace.pk, "email_sha256", hashlib.sha256(value.encode()).hexdigest())
+        elif kind == IdentityType.DEVICE:
+            key = keys.identity_key(workspace.pk, "device", value.lower())
+        else:
+            key = keys.identity_key(workspace.pk, "buyer", value)
+        pipe.set(key, profile_id, ex=IDENTITY_TTL)
+        n += 1
+        if n % CHUNK == 0:
+            pipe.execute()
+    pipe.execute()
+    return n
+
+
+def _budgets(campaign: Campaign, now: datetime) -> dict[str, Any]:
+    """The budgets left to the bidder: the campaign's, less what other channels spent."""
+    other = LedgerEntry.objects.filter(campaign=campaign, kind=LedgerEntry.Kind.SPEND).exclude(source=NOTICE_SOURCE)
+    spent_elsewhere = other.aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    today = timezone.localtime(now, zoneinfo.ZoneInfo(campaign.workspace.time_zone)).date()
+    spent_elsewhere_today = other.filter(day=today).aggregate(s=Sum("amount"))["s"] or Decimal(0)
+    total = None if campaign.budget_total is None else max(campaign.budget_total - spent_elsewhere, Decimal(0))
+    daily = None if campaign.budget_daily is None else max(campaign.budget_daily - spent_elsewhere_today, Decimal(0))
+    return {"total": _micros(total), "daily": _micros(daily), "pacing": campaign.pacing}
+
+
+def _creative(creative) -> dict[str, Any]:
+    return {
+        "id": creative.pk,
+        "w": creative.width,
+        "h": creative.height,
+        "adm": creative.markup.replace("{{landing_url}}", creative.landing_url),
+        "adomain": [creative.advertiser_domain],
+        "cat": list(creative.categories),
+    }
+
+
+def _line(line_item: LineItem, members_version: int | None) -> dict[str, Any]:
+    campaign = line_item.target.campaign
+    cap = None
+    if line_item.cap_impressions and line_item.cap_hours:
+        cap = {"max": line_item.cap_impressions, "seconds": line_item.cap_hours * 3600}
+    area = line_item.area or None
+    if area:
+        area = {
+            "countries": [c.upper() for c in area.get("countries", [])],
+            "regions": [r.casefold() for r in area.get("regions", [])],
+            "cities": [c.casefold() for c in area.get("cities", [])],
+            "circles": area.get("circles", []),
+        }
+    return {
+        "id": line_item.pk,
+        "campaign": campaign.pk,
+        "target": line_item.target_id,
+        "currency": campaign.currency,
+        "starts": campaign.starts_at.timestamp(),
+        "ends": campaign.ends_at.timestamp(),
+        "inventory": line_item.inventory or ["site", "app"],
+        "members": None if members_version is None else {"version": members_version},
+        "value_model": line_item.value_model_id,
+        "base_cpm": float(line_item.base_cpm),
+        "min_cpm": float(line_item.min_cpm),
+        "max_cpm": float(line_item.max_cpm),
+        "cap": cap,
+        "dayparts": line_item.dayparts or None,
+        "days": line_item.weekdays or None,
+        "area": area,
+        "creatives": [_creative(c) for c in line_item.creatives.all() if c.active],
+    }
+
+
+def live_line_items(*, workspace: Workspace, now: datetime):
+    """The line items of display targets of the workspace's active campaigns, running now."""
+    items = LineItem.objects.filter(
+        workspace_id=workspace.pk,
+        target__campaign__status=Campaign.Status.ACTIVE,
+        target__campaign__starts_at__lte=now,
+        target__campaign__ends_at__gt=now,
+    ).select_related("target__campaign", "target__segment__audience")
+    return [li for li in items.prefetch_related("creatives") if CampaignChannel.DISPLAY in li.target.campaign.channels]
+
+
+def state_publish(*, workspace: Workspace, now: datetime | None = None, redis_client=None) -> dict[str, int]:
+    """Publish the workspace's whole state (see the module); returns what it wrote."""
+    now = now or timezone.now()
+    r = redis_client or client()
+    if r is None:
+        return {"lines": 0, "consented": 0, "identities": 0, "members": 0}
+    people = consented_people(workspace=workspace, now=now)
+    consented = _replace_set(r, keys.consent_key(workspace.pk), people.values_list("pk", flat=True).iterator())
+    identities = _identities(r, workspace, people)
+    lines, members, campaigns = [], 0, {}
+    version = time.time_ns()
+    for line_item in live_line_items(workspace=workspace, now=now):
+        target = line_item.target
+        members_version = None
+        if target.segment is not None:
+            targeted = target_people(target=target, now=now)
+            ids: Iterable[int] = (
+                []
+                if targeted is None
+                else targeted.filter(pk__in=people.values("pk")).values_list("pk", flat=True).iterator()
+            )
+            members += _replace_set(r, keys.members_key(workspace.pk, line_item.pk, version), ids, ttl=2 * 86400)
+            members_version = version
+            if line_item.value_model_id is not None:
+                _values(r, workspace, line_item)
+        lines.append(_line(line_item, members_version))
+        campaign = target.campaign
+        campaigns[str(campaign.pk)] = _budgets(campaign, now)
+    state = {
+        "workspace": workspace.pk,
+        "time_zone": workspace.time_zone,
+        "currency": workspace.currency,
+        "rates": RATES,
+        "campaigns": campaigns,
+        "lines": lines,
+        "published_at": now.isoformat(),
+    }
+    before = r.get(keys.state_key(workspace.pk))
+    r.hset(keys.DIRECTORY, workspace.slug, workspace.pk)
+    r.set(keys.state_key(workspace.pk), orjson.dumps(state))
+    r.set(keys.version_key(workspace.pk), version)
+    # The member sets the state no longer names go, once the requests reading them are answered.
+    for line in orjson.loads(before).get("lines", []) if before else []:
+        if line.get("members") is not None:
+            r.expire(keys.members_key(workspace.pk, line["id"], line["members"]["version"]), OLD_SET_TTL)
+    return {"lines": len(lines), "consented": consented, "identities": identities, "members": members}
+
+
+def _values(r, workspace: Workspace, line_item: LineItem) -> None:
+    model = line_item.value_model
+    if model is None or model.version == 0:
+        return
+    scores = Score.objects.filter(model_id=model.pk, version=model.version).values_list("profile_id", "score")
+    key = keys.value_key(workspace.pk, model.pk)
+    pipe = r.pipeline(transaction=False)
+    n = 0
+    for profile_id, score in scores.iterator(chunk_size=CHUNK):
+        pipe.hset(key, profile_id, score)
+        n += 1
+        if n % CHUNK == 0:
+            pipe.execute()
+    pipe.expire(key, 2 * 86400)
+    pipe.execute()
+
+
+def people_forget(*, workspace_id: int, profile_ids: list[int], redis_client=None) -> None:
+    """Take people out of the consent set at once (a withdrawal, a suppression, an erasure): the
+    next bid request sees it. Their identifiers expire with their time to live."""
+    if not profile_ids:
+        return
+    r = redis_client or client()
+    if r is not None:
+        r.srem(keys.consent_key(workspace_id), *profile_ids)
+
+
+def campaign_withdraw(*, workspace_id: int, campaign_id: int, redis_client=None) -> int:
+    """Take a campaign's line items out of the published state at once (a pause, a cancellation):
+    the state is rewritten without them under a new version; returns how many went."""
+    r = redis_client or client()
+    if r is None:
+        return 0
+    raw = r.get(keys.state_key(workspace_id))
+    if not raw:
+        return 0
+    state = orjson.loads(raw)
+    kept = [line for line in state.get("lines", []) if line["campaign"] != campaign_id]
+    removed = len(state.get("lines", [])) - len(kept)
+    if removed:
+        state["lines"] = kept
+        r.set(keys.state_key(workspace_id), orjson.dumps(state))
+        r.set(keys.version_key(workspace_id), time.time_ns())
+    return removed

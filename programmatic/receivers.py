@@ -1,0 +1,35 @@
+"""How programmatic follows the apps below it: a campaign paused or cancelled stops bidding at
+once, consent withdrawn or a person erased leaves the consent set at once, and a new audience
+version or an activated campaign is published by a worker."""
+
+from campaigns.models import Campaign, CampaignChannel
+
+
+def campaign_changed(sender, *, workspace_id: int, campaign_id: int, status: str, **kwargs) -> None:
+    from programmatic.publish import campaign_withdraw
+    from programmatic.tasks import state_publish_task
+
+    if status != Campaign.Status.ACTIVE:
+        campaign_withdraw(workspace_id=workspace_id, campaign_id=campaign_id)
+    state_publish_task.delay(workspace_id=workspace_id)
+
+
+def consent_ending(sender, *, workspace_id: int, ended: dict[int, set[str] | None], **kwargs) -> dict[str, int]:
+    from programmatic.publish import people_forget
+
+    gone = [pk for pk, channels in ended.items() if channels is None or CampaignChannel.DISPLAY in channels]
+    people_forget(workspace_id=workspace_id, profile_ids=gone)
+    return {"bidder_consent_removed": len(gone)}
+
+
+def profiles_erasing(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> dict[str, int]:
+    from programmatic.publish import people_forget
+
+    people_forget(workspace_id=workspace_id, profile_ids=list(profile_ids))
+    return {"bidder_consent_removed": len(profile_ids)}
+
+
+def audience_computed(sender, *, workspace_id: int, **kwargs) -> None:
+    from programmatic.tasks import state_publish_task
+
+    state_publish_task.delay(workspace_id=workspace_id)

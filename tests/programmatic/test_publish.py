@@ -1,0 +1,117 @@
+"""From a Cible campaign to the bidder's answers: a display campaign on a segment is published
+to Redis and bid on by a real bidder process; pausing, consent withdrawal and erasure stop its
+bids at once."""
+
+import hashlib
+from decimal import Decimal
+
+import orjson
+import pytest
+import requests
+
+from campaigns.models import Campaign
+from campaigns.services.lifecycle import campaign_transition
+from customers.models import Identity
+from privacy.consent import consent_withdraw
+from programmatic import state as keys
+from programmatic.models import Creative, LineItem
+from programmatic.publish import state_publish
+from tests.bidder.conftest import REDIS_URL
+from tests.bidder.test_openrtb import example
+from tests.factories import make_consent, make_profile, make_running_campaign
+
+pytestmark = pytest.mark.postgres
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+def display(workspace, store, settings):
+    """Anna (in the segment, consenting to ad targeting on display), Bob (in the segment, no grant),
+    Carl (consenting, not in the segment); an active display campaign on the segment."""
+    settings.BIDDER_REDIS_URL = REDIS_URL
+    people = {}
+    for name, city, consents in (("anna", "Paris", True), ("bob", "Paris", False), ("carl", "Lyon", True)):
+        profile = make_profile(workspace=workspace, external_id=name, city=city, email=f"{name}@example.org")
+        Identity.objects.create(workspace=workspace, profile=profile, type="email", value=f"{name}@example.org")
+        if consents:
+            make_consent(profile=profile, purpose="ad_targeting", channel="display")
+        people[name] = profile
+    campaign = make_running_campaign(workspace=workspace, channels=("display",), budget_total=Decimal("100.00"))
+    target = campaign.targets.get()
+    from segments.services import segment_update
+
+    segment_update(segment=target.segment, definition={"field": "city", "op": "eq", "value": "Paris"})
+    from audiences.services import audience_compute
+
+    audience_compute(segment_id=target.segment_id)
+    creative = Creative.objects.create(
+        workspace=workspace,
+        name="Soldes 300x250",
+        width=300,
+        height=250,
+        markup='<a href="{{landing_url}}"><img src="https://maison.example/soldes.png"></a>',
+        landing_url="https://maison.example/soldes",
+        advertiser_domain="maison.example",
+        categories=["IAB22"],
+    )
+    line = LineItem.objects.create(target=target, base_cpm=Decimal("2.5"), min_cpm=Decimal(1), max_cpm=Decimal(6))
+    line.creatives.add(creative)
+    return campaign, line, people
+
+
+def request_for(name: str) -> dict:
+    request = example("simple_banner")
+    request["cur"] = ["EUR"]
+    request["user"] = {"eids": [{"source": "id5-sync.com", "uids": [{"id": sha256(f"{name}@example.org")}]}]}
+    return request
+
+
+def post(url: str, body: dict) -> requests.Response:
+    return requests.post(f"{url}/openrtb2/maison", data=orjson.dumps(body), timeout=5)
+
+
+def test_a_display_campaign_on_a_segment_bids_on_consenting_members_only(display, bidder_url, store, workspace):
+    campaign, line, people = display
+    published = state_publish(workspace=workspace, redis_client=store)
+    assert published == {"lines": 1, "consented": 2, "identities": 2, "members": 1}
+    r = post(bidder_url, request_for("anna"))
+    assert r.status_code == 200, r.content
+    bid = r.json()["seatbid"][0]["bid"][0]
+    assert bid["price"] == 2.5 and bid["cid"] == str(campaign.pk) and bid["adomain"] == ["maison.example"]
+    assert 'href="https://maison.example/soldes"' in bid["adm"]
+    assert post(bidder_url, request_for("bob")).status_code == 204  # no grant: not even recognised
+    assert post(bidder_url, request_for("carl")).status_code == 204  # not in the segment
+    state = orjson.loads(store.get(keys.state_key(workspace.pk)))
+    assert state["campaigns"][str(campaign.pk)]["total"] == 100 * keys.MICROS
+    # Identifiers of people who may not be targeted are not published.
+    assert store.get(keys.identity_key(workspace.pk, "email_sha256", sha256("bob@example.org"))) is None
+
+
+def test_pausing_stops_bids_at_once_and_resuming_brings_them_back(
+    display, bidder_url, store, workspace, django_capture_on_commit_callbacks
+):
+    campaign, line, people = display
+    state_publish(workspace=workspace, redis_client=store)
+    assert post(bidder_url, request_for("anna")).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_transition(campaign=campaign, to=Campaign.Status.PAUSED, reason="creative review")
+    assert post(bidder_url, request_for("anna")).status_code == 204
+    with django_capture_on_commit_callbacks(execute=True):
+        campaign_transition(campaign=campaign, to=Campaign.Status.ACTIVE)
+    state_publish(workspace=workspace, redis_client=store)  # what the task queued on activation does
+    assert post(bidder_url, request_for("anna")).status_code == 200
+
+
+def test_a_withdrawal_or_an_erasure_stops_bids_at_once(display, bidder_url, store, workspace):
+    campaign, line, people = display
+    state_publish(workspace=workspace, redis_client=store)
+    assert post(bidder_url, request_for("anna")).status_code == 200
+    consent_withdraw(profile=people["anna"], purposes=["ad_targeting"], channels=["display"])
+    assert post(bidder_url, request_for("anna")).status_code == 204
+    # Published again, she stays out: the consent set is rebuilt from the consent history.
+    state_publish(workspace=workspace, redis_client=store)
+    assert post(bidder_url, request_for("anna")).status_code == 204
+    assert not store.sismember(keys.consent_key(workspace.pk), people["anna"].pk)
