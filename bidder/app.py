@@ -39,7 +39,7 @@ GIF = (
 )
 NOTICE_SCRIPT = """
 -- KEYS: seen, spent, spent of the day, cap, stats, notices
--- ARGV: kind, micros, line, campaign, profile, reason, bid id, cap seconds, test, price, currency
+-- ARGV: kind, nanos, line, campaign, profile, reason, bid id, cap seconds, test, price, currency
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 604800) then return 0 end
 local line = ARGV[3]
 if ARGV[1] == 'bill' then
@@ -61,7 +61,7 @@ else
   redis.call('HINCRBY', KEYS[5], 'loss:' .. ARGV[6], 1)
 end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'kind', ARGV[1], 'bid', ARGV[7], 'line', line,
-  'campaign', ARGV[4], 'profile', ARGV[5], 'price', ARGV[10], 'currency', ARGV[11], 'micros', ARGV[2],
+  'campaign', ARGV[4], 'profile', ARGV[5], 'price', ARGV[10], 'currency', ARGV[11], 'nanos', ARGV[2],
   'reason', ARGV[6], 'test', ARGV[9])
 return 1
 """
@@ -145,8 +145,6 @@ class Bidder:
         budget_ms = (request.tmax or self.settings.default_tmax_ms) - self.settings.network_margin_ms
         deadline = started + budget_ms / 1000
         exchange = _query(scope).get("exchange", "")[:64]
-        day = time.strftime("%Y%m%d", time.gmtime())
-        stats = keys.stats_key(workspace, day)
         # Round trip 1: the state's version and who the person is.
         lookups = []
         if request.buyeruid:
@@ -170,6 +168,11 @@ class Bidder:
         synced = answers[1] if exchange and request.user_id else None
         found = answers[-1] if lookups else []
         state = await self.state(workspace, version)
+        # Days are the workspace's: its daily budgets and its reports count in its time zone.
+        zone = self.zone(state.get("time_zone", "UTC"))
+        local = datetime.now(zone)
+        day = local.strftime("%Y%m%d")
+        stats = keys.stats_key(workspace, day)
         profile = next((int(v) for v in found if v), None)
         if profile is None and synced:
             profile_raw = await self.redis.get(keys.identity_key(workspace, "buyer", synced.decode()))
@@ -220,8 +223,6 @@ class Bidder:
                 budgets.spent[ref] = int(value or 0)  # type: ignore[index]
             else:
                 budgets.spent_today[ref] = int(value or 0)  # type: ignore[index]
-        zone = self.zone(state.get("time_zone", "UTC"))
-        local = datetime.now(zone)
         day_fraction = (local.hour * 3600 + local.minute * 60 + local.second) / 86400
         currency = state.get("currency", "EUR")
         if currency not in request.currencies:
@@ -267,6 +268,7 @@ class Bidder:
                     "profile": "" if profile is None else profile,
                     "cap": line["cap"]["seconds"] if line.get("cap") else 0,
                     "test": 1 if request.test else 0,
+                    "zone": state.get("time_zone", "UTC"),
                 },
             )
             pipe.expire(keys.bid_key(workspace, bid_id), keys.BID_TTL)
@@ -334,12 +336,12 @@ class Bidder:
             if kind != "loss":
                 return 400
             price = Decimal(0)  # a loss notice's price is informative only
-        # Spend: one impression at the clearing CPM, in micros of the campaign's currency.
-        micros = int(price * 1000 * Decimal(fields["rate"])) if kind == "bill" else 0
+        # Spend: one impression at the clearing CPM, in nanos of the campaign's currency.
+        nanos = int(price * 1_000_000 * Decimal(fields["rate"])) if kind == "bill" else 0
         line, profile = fields["line"], fields["profile"]
         cap_seconds = int(fields["cap"])
         bucket = int(time.time() // cap_seconds) if cap_seconds else 0
-        day = time.strftime("%Y%m%d", time.gmtime())
+        day = datetime.now(self.zone(fields.get("zone", "UTC"))).strftime("%Y%m%d")
         counted = await self.notice_script(
             keys=[
                 keys.seen_key(workspace, kind, bid_id),
@@ -351,7 +353,7 @@ class Bidder:
             ],
             args=[
                 kind,
-                micros,
+                nanos,
                 line,
                 fields["campaign"],
                 profile,

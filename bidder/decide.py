@@ -65,8 +65,8 @@ class Person:
 
 @dataclass
 class Budgets:
-    spent: dict[int, int]  # campaign id -> micros spent in all
-    spent_today: dict[int, int]  # campaign id -> micros spent today
+    spent: dict[int, int]  # campaign id -> nanos spent in all
+    spent_today: dict[int, int]  # campaign id -> nanos spent today
 
 
 @dataclass
@@ -143,7 +143,7 @@ def price_of(line: dict, person: Person) -> float:
 
 
 def day_plan(campaign: dict, day_fraction: float) -> float:
-    """What the campaign may have spent by now today (micros): the day's budget, spread evenly
+    """What the campaign may have spent by now today (nanos): the day's budget, spread evenly
     over the day, or all of it at once when pacing as fast as possible."""
     daily = campaign.get("daily")
     if daily is None:
@@ -215,12 +215,12 @@ def choose(
             continue
         campaign = campaigns.get(str(line["campaign"]), {})
         price = price_of(line, person)
-        micros = int(price * 1000)  # one impression of a CPM, in micros of the line's currency
+        nanos = round(price * 1_000_000)  # one impression at a CPM, in nanos of the line's currency
         total = campaign.get("total")
         spent = budgets.spent.get(line["campaign"], 0)
         today = budgets.spent_today.get(line["campaign"], 0)
         daily = campaign.get("daily")
-        if (total is not None and spent + micros > total) or (daily is not None and today + micros > daily):
+        if (total is not None and spent + nanos > total) or (daily is not None and today + nanos > daily):
             further("budget")
             continue
         if today >= day_plan(campaign, day_fraction):

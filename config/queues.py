@@ -33,6 +33,7 @@ TICK_TASKS = (
     "insights.tasks.features_refresh_due_task",
     "optimisation.tasks.rules_due_task",
     "privacy.tasks.retention_purge_due_task",
+    "programmatic.tasks.notices_consume_due_task",
     "programmatic.tasks.states_publish_due_task",
     "reporting.tasks.rollups_due_task",
 )

@@ -8,18 +8,22 @@ publishes them to Redis (programmatic.publish) for the bidder (bidder/), which n
 database.
 """
 
+import re
 from decimal import Decimal
+from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 from accounts.models import Workspace
-from campaigns.models import MoneyDigits, Target
+from campaigns.models import CampaignChannel, MoneyDigits, Target
 from core.models import WorkspaceFromParent
 from insights.models import PredictiveModel
+from programmatic.errors import ProgrammaticErrorCode
 
 CPM: MoneyDigits = {"max_digits": 10, "decimal_places": 4}
-IAB_CATEGORY = RegexValidator(r"^IAB[0-9]{1,2}(-[0-9]{1,2})?$", "An IAB content category such as IAB22 or IAB3-1.")
+IAB_CATEGORY = re.compile(r"^IAB[0-9]{1,2}(-[0-9]{1,2})?$")  # IAB22, IAB3-1
 DOMAIN = RegexValidator(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", "A domain such as shop.example."
 )
@@ -53,6 +57,22 @@ class Creative(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.width}x{self.height})"
+
+    def clean(self) -> None:
+        categories = self.categories
+        if (
+            not isinstance(categories, list)
+            or len(categories) > 50
+            or not all(isinstance(c, str) and IAB_CATEGORY.match(c) for c in categories)
+        ):
+            raise ValidationError(
+                {
+                    "categories": ValidationError(
+                        'A list of IAB content categories, e.g. ["IAB22", "IAB3-1"].',
+                        code=ProgrammaticErrorCode.CATEGORIES,
+                    )
+                }
+            )
 
 
 class LineItem(WorkspaceFromParent, models.Model):
@@ -122,9 +142,103 @@ class LineItem(WorkspaceFromParent, models.Model):
     def __str__(self) -> str:
         return f"Line item of {self.target}"
 
+    def clean(self) -> None:
+        errors: dict[str, ValidationError] = {}
+        if self.min_cpm is not None and self.max_cpm is not None and self.min_cpm > self.max_cpm:
+            errors["min_cpm"] = ValidationError(
+                "The minimum CPM is above the maximum.", code=ProgrammaticErrorCode.MIN_ABOVE_MAX
+            )
+        if (self.cap_impressions is None) != (self.cap_hours is None):
+            errors["cap_hours"] = ValidationError(
+                "A frequency cap needs both a number of impressions and a number of hours.",
+                code=ProgrammaticErrorCode.CAP_INCOMPLETE,
+            )
+        for name, problem, code in (
+            ("dayparts", _dayparts_problem(self.dayparts), ProgrammaticErrorCode.DAYPARTS),
+            ("weekdays", _weekdays_problem(self.weekdays), ProgrammaticErrorCode.WEEKDAYS),
+            ("area", _area_problem(self.area), ProgrammaticErrorCode.AREA),
+            ("inventory", _inventory_problem(self.inventory), ProgrammaticErrorCode.INVENTORY),
+        ):
+            if problem:
+                errors[name] = ValidationError(problem, code=code)
+        target = self.target if self.target_id else None
+        if target is not None:
+            if target.segment_id is None:
+                errors["target"] = ValidationError(
+                    "A triggered target cannot bid yet: choose a target with a segment.",
+                    code=ProgrammaticErrorCode.TRIGGERED_TARGET,
+                )
+            elif CampaignChannel.DISPLAY not in target.campaign.channels:
+                errors["target"] = ValidationError(
+                    "Its campaign does not run on display.", code=ProgrammaticErrorCode.NOT_DISPLAY
+                )
+        if errors:
+            raise ValidationError(errors)
+
+
+def _dayparts_problem(value: Any) -> str:
+    if not isinstance(value, list) or len(value) > 24:
+        return "A list of [start, end) hour pairs, e.g. [[8, 12], [18, 23]]."
+    for part in value:
+        if (
+            not isinstance(part, list)
+            or len(part) != 2
+            or not all(isinstance(h, int) and not isinstance(h, bool) for h in part)
+            or not 0 <= part[0] < part[1] <= 24
+        ):
+            return "Each part is [start, end) with 0 <= start < end <= 24, e.g. [8, 12]."
+    return ""
+
+
+def _weekdays_problem(value: Any) -> str:
+    if (
+        not isinstance(value, list)
+        or len(value) > 7
+        or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 6 for d in value)
+        or len(set(value)) != len(value)
+    ):
+        return "Days of the week, each once: 0 (Monday) to 6 (Sunday)."
+    return ""
+
+
+def _inventory_problem(value: Any) -> str:
+    if not isinstance(value, list) or not set(value) <= set(LineItem.Inventory.values) or len(set(value)) != len(value):
+        return 'Some of "site" and "app", each once.'
+    return ""
+
+
+def _area_problem(value: Any) -> str:
+    if not isinstance(value, dict):
+        return 'An object such as {"countries": ["FRA"], "circles": [[48.85, 2.35, 10]]}.'
+    unknown = set(value) - {"countries", "regions", "cities", "circles"}
+    if unknown:
+        return f"Unknown keys: {', '.join(sorted(unknown))}; use countries, regions, cities and circles."
+    for key in ("countries", "regions", "cities", "circles"):
+        items = value.get(key, [])
+        if not isinstance(items, list) or len(items) > 500:
+            return f"{key}: a list of at most 500."
+    for country in value.get("countries", []):
+        if not (isinstance(country, str) and len(country) == 3 and country.isascii() and country.isalpha()):
+            return "countries: ISO 3166-1 alpha-3 codes, as OpenRTB gives them (FRA, BEL...)."
+    for key in ("regions", "cities"):
+        for text in value.get(key, []):
+            if not (isinstance(text, str) and 0 < len(text.strip()) <= 100 and "\x00" not in text):
+                return f"{key}: names of 1 to 100 characters."
+    for circle in value.get("circles", []):
+        if not (
+            isinstance(circle, list)
+            and len(circle) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in circle)
+            and -90 <= circle[0] <= 90
+            and -180 <= circle[1] <= 180
+            and 0 < circle[2] <= 1000
+        ):
+            return "circles: [latitude, longitude, km] with km from 0 to 1000."
+    return ""
+
 
 class BidDay(models.Model):
-    """What the bidder did for a line item on a day (UTC): read from its counters in Redis."""
+    """What the bidder did for a line item on a day of the workspace's calendar, from its notices."""
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     line_item = models.ForeignKey(LineItem, on_delete=models.CASCADE, related_name="days", db_index=False)
@@ -133,7 +247,7 @@ class BidDay(models.Model):
     wins = models.PositiveBigIntegerField(default=0)
     impressions = models.PositiveBigIntegerField(default=0)
     losses = models.PositiveBigIntegerField(default=0)
-    spend_micros = models.PositiveBigIntegerField(default=0, help_text="Millionths of the campaign's currency.")
+    spend_nanos = models.PositiveBigIntegerField(default=0, help_text="Billionths of the campaign's currency.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -144,3 +258,14 @@ class BidDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.line_item_id} on {self.day}"
+
+
+class NoticeCursor(models.Model):
+    """The last entry of the workspace's notice stream recorded in the bid days and the ledger."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="+")
+    last_id = models.CharField(max_length=40, default="0-0")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Notices of workspace {self.workspace_id} up to {self.last_id}"

@@ -12,7 +12,7 @@
     campaigns' budgets left to the bidder, the currency table, and a new state version last, so
     the bidder switches to the new member sets and line items at once.
 
-Money: budgets are micros of the campaign's currency; what the campaign spent on other channels
+Money: budgets are nanos of the campaign's currency; what the campaign spent on other channels
 (the ledger's spend not recorded from the bidder's notices) is taken off, and the bidder adds its
 own billing notices from its counters.
 """
@@ -55,8 +55,8 @@ def client():
     return redis.Redis.from_url(settings.BIDDER_REDIS_URL) if settings.BIDDER_REDIS_URL else None
 
 
-def _micros(amount: Decimal | None) -> int | None:
-    return None if amount is None else int(amount * keys.MICROS)
+def _nanos(amount: Decimal | None) -> int | None:
+    return None if amount is None else int(amount * keys.NANOS)
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
@@ -128,7 +128,7 @@ def _budgets(campaign: Campaign, now: datetime) -> dict[str, Any]:
     spent_elsewhere_today = other.filter(day=today).aggregate(s=Sum("amount"))["s"] or Decimal(0)
     total = None if campaign.budget_total is None else max(campaign.budget_total - spent_elsewhere, Decimal(0))
     daily = None if campaign.budget_daily is None else max(campaign.budget_daily - spent_elsewhere_today, Decimal(0))
-    return {"total": _micros(total), "daily": _micros(daily), "pacing": campaign.pacing}
+    return {"total": _nanos(total), "daily": _nanos(daily), "pacing": campaign.pacing}
 
 
 def _creative(creative) -> dict[str, Any]:

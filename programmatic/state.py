@@ -25,7 +25,7 @@ spread over the nodes. The only key outside a workspace is the directory of bid 
 """
 
 DIRECTORY = "cible:workspaces"
-MICROS = 1_000_000  # money in the bidder's counters: millionths of the campaign's currency unit
+NANOS = 1_000_000_000  # money in the bidder's counters: billionths of the campaign's currency unit (a CPM to 6 decimals is exact)
 IDENTITY_KINDS = {"buyer": "b", "email_sha256": "e", "device": "i"}
 NOTICE_KINDS = ("win", "bill", "loss")
 SEEN_TTL = 7 * 86400  # an exchange retries a notice for hours at most

@@ -21,3 +21,13 @@ def states_publish_due_task() -> None:
 
     for workspace_id in LineItem.objects.values_list("workspace_id", flat=True).distinct().order_by():
         state_publish_task.delay(workspace_id=workspace_id)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def notices_consume_due_task() -> None:
+    """Beat, every minute: each workspace's new notices into its bid days and its ledger."""
+    from programmatic.models import LineItem
+    from programmatic.notices import notices_consume
+
+    for workspace_id in LineItem.objects.values_list("workspace_id", flat=True).distinct().order_by():
+        notices_consume(workspace_id=workspace_id)

@@ -23,6 +23,7 @@ KEYS_WITHOUT_WORKSPACE = {
     ("reporting.Click", ("event",)): "one click per click event (one-to-one)",
     ("reporting.Attribution", ("order",)): "one attribution per order (one-to-one)",
     ("insights.Persona", ("segment",)): "one segment per persona (one-to-one)",
+    ("programmatic.LineItem", ("target",)): "one line item per target (one-to-one)",
     # Composite primary keys cannot be altered by Django's migrations; both tables carry
     # workspace_id, and the distribution migration recreates their keys with it first.
     ("audiences.AudienceMember", ("audience", "version", "profile")): "composite primary key",

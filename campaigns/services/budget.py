@@ -82,11 +82,15 @@ def spend_record(
     channel: str = "",
     day: date | None = None,
     settling: bool = False,
+    billed: bool = False,
 ) -> SpendResult:
     """Add spend to the ledger, never past a cap; the same key again returns the first entry.
 
     `settling`: spend reported after the fact by a channel, which a paused or completed
     campaign still accepts for the days it ran (a cancelled one accepts nothing).
+    `billed`: spend an exchange already billed (programmatic impressions): it happened, so it is
+    recorded whatever the campaign's state and caps; the bidder stops bidding at the caps, and
+    what passes them is at most the bids in flight when they were reached.
     """
     amount = _money(amount, "amount", positive=True)
     if not idempotency_key or len(idempotency_key) > 128:
@@ -124,7 +128,7 @@ def spend_record(
                 }
             )
         open_statuses = (Status.ACTIVE, Status.PAUSED, Status.COMPLETED) if settling else (Status.ACTIVE,)
-        if locked.status not in open_statuses:
+        if not billed and locked.status not in open_statuses:
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
@@ -133,7 +137,7 @@ def spend_record(
                 }
             )
         day = day or local_day(locked.workspace, occurred_at)
-        if locked.budget_total is not None and locked.spent + amount > locked.budget_total:
+        if not billed and locked.budget_total is not None and locked.spent + amount > locked.budget_total:
             raise ValidationError(
                 {
                     "amount": ValidationError(
@@ -142,7 +146,7 @@ def spend_record(
                     )
                 }
             )
-        if locked.budget_daily is not None:
+        if not billed and locked.budget_daily is not None:
             today = _spent_on(locked, day)
             if today + amount > locked.budget_daily:
                 raise ValidationError(

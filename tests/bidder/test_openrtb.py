@@ -27,10 +27,16 @@ def post(url: str, body, **params) -> requests.Response:
     return requests.post(f"{url}/openrtb2/{SLUG}", data=data, headers=HEADERS, params=params, timeout=5)
 
 
-def stats(store) -> dict[str, int]:
-    import time
+def today() -> str:
+    """The day the bidder counts in: the workspace's (Europe/Paris in these tests)."""
+    import zoneinfo
+    from datetime import datetime
 
-    raw = store.hgetall(keys.stats_key(WORKSPACE, time.strftime("%Y%m%d", time.gmtime())))
+    return datetime.now(zoneinfo.ZoneInfo("Europe/Paris")).strftime("%Y%m%d")
+
+
+def stats(store) -> dict[str, int]:
+    raw = store.hgetall(keys.stats_key(WORKSPACE, today()))
     return {k.decode(): int(v) for k, v in raw.items()}
 
 

@@ -2,7 +2,6 @@
 caps, budgets), against a real bidder process and a real Redis."""
 
 import hashlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import orjson
@@ -13,7 +12,7 @@ from iab_tcf import decode_v2
 from bidder import tcf
 from programmatic import state as keys
 from tests.bidder.conftest import SLUG, WORKSPACE, line_item, publish
-from tests.bidder.test_openrtb import example, post, stats
+from tests.bidder.test_openrtb import example, post, stats, today
 
 pytestmark = pytest.mark.postgres
 
@@ -163,12 +162,12 @@ def test_notices_count_once_and_spend_comes_from_billing_only(bidder_url, store)
     with ThreadPoolExecutor(10) as pool:
         codes = list(pool.map(lambda _: notice(bidder_url, bid, "bill", 2.0), range(10)))
     assert codes == [204] * 10
-    assert int(store.get(keys.spent_key(WORKSPACE, 3))) == 1800  # 2.00 USD CPM = 0.0018 EUR
+    assert int(store.get(keys.spent_key(WORKSPACE, 3))) == 1_800_000  # 2.00 USD CPM = 0.0018 EUR, in nanos
     counted = stats(store)
-    assert (counted["11:win"], counted["11:imp"], counted["11:spend"]) == (1, 1, 1800)
+    assert (counted["11:win"], counted["11:imp"], counted["11:spend"]) == (1, 1, 1_800_000)
     entries = store.xrange(keys.notices_key(WORKSPACE))
     assert [e[1][b"kind"] for e in entries] == [b"win", b"bill"]
-    assert entries[1][1][b"micros"] == b"1800" and entries[1][1][b"price"] == b"2.0"
+    assert entries[1][1][b"nanos"] == b"1800000" and entries[1][1][b"price"] == b"2.0"
     # A price above the bid, or no price, is refused; an unknown bid is not found.
     other = post(bidder_url, example("simple_banner")).json()["seatbid"][0]["bid"][0]
     assert notice(bidder_url, other, "bill", 99) == 400
@@ -203,7 +202,7 @@ def test_budgets_hold_total_and_daily(bidder_url, store):
     publish(
         store,
         line_item(),
-        campaigns={"3": {"total": 5000, "daily": None, "pacing": "asap"}},
+        campaigns={"3": {"total": 5_000_000, "daily": None, "pacing": "asap"}},
         rates={"EUR": 1.0, "USD": 1.0},
     )
     request = example("simple_banner")
@@ -212,12 +211,12 @@ def test_budgets_hold_total_and_daily(bidder_url, store):
         bid = post(bidder_url, request).json()["seatbid"][0]["bid"][0]
         assert notice(bidder_url, bid, "bill", 2.5) == 204
     assert post(bidder_url, request).status_code == 204
-    assert int(store.get(keys.spent_key(WORKSPACE, 3))) == 5000 and stats(store)["nobid:budget"] == 1
+    assert int(store.get(keys.spent_key(WORKSPACE, 3))) == 5_000_000 and stats(store)["nobid:budget"] == 1
     # Even pacing: nothing yet spent today may go; a day already spent up to its plan may not.
-    day = time.strftime("%Y%m%d", time.gmtime())
-    publish(store, line_item(), campaigns={"3": {"total": None, "daily": 10**9, "pacing": "even"}})
+    day = today()
+    publish(store, line_item(), campaigns={"3": {"total": None, "daily": 10**12, "pacing": "even"}})
     assert post(bidder_url, request).status_code == 200
-    store.set(keys.spent_key(WORKSPACE, 3, day), 10**9 - 3000)
+    store.set(keys.spent_key(WORKSPACE, 3, day), 10**12 - 3_000_000)
     assert post(bidder_url, request).status_code == 204
     assert stats(store)["nobid:pacing"] + stats(store)["nobid:budget"] == 2
 

@@ -85,7 +85,7 @@ def test_a_display_campaign_on_a_segment_bids_on_consenting_members_only(display
     assert post(bidder_url, request_for("bob")).status_code == 204  # no grant: not even recognised
     assert post(bidder_url, request_for("carl")).status_code == 204  # not in the segment
     state = orjson.loads(store.get(keys.state_key(workspace.pk)))
-    assert state["campaigns"][str(campaign.pk)]["total"] == 100 * keys.MICROS
+    assert state["campaigns"][str(campaign.pk)]["total"] == 100 * keys.NANOS
     # Identifiers of people who may not be targeted are not published.
     assert store.get(keys.identity_key(workspace.pk, "email_sha256", sha256("bob@example.org"))) is None
 
@@ -115,3 +115,43 @@ def test_a_withdrawal_or_an_erasure_stops_bids_at_once(display, bidder_url, stor
     state_publish(workspace=workspace, redis_client=store)
     assert post(bidder_url, request_for("anna")).status_code == 204
     assert not store.sismember(keys.consent_key(workspace.pk), people["anna"].pk)
+
+
+def test_notices_reach_the_bid_days_and_the_ledger_exactly_once(display, bidder_url, store, workspace):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from campaigns.models import LedgerEntry
+    from programmatic.models import BidDay
+    from programmatic.notices import notices_consume
+
+    campaign, line, people = display
+    state_publish(workspace=workspace, redis_client=store)
+    bids = [post(bidder_url, request_for("anna")).json()["seatbid"][0]["bid"][0] for _ in range(40)]
+
+    def notify(bid, kind, price):
+        url = bid[{"win": "nurl", "bill": "burl", "loss": "lurl"}[kind]]
+        return requests.get(url.replace("${AUCTION_PRICE}", price).replace("${AUCTION_LOSS}", "2"), timeout=5)
+
+    # 30 wins billed at 2.4999 EUR CPM (each notice sent twice, at once), 10 losses.
+    with ThreadPoolExecutor(8) as pool:
+        codes = list(pool.map(lambda b: notify(b, "win", "2.4999").status_code, bids[:30]))
+        codes += list(pool.map(lambda b: notify(b, "bill", "2.4999").status_code, bids[:30] * 2))
+        codes += list(pool.map(lambda b: notify(b, "loss", "").status_code, bids[30:]))
+    assert set(codes) == {204}
+    first = notices_consume(workspace_id=workspace.pk, redis_client=store)
+    again = notices_consume(workspace_id=workspace.pk, redis_client=store)
+    assert first == {"notices": 70, "ledger_entries": 1} and again == {"notices": 0, "ledger_entries": 0}
+    day = BidDay.objects.get(line_item=line)
+    assert (day.wins, day.impressions, day.losses, day.spend_nanos) == (30, 30, 10, 30 * 2_499_900)
+    entry = LedgerEntry.objects.get(campaign=campaign, source="programmatic")
+    # 30 impressions at 2.4999 EUR a thousand: 0.074997 EUR, recorded to the cent below.
+    assert entry.amount == Decimal("0.07") and entry.channel == "display" and entry.target_id == line.target_id
+    campaign.refresh_from_db()
+    assert campaign.spent == Decimal("0.07")
+    # More billing: only the cents not yet in the ledger are added.
+    more = [post(bidder_url, request_for("anna")).json()["seatbid"][0]["bid"][0] for _ in range(10)]
+    for bid in more:
+        assert notify(bid, "bill", "2.5").status_code == 204
+    assert notices_consume(workspace_id=workspace.pk, redis_client=store) == {"notices": 10, "ledger_entries": 1}
+    total = LedgerEntry.objects.filter(campaign=campaign, source="programmatic").values_list("amount", flat=True)
+    assert sum(total) == Decimal("0.09")  # 0.074997 + 0.025 = 0.099997, to the cent below

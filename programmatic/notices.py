@@ -1,0 +1,121 @@
+"""The bidder's notices into the database: bid days and the spend ledger, exactly once.
+
+The bidder appends each counted notice (win, billing, loss) to its workspace's Redis stream. A
+worker reads the stream in batches after the last entry it recorded (`NoticeCursor`, under a
+row lock, so two workers never read the same entries), adds each batch to the line items' days
+(`BidDay`) and moves the cursor in one transaction: a worker killed mid-batch leaves the cursor
+where it was, and the batch is read again whole.
+
+Spend reaches the campaigns' ledger from the bid days: for each campaign and day, the billed
+nanos rounded down to the cent, less what the ledger already holds from the bidder for that
+day, is recorded as one spend entry (`billed`: it happened, caps or not). The ledger thus follows
+the billing notices to the cent, never counts one twice, and reports, automated rules and
+reallocation see programmatic spend like any other.
+"""
+
+import zoneinfo
+from collections import defaultdict
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F, Sum
+
+from accounts.models import Workspace
+from campaigns.models import Campaign, CampaignChannel, LedgerEntry, Target
+from campaigns.services.budget import spend_record
+from programmatic import state as keys
+from programmatic.models import BidDay, LineItem, NoticeCursor
+from programmatic.publish import NOTICE_SOURCE, client
+
+BATCH = 10_000
+CENT = Decimal("0.01")
+
+
+def notices_consume(*, workspace_id: int, redis_client=None, batches: int = 100) -> dict[str, int]:
+    """Read the workspace's new notices (at most `batches` batches) into bid days and the ledger."""
+    r = redis_client or client()
+    done = {"notices": 0, "ledger_entries": 0}
+    if r is None:
+        return done
+    for _ in range(batches):
+        read = _batch(r, workspace_id)
+        done["notices"] += read
+        if read < BATCH:
+            break
+    done["ledger_entries"] = ledger_sync(workspace_id=workspace_id)
+    return done
+
+
+def _batch(r, workspace_id: int) -> int:
+    with transaction.atomic():
+        cursor, _ = NoticeCursor.objects.get_or_create(workspace_id=workspace_id)
+        cursor = NoticeCursor.objects.select_for_update().get(pk=cursor.pk)
+        entries = r.xrange(keys.notices_key(workspace_id), min=f"({cursor.last_id}", count=BATCH)
+        if not entries:
+            return 0
+        zone = zoneinfo.ZoneInfo(Workspace.objects.get(pk=workspace_id).time_zone)
+        counts: dict[tuple[int, date], dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for entry_id, fields in entries:
+            kind = fields[b"kind"].decode()
+            line = int(fields[b"line"])
+            # The entry's moment (its id), on the workspace's calendar.
+            day = datetime.fromtimestamp(int(entry_id.split(b"-")[0]) / 1000, UTC).astimezone(zone).date()
+            row = counts[(line, day)]
+            if kind == "bill":
+                row["impressions"] += 1
+                if fields[b"test"] != b"1":
+                    row["spend_nanos"] += int(fields[b"nanos"])
+            elif kind == "win":
+                row["wins"] += 1
+            else:
+                row["losses"] += 1
+        known = set(LineItem.objects.filter(workspace_id=workspace_id).values_list("pk", flat=True))
+        for (line, day), row in counts.items():
+            if line not in known:
+                continue  # a line item deleted since: its notices have nothing left to count on
+            updated = BidDay.objects.filter(workspace_id=workspace_id, line_item_id=line, day=day).update(
+                **{name: F(name) + value for name, value in row.items()}
+            )
+            if not updated:
+                BidDay.objects.create(workspace_id=workspace_id, line_item_id=line, day=day, **row)
+        cursor.last_id = entries[-1][0].decode()
+        cursor.save(update_fields=["last_id", "updated_at"])
+        return len(entries)
+
+
+def ledger_sync(*, workspace_id: int) -> int:
+    """Record in the ledger the billed spend it does not hold yet, per campaign, target and day."""
+    billed = (
+        BidDay.objects.filter(workspace_id=workspace_id)
+        .values("line_item__target__campaign_id", "line_item__target_id", "day")
+        .annotate(nanos=Sum("spend_nanos"))
+    )
+    recorded = {
+        (row["campaign_id"], row["target_id"], row["day"]): row["amount"]
+        for row in LedgerEntry.objects.filter(
+            workspace_id=workspace_id, kind=LedgerEntry.Kind.SPEND, source=NOTICE_SOURCE
+        )
+        .values("campaign_id", "target_id", "day")
+        .annotate(amount=Sum("amount"))
+    }
+    entries = 0
+    for row in billed:
+        campaign_id, target_id, day = row["line_item__target__campaign_id"], row["line_item__target_id"], row["day"]
+        total = (Decimal(row["nanos"]) / keys.NANOS).quantize(CENT, rounding="ROUND_DOWN")
+        missing = total - recorded.get((campaign_id, target_id, day), Decimal(0))
+        if missing <= 0:
+            continue
+        spend_record(
+            campaign=Campaign.objects.get(pk=campaign_id),
+            target=Target.objects.get(pk=target_id),
+            amount=missing,
+            # The key names the total it brings the day to: the same total twice is the same entry.
+            idempotency_key=f"rtb:{target_id}:{day.isoformat()}:{total}",
+            source=NOTICE_SOURCE,
+            channel=CampaignChannel.DISPLAY,
+            day=day,
+            billed=True,
+        )
+        entries += 1
+    return entries
