@@ -17,6 +17,7 @@ from customers.api import views as customers
 from insights.api import views as insights
 from optimisation.api.views import CampaignViewSet, RuleViewSet
 from privacy.api import views as privacy
+from programmatic.api import views as programmatic
 from reporting.api.views import DeliveryFigureViewSet, ReportJobViewSet, ReportViewSet
 
 router = DefaultRouter(trailing_slash=True)
@@ -49,6 +50,9 @@ workspace_router.register("insights/persona-runs", insights.PersonaRunViewSet, b
 workspace_router.register("insights/personas", insights.PersonaViewSet, basename="persona")
 workspace_router.register("insights/models", insights.ModelViewSet, basename="insight-model")
 workspace_router.register("insights/lookalikes", insights.LookalikeViewSet, basename="lookalike")
+workspace_router.register("programmatic/creatives", programmatic.CreativeViewSet, basename="creative")
+workspace_router.register("programmatic/line-items", programmatic.LineItemViewSet, basename="line-item")
+workspace_router.register("programmatic/bid-days", programmatic.BidDayViewSet, basename="bid-day")
 workspace_router.register("campaigns", CampaignViewSet, basename="campaign")
 workspace_router.register("frequency-caps", FrequencyCapViewSet, basename="frequency-cap")
 workspace_router.register("connectors", ConnectorViewSet, basename="connector")

@@ -25,6 +25,7 @@ class CommonErrorCode(StrEnum):
     NON_FINITE = "non_finite"
     NULL_CHARACTER = "null_characters_not_allowed"
     NOT_FOUND = "not_found"
+    NOT_UNIQUE = "not_unique"  # a list whose items must each appear once
     OUT_OF_RANGE = "out_of_range"
     PROTECTED = "protected"
     READ_ONLY = "read_only"

@@ -169,7 +169,19 @@ class ListField(serializers.ListField):
 
 
 class UniqueListField(ListField):
-    """A list whose items each appear once (the schema says uniqueItems)."""
+    """A list whose items each appear once (the schema says uniqueItems): a repeated item is refused."""
+
+    def to_internal_value(self, data):
+        items = super().to_internal_value(data)
+        seen = set()
+        for item in items:
+            key = repr(item)
+            if key in seen:
+                raise serializers.ValidationError(
+                    f"{item!r} appears more than once; each item once.", code=CommonErrorCode.NOT_UNIQUE
+                )
+            seen.add(key)
+        return items
 
 
 # A web address as Cible takes one (a connector's or a rule's webhook): http or https, a host name

@@ -121,7 +121,7 @@ class LineItem(WorkspaceFromParent, models.Model):
         default=dict,
         blank=True,
         help_text='Where the device is: {"countries": ["FRA"], "regions": ["Île-de-France"], "cities": ["Lyon"], '
-        '"circles": [[48.8566, 2.3522, 10]]} (latitude, longitude, km); empty: anywhere.',
+        '"circles": [{"lat": 48.8566, "lon": 2.3522, "km": 10}]}; empty: anywhere.',
     )
     inventory = models.JSONField(default=list, blank=True, help_text='["site", "app"]; empty: both.')
     creatives = models.ManyToManyField(Creative, related_name="line_items")
@@ -209,7 +209,7 @@ def _inventory_problem(value: Any) -> str:
 
 def _area_problem(value: Any) -> str:
     if not isinstance(value, dict):
-        return 'An object such as {"countries": ["FRA"], "circles": [[48.85, 2.35, 10]]}.'
+        return 'An object such as {"countries": ["FRA"], "circles": [{"lat": 48.85, "lon": 2.35, "km": 10}]}.'
     unknown = set(value) - {"countries", "regions", "cities", "circles"}
     if unknown:
         return f"Unknown keys: {', '.join(sorted(unknown))}; use countries, regions, cities and circles."
@@ -226,14 +226,14 @@ def _area_problem(value: Any) -> str:
                 return f"{key}: names of 1 to 100 characters."
     for circle in value.get("circles", []):
         if not (
-            isinstance(circle, list)
-            and len(circle) == 3
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in circle)
-            and -90 <= circle[0] <= 90
-            and -180 <= circle[1] <= 180
-            and 0 < circle[2] <= 1000
+            isinstance(circle, dict)
+            and set(circle) == {"lat", "lon", "km"}
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in circle.values())
+            and -90 <= circle["lat"] <= 90
+            and -180 <= circle["lon"] <= 180
+            and 0 < circle["km"] <= 1000
         ):
-            return "circles: [latitude, longitude, km] with km from 0 to 1000."
+            return 'circles: {"lat": latitude, "lon": longitude, "km": radius}, a radius from 0 to 1000 km.'
     return ""
 
 

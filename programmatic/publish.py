@@ -153,7 +153,7 @@ def _line(line_item: LineItem, members_version: int | None) -> dict[str, Any]:
             "countries": [c.upper() for c in area.get("countries", [])],
             "regions": [r.casefold() for r in area.get("regions", [])],
             "cities": [c.casefold() for c in area.get("cities", [])],
-            "circles": area.get("circles", []),
+            "circles": [[c["lat"], c["lon"], c["km"]] for c in area.get("circles", [])],
         }
     return {
         "id": line_item.pk,

@@ -311,6 +311,9 @@ SEMANTIC_CODES |= {"end_before_start", "coordinates_pair", "rules_required", "se
 SEMANTIC_CODES |= {"change_required", "notify_target_required", "url_required"}
 # Distinct values of a list by one of their keys (a survey question's options): beyond uniqueItems.
 SEMANTIC_CODES |= {"duplicate_option"}
+# A line item's relations: its bounds in order, a whole frequency cap, day parts that start before
+# they end, and a target of a display campaign with a segment (programmatic).
+SEMANTIC_CODES |= {"min_above_max", "cap_incomplete", "dayparts", "not_display", "triggered_target"}
 
 
 def _codes(node) -> set[str]:

@@ -38,7 +38,7 @@ def line_form(target, creatives, **overrides) -> dict:
         "cap_hours": "",
         "dayparts": "[[8, 12], [18, 23]]",
         "weekdays": "[0, 1, 2, 3, 4]",
-        "area": '{"countries": ["FRA"], "circles": [[48.85, 2.35, 10]]}',
+        "area": '{"countries": ["FRA"], "circles": [{"lat": 48.85, "lon": 2.35, "km": 10}]}',
         "inventory": '["site"]',
         "creatives": [c.pk for c in creatives],
     }
@@ -56,7 +56,7 @@ def test_a_line_item_is_created_and_every_field_is_checked(marketer_browser, wor
         ("weekdays", "[7]", "Days of the week, each once"),
         ("area", '{"countries": ["FR"]}', "ISO 3166-1 alpha-3"),
         ("area", '{"planets": ["Mars"]}', "Unknown keys: planets"),
-        ("area", '{"circles": [[95, 2, 10]]}', "circles: [latitude, longitude, km]"),
+        ("area", '{"circles": [{"lat": 95, "lon": 2, "km": 10}]}', "a radius from 0 to 1000 km"),
         ("inventory", '["tv"]', "Some of &quot;site&quot; and &quot;app&quot;"),
         ("min_cpm", "7", "The minimum CPM is above the maximum."),
         ("cap_hours", "24", "A frequency cap needs both"),
