@@ -53,6 +53,7 @@ workspace_router.register("insights/lookalikes", insights.LookalikeViewSet, base
 workspace_router.register("programmatic/creatives", programmatic.CreativeViewSet, basename="creative")
 workspace_router.register("programmatic/line-items", programmatic.LineItemViewSet, basename="line-item")
 workspace_router.register("programmatic/bid-days", programmatic.BidDayViewSet, basename="bid-day")
+workspace_router.register("programmatic/bidder-days", programmatic.BidderDayViewSet, basename="bidder-day")
 workspace_router.register("campaigns", CampaignViewSet, basename="campaign")
 workspace_router.register("frequency-caps", FrequencyCapViewSet, basename="frequency-cap")
 workspace_router.register("connectors", ConnectorViewSet, basename="connector")

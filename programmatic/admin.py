@@ -3,7 +3,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
 from accounts.roles import Capability
-from programmatic.models import BidDay, Creative, LineItem
+from programmatic.models import BidDay, BidderDay, Creative, LineItem
 
 
 @admin.register(Creative)
@@ -63,3 +63,9 @@ class LineItemAdmin(WorkspaceScopedAdmin):
 class BidDayAdmin(ReadOnlyScopedAdmin):
     list_display = ["day", "line_item", "bids", "wins", "impressions", "losses", "spend_nanos"]
     list_filter = ["workspace", "day"]
+
+
+@admin.register(BidderDay)
+class BidderDayAdmin(ReadOnlyScopedAdmin):
+    list_display = ["day", "requests", "bid_requests", "late", "no_bid", "workspace"]
+    list_filter = ["workspace"]

@@ -260,6 +260,26 @@ class BidDay(models.Model):
         return f"{self.line_item_id} on {self.day}"
 
 
+class BidderDay(models.Model):
+    """The bid requests of a workspace on a day of its calendar: how many, how many were bid on,
+    answered too late, and why the others were not (the bidder's counters in Redis)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    requests = models.PositiveBigIntegerField(default=0)
+    bid_requests = models.PositiveBigIntegerField(default=0, help_text="Requests answered with a bid.")
+    late = models.PositiveBigIntegerField(default=0, help_text="Requests past tmax less the network margin (204).")
+    no_bid = models.JSONField(default=dict, blank=True, help_text="Requests without a bid, by reason.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-day"]
+        constraints = [models.UniqueConstraint(fields=["workspace", "day"], name="programmatic_bidderday_unique")]
+
+    def __str__(self) -> str:
+        return f"Bid requests of workspace {self.workspace_id} on {self.day}"
+
+
 class NoticeCursor(models.Model):
     """The last entry of the workspace's notice stream recorded in the bid days and the ledger."""
 

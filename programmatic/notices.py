@@ -15,7 +15,7 @@ reallocation see programmatic spend like any other.
 
 import zoneinfo
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from django.db import transaction
@@ -25,7 +25,7 @@ from accounts.models import Workspace
 from campaigns.models import Campaign, CampaignChannel, LedgerEntry, Target
 from campaigns.services.budget import spend_record
 from programmatic import state as keys
-from programmatic.models import BidDay, LineItem, NoticeCursor
+from programmatic.models import BidDay, BidderDay, LineItem, NoticeCursor
 from programmatic.publish import NOTICE_SOURCE, client
 
 BATCH = 10_000
@@ -44,7 +44,42 @@ def notices_consume(*, workspace_id: int, redis_client=None, batches: int = 100)
         if read < BATCH:
             break
     done["ledger_entries"] = ledger_sync(workspace_id=workspace_id)
+    stats_sync(workspace_id=workspace_id, redis_client=r)
     return done
+
+
+def stats_sync(*, workspace_id: int, redis_client, days: int = 2) -> None:
+    """The bidder's counters of the last `days` days (requests, bids, no-bid reasons) into the
+    database. The counters are totals, so writing them again is harmless."""
+    zone = zoneinfo.ZoneInfo(Workspace.objects.get(pk=workspace_id).time_zone)
+    today = datetime.now(zone).date()
+    lines = set(LineItem.objects.filter(workspace_id=workspace_id).values_list("pk", flat=True))
+    for back in range(days):
+        day = today - timedelta(days=back)
+        raw = redis_client.hgetall(keys.stats_key(workspace_id, day.strftime("%Y%m%d")))
+        if not raw:
+            continue
+        counters = {k.decode(): int(v) for k, v in raw.items()}
+        no_bid = {name[len("nobid:") :]: n for name, n in counters.items() if name.startswith("nobid:")}
+        bid_requests, late = counters.get("requests_bid", 0), counters.get("late", 0)
+        BidderDay.objects.update_or_create(
+            workspace_id=workspace_id,
+            day=day,
+            defaults={
+                "requests": bid_requests + late + sum(no_bid.values()),
+                "bid_requests": bid_requests,
+                "late": late,
+                "no_bid": dict(sorted(no_bid.items())),
+            },
+        )
+        for name, n in counters.items():
+            line, _, counter = name.partition(":")
+            if counter == "bid" and line.isdigit() and int(line) in lines:
+                updated = BidDay.objects.filter(workspace_id=workspace_id, line_item_id=int(line), day=day).update(
+                    bids=n
+                )
+                if not updated:
+                    BidDay.objects.create(workspace_id=workspace_id, line_item_id=int(line), day=day, bids=n)
 
 
 def _batch(r, workspace_id: int) -> int:

@@ -16,7 +16,7 @@ from core.serializers import (
     UniqueListField,
 )
 from insights.models import PredictiveModel
-from programmatic.models import CPM, BidDay, Creative, LineItem
+from programmatic.models import CPM, BidDay, BidderDay, Creative, LineItem
 
 
 class _InWorkspace(serializers.PrimaryKeyRelatedField):
@@ -191,3 +191,14 @@ class BidDayOutput(serializers.ModelSerializer):
 
     def get_win_rate(self, obj) -> float | None:
         return None if not obj.bids else round(obj.wins / obj.bids, 4)
+
+
+class BidderDayOutput(serializers.ModelSerializer):
+    bid_rate = serializers.SerializerMethodField(help_text="Requests answered with a bid, per request.")
+
+    class Meta:
+        model = BidderDay
+        fields = ["day", "requests", "bid_requests", "bid_rate", "late", "no_bid"]
+
+    def get_bid_rate(self, obj) -> float | None:
+        return None if not obj.requests else round(obj.bid_requests / obj.requests, 4)

@@ -6,7 +6,7 @@ from accounts.api.base import WorkspaceScopedViewSet
 from accounts.roles import Capability
 from core.api import FilterSet, IdFilter
 from programmatic.api import serializers as s
-from programmatic.models import BidDay, Creative, LineItem
+from programmatic.models import BidDay, BidderDay, Creative, LineItem
 
 
 class CreativeViewSet(
@@ -81,3 +81,22 @@ class BidDayViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
 
     def scoped_queryset(self, queryset):
         return queryset.select_related("line_item__target")
+
+
+class BidderDayFilter(FilterSet):
+    since = DateFilter(field_name="day", lookup_expr="gte")
+    until = DateFilter(field_name="day", lookup_expr="lte")
+
+    class Meta:
+        model = BidderDay
+        fields = ["since", "until"]
+
+
+class BidderDayViewSet(mixins.ListModelMixin, WorkspaceScopedViewSet):
+    """The workspace's bid requests per day: how many, the bid rate, late answers, and the
+    requests not bid on by reason (no_line, schedule, size, blocked, geo, unknown_person,
+    no_consent, tcf, audience, cap, budget, pacing, currency, floor, private_auction)."""
+
+    model = BidderDay
+    serializer_class = s.BidderDayOutput
+    filterset_class = BidderDayFilter

@@ -139,3 +139,27 @@ def test_bid_days_report_what_the_bidder_did(viewer, outsider, workspace, other_
     ]
     assert viewer.get(days, {"line_item": "x"}).status_code == 400
     assert outsider.get(url("bid-day-list", "rival")).json()["count"] == 0
+
+
+def test_bidder_days_say_how_many_requests_and_why_no_bid(viewer, outsider, workspace):
+    from programmatic.models import BidderDay
+
+    BidderDay.objects.create(
+        workspace=workspace,
+        day=date(2026, 12, 1),
+        requests=1000,
+        bid_requests=250,
+        late=3,
+        no_bid={"audience": 600, "floor": 147},
+    )
+    (row,) = viewer.get(url("bidder-day-list")).json()["results"]
+    assert row == {
+        "day": "2026-12-01",
+        "requests": 1000,
+        "bid_requests": 250,
+        "bid_rate": 0.25,
+        "late": 3,
+        "no_bid": {"audience": 600, "floor": 147},
+    }
+    assert viewer.get(url("bidder-day-list"), {"since": "2026-12-02"}).json()["count"] == 0
+    assert outsider.get(url("bidder-day-list")).status_code == 404

@@ -121,7 +121,7 @@ def test_notices_reach_the_bid_days_and_the_ledger_exactly_once(display, bidder_
     from concurrent.futures import ThreadPoolExecutor
 
     from campaigns.models import LedgerEntry
-    from programmatic.models import BidDay
+    from programmatic.models import BidDay, BidderDay
     from programmatic.notices import notices_consume
 
     campaign, line, people = display
@@ -142,7 +142,9 @@ def test_notices_reach_the_bid_days_and_the_ledger_exactly_once(display, bidder_
     again = notices_consume(workspace_id=workspace.pk, redis_client=store)
     assert first == {"notices": 70, "ledger_entries": 1} and again == {"notices": 0, "ledger_entries": 0}
     day = BidDay.objects.get(line_item=line)
-    assert (day.wins, day.impressions, day.losses, day.spend_nanos) == (30, 30, 10, 30 * 2_499_900)
+    assert (day.bids, day.wins, day.impressions, day.losses, day.spend_nanos) == (40, 30, 30, 10, 30 * 2_499_900)
+    requests_day = BidderDay.objects.get(workspace=workspace)
+    assert (requests_day.requests, requests_day.bid_requests, requests_day.no_bid) == (40, 40, {})
     entry = LedgerEntry.objects.get(campaign=campaign, source="programmatic")
     # 30 impressions at 2.4999 EUR a thousand: 0.074997 EUR, recorded to the cent below.
     assert entry.amount == Decimal("0.07") and entry.channel == "display" and entry.target_id == line.target_id
