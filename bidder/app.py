@@ -66,6 +66,27 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'kind', ARGV[1], 'bid',
 return 1
 """
 
+LOOKUP_SCRIPT = """
+-- KEYS: the consent set, member sets, cap counters, value hashes, spend counters (all, then today)
+-- ARGV: profile ('' when unknown), number of member sets, of cap counters, of value hashes
+-- Returns one answer per key: 1/0 for sets, the value or '' for the others.
+local p = ARGV[1]
+local members, caps, values = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local out = {}
+for i = 1, #KEYS do
+  if i <= 1 + members then
+    out[i] = (p ~= '' and redis.call('SISMEMBER', KEYS[i], p)) or 0
+  elseif i <= 1 + members + caps then
+    out[i] = redis.call('GET', KEYS[i]) or ''
+  elseif i <= 1 + members + caps + values then
+    out[i] = redis.call('HGET', KEYS[i], p) or ''
+  else
+    out[i] = redis.call('GET', KEYS[i]) or ''
+  end
+end
+return out
+"""
+
 
 class Bidder:
     def __init__(self, settings: config.Settings):
@@ -74,6 +95,7 @@ class Bidder:
         self.states: dict[int, tuple[int, dict]] = {}  # workspace -> (version, state)
         self.directory: dict[str, tuple[float, int | None]] = {}  # slug -> (read at, workspace id)
         self.notice_script = self.redis.register_script(NOTICE_SCRIPT)
+        self.lookup_script = self.redis.register_script(LOOKUP_SCRIPT)
         self.zones: dict[str, zoneinfo.ZoneInfo] = {}
 
     # --- the ASGI interface ----------------------------------------------------------------------
@@ -181,48 +203,60 @@ class Bidder:
         if not lines:
             await self._count(stats, "nobid:no_line")
             return 204, b""
-        # Round trip 2: consent, membership, caps, values and spend.
+        # Round trip 2, for the line items the request's context leaves (schedule, inventory,
+        # sizes, area): consent, membership, caps, values and spend, in one script call.
+        now = time.time()
+        weekday = local.weekday()
+        fitting = [line for line in lines if decide.fits_context(line, request, now, local.hour, weekday)]
         person = decide.Person(profile, False, True, {}, {}, {})
         if request.gdpr and profile is not None:
             person.tcf_ok = _tcf_allows(request.consent, self.settings.tcf_vendor_id)
-        pipe = self.redis.pipeline(transaction=False)
-        reads: list[tuple[str, object]] = []
-        if profile is not None:
-            member = str(profile)
-            pipe.sismember(keys.consent_key(workspace), member)
-            reads.append(("consent", None))
-            models = {line["value_model"] for line in lines if line.get("value_model") is not None}
-            for line in lines:
-                if line.get("members") is not None:
-                    pipe.sismember(keys.members_key(workspace, line["id"], line["members"]["version"]), member)
-                    reads.append(("member", line["id"]))
-                if line.get("cap"):
-                    bucket = int(time.time() // line["cap"]["seconds"])
-                    pipe.get(keys.cap_key(workspace, line["id"], profile, bucket))
-                    reads.append(("cap", line["id"]))
-            for model in models:
-                pipe.hget(keys.value_key(workspace, model), profile)
-                reads.append(("value", model))
-        campaigns = sorted({line["campaign"] for line in lines})
-        for campaign in campaigns:
-            pipe.get(keys.spent_key(workspace, campaign))
-            reads.append(("spent", campaign))
-            pipe.get(keys.spent_key(workspace, campaign, day))
-            reads.append(("today", campaign))
         budgets = decide.Budgets({}, {})
-        for (kind, ref), value in zip(reads, await pipe.execute(), strict=True):
-            if kind == "consent":
-                person.consented = bool(value)
-            elif kind == "member":
-                person.members[ref] = bool(value)  # type: ignore[index]
-            elif kind == "cap":
-                person.caps[ref] = int(value or 0)  # type: ignore[index]
-            elif kind == "value":
-                person.values[ref] = float(value) if value else None  # type: ignore[index]
-            elif kind == "spent":
-                budgets.spent[ref] = int(value or 0)  # type: ignore[index]
-            else:
-                budgets.spent_today[ref] = int(value or 0)  # type: ignore[index]
+        if fitting:
+            members, caps, values, spent = [], [], [], []
+            if profile is not None:
+                for line in fitting:
+                    if line.get("members") is not None:
+                        members.append(line["id"])
+                    if line.get("cap"):
+                        caps.append((line["id"], int(now // line["cap"]["seconds"])))
+                models = sorted({line["value_model"] for line in fitting if line.get("value_model") is not None})
+                values = models
+            by_id = {line["id"]: line for line in fitting}
+            campaigns = sorted({line["campaign"] for line in fitting})
+            spent = [keys.spent_key(workspace, c) for c in campaigns] + [
+                keys.spent_key(workspace, c, day) for c in campaigns
+            ]
+            script_keys = [
+                keys.consent_key(workspace),
+                *(keys.members_key(workspace, line, by_id[line]["members"]["version"]) for line in members),
+                *(keys.cap_key(workspace, line, profile or 0, bucket) for line, bucket in caps),
+                *(keys.value_key(workspace, model) for model in values),
+                *spent,
+            ]
+            answers = await self.lookup_script(
+                keys=script_keys,
+                args=["" if profile is None else profile, len(members), len(caps), len(values)],
+            )
+            at = 0
+            if profile is not None:
+                person.consented = answers[0] == 1
+            at = 1
+            for line in members:
+                person.members[line] = answers[at] == 1
+                at += 1
+            for line, _ in caps:
+                person.caps[line] = int(answers[at] or 0)
+                at += 1
+            for model in values:
+                person.values[model] = float(answers[at]) if answers[at] else None
+                at += 1
+            for campaign in campaigns:
+                budgets.spent[campaign] = int(answers[at] or 0)
+                at += 1
+            for campaign in campaigns:
+                budgets.spent_today[campaign] = int(answers[at] or 0)
+                at += 1
         day_fraction = (local.hour * 3600 + local.minute * 60 + local.second) / 86400
         currency = state.get("currency", "EUR")
         if currency not in request.currencies:
@@ -231,13 +265,15 @@ class Bidder:
         for imp in request.imps:
             choice, reason = decide.choose(
                 state=state,
+                lines=fitting or lines,
+                in_context=bool(fitting),
                 imp=imp,
                 request=request,
                 person=person,
                 budgets=budgets,
-                now=time.time(),
+                now=now,
                 local_hour=local.hour,
-                local_weekday=local.weekday(),
+                local_weekday=weekday,
                 day_fraction=day_fraction,
                 currency=currency,
             )
@@ -304,7 +340,7 @@ class Bidder:
         if cached and cached[0] == version:
             return cached[1]
         raw = await self.redis.get(keys.state_key(workspace))
-        state = orjson.loads(raw) if raw else {}
+        state = decide.compile_state(orjson.loads(raw)) if raw else {}
         self.states[workspace] = (version, state)
         return state
 

@@ -110,27 +110,44 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 6371.0088 * 2 * math.asin(min(1.0, math.sqrt(a)))
 
 
+def compile_state(state: dict) -> dict:
+    """The state as the hot path reads it, prepared once per version: each line item's hours and
+    days as sets, its creatives by size with their categories and domains as sets."""
+    for line in state.get("lines", ()):
+        parts = line.get("dayparts")
+        line["_hours"] = None if not parts else frozenset(h for start, end in parts for h in range(start, end))
+        line["_days"] = frozenset(line["days"]) if line.get("days") else None
+        by_size: dict[tuple[int, int], list[dict]] = {}
+        for creative in line["creatives"]:
+            creative["_cat"] = frozenset(creative.get("cat", ()))
+            creative["_adomain"] = frozenset(d.lower() for d in creative.get("adomain", ()))
+            by_size.setdefault((creative["w"], creative["h"]), []).append(creative)
+        line["_sizes"] = by_size
+        line["_inventory"] = frozenset(line.get("inventory") or ("site", "app"))
+    return state
+
+
 def scheduled(line: dict, now: float, local_hour: int, local_weekday: int) -> bool:
     if not line["starts"] <= now < line["ends"]:
         return False
-    days = line.get("days")
-    if days and local_weekday not in days:
+    days = line["_days"]
+    if days is not None and local_weekday not in days:
         return False
-    parts = line.get("dayparts")
-    return not parts or any(start <= local_hour < end for start, end in parts)
+    hours = line["_hours"]
+    return hours is None or local_hour in hours
 
 
 def creative_for(line: dict, imp: Imp, request: Request) -> tuple[dict | None, str]:
-    fitting = [c for c in line["creatives"] if (c["w"], c["h"]) in imp.sizes]
-    if not fitting:
-        return None, "size"
-    for creative in fitting:
-        if request.bcat & set(creative.get("cat", ())):
-            continue
-        if request.badv & {d.lower() for d in creative.get("adomain", ())}:
-            continue
-        return creative, ""
-    return None, "blocked"
+    found = False
+    for size in imp.sizes:
+        for creative in line["_sizes"].get(size, ()):
+            found = True
+            if request.bcat and request.bcat & creative["_cat"]:
+                continue
+            if request.badv and request.badv & creative["_adomain"]:
+                continue
+            return creative, ""
+    return None, "blocked" if found else "size"
 
 
 def price_of(line: dict, person: Person) -> float:
@@ -154,9 +171,23 @@ def day_plan(campaign: dict, day_fraction: float) -> float:
     return daily * min(1.0, day_fraction + 1 / 96)
 
 
+def fits_context(line: dict, request: Request, now: float, local_hour: int, local_weekday: int) -> bool:
+    """The checks that need nothing of the person: schedule, inventory, a creative of a size some
+    impression takes, area. Only the line items that pass them read Redis for the person."""
+    if not scheduled(line, now, local_hour, local_weekday):
+        return False
+    if request.inventory not in line["_inventory"]:
+        return False
+    by_size = line["_sizes"]
+    if not any(size in by_size for imp in request.imps for size in imp.sizes):
+        return False
+    return in_area(line.get("area"), request)
+
+
 def choose(
     *,
     state: dict,
+    lines: list[dict],
     imp: Imp,
     request: Request,
     person: Person,
@@ -166,9 +197,10 @@ def choose(
     local_weekday: int,
     day_fraction: float,
     currency: str,
+    in_context: bool = False,
 ) -> tuple[Choice | None, str]:
     """The line item that bids on `imp` at the highest price (in `currency`, the response's), or
-    None and the reason."""
+    None and the reason. `in_context`: the lines passed fits_context already."""
     best: Choice | None = None
     furthest = "no_line"
     rates = state.get("rates", {})
@@ -181,18 +213,18 @@ def choose(
 
     if imp.private:  # Cible buys in the open auction; deals are not negotiated here
         return None, "private_auction"
-    for line in state.get("lines", ()):
-        if not scheduled(line, now, local_hour, local_weekday):
+    for line in lines:
+        if not in_context and not scheduled(line, now, local_hour, local_weekday):
             further("schedule")
             continue
-        if request.inventory not in line.get("inventory", ("site", "app")):
+        if not in_context and request.inventory not in line["_inventory"]:
             further("inventory")
             continue
         creative, reason = creative_for(line, imp, request)
         if creative is None:
             further(reason)
             continue
-        if not in_area(line.get("area"), request):
+        if not in_context and not in_area(line.get("area"), request):
             further("geo")
             continue
         if person.profile is not None:
