@@ -51,7 +51,7 @@ if ARGV[1] == 'bill' then
   end
   redis.call('HINCRBY', KEYS[5], line .. ':imp', 1)
   if ARGV[8] ~= '0' and ARGV[5] ~= '' then
-    redis.call('INCR', KEYS[4])
+    redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
     redis.call('EXPIRE', KEYS[4], ARGV[8])
   end
 elseif ARGV[1] == 'win' then
@@ -66,26 +66,82 @@ redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'kind', ARGV[1], 'bid',
 return 1
 """
 
-LOOKUP_SCRIPT = """
--- KEYS: the consent set, member sets, cap counters, value hashes, spend counters (all, then today)
--- ARGV: profile ('' when unknown), number of member sets, of cap counters, of value hashes
--- Returns one answer per key: 1/0 for sets, the value or '' for the others.
-local p = ARGV[1]
-local members, caps, values = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local out = {}
-for i = 1, #KEYS do
-  if i <= 1 + members then
-    out[i] = (p ~= '' and redis.call('SISMEMBER', KEYS[i], p)) or 0
-  elseif i <= 1 + members + caps then
-    out[i] = redis.call('GET', KEYS[i]) or ''
-  elseif i <= 1 + members + caps + values then
-    out[i] = redis.call('HGET', KEYS[i], p) or ''
+ANSWER_SCRIPT = """
+-- KEYS: the state's version, identity keys, [the cookie sync key], the consent set, then the
+--       member sets, cap hashes, value hashes and spend counters of the fitting line items
+-- ARGV: the version the caller holds, number of identity keys, 1 with a sync key, then the
+--       numbers of member sets, cap hashes and value hashes (the rest are spend counters)
+-- Returns: version, profile id ('' unknown), synced browser id (''), consent (1/0), then one
+-- answer per remaining key (1/0 for sets, the value or '' for the others). Only the version
+-- when it is not the caller's.
+local version = redis.call('GET', KEYS[1]) or ''
+if version ~= ARGV[1] then return {version} end
+local ids, syncs = tonumber(ARGV[2]), tonumber(ARGV[3])
+local members, caps, values = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local p = ''
+for i = 2, 1 + ids do
+  if p == '' then p = redis.call('GET', KEYS[i]) or '' end
+end
+local at = 2 + ids
+local synced = ''
+if syncs == 1 then
+  synced = redis.call('GET', KEYS[at]) or ''
+  at = at + 1
+end
+local out = {version, p, synced, 0}
+if p ~= '' then out[4] = redis.call('SISMEMBER', KEYS[at], p) end
+at = at + 1
+local first = at
+for i = first, #KEYS do
+  local k = i - first
+  if p == '' and k < members + caps + values then
+    out[#out + 1] = ''
+  elseif k < members then
+    out[#out + 1] = redis.call('SISMEMBER', KEYS[i], p)
+  elseif k < members + caps + values then
+    out[#out + 1] = redis.call('HGET', KEYS[i], p) or ''
   else
-    out[i] = redis.call('GET', KEYS[i]) or ''
+    out[#out + 1] = redis.call('GET', KEYS[i]) or ''
   end
 end
 return out
 """
+
+
+class _Reads:
+    """The keys the answer script reads for the fitting line items, and what their answers say."""
+
+    def __init__(self, workspace: int, fitting: list[dict], now: float, day: str):
+        self.members = [line for line in fitting if line.get("members") is not None]
+        self.caps = [(line, int(now // line["cap"]["seconds"])) for line in fitting if line.get("cap")]
+        self.models = sorted({line["value_model"] for line in fitting if line.get("value_model") is not None})
+        self.campaigns = sorted({line["campaign"] for line in fitting})
+        self.keys = [
+            *(keys.members_key(workspace, line["id"], line["members"]["version"]) for line in self.members),
+            *(keys.cap_key(workspace, line["id"], bucket) for line, bucket in self.caps),
+            *(keys.value_key(workspace, model) for model in self.models),
+            *(keys.spent_key(workspace, c) for c in self.campaigns),
+            *(keys.spent_key(workspace, c, day) for c in self.campaigns),
+        ]
+        self.counts = [len(self.members), len(self.caps), len(self.models)]
+
+    def read(self, answers: list, person: decide.Person, budgets: decide.Budgets) -> None:
+        at = 0
+        for line in self.members:
+            person.members[line["id"]] = answers[at] == 1
+            at += 1
+        for line, _ in self.caps:
+            person.caps[line["id"]] = int(answers[at] or 0)
+            at += 1
+        for model in self.models:
+            person.values[model] = float(answers[at]) if answers[at] else None
+            at += 1
+        for campaign in self.campaigns:
+            budgets.spent[campaign] = int(answers[at] or 0)
+            at += 1
+        for campaign in self.campaigns:
+            budgets.spent_today[campaign] = int(answers[at] or 0)
+            at += 1
 
 
 class Bidder:
@@ -95,7 +151,7 @@ class Bidder:
         self.states: dict[int, tuple[int, dict]] = {}  # workspace -> (version, state)
         self.directory: dict[str, tuple[float, int | None]] = {}  # slug -> (read at, workspace id)
         self.notice_script = self.redis.register_script(NOTICE_SCRIPT)
-        self.lookup_script = self.redis.register_script(LOOKUP_SCRIPT)
+        self.answer_script = self.redis.register_script(ANSWER_SCRIPT)
         self.zones: dict[str, zoneinfo.ZoneInfo] = {}
 
     # --- the ASGI interface ----------------------------------------------------------------------
@@ -167,96 +223,77 @@ class Bidder:
         budget_ms = (request.tmax or self.settings.default_tmax_ms) - self.settings.network_margin_ms
         deadline = started + budget_ms / 1000
         exchange = _query(scope).get("exchange", "")[:64]
-        # Round trip 1: the state's version and who the person is.
-        lookups = []
+        # One round trip: the state's version, who the person is, and for the line items the
+        # request's context leaves (schedule, inventory, sizes, area) consent, membership, caps,
+        # values and spend, in one script call. When the state moved meanwhile, once more.
+        identities = []
         if request.buyeruid:
-            lookups.append(keys.identity_key(workspace, "buyer", request.buyeruid))
+            identities.append(keys.identity_key(workspace, "buyer", request.buyeruid))
         for hashed in request.hashed_emails:
-            lookups.append(keys.identity_key(workspace, "email_sha256", hashed))
+            identities.append(keys.identity_key(workspace, "email_sha256", hashed))
         if request.ifa:
-            lookups.append(keys.identity_key(workspace, "device", request.ifa))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.get(keys.version_key(workspace))
-        if exchange and request.user_id:
-            pipe.get(keys.sync_key(workspace, exchange, request.user_id))
-        if lookups:
-            pipe.mget(lookups)
-        answers = await pipe.execute()
-        if answers[0] is None and again:
-            # No state for the workspace the slug named a moment ago: read the directory again.
-            self.directory.pop(slug, None)
-            return await self.bid(slug, body, scope, started, again=False)
-        version = int(answers[0] or 0)
-        synced = answers[1] if exchange and request.user_id else None
-        found = answers[-1] if lookups else []
-        state = await self.state(workspace, version)
-        # Days are the workspace's: its daily budgets and its reports count in its time zone.
-        zone = self.zone(state.get("time_zone", "UTC"))
-        local = datetime.now(zone)
-        day = local.strftime("%Y%m%d")
+            identities.append(keys.identity_key(workspace, "device", request.ifa))
+        sync = keys.sync_key(workspace, exchange, request.user_id) if exchange and request.user_id else None
+        cached = self.states.get(workspace)
+        if cached is None:
+            raw_version = await self.redis.get(keys.version_key(workspace))
+            if raw_version is None and again:
+                # No state for the workspace the slug named a moment ago: read the directory again.
+                self.directory.pop(slug, None)
+                return await self.bid(slug, body, scope, started, again=False)
+            cached = (int(raw_version or 0), await self.state(workspace, int(raw_version or 0)))
+        for _ in range(3):
+            version, state = cached
+            zone = self.zone(state.get("time_zone", "UTC"))
+            local = datetime.now(zone)
+            now = time.time()
+            weekday = local.weekday()
+            day = local.strftime("%Y%m%d")
+            lines = state.get("lines", [])
+            fitting = [line for line in lines if decide.fits_context(line, request, now, local.hour, weekday)]
+            reads = _Reads(workspace, fitting, now, day)
+            answers = await self.answer_script(
+                keys=[
+                    keys.version_key(workspace),
+                    *identities,
+                    *([sync] if sync else []),
+                    keys.consent_key(workspace),
+                    *reads.keys,
+                ],
+                args=[version, len(identities), 1 if sync else 0, *reads.counts],
+            )
+            current = int(answers[0] or 0)
+            if current == version:
+                break
+            if not answers[0] and again:
+                self.directory.pop(slug, None)
+                return await self.bid(slug, body, scope, started, again=False)
+            cached = (current, await self.state(workspace, current))
+        if len(answers) < 4:  # no state to bid with (none published, or it keeps moving)
+            return 204, b""
+        profile = int(answers[1]) if answers[1] else None
+        if profile is None and answers[2]:
+            # Known through cookie sync: Cible's browser id for the exchange's user, then its person.
+            synced = _text(answers[2])
+            answers = await self.answer_script(
+                keys=[
+                    keys.version_key(workspace),
+                    keys.identity_key(workspace, "buyer", synced),
+                    keys.consent_key(workspace),
+                    *reads.keys,
+                ],
+                args=[version, 1, 0, *reads.counts],
+            )
+            profile = int(answers[1]) if answers[1] else None
         stats = keys.stats_key(workspace, day)
-        profile = next((int(v) for v in found if v), None)
-        if profile is None and synced:
-            profile_raw = await self.redis.get(keys.identity_key(workspace, "buyer", synced.decode()))
-            profile = int(profile_raw) if profile_raw else None
-        lines = state.get("lines", [])
         if not lines:
             await self._count(stats, "nobid:no_line")
             return 204, b""
-        # Round trip 2, for the line items the request's context leaves (schedule, inventory,
-        # sizes, area): consent, membership, caps, values and spend, in one script call.
-        now = time.time()
-        weekday = local.weekday()
-        fitting = [line for line in lines if decide.fits_context(line, request, now, local.hour, weekday)]
-        person = decide.Person(profile, False, True, {}, {}, {})
+        person = decide.Person(profile, answers[3] == 1, True, {}, {}, {})
         if request.gdpr and profile is not None:
             person.tcf_ok = _tcf_allows(request.consent, self.settings.tcf_vendor_id)
         budgets = decide.Budgets({}, {})
-        if fitting:
-            members, caps, values, spent = [], [], [], []
-            if profile is not None:
-                for line in fitting:
-                    if line.get("members") is not None:
-                        members.append(line["id"])
-                    if line.get("cap"):
-                        caps.append((line["id"], int(now // line["cap"]["seconds"])))
-                models = sorted({line["value_model"] for line in fitting if line.get("value_model") is not None})
-                values = models
-            by_id = {line["id"]: line for line in fitting}
-            campaigns = sorted({line["campaign"] for line in fitting})
-            spent = [keys.spent_key(workspace, c) for c in campaigns] + [
-                keys.spent_key(workspace, c, day) for c in campaigns
-            ]
-            script_keys = [
-                keys.consent_key(workspace),
-                *(keys.members_key(workspace, line, by_id[line]["members"]["version"]) for line in members),
-                *(keys.cap_key(workspace, line, profile or 0, bucket) for line, bucket in caps),
-                *(keys.value_key(workspace, model) for model in values),
-                *spent,
-            ]
-            answers = await self.lookup_script(
-                keys=script_keys,
-                args=["" if profile is None else profile, len(members), len(caps), len(values)],
-            )
-            at = 0
-            if profile is not None:
-                person.consented = answers[0] == 1
-            at = 1
-            for line in members:
-                person.members[line] = answers[at] == 1
-                at += 1
-            for line, _ in caps:
-                person.caps[line] = int(answers[at] or 0)
-                at += 1
-            for model in values:
-                person.values[model] = float(answers[at]) if answers[at] else None
-                at += 1
-            for campaign in campaigns:
-                budgets.spent[campaign] = int(answers[at] or 0)
-                at += 1
-            for campaign in campaigns:
-                budgets.spent_today[campaign] = int(answers[at] or 0)
-                at += 1
+        reads.read(answers[4:], person, budgets)
         day_fraction = (local.hour * 3600 + local.minute * 60 + local.second) / 86400
         currency = state.get("currency", "EUR")
         if currency not in request.currencies:
@@ -383,7 +420,7 @@ class Bidder:
                 keys.seen_key(workspace, kind, bid_id),
                 keys.spent_key(workspace, int(fields["campaign"])),
                 keys.spent_key(workspace, int(fields["campaign"]), day),
-                keys.cap_key(workspace, int(line), int(profile) if profile else 0, bucket),
+                keys.cap_key(workspace, int(line), bucket),
                 keys.stats_key(workspace, day),
                 keys.notices_key(workspace),
             ],

@@ -16,7 +16,7 @@ spread over the nodes. The only key outside a workspace is the directory of bid 
     cible:{w<id>}:val:<model>           hash: profile id -> the person's value (a probability)
     cible:{w<id>}:id:<kind>:<value>     a profile id, by buyer id (b), hashed e-mail (e), device id (i)
     cible:{w<id>}:sync:<exchange>:<uid> Cible's browser id for an exchange's user id (cookie sync)
-    cible:{w<id>}:cap:<line>:<profile>:<bucket>   impressions in a capping window
+    cible:{w<id>}:cap:<line>:<bucket>   hash: profile id -> impressions in a capping window
     cible:{w<id>}:spent:<campaign>[:<day>]        micro-units spent (from billing notices only)
     cible:{w<id>}:bid:<bid id>          hash: what a bid was (line, campaign, price, profile, test)
     cible:{w<id>}:seen:<kind>:<bid id>  a notice already counted (exactly once per bid and kind)
@@ -68,8 +68,8 @@ def sync_key(workspace_id: int, exchange: str, uid: str) -> str:
     return key(workspace_id, "sync", exchange, uid)
 
 
-def cap_key(workspace_id: int, line: int, profile: int, bucket: int) -> str:
-    return key(workspace_id, "cap", line, profile, bucket)
+def cap_key(workspace_id: int, line: int, bucket: int) -> str:
+    return key(workspace_id, "cap", line, bucket)
 
 
 def spent_key(workspace_id: int, campaign: int, day: str | None = None) -> str:

@@ -2,6 +2,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from campaigns.models import Target
@@ -19,6 +21,7 @@ from insights.models import PredictiveModel
 from programmatic.models import CPM, BidDay, BidderDay, Creative, LineItem
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class _InWorkspace(serializers.PrimaryKeyRelatedField):
     """An id of the caller's workspace only: another workspace's id does not exist."""
 
@@ -39,6 +42,13 @@ class ModelField(_InWorkspace):
 
 class CreativeField(_InWorkspace):
     model = Creative
+
+
+class CreativeList(UniqueListField):
+    """Creative ids in and out (a many-to-many read through its manager)."""
+
+    def to_representation(self, data):
+        return super().to_representation(data.all() if hasattr(data, "all") else data)
 
 
 class CreativeIO(StrictInput, serializers.ModelSerializer):
@@ -120,7 +130,9 @@ class LineItemIO(StrictInput, serializers.ModelSerializer):
         required=False,
         help_text="Web sites, mobile apps or both (empty: both).",
     )
-    creatives = CreativeField(many=True, required=False)
+    creatives = CreativeList(
+        child=CreativeField(), max_length=50, required=False, help_text="Ids of the workspace's creatives."
+    )
 
     class Meta:
         model = LineItem
