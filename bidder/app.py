@@ -250,7 +250,7 @@ class Bidder:
             weekday = local.weekday()
             day = local.strftime("%Y%m%d")
             lines = state.get("lines", [])
-            fitting = [line for line in lines if decide.fits_context(line, request, now, local.hour, weekday)]
+            fitting = decide.fitting_lines(lines, request, now, local.hour, weekday)
             reads = _Reads(workspace, fitting, now, day)
             answers = await self.answer_script(
                 keys=[
