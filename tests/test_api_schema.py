@@ -336,9 +336,32 @@ def valid_requests_are_accepted(ctx, response, case) -> None:
         codes = _codes(response.json())
     except ValueError:
         codes = set()
-    if not codes or not codes <= DATA_STATE_CODES | SEMANTIC_CODES | _duration_bounds(case, response):
+    if not codes or not codes <= DATA_STATE_CODES | SEMANTIC_CODES | _duration_bounds(case, response) | _int64(
+        response
+    ):
         raise AssertionError(f"A request valid by the schema was refused: {response.text[:600]}")
     return None
+
+
+# The limits every JSON body obeys (core.payloads): an integer beyond 64 bits anywhere in it, a free-form
+# value (a rectification's changes) or a typed one, is refused with this message. The schema states the
+# limit in words for free-form JSON (core.schema.JSON_VALUE), which a generator cannot read.
+INT64_REFUSAL = "This number is too large (64-bit integers at most)."
+
+
+def _int64(response) -> set[str]:
+    """out_of_range, when every refusal of the body is core.payloads' 64-bit limit."""
+    try:
+        body = response.json()
+    except ValueError:
+        return set()
+    messages = [
+        error.get("message")
+        for errors in (body.values() if isinstance(body, dict) else [])
+        for error in (errors if isinstance(errors, list) else [])
+        if isinstance(error, dict)
+    ]
+    return {"out_of_range"} if messages and all(m == INT64_REFUSAL for m in messages) else set()
 
 
 DURATION = re.compile(DURATION_INPUT_PATTERN)

@@ -129,6 +129,33 @@ def world(workspace, client_for):
     ):
         response = admin.post(base + path, body, format="json")
         assert response.status_code == 201, (path, response.content)
+    # Programmatic: a creative, and a line item on a display campaign's target.
+    display = make_campaign(workspace=workspace, segment=segment, channels=("display",))
+    creative = admin.post(
+        base + "programmatic/creatives/",
+        {
+            "name": "Banner",
+            "width": 300,
+            "height": 250,
+            "markup": "<a href='{{landing_url}}'>Sale</a>",
+            "landing_url": "https://shop.example/sale",
+            "advertiser_domain": "shop.example",
+        },
+        format="json",
+    )
+    assert creative.status_code == 201, creative.content
+    line_item = admin.post(
+        base + "programmatic/line-items/",
+        {
+            "target": display.targets.get().pk,
+            "base_cpm": "2.5",
+            "min_cpm": "1",
+            "max_cpm": "6",
+            "creatives": [creative.json()["id"]],
+        },
+        format="json",
+    )
+    assert line_item.status_code == 201, line_item.content
     # What insights learns: the named RFM segments, a persona, a model and lookalikes of the segment.
     rfm_segments(workspace=workspace)
     run = PersonaRun.objects.create(workspace=workspace, version=1, k=1, status="ready")
