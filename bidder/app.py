@@ -39,8 +39,9 @@ GIF = (
 )
 NOTICE_SCRIPT = """
 -- KEYS: seen, spent, spent of the day, cap, stats, notices
--- ARGV: kind, nanos, line, campaign, profile, reason, bid id, cap seconds, test, price, currency
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', 604800) then return 0 end
+-- ARGV: kind, nanos, line, campaign, profile, reason, bid id, cap seconds, test, price, currency,
+--       seconds a counted notice is remembered
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[12]) then return 0 end
 local line = ARGV[3]
 if ARGV[1] == 'bill' then
   if ARGV[9] ~= '1' then
@@ -436,6 +437,7 @@ class Bidder:
                 fields["test"],
                 str(price),
                 fields["currency"],
+                keys.SEEN_TTL,
             ],
         )
         return 204 if counted in (0, 1) else 500

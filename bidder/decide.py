@@ -28,7 +28,6 @@ audience: their identity is not used, and nothing is shown to them.
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from bidder.openrtb import Imp, Request
 
@@ -278,11 +277,3 @@ def choose(
         if best is None or shown > best.price:
             best = Choice(line=line, creative=creative, price=round(shown, 4), currency=currency)
     return best, ("" if best else furthest)
-
-
-def wants_person(state: dict[str, Any]) -> bool:
-    """Whether any line item reads who the person is (an audience, a cap or a value)."""
-    return any(
-        line.get("members") is not None or line.get("cap") or line.get("value_model") is not None
-        for line in state.get("lines", ())
-    )

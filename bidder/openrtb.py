@@ -8,7 +8,7 @@ MAX_IMPS impressions, MAX_LIST items in a list, MAX_TEXT characters in a text.
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 MAX_BODY = 256 * 1024
@@ -54,7 +54,6 @@ class Request:
     gdpr: bool
     consent: str
     test: bool
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _obj(value: Any, name: str, required: bool = False) -> dict:

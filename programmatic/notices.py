@@ -121,7 +121,7 @@ def _batch(r, workspace_id: int) -> int:
 
 def ledger_sync(*, workspace_id: int) -> int:
     """Record in the ledger the billed spend it does not hold yet, per campaign, target and day."""
-    billed = (
+    billed = list(
         BidDay.objects.filter(workspace_id=workspace_id)
         .values("line_item__target__campaign_id", "line_item__target_id", "day")
         .annotate(nanos=Sum("spend_nanos"))
@@ -134,6 +134,8 @@ def ledger_sync(*, workspace_id: int) -> int:
         .values("campaign_id", "target_id", "day")
         .annotate(amount=Sum("amount"))
     }
+    campaigns = Campaign.objects.in_bulk({row["line_item__target__campaign_id"] for row in billed})
+    targets = Target.objects.in_bulk({row["line_item__target_id"] for row in billed})
     entries = 0
     for row in billed:
         campaign_id, target_id, day = row["line_item__target__campaign_id"], row["line_item__target_id"], row["day"]
@@ -142,8 +144,8 @@ def ledger_sync(*, workspace_id: int) -> int:
         if missing <= 0:
             continue
         spend_record(
-            campaign=Campaign.objects.get(pk=campaign_id),
-            target=Target.objects.get(pk=target_id),
+            campaign=campaigns[campaign_id],
+            target=targets[target_id],
             amount=missing,
             # The key names the total it brings the day to: the same total twice is the same entry.
             idempotency_key=f"rtb:{target_id}:{day.isoformat()}:{total}",
