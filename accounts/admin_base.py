@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db import models
 from django.db.models import ForeignKey, QuerySet
 from django.utils import timezone
@@ -116,6 +116,29 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
                 field = next((f for f in self.model._meta.concrete_fields if f.name == name), None)
             shown.append(duration_column(field) if isinstance(field, models.DurationField) else name)
         return shown
+
+    def get_list_filter(self, request):
+        """A filter on a workspace (or on any related row) offers only what the rows the user may
+        see name: a plain related filter would list every workspace's names to every member."""
+        filters = []
+        for spec in super().get_list_filter(request):
+            if isinstance(spec, str) and self._is_relation(spec):
+                spec = (spec, admin.RelatedOnlyFieldListFilter)
+            filters.append(spec)
+        return filters
+
+    def _is_relation(self, path: str) -> bool:
+        model = self.model
+        field = None
+        for part in path.split("__"):
+            try:
+                field = model._meta.get_field(part)
+            except FieldDoesNotExist:
+                return False
+            if not field.is_relation:
+                return False
+            model = field.related_model
+        return field is not None and (field.many_to_one or field.one_to_one or field.many_to_many)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         """A change page is shown and saved in its workspace's time zone (accounts.admin_time)."""

@@ -22,6 +22,7 @@ is a 204 whatever was found.
 import secrets
 import time
 import zoneinfo
+from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from http.cookies import SimpleCookie
@@ -40,7 +41,7 @@ GIF = (
 NOTICE_SCRIPT = """
 -- KEYS: seen, spent, spent of the day, cap, stats, notices
 -- ARGV: kind, nanos, line, campaign, profile, reason, bid id, cap seconds, test, price, currency,
---       seconds a counted notice is remembered
+--       seconds a counted notice is remembered, the day (of the workspace's calendar) it counts on
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[12]) then return 0 end
 local line = ARGV[3]
 if ARGV[1] == 'bill' then
@@ -63,15 +64,16 @@ else
 end
 redis.call('XADD', KEYS[6], 'MAXLEN', '~', 1000000, '*', 'kind', ARGV[1], 'bid', ARGV[7], 'line', line,
   'campaign', ARGV[4], 'profile', ARGV[5], 'price', ARGV[10], 'currency', ARGV[11], 'nanos', ARGV[2],
-  'reason', ARGV[6], 'test', ARGV[9])
+  'reason', ARGV[6], 'test', ARGV[9], 'day', ARGV[13])
 return 1
 """
 
 ANSWER_SCRIPT = """
 -- KEYS: the state's version, identity keys, [the cookie sync key], the consent set, then the
---       member sets, cap hashes, value hashes and spend counters of the fitting line items
+--       member sets, cap hashes, value and trigger hashes and spend counters of the fitting
+--       line items
 -- ARGV: the version the caller holds, number of identity keys, 1 with a sync key, then the
---       numbers of member sets, cap hashes and value hashes (the rest are spend counters)
+--       numbers of member sets, cap hashes, value and trigger hashes (the rest are spend counters)
 -- Returns: version, profile id ('' unknown), synced browser id (''), consent (1/0), then one
 -- answer per remaining key (1/0 for sets, the value or '' for the others). Only the version
 -- when it is not the caller's.
@@ -116,15 +118,18 @@ class _Reads:
         self.members = [line for line in fitting if line.get("members") is not None]
         self.caps = [(line, int(now // line["cap"]["seconds"])) for line in fitting if line.get("cap")]
         self.models = sorted({line["value_model"] for line in fitting if line.get("value_model") is not None})
+        self.triggers = [line for line in fitting if line.get("trigger")]
         self.campaigns = sorted({line["campaign"] for line in fitting})
         self.keys = [
             *(keys.members_key(workspace, line["id"], line["members"]["version"]) for line in self.members),
             *(keys.cap_key(workspace, line["id"], bucket) for line, bucket in self.caps),
             *(keys.value_key(workspace, model) for model in self.models),
+            *(keys.trigger_key(workspace, line["id"]) for line in self.triggers),
             *(keys.spent_key(workspace, c) for c in self.campaigns),
             *(keys.spent_key(workspace, c, day) for c in self.campaigns),
         ]
-        self.counts = [len(self.members), len(self.caps), len(self.models)]
+        # The script reads the value and trigger hashes alike (HGET of the person).
+        self.counts = [len(self.members), len(self.caps), len(self.models) + len(self.triggers)]
 
     def read(self, answers: list, person: decide.Person, budgets: decide.Budgets) -> None:
         at = 0
@@ -137,6 +142,10 @@ class _Reads:
         for model in self.models:
             person.values[model] = float(answers[at]) if answers[at] else None
             at += 1
+        for line in self.triggers:
+            if answers[at]:
+                person.moments[line["id"]] = orjson.loads(answers[at])
+            at += 1
         for campaign in self.campaigns:
             budgets.spent[campaign] = int(answers[at] or 0)
             at += 1
@@ -146,8 +155,12 @@ class _Reads:
 
 
 class Bidder:
-    def __init__(self, settings: config.Settings):
+    """The application. `clock` gives the time in seconds since the epoch: the wall clock, or an
+    exchange simulator's (bench/exchange.py plays a day in minutes)."""
+
+    def __init__(self, settings: config.Settings, clock: Callable[[], float] = time.time):
         self.settings = settings
+        self.clock = clock
         self.redis = redis.from_url(settings.redis_url, decode_responses=False, max_connections=256)
         self.states: dict[int, tuple[int, dict]] = {}  # workspace -> (version, state)
         self.directory: dict[str, tuple[float, int | None]] = {}  # slug -> (read at, workspace id)
@@ -246,8 +259,8 @@ class Bidder:
         for _ in range(3):
             version, state = cached
             zone = self.zone(state.get("time_zone", "UTC"))
-            local = datetime.now(zone)
-            now = time.time()
+            now = self.clock()
+            local = datetime.fromtimestamp(now, zone)
             weekday = local.weekday()
             day = local.strftime("%Y%m%d")
             lines = state.get("lines", [])
@@ -353,7 +366,7 @@ class Bidder:
                     "id": bid_id,
                     "impid": imp.id,
                     "price": choice.price,
-                    "adm": creative["adm"],
+                    "adm": choice.markup,
                     "nurl": f"{notice}/win/{bid_id}?price=${{AUCTION_PRICE}}",
                     "burl": f"{notice}/bill/{bid_id}?price=${{AUCTION_PRICE}}",
                     "lurl": f"{notice}/loss/{bid_id}?price=${{AUCTION_PRICE}}&reason=${{AUCTION_LOSS}}",
@@ -414,8 +427,9 @@ class Bidder:
         nanos = int(price * 1_000_000 * Decimal(fields["rate"])) if kind == "bill" else 0
         line, profile = fields["line"], fields["profile"]
         cap_seconds = int(fields["cap"])
-        bucket = int(time.time() // cap_seconds) if cap_seconds else 0
-        day = datetime.now(self.zone(fields.get("zone", "UTC"))).strftime("%Y%m%d")
+        now = self.clock()
+        bucket = int(now // cap_seconds) if cap_seconds else 0
+        day = datetime.fromtimestamp(now, self.zone(fields.get("zone", "UTC"))).strftime("%Y%m%d")
         counted = await self.notice_script(
             keys=[
                 keys.seen_key(workspace, kind, bid_id),
@@ -438,6 +452,7 @@ class Bidder:
                 str(price),
                 fields["currency"],
                 keys.SEEN_TTL,
+                day,
             ],
         )
         return 204 if counted in (0, 1) else 500

@@ -16,10 +16,15 @@ auction, does not bid on it. The checks, in order:
               grant in force for ad targeting on display, not suppressed, not erased), with a
               TCF string granting purposes 1, 3 and 4 (and Cible's vendor id when configured)
               when regs.gdpr = 1, and in its member set
+  trigger     a retargeting line item bids on a known person while their trigger moment lasts
+              (e.g. from 2 hours to 3 days after abandoning a cart, without a purchase since);
+              its creative names the product ({{product}}, {{product_price}}, {{product_url}},
+              {{product_image}}, {{sku}}: published HTML-escaped)
   cap         fewer impressions than its frequency cap in the window
   budget      its campaign's spend plus this bid stays within the total and the day's budget
-  pacing      even pacing: the day's spend is not ahead of the plan (the day's budget spread
-              over the day, re-planned from what remains of the total)
+  pacing      even pacing: the day's spend is not ahead of the plan (today's share of what
+              remains of the total, or the day's budget, spread over the day): the bid rate is
+              throttled to track it
   floor       its price (base CPM x value, within min and max) reaches the impression's floor
 
 A known person who may not be targeted is never bid on, not even by a line item without an
@@ -27,7 +32,7 @@ audience: their identity is not used, and nothing is shown to them.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bidder.openrtb import Imp, Request
 
@@ -43,12 +48,15 @@ REASONS = (
     "no_consent",
     "tcf",
     "audience",
+    "trigger",
     "cap",
     "budget",
     "pacing",
     "currency",
     "floor",
 )
+PRODUCT_TOKENS = ("product", "product_price", "product_url", "product_image", "sku")
+PACING_LEAD = 2 / 1440  # even pacing runs two minutes of the day's plan ahead
 VALUE_REFERENCE = 0.5  # a person of this value is bid on at the base CPM
 
 
@@ -60,6 +68,7 @@ class Person:
     members: dict[int, bool]  # line id -> in its member set
     values: dict[int, float | None]  # model id -> value
     caps: dict[int, int]  # line id -> impressions in the window
+    moments: dict[int, dict] = field(default_factory=dict)  # line id -> the retargeting moment
 
 
 @dataclass
@@ -74,6 +83,15 @@ class Choice:
     creative: dict
     price: float  # CPM, in `currency`
     currency: str
+    moment: dict | None = None  # a retargeting line's: the product its creative names
+
+    @property
+    def markup(self) -> str:
+        adm = self.creative["adm"]
+        if self.moment is not None and "{{" in adm:
+            for token in PRODUCT_TOKENS:
+                adm = adm.replace("{{" + token + "}}", str(self.moment.get(token, "")))
+        return adm
 
 
 def convert(amount: float, source: str, target: str, rates: dict[str, float]) -> float | None:
@@ -181,15 +199,19 @@ def price_of(line: dict, person: Person) -> float:
 
 
 def day_plan(campaign: dict, day_fraction: float) -> float:
-    """What the campaign may have spent by now today (nanos): the day's budget, spread evenly
-    over the day, or all of it at once when pacing as fast as possible."""
+    """What the campaign may have spent by now today (nanos). Even pacing: today's plan (what
+    remains of the total over the days left, published each day, or the daily budget) spread
+    evenly over the day, a couple of minutes ahead so the day's first bids can go; as fast as
+    possible: all of it at once."""
     daily = campaign.get("daily")
-    if daily is None:
-        return math.inf
     if campaign.get("pacing") == "asap":
-        return daily
-    # A quarter of an hour ahead of the plan, so the first bids of the day can go.
-    return daily * min(1.0, day_fraction + 1 / 96)
+        return math.inf if daily is None else daily
+    plan = campaign.get("plan")
+    if plan is None:
+        plan = daily
+    if plan is None:
+        return math.inf
+    return plan * min(1.0, day_fraction + PACING_LEAD)
 
 
 def choose(
@@ -249,6 +271,15 @@ def choose(
             if not person.members.get(line["id"]):
                 further("audience")
                 continue
+        moment = None
+        if line.get("trigger"):
+            if person.profile is None:
+                further("unknown_person")
+                continue
+            moment = person.moments.get(line["id"])
+            if moment is None or not moment["from"] <= now < moment["until"]:
+                further("trigger")
+                continue
         cap = line.get("cap")
         if cap and person.profile is not None and person.caps.get(line["id"], 0) >= cap["max"]:
             further("cap")
@@ -275,5 +306,5 @@ def choose(
             further("floor")
             continue
         if best is None or shown > best.price:
-            best = Choice(line=line, creative=creative, price=round(shown, 4), currency=currency)
+            best = Choice(line=line, creative=creative, price=round(shown, 4), currency=currency, moment=moment)
     return best, ("" if best else furthest)

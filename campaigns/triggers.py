@@ -9,7 +9,7 @@ and the campaign's status are checked when it goes out.
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, Min, OuterRef, Value
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, Min, OuterRef, QuerySet, Subquery, Value
 from django.utils import timezone
 
 from audiences.models import AudienceMember
@@ -17,6 +17,8 @@ from campaigns.activation import eligible
 from campaigns.models import Campaign, PendingSend, Target, Touch
 from core.sql import insert_select
 from customers.models import Event, EventType, Order, Profile
+from segments.compiler import compile_definition
+from segments.selectors import compile_context
 
 
 def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:
@@ -53,12 +55,46 @@ def events_trigger(*, workspace_id: int, event_ids: list[int]) -> int:
     return written
 
 
-def _bought_since_event():
-    """A completed order or a purchase event by the same person after the triggering event."""
+def bought_since(*, occurred_at: str = "event__occurred_at"):
+    """A completed order or a purchase event by the same person after the triggering event (the
+    outer row's `occurred_at` path)."""
     after = {"profile_id": OuterRef("profile_id"), "workspace_id": OuterRef("workspace_id")}
     return Exists(
-        Order.objects.filter(**after, status=Order.Status.COMPLETED, ordered_at__gt=OuterRef("event__occurred_at"))
-    ) | Exists(Event.objects.filter(**after, type=EventType.PURCHASE, occurred_at__gt=OuterRef("event__occurred_at")))
+        Order.objects.filter(**after, status=Order.Status.COMPLETED, ordered_at__gt=OuterRef(occurred_at))
+    ) | Exists(Event.objects.filter(**after, type=EventType.PURCHASE, occurred_at__gt=OuterRef(occurred_at)))
+
+
+def trigger_moments(
+    *, target: Target, people: QuerySet[Profile], since: datetime, until: datetime, event_ids: list[int] | None = None
+) -> QuerySet[Event]:
+    """Of `people`: each one's latest event that triggers `target` (its event, properties, segment
+    and area), occurred in (since, until], with no purchase after it; among `event_ids` when given.
+    Retargeting on display reads it (programmatic)."""
+    workspace = target.campaign.workspace
+    events = Event.objects.filter(
+        workspace_id=target.workspace_id,
+        type=target.trigger_event,
+        occurred_at__gt=since,
+        occurred_at__lte=until,
+        profile_id__in=people.values("pk"),
+    )
+    if event_ids is not None:
+        events = events.filter(pk__in=event_ids)
+    for key, value in target.trigger_properties.items():
+        events = events.filter(**{f"properties__{key}": value})
+    if target.segment is not None:
+        events = events.filter(
+            profile_id__in=AudienceMember.objects.current_of(target.segment.audience).values("profile_id")
+        )
+    if target.restriction:
+        context = compile_context(workspace=workspace, now=until)
+        events = events.filter(
+            profile_id__in=Profile.objects.filter(workspace_id=target.workspace_id)
+            .filter(compile_definition(target.restriction, context))
+            .values("pk")
+        )
+    latest = events.filter(profile_id=OuterRef("profile_id")).order_by("-occurred_at", "-pk").values("pk")[:1]
+    return events.filter(pk=Subquery(latest)).exclude(bought_since(occurred_at="occurred_at"))
 
 
 def pending_sends_run(*, now: datetime | None = None) -> dict[str, int]:
@@ -68,9 +104,9 @@ def pending_sends_run(*, now: datetime | None = None) -> dict[str, int]:
     campaigns: set[int] = set()
     with transaction.atomic():
         waiting = PendingSend.objects.filter(status=PendingSend.Status.WAITING)
-        result["cancelled"] = PendingSend.objects.filter(
-            pk__in=waiting.filter(_bought_since_event()).values("pk")
-        ).update(status=PendingSend.Status.CANCELLED, reason="bought after the trigger event")
+        result["cancelled"] = PendingSend.objects.filter(pk__in=waiting.filter(bought_since()).values("pk")).update(
+            status=PendingSend.Status.CANCELLED, reason="bought after the trigger event"
+        )
         due = waiting.filter(due_at__lte=now)
         result["skipped"] += PendingSend.objects.filter(
             pk__in=due.exclude(target__campaign__status=Campaign.Status.ACTIVE).values("pk")

@@ -78,7 +78,8 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
     # Every text the files and logs may hold of these people, in the spellings people write them.
     needles = {spelling for values in identifiers.values() for kind, v in values for spelling in _spellings(kind, v)}
     needles |= set(external_ids.values()) | set(aliases)
-    needles |= set(Identity.objects.filter(profile_id__in=ids).values_list("value", flat=True))  # cookies, devices...
+    identities = list(Identity.objects.filter(profile_id__in=ids).values_list("type", "value"))
+    needles |= {value for _, value in identities}  # cookies, devices...
     needles.discard("")
     request_files = list(
         DataSubjectRequest.objects.filter(profile_id__in=ids).exclude(export_file="").values_list("pk", flat=True)
@@ -104,6 +105,7 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
                     workspace_id=workspace_id,
                     profile_ids=ids,
                     external_ids={external_ids[p] for p in ids} | set(aliases),
+                    identities=identities,
                 )
             )
         )

@@ -22,7 +22,8 @@ from django.db.models import Model
 from django.dispatch import Signal
 
 # workspace_id, profile_ids (sorted ids of the people), external_ids (their external ids and
-# merge aliases, as files name them). Sent before the profiles are emptied.
+# merge aliases, as files name them), identities (the (type, value) pairs of their identities,
+# already deleted: caches keyed by them forget them). Sent before the profiles are emptied.
 profiles_erasing = Signal()
 
 # workspace_id, ended ({profile id: channels it ended on, None for every channel}), reason.

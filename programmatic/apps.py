@@ -9,10 +9,12 @@ class ProgrammaticConfig(AppConfig):
     def ready(self) -> None:
         from audiences.signals import audience_computed
         from campaigns.signals import campaign_changed
+        from customers.followups import event_handler_register
         from privacy import registry
         from programmatic import receivers
 
         campaign_changed.connect(receivers.campaign_changed, dispatch_uid="programmatic.campaign")
         audience_computed.connect(receivers.audience_computed, dispatch_uid="programmatic.audience")
         registry.consent_ending.connect(receivers.consent_ending, dispatch_uid="programmatic.consent_ending")
+        event_handler_register(name="programmatic.retargeting", handler=receivers.events_retarget)
         registry.profiles_erasing.connect(receivers.profiles_erasing, dispatch_uid="programmatic.erase")

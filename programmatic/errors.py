@@ -10,5 +10,4 @@ class ProgrammaticErrorCode(StrEnum):
     INVENTORY = "inventory"
     MIN_ABOVE_MAX = "min_above_max"
     NOT_DISPLAY = "not_display"  # a line item is for a display target
-    TRIGGERED_TARGET = "triggered_target"
     WEEKDAYS = "weekdays"

@@ -2,8 +2,10 @@
 its targets (a line item), and what the bidder did, day by day.
 
 A line item is a display target of a running campaign: its audience (macro, fine above a
-probability, a lookalike band through its segment), its area, its creatives, a base CPM scaled
-by the person's value within a minimum and a maximum, a frequency cap and day parts. Django
+probability, a lookalike band through its segment) or its trigger (retargeting: the people who
+did the target's event, e.g. abandoned a cart, within the last hours and did not buy since), its
+area, its creatives, a base CPM scaled by the person's value within a minimum and a maximum, a
+frequency cap and day parts. Django
 publishes them to Redis (programmatic.publish) for the bidder (bidder/), which never reads the
 database.
 """
@@ -38,8 +40,10 @@ class Creative(models.Model):
     height = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(4000)])
     markup = models.TextField(
         max_length=20_000,
-        help_text="The banner's HTML, as the exchange renders it (the bid's adm). {{landing_url}} and "
-        "{{click_url}} are replaced when published.",
+        help_text="The banner's HTML, as the exchange renders it (the bid's adm). Replaced, HTML-escaped: "
+        "{{landing_url}}, {{click_url}} (the landing page with the campaign's UTM parameters), the target's "
+        "{{discount_code}} and {{discount_percent}}, and on a retargeting line item the product of the "
+        "person's event: {{product}}, {{product_price}}, {{product_url}}, {{product_image}}, {{sku}}.",
     )
     landing_url = models.URLField(max_length=2000, help_text="Where a click leads (https).")
     advertiser_domain = models.CharField(
@@ -124,6 +128,13 @@ class LineItem(WorkspaceFromParent, models.Model):
         '"circles": [{"lat": 48.8566, "lon": 2.3522, "km": 10}]}; empty: anywhere.',
     )
     inventory = models.JSONField(default=list, blank=True, help_text='["site", "app"]; empty: both.')
+    trigger_hours = models.PositiveIntegerField(
+        default=72,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+        help_text="A triggered target (e.g. cart abandoned): bid on a person for this many hours after the event "
+        "(once its delay has passed), unless they bought since. Its creatives may name the product: "
+        "{{product}}, {{product_price}}, {{product_url}}, {{product_image}}, {{sku}}.",
+    )
     creatives = models.ManyToManyField(Creative, related_name="line_items")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -163,12 +174,7 @@ class LineItem(WorkspaceFromParent, models.Model):
                 errors[name] = ValidationError(problem, code=code)
         target = self.target if self.target_id else None
         if target is not None:
-            if target.segment_id is None:
-                errors["target"] = ValidationError(
-                    "A triggered target cannot bid yet: choose a target with a segment.",
-                    code=ProgrammaticErrorCode.TRIGGERED_TARGET,
-                )
-            elif CampaignChannel.DISPLAY not in target.campaign.channels:
+            if CampaignChannel.DISPLAY not in target.campaign.channels:
                 errors["target"] = ValidationError(
                     "Its campaign does not run on display.", code=ProgrammaticErrorCode.NOT_DISPLAY
                 )

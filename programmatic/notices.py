@@ -94,8 +94,10 @@ def _batch(r, workspace_id: int) -> int:
         for entry_id, fields in entries:
             kind = fields[b"kind"].decode()
             line = int(fields[b"line"])
-            # The entry's moment (its id), on the workspace's calendar.
-            day = datetime.fromtimestamp(int(entry_id.split(b"-")[0]) / 1000, UTC).astimezone(zone).date()
+            # The day the bidder counted it on (its daily spend counter's), else the entry's moment.
+            day = _day(fields.get(b"day", b"")) or (
+                datetime.fromtimestamp(int(entry_id.split(b"-")[0]) / 1000, UTC).astimezone(zone).date()
+            )
             row = counts[(line, day)]
             if kind == "bill":
                 row["impressions"] += 1
@@ -117,6 +119,13 @@ def _batch(r, workspace_id: int) -> int:
         cursor.last_id = entries[-1][0].decode()
         cursor.save(update_fields=["last_id", "updated_at"])
         return len(entries)
+
+
+def _day(raw: bytes) -> date | None:
+    try:
+        return datetime.strptime(raw.decode(), "%Y%m%d").date() if len(raw) == 8 else None
+    except ValueError:
+        return None
 
 
 def ledger_sync(*, workspace_id: int) -> int:

@@ -14,6 +14,9 @@ spread over the nodes. The only key outside a workspace is the directory of bid 
     cible:{w<id>}:m:<line>:<version>    set: the profile ids a line item targets (its audience,
                                         fine-mode threshold and restrictions applied)
     cible:{w<id>}:val:<model>           hash: profile id -> the person's value (a probability)
+    cible:{w<id>}:t:<line>              hash: profile id -> the moment that triggers a retargeting line
+                                        item for the person (JSON: from, until, and the product,
+                                        HTML-escaped, that its creatives name)
     cible:{w<id>}:id:<kind>:<value>     a profile id, by buyer id (b), hashed e-mail (e), device id (i)
     cible:{w<id>}:sync:<exchange>:<uid> Cible's browser id for an exchange's user id (cookie sync)
     cible:{w<id>}:cap:<line>:<bucket>   hash: profile id -> impressions in a capping window
@@ -58,6 +61,10 @@ def members_key(workspace_id: int, line: int, version: int) -> str:
 
 def value_key(workspace_id: int, model: int) -> str:
     return key(workspace_id, "val", model)
+
+
+def trigger_key(workspace_id: int, line: int) -> str:
+    return key(workspace_id, "t", line)
 
 
 def identity_key(workspace_id: int, kind: str, value: str) -> str:

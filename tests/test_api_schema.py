@@ -313,7 +313,7 @@ SEMANTIC_CODES |= {"change_required", "notify_target_required", "url_required"}
 SEMANTIC_CODES |= {"duplicate_option"}
 # A line item's relations: its bounds in order, a whole frequency cap, day parts that start before
 # they end, and a target of a display campaign with a segment (programmatic).
-SEMANTIC_CODES |= {"min_above_max", "cap_incomplete", "dayparts", "not_display", "triggered_target"}
+SEMANTIC_CODES |= {"min_above_max", "cap_incomplete", "dayparts", "not_display"}
 
 
 def _codes(node) -> set[str]:

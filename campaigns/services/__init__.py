@@ -11,6 +11,7 @@ from campaigns.services.budget import (
     budget_change,
     spend_allowed_today,
     spend_correct,
+    spend_planned_today,
     spend_record,
     with_spent_today,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "campaigns_tick",
     "connector_check",
     "spend_allowed_today",
+    "spend_planned_today",
     "spend_correct",
     "spend_record",
     "target_add",

@@ -275,11 +275,13 @@ def budget_change(
     return locked
 
 
-def spend_allowed_today(*, campaign: Campaign, now: datetime | None = None) -> Decimal | None:
-    """What pacing allows today: None when nothing caps it, 0 before the start and once it ended.
+def spend_planned_today(*, campaign: Campaign, now: datetime | None = None) -> Decimal | None:
+    """What pacing plans for the whole of today, on every channel: None when nothing caps it, 0
+    before the start and once it ended.
 
     Even: the budget left at the start of the day spread over the days left (today included),
-    within the daily cap. As fast as possible: the daily cap, within what the total has left.
+    within the daily cap. As fast as possible: the daily cap, within what the total had left at
+    the start of the day.
     """
     if campaign.is_final:
         return Decimal(0).quantize(CENT)
@@ -290,15 +292,25 @@ def spend_allowed_today(*, campaign: Campaign, now: datetime | None = None) -> D
     spent_today = _spent_on(campaign, today)
     limits = []
     if campaign.budget_daily is not None:
-        limits.append(campaign.budget_daily - spent_today)
+        limits.append(campaign.budget_daily)
     if campaign.budget_total is not None:
-        left = campaign.budget_total - campaign.spent
-        limits.append(left)
+        at_day_start = campaign.budget_total - campaign.spent + spent_today
+        limits.append(at_day_start)
         if campaign.pacing == Campaign.Pacing.EVEN:
             last_day = local_day(campaign.workspace, campaign.ends_at)
             days_left = max((last_day - today).days + 1, 1)
-            at_day_start = left + spent_today
-            limits.append((at_day_start / days_left).quantize(CENT) - spent_today)
+            limits.append((at_day_start / days_left).quantize(CENT))
     if not limits:
         return None
     return max(min(limits), Decimal(0)).quantize(CENT)
+
+
+def spend_allowed_today(*, campaign: Campaign, now: datetime | None = None) -> Decimal | None:
+    """What pacing still allows today (spend_planned_today less today's spend): None when nothing
+    caps it, 0 before the start and once it ended."""
+    now = now or timezone.now()
+    planned = spend_planned_today(campaign=campaign, now=now)
+    if planned is None:
+        return None
+    spent_today = _spent_on(campaign, local_day(campaign.workspace, now))
+    return max(planned - spent_today, Decimal(0)).quantize(CENT)

@@ -100,7 +100,10 @@ class AreaIO(StrictInput):
 
 
 class LineItemIO(StrictInput, serializers.ModelSerializer):
-    target = TargetField(help_text="A display target (with a segment) of one of the workspace's campaigns.")
+    target = TargetField(
+        help_text="A display target of one of the workspace's campaigns: on a segment, or triggered by an event "
+        "(retargeting, e.g. cart abandoned)."
+    )
     base_cpm = DecimalField(
         **CPM,
         min_value=Decimal("0.0001"),
@@ -149,6 +152,7 @@ class LineItemIO(StrictInput, serializers.ModelSerializer):
             "weekdays",
             "area",
             "inventory",
+            "trigger_hours",
             "creatives",
             "created_at",
             "updated_at",

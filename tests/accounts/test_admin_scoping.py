@@ -108,3 +108,30 @@ def test_merge_action_needs_the_merge_right(client, workspace):
     client.force_login(make_user(workspace=workspace, role="manager"))
     client.post(url, {"action": "merge_profiles", "_selected_action": [a.pk, b.pk]})
     assert not Profile.objects.filter(pk=b.pk).exists()
+
+
+def test_no_list_filter_names_another_workspace(client, workspace, other_workspace):
+    """Every scoped admin's list, filters included: the other workspace's name appears nowhere."""
+    from django.contrib import admin
+
+    from accounts.admin_base import WorkspaceScopedAdmin
+    from programmatic.models import BidDay, LineItem
+    from tests.factories import make_running_campaign
+
+    client.force_login(make_user(workspace=workspace, role="admin"))
+    theirs = make_running_campaign(workspace=other_workspace, channels=("display",), name="Secret launch")
+    line = LineItem.objects.create(target=theirs.targets.get(), base_cpm=2, min_cpm=1, max_cpm=6)
+    BidDay.objects.create(workspace=other_workspace, line_item=line, day="2026-12-01", bids=1)
+    make_profile(workspace=other_workspace, external_id="THEIRS-1", region="Secret region")
+    checked = 0
+    for model, model_admin in admin.site._registry.items():
+        if not isinstance(model_admin, WorkspaceScopedAdmin) or not model_admin.list_filter:
+            continue
+        meta = model._meta
+        page = client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
+        assert page.status_code == 200, meta.label
+        html = page.content.decode()
+        for secret in (other_workspace.name, "Secret launch", "Secret region"):
+            assert secret not in html, (meta.label, secret)
+        checked += 1
+    assert checked >= 20

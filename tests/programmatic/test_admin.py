@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from programmatic.models import Creative, LineItem
+from programmatic.models import BidDay, BidderDay, Creative, LineItem
 from tests.factories import make_running_campaign, make_user
 
 
@@ -40,6 +40,7 @@ def line_form(target, creatives, **overrides) -> dict:
         "weekdays": "[0, 1, 2, 3, 4]",
         "area": '{"countries": ["FRA"], "circles": [{"lat": 48.85, "lon": 2.35, "km": 10}]}',
         "inventory": '["site"]',
+        "trigger_hours": "72",
         "creatives": [c.pk for c in creatives],
     }
     data.update(overrides)
@@ -103,3 +104,39 @@ def test_a_creatives_categories_are_iab_categories(marketer_browser, workspace):
     assert "A domain such as shop.example." in page.content.decode()
     assert marketer_browser.post(url, {**data, "categories": '["IAB22", "IAB3-1"]'}).status_code == 302
     assert Creative.objects.get().categories == ["IAB22", "IAB3-1"]
+
+
+def test_the_bid_report_charts_the_rows_shown_and_nothing_of_another_workspace(
+    marketer_browser, workspace, other_workspace
+):
+    from datetime import date
+
+    ours = make_running_campaign(workspace=workspace, channels=("display",), name="Soldes d'hiver")
+    theirs = make_running_campaign(workspace=other_workspace, channels=("display",), name="Rival sale")
+    line = LineItem.objects.create(target=ours.targets.get(), base_cpm=2, min_cpm=1, max_cpm=6)
+    rival = LineItem.objects.create(target=theirs.targets.get(), base_cpm=2, min_cpm=1, max_cpm=6)
+    for day, bids, wins, nanos in ((date(2026, 12, 1), 100, 40, 80_000_000), (date(2026, 12, 2), 200, 50, 90_000_000)):
+        BidDay.objects.create(
+            workspace=workspace, line_item=line, day=day, bids=bids, wins=wins, impressions=wins, spend_nanos=nanos
+        )
+        BidDay.objects.create(
+            workspace=other_workspace, line_item=rival, day=day, bids=9999, wins=9999, impressions=9999, spend_nanos=1
+        )
+    BidderDay.objects.create(
+        workspace=workspace, day=date(2026, 12, 1), requests=1000, bid_requests=100, late=3, no_bid={"audience": 800}
+    )
+    BidderDay.objects.create(workspace=other_workspace, day=date(2026, 12, 1), requests=5, no_bid={"rival": 5})
+    page = marketer_browser.get(reverse("admin:programmatic_bidday_changelist"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-series="Bids" data-values="100,200"' in html
+    assert 'data-series="Wins" data-values="40,50"' in html
+    assert 'data-series="Spend, EUR" data-values="0.08,0.09"' in html
+    assert 'data-series="eCPM, EUR" data-values="2,1.8"' in html
+    assert 'data-series="Win rate" data-values="0.40,0.25"' in html
+    assert 'data-label="audience" data-value="800"' in html and "rival" not in html.lower()
+    assert "Rival sale" not in html and "9999" not in html and "9,999" not in html
+    # Filtered to one campaign and one day: the charts follow the rows.
+    url = reverse("admin:programmatic_bidday_changelist")
+    page = marketer_browser.get(url, {"line_item__target__campaign__id__exact": ours.pk, "day": "2026-12-02"})
+    assert 'data-series="Bids" data-values="200"' in page.content.decode()
