@@ -112,22 +112,25 @@ return out
 
 
 class _Reads:
-    """The keys the answer script reads for the fitting line items, and what their answers say."""
+    """The keys the answer script reads for the fitting line items, and what their answers say.
+    Without any identifier in the request, nothing is read of the person (only the budgets)."""
 
-    def __init__(self, workspace: int, fitting: list[dict], now: float, day: str):
-        self.members = [line for line in fitting if line.get("members") is not None]
-        self.caps = [(line, int(now // line["cap"]["seconds"])) for line in fitting if line.get("cap")]
-        self.models = sorted({line["value_model"] for line in fitting if line.get("value_model") is not None})
-        self.triggers = [line for line in fitting if line.get("trigger")]
+    def __init__(self, workspace: int, fitting: list[dict], now: float, day: str, person: bool = True):
+        mine = fitting if person else []
+        self.members = [line for line in mine if line.get("members") is not None]
+        self.caps = [(line, int(now // line["cap"]["seconds"])) for line in mine if line.get("cap")]
+        self.models = sorted({line["value_model"] for line in mine if line.get("value_model") is not None})
+        self.triggers = [line for line in mine if line.get("trigger")]
         self.campaigns = sorted({line["campaign"] for line in fitting})
         self.keys = [
-            *(keys.members_key(workspace, line["id"], line["members"]["version"]) for line in self.members),
-            *(keys.cap_key(workspace, line["id"], bucket) for line, bucket in self.caps),
+            *(_cached(line, "_mkey", keys.members_key, workspace, line["id"], line["members"]["version"])
+              for line in self.members),
+            *(f"{_cached(line, '_ckey', keys.key, workspace, 'cap', line['id'])}:{bucket}" for line, bucket in self.caps),
             *(keys.value_key(workspace, model) for model in self.models),
-            *(keys.trigger_key(workspace, line["id"]) for line in self.triggers),
+            *(_cached(line, "_tkey", keys.trigger_key, workspace, line["id"]) for line in self.triggers),
             *(keys.spent_key(workspace, c) for c in self.campaigns),
             *(keys.spent_key(workspace, c, day) for c in self.campaigns),
-        ]
+        ]  # fmt: skip
         # The script reads the value and trigger hashes alike (HGET of the person).
         self.counts = [len(self.members), len(self.caps), len(self.models) + len(self.triggers)]
 
@@ -265,7 +268,7 @@ class Bidder:
             day = local.strftime("%Y%m%d")
             lines = state.get("lines", [])
             fitting = decide.fitting_lines(lines, request, now, local.hour, weekday)
-            reads = _Reads(workspace, fitting, now, day)
+            reads = _Reads(workspace, fitting, now, day, person=bool(identities or sync))
             answers = await self.answer_script(
                 keys=[
                     keys.version_key(workspace),
@@ -481,6 +484,14 @@ class Bidder:
         await self.redis.set(keys.sync_key(workspace, exchange, uid), ours, ex=self.settings.identity_ttl)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": GIF})
+
+
+def _cached(line: dict, name: str, make, *parts) -> str:
+    """A key of the line item's, made once per state version (the compiled line keeps it)."""
+    found = line.get(name)
+    if found is None:
+        found = line[name] = make(*parts)
+    return found
 
 
 def _text(value: bytes | str) -> str:

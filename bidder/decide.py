@@ -57,6 +57,7 @@ REASONS = (
 )
 PRODUCT_TOKENS = ("product", "product_price", "product_url", "product_image", "sku")
 PACING_LEAD = 2 / 1440  # even pacing runs two minutes of the day's plan ahead
+RANK = {reason: rank for rank, reason in enumerate(REASONS)}
 VALUE_REFERENCE = 0.5  # a person of this value is bid on at the base CPM
 
 
@@ -129,8 +130,21 @@ def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def compile_state(state: dict) -> dict:
     """The state as the hot path reads it, prepared once per version: each line item's hours and
-    days as sets, its creatives by size with their categories and domains as sets."""
+    days as sets, its creatives by size with their categories and domains as sets, its prices as
+    floats and its campaign's budgets at hand; the line items sorted by the highest price each can
+    bid (in the workspace's currency), so the choice stops at the first that no later one can beat."""
+    campaigns = state.get("campaigns", {})
+    rates = state.get("rates", {})
+    home = state.get("currency", "EUR")
     for line in state.get("lines", ()):
+        line["_campaign"] = campaigns.get(str(line["campaign"]), {})
+        line["_min"], line["_max"] = float(line["min_cpm"]), float(line["max_cpm"])
+        line["_base"] = float(line["base_cpm"])
+        top = (
+            line["_max"] if line.get("value_model") is not None else min(max(line["_base"], line["_min"]), line["_max"])
+        )
+        top_home = convert(top, line["currency"], home, rates)
+        line["_top"] = math.inf if top_home is None else top_home
         parts = line.get("dayparts")
         line["_hours"] = None if not parts else frozenset(h for start, end in parts for h in range(start, end))
         line["_days"] = frozenset(line["days"]) if line.get("days") else None
@@ -142,6 +156,8 @@ def compile_state(state: dict) -> dict:
         line["_sizes"] = by_size
         line["_sizeset"] = frozenset(by_size)
         line["_inventory"] = frozenset(line.get("inventory") or ("site", "app"))
+    if "lines" in state:
+        state["lines"] = sorted(state["lines"], key=lambda line: -line["_top"])
     return state
 
 
@@ -190,12 +206,12 @@ def creative_for(line: dict, imp: Imp, request: Request) -> tuple[dict | None, s
 
 
 def price_of(line: dict, person: Person) -> float:
-    base = float(line["base_cpm"])
+    base = line["_base"]
     model = line.get("value_model")
     value = person.values.get(model) if model is not None else None
     if value is not None:
         base = base * value / VALUE_REFERENCE
-    return min(max(base, float(line["min_cpm"])), float(line["max_cpm"]))
+    return min(max(base, line["_min"]), line["_max"])
 
 
 def day_plan(campaign: dict, day_fraction: float) -> float:
@@ -232,18 +248,21 @@ def choose(
     """The line item that bids on `imp` at the highest price (in `currency`, the response's), or
     None and the reason. `in_context`: the lines passed fitting_lines already."""
     best: Choice | None = None
+    best_home = -math.inf  # the best price, in the workspace's currency
     furthest = "no_line"
     rates = state.get("rates", {})
-    campaigns = state.get("campaigns", {})
+    home = state.get("currency", "EUR")
 
     def further(reason: str) -> None:
         nonlocal furthest
-        if REASONS.index(reason) > REASONS.index(furthest):
+        if RANK[reason] > RANK[furthest]:
             furthest = reason
 
     if imp.private:  # Cible buys in the open auction; deals are not negotiated here
         return None, "private_auction"
     for line in lines:
+        if line["_top"] <= best_home:
+            break  # sorted by the highest price each can bid: none of the rest can beat it
         if not in_context and not scheduled(line, now, local_hour, local_weekday):
             further("schedule")
             continue
@@ -284,7 +303,7 @@ def choose(
         if cap and person.profile is not None and person.caps.get(line["id"], 0) >= cap["max"]:
             further("cap")
             continue
-        campaign = campaigns.get(str(line["campaign"]), {})
+        campaign = line["_campaign"]
         price = price_of(line, person)
         nanos = round(price * 1_000_000)  # one impression at a CPM, in nanos of the line's currency
         total = campaign.get("total")
@@ -307,4 +326,5 @@ def choose(
             continue
         if best is None or shown > best.price:
             best = Choice(line=line, creative=creative, price=round(shown, 4), currency=currency, moment=moment)
+            best_home = convert(price, line["currency"], home, rates) or best_home
     return best, ("" if best else furthest)

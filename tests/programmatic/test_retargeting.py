@@ -28,6 +28,7 @@ pytestmark = pytest.mark.postgres
 MARKUP = (
     '<a href="{{click_url}}"><img src="{{product_image}}" alt="{{product}}">'
     "{{product}}, {{product_price}} EUR: -{{discount_percent}}% with {{discount_code}}</a>"
+    '<a href="{{product_url}}">{{sku}}</a>'
 )
 
 
@@ -119,7 +120,7 @@ def test_the_ad_names_the_abandoned_product_with_the_offer_within_the_window(car
     anna, bob, carl, dora = (shopper(workspace, n) for n in ("anna", "bob", "carl", "dora"))
     eve = shopper(workspace, "eve", consents=False)
     abandon(anna, 30, sku="SKU-OLD", name="Old hat")  # an older cart: the latest one counts
-    abandon(anna, 2, name='Robe <b>"lin"</b>', image="https://maison.example/robe.png")
+    abandon(anna, 2, name='Robe <b>"lin"</b>', image="https://maison.example/robe.png", url="javascript:alert(1)")
     abandon(bob, 0.25)  # within the hour's delay: not yet
     abandon(carl, 50)  # 50 hours ago: past the delay and 48 hours
     abandon(dora, 3)
@@ -135,6 +136,8 @@ def test_the_ad_names_the_abandoned_product_with_the_offer_within_the_window(car
     # The product's name is escaped: an event's properties never inject markup into the page.
     assert "Robe &lt;b&gt;&quot;lin&quot;&lt;/b&gt;, 89.9 EUR: -10% with CART10" in adm
     assert 'src="https://maison.example/robe.png"' in adm and "<b>" not in adm
+    # A link that is not http(s) would run in the exchange's page: it is left out.
+    assert "javascript" not in adm and '<a href="">SKU-ROB-041</a>' in adm
     assert f"utm_campaign={campaign.pk}" in adm and "from=ad&amp;utm_source=cible" in adm
     for name in ("bob", "carl", "dora", "eve"):
         assert bid_for(bidder_url, name).status_code == 204, name
