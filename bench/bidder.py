@@ -243,19 +243,22 @@ def main() -> None:
             # Notices: bids recorded as the bidder records them, then billed once each at saturation.
             pipe = r.pipeline(transaction=False)
             for i in range(200_000):
-                pipe.hset(
+                pipe.set(
                     keys.bid_key(WORKSPACE, f"b{i}"),
-                    mapping={
-                        "line": 1 + i % 100,
-                        "campaign": 1 + i % 10,
-                        "price": "3.0",
-                        "currency": "EUR",
-                        "rate": "1.0",
-                        "profile": 1 + i,
-                        "cap": 0,
-                        "test": 0,
-                        "zone": "Europe/Paris",
-                    },
+                    orjson.dumps(
+                        {
+                            "line": 1 + i % 100,
+                            "campaign": 1 + i % 10,
+                            "price": "3.0",
+                            "currency": "EUR",
+                            "rate": "1.0",
+                            "profile": 1 + i,
+                            "cap": 0,
+                            "test": 0,
+                            "zone": "Europe/Paris",
+                        }
+                    ),
+                    ex=keys.BID_TTL,
                 )
                 if i % 10_000 == 9_999:
                     pipe.execute()

@@ -19,6 +19,7 @@ bid, the day's counters) when it bids. Past `tmax` minus BIDDER_NETWORK_MARGIN_M
 is a 204 whatever was found.
 """
 
+import functools
 import secrets
 import time
 import zoneinfo
@@ -28,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote
 
+import hiredis
 import orjson
 import redis.asyncio as redis
 
@@ -128,8 +130,8 @@ class _Reads:
             *(f"{_cached(line, '_ckey', keys.key, workspace, 'cap', line['id'])}:{bucket}" for line, bucket in self.caps),
             *(keys.value_key(workspace, model) for model in self.models),
             *(_cached(line, "_tkey", keys.trigger_key, workspace, line["id"]) for line in self.triggers),
-            *(keys.spent_key(workspace, c) for c in self.campaigns),
-            *(keys.spent_key(workspace, c, day) for c in self.campaigns),
+            *(_spent_key(workspace, c, None) for c in self.campaigns),
+            *(_spent_key(workspace, c, day) for c in self.campaigns),
         ]  # fmt: skip
         # The script reads the value and trigger hashes alike (HGET of the person).
         self.counts = [len(self.members), len(self.caps), len(self.models) + len(self.triggers)]
@@ -157,6 +159,16 @@ class _Reads:
             at += 1
 
 
+class _PackedConnection(redis.Connection):
+    """redis-py's asyncio connection, its commands packed by hiredis (C) rather than in Python: a
+    bid request's script call carries some sixty keys and arguments."""
+
+    def pack_command(self, *args):
+        if isinstance(args[0], str) and " " in args[0]:  # 'SCRIPT LOAD': separate arguments
+            args = (*args[0].split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
 class Bidder:
     """The application. `clock` gives the time in seconds since the epoch: the wall clock, or an
     exchange simulator's (bench/exchange.py plays a day in minutes)."""
@@ -164,7 +176,9 @@ class Bidder:
     def __init__(self, settings: config.Settings, clock: Callable[[], float] = time.time):
         self.settings = settings
         self.clock = clock
-        self.redis = redis.from_url(settings.redis_url, decode_responses=False, max_connections=256)
+        self.redis = redis.from_url(
+            settings.redis_url, decode_responses=False, max_connections=256, connection_class=_PackedConnection
+        )
         self.states: dict[int, tuple[int, dict]] = {}  # workspace -> (version, state)
         self.directory: dict[str, tuple[float, int | None]] = {}  # slug -> (read at, workspace id)
         self.notice_script = self.redis.register_script(NOTICE_SCRIPT)
@@ -267,7 +281,7 @@ class Bidder:
             weekday = local.weekday()
             day = local.strftime("%Y%m%d")
             lines = state.get("lines", [])
-            fitting = decide.fitting_lines(lines, request, now, local.hour, weekday)
+            fitting = decide.fitting_lines(state, request, now, local.hour, weekday)
             reads = _Reads(workspace, fitting, now, day, person=bool(identities or sync))
             answers = await self.answer_script(
                 keys=[
@@ -347,21 +361,18 @@ class Bidder:
             bid_id = secrets.token_hex(12)
             line, creative = choice.line, choice.creative
             rate = decide.convert(1.0, currency, line["currency"], state.get("rates", {})) or 1.0
-            pipe.hset(
-                keys.bid_key(workspace, bid_id),
-                mapping={
-                    "line": line["id"],
-                    "campaign": line["campaign"],
-                    "price": repr(choice.price),
-                    "currency": currency,
-                    "rate": repr(rate),
-                    "profile": "" if profile is None else profile,
-                    "cap": line["cap"]["seconds"] if line.get("cap") else 0,
-                    "test": 1 if request.test else 0,
-                    "zone": state.get("time_zone", "UTC"),
-                },
-            )
-            pipe.expire(keys.bid_key(workspace, bid_id), keys.BID_TTL)
+            record = {
+                "line": line["id"],
+                "campaign": line["campaign"],
+                "price": repr(choice.price),
+                "currency": currency,
+                "rate": repr(rate),
+                "profile": "" if profile is None else profile,
+                "cap": line["cap"]["seconds"] if line.get("cap") else 0,
+                "test": 1 if request.test else 0,
+                "zone": state.get("time_zone", "UTC"),
+            }
+            pipe.set(keys.bid_key(workspace, bid_id), orjson.dumps(record), ex=keys.BID_TTL)
             pipe.hincrby(stats, f"{line['id']}:bid", 1)
             notice = f"{self.settings.public_url}/notice/{quote(slug)}"
             seatbid.append(
@@ -414,10 +425,10 @@ class Bidder:
         workspace = await self.workspace(slug)
         if workspace is None:
             return 404
-        bid = await self.redis.hgetall(keys.bid_key(workspace, bid_id))
-        if not bid:
+        raw = await self.redis.get(keys.bid_key(workspace, bid_id))
+        if not raw:
             return 404
-        fields = {_text(k): _text(v) for k, v in bid.items()}
+        fields = {k: str(v) for k, v in orjson.loads(raw).items()}
         try:
             price = Decimal(query.get("price", ""))
         except InvalidOperation:
@@ -484,6 +495,11 @@ class Bidder:
         await self.redis.set(keys.sync_key(workspace, exchange, uid), ours, ex=self.settings.identity_ttl)
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": GIF})
+
+
+@functools.lru_cache(maxsize=8192)
+def _spent_key(workspace: int, campaign: int, day: str | None) -> str:
+    return keys.spent_key(workspace, campaign, day)
 
 
 def _cached(line: dict, name: str, make, *parts) -> str:

@@ -158,27 +158,62 @@ def compile_state(state: dict) -> dict:
         line["_inventory"] = frozenset(line.get("inventory") or ("site", "app"))
     if "lines" in state:
         state["lines"] = sorted(state["lines"], key=lambda line: -line["_top"])
+    # Each line item is a bit (its rank in that order): the line items of a banner size, of an
+    # inventory, with an area, as bit masks, so the context's checks are a few integer ANDs.
+    sizes: dict[tuple[int, int], int] = {}
+    inventories = {"site": 0, "app": 0}
+    areas = 0
+    for bit, line in enumerate(state.get("lines", ())):
+        for size in line["_sizeset"]:
+            sizes[size] = sizes.get(size, 0) | 1 << bit
+        for inventory in line["_inventory"]:
+            inventories[inventory] = inventories.get(inventory, 0) | 1 << bit
+        if line.get("area"):
+            areas |= 1 << bit
+    state["_masks"] = {"sizes": sizes, "inventories": inventories, "areas": areas, "schedule": {}}
     return state
 
 
-def fitting_lines(lines: list[dict], request: Request, now: float, local_hour: int, local_weekday: int) -> list[dict]:
+def _schedule_mask(state: dict, now: float, local_hour: int, local_weekday: int) -> int:
+    """The line items running now (campaign dates, day parts, days), kept for the minute."""
+    cache = state["_masks"]["schedule"]
+    moment = (int(now // 60), local_hour, local_weekday)
+    mask = cache.get(moment)
+    if mask is None:
+        mask = 0
+        for bit, line in enumerate(state["lines"]):
+            if scheduled(line, now, local_hour, local_weekday):
+                mask |= 1 << bit
+        cache.clear()  # one minute at a time
+        cache[moment] = mask
+    return mask
+
+
+def fitting_lines(state: dict, request: Request, now: float, local_hour: int, local_weekday: int) -> list[dict]:
     """The line items the request's context allows, before anything is read of the person: running
     now (schedule, day parts, days), on this inventory, with a creative of a size some impression
-    takes, in the area. The request's sizes are gathered once; each check is a set operation."""
-    sizes = frozenset(size for imp in request.imps for size in imp.sizes)
-    inventory = request.inventory
+    takes, in the area; in the order of the highest price each can bid."""
+    lines = state.get("lines", ())
+    if not lines:
+        return []
+    masks = state["_masks"]
+    by_size = masks["sizes"]
+    sized = 0
+    for imp in request.imps:
+        for size in imp.sizes:
+            sized |= by_size.get(size, 0)
+    mask = (
+        sized & masks["inventories"].get(request.inventory, 0) & _schedule_mask(state, now, local_hour, local_weekday)
+    )
     found = []
-    for line in lines:
-        if not line["starts"] <= now < line["ends"] or inventory not in line["_inventory"]:
-            continue
-        if sizes.isdisjoint(line["_sizeset"]):
-            continue
-        days, hours = line["_days"], line["_hours"]
-        if (days is not None and local_weekday not in days) or (hours is not None and local_hour not in hours):
-            continue
-        if line.get("area") and not in_area(line["area"], request):
-            continue
-        found.append(line)
+    bit = 0
+    while mask:
+        if mask & 1:
+            line = lines[bit]
+            if not (masks["areas"] >> bit) & 1 or in_area(line["area"], request):
+                found.append(line)
+        mask >>= 1
+        bit += 1
     return found
 
 

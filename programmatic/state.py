@@ -21,7 +21,8 @@ spread over the nodes. The only key outside a workspace is the directory of bid 
     cible:{w<id>}:sync:<exchange>:<uid> Cible's browser id for an exchange's user id (cookie sync)
     cible:{w<id>}:cap:<line>:<bucket>   hash: profile id -> impressions in a capping window
     cible:{w<id>}:spent:<campaign>[:<day>]        micro-units spent (from billing notices only)
-    cible:{w<id>}:bid:<bid id>          hash: what a bid was (line, campaign, price, profile, test)
+    cible:{w<id>}:bid:<bid id>          JSON: what a bid was (line, campaign, price, currency, rate,
+                                        profile, cap seconds, test, time zone)
     cible:{w<id>}:seen:<kind>:<bid id>  a notice already counted (exactly once per bid and kind)
     cible:{w<id>}:stats:<day>           hash: counters of the day (requests, bids, no-bid reasons...)
     cible:{w<id>}:notices               stream: win, billing and loss notices, for the ledger worker
