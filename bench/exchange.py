@@ -44,6 +44,7 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -274,7 +275,7 @@ def request(rng: random.Random, people, n: int) -> tuple[dict, object | None, bo
 
 
 async def simulate(args, django_objects, redis_url: str) -> dict:
-    from django.db import close_old_connections
+    from django.db import close_old_connections, connection
 
     from bidder import config
     from bidder.app import Bidder
@@ -292,12 +293,16 @@ async def simulate(args, django_objects, redis_url: str) -> dict:
     settings = config.Settings.from_environment({"BIDDER_REDIS_URL": redis_url, "BIDDER_PUBLIC_URL": "http://bidder"})
     app = Bidder(settings, clock=clock)
 
+    # Django's calls in one thread of their own (the event loop's thread may not use the ORM): one
+    # database connection, closed at the end.
+    worker = ThreadPoolExecutor(1)
+
     def django(fn, **kwargs):
         def run():
             close_old_connections()
             return fn(**kwargs)
 
-        return asyncio.to_thread(run)
+        return asyncio.get_running_loop().run_in_executor(worker, run)
 
     began = time.perf_counter()
     published = await django(state_publish, workspace=workspace, now=day_start)
@@ -398,6 +403,8 @@ async def simulate(args, django_objects, redis_url: str) -> dict:
         )
     elapsed = time.perf_counter() - started
     await django(notices_consume, workspace_id=workspace.pk)
+    await django(lambda: connection.close())  # this thread's connection
+    worker.shutdown()
     for (person, _window), seen in impressions_seen.items():
         if person is not None and seen > CAP:
             violations.append(f"person {person} saw {seen} impressions of the sale in one window (cap {CAP})")
@@ -427,7 +434,7 @@ async def notice(app, url: str, price: float, rng: random.Random, reason: str = 
             raise RuntimeError(f"notice {url} answered {status}")
 
 
-def report(result: dict, django_objects) -> int:
+def report(result: dict, django_objects, check_pacing: bool = True) -> int:
     from campaigns.models import LedgerEntry
     from programmatic.models import BidDay, BidderDay
 
@@ -451,9 +458,9 @@ def report(result: dict, django_objects) -> int:
         f"from plan {worst:+.1%} (goal within 10 %), worst single hour {worst_hourly:.1%}; "
         f"plan reached at hour {reached or 'never'} (goal: not before 90 % of the day, 21.6 h)"
     )
-    if worst > 0.10:
+    if check_pacing and worst > 0.10:
         failures.append(f"pacing off plan by {worst:.1%} at an hour's end")
-    if reached is not None and reached < 21.6:
+    if check_pacing and reached is not None and reached < 21.6:
         failures.append(f"the plan was reached at hour {reached}, before 90 % of the day")
     for line, name in ((sale_line, "sale"), (cart_line, "cart reminder")):
         days = BidDay.objects.filter(line_item=line)
@@ -508,6 +515,12 @@ def main() -> int:
     env["BIDDER_REDIS_URL"] = redis_url
     migrate(env)
     django_setup(env)
+    return run(profiles=args.profiles, requests=args.requests, budget=args.budget, seed=args.seed, redis_url=redis_url)
+
+
+def run(*, profiles: int, requests: int, budget: Decimal, seed: int, redis_url: str, check_pacing: bool = True) -> int:
+    """Set up, play the day, report; 1 when a check failed (Django set up, BIDDER_REDIS_URL = redis_url).
+    tests/programmatic runs it small, without the pacing checks (too few impressions an hour)."""
     import zoneinfo
 
     from django.utils import timezone
@@ -515,16 +528,16 @@ def main() -> int:
     app_redis(redis_url).flushdb()
     zone = zoneinfo.ZoneInfo(ZONE)
     today = timezone.now().astimezone(zone).date()
-    args.day_start = datetime(today.year, today.month, today.day, tzinfo=zone)
-    rng = random.Random(args.seed)
+    day_start = datetime(today.year, today.month, today.day, tzinfo=zone)
+    rng = random.Random(seed)
     started = time.perf_counter()
-    objects = setup(args.profiles, args.budget, args.day_start, rng)
+    objects = setup(profiles, budget, day_start, rng)
     print(
-        f"set up {args.profiles:,} profiles and two display campaigns in {time.perf_counter() - started:.0f} s",
-        flush=True,
+        f"set up {profiles:,} profiles and two display campaigns in {time.perf_counter() - started:.0f} s", flush=True
     )
+    args = argparse.Namespace(requests=requests, seed=seed, day_start=day_start)
     result = asyncio.run(simulate(args, objects, redis_url))
-    return report(result, objects)
+    return report(result, objects, check_pacing=check_pacing)
 
 
 if __name__ == "__main__":
