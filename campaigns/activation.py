@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Workspace
 from audiences.models import AudienceMember
+from campaigns.experiments import in_arm
 from campaigns.models import (
     CHANNEL_PURPOSE,
     Campaign,
@@ -92,7 +93,11 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     if fine is None:
         return 0  # a fine target whose model was removed since the campaign was scheduled
     people = eligible(
-        workspace=campaign.workspace, channel=channel, people=fine, now=now, restriction=target.restriction
+        workspace=campaign.workspace,
+        channel=channel,
+        people=in_arm(rows=fine, target=target),  # not the control group, nor another variant's share
+        now=now,
+        restriction=target.restriction,
     )
     already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
     rows = (
@@ -115,13 +120,15 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
 
 def target_people(*, target: Target, now: datetime) -> ProfileQuerySet | None:
     """The people a (non-triggered) target is for, before consent and caps: its audience's current
-    members, its fine-mode threshold and its area applied; None when a fine target's model is gone
-    (programmatic publishes them for the bidder)."""
+    members in its arm of the campaign's experiment, its fine-mode threshold and its area applied;
+    None when a fine target's model is gone (programmatic publishes them for the bidder)."""
     if target.segment is None:
         raise ValueError(f"Target {target.pk} is triggered: it has no segment whose audience to reach.")
     members = AudienceMember.objects.current_of(target.segment.audience)
     people = Profile.objects.filter(workspace_id=target.workspace_id, pk__in=members.values("profile_id"))
     fine = _fine(target, people)
+    if fine is not None:
+        fine = in_arm(rows=fine, target=target)
     if fine is None or not target.restriction:
         return fine
     context = compile_context(workspace=target.campaign.workspace, now=now)
@@ -149,7 +156,13 @@ def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dic
     for target in campaign.targets.select_related("segment__audience").order_by("pk"):
         row: dict[str, Any] = {"target": target.pk, "variant": target.variant, "segment": target.segment_id}
         if target.segment is None:
-            row.update(triggered_by=target.trigger_event, audience_computed=None, members=None, channels=[])
+            row.update(
+                triggered_by=target.trigger_event,
+                audience_computed=None,
+                members=None,
+                excluded_by_experiment=None,
+                channels=[],
+            )
             targets.append(row)
             continue
         audience = target.segment.audience
@@ -161,7 +174,16 @@ def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dic
         fine = _fine(target, members)
         # A fine target counts the members above its membership probability only.
         members = members.none() if fine is None else fine
-        row.update(triggered_by=None, audience_computed=computed, members=members.count() if computed else 0)
+        audience_size = members.count() if computed else 0
+        # The control group and the other variants' shares of an A/B test are not contacted.
+        members = in_arm(rows=members, target=target)
+        arm_size = members.count() if computed else 0
+        row.update(
+            triggered_by=None,
+            audience_computed=computed,
+            members=audience_size,
+            excluded_by_experiment=audience_size - arm_size,
+        )
         channels = []
         for channel in campaign.channels if computed else []:
             consented = profiles_contactable(
@@ -193,7 +215,7 @@ def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dic
             channels.append(
                 {
                     "channel": channel,
-                    "excluded_by_consent": row["members"] - counts["consented"],
+                    "excluded_by_consent": arm_size - counts["consented"],
                     "excluded_by_suppression": counts["consented"] - counts["reachable"],
                     "excluded_by_area": counts["reachable"] - counts["in_area"],
                     "already_reached": counts["already_reached"],

@@ -18,5 +18,7 @@ class CampaignErrorCode(StrEnum):
     NOT_ACTIVE = "not_active"
     NOT_EDITABLE = "not_editable"
     OVER_100 = "over_100"
+    RATE_OUT_OF_RANGE = "rate_out_of_range"  # a sample size's baseline plus uplift outside (0, 1)
+    SPLIT_TRIGGERED = "split_triggered"  # an A/B weight on a target without a segment
     TOO_SHORT = "too_short"
     URL_REQUIRED = "url_required"  # a webhook connector names its receiver

@@ -92,6 +92,15 @@ class Campaign(models.Model):
     budget_total = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))])
     budget_daily = models.DecimalField(**MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))])
     pacing = models.CharField(max_length=4, choices=Pacing.choices, default=Pacing.EVEN)
+    holdout_percent = models.DecimalField(
+        max_digits=4,
+        decimal_places=1,
+        default=Decimal(0),
+        validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(50))],
+        help_text="A control group: this share of every target's audience (0 to 50 %) is never contacted, so the "
+        "campaign's results can be read against it (uplift). Each person's place is drawn from their id and the "
+        "campaign's, so it never changes.",
+    )
     spent = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text="Sum of the spend ledger.")
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -169,6 +178,7 @@ TARGET_FIELDS = [
     "trigger_event",
     "trigger_properties",
     "trigger_delay",
+    "split_weight",
 ]
 
 
@@ -232,6 +242,14 @@ class Target(WorkspaceFromParent, models.Model):
     trigger_event = models.CharField(max_length=32, blank=True)
     trigger_properties = models.JSONField(default=dict, blank=True, help_text="Properties the event must have.")
     trigger_delay = models.DurationField(null=True, blank=True)
+    split_weight = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="A/B test: targets of the campaign on the same segment with a weight share its audience, each "
+        "person in one of them in proportion to the weights (e.g. 50 and 50). Without a weight, a target reaches "
+        "its whole audience (less the control group).",
+    )
     activated_version = models.PositiveIntegerField(
         default=0, editable=False, help_text="The audience version whose deliveries were last decided."
     )

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from audiences.models import AudienceMember
 from campaigns.activation import eligible
+from campaigns.experiments import in_arm
 from campaigns.models import Campaign, PendingSend, Target, Touch
 from core.sql import insert_select
 from customers.models import Event, EventType, Order, Profile
@@ -115,6 +116,13 @@ def pending_sends_run(*, now: datetime | None = None) -> dict[str, int]:
             pk__in=due.values("target_id"), campaign__status=Campaign.Status.ACTIVE
         ).select_related("campaign__workspace"):
             campaign = target.campaign
+            mine = due.filter(target=target)
+            # The campaign's control group (and another variant's share) is never contacted.
+            result["skipped"] += PendingSend.objects.filter(
+                pk__in=mine.exclude(pk__in=in_arm(rows=mine, target=target, field="profile_id").values("pk")).values(
+                    "pk"
+                )
+            ).update(status=PendingSend.Status.SKIPPED, reason="control group of the campaign's experiment")
             mine = due.filter(target=target)
             # One send per person and target per run, the oldest event first.
             first = mine.values("profile_id").annotate(first=Min("pk")).values("first")

@@ -37,7 +37,7 @@ class CampaignResultsAdmin(CampaignPerformanceAdmin):
         ]
 
     def performance_context(self, campaign: Campaign, *, basis: str) -> dict:
-        return campaign_dashboard(campaign=campaign, basis=basis)
+        return self.with_experiment(campaign, campaign_dashboard(campaign=campaign, basis=basis))
 
     def reallocate_view(self, request, object_id):
         campaign = self._campaign(request, object_id)

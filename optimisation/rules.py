@@ -7,7 +7,8 @@ a condition on it does not hold. Every evaluation is recorded, previews included
 
 import json
 import re
-from datetime import datetime, timedelta
+import zoneinfo
+from datetime import datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.core.mail import send_mail
 from django.db.models import Q
 from django.utils import timezone
 
+from campaigns.experiments import incremental_figures
 from campaigns.models import Campaign
 from campaigns.services import budget_change, campaign_resume, campaign_transition
 from core.errors import CommonErrorCode
@@ -39,7 +41,9 @@ OPERATORS = {
     "gte": lambda a, b: a >= b,
     "eq": lambda a, b: a == b,
 }
-KPIS = (*KPI_NAMES, "frequency")
+# Against the campaign's control group (campaigns.experiments): None without one.
+INCREMENTAL = ("uplift", "incremental_conversions", "incremental_revenue", "incremental_roas")
+KPIS = (*KPI_NAMES, "frequency", *INCREMENTAL)
 SUMS = ("impressions", "clicks", "spend", "conversions", "revenue", "sends", "reach")
 INTERVALS = {
     Rule.Schedule.EVERY_30_MINUTES: timedelta(minutes=30),
@@ -141,7 +145,15 @@ def window_figures(*, campaign: Campaign, days: int, basis: str, now: datetime) 
     query = ReportQuery(
         workspace=campaign.workspace, campaigns=[campaign.pk], date_from=since, date_to=today, basis=basis
     )
-    return {"from": since.isoformat(), "to": today.isoformat(), **report_totals(query=query)}
+    totals = report_totals(query=query)
+    start = datetime.combine(since, time(), tzinfo=zoneinfo.ZoneInfo(campaign.workspace.time_zone))
+    incremental = incremental_figures(campaign=campaign, since=start, now=now)
+    revenue = incremental["incremental_revenue"]
+    spend = totals.get("spend")
+    incremental["incremental_roas"] = (
+        None if revenue is None or not spend else (revenue / Decimal(spend)).quantize(Decimal("0.0001"))
+    )
+    return {"from": since.isoformat(), "to": today.isoformat(), **totals, **incremental}
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,6 +9,7 @@ from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles
 from accounts.models import Workspace
 from accounts.roles import Capability
 from campaigns.admin import CampaignAdmin
+from campaigns.experiments import experiment_results
 from campaigns.models import Campaign
 from core.workers import QueuedJobAdminMixin
 from reporting.dashboards import campaign_dashboard, parse_days, workspace_dashboard
@@ -132,7 +133,14 @@ class CampaignPerformanceAdmin(CampaignAdmin):
         ]
 
     def performance_context(self, campaign: Campaign, *, basis: str) -> dict:
-        return campaign_dashboard(campaign=campaign, basis=basis)
+        return self.with_experiment(campaign, campaign_dashboard(campaign=campaign, basis=basis))
+
+    @staticmethod
+    def with_experiment(campaign: Campaign, context: dict) -> dict:
+        """The experiment's results too, when the campaign has a control group or an A/B split."""
+        if campaign.holdout_percent or campaign.targets.filter(split_weight__isnull=False).exists():
+            context["experiment"] = experiment_results(campaign=campaign)
+        return context
 
     def performance_view(self, request, object_id):
         campaign = self.get_object(request, object_id)

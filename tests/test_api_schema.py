@@ -312,8 +312,11 @@ SEMANTIC_CODES |= {"change_required", "notify_target_required", "url_required"}
 # Distinct values of a list by one of their keys (a survey question's options): beyond uniqueItems.
 SEMANTIC_CODES |= {"duplicate_option"}
 # A line item's relations: its bounds in order, a whole frequency cap, day parts that start before
-# they end, and a target of a display campaign with a segment (programmatic).
+# they end, and a target of a display campaign (programmatic).
 SEMANTIC_CODES |= {"min_above_max", "cap_incomplete", "dayparts", "not_display"}
+# An experiment's sample size: the baseline rate plus the uplift stays a rate; an A/B weight needs
+# a target on a segment.
+SEMANTIC_CODES |= {"rate_out_of_range", "split_triggered"}
 
 
 def _codes(node) -> set[str]:

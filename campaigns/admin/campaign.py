@@ -1,5 +1,7 @@
 """The campaign page: its targets, the lifecycle and budget buttons, the ledger and transitions."""
 
+from decimal import Decimal
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -50,6 +52,7 @@ class CampaignForm(WorkspaceScopedForm):
             "budget_total",
             "budget_daily",
             "pacing",
+            "holdout_percent",
         ]
 
     def __init__(self, *args, **kwargs):
@@ -57,6 +60,12 @@ class CampaignForm(WorkspaceScopedForm):
         if "currency" in self.fields:
             self.fields["currency"].required = False
             self.fields["currency"].help_text = "Empty: the workspace's currency."
+        if "holdout_percent" in self.fields:
+            self.fields["holdout_percent"].required = False  # empty: no control group
+
+    def clean_holdout_percent(self):
+        value = self.cleaned_data.get("holdout_percent")
+        return Decimal(0) if value is None else value
 
 
 class TargetForm(forms.ModelForm):
@@ -196,6 +205,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
                     "channels",
                     ("starts_at", "ends_at"),
                     ("currency", "budget_total", "budget_daily", "pacing"),
+                    "holdout_percent",
                 ]
             },
         )

@@ -122,6 +122,7 @@ class CampaignInput(StrictInput, serializers.ModelSerializer):
             "budget_total",
             "budget_daily",
             "pacing",
+            "holdout_percent",
             "targets",
         ]
         extra_kwargs = {"currency": {"required": False}}
@@ -161,6 +162,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "budget_total",
             "budget_daily",
             "pacing",
+            "holdout_percent",
             "spent",
             "spend_allowed_today",
             "owner",
@@ -192,6 +194,11 @@ class ForecastTarget(serializers.Serializer):
     triggered_by = CharField(allow_null=True, help_text="A triggered target sends when the event happens.")
     audience_computed = BooleanField(allow_null=True)
     members = serializers.IntegerField(allow_null=True)
+    excluded_by_experiment = serializers.IntegerField(
+        allow_null=True,
+        required=False,
+        help_text="Members in the campaign's control group or in another variant's share of an A/B test.",
+    )
     channels = ForecastChannel(many=True)
 
 
@@ -199,6 +206,90 @@ class ForecastOutput(serializers.Serializer):
     at = DateTimeField()
     will_receive = serializers.IntegerField(help_text="Deliveries an activation now would write, all targets.")
     targets = ForecastTarget(many=True)
+
+
+class ExperimentGroup(serializers.Serializer):
+    people = serializers.IntegerField(help_text="Members of the target's audience in the group.")
+    converters = serializers.IntegerField(help_text="Of them, people with a completed order since the activation.")
+    revenue = CharField(help_text="Their orders' amount, in the campaign's currency.")
+    conversion_rate = serializers.FloatField(allow_null=True)
+    revenue_per_person = serializers.FloatField(allow_null=True)
+
+
+class ExperimentComparison(serializers.Serializer):
+    uplift = serializers.FloatField(help_text="Conversion rate less the reference's (absolute).")
+    uplift_low = serializers.FloatField()
+    uplift_high = serializers.FloatField()
+    relative_uplift = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(help_text="Two-sided test of equal conversion rates.")
+    significant = BooleanField()
+    incremental_conversions = serializers.FloatField()
+    incremental_conversions_low = serializers.FloatField()
+    incremental_conversions_high = serializers.FloatField()
+    revenue_uplift_per_person = serializers.FloatField()
+    incremental_revenue = serializers.FloatField()
+    incremental_revenue_low = serializers.FloatField()
+    incremental_revenue_high = serializers.FloatField()
+    revenue_p_value = serializers.FloatField(help_text="Welch's test of equal revenue per person.")
+
+
+class ExperimentTarget(serializers.Serializer):
+    target = serializers.IntegerField()
+    variant = CharField()
+    segment = serializers.IntegerField(required=False)
+    skipped = CharField(required=False)
+    places = serializers.ListField(child=serializers.IntegerField(), required=False)
+    arm = ExperimentGroup(required=False)
+    control = ExperimentGroup(required=False)
+    against_control = ExperimentComparison(required=False, allow_null=True)
+    against_variant = CharField(required=False)
+    against_first_variant = ExperimentComparison(required=False, allow_null=True)
+
+
+class ExperimentOutput(serializers.Serializer):
+    campaign = serializers.IntegerField()
+    holdout_percent = CharField()
+    since = DateTimeField()
+    until = DateTimeField()
+    confidence = serializers.FloatField()
+    currency = CharField()
+    targets = ExperimentTarget(many=True)
+
+
+MIN_UPLIFT = 0.0001  # a hundredth of a point: smaller changes need more people than exist
+
+
+class SampleSizeInput(StrictInput, serializers.Serializer):
+    baseline = serializers.FloatField(min_value=0.0001, max_value=0.9999, help_text="Conversion rate without it.")
+    uplift = serializers.FloatField(
+        min_value=-0.9999, max_value=0.9999, help_text="The smallest change worth detecting, absolute (0.01 = 1 point)."
+    )
+    alpha = serializers.FloatField(min_value=0.001, max_value=0.5, default=0.05)
+    power = serializers.FloatField(min_value=0.5, max_value=0.999, default=0.8)
+    holdout_percent = serializers.FloatField(
+        min_value=0.1, max_value=50, default=10, help_text="The control group's share of the audience."
+    )
+
+    def validate(self, data):
+        if abs(data["uplift"]) < MIN_UPLIFT or not 0 < data["baseline"] + data["uplift"] < 1:
+            raise serializers.ValidationError(
+                {
+                    "uplift": ErrorDetail(
+                        f"The rate with it must stay between 0 and 1, and differ by {MIN_UPLIFT} at least.",
+                        code=CampaignErrorCode.RATE_OUT_OF_RANGE,
+                    )
+                }
+            )
+        return data
+
+
+class SampleSizeOutput(serializers.Serializer):
+    per_group = serializers.IntegerField(help_text="People needed in each of two equal groups.")
+    control = serializers.IntegerField(help_text="People the control group needs.")
+    audience = serializers.IntegerField(
+        help_text="Audience needed so that the control group (holdout_percent of it) and the contacted rest both "
+        "reach their sizes."
+    )
 
 
 class ActivationOutput(CampaignOutput):

@@ -1,3 +1,5 @@
+import math
+
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
@@ -11,6 +13,7 @@ from campaigns import services
 from campaigns.activation import campaign_forecast
 from campaigns.api import serializers as s
 from campaigns.api.filters import CampaignFilter
+from campaigns.experiments import experiment_results, sample_size
 from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Target, Transition
 from core.errors import CommonErrorCode, Conflict
 
@@ -43,7 +46,8 @@ class CampaignViewSet(
         return Response(s.CampaignOutput(fresh, context=self.get_serializer_context()).data, status=code)
 
     def _input(self, serializer_class, request, **kwargs) -> dict:
-        data = serializer_class(data=request.data, context=self.get_serializer_context(), **kwargs)
+        payload = request if not hasattr(request, "data") else request.data
+        data = serializer_class(data=payload, context=self.get_serializer_context(), **kwargs)
         data.is_valid(raise_exception=True)
         return data.validated_data
 
@@ -87,6 +91,35 @@ class CampaignViewSet(
         """What activating (or re-delivering) the campaign now would do, target by target and channel by
         channel: members, and who is left out by consent, suppression, area and frequency caps."""
         return Response(s.ForecastOutput(campaign_forecast(campaign=self.get_object())).data)
+
+    @extend_schema(responses=s.ExperimentOutput)
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=None)
+    def experiment(self, request, *args, **kwargs):
+        """What the campaign caused: each target's arm against the campaign's control group (and, in an
+        A/B test, against the first variant), since its activation: conversions, revenue, uplift with a
+        95 % interval, a significance test, incremental conversions and revenue."""
+        return Response(s.ExperimentOutput(experiment_results(campaign=self.get_object())).data)
+
+    @extend_schema(parameters=[s.SampleSizeInput], responses=s.SampleSizeOutput)
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="sample-size",
+        filterset_class=None,
+        ordering_fields=None,
+        pagination_class=None,
+    )
+    def sample_size(self, request, *args, **kwargs):
+        """Before launch: the people an experiment needs to detect a given change of conversion rate."""
+        data = self._input(s.SampleSizeInput, request.query_params)
+        per_group = sample_size(
+            baseline=data["baseline"], uplift=data["uplift"], alpha=data["alpha"], power=data["power"]
+        )
+        share = data["holdout_percent"] / 100
+        ratio = (1 - share) / share  # contacted people per control person
+        control = math.ceil(per_group * (1 + 1 / ratio) / 2)
+        audience = math.ceil(max(control / share, per_group * (1 + ratio) / 2 / (1 - share)))
+        return Response(s.SampleSizeOutput({"per_group": per_group, "control": control, "audience": audience}).data)
 
     @extend_schema(request=s.ReasonInput, responses=s.CampaignOutput)
     @action(detail=True, methods=["post"])

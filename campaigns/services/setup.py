@@ -53,6 +53,10 @@ def target_check(*, target: Target) -> None:
         )
     if not target.segment_id and not target.trigger_event:
         errors["segment"] = ValidationError("Choose a segment (or a trigger event).", code=CommonErrorCode.REQUIRED)
+    if target.split_weight and not target.segment_id:
+        errors["split_weight"] = ValidationError(
+            "Only targets on a segment share its audience in an A/B test.", code=CampaignErrorCode.SPLIT_TRIGGERED
+        )
     if target.mode == Target.Mode.FINE and target.min_probability is None:
         errors["min_probability"] = ValidationError(
             "A fine target needs a minimum probability.", code=CommonErrorCode.REQUIRED
