@@ -30,7 +30,19 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from django.db.models import ExpressionWrapper, F, IntegerField, QuerySet, Sum, Value
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
 from django.db.models.functions import Mod
 from django.utils import timezone
 from scipy import stats
@@ -118,20 +130,24 @@ def _group(campaign: Campaign, members, start: int, end: int, since: datetime, u
         ordered_at__gte=since,
         ordered_at__lt=until,
     )
-    per_person = (
-        orders.filter(profile_id__in=people.values("pk"))
-        .values("profile_id")
-        .annotate(revenue=Sum("amount"))
-        .values_list("revenue", flat=True)
+    # Each person's revenue in the window (NULL without an order), then one aggregate: set-based.
+    revenue = Subquery(
+        orders.filter(profile_id=OuterRef("pk")).values("profile_id").annotate(total=Sum("amount")).values("total")[:1],
+        output_field=DecimalField(max_digits=20, decimal_places=2),
     )
-    revenues = [float(r) for r in per_person]
-    size = people.count()
+    figures = people.annotate(_revenue=revenue).aggregate(
+        people=Count("pk"),
+        converters=Count("pk", filter=Q(_revenue__isnull=False)),
+        total=Sum("_revenue"),
+        squares=Sum(F("_revenue") * F("_revenue")),
+    )
+    total = Decimal(figures["total"] or 0)
     return {
-        "people": size,
-        "converters": len(revenues),
-        "revenue": str(sum((Decimal(str(r)) for r in revenues), Decimal(0)).quantize(Decimal("0.01"))),
-        "_sum": sum(revenues),
-        "_squares": sum(r * r for r in revenues),
+        "people": figures["people"],
+        "converters": figures["converters"],
+        "revenue": str(total.quantize(Decimal("0.01"))),
+        "_sum": float(total),
+        "_squares": float(figures["squares"] or 0),
     }
 
 
