@@ -127,7 +127,7 @@ class _Reads:
         self.keys = [
             *(_cached(line, "_mkey", keys.members_key, workspace, line["id"], line["members"]["version"])
               for line in self.members),
-            *(f"{_cached(line, '_ckey', keys.key, workspace, 'cap', line['id'])}:{bucket}" for line, bucket in self.caps),
+            *(f"{_cached(line, '_ckey', keys.cap_prefix, workspace, line['id'])}:{bucket}" for line, bucket in self.caps),
             *(keys.value_key(workspace, model) for model in self.models),
             *(_cached(line, "_tkey", keys.trigger_key, workspace, line["id"]) for line in self.triggers),
             *(_spent_key(workspace, c, None) for c in self.campaigns),

@@ -123,7 +123,6 @@ def pending_sends_run(*, now: datetime | None = None) -> dict[str, int]:
                     "pk"
                 )
             ).update(status=PendingSend.Status.SKIPPED, reason="control group of the campaign's experiment")
-            mine = due.filter(target=target)
             # One send per person and target per run, the oldest event first.
             first = mine.values("profile_id").annotate(first=Min("pk")).values("first")
             for channel in campaign.channels:

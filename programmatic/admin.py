@@ -100,17 +100,15 @@ class BidDayAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Win rate")
     def win_rate(self, obj: BidDay) -> str:
-        return "" if not obj.bids else f"{obj.wins / obj.bids:.1%}"
+        return "" if obj.win_rate is None else f"{obj.win_rate:.1%}"
 
     @admin.display(description="Spend", ordering="spend_nanos")
     def spend(self, obj: BidDay) -> str:
-        return f"{Decimal(obj.spend_nanos) / keys.NANOS:.4f} {obj.line_item.target.campaign.currency}"
+        return f"{obj.spend:.4f} {obj.line_item.target.campaign.currency}"
 
     @admin.display(description="eCPM")
     def ecpm(self, obj: BidDay) -> str:
-        if not obj.impressions:
-            return ""
-        return f"{Decimal(obj.spend_nanos) / 1_000_000 / obj.impressions:.4f}"
+        return "" if obj.ecpm is None else f"{obj.ecpm:.4f}"
 
     def changelist_view(self, request, extra_context=None):
         response = super().changelist_view(request, extra_context)
@@ -220,4 +218,4 @@ class BidderDayAdmin(ReadOnlyScopedAdmin):
 
     @admin.display(description="Bid rate")
     def bid_rate(self, obj: BidderDay) -> str:
-        return "" if not obj.requests else f"{obj.bid_requests / obj.requests:.1%}"
+        return "" if obj.bid_rate is None else f"{obj.bid_rate:.1%}"

@@ -23,6 +23,7 @@ from campaigns.models import CampaignChannel, MoneyDigits, Target
 from core.models import WorkspaceFromParent
 from insights.models import PredictiveModel
 from programmatic.errors import ProgrammaticErrorCode
+from programmatic.state import NANOS
 
 CPM: MoneyDigits = {"max_digits": 10, "decimal_places": 4}
 IAB_CATEGORY = re.compile(r"^IAB[0-9]{1,2}(-[0-9]{1,2})?$")  # IAB22, IAB3-1
@@ -265,6 +266,20 @@ class BidDay(models.Model):
     def __str__(self) -> str:
         return f"{self.line_item_id} on {self.day}"
 
+    @property
+    def spend(self) -> Decimal:
+        """Billed spend, in the campaign's currency."""
+        return Decimal(self.spend_nanos) / NANOS
+
+    @property
+    def ecpm(self) -> Decimal | None:
+        """Spend per thousand impressions."""
+        return None if not self.impressions else Decimal(self.spend_nanos) / 1_000_000 / self.impressions
+
+    @property
+    def win_rate(self) -> float | None:
+        return None if not self.bids else round(self.wins / self.bids, 4)
+
 
 class BidderDay(models.Model):
     """The bid requests of a workspace on a day of its calendar: how many, how many were bid on,
@@ -284,6 +299,10 @@ class BidderDay(models.Model):
 
     def __str__(self) -> str:
         return f"Bid requests of workspace {self.workspace_id} on {self.day}"
+
+    @property
+    def bid_rate(self) -> float | None:
+        return None if not self.requests else round(self.bid_requests / self.requests, 4)
 
 
 class NoticeCursor(models.Model):

@@ -76,8 +76,13 @@ def sync_key(workspace_id: int, exchange: str, uid: str) -> str:
     return key(workspace_id, "sync", exchange, uid)
 
 
+def cap_prefix(workspace_id: int, line: int) -> str:
+    """A line item's cap hashes, before the window's number (the bidder keeps it per state version)."""
+    return key(workspace_id, "cap", line)
+
+
 def cap_key(workspace_id: int, line: int, bucket: int) -> str:
-    return key(workspace_id, "cap", line, bucket)
+    return f"{cap_prefix(workspace_id, line)}:{bucket}"
 
 
 def spent_key(workspace_id: int, campaign: int, day: str | None = None) -> str:

@@ -200,13 +200,13 @@ class BidDayOutput(serializers.ModelSerializer):
         ]
 
     def get_spend(self, obj) -> str:
-        return f"{obj.spend_nanos / 1_000_000_000:.6f}"
+        return f"{obj.spend:.6f}"
 
     def get_ecpm(self, obj) -> str | None:
-        return None if not obj.impressions else f"{obj.spend_nanos / 1_000_000 / obj.impressions:.4f}"
+        return None if obj.ecpm is None else f"{obj.ecpm:.4f}"
 
     def get_win_rate(self, obj) -> float | None:
-        return None if not obj.bids else round(obj.wins / obj.bids, 4)
+        return obj.win_rate
 
 
 class BidderDayOutput(serializers.ModelSerializer):
@@ -217,4 +217,4 @@ class BidderDayOutput(serializers.ModelSerializer):
         fields = ["day", "requests", "bid_requests", "bid_rate", "late", "no_bid"]
 
     def get_bid_rate(self, obj) -> float | None:
-        return None if not obj.requests else round(obj.bid_requests / obj.requests, 4)
+        return obj.bid_rate
