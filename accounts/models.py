@@ -4,29 +4,30 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.errors import AccountErrorCode
 
 
 class Role(models.TextChoices):
-    VIEWER = "viewer", "Viewer"
-    MARKETER = "marketer", "Marketer"
-    MANAGER = "manager", "Manager"
-    PRIVACY_OFFICER = "privacy_officer", "Privacy officer"
-    ADMIN = "admin", "Admin"
+    VIEWER = "viewer", _("Viewer")
+    MARKETER = "marketer", _("Marketer")
+    MANAGER = "manager", _("Manager")
+    PRIVACY_OFFICER = "privacy_officer", _("Privacy officer")
+    ADMIN = "admin", _("Admin")
 
 
 class Currency(models.TextChoices):
-    EUR = "EUR", "Euro"
-    USD = "USD", "US dollar"
-    GBP = "GBP", "Pound sterling"
-    CHF = "CHF", "Swiss franc"
-    CAD = "CAD", "Canadian dollar"
-    JPY = "JPY", "Yen"
-    SEK = "SEK", "Swedish krona"
-    DKK = "DKK", "Danish krone"
-    NOK = "NOK", "Norwegian krone"
-    PLN = "PLN", "Zloty"
+    EUR = "EUR", _("Euro")
+    USD = "USD", _("US dollar")
+    GBP = "GBP", _("Pound sterling")
+    CHF = "CHF", _("Swiss franc")
+    CAD = "CAD", _("Canadian dollar")
+    JPY = "JPY", _("Yen")
+    SEK = "SEK", _("Swedish krona")
+    DKK = "DKK", _("Danish krone")
+    NOK = "NOK", _("Norwegian krone")
+    PLN = "PLN", _("Zloty")
 
 
 def validate_time_zone(value: str) -> None:

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.http import Http404
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import ReadOnlyScopedAdmin, roles_for
 from audiences.exports import export_file_response
@@ -43,7 +44,7 @@ class AudienceExportAdmin(QueuedJobAdminMixin, ReadOnlyScopedAdmin):
     exclude = ["file"]
     readonly_fields = ["download"]
 
-    @admin.display(description="File")
+    @admin.display(description=gettext_lazy("File"))
     def download(self, obj):
         if obj.status != AudienceExport.Status.READY or not obj.file:
             return "-"

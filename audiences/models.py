@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from audiences.querysets import AudienceMemberQuerySet
@@ -19,11 +20,11 @@ class Audience(models.Model):
     """
 
     class Status(models.TextChoices):
-        NEVER = "never", "Never computed"
-        QUEUED = "queued", "Queued"
-        COMPUTING = "computing", "Computing"
-        READY = "ready", "Ready"
-        FAILED = "failed", "Failed"
+        NEVER = "never", _("Never computed")
+        QUEUED = "queued", _("Queued")
+        COMPUTING = "computing", _("Computing")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="audience")
@@ -76,10 +77,10 @@ class AudienceRun(WorkspaceFromParent, models.Model):
     """One computation: what it produced, how long it took, or why it failed."""
 
     class Status(models.TextChoices):
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        SUPERSEDED = "superseded", "Superseded by a newer run"
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        SUPERSEDED = "superseded", _("Superseded by a newer run")
 
     workspace_parent = "audience"
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -114,12 +115,12 @@ class AudienceExport(LeasedJob):
     lease_task_kwargs = {"export_id": "pk"}
 
     class Format(models.TextChoices):
-        CSV = "csv", "CSV"
-        JSON = "json", "JSON lines"
+        CSV = "csv", _("CSV")
+        JSON = "json", _("JSON lines")
 
     class Identifiers(models.TextChoices):
-        HASHED = "hashed", "SHA-256 of normalised e-mail and phone (ad platforms)"
-        PLAIN = "plain", "Plain identifiers (e-mail, phone, name)"
+        HASHED = "hashed", _("SHA-256 of normalised e-mail and phone (ad platforms)")
+        PLAIN = "plain", _("Plain identifiers (e-mail, phone, name)")
 
     Status = JobStatus
 

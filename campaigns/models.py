@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Currency, Workspace
 from campaigns.errors import CampaignErrorCode
@@ -59,24 +60,24 @@ CHANNEL_PURPOSE: dict[str, str] = {
 
 class Campaign(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SCHEDULED = "scheduled", "Scheduled"
-        ACTIVE = "active", "Active"
-        PAUSED = "paused", "Paused"
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
+        DRAFT = "draft", _("Draft")
+        SCHEDULED = "scheduled", _("Scheduled")
+        ACTIVE = "active", _("Active")
+        PAUSED = "paused", _("Paused")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     class Objective(models.TextChoices):
-        AWARENESS = "awareness", "Awareness (reach)"
-        TRAFFIC = "traffic", "Traffic"
-        ENGAGEMENT = "engagement", "Engagement"
-        CONVERSION = "conversion", "Conversion (sales)"
-        RETENTION = "retention", "Retention and loyalty"
-        REACTIVATION = "reactivation", "Win-back"
+        AWARENESS = "awareness", _("Awareness (reach)")
+        TRAFFIC = "traffic", _("Traffic")
+        ENGAGEMENT = "engagement", _("Engagement")
+        CONVERSION = "conversion", _("Conversion (sales)")
+        RETENTION = "retention", _("Retention and loyalty")
+        REACTIVATION = "reactivation", _("Win-back")
 
     class Pacing(models.TextChoices):
-        EVEN = "even", "Even: the remaining budget spread over the remaining days"
-        ASAP = "asap", "As fast as possible, within the daily cap"
+        EVEN = "even", _("Even: the remaining budget spread over the remaining days")
+        ASAP = "asap", _("As fast as possible, within the daily cap")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=120)
@@ -97,9 +98,11 @@ class Campaign(models.Model):
         decimal_places=1,
         default=Decimal(0),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(50))],
-        help_text="A control group: this share of every target's audience (0 to 50 %) is never contacted, so the "
-        "campaign's results can be read against it (uplift). Each person's place is drawn from their id and the "
-        "campaign's, so it never changes.",
+        help_text=_(
+            "A control group: this share of every target's audience (0 to 50 %) is never contacted, so the "
+            "campaign's results can be read against it (uplift). Each person's place is drawn from their id and the "
+            "campaign's, so it never changes."
+        ),
     )
     spent = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text="Sum of the spend ledger.")
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -109,6 +112,8 @@ class Campaign(models.Model):
     objects = CampaignQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name"], name="campaigns_campaign_name_unique"),
             models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="campaigns_ends_after_start"),
@@ -186,8 +191,8 @@ class Target(WorkspaceFromParent, models.Model):
     """A segment's audience in a campaign, with its mode, its message or offer, its budget share and area."""
 
     class Mode(models.TextChoices):
-        MACRO = "macro", "Macro-segment (reach)"
-        FINE = "fine", "Fine segment (membership probability)"
+        MACRO = "macro", _("Macro-segment (reach)")
+        FINE = "fine", _("Fine segment (membership probability)")
 
     workspace_parent = "campaign"
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
@@ -246,9 +251,11 @@ class Target(WorkspaceFromParent, models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(100)],
-        help_text="A/B test: targets of the campaign on the same segment with a weight share its audience, each "
-        "person in one of them in proportion to the weights (e.g. 50 and 50). Without a weight, a target reaches "
-        "its whole audience (less the control group).",
+        help_text=_(
+            "A/B test: targets of the campaign on the same segment with a weight share its audience, each "
+            "person in one of them in proportion to the weights (e.g. 50 and 50). Without a weight, a target reaches "
+            "its whole audience (less the control group)."
+        ),
     )
     activated_version = models.PositiveIntegerField(
         default=0, editable=False, help_text="The audience version whose deliveries were last decided."
@@ -257,6 +264,8 @@ class Target(WorkspaceFromParent, models.Model):
     objects = TargetQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("target")
+        verbose_name_plural = _("targets")
         ordering = ["id"]
         constraints = [
             models.CheckConstraint(
@@ -297,10 +306,10 @@ class LedgerEntry(AppendOnlyModel):
     """Spend and budget changes, append-only. A retried notice carries the same key and counts once."""
 
     class Kind(models.TextChoices):
-        SPEND = "spend", "Spend"
-        BUDGET_TOTAL = "budget_total", "Total budget change"
-        BUDGET_DAILY = "budget_daily", "Daily budget change"
-        BUDGET_SHARE = "budget_share", "Budget share moved between targets"
+        SPEND = "spend", _("Spend")
+        BUDGET_TOTAL = "budget_total", _("Total budget change")
+        BUDGET_DAILY = "budget_daily", _("Daily budget change")
+        BUDGET_SHARE = "budget_share", _("Budget share moved between targets")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ledger")
@@ -362,10 +371,10 @@ class Touch(models.Model):
     """One delivery to one person: the record behind frequency caps and attribution."""
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending hand-off"
-        SENT = "sent", "Handed to the channel"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Pending hand-off")
+        SENT = "sent", _("Handed to the channel")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="touches", db_index=False)
@@ -424,8 +433,8 @@ class Connector(models.Model):
     """How deliveries reach a channel: a signed webhook, or a CSV file per channel."""
 
     class Kind(models.TextChoices):
-        WEBHOOK = "webhook", "Signed webhook (JSON batches, HMAC-SHA256)"
-        FILE = "file", "CSV file per channel"
+        WEBHOOK = "webhook", _("Signed webhook (JSON batches, HMAC-SHA256)")
+        FILE = "file", _("CSV file per channel")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="connectors")
     channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
@@ -448,8 +457,8 @@ class Handoff(models.Model):
     """A batch of touches handed to a connector: the webhook call or the file, its attempts and outcome."""
 
     class Status(models.TextChoices):
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="handoffs")
@@ -484,10 +493,10 @@ class PendingSend(models.Model):
     """A triggered send waiting for its delay; a purchase meanwhile cancels it."""
 
     class Status(models.TextChoices):
-        WAITING = "waiting", "Waiting for the delay"
-        SENT = "sent", "Sent"
-        CANCELLED = "cancelled", "Cancelled"
-        SKIPPED = "skipped", "Skipped (consent, frequency cap or campaign status)"
+        WAITING = "waiting", _("Waiting for the delay")
+        SENT = "sent", _("Sent")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped (consent, frequency cap or campaign status)")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="pending_sends", db_index=False)

@@ -70,6 +70,7 @@ workspace_router.register("privacy", privacy.PrivacyViewSet, basename="privacy")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # the language chosen in the admin's header
     path("api/", include(router.urls)),
     path("api/workspaces/<slug:workspace>/", include(workspace_router.urls)),
     path("api/auth/token/", TokenView.as_view(), name="api-token"),

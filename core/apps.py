@@ -14,6 +14,7 @@ class CoreConfig(AppConfig):
         from rest_framework import serializers
 
         import core.checks
+        import core.folding  # registers the SQLite side of the text folding on each connection
         import core.lookups
         import core.schema  # noqa: F401  (registers the schema extensions: filter bounds, strict inputs)
         from core.serializers import STRICT_FIELD_MAPPING, DateTimeField, IsoDurationField

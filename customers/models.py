@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Currency, Workspace
 from core.errors import CommonErrorCode
@@ -22,80 +23,80 @@ from customers.querysets import ProfileQuerySet
 
 
 class Channel(models.TextChoices):
-    WEB = "web", "Web site"
-    APP = "app", "Mobile app"
-    EMAIL = "email", "E-mail"
-    SMS = "sms", "SMS"
-    PUSH = "push", "Push notification"
-    PHONE = "phone", "Phone"
-    POST = "post", "Direct mail"
-    STORE = "store", "Store"
-    SOCIAL = "social", "Social"
-    DISPLAY = "display", "Display"
-    SEARCH = "search", "Search"
-    CALL_CENTER = "call_center", "Customer service"
+    WEB = "web", _("Web site")
+    APP = "app", _("Mobile app")
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS")
+    PUSH = "push", _("Push notification")
+    PHONE = "phone", _("Phone")
+    POST = "post", _("Direct mail")
+    STORE = "store", _("Store")
+    SOCIAL = "social", _("Social")
+    DISPLAY = "display", _("Display")
+    SEARCH = "search", _("Search")
+    CALL_CENTER = "call_center", _("Customer service")
 
 
 class Gender(models.TextChoices):
-    FEMALE = "female", "Female"
-    MALE = "male", "Male"
-    OTHER = "other", "Other"
-    UNKNOWN = "unknown", "Unknown"
+    FEMALE = "female", _("Female")
+    MALE = "male", _("Male")
+    OTHER = "other", _("Other")
+    UNKNOWN = "unknown", _("Unknown")
 
 
 class SocioProfessionalCategory(models.TextChoices):
     """INSEE PCS groups, with students apart from other non-working people."""
 
-    FARMER = "farmer", "Farmer"
-    CRAFTS_TRADE_BUSINESS = "crafts_trade_business", "Craftsman, shopkeeper, business owner"
-    EXECUTIVE = "executive", "Executive, higher intellectual profession"
-    INTERMEDIATE = "intermediate", "Intermediate profession"
-    EMPLOYEE = "employee", "Employee"
-    WORKER = "worker", "Manual worker"
-    RETIRED = "retired", "Retired"
-    STUDENT = "student", "Student"
-    OTHER_INACTIVE = "other_inactive", "Other without professional activity"
+    FARMER = "farmer", _("Farmer")
+    CRAFTS_TRADE_BUSINESS = "crafts_trade_business", _("Craftsman, shopkeeper, business owner")
+    EXECUTIVE = "executive", _("Executive, higher intellectual profession")
+    INTERMEDIATE = "intermediate", _("Intermediate profession")
+    EMPLOYEE = "employee", _("Employee")
+    WORKER = "worker", _("Manual worker")
+    RETIRED = "retired", _("Retired")
+    STUDENT = "student", _("Student")
+    OTHER_INACTIVE = "other_inactive", _("Other without professional activity")
 
 
 class LifecycleStage(models.TextChoices):
-    PROSPECT = "prospect", "Prospect"
-    CUSTOMER = "customer", "Customer"
+    PROSPECT = "prospect", _("Prospect")
+    CUSTOMER = "customer", _("Customer")
 
 
 class EventType(models.TextChoices):
-    PAGE_VIEW = "page_view", "Page view"
-    PRODUCT_VIEW = "product_view", "Product view"
-    SEARCH = "search", "Search"
-    ADD_TO_CART = "add_to_cart", "Add to cart"
-    CART_ABANDONED = "cart_abandoned", "Cart abandoned"
-    CHECKOUT_STARTED = "checkout_started", "Checkout started"
-    PURCHASE = "purchase", "Purchase"
-    CUSTOMER_SERVICE_CONTACT = "customer_service_contact", "Customer-service contact"
-    EMAIL_OPEN = "email_open", "E-mail open"
-    EMAIL_CLICK = "email_click", "E-mail click"
-    SMS_CLICK = "sms_click", "SMS click"
-    PUSH_OPEN = "push_open", "Push open"
-    AD_VIEW = "ad_view", "Ad view"
-    AD_CLICK = "ad_click", "Ad click"
-    APP_OPEN = "app_open", "App open"
-    STORE_VISIT = "store_visit", "Store visit"
-    SURVEY_RESPONSE = "survey_response", "Survey response"
+    PAGE_VIEW = "page_view", _("Page view")
+    PRODUCT_VIEW = "product_view", _("Product view")
+    SEARCH = "search", _("Search")
+    ADD_TO_CART = "add_to_cart", _("Add to cart")
+    CART_ABANDONED = "cart_abandoned", _("Cart abandoned")
+    CHECKOUT_STARTED = "checkout_started", _("Checkout started")
+    PURCHASE = "purchase", _("Purchase")
+    CUSTOMER_SERVICE_CONTACT = "customer_service_contact", _("Customer-service contact")
+    EMAIL_OPEN = "email_open", _("E-mail open")
+    EMAIL_CLICK = "email_click", _("E-mail click")
+    SMS_CLICK = "sms_click", _("SMS click")
+    PUSH_OPEN = "push_open", _("Push open")
+    AD_VIEW = "ad_view", _("Ad view")
+    AD_CLICK = "ad_click", _("Ad click")
+    APP_OPEN = "app_open", _("App open")
+    STORE_VISIT = "store_visit", _("Store visit")
+    SURVEY_RESPONSE = "survey_response", _("Survey response")
 
 
 class IdentityType(models.TextChoices):
-    EMAIL = "email", "E-mail"
-    PHONE = "phone", "Phone"
-    COOKIE = "cookie", "Cookie id"
-    DEVICE = "device", "Device id"
-    CRM = "crm", "CRM id"
+    EMAIL = "email", _("E-mail")
+    PHONE = "phone", _("Phone")
+    COOKIE = "cookie", _("Cookie id")
+    DEVICE = "device", _("Device id")
+    CRM = "crm", _("CRM id")
 
 
 class AttributeType(models.TextChoices):
-    STRING = "string", "Text"
-    NUMBER = "number", "Number"
-    BOOLEAN = "boolean", "Yes / no"
-    DATE = "date", "Date"
-    STRING_LIST = "string_list", "List of texts"
+    STRING = "string", _("Text")
+    NUMBER = "number", _("Number")
+    BOOLEAN = "boolean", _("Yes / no")
+    DATE = "date", _("Date")
+    STRING_LIST = "string_list", _("List of texts")
 
 
 key_validator = RegexValidator(r"^[a-z][a-z0-9_]{0,62}$", "Use lower-case letters, digits and underscores.")
@@ -394,9 +395,9 @@ class Event(models.Model):
 
 class Order(models.Model):
     class Status(models.TextChoices):
-        COMPLETED = "completed", "Completed"
-        CANCELLED = "cancelled", "Cancelled"
-        REFUNDED = "refunded", "Refunded"
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        REFUNDED = "refunded", _("Refunded")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="orders", db_index=False)
@@ -508,8 +509,8 @@ class IngestReceipt(models.Model):
     """
 
     class Kind(models.TextChoices):
-        PROFILE = "profile", "Profile"
-        ORDER = "order", "Order"
+        PROFILE = "profile", _("Profile")
+        ORDER = "order", _("Order")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -536,14 +537,14 @@ class ImportJob(LeasedJob):
     lease_failure_field = "failure"
 
     class Kind(models.TextChoices):
-        PROFILES = "profiles", "Profiles"
-        ORDERS = "orders", "Orders"
+        PROFILES = "profiles", _("Profiles")
+        ORDERS = "orders", _("Orders")
 
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
+        PENDING = "pending", _("Pending")
+        RUNNING = "running", _("Running")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)

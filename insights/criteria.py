@@ -22,6 +22,7 @@ selects nobody.
 from typing import Any
 
 from django.db.models import Case, CharField, Count, Q, Value, When
+from django.utils.translation import gettext_lazy
 
 from core.errors import json_literal
 from insights.models import (
@@ -298,16 +299,56 @@ CLV_DIMENSIONS = (
 )
 
 
+def rfm_choices(workspace_id: int) -> list[tuple[str, dict]]:
+    named = list(RfmSegment.objects.filter(workspace_id=workspace_id).order_by("position").values_list("code", "name"))
+    return [
+        (str(name), {"rfm": {"segment": code}}) for code, name in named or [(c, n) for c, n, *_ in DEFAULT_SEGMENTS]
+    ]
+
+
+def persona_choices(workspace_id: int) -> list[tuple[str, dict]]:
+    personas = Persona.objects.filter(workspace_id=workspace_id, active=True).order_by("number")
+    return [(persona.name, {"persona": persona.pk}) for persona in personas]
+
+
+def clv_choices(workspace_id: int) -> list[tuple[str, dict]]:
+    return [
+        (f"{dimension.label}: {label}", dimension.rule(value))
+        for dimension in CLV_DIMENSIONS
+        for value, label in dimension.values
+    ]
+
+
+def lookalike_choices(workspace_id: int) -> list[tuple[str, dict]]:
+    lookalikes = Lookalike.objects.filter(workspace_id=workspace_id).order_by("pk")
+    return [
+        (f"{lookalike}: the {band} % most similar", {"lookalike": {"id": lookalike.pk, "band": band}})
+        for lookalike in lookalikes
+        for band in range(1, BANDS + 1)
+    ]
+
+
 CRITERIA = [
-    Criterion("rfm", rfm_validate, rfm_compile, facets=(("orders",), ("event", "purchase"))),
+    Criterion(
+        "rfm",
+        rfm_validate,
+        rfm_compile,
+        facets=(("orders",), ("event", "purchase")),
+        label=gettext_lazy("RFM segment"),
+        choices=rfm_choices,
+    ),
     Criterion("probability", probability_validate, probability_compile),
-    Criterion("persona", persona_validate, persona_compile),
-    Criterion("lookalike", lookalike_validate, lookalike_compile),
+    Criterion("persona", persona_validate, persona_compile, label=gettext_lazy("Persona"), choices=persona_choices),
+    Criterion(
+        "lookalike", lookalike_validate, lookalike_compile, label=gettext_lazy("Lookalike"), choices=lookalike_choices
+    ),
     Criterion(
         "clv",
         clv_validate,
         clv_compile,
         facets=(("orders",), ("event", "purchase")),
         dimensions=CLV_DIMENSIONS,
+        label=gettext_lazy("Lifetime value"),
+        choices=clv_choices,
     ),
 ]

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Max, Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from core.leases import LeasedJob
@@ -40,12 +41,12 @@ class InsightJob(LeasedJob):
     lease_task = "insights.tasks.insight_job_run_task"
 
     class Kind(models.TextChoices):
-        FEATURES = "features", "Profile features"
-        RFM = "rfm", "RFM scores"
-        PERSONAS = "personas", "Personas (clustering)"
-        MODEL = "model", "Predictive model (training and scoring)"
-        LOOKALIKE = "lookalike", "Lookalike bands"
-        CLV = "clv", "Customer lifetime value"
+        FEATURES = "features", _("Profile features")
+        RFM = "rfm", _("RFM scores")
+        PERSONAS = "personas", _("Personas (clustering)")
+        MODEL = "model", _("Predictive model (training and scoring)")
+        LOOKALIKE = "lookalike", _("Lookalike bands")
+        CLV = "clv", _("Customer lifetime value")
 
     Status = JobStatus
 
@@ -250,9 +251,9 @@ class RfmSegment(models.Model):
 
 class PersonaRun(LearningRun):
     class Facets(models.TextChoices):
-        ALL = "all", "Every facet"
-        ATTITUDINAL = "attitudinal", "Attitudinal only (survey answers and interests)"
-        BEHAVIOURAL = "behavioural", "Behavioural and transactional"
+        ALL = "all", _("Every facet")
+        ATTITUDINAL = "attitudinal", _("Attitudinal only (survey answers and interests)")
+        BEHAVIOURAL = "behavioural", _("Behavioural and transactional")
 
     facets = models.CharField(max_length=12, choices=Facets.choices, default=Facets.ALL)
     columns = models.JSONField(default=list, blank=True, help_text="The features clustered.")
@@ -340,14 +341,14 @@ class PredictiveModel(models.Model):
     )
 
     class Kind(models.TextChoices):
-        MEMBERSHIP = "membership", "Membership of a segment"
-        PURCHASE = "purchase", "Will purchase in the next N days"
-        CHURN = "churn", "Churn risk: a customer who will not purchase in the next N days"
+        MEMBERSHIP = "membership", _("Membership of a segment")
+        PURCHASE = "purchase", _("Will purchase in the next N days")
+        CHURN = "churn", _("Churn risk: a customer who will not purchase in the next N days")
 
     class Correction(models.TextChoices):
-        AUTO = "auto", "Automatic: for static lists, whose non-members are unlabelled"
-        ON = "on", "Positive-unlabelled correction (Elkan & Noto)"
-        OFF = "off", "None: non-members are true negatives"
+        AUTO = "auto", _("Automatic: for static lists, whose non-members are unlabelled")
+        ON = "on", _("Positive-unlabelled correction (Elkan & Noto)")
+        OFF = "off", _("None: non-members are true negatives")
 
     Status = JobStatus
 
@@ -499,8 +500,8 @@ class ClvRun(LearningRun):
     every customer's order history, and each customer's scores."""
 
     class Unit(models.TextChoices):
-        DAYS = "days", "Days"
-        WEEKS = "weeks", "Weeks"
+        DAYS = "days", _("Days")
+        WEEKS = "weeks", _("Weeks")
 
     as_of = models.DateTimeField()
     unit = models.CharField(max_length=5, choices=Unit.choices, default=Unit.WEEKS)

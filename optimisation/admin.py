@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
@@ -103,11 +104,11 @@ class RuleAdmin(WorkspaceScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         sets = [
             (None, {"fields": ["workspace", "campaign", "name", "enabled"]}),
-            ("When", {"fields": RULE_CONDITION_FIELDS}),
-            ("Then", {"fields": RULE_ACTION_FIELDS}),
+            (gettext_lazy("When"), {"fields": RULE_CONDITION_FIELDS}),
+            (gettext_lazy("Then"), {"fields": RULE_ACTION_FIELDS}),
         ]
         if obj is not None:
-            sets.append(("Now and before", {"fields": ["preview", "run_button", "history"]}))
+            sets.append((gettext_lazy("Now and before"), {"fields": ["preview", "run_button", "history"]}))
         return sets
 
     def save_model(self, request, obj, form, change):
@@ -115,7 +116,7 @@ class RuleAdmin(WorkspaceScopedAdmin):
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
 
-    @admin.display(description="What it would do now")
+    @admin.display(description=gettext_lazy("What it would do now"))
     def preview(self, obj):
         rows = rules.rule_preview(rule=obj)
         if not rows:
@@ -136,7 +137,7 @@ class RuleAdmin(WorkspaceScopedAdmin):
             ),
         )
 
-    @admin.display(description="Run")
+    @admin.display(description=gettext_lazy("Run"))
     def run_button(self, obj):
         return format_html(
             '<button type="submit" class="button" id="cible-run-rule" formaction="{}" formmethod="post" '
@@ -144,7 +145,7 @@ class RuleAdmin(WorkspaceScopedAdmin):
             reverse("admin:optimisation_rule_run", args=[obj.pk]),
         )
 
-    @admin.display(description="History")
+    @admin.display(description=gettext_lazy("History"))
     def history(self, obj):
         evaluations = obj.evaluations.select_related("campaign")[:20]
         if not evaluations:

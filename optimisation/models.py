@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from campaigns.models import MONEY, Campaign
@@ -22,24 +23,24 @@ class Rule(models.Model):
     """
 
     class Action(models.TextChoices):
-        PAUSE = "pause", "Pause the campaign"
-        CANCEL = "cancel", "Cancel the campaign"
-        RESUME = "resume", "Resume the campaign"
-        BUDGET_PERCENT = "budget_percent", "Change the budget by a percentage"
-        BUDGET_AMOUNT = "budget_amount", "Change the budget by an amount"
-        NOTIFY = "notify", "Notify only"
-        REALLOCATE = "reallocate", "Move budget shares to the best targets"
+        PAUSE = "pause", _("Pause the campaign")
+        CANCEL = "cancel", _("Cancel the campaign")
+        RESUME = "resume", _("Resume the campaign")
+        BUDGET_PERCENT = "budget_percent", _("Change the budget by a percentage")
+        BUDGET_AMOUNT = "budget_amount", _("Change the budget by an amount")
+        NOTIFY = "notify", _("Notify only")
+        REALLOCATE = "reallocate", _("Move budget shares to the best targets")
 
     class Schedule(models.TextChoices):
-        EVERY_30_MINUTES = "30min", "Every 30 minutes"
-        HOURLY = "hourly", "Hourly"
-        DAILY = "daily", "Daily"
+        EVERY_30_MINUTES = "30min", _("Every 30 minutes")
+        HOURLY = "hourly", _("Hourly")
+        DAILY = "daily", _("Daily")
 
     Basis = ConversionBasis
 
     class BudgetField(models.TextChoices):
-        TOTAL = "total", "Total budget"
-        DAILY = "daily", "Daily budget"
+        TOTAL = "total", _("Total budget")
+        DAILY = "daily", _("Daily budget")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="rules")
     campaign = models.ForeignKey(
@@ -136,11 +137,11 @@ class RuleEvaluation(WorkspaceFromParent, AppendOnlyModel):
     """One evaluation of a rule on one campaign: what it saw and what it did."""
 
     class Outcome(models.TextChoices):
-        ACTED = "acted", "Acted"
-        NOT_MET = "not_met", "Conditions not met"
-        GUARDED = "guarded", "Not enough data (guard)"
-        NO_CHANGE = "no_change", "Met, nothing to change"
-        FAILED = "failed", "Failed"
+        ACTED = "acted", _("Acted")
+        NOT_MET = "not_met", _("Conditions not met")
+        GUARDED = "guarded", _("Not enough data (guard)")
+        NO_CHANGE = "no_change", _("Met, nothing to change")
+        FAILED = "failed", _("Failed")
 
     workspace_parent = "rule"
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)

@@ -10,6 +10,7 @@ consent records, in `privacy.erasure`, because the person's right outranks the h
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from core.models import AppendOnlyModel, AppendOnlyQuerySet
@@ -19,12 +20,12 @@ from privacy.querysets import ConsentRecordQuerySet, RequestQuerySet
 
 
 class ConsentPurpose(models.TextChoices):
-    DIRECT_MARKETING = "direct_marketing", "Direct marketing"
-    PERSONALISATION = "personalisation", "Personalisation"
-    PROFILING = "profiling", "Profiling"
-    AD_TARGETING = "ad_targeting", "Ad targeting"
-    DATA_SHARING = "data_sharing", "Data sharing with partners"
-    ANALYTICS = "analytics", "Analytics"
+    DIRECT_MARKETING = "direct_marketing", _("Direct marketing")
+    PERSONALISATION = "personalisation", _("Personalisation")
+    PROFILING = "profiling", _("Profiling")
+    AD_TARGETING = "ad_targeting", _("Ad targeting")
+    DATA_SHARING = "data_sharing", _("Data sharing with partners")
+    ANALYTICS = "analytics", _("Analytics")
 
 
 # The purposes an objection to direct marketing ends (GDPR Art. 21(2)-(3): direct marketing and
@@ -38,18 +39,18 @@ MARKETING_PURPOSES = (
 
 
 class ConsentStatus(models.TextChoices):
-    GRANTED = "granted", "Granted"
-    DENIED = "denied", "Denied"
-    WITHDRAWN = "withdrawn", "Withdrawn"
+    GRANTED = "granted", _("Granted")
+    DENIED = "denied", _("Denied")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
 
 
 class LegalBasis(models.TextChoices):
-    CONSENT = "consent", "Consent"
-    CONTRACT = "contract", "Contract"
-    LEGAL_OBLIGATION = "legal_obligation", "Legal obligation"
-    VITAL_INTERESTS = "vital_interests", "Vital interests"
-    PUBLIC_TASK = "public_task", "Public task"
-    LEGITIMATE_INTERESTS = "legitimate_interests", "Legitimate interests"
+    CONSENT = "consent", _("Consent")
+    CONTRACT = "contract", _("Contract")
+    LEGAL_OBLIGATION = "legal_obligation", _("Legal obligation")
+    VITAL_INTERESTS = "vital_interests", _("Vital interests")
+    PUBLIC_TASK = "public_task", _("Public task")
+    LEGITIMATE_INTERESTS = "legitimate_interests", _("Legitimate interests")
 
 
 # What a consent statement says, in the order the API, the admin and exports show it.
@@ -128,12 +129,12 @@ class Suppression(AppendOnlyModel):
     """
 
     class Kind(models.TextChoices):
-        EMAIL = "email", "E-mail"
-        PHONE = "phone", "Phone"
+        EMAIL = "email", _("E-mail")
+        PHONE = "phone", _("Phone")
 
     class Reason(models.TextChoices):
-        OBJECTION = "objection", "Objection to direct marketing"
-        MANUAL = "manual", "Added by the privacy team"
+        OBJECTION = "objection", _("Objection to direct marketing")
+        MANUAL = "manual", _("Added by the privacy team")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=5, choices=Kind.choices)
@@ -175,17 +176,17 @@ class DataSubjectRequest(models.Model):
     """
 
     class Kind(models.TextChoices):
-        ACCESS = "access", "Access (Art. 15)"
-        PORTABILITY = "portability", "Portability (Art. 20)"
-        RECTIFICATION = "rectification", "Rectification (Art. 16)"
-        ERASURE = "erasure", "Erasure (Art. 17)"
-        OBJECTION = "objection", "Objection to direct marketing (Art. 21)"
+        ACCESS = "access", _("Access (Art. 15)")
+        PORTABILITY = "portability", _("Portability (Art. 20)")
+        RECTIFICATION = "rectification", _("Rectification (Art. 16)")
+        ERASURE = "erasure", _("Erasure (Art. 17)")
+        OBJECTION = "objection", _("Objection to direct marketing (Art. 21)")
 
     class Status(models.TextChoices):
-        RECEIVED = "received", "Received"
-        IN_PROGRESS = "in_progress", "In progress"
-        COMPLETED = "completed", "Completed"
-        REJECTED = "rejected", "Rejected"
+        RECEIVED = "received", _("Received")
+        IN_PROGRESS = "in_progress", _("In progress")
+        COMPLETED = "completed", _("Completed")
+        REJECTED = "rejected", _("Rejected")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="privacy_requests")
     kind = models.CharField(max_length=13, choices=Kind.choices)
@@ -289,15 +290,15 @@ class RemovalNotice(models.Model):
     """
 
     class Reason(models.TextChoices):
-        WITHDRAWAL = "withdrawal", "Consent withdrawn"
-        OBJECTION = "objection", "Objection to direct marketing"
-        ERASURE = "erasure", "Erasure"
+        WITHDRAWAL = "withdrawal", _("Consent withdrawn")
+        OBJECTION = "objection", _("Objection to direct marketing")
+        ERASURE = "erasure", _("Erasure")
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        MANUAL = "manual", "To send by hand (no webhook)"
+        QUEUED = "queued", _("Queued")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        MANUAL = "manual", _("To send by hand (no webhook)")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
@@ -340,21 +341,21 @@ class AuditEntry(AppendOnlyModel):
     """
 
     class Action(models.TextChoices):
-        PROFILE_VIEWED = "profile_viewed", "Viewed a person's data"
-        EXPORT_REQUESTED = "export_requested", "Requested an export"
-        EXPORT_DOWNLOADED = "export_downloaded", "Downloaded an export"
-        REQUEST_CREATED = "request_created", "Recorded a data-subject request"
-        REQUEST_UPDATED = "request_updated", "Edited a data-subject request"
-        REQUEST_STARTED = "request_started", "Started a data-subject request"
-        REQUEST_EXTENDED = "request_extended", "Extended a data-subject request"
-        REQUEST_COMPLETED = "request_completed", "Completed a data-subject request"
-        REQUEST_REJECTED = "request_rejected", "Rejected a data-subject request"
-        ACCESS_DOWNLOADED = "access_downloaded", "Downloaded a person's data"
-        CONSENT_WITHDRAWN = "consent_withdrawn", "Withdrew consent"
-        CONSENT_IMPORTED = "consent_imported", "Imported consent records"
-        SUPPRESSION_ADDED = "suppression_added", "Added to the suppression list"
-        RETENTION_CHANGED = "retention_changed", "Changed the retention policy"
-        RETENTION_PURGED = "retention_purged", "Purged data past its retention"
+        PROFILE_VIEWED = "profile_viewed", _("Viewed a person's data")
+        EXPORT_REQUESTED = "export_requested", _("Requested an export")
+        EXPORT_DOWNLOADED = "export_downloaded", _("Downloaded an export")
+        REQUEST_CREATED = "request_created", _("Recorded a data-subject request")
+        REQUEST_UPDATED = "request_updated", _("Edited a data-subject request")
+        REQUEST_STARTED = "request_started", _("Started a data-subject request")
+        REQUEST_EXTENDED = "request_extended", _("Extended a data-subject request")
+        REQUEST_COMPLETED = "request_completed", _("Completed a data-subject request")
+        REQUEST_REJECTED = "request_rejected", _("Rejected a data-subject request")
+        ACCESS_DOWNLOADED = "access_downloaded", _("Downloaded a person's data")
+        CONSENT_WITHDRAWN = "consent_withdrawn", _("Withdrew consent")
+        CONSENT_IMPORTED = "consent_imported", _("Imported consent records")
+        SUPPRESSION_ADDED = "suppression_added", _("Added to the suppression list")
+        RETENTION_CHANGED = "retention_changed", _("Changed the retention policy")
+        RETENTION_PURGED = "retention_purged", _("Purged data past its retention")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     at = models.DateTimeField(auto_now_add=True)

@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from campaigns.models import CampaignChannel, MoneyDigits, Target
@@ -84,8 +85,8 @@ class LineItem(WorkspaceFromParent, models.Model):
     """How a display target bids: price, value, caps, day parts, area, inventory and creatives."""
 
     class Inventory(models.TextChoices):
-        SITE = "site", "Web sites"
-        APP = "app", "Mobile apps"
+        SITE = "site", _("Web sites")
+        APP = "app", _("Mobile apps")
 
     workspace_parent = "target"
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)

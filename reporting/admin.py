@@ -4,6 +4,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles_for, workspace_ids_with
 from accounts.models import Workspace
@@ -64,7 +65,7 @@ class ReportJobAdmin(QueuedJobAdminMixin, ReadOnlyScopedAdmin):
     list_filter = ["status", "workspace"]
     list_select_related = ["requested_by", "workspace"]
 
-    @admin.display(description="File")
+    @admin.display(description=gettext_lazy("File"))
     def download(self, obj):
         if obj.status != ReportJob.Status.DONE:
             return "-"
@@ -116,7 +117,7 @@ class CampaignPerformanceAdmin(CampaignAdmin):
         fields.insert(fields.index("spend_summary") + 1, "performance_link")
         return [(title, {**options, "fields": fields}), *rest]
 
-    @admin.display(description="Performance")
+    @admin.display(description=gettext_lazy("Performance"))
     def performance_link(self, obj):
         if obj.pk is None:
             return "-"

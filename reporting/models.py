@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Currency, Workspace
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target, Touch
@@ -22,8 +23,8 @@ from customers.models import Event, Order, Profile
 class ConversionBasis(models.TextChoices):
     """Which conversions KPIs count: those Cible attributed, or those the platforms reported."""
 
-    ATTRIBUTED = "attributed", "Conversions attributed by Cible"
-    REPORTED = "reported", "Conversions reported by the platforms"
+    ATTRIBUTED = "attributed", _("Conversions attributed by Cible")
+    REPORTED = "reported", _("Conversions reported by the platforms")
 
 
 class AttributionSettings(models.Model):
@@ -126,8 +127,8 @@ class Attribution(models.Model):
     """
 
     class Kind(models.TextChoices):
-        CLICK = "click", "Click-through"
-        VIEW = "view", "View-through"
+        CLICK = "click", _("Click-through")
+        VIEW = "view", _("View-through")
 
     workspace = models.ForeignKey(
         Workspace, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
@@ -217,10 +218,10 @@ class ReportJob(LeasedJob):
     lease_task = "reporting.tasks.report_job_task"
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="report_jobs")
     requested_by = models.ForeignKey(

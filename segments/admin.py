@@ -1,14 +1,16 @@
 import json
 
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
+from accounts.models import Workspace
 from core.api import SafeJSONFormField
 from core.payloads import PayloadProblem, json_loads, payload_check
 from segments import services
@@ -16,7 +18,10 @@ from segments.admin_panels import BUSY, AnalyseForm, form_errors, index_panel, j
 from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
 from segments.quantification import macro_segment_suggestion, segment_analysis_request
-from segments.selectors import definition_preview
+from segments.rules import MAX_TEXT
+from segments.selectors import definition_estimate, definition_preview
+from segments.vocabulary import SUGGESTED_FIELDS, catalogue, definition_hints, describe, value_suggestions
+from segments.widgets import RuleBuilder
 
 EXAMPLE = {"all": [{"field": "age", "op": "between", "value": [25, 34]}, {"event": "cart_abandoned", "within": "P1D"}]}
 
@@ -24,13 +29,28 @@ EXAMPLE = {"all": [{"field": "age", "op": "between", "value": [25, 34]}, {"event
 class SegmentForm(WorkspaceScopedForm):
     definition = SafeJSONFormField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "class": "vLargeTextField cible-definition"}),
-        help_text=format_html("The rules as JSON, e.g. <code>{}</code>", json.dumps(EXAMPLE)),
+        label=gettext_lazy("Rules"),
+        widget=RuleBuilder(count=True),
     )
 
     class Meta:
         model = Segment
         fields = ["workspace", "name", "description", "kind", "definition", "refresh_every"]
+        labels = {
+            "workspace": gettext_lazy("Workspace"),
+            "name": gettext_lazy("Name"),
+            "description": gettext_lazy("Description"),
+            "kind": gettext_lazy("Kind"),
+            "refresh_every": gettext_lazy("Refresh every"),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["definition"].widget.workspace_id = getattr(self.instance, "workspace_id", None)
+        self.fields["definition"].help_text = format_html(
+            _("Build the rules by choosing criteria; under “advanced” they are JSON, e.g. <code>{}</code>"),
+            json.dumps(EXAMPLE),
+        )
 
     def clean(self):
         cleaned = super().clean()
@@ -69,15 +89,15 @@ class SegmentAdmin(WorkspaceScopedAdmin):
             return [rules]
         return [
             rules,
-            ("About", {"fields": ["depends_on_list", "owner", "created_at", "updated_at"]}),
-            ("Over-represented criteria", {"fields": ["index_table", "macro_suggestion"]}),
+            (gettext_lazy("About"), {"fields": ["depends_on_list", "owner", "created_at", "updated_at"]}),
+            (gettext_lazy("Over-represented criteria"), {"fields": ["index_table", "macro_suggestion"]}),
         ]
 
-    @admin.display(description="Index table")
+    @admin.display(description=gettext_lazy("Index table"))
     def index_table(self, obj):
         return index_panel(obj, can_write=getattr(obj, "_can_write", False))
 
-    @admin.display(description="Suggested macro-segment")
+    @admin.display(description=gettext_lazy("Suggested macro-segment"))
     def macro_suggestion(self, obj):
         analysis = SegmentAnalysis.objects.filter(segment=obj, status=SegmentAnalysis.Status.READY).first()
         suggestion = macro_segment_suggestion(analysis=analysis) if analysis else None
@@ -91,7 +111,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
             segment._can_write = self.has_change_permission(request, segment)
         return segment
 
-    @admin.display(description="Uses")
+    @admin.display(description=gettext_lazy("Uses"))
     def depends_on_list(self, obj):
         return ", ".join(obj.depends_on.values_list("name", flat=True)) or "-"
 
@@ -114,6 +134,8 @@ class SegmentAdmin(WorkspaceScopedAdmin):
 
         urls = [
             route("preview/", self.preview_view, "preview"),
+            route("catalogue/", self.catalogue_view, "catalogue"),
+            route("values/", self.values_view, "values"),
             route("<path:object_id>/status/", self.status_view, "status"),
             route("<path:object_id>/analyse/", require_POST(self.analyse_view), "analyse"),
             route("<path:object_id>/suggestion/", require_POST(self.suggestion_create_view), "suggestion_create"),
@@ -174,33 +196,68 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         self.message_user(request, f"Created the draft segment {created.name}.", messages.SUCCESS)
         return self._back(created)
 
-    def preview_view(self, request):
-        """Live count for the editor: validates the rules typed so far and counts them."""
-        from accounts.models import Workspace
+    def _workspace(self, request, value) -> Workspace:
+        """A workspace the user belongs to (ValueError, TypeError or DoesNotExist otherwise)."""
+        return Workspace.objects.get(pk=int(value), pk__in=list(roles_for(request)))
 
+    def catalogue_view(self, request):
+        """What the segment builder offers in a workspace, in the user's language."""
+        try:
+            workspace = self._workspace(request, request.GET.get("workspace"))
+        except (ValueError, TypeError, Workspace.DoesNotExist):
+            return JsonResponse({"errors": [_("Choose a workspace first.")]}, status=400)
+        return JsonResponse(catalogue(workspace=workspace))
+
+    def values_view(self, request):
+        """Type-ahead: values of a profile field in the workspace that match what was typed."""
+        try:
+            workspace = self._workspace(request, request.GET.get("workspace"))
+        except (ValueError, TypeError, Workspace.DoesNotExist):
+            return JsonResponse({"errors": [_("Choose a workspace first.")]}, status=400)
+        field = request.GET.get("field", "")
+        if field not in SUGGESTED_FIELDS:
+            return JsonResponse({"errors": [_("No suggestions for this field.")]}, status=400)
+        typed = request.GET.get("q", "")[:MAX_TEXT]
+        return JsonResponse({"values": value_suggestions(workspace=workspace, field=field, query=typed)})
+
+    def preview_view(self, request):
+        """Live count for the editor: validates the rules so far, reads them back as a sentence and
+        counts them; with "mode": "estimate", from the fixed sample of the base (quick) instead."""
         if request.method != "POST":
             return JsonResponse({"error": "POST the workspace and the definition."}, status=405)
         try:
             payload = json_loads(request.body)
             payload_check(payload)
-            workspace = Workspace.objects.get(pk=int(payload.get("workspace")), pk__in=list(roles_for(request)))
+            workspace = self._workspace(request, payload.get("workspace"))
             definition = payload.get("definition")
             services.definition_check(workspace=workspace, definition=definition)
+            answer: dict = {
+                "sentence": describe(workspace=workspace, definition=definition),
+                "hints": definition_hints(workspace=workspace, definition=definition),
+            }
+            estimate = (
+                definition_estimate(workspace=workspace, definition=definition)
+                if payload.get("mode") == "estimate" and definition is not None
+                else None
+            )
+            if estimate is not None:
+                answer.update(estimate, estimate=True)
+                return JsonResponse(answer)
             preview = definition_preview(workspace=workspace, definition=definition, sample=5)
         except (ValueError, TypeError, RecursionError, Workspace.DoesNotExist):
-            return JsonResponse({"errors": ["Choose a workspace and write the rules as JSON."]}, status=400)
+            return JsonResponse({"errors": [_("Choose a workspace and write the rules.")]}, status=400)
         except PayloadProblem as problem:
             return JsonResponse({"errors": [f"{problem.path}: {problem.message}"]}, status=400)
         except ValidationError as exc:
             return JsonResponse({"errors": exc.message_dict.get("definition", exc.messages)}, status=400)
-        return JsonResponse(
-            {
-                "count": preview["count"],
-                "base": preview["base"],
-                "share": preview["share"],
-                "sample": [str(p) for p in preview["sample"]],
-            }
+        answer.update(
+            estimate=False,
+            count=preview["count"],
+            base=preview["base"],
+            share=preview["share"],
+            sample=[str(p) for p in preview["sample"]],
         )
+        return JsonResponse(answer)
 
     def render_change_form(self, request, context, *args, **kwargs):
         context["preview_url"] = reverse("admin:segments_segment_preview")

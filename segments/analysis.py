@@ -91,7 +91,7 @@ CRITERION_LABELS = {
 # The criteria whose values are what people typed: shown only when declared, or shared by
 # AGGREGATE_FLOOR people of the base or more.
 TYPED_CRITERIA = ("region", "interest", "survey")
-_VALUE_LABELS: dict[str, Mapping[str, str]] = {
+_VALUE_LABELS: dict[str, Mapping[str, Any]] = {  # labels translated where shown
     "gender": dict(Gender.choices),
     "socio_professional_category": dict(SocioProfessionalCategory.choices),
     "lifecycle_stage": dict(LifecycleStage.choices),

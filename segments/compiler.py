@@ -49,8 +49,9 @@ from django.db.models import (
 from django.db.models.expressions import Combinable, RawSQL
 from django.db.models.fields.json import KT
 from django.db.models.functions import ASin, Cast, Cos, Power, Radians, Round, Sin, Sqrt
-from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, LessThan, LessThanOrEqual
+from django.db.models.lookups import Exact, GreaterThan, GreaterThanOrEqual, In, LessThan, LessThanOrEqual
 
+from core.folding import Folded, fold
 from core.sql import InRows, json_elements, json_member
 from core.time import moment_parse, years_ago
 from customers.models import Event, Order, Profile, SurveyResponse
@@ -126,25 +127,35 @@ def _field(node: dict, ctx: CompileContext) -> Q:
         return _age(op, value, ctx)
     if name.startswith("attributes."):
         return _attribute(name[len("attributes.") :], op, value, ctx)
-    # People type "lyon" as often as "Lyon".
-    return _compare(name, op, value, case_insensitive=name == "city")
+    if name in FOLDED_FIELDS and op in ("eq", "ne", "in", "not_in"):
+        return _folded(name, op, value)
+    return _compare(name, op, value)
 
 
-def _compare(column: str, op: str, value: Any, *, case_insensitive: bool = False) -> Q:
+# Place names compare folded: "Île-de-France" finds "Ile-de-France" and "ILE DE FRANCE" (core.folding;
+# PostgreSQL serves it with an expression index per field).
+FOLDED_FIELDS = ("city", "region", "country")
+
+
+def _folded(column: str, op: str, value: Any) -> Q:
+    folded = Folded(F(column))
+    if op in ("eq", "ne"):
+        q = Q(Exact(folded, fold(value)))
+        return q if op == "eq" else ~q
+    q = Q(In(folded, sorted({fold(item) for item in value})))
+    return q if op == "in" else ~q
+
+
+def _compare(column: str, op: str, value: Any) -> Q:
     if op == "is_set":
         present = ~Q(**{column: ""}) & Q(**{f"{column}__isnull": False})
         return present if value else ~present
     if op == "eq":
-        return Q(**{f"{column}__iexact" if case_insensitive else column: value})
+        return Q(**{column: value})
     if op == "ne":
-        return ~Q(**{f"{column}__iexact" if case_insensitive else column: value})
+        return ~Q(**{column: value})
     if op in ("in", "not_in"):
-        if case_insensitive:
-            q = Q(pk__in=[])
-            for item in value:
-                q |= Q(**{f"{column}__iexact": item})
-        else:
-            q = Q(**{f"{column}__in": value})
+        q = Q(**{f"{column}__in": value})
         return q if op == "in" else ~q
     if op == "starts_with":
         prefixes = value if isinstance(value, list) else [value]

@@ -41,6 +41,10 @@ class Criterion:
     # The facets whose features this criterion reads (insights leaves them out of a model of it).
     facets: tuple[tuple[str, ...], ...] = ()
     dimensions: tuple[IndexDimension, ...] = ()
+    # For the segment builder: its name, and what a marketer may pick of it in a workspace, as
+    # (label, leaf) pairs, e.g. ("Champions", {"rfm": {"segment": "champions"}}).
+    label: Any = ""  # a (lazily) translated text
+    choices: Callable[[int], list[tuple[str, dict]]] | None = None
 
 
 _families: dict[str, Criterion] = {}

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
 from core.leases import LeasedJob
@@ -11,8 +12,8 @@ from customers.models import Profile
 
 class Segment(models.Model):
     class Kind(models.TextChoices):
-        DYNAMIC = "dynamic", "Dynamic (rules)"
-        STATIC = "static", "Static (a fixed list)"
+        DYNAMIC = "dynamic", _("Dynamic (rules)")
+        STATIC = "static", _("Static (a fixed list)")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="segments")
     name = models.CharField(max_length=120)
@@ -32,6 +33,8 @@ class Segment(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "name"], name="segments_segment_name_unique"),
             models.CheckConstraint(
@@ -47,10 +50,10 @@ class Segment(models.Model):
 class JobStatus(models.TextChoices):
     """The life of a result computed by a worker on request (an analysis, an export)."""
 
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Failed")
 
 
 class SegmentAnalysis(WorkspaceFromParent, LeasedJob):
@@ -98,8 +101,8 @@ class ManualMember(models.Model):
     """
 
     class Action(models.TextChoices):
-        INCLUDE = "include", "Always include"
-        EXCLUDE = "exclude", "Always exclude"
+        INCLUDE = "include", _("Always include")
+        EXCLUDE = "exclude", _("Always exclude")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     segment = models.ForeignKey(Segment, on_delete=models.CASCADE, related_name="manual_members")

@@ -1,3 +1,4 @@
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -6,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import EmptyResultSet, ValidationError
 from django.db import OperationalError, connection
-from django.db.models import Q, QuerySet
+from django.db.models import Count, F, Func, IntegerField, Q, QuerySet
 from django.db.models.query import RawQuerySet
 from django.utils import timezone
 
@@ -19,6 +20,11 @@ from segments.membership import current_audiences
 from segments.models import ManualMember, Segment
 
 PREVIEW_SAMPLE = 10
+# The fixed sample an estimate counts: every profile whose id is a multiple of SAMPLE_EVERY (1.6 %
+# of the base; PostgreSQL keeps a partial index of them, customers migration 0010). Under
+# ESTIMATE_FROM profiles the exact count is as quick, and an estimate is not made.
+SAMPLE_EVERY = 64
+ESTIMATE_FROM = 50_000
 
 
 def compile_context(
@@ -113,6 +119,53 @@ def definition_preview(
     now or as of a past moment."""
     ctx = compile_context(workspace=workspace, as_of=as_of)
     return _preview(workspace, definition_members_query(definition=definition, ctx=ctx), sample, ctx.now)
+
+
+def definition_estimate(*, workspace: Workspace, definition: dict) -> dict[str, Any] | None:
+    """How many people a (validated) definition selects, estimated from the fixed sample of the
+    base, with a 95 % interval (Wilson's, with the finite-population correction); None when the
+    base is small enough for the exact count to be as quick.
+
+    Each condition is evaluated per sampled profile (a filtered count, where PostgreSQL probes the
+    profile-major indexes of events and orders for each of them instead of reading whole sets)."""
+    base = Profile.objects.filter(workspace=workspace).count()
+    if base < getattr(settings, "CIBLE_ESTIMATE_FROM", ESTIMATE_FROM):
+        return None
+    ctx = compile_context(workspace=workspace)
+    sampled = (
+        Profile.objects.filter(workspace_id=workspace.pk)
+        .not_erased()
+        .alias(_slot=Func(F("id"), template=f"mod(%(expressions)s, {SAMPLE_EVERY})", output_field=IntegerField()))
+        .filter(_slot=0)
+    )
+    try:
+        condition = compile_definition(definition, ctx)
+        with bounded(what="The estimate"):
+            row = sampled.aggregate(n=Count("pk"), k=Count("pk", filter=condition))
+    except EmptyResultSet:
+        row = {"n": sampled.count(), "k": 0}
+    n, k = row["n"], row["k"]
+    if not n:
+        return None
+    low, high = wilson_interval(k=k, n=n, population=base)
+    return {
+        "count": round(k / n * base),
+        "low": round(low * base),
+        "high": round(high * base),
+        "base": base,
+        "share": round(k / n, 6),
+        "sampled": n,
+    }
+
+
+def wilson_interval(*, k: int, n: int, population: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's score interval for a proportion k/n drawn without replacement from `population`."""
+    fpc = math.sqrt(max(population - n, 0) / (population - 1)) if population > 1 else 0.0
+    zz = z * fpc
+    p = k / n
+    centre = (p + zz * zz / (2 * n)) / (1 + zz * zz / n)
+    half = zz * math.sqrt(p * (1 - p) / n + zz * zz / (4 * n * n)) / (1 + zz * zz / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def definition_members_query(*, definition: dict, ctx: CompileContext) -> QuerySet[Profile]:

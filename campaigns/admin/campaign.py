@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
@@ -31,13 +33,16 @@ from campaigns.models import (
 )
 from campaigns.services.setup import MAX_TARGETS
 from core.api import SafeJSONFormField
+from segments.widgets import RuleBuilder
 
 Status = Campaign.Status
 EDITABLE = (Status.DRAFT, Status.SCHEDULED)
 
 
 class CampaignForm(WorkspaceScopedForm):
-    channels = forms.MultipleChoiceField(choices=CampaignChannel.choices, widget=forms.CheckboxSelectMultiple)
+    channels = forms.MultipleChoiceField(
+        label=gettext_lazy("Channels"), choices=CampaignChannel.choices, widget=forms.CheckboxSelectMultiple
+    )
 
     class Meta:
         model = Campaign
@@ -54,12 +59,24 @@ class CampaignForm(WorkspaceScopedForm):
             "pacing",
             "holdout_percent",
         ]
+        labels = {
+            "workspace": gettext_lazy("Workspace"),
+            "name": gettext_lazy("Name"),
+            "objective": gettext_lazy("Objective"),
+            "starts_at": gettext_lazy("Starts at"),
+            "ends_at": gettext_lazy("Ends at"),
+            "currency": gettext_lazy("Currency"),
+            "budget_total": gettext_lazy("Total budget"),
+            "budget_daily": gettext_lazy("Daily budget"),
+            "pacing": gettext_lazy("Pacing"),
+            "holdout_percent": gettext_lazy("Control group (%)"),
+        }
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "currency" in self.fields:
             self.fields["currency"].required = False
-            self.fields["currency"].help_text = "Empty: the workspace's currency."
+            self.fields["currency"].help_text = _("Empty: the workspace's currency.")
         if "holdout_percent" in self.fields:
             self.fields["holdout_percent"].required = False  # empty: no control group
 
@@ -69,12 +86,34 @@ class CampaignForm(WorkspaceScopedForm):
 
 
 class TargetForm(forms.ModelForm):
-    restriction = SafeJSONFormField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 40}))
+    restriction = SafeJSONFormField(
+        required=False,
+        label=gettext_lazy("Restriction"),
+        widget=RuleBuilder(facets=("geographic",), attrs={"rows": 3}),
+        help_text=gettext_lazy(
+            "Optional: the area this target keeps of its segment (a region, a city, a postal code, near a place)."
+        ),
+    )
     trigger_properties = SafeJSONFormField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}))
 
     class Meta:
         model = Target
         fields = TARGET_FIELDS
+        labels = {
+            "segment": gettext_lazy("Segment"),
+            "mode": gettext_lazy("Mode"),
+            "min_probability": gettext_lazy("Minimum probability"),
+            "variant": gettext_lazy("Variant"),
+            "split_weight": gettext_lazy("Share of the audience (A/B test)"),
+            "budget_share": gettext_lazy("Budget share (%)"),
+            "subject_template": gettext_lazy("Subject"),
+            "body_template": gettext_lazy("Message"),
+            "discount_code": gettext_lazy("Discount code"),
+            "discount_percent": gettext_lazy("Discount (%)"),
+            "trigger_event": gettext_lazy("Triggered by the event"),
+            "trigger_delay": gettext_lazy("After a delay of"),
+            "trigger_properties": gettext_lazy("Event properties"),
+        }
 
     def clean(self):
         cleaned = super().clean()
@@ -101,6 +140,13 @@ class TargetFormSet(forms.BaseInlineFormSet):
     def _construct_form(self, i, **kwargs):
         form = super()._construct_form(i, **kwargs)
         form.parent_campaign = self.instance  # unsaved on the add page, but with its workspace
+        form.fields["restriction"].widget.workspace_id = self.instance.workspace_id
+        return form
+
+    @property
+    def empty_form(self):  # the row "Add another target" copies
+        form = super().empty_form
+        form.fields["restriction"].widget.workspace_id = self.instance.workspace_id
         return form
 
 
@@ -112,7 +158,7 @@ class TargetInline(admin.StackedInline):
     max_num = MAX_TARGETS
     fields = [
         ("segment", "mode", "min_probability"),
-        ("variant", "budget_share"),
+        ("variant", "split_weight", "budget_share"),
         "subject_template",
         "body_template",
         ("discount_code", "discount_percent"),
@@ -212,23 +258,23 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         if obj is None:
             return [main]
         return [
-            ("State and actions", {"fields": ["status", "owner", "spend_summary", "controls"]}),
+            (gettext_lazy("State and actions"), {"fields": ["status", "owner", "spend_summary", "controls"]}),
             main,
-            ("History", {"fields": ["transition_log", "recent_ledger"], "classes": ["collapse"]}),
+            (gettext_lazy("History"), {"fields": ["transition_log", "recent_ledger"], "classes": ["collapse"]}),
         ]
 
     # --- list columns -----------------------------------------------------------------
 
-    @admin.display(description="Channels")
+    @admin.display(description=gettext_lazy("Channels"))
     def channel_list(self, obj):
         return ", ".join(obj.channels)
 
-    @admin.display(description="Budget", ordering="budget_total")
+    @admin.display(description=gettext_lazy("Budget"), ordering="budget_total")
     def budget(self, obj):
         total = f"{obj.budget_total} {obj.currency}" if obj.budget_total is not None else "uncapped"
         return total + (f" ({obj.budget_daily}/day)" if obj.budget_daily is not None else "")
 
-    @admin.display(description="Spend to date", ordering="spent")
+    @admin.display(description=gettext_lazy("Spend to date"), ordering="spent")
     def spend_to_date(self, obj):
         if obj.budget_total:
             share = obj.spent / obj.budget_total * 100
@@ -237,21 +283,22 @@ class CampaignAdmin(WorkspaceScopedAdmin):
 
     # --- change page panels -------------------------------------------------------------
 
-    @admin.display(description="Budget and spend")
+    @admin.display(description=gettext_lazy("Budget and spend"))
     def spend_summary(self, obj):
         allowed = services.spend_allowed_today(campaign=obj)
         return format_html(
-            '<span id="cible-spend">Spent <strong>{} {}</strong> of {}; daily cap {}; pacing: {}; allowed today: {}.'
-            "</span>",
+            _(
+                '<span id="cible-spend">Spent <strong>{} {}</strong> of {}; daily cap {}; pacing: {}; allowed today: {}.</span>'
+            ),
             obj.spent,
             obj.currency,
-            "no cap" if obj.budget_total is None else f"{obj.budget_total} {obj.currency}",
-            "none" if obj.budget_daily is None else f"{obj.budget_daily} {obj.currency}",
+            _("no cap") if obj.budget_total is None else f"{obj.budget_total} {obj.currency}",
+            _("none") if obj.budget_daily is None else f"{obj.budget_daily} {obj.currency}",
             obj.get_pacing_display().split(":")[0],
-            "no limit" if allowed is None else f"{allowed} {obj.currency}",
+            _("no limit") if allowed is None else f"{allowed} {obj.currency}",
         )
 
-    @admin.display(description="Actions")
+    @admin.display(description=gettext_lazy("Actions"))
     def controls(self, obj):
         if not getattr(obj, "_can_write", False) or obj.is_final:
             return "-"
@@ -262,25 +309,28 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         possible = services.TRANSITIONS[obj.status]
         buttons = []
         if obj.status == Status.DRAFT:
-            buttons.append(button("activate", "Activate"))
+            buttons.append(button("activate", _("Activate")))
         if Status.PAUSED in possible:
-            buttons.append(button("pause", "Pause"))
+            buttons.append(button("pause", _("Pause")))
         if obj.status == Status.PAUSED:
-            buttons.append(button("resume", "Resume"))
-        buttons.append(button("cancel", "Cancel the campaign"))
+            buttons.append(button("resume", _("Resume")))
+        buttons.append(button("cancel", _("Cancel the campaign")))
         budget = format_html(
-            '<label class="cible-inline">New total <input type="text" name="budget-total" size="10"></label> '
-            '<label class="cible-inline">New daily cap <input type="text" name="budget-daily" size="10"></label> {}',
-            button("budget", "Adjust the budget"),
+            '<label class="cible-inline">{} <input type="text" name="budget-total" size="10"></label> '
+            '<label class="cible-inline">{} <input type="text" name="budget-daily" size="10"></label> {}',
+            _("New total"),
+            _("New daily cap"),
+            button("budget", _("Adjust the budget")),
         )
         return format_html(
-            '<div id="cible-controls"><p><label class="cible-inline">Reason (required to cancel or change the budget) '
+            '<div id="cible-controls"><p><label class="cible-inline">{} '
             '<input type="text" name="action-reason" size="50"></label></p><p>{}</p><p>{}</p></div>',
+            _("Reason (required to cancel or change the budget)"),
             format_html_join(" ", "{}", ((b,) for b in buttons)),
             budget,
         )
 
-    @admin.display(description="State changes")
+    @admin.display(description=gettext_lazy("State changes"))
     def transition_log(self, obj):
         rows = obj.transitions.select_related("actor")[:30]
         if not rows:
@@ -295,7 +345,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             ),
         )
 
-    @admin.display(description="Ledger (latest 20)")
+    @admin.display(description=gettext_lazy("Ledger (latest 20)"))
     def recent_ledger(self, obj):
         entries = obj.ledger.select_related("author")[:20]
         if not entries:
@@ -385,7 +435,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             request,
             object_id,
             lambda c, reason: services.campaign_activate(campaign=c, actor=request.user, source="admin", reason=reason),
-            "Activated: the campaign is {status}.",
+            _("Activated: the campaign is {status}."),
         )
 
     def pause_view(self, request, object_id):
@@ -395,7 +445,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             lambda c, reason: services.campaign_transition(
                 campaign=c, to=Status.PAUSED, actor=request.user, source="admin", reason=reason
             ),
-            "Paused.",
+            _("Paused."),
         )
 
     def resume_view(self, request, object_id):
@@ -403,7 +453,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             request,
             object_id,
             lambda c, reason: services.campaign_resume(campaign=c, actor=request.user, source="admin", reason=reason),
-            "Resumed: the campaign is {status}.",
+            _("Resumed: the campaign is {status}."),
         )
 
     def cancel_view(self, request, object_id):
@@ -413,7 +463,7 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             lambda c, reason: services.campaign_transition(
                 campaign=c, to=Status.CANCELLED, actor=request.user, source="admin", reason=reason
             ),
-            "Cancelled.",
+            _("Cancelled."),
         )
 
     def budget_view(self, request, object_id):
@@ -424,9 +474,9 @@ class CampaignAdmin(WorkspaceScopedAdmin):
                 campaign=campaign, actor=request.user, reason=reason, total=total, daily=daily, source="admin"
             )
 
-        return self._run(request, object_id, change, "Budget changed.")
+        return self._run(request, object_id, change, _("Budget changed."))
 
-    @admin.action(description="Pause the selected active campaigns")
+    @admin.action(description=gettext_lazy("Pause the selected active campaigns"))
     def pause_selected(self, request, queryset: QuerySet[Campaign]):
         paused = 0
         for campaign in queryset.filter(status=Status.ACTIVE):

@@ -24,13 +24,18 @@ def test_a_marketer_writes_rules_sees_the_live_count_and_saves(page, transaction
     page.select_option("#id_workspace", label=workspace.name)
     page.fill("#id_name", "Lyonnais")
 
+    # The JSON stays available under "advanced"; what is typed there redraws the builder.
+    page.locator("details.cible-advanced summary").click()
     definition = page.locator("#id_definition")
     definition.fill(json.dumps({"field": "city", "op": "eq", "value": 42}))
-    expect(page.locator("#cible-preview-result .errorlist")).to_contain_text("definition.value: expected a string.")
+    expect(page.locator(".cible-builder-status .errorlist")).to_contain_text("definition.value: expected a string.")
 
     definition.fill(json.dumps({"field": "city", "op": "eq", "value": "Lyon"}))
-    expect(page.locator("#cible-preview-count")).to_have_text(re.compile(r"^3 people \(75\.0 % of 4\)"))
-    expect(page.locator("#cible-preview-result")).to_contain_text("Lyonnais0")
+    expect(page.locator("#cible-preview-count")).to_have_text(re.compile(r"^3 people"))
+    expect(page.locator(".cible-builder-status")).to_contain_text("75 % of 4")
+    expect(page.locator(".cible-builder-status")).to_contain_text("Lyonnais0")
+    expect(page.locator(".cible-sentence")).to_have_text("City is “Lyon”")
+    expect(page.locator(".cible-condition select.cible-criterion")).to_have_value("field:city")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-segment-editor.png"), full_page=True)
 
@@ -46,6 +51,7 @@ def test_saving_bad_rules_shows_the_error_on_the_field(page, transactional_db):
     page.goto("/admin/segments/segment/add/")
     page.select_option("#id_workspace", label=workspace.name)
     page.fill("#id_name", "Broken")
+    page.locator("details.cible-advanced summary").click()
     page.locator("#id_definition").fill(json.dumps({"all": [{"event": "teleport"}]}))
     page.locator("input[name=_save]").click()
     expect(page.locator(".field-definition .errorlist")).to_contain_text(

@@ -238,7 +238,7 @@ def test_the_performance_page_shows_the_experiment(client, workspace):
     page = client.get(reverse("admin:campaigns_campaign_performance", args=[campaign.pk]))
     html = page.content.decode()
     assert page.status_code == 200 and 'id="cible-experiment-table"' in html
-    assert 'data-variant="A"' in html and 'data-variant="B"' in html and "20.0 % control group" in html
+    assert 'data-variant="A"' in html and 'data-variant="B"' in html and "20 % control group" in html
 
 
 def test_an_automated_rule_reads_the_incremental_figures(workspace):

@@ -69,7 +69,7 @@ def test_the_change_page_shows_the_audience_history(marketer_browser, workspace)
     audience_compute(segment_id=segment.pk)
     audience_compute(segment_id=segment.pk)
     page = marketer_browser.get(reverse("admin:segments_segment_change", args=[segment.pk])).content.decode()
-    assert "cible-size-chart" in page and "Succeeded" in page and "cible-preview" in page
+    assert "cible-size-chart" in page and "Succeeded" in page and "cible-builder" in page
 
 
 def test_another_workspaces_segment_is_not_reachable_in_the_admin(marketer_browser, other_workspace):

@@ -1,0 +1,152 @@
+"""The segment builder's server side: the catalogue, type-ahead, the sentence, hints, the estimate,
+and place names matched whatever their accents and case."""
+
+import pytest
+from django.urls import reverse
+from django.utils import translation
+
+from core.folding import fold
+from customers.models import AttributeDefinition, SurveyQuestion
+from segments.selectors import SAMPLE_EVERY, definition_estimate, definition_preview, wilson_interval
+from segments.vocabulary import catalogue, describe
+from tests.factories import make_profile, make_segment, make_user
+
+IDF = "Île-de-France"
+
+
+@pytest.fixture
+def marketer(client, workspace):
+    client.force_login(make_user(workspace=workspace, role="marketer"))
+    return client
+
+
+def count(workspace, definition) -> int:
+    return definition_preview(workspace=workspace, definition=definition)["count"]
+
+
+def test_fold_drops_case_accents_and_separators():
+    assert fold("  Île-de-France ") == fold("ILE DE FRANCE") == fold("ile-de-france") == "ile de france"
+    assert fold("Côte-d’Or") == fold("cote d'or") == "cote d or"
+    assert fold("Łódź") == "lodz"
+
+
+def test_place_names_match_whatever_the_accents_and_case(workspace, other_workspace):
+    make_profile(workspace=workspace, region=IDF, city="Saint-Étienne")
+    make_profile(workspace=workspace, region="Ile-de-France", city="Saint Etienne")
+    make_profile(workspace=workspace, region="ILE DE FRANCE", city="Lyon")
+    make_profile(workspace=workspace, region="Bretagne", city="Rennes")
+    make_profile(workspace=other_workspace, region=IDF)
+    assert count(workspace, {"field": "region", "op": "eq", "value": "ile de france"}) == 3
+    assert count(workspace, {"field": "region", "op": "eq", "value": "Île-de-France"}) == 3
+    assert count(workspace, {"field": "region", "op": "ne", "value": "île-de-france"}) == 1
+    assert count(workspace, {"field": "city", "op": "in", "value": ["SAINT-ETIENNE", "rennes"]}) == 3
+    assert count(workspace, {"field": "city", "op": "not_in", "value": ["saint étienne"]}) == 2
+    # Postal codes stay exact (prefixes use their index).
+    make_profile(workspace=workspace, postal_code="69001")
+    assert count(workspace, {"field": "postal_code", "op": "starts_with", "value": "69"}) == 1
+
+
+def test_the_catalogue_offers_the_workspace_criteria_by_facet(workspace, other_workspace):
+    AttributeDefinition.objects.create(
+        workspace=workspace, key="interests", label="Centres d'intérêt", type="string_list"
+    )
+    SurveyQuestion.objects.create(workspace=workspace, survey="nps", question="score", label="Would you recommend us?")
+    mine = make_segment(workspace=workspace, name="Fidèles", compute=False)
+    make_segment(workspace=other_workspace, name="Not yours", compute=False)
+    found = catalogue(workspace=workspace)
+    by_id = {item["id"]: item for item in found["criteria"]}
+    assert {"field:age", "field:region", "event", "orders", "consent", "survey", "segment"} <= set(by_id)
+    assert by_id["field:attributes.interests"]["facet"] == "attitudinal"
+    assert [op for op, _ in by_id["field:attributes.interests"]["ops"]] == [
+        "contains",
+        "contains_any",
+        "contains_all",
+        "is_set",
+    ]
+    assert by_id["segment"]["choices"] == [[str(mine.pk), "Fidèles"]]
+    assert by_id["field:gender"]["choices"][0] == ["female", "Female"]
+    assert by_id["survey"]["questions"][0][:3] == ["nps", "score", "Would you recommend us?"]
+    assert {facet for facet, _ in found["facets"]} >= {item["facet"] for item in found["criteria"]}
+    with translation.override("fr"):
+        french = catalogue(workspace=workspace)
+    french_by_id = {item["id"]: item for item in french["criteria"]}
+    assert french_by_id["field:gender"]["choices"][0] == ["female", "Femme"]
+    assert french_by_id["field:age"]["label"] == "Âge"
+    assert dict(french["facets"])["behavioural"] == "Ce qu'ils ont fait"
+
+
+def test_the_sentence_reads_the_rule_back(workspace):
+    definition = {
+        "all": [
+            {"field": "gender", "op": "eq", "value": "female"},
+            {"field": "age", "op": "between", "value": [25, 34]},
+            {"field": "region", "op": "eq", "value": IDF},
+            {"event": "cart_abandoned", "within": "P30D"},
+            {"not": {"orders": {"within": "P30D", "count": {"gte": 1}}}},
+        ]
+    }
+    assert describe(workspace=workspace, definition=definition) == (
+        "Gender is Female, Age is between 25 and 34, Region is “Île-de-France”, did “cart abandoned” in the "
+        "last 30 days and not at least 1 orders in the last 30 days"
+    )
+    with translation.override("fr"):
+        french = describe(workspace=workspace, definition=definition)
+    assert french == (
+        "Genre est Femme, Âge est entre 25 et 34, Région est « Île-de-France », a fait « panier abandonné » "
+        "dans les 30 derniers jours et pas au moins 1 commandes dans les 30 derniers jours"
+    )
+
+
+def test_the_editor_suggests_values_and_hints_at_misspellings(marketer, workspace, other_workspace):
+    for _ in range(3):
+        make_profile(workspace=workspace, region=IDF)
+    make_profile(workspace=workspace, region="Occitanie")
+    make_profile(workspace=other_workspace, region="Île-de-Secret")
+    url = reverse("admin:segments_segment_values")
+    r = marketer.get(url, {"workspace": workspace.pk, "field": "region", "q": "ile"})
+    assert r.json() == {"values": [{"value": IDF, "count": 3}]}
+    r = marketer.get(url, {"workspace": workspace.pk, "field": "region", "q": "TANIE"})
+    assert r.json() == {"values": [{"value": "Occitanie", "count": 1}]}
+    assert marketer.get(url, {"workspace": other_workspace.pk, "field": "region", "q": ""}).status_code == 400
+    assert marketer.get(url, {"workspace": workspace.pk, "field": "email", "q": "a"}).status_code == 400
+
+    preview = reverse("admin:segments_segment_preview")
+    typo = {"field": "region", "op": "eq", "value": "Ile de Franse"}
+    r = marketer.post(preview, {"workspace": workspace.pk, "definition": typo}, content_type="application/json")
+    assert r.status_code == 200 and r.json()["count"] == 0
+    assert r.json()["hints"] == ["No profile has the region “Ile de Franse”; did you mean “Île-de-France”?"]
+    right = {"field": "region", "op": "eq", "value": "ile-de-france"}
+    r = marketer.post(preview, {"workspace": workspace.pk, "definition": right}, content_type="application/json")
+    assert (r.json()["count"], r.json()["hints"], r.json()["sentence"]) == (3, [], "Region is “ile-de-france”")
+    r = marketer.get(reverse("admin:segments_segment_catalogue"), {"workspace": other_workspace.pk})
+    assert r.status_code == 400
+
+
+def test_the_estimate_counts_the_fixed_sample_within_its_interval(workspace, settings):
+    settings.CIBLE_ESTIMATE_FROM = 100
+    people = [make_profile(workspace=workspace, city="Lyon" if n % 3 else "Paris") for n in range(1, 700)]
+    definition = {"field": "city", "op": "eq", "value": "Lyon"}
+    estimate = definition_estimate(workspace=workspace, definition=definition)
+    sampled = [p for p in people if p.pk % SAMPLE_EVERY == 0]
+    k = sum(p.city == "Lyon" for p in sampled)
+    assert estimate["sampled"] == len(sampled) > 0
+    assert estimate["count"] == round(k / len(sampled) * len(people))
+    low, high = wilson_interval(k=k, n=len(sampled), population=len(people))
+    assert (estimate["low"], estimate["high"]) == (round(low * len(people)), round(high * len(people)))
+    exact = count(workspace, definition)
+    assert estimate["low"] <= exact <= estimate["high"]
+    settings.CIBLE_ESTIMATE_FROM = 10_000
+    assert definition_estimate(workspace=workspace, definition=definition) is None
+
+
+def test_wilson_interval_agrees_with_statsmodels():
+    from statsmodels.stats.proportion import proportion_confint
+
+    for k, n in ((0, 50), (7, 50), (480, 1000), (1000, 1000)):
+        low, high = wilson_interval(k=k, n=n, population=10**15)
+        expected = proportion_confint(k, n, alpha=0.05, method="wilson")
+        assert low == pytest.approx(expected[0], abs=1e-9) and high == pytest.approx(expected[1], abs=1e-9)
+    # Drawing most of a small population leaves little uncertainty.
+    narrow = wilson_interval(k=50, n=100, population=110)
+    wide = wilson_interval(k=50, n=100, population=10**9)
+    assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 2
