@@ -43,7 +43,7 @@ def test_a_marketer_sees_the_profiles_of_their_workspace_only_and_a_profile_360(
     a, b, camille = workspaces
     log_in(page, member(a, Role.MARKETER))
 
-    page.get_by_role("link", name="Profiles", exact=True).click()
+    page.get_by_role("link", name="Customers and prospects", exact=True).click()
     expect(page).to_have_url(re.compile(r"/admin/customers/profile/$"))
     results = page.locator("#result_list")
     for external_id in ("A-001", "A-002", "A-003"):
@@ -89,7 +89,7 @@ def test_a_marketer_imports_a_csv_of_profiles_and_sees_the_rejected_row(page, wo
         encoding="utf-8",
     )
 
-    page.get_by_role("link", name="Import jobs", exact=True).click()
+    page.get_by_role("link", name="Imports", exact=True).click()
     page.get_by_role("link", name=re.compile(r"Add import job", re.IGNORECASE)).click()
     expect(page).to_have_url(re.compile(r"/admin/customers/importjob/add/$"))
     # Only the workspaces the marketer may write in are offered.
@@ -132,7 +132,7 @@ def test_a_viewer_has_no_add_button_for_profiles(page, workspaces):
     expect(profiles_row).to_be_visible()
     expect(profiles_row.locator("a.addlink")).to_have_count(0)
 
-    profiles_row.get_by_role("link", name="Profiles", exact=True).click()
+    profiles_row.get_by_role("link", name="Customers and prospects", exact=True).click()
     expect(page).to_have_url(re.compile(r"/admin/customers/profile/$"))
     expect(page.locator("#result_list")).to_contain_text("A-001")
     expect(page.locator("a.addlink")).to_have_count(0)
