@@ -22,12 +22,23 @@ class ExportForm(forms.Form):
     format = forms.ChoiceField(choices=AudienceExport.Format.choices)
     identifiers = forms.ChoiceField(choices=AudienceExport.Identifiers.choices)
 
+    def __init__(self, *args, plain: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not plain:  # a role that may not export plain identifiers is not offered them
+            field = self.fields["identifiers"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [
+                choice for choice in AudienceExport.Identifiers.choices if choice[0] != AudienceExport.Identifiers.PLAIN
+            ]
 
-def exports_panel(segment: Segment, *, can_write: bool) -> SafeString:
-    return format_html('<div id="cible-exports">{}</div>', _exports(segment, can_write=can_write))
+
+def exports_panel(segment: Segment, *, can_write: bool, can_export_plain: bool = False) -> SafeString:
+    return format_html(
+        '<div id="cible-exports">{}</div>', _exports(segment, can_write=can_write, can_export_plain=can_export_plain)
+    )
 
 
-def _exports(segment: Segment, *, can_write: bool) -> SafeString:
+def _exports(segment: Segment, *, can_write: bool, can_export_plain: bool) -> SafeString:
     exports = list(AudienceExport.objects.filter(segment=segment).select_related("created_by")[:SHOWN_EXPORTS])
     rows = format_html_join(
         "",
@@ -72,7 +83,7 @@ def _exports(segment: Segment, *, can_write: bool) -> SafeString:
         '{}<p>{} {}</p><p class="help">Only the members whose consent covers the purpose and channel when the'
         " file is written are exported.</p>",
         table,
-        panel_fields(ExportForm()),
+        panel_fields(ExportForm(plain=can_export_plain)),
         panel_button(reverse("admin:segments_segment_export", args=[segment.pk]), "Export the audience", "_export"),
     )
 

@@ -88,7 +88,16 @@ class SegmentAudienceAdmin(SegmentAdmin):
 
     @admin.display(description="Exports")
     def exports(self, obj):
-        return exports_panel(obj, can_write=getattr(obj, "_can_write", False))
+        return exports_panel(
+            obj, can_write=getattr(obj, "_can_write", False), can_export_plain=getattr(obj, "_can_export_plain", False)
+        )
+
+    def get_object(self, request, object_id, from_field=None):
+        segment = super().get_object(request, object_id, from_field)
+        if segment is not None:
+            role = "admin" if request.user.is_superuser else roles_for(request).get(segment.workspace_id)
+            segment._can_export_plain = role is not None and role_can(role, Capability.EXPORT_PLAIN)
+        return segment
 
     @admin.display(description="Size over time")
     def size_chart(self, obj):

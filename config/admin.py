@@ -87,6 +87,27 @@ class CibleAdminSite(admin.AdminSite):
     index_title = _("Your marketing, from knowing customers to measuring campaigns")
     site_url = None  # no public site: the header's "View site" would lead nowhere
 
+    index_template = "admin/cible_index.html"
+
+    def index(self, request, extra_context=None):
+        """The home page: the chosen workspace at a glance above the lists."""
+        from accounts.admin_base import roles_for
+        from accounts.models import Workspace
+        from optimisation.home import home_overview
+
+        mine = Workspace.objects.order_by("name")
+        if not request.user.is_superuser:
+            mine = mine.filter(pk__in=list(roles_for(request)))
+        workspaces = list(mine[:100])
+        chosen = next((w for w in workspaces if w.slug == request.GET.get("workspace")), None)
+        chosen = chosen or (workspaces[0] if workspaces else None)
+        context = {
+            "cible_workspaces": workspaces,
+            "cible_home": home_overview(workspace=chosen) if chosen else None,
+            **(extra_context or {}),
+        }
+        return super().index(request, context)
+
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
         if app_label is not None:

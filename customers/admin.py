@@ -106,6 +106,12 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     inlines = [IdentityInline, OrderInline, SurveyResponseInline]
     actions = ["merge_profiles"]
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not workspace_ids_with(request, Capability.MERGE_PROFILES) and not request.user.is_superuser:
+            actions.pop("merge_profiles", None)  # shown only to a role that may merge
+        return actions
+
     @admin.display(description="Age")
     def age(self, obj: Profile):
         return "-" if obj.age is None else obj.age

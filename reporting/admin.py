@@ -3,7 +3,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles_for, workspace_ids_with
@@ -14,6 +15,7 @@ from campaigns.experiments import experiment_results
 from campaigns.models import Campaign
 from core.workers import QueuedJobAdminMixin
 from reporting.dashboards import campaign_dashboard, parse_days, workspace_dashboard
+from reporting.estimates import campaign_cost_estimate
 from reporting.models import AttributionSettings, DeliveryFigure, PerformanceDashboard, ReportJob, RollupState
 from reporting.reports import ReportQuery, report_file_response, report_job_create
 from reporting.tasks import rollup_task
@@ -105,7 +107,7 @@ class CampaignPerformanceAdmin(CampaignAdmin):
     """The campaign page with its performance dashboard: spend against budget and pacing, KPIs per
     segment and channel. Optimisation extends it with the reallocation and the rules."""
 
-    readonly_fields = [*CampaignAdmin.readonly_fields, "performance_link"]
+    readonly_fields = [*CampaignAdmin.readonly_fields, "performance_link", "cost_estimate"]
     performance_template = "admin/reporting/campaign_performance.html"
 
     def get_fieldsets(self, request, obj=None):
@@ -115,7 +117,42 @@ class CampaignPerformanceAdmin(CampaignAdmin):
         (title, options), *rest = fieldsets
         fields = list(options["fields"])
         fields.insert(fields.index("spend_summary") + 1, "performance_link")
+        rest = [
+            (name, {**opts, "fields": [*opts["fields"], "cost_estimate"]})
+            if "setup" in opts["fields"]
+            else (name, opts)
+            for name, opts in rest
+        ]
         return [(title, {**options, "fields": fields}), *rest]
+
+    @admin.display(description=gettext_lazy("Estimated cost"))
+    def cost_estimate(self, obj):
+        estimate = campaign_cost_estimate(campaign=obj)
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    row["channel"],
+                    row["messages"],
+                    "-" if row["cpm"] is None else f"{row['cpm']} {obj.currency}",
+                    "-" if row["cost"] is None else f"{row['cost']} {obj.currency}",
+                )
+                for row in estimate["channels"]
+            ),
+        )
+        return format_html(
+            '<table class="cible-kpis" id="cible-cost"><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead>'
+            "<tbody>{}</tbody></table><p>{}</p>",
+            _("Channel"),
+            _("Messages"),
+            _("Cost per thousand, last 90 days"),
+            _("Estimated cost"),
+            rows,
+            _(
+                "At the cost per thousand this workspace paid on each channel over the last 90 days; - where it has no figures yet."
+            ),
+        )
 
     @admin.display(description=gettext_lazy("Performance"))
     def performance_link(self, obj):

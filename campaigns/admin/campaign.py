@@ -1,5 +1,6 @@
 """The campaign page: its targets, the lifecycle and budget buttons, the ledger and transitions."""
 
+from datetime import date
 from decimal import Decimal
 
 from django import forms
@@ -7,7 +8,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -24,6 +27,7 @@ from accounts.admin_base import (
 )
 from accounts.roles import Capability
 from campaigns import services
+from campaigns.admin.setup_panels import delivery_panel, setup_panel
 from campaigns.models import (
     TARGET_FIELDS,
     Campaign,
@@ -32,6 +36,7 @@ from campaigns.models import (
     shares_over_100,
 )
 from campaigns.services.setup import MAX_TARGETS
+from campaigns.setup_aids import campaign_calendar, message_test_send
 from core.api import SafeJSONFormField
 from segments.widgets import RuleBuilder
 
@@ -224,6 +229,8 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         "owner",
         "spend_summary",
         "controls",
+        "setup",
+        "delivery",
         "transition_log",
         "recent_ledger",
     ]
@@ -257,8 +264,14 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         )
         if obj is None:
             return [main]
+        aids = (
+            (gettext_lazy("Before activating"), {"fields": ["setup"]})
+            if obj.status in EDITABLE
+            else (gettext_lazy("What happened"), {"fields": ["delivery"]})
+        )
         return [
             (gettext_lazy("State and actions"), {"fields": ["status", "owner", "spend_summary", "controls"]}),
+            aids,
             main,
             (gettext_lazy("History"), {"fields": ["transition_log", "recent_ledger"], "classes": ["collapse"]}),
         ]
@@ -329,6 +342,14 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             format_html_join(" ", "{}", ((b,) for b in buttons)),
             budget,
         )
+
+    @admin.display(description=gettext_lazy("Set-up"))
+    def setup(self, obj):
+        return setup_panel(obj, can_write=getattr(obj, "_can_write", False))
+
+    @admin.display(description=gettext_lazy("Deliveries"))
+    def delivery(self, obj):
+        return delivery_panel(obj)
 
     @admin.display(description=gettext_lazy("State changes"))
     def transition_log(self, obj):
@@ -403,6 +424,12 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             )
 
         urls = [
+            path("calendar/", self.admin_site.admin_view(self.calendar_view), name="campaigns_campaign_calendar"),
+            path(
+                "<path:object_id>/test-send/",
+                self.admin_site.admin_view(require_POST(self.test_send_view)),
+                name="campaigns_campaign_test_send",
+            ),
             route("activate", self.activate_view),
             route("pause", self.pause_view),
             route("resume", self.resume_view),
@@ -429,6 +456,38 @@ class CampaignAdmin(WorkspaceScopedAdmin):
         else:
             self.message_user(request, done.format(status=changed.get_status_display().lower()), messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]))
+
+    def test_send_view(self, request, object_id):
+        """Send one target's message, rendered for a real member, to the user through its channel's webhook."""
+        campaign = self._campaign(request, object_id)
+        raw = request.GET.get("target", "")
+        target = campaign.targets.filter(pk=int(raw)).first() if raw.isdigit() and len(raw) <= 18 else None
+        channel = request.GET.get("channel", "")
+        if target is None or channel not in campaign.channels:
+            self.message_user(request, _("Choose one of the campaign's targets and channels."), messages.ERROR)
+        else:
+            try:
+                where = message_test_send(target=target, channel=channel, email=request.user.email)
+            except ValueError as exc:
+                self.message_user(request, str(exc), messages.ERROR)
+            else:
+                self.message_user(request, _("Test sent. %(where)s") % {"where": where}, messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:campaigns_campaign_change", args=[campaign.pk]) + "#cible-setup")
+
+    def calendar_view(self, request):
+        """The campaigns of the user's workspaces, by day of the month, with their channels and segments."""
+        try:
+            month = date.fromisoformat(request.GET.get("month", "") + "-01")
+        except ValueError:
+            month = timezone.localdate().replace(day=1)
+        calendar = campaign_calendar(workspace_ids=list(roles_for(request)), month=month)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Campaign calendar"),
+            "calendar": calendar,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/campaigns/campaign/calendar.html", context)
 
     def activate_view(self, request, object_id):
         return self._run(

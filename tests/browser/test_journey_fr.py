@@ -120,6 +120,12 @@ def test_a_marketer_builds_a_segment_runs_an_ab_test_and_reads_its_uplift_in_fre
     expect(page.locator("#content-main")).to_contain_text("Connaître")
     expect(page.locator("#content-main")).to_contain_text("Segmenter")
     expect(page.locator("#content-main")).to_contain_text("Protéger")
+    # The home page: the base at a glance.
+    expect(page.locator("#cible-home-base")).to_contain_text("700")
+    expect(page.locator("#cible-home-ages .cible-bar[data-label='25-34']")).to_contain_text("466 · 66,6 %")
+    expect(page.locator("#cible-home-consent .cible-bar[data-label='E-mail']")).to_contain_text("700 · 100,0 %")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-home-fr.png"), full_page=True)
 
     # --- the segment, by clicking ----------------------------------------------------------------
     page.goto("/admin/segments/segment/add/")
@@ -161,7 +167,6 @@ def test_a_marketer_builds_a_segment_runs_an_ab_test_and_reads_its_uplift_in_fre
         "Genre est Femme, Âge est entre 25 et 34, Région est « ile-de-france » et a fait « panier abandonné » "
         "dans les 30 derniers jours"
     )
-    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "admin-segment-builder-fr.png"), full_page=True)
     page.locator("input[name=_save]").click()
     expect(page.locator("ul.messagelist")).to_contain_text("a été ajouté")
@@ -195,9 +200,15 @@ def test_a_marketer_builds_a_segment_runs_an_ab_test_and_reads_its_uplift_in_fre
     assert campaign.holdout_percent == Decimal("10.0")
     assert sorted(campaign.targets.values_list("variant", "split_weight")) == [("A", 50), ("B", 50)]
 
+    # Before activating: the reach, target by target, and the message for a real member.
+    expect(page.locator("#cible-reach thead")).to_contain_text("Le recevraient")
+    expect(page.locator("#cible-setup")).to_contain_text("Votre panier vous attend (A)")
+    expect(page.locator("#cible-setup")).to_contain_text("Bonjour Personne")
+    page.screenshot(path=str(ARTIFACTS / "admin-campaign-setup-fr.png"), full_page=True)
     page.get_by_role("button", name="Activer").click()
     expect(page.locator("ul.messagelist")).to_contain_text("Activée : la campagne est active.")
 
+    expect(page.locator("#cible-sends")).to_contain_text("Transmis au canal")
     # Nobody in the control group was contacted; each member of the rest got one variant.
     campaign.refresh_from_db()
     ranges = arms(campaign)
