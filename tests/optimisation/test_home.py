@@ -8,8 +8,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from campaigns.models import Campaign
-from privacy.requests import request_create
 from optimisation.home import base_overview
+from privacy.requests import request_create
 from tests.factories import make_campaign, make_consent, make_order, make_profile, make_user
 
 
