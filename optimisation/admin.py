@@ -37,12 +37,14 @@ class CampaignResultsAdmin(CampaignPerformanceAdmin):
             *super().get_urls(),
         ]
 
-    def performance_context(self, campaign: Campaign, *, basis: str) -> dict:
-        return self.with_experiment(campaign, campaign_dashboard(campaign=campaign, basis=basis))
+    def performance_context(self, campaign: Campaign, *, basis: str, query=None) -> dict:
+        metric = "incremental_roas" if query is not None and query.get("metric") == "incremental_roas" else "roas"
+        return self.with_experiment(campaign, campaign_dashboard(campaign=campaign, basis=basis, metric=metric))
 
     def reallocate_view(self, request, object_id):
         campaign = self._campaign(request, object_id)
         basis = "reported" if request.POST.get("basis") == "reported" else "attributed"
+        metric = "incremental_roas" if request.POST.get("metric") == "incremental_roas" else "roas"
         try:
             plan = reallocation_apply(
                 campaign=campaign,
@@ -50,13 +52,14 @@ class CampaignResultsAdmin(CampaignPerformanceAdmin):
                 source="admin",
                 reason=request.POST.get("reason", ""),
                 basis=basis,
+                metric=metric,
             )
         except ValidationError as exc:
             self.message_user(request, "Not reallocated. " + " ".join(exc.messages), messages.ERROR)
         else:
             self.message_user(request, f"Budget shares moved for {plan['moves']} target(s).", messages.SUCCESS)
         return HttpResponseRedirect(
-            reverse("admin:campaigns_campaign_performance", args=[campaign.pk]) + f"?basis={basis}"
+            reverse("admin:campaigns_campaign_performance", args=[campaign.pk]) + f"?basis={basis}&metric={metric}"
         )
 
 

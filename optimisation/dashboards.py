@@ -11,9 +11,9 @@ from optimisation.reallocation import recommendation
 from reporting import dashboards
 
 
-def campaign_dashboard(*, campaign: Campaign, basis: str = "attributed") -> dict[str, Any]:
+def campaign_dashboard(*, campaign: Campaign, basis: str = "attributed", metric: str = "roas") -> dict[str, Any]:
     try:
-        plan = recommendation(campaign=campaign, basis=basis)
+        plan = recommendation(campaign=campaign, basis=basis, metric=metric)
         plan_error = ""
     except ValidationError as exc:
         plan, plan_error = None, "; ".join(exc.messages)

@@ -82,7 +82,14 @@ class Rule(models.Model):
         **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="Never above this."
     )
     reallocation_metric = models.CharField(
-        max_length=4, choices=[("roas", "ROAS"), ("cpa", "CPA")], default="roas", blank=True
+        max_length=16,
+        choices=[
+            ("roas", "ROAS"),
+            ("cpa", "CPA"),
+            ("incremental_roas", _("Incremental ROAS (revenue caused, against the control group)")),
+        ],
+        default="roas",
+        blank=True,
     )
     min_share = models.DecimalField(
         max_digits=5,

@@ -4,7 +4,10 @@ The arithmetic, for a campaign with several targets, over a look-back window:
 - a target's share is its `budget_share`, or an equal split when none is set;
 - a target with fewer than `learning_conversions` conversions, or no spend, is still learning: it
   keeps its share, neither cut nor raised;
-- the other targets share what is left in proportion to their score: ROAS, or 1 / CPA;
+- the other targets share what is left in proportion to their score: ROAS, or 1 / CPA, or the
+  incremental ROAS: the revenue the target caused (against the campaign's control group, from its
+  experiment, campaigns.experiments) over its spend, both since the activation; a target whose
+  incremental conversions are fewer than `learning_conversions` is still learning;
 - none gets less than `min_share` percent: a target below it is set to it and the rest is shared
   again among the others (water-filling);
 - shares are rounded to hundredths, the rounding remainder going to the best target, so the
@@ -22,6 +25,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from campaigns.experiments import experiment_results
 from campaigns.models import Campaign, LedgerEntry, Target
 from core.errors import CommonErrorCode
 from core.time import local_day
@@ -29,7 +33,7 @@ from optimisation.errors import OptimisationErrorCode
 from reporting.kpis import kpis
 
 HUNDREDTH = Decimal("0.01")
-METRICS = ("roas", "cpa")
+METRICS = ("roas", "cpa", "incremental_roas")
 
 
 @dataclass
@@ -115,7 +119,12 @@ def recommendation(
 
     errors = {}
     if metric not in METRICS:
-        errors["metric"] = ValidationError("Choose roas or cpa.", code=CommonErrorCode.INVALID_CHOICE)
+        errors["metric"] = ValidationError("Choose roas, cpa or incremental_roas.", code=CommonErrorCode.INVALID_CHOICE)
+    elif metric == "incremental_roas" and not campaign.holdout_percent:
+        errors["metric"] = ValidationError(
+            "The incremental ROAS needs a control group: set the campaign's holdout_percent.",
+            code=OptimisationErrorCode.NO_CONTROL_GROUP,
+        )
     if not 1 <= days <= 90:
         errors["days"] = ValidationError("Between 1 and 90 days.", code=CommonErrorCode.INVALID)
     if not Decimal(0) <= min_share <= Decimal(100):
@@ -139,6 +148,9 @@ def recommendation(
         .values("target_id")
         .annotate(spend=Sum("spend"), conversions=Sum(conversions), revenue=Sum(revenue))
     }
+    if metric == "incremental_roas":
+        sums = _incremental_sums(campaign)
+        since = local_day(campaign.workspace, campaign.activated_at or campaign.starts_at)
     shares = current_shares(targets)
     figures = [
         TargetFigures(
@@ -150,7 +162,12 @@ def recommendation(
         )
         for t in targets
     ]
-    new = allocate(figures, metric=metric, min_share=min_share, learning_conversions=learning_conversions)
+    new = allocate(
+        figures,
+        metric="cpa" if metric == "cpa" else "roas",
+        min_share=min_share,
+        learning_conversions=learning_conversions,
+    )
     return {
         "metric": metric,
         "days": days,
@@ -175,6 +192,29 @@ def recommendation(
         ],
         "moves": sum(1 for f in figures if new[f.target.pk] != f.share),
     }
+
+
+def _incremental_sums(campaign: Campaign) -> dict[int, Mapping[str, Any]]:
+    """Per target: its spend since the activation, and the conversions and revenue it caused over
+    the same time (its experiment against the control group; none counted below zero)."""
+    from reporting.models import DailyRollup
+
+    spend = dict(
+        DailyRollup.objects.filter(campaign=campaign, target__isnull=False)
+        .order_by()
+        .values("target_id")
+        .annotate(spend=Sum("spend"))
+        .values_list("target_id", "spend")
+    )
+    sums: dict[int, Mapping[str, Any]] = {}
+    for row in experiment_results(campaign=campaign)["targets"]:
+        caused = row.get("against_control") or {}
+        sums[row["target"]] = {
+            "spend": spend.get(row["target"]) or Decimal(0),
+            "conversions": max(int(caused.get("incremental_conversions") or 0), 0),
+            "revenue": max(Decimal(str(caused.get("incremental_revenue") or 0)), Decimal(0)),
+        }
+    return sums
 
 
 def reallocation_apply(

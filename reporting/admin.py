@@ -170,7 +170,7 @@ class CampaignPerformanceAdmin(CampaignAdmin):
             *super().get_urls(),
         ]
 
-    def performance_context(self, campaign: Campaign, *, basis: str) -> dict:
+    def performance_context(self, campaign: Campaign, *, basis: str, query=None) -> dict:
         return self.with_experiment(campaign, campaign_dashboard(campaign=campaign, basis=basis))
 
     @staticmethod
@@ -187,7 +187,7 @@ class CampaignPerformanceAdmin(CampaignAdmin):
         basis = "reported" if request.GET.get("basis") == "reported" else "attributed"
         context = {
             **self.admin_site.each_context(request),
-            **self.performance_context(campaign, basis=basis),
+            **self.performance_context(campaign, basis=basis, query=request.GET),
             "title": f"Performance: {campaign.name}",
             "can_write": campaign._can_write,
             "opts": self.model._meta,

@@ -94,7 +94,7 @@ class RulePreviewOutput(serializers.Serializer):
 
 
 class ReallocationParameters(serializers.Serializer):
-    metric = serializers.ChoiceField(choices=["roas", "cpa"], default="roas")
+    metric = serializers.ChoiceField(choices=["roas", "cpa", "incremental_roas"], default="roas")
     days = serializers.IntegerField(min_value=1, max_value=90, default=7)
     min_share = serializers.DecimalField(
         max_digits=5, decimal_places=2, min_value=Decimal(0), max_value=Decimal(100), default=Decimal(10)

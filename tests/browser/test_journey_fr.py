@@ -246,4 +246,6 @@ def test_a_marketer_builds_a_segment_runs_an_ab_test_and_reads_its_uplift_in_fre
     for variant in ("A", "B"):
         expect(table.locator(f"tr[data-variant={variant}]")).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "admin-experiment-fr.png"), full_page=True)
+    page.locator("#cible-by-incremental").click()
+    expect(page.locator("#cible-reallocation-title + p")).to_contain_text("Selon le ROAS incrémental")
     context.close()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
@@ -290,3 +291,60 @@ def test_an_automated_rule_reads_the_incremental_figures(workspace):
     campaign.refresh_from_db()
     seen = rule_assess(rule=rule, campaign=campaign, now=timezone.now())
     assert seen["conditions"][0]["value"] is None and not seen["conditions"][0]["holds"]
+
+
+def test_reallocation_follows_the_revenue_each_target_caused(workspace):
+    """By incremental ROAS: the revenue each variant caused against the control group (not the
+    revenue its members brought), over its spend since the activation."""
+    from optimisation.reallocation import recommendation
+    from reporting.models import DailyRollup
+
+    people = base(workspace, 2000)
+    campaign = ab_campaign(workspace, holdout="20")
+    a, b = campaign.targets.order_by("pk")
+    ranges = arms(campaign)
+    # Everyone buys once for 50 EUR in A and in the control group; in B a third buy twice.
+    orders = []
+    for person in people:
+        place = place_of(person.pk, campaign.pk)
+        in_b = place >= ranges[b.pk][0]
+        times = 2 if in_b and person.pk % 3 == 0 else 1
+        for n in range(times):
+            orders.append(
+                Order(
+                    workspace=workspace,
+                    profile_id=person.pk,
+                    order_id=f"R{person.pk}-{n}",
+                    amount=Decimal("50.00"),
+                    currency="EUR",
+                    ordered_at=timezone.now() - timedelta(days=1),
+                    status=Order.Status.COMPLETED,
+                )
+            )
+    Order.objects.bulk_create(orders)
+    analysed(Order)
+    day = timezone.localdate() - timedelta(days=1)
+    for target, spend in ((a, "100.00"), (b, "100.00")):
+        DailyRollup.objects.create(
+            workspace=workspace,
+            campaign=campaign,
+            target=target,
+            channel="email",
+            day=day,
+            spend=Decimal(spend),
+            conversions=0,
+            revenue=Decimal(0),
+        )
+    plan = recommendation(campaign=campaign, metric="incremental_roas", learning_conversions=0, min_share=Decimal(10))
+    rows = {row["target"]: row for row in plan["targets"]}
+    results = {row["target"]: row["against_control"] for row in experiment_results(campaign=campaign)["targets"]}
+    # A caused nothing (its members buy as the control group does): it keeps only the floor.
+    assert rows[a.pk]["revenue"] == Decimal(0) and rows[a.pk]["new_share"] == Decimal("10.00")
+    assert rows[b.pk]["revenue"] == Decimal(str(results[b.pk]["incremental_revenue"])) > 0
+    assert rows[b.pk]["new_share"] == Decimal("90.00")
+    # Without a control group there is nothing to read it from.
+    Campaign.objects.filter(pk=campaign.pk).update(holdout_percent=Decimal(0))
+    campaign.refresh_from_db()
+    with pytest.raises(ValidationError) as refused:
+        recommendation(campaign=campaign, metric="incremental_roas")
+    assert refused.value.error_dict["metric"][0].code == "no_control_group"
