@@ -23,6 +23,7 @@ from optimisation.dashboards import campaign_dashboard
 from optimisation.models import RULE_ACTION_FIELDS, RULE_CONDITION_FIELDS, RULE_FIELDS, Rule, RuleEvaluation
 from optimisation.reallocation import reallocation_apply
 from reporting.admin import CampaignPerformanceAdmin
+from segments.widgets import RowsEditor
 
 
 class CampaignResultsAdmin(CampaignPerformanceAdmin):
@@ -67,13 +68,57 @@ admin.site.unregister(Campaign)
 admin.site.register(Campaign, CampaignResultsAdmin)
 
 
+KPI_LABELS = {
+    "roas": "ROAS",
+    "cpa": "CPA",
+    "ctr": "CTR",
+    "cpm": "CPM",
+    "cpc": "CPC",
+    "cvr": gettext_lazy("Conversion rate"),
+    "frequency": gettext_lazy("Frequency"),
+    "uplift": gettext_lazy("Uplift against the control group"),
+    "incremental_conversions": gettext_lazy("Incremental conversions"),
+    "incremental_revenue": gettext_lazy("Incremental revenue"),
+    "incremental_roas": gettext_lazy("Incremental ROAS"),
+    "impressions": gettext_lazy("Impressions"),
+    "clicks": gettext_lazy("Clicks"),
+    "spend": gettext_lazy("Spend"),
+    "conversions": gettext_lazy("Conversions"),
+    "revenue": gettext_lazy("Revenue"),
+    "sends": gettext_lazy("Sends"),
+    "reach": gettext_lazy("Reach"),
+}
+OPERATOR_LABELS = {
+    "lt": gettext_lazy("is below"),
+    "lte": gettext_lazy("is at most"),
+    "gt": gettext_lazy("is above"),
+    "gte": gettext_lazy("is at least"),
+    "eq": gettext_lazy("equals"),
+}
+
+
+def conditions_editor() -> RowsEditor:
+    return RowsEditor(
+        columns=[
+            {
+                "name": "kpi",
+                "label": gettext_lazy("Figure"),
+                "choices": [(k, KPI_LABELS.get(k, k)) for k in rules.KPIS + rules.SUMS],
+            },
+            {"name": "operator", "label": gettext_lazy("Condition"), "choices": list(OPERATOR_LABELS.items())},
+            {"name": "threshold", "label": gettext_lazy("Threshold"), "type": "text"},
+            {"name": "days", "label": gettext_lazy("Over the last (days)"), "type": "integer", "default": 7},
+        ]
+    )
+
+
 class RuleForm(WorkspaceScopedForm):
     notify_url = forms.URLField(required=False, assume_scheme="https", max_length=500)
 
     class Meta:
         model = Rule
         fields = ["workspace", *RULE_FIELDS]
-        widgets = {"notify_secret": forms.PasswordInput(render_value=True)}
+        widgets = {"notify_secret": forms.PasswordInput(render_value=True), "conditions": conditions_editor()}
 
     def clean(self):
         cleaned = super().clean()

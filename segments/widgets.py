@@ -6,10 +6,12 @@ every change, so the form, its validation and its errors stay the JSON field's. 
 builder cannot draw (a rare condition typed by hand) is kept as it is, shown as JSON.
 """
 
+import json
 from typing import Any
 
 from django import forms
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 
 class RuleBuilder(forms.Textarea):
@@ -40,4 +42,35 @@ class RuleBuilder(forms.Textarea):
             "workspace": self.workspace_id or "",
             "facets": ",".join(self.facets),
         }
+        return context
+
+
+class RowsEditor(forms.Textarea):
+    """A list of flat conditions, or a map of properties, edited as rows of fields; the JSON stays
+    under "advanced". `columns`: [{"name", "label", "type" ("text" or "integer"), "choices",
+    "default"}]; with mode="map", two columns (key and value) edit an object."""
+
+    template_name = "segments/widgets/rows_editor.html"
+
+    def __init__(self, *, columns: list[dict[str, Any]], mode: str = "list", attrs: dict[str, Any] | None = None):
+        super().__init__(attrs={"rows": 4, "cols": 60, **(attrs or {})})
+        self.columns = columns
+        self.mode = mode
+
+    class Media:
+        css = {"all": ["segments/builder.css"]}
+        js = ["segments/rows.js"]
+
+    def get_context(self, name: str, value: Any, attrs: dict[str, Any] | None) -> dict[str, Any]:
+        context = super().get_context(name, value, attrs)
+        columns = [
+            {
+                **column,
+                "label": str(column["label"]),
+                **({"choices": [[v, str(label)] for v, label in column["choices"]]} if "choices" in column else {}),
+            }
+            for column in self.columns
+        ]
+        texts = {"add": str(_("Add a row")), "remove": str(_("Remove"))}
+        context["rows_spec"] = json.dumps({"mode": self.mode, "columns": columns, "texts": texts})
         return context

@@ -38,7 +38,7 @@ from campaigns.models import (
 from campaigns.services.setup import MAX_TARGETS
 from campaigns.setup_aids import campaign_calendar, message_test_send
 from core.api import SafeJSONFormField
-from segments.widgets import RuleBuilder
+from segments.widgets import RowsEditor, RuleBuilder
 
 Status = Campaign.Status
 EDITABLE = (Status.DRAFT, Status.SCHEDULED)
@@ -99,7 +99,19 @@ class TargetForm(forms.ModelForm):
             "Optional: the area this target keeps of its segment (a region, a city, a postal code, near a place)."
         ),
     )
-    trigger_properties = SafeJSONFormField(required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}))
+    trigger_properties = SafeJSONFormField(
+        required=False,
+        label=gettext_lazy("Event properties"),
+        widget=RowsEditor(
+            mode="map",
+            columns=[
+                {"name": "key", "label": gettext_lazy("Property"), "type": "text"},
+                {"name": "value", "label": gettext_lazy("Value"), "type": "text"},
+            ],
+            attrs={"rows": 2},
+        ),
+        help_text=gettext_lazy("Optional: what the event must carry, e.g. the category “shoes”."),
+    )
 
     class Meta:
         model = Target

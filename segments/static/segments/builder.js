@@ -35,7 +35,8 @@
   class Builder {
     constructor(root) {
       this.root = root;
-      this.textarea = document.getElementById(root.dataset.target);
+      // The textarea beside it (an inline row copied from the template keeps the template's data-target).
+      this.textarea = root.closest(".cible-rule-field").querySelector("textarea");
       this.catalogue = null;
       this.tree = null;
       this.sequence = 0;
@@ -513,8 +514,8 @@
 
   function start(scope) {
     (scope || document).querySelectorAll(".cible-builder").forEach((root) => {
-      // The admin's hidden template row of an inline ("__prefix__") is copied, not used.
-      if (!root._builder && root.dataset.target.indexOf("__prefix__") < 0) { root._builder = new Builder(root); }
+      // The admin's hidden template row of an inline is copied, not used.
+      if (!root._builder && !root.closest(".empty-form")) { root._builder = new Builder(root); }
     });
   }
   if (document.readyState === "loading") { document.addEventListener("DOMContentLoaded", () => start()); } else { start(); }
