@@ -158,6 +158,8 @@ class Profile(models.Model):
     )
 
     class Meta:
+        verbose_name = _("customer or prospect")
+        verbose_name_plural = _("customers and prospects")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "external_id"], name="customers_profile_external_id_unique"),
             models.CheckConstraint(
@@ -378,6 +380,8 @@ class Event(models.Model):
     )
 
     class Meta:
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "idempotency_key"], name="customers_event_idempotency_unique"),
         ]
@@ -421,6 +425,8 @@ class Order(models.Model):
     )
 
     class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "order_id"], name="customers_order_order_id_unique"),
             models.CheckConstraint(condition=Q(amount__gte=0), name="customers_order_amount_not_negative"),

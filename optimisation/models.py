@@ -113,6 +113,8 @@ class Rule(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("automated rule")
+        verbose_name_plural = _("automated rules")
         constraints = [models.UniqueConstraint(fields=["workspace", "name"], name="optimisation_rule_name_unique")]
         indexes = [models.Index(fields=["enabled", "next_run_at"], name="optimisation_rule_due")]
         ordering = ["name", "id"]

@@ -108,6 +108,8 @@ class ConsentRecord(AppendOnlyModel):
     )
 
     class Meta:
+        verbose_name = _("consent record")
+        verbose_name_plural = _("consent records")
         indexes = [
             models.Index(
                 fields=["workspace", "purpose", "channel", "profile", "recorded_at"],

@@ -213,7 +213,16 @@ def _attribute(key: str, op: str, value: Any, ctx: CompileContext) -> Q:
         for part in parts[1:]:
             q = (q & part) if op == "contains_all" else (q | part)
         return q
-    # Strings, numbers, yes/no and ISO dates compare as JSON values on both databases.
+    if kind == "string" and op in ("eq", "ne", "in", "not_in"):
+        # Texts compare folded, as place names do: "Éco" finds "eco" and "ECO".
+        folded = Folded(KT(path))
+        present = Q(**{f"{path}__isnull": False})
+        if op in ("eq", "ne"):
+            q = Q(Exact(folded, fold(value))) & present
+        else:
+            q = Q(In(folded, sorted({fold(item) for item in value}))) & present
+        return q if op in ("eq", "in") else ~q
+    # Numbers, yes/no and ISO dates (and text prefixes) compare as JSON values on both databases.
     return _compare(path, op, value)
 
 

@@ -285,7 +285,7 @@ def definition_hints(*, workspace: Workspace, definition: Any) -> list[str]:
             if close:
                 hints.append(
                     _("No profile has the %(field)s “%(value)s”; did you mean %(options)s?")
-                    % {"field": label, "value": value, "options": _or([f"“{known[c]}”" for c in close])}
+                    % {"field": label, "value": value, "options": _or([_("“%s”") % known[c] for c in close])}
                 )
             else:
                 hints.append(_("No profile has the %(field)s “%(value)s”.") % {"field": label, "value": value})

@@ -86,6 +86,45 @@ class PreviewOutput(serializers.Serializer):
     as_of = DateTimeField(help_text="The moment the rules were evaluated at.")
 
 
+class DefinitionPreviewOutput(PreviewOutput):
+    sentence = CharField(help_text="The rules read back in the user's language (Accept-Language).")
+    hints = ListField(
+        child=CharField(),
+        help_text="For each place name no profile has (accents and case aside), the values it was probably meant to be.",
+    )
+
+
+class EstimateInput(StrictInput, serializers.Serializer):
+    definition = RuleField()
+
+
+class EstimateOutput(serializers.Serializer):
+    estimated = BooleanField(
+        help_text="True: counted on the fixed sample of the base, within the interval; false: the exact count "
+        "(a base small enough to count it as quickly)."
+    )
+    count = serializers.IntegerField()
+    low = serializers.IntegerField(help_text="The 95 % interval's low end (the count itself when exact).")
+    high = serializers.IntegerField(help_text="The 95 % interval's high end (the count itself when exact).")
+    base = serializers.IntegerField()
+    share = serializers.FloatField(allow_null=True)
+    sampled = serializers.IntegerField(allow_null=True, help_text="The profiles sampled; null when exact.")
+
+
+class ValuesInput(StrictInput, serializers.Serializer):
+    field = serializers.ChoiceField(choices=["city", "region", "country", "postal_code"])
+    q = CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class ValueCount(serializers.Serializer):
+    value = CharField()
+    count = serializers.IntegerField()
+
+
+class ValuesOutput(serializers.Serializer):
+    values = ValueCount(many=True)
+
+
 class ManualMembersInput(StrictInput, serializers.Serializer):
     add = ListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000)
     remove = ListField(child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10_000)

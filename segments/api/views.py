@@ -18,7 +18,8 @@ from segments.errors import SegmentErrorCode
 from segments.membership import current_audience
 from segments.models import Segment, SegmentAnalysis
 from segments.quantification import MAX_SHARE, macro_segment_suggestion, segment_analysis_request
-from segments.selectors import bounded, definition_preview, segment_overlap, segment_preview
+from segments.selectors import bounded, definition_estimate, definition_preview, segment_overlap, segment_preview
+from segments.vocabulary import definition_hints, describe, value_suggestions
 
 
 class SegmentViewSet(
@@ -35,7 +36,11 @@ class SegmentViewSet(
     filterset_class = SegmentFilter
     ordering_fields = ["name", "created_at", "updated_at"]
     # Trying rules out changes nothing: viewers may too.
-    action_capabilities = {"preview_definition": Capability.READ}
+    action_capabilities = {
+        "preview_definition": Capability.READ,
+        "estimate": Capability.READ,
+        "values": Capability.READ,
+    }
 
     # Audiences extend the viewset and its output with the computed audience.
     output_serializer: type[s.SegmentOutput] = s.SegmentOutput
@@ -80,18 +85,49 @@ class SegmentViewSet(
     def perform_destroy(self, instance):
         services.segment_delete(segment=instance)
 
-    @extend_schema(request=s.DefinitionInput, responses=s.PreviewOutput)
+    @extend_schema(request=s.DefinitionInput, responses=s.DefinitionPreviewOutput)
     @action(detail=False, methods=["post"], url_path="preview")
     def preview_definition(self, request, *args, **kwargs):
-        """Validate unsaved rules and return their count, share of the base and a sample, computed now."""
+        """Validate unsaved rules and return their count, share of the base and a sample, computed now;
+        with the rules read back as a sentence and hints for place names nobody has."""
         data = s.DefinitionInput(data=request.data)
         data.is_valid(raise_exception=True)
         definition = data.validated_data["definition"]
         services.definition_check(workspace=self.workspace, definition=definition)
         as_of = services.as_of_read(raw=data.validated_data.get("as_of"), workspace=self.workspace)
-        return Response(
-            s.PreviewOutput(definition_preview(workspace=self.workspace, definition=definition, as_of=as_of)).data
+        preview = definition_preview(workspace=self.workspace, definition=definition, as_of=as_of)
+        preview["sentence"] = describe(workspace=self.workspace, definition=definition)
+        preview["hints"] = definition_hints(workspace=self.workspace, definition=definition)
+        return Response(s.DefinitionPreviewOutput(preview).data)
+
+    @extend_schema(request=s.EstimateInput, responses=s.EstimateOutput)
+    @action(detail=False, methods=["post"], url_path="estimate")
+    def estimate(self, request, *args, **kwargs):
+        """How many people unsaved rules select, estimated within a few hundred milliseconds from a
+        fixed sample of the base (with its 95 % interval); on a small base, the exact count."""
+        data = s.EstimateInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        definition = data.validated_data["definition"]
+        services.definition_check(workspace=self.workspace, definition=definition)
+        found = definition_estimate(workspace=self.workspace, definition=definition)
+        if found is None:
+            exact = definition_preview(workspace=self.workspace, definition=definition, sample=0)
+            found = {**exact, "low": exact["count"], "high": exact["count"], "sampled": None, "estimated": False}
+        else:
+            found["estimated"] = True
+        return Response(s.EstimateOutput(found).data)
+
+    @extend_schema(parameters=[s.ValuesInput], responses=s.ValuesOutput)
+    @action(detail=False, methods=["get"], url_path="values")
+    def values(self, request, *args, **kwargs):
+        """Type-ahead: values of a profile field in the workspace that start with (then contain) what
+        was typed, accents and case aside, with how many people have each."""
+        data = s.ValuesInput(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        found = value_suggestions(
+            workspace=self.workspace, field=data.validated_data["field"], query=data.validated_data["q"]
         )
+        return Response(s.ValuesOutput({"values": found}).data)
 
     @extend_schema(
         parameters=[

@@ -150,3 +150,61 @@ def test_wilson_interval_agrees_with_statsmodels():
     narrow = wilson_interval(k=50, n=100, population=110)
     wide = wilson_interval(k=50, n=100, population=10**9)
     assert narrow[1] - narrow[0] < (wide[1] - wide[0]) / 2
+
+
+def test_text_attributes_match_whatever_the_accents_and_case(workspace):
+    AttributeDefinition.objects.create(workspace=workspace, key="tier", label="Niveau", type="string")
+    make_profile(workspace=workspace, attributes={"tier": "Privilège"})
+    make_profile(workspace=workspace, attributes={"tier": "PRIVILEGE"})
+    make_profile(workspace=workspace, attributes={"tier": "Standard"})
+    make_profile(workspace=workspace, attributes={})
+    assert count(workspace, {"field": "attributes.tier", "op": "eq", "value": "privilege"}) == 2
+    assert count(workspace, {"field": "attributes.tier", "op": "in", "value": ["privilège", "standard"]}) == 3
+    # Not "privilege": the standard one and the one without a tier, as before.
+    assert count(workspace, {"field": "attributes.tier", "op": "ne", "value": "Privilege"}) == 2
+    assert count(workspace, {"field": "attributes.tier", "op": "not_in", "value": ["STANDARD"]}) == 3
+
+
+def test_the_api_offers_the_builder_sentence_estimate_and_values(viewer, outsider, workspace, settings):
+    from tests.segments.test_api import url
+
+    for n in range(130):
+        make_profile(workspace=workspace, region=IDF if n % 2 else "Bretagne")
+    rule = {"field": "region", "op": "eq", "value": "ile de france"}
+    r = viewer.post(url("segment-preview-definition"), {"definition": rule}, format="json")
+    assert r.status_code == 200 and r.data["count"] == 65
+    assert (r.data["sentence"], r.data["hints"]) == ("Region is “ile de france”", [])
+    r = viewer.post(
+        url("segment-preview-definition"),
+        {"definition": {**rule, "value": "Bretagn"}},
+        format="json",
+        HTTP_ACCEPT_LANGUAGE="fr",
+    )
+    assert r.data["hints"] == [
+        "Aucun profil n’a la valeur « Bretagn » pour : région ; vouliez-vous dire « Bretagne » ?"
+    ]
+
+    r = viewer.post(url("segment-estimate"), {"definition": rule}, format="json")
+    assert r.status_code == 200
+    assert r.data == {
+        "estimated": False,
+        "count": 65,
+        "low": 65,
+        "high": 65,
+        "base": 130,
+        "share": 0.5,
+        "sampled": None,
+    }
+    settings.CIBLE_ESTIMATE_FROM = 100
+    r = viewer.post(url("segment-estimate"), {"definition": rule}, format="json")
+    assert r.data["estimated"] is True and r.data["low"] <= 65 <= r.data["high"] and r.data["sampled"] >= 1
+    r = viewer.post(url("segment-estimate"), {"definition": {"field": "region"}}, format="json")
+    assert r.status_code == 400 and "definition" in r.data
+
+    r = viewer.get(url("segment-values"), {"field": "region", "q": "ÎLE"})
+    assert r.status_code == 200 and r.data == {"values": [{"value": IDF, "count": 65}]}
+    assert viewer.get(url("segment-values"), {"field": "email", "q": "a"}).status_code == 400
+    assert viewer.get(url("segment-values"), {"field": "region", "q": "x" * 201}).status_code == 400
+    # Another workspace's member sees nothing of this one.
+    assert outsider.get(url("segment-values"), {"field": "region"}).status_code in (403, 404)
+    assert outsider.post(url("segment-estimate"), {"definition": rule}, format="json").status_code in (403, 404)
