@@ -4,6 +4,7 @@ from django import forms
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
 
 from accounts.admin_base import admin_datetime
 from audiences.models import AudienceExport
@@ -73,18 +74,18 @@ def _exports(segment: Segment, *, can_write: bool, can_export_plain: bool) -> Sa
             rows,
         )
         if exports
-        else panel_text("No export yet.")
+        else panel_text(_("No export yet."))
     )
     if not can_write:
         return table
     if not segment.audience.current_version:
-        return format_html("{}<p>Compute the audience before exporting it.</p>", table)
+        return format_html("{}<p>{}</p>", table, _("Compute the audience before exporting it."))
     return format_html(
         '{}<p>{} {}</p><p class="help">Only the members whose consent covers the purpose and channel when the'
         " file is written are exported.</p>",
         table,
         panel_fields(ExportForm(plain=can_export_plain)),
-        panel_button(reverse("admin:segments_segment_export", args=[segment.pk]), "Export the audience", "_export"),
+        panel_button(reverse("admin:segments_segment_export", args=[segment.pk]), _("Export the audience"), "_export"),
     )
 
 

@@ -7,6 +7,8 @@ from django.db.models import QuerySet
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import admin_datetime, errors_as_messages, roles_for
@@ -33,8 +35,11 @@ class SegmentAudienceAdmin(SegmentAdmin):
         if obj is None:
             return fieldsets
         rules, about, *rest = fieldsets
-        audience = ("Audience", {"fields": ["audience_summary", "size_chart", "history", *about[1]["fields"]]})
-        return [rules, audience, *rest, ("Exports", {"fields": ["exports"]})]
+        audience = (
+            gettext_lazy("Audience"),
+            {"fields": ["audience_summary", "size_chart", "history", *about[1]["fields"]]},
+        )
+        return [rules, audience, *rest, (gettext_lazy("Exports"), {"fields": ["exports"]})]
 
     def get_urls(self):
         def route(pattern, function, name):
@@ -49,34 +54,37 @@ class SegmentAudienceAdmin(SegmentAdmin):
     def job_statuses(self, segment: Segment) -> dict[str, str]:
         return {**admin_panels.job_statuses(segment), **super().job_statuses(segment)}
 
-    @admin.display(description="Status", ordering="audience__status")
+    @admin.display(description=gettext_lazy("Status"), ordering="audience__status")
     def audience_status(self, obj):
         return obj.audience.get_status_display()
 
-    @admin.display(description="Size", ordering="audience__size")
+    @admin.display(description=gettext_lazy("Size"), ordering="audience__size")
     def audience_size(self, obj):
         return obj.audience.size if obj.audience.current_version else "-"
 
-    @admin.display(description="Computed", ordering="audience__computed_at")
+    @admin.display(description=gettext_lazy("Computed"), ordering="audience__computed_at")
     def computed(self, obj):
         return admin_datetime(obj.audience.computed_at)
 
-    @admin.display(description="Audience")
+    @admin.display(description=gettext_lazy("Audience"))
     def audience_summary(self, obj):
         audience = obj.audience
         contactable = format_html_join(", ", "{}: {}", sorted(audience.contactable.items())) or "-"
         refresh = (
             format_html(
                 ' <button type="submit" class="button cible-action" name="_refresh" formaction="{}" '
-                'formmethod="post" formnovalidate>Refresh now</button>',
+                'formmethod="post" formnovalidate>{}</button>',
                 reverse("admin:segments_segment_refresh", args=[obj.pk]),
+                _("Refresh now"),
             )
             if getattr(obj, "_can_write", False)
             else ""
         )
         return format_html(
-            '<strong class="cible-status" data-job="audience" data-status="{}">{}</strong> — version {}, {} members,'
-            " computed {}{}<br>Contactable: {}",
+            _(
+                '<strong class="cible-status" data-job="audience" data-status="{}">{}</strong> — version {}, {} members,'
+                " computed {}{}<br>Contactable: {}"
+            ),
             audience.status,
             audience.get_status_display(),
             audience.current_version,
@@ -86,7 +94,7 @@ class SegmentAudienceAdmin(SegmentAdmin):
             contactable,
         )
 
-    @admin.display(description="Exports")
+    @admin.display(description=gettext_lazy("Exports"))
     def exports(self, obj):
         return exports_panel(
             obj, can_write=getattr(obj, "_can_write", False), can_export_plain=getattr(obj, "_can_export_plain", False)
@@ -99,13 +107,13 @@ class SegmentAudienceAdmin(SegmentAdmin):
             segment._can_export_plain = role is not None and role_can(role, Capability.EXPORT_PLAIN)
         return segment
 
-    @admin.display(description="Size over time")
+    @admin.display(description=gettext_lazy("Size over time"))
     def size_chart(self, obj):
         runs = list(AudienceRun.objects.filter(audience=obj.audience, status="succeeded").order_by("-started_at")[:60])[
             ::-1
         ]
         if len(runs) < 2:
-            return "Shown after two computations."
+            return _("Shown after two computations.")
         width, height = 600, 120
         top = max(run.size for run in runs) or 1
         step = width / (len(runs) - 1)
@@ -119,7 +127,7 @@ class SegmentAudienceAdmin(SegmentAdmin):
             f'points="{points}"/></svg><div>{labels}</div>'
         )
 
-    @admin.display(description="Last computations")
+    @admin.display(description=gettext_lazy("Last computations"))
     def history(self, obj):
         runs = AudienceRun.objects.filter(audience=obj.audience)[:10]
         rows = (
@@ -147,10 +155,10 @@ class SegmentAudienceAdmin(SegmentAdmin):
                 body,
             )
             if runs
-            else "Never computed."
+            else _("Never computed.")
         )
 
-    @admin.action(description="Refresh the audiences of the selected segments")
+    @admin.action(description=gettext_lazy("Refresh the audiences of the selected segments"))
     def refresh_audiences(self, request, queryset: QuerySet[Segment]):
         roles = roles_for(request)
         count = 0
@@ -158,12 +166,16 @@ class SegmentAudienceAdmin(SegmentAdmin):
             if role_can(roles.get(segment.workspace_id), Capability.WRITE_CUSTOMERS):
                 audience_refresh_request(segment=segment, trigger="manual", by=request.user)
                 count += 1
-        self.message_user(request, f"Refresh queued for {count} segment(s).", messages.SUCCESS)
+        self.message_user(request, _("Refresh queued for %(n)s segment(s).") % {"n": count}, messages.SUCCESS)
 
     def refresh_view(self, request, object_id):
         segment = self._segment(request, object_id, write=True)
         audience = audience_refresh_request(segment=segment, trigger="manual", by=request.user)
-        self.message_user(request, f"Audience refresh: {audience.get_status_display().lower()}.", messages.SUCCESS)
+        self.message_user(
+            request,
+            _("Audience refresh: %(status)s.") % {"status": audience.get_status_display().lower()},
+            messages.SUCCESS,
+        )
         return self._back(segment)
 
     def export_view(self, request, object_id):
@@ -180,7 +192,7 @@ class SegmentAudienceAdmin(SegmentAdmin):
         except ValidationError as exc:
             errors_as_messages(self, request, exc, prefix="Export not queued. ")
         else:
-            self.message_user(request, "Export queued.", messages.SUCCESS)
+            self.message_user(request, _("Export queued."), messages.SUCCESS)
         return self._back(segment)
 
 

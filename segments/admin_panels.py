@@ -10,6 +10,8 @@ from django import forms
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import admin_datetime
 from segments.membership import current_audience
@@ -23,8 +25,8 @@ class AnalyseForm(forms.Form):
     """The thresholds of an index table (the same bounds as the API's analyse action)."""
 
     prefix = "analysis"
-    min_index = forms.FloatField(min_value=0, initial=120.0, label="Index at least")
-    min_count = forms.IntegerField(min_value=0, initial=100, label="Members at least")
+    min_index = forms.FloatField(min_value=0, initial=120.0, label=gettext_lazy("Index at least"))
+    min_count = forms.IntegerField(min_value=0, initial=100, label=gettext_lazy("Members at least"))
     min_abs_z = forms.FloatField(min_value=0, initial=2.0, label="|z| at least")
 
 
@@ -61,7 +63,7 @@ def index_panel(segment: Segment, *, can_write: bool) -> SafeString:
     analysis = SegmentAnalysis.objects.filter(segment=segment).first()
     parts = []
     if analysis is None:
-        parts.append(panel_text("Not analysed yet."))
+        parts.append(panel_text(_("Not analysed yet.")))
     else:
         parts.append(
             format_html(
@@ -118,13 +120,13 @@ def index_panel(segment: Segment, *, can_write: bool) -> SafeString:
                     panel_fields(AnalyseForm(initial=initial)),
                     panel_button(
                         reverse("admin:segments_segment_analyse", args=[segment.pk]),
-                        "Compute the index table",
+                        _("Compute the index table"),
                         "_analyse",
                     ),
                 )
             )
         else:
-            parts.append(panel_text("Compute the audience first; the index table describes its members."))
+            parts.append(panel_text(_("Compute the audience first; the index table describes its members.")))
     return format_html('<div id="cible-index">{}</div>', format_html_join("", "{}", ((part,) for part in parts)))
 
 
@@ -162,7 +164,7 @@ def _index_table(rows: list[dict], *, table_id: str) -> SafeString:
 
 def suggestion_panel(segment: Segment, suggestion: dict | None, *, can_write: bool) -> SafeString:
     if suggestion is None:
-        return panel_text("Shown once the index table is ready.")
+        return panel_text(_("Shown once the index table is ready."))
     if suggestion["definition"] is None:
         return panel_text(suggestion.get("reason") or "No criterion is over-represented in both index and volume.")
     steps = format_html_join(
@@ -189,7 +191,7 @@ def suggestion_panel(segment: Segment, suggestion: dict | None, *, can_write: bo
     button = (
         panel_button(
             reverse("admin:segments_segment_suggestion_create", args=[segment.pk]),
-            "Create this segment",
+            _("Create this segment"),
             "_suggestion",
         )
         if can_write

@@ -13,7 +13,6 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from accounts.models import Role
-from audiences.services import audience_compute
 from campaigns.experiments import arms, place_of
 from campaigns.models import Campaign, Touch
 from core.statistics import table_analyze
@@ -172,7 +171,12 @@ def test_a_marketer_builds_a_segment_runs_an_ab_test_and_reads_its_uplift_in_fre
     expect(page.locator("ul.messagelist")).to_contain_text("a été ajouté")
     segment = Segment.objects.get(workspace=workspace)
     assert segment.definition == WANTED
-    audience_compute(segment_id=segment.pk)
+    # Its audience, computed by the worker (in-process here), the page following its progress.
+    page.goto(f"/admin/segments/segment/{segment.pk}/change/")
+    page.get_by_role("button", name="Actualiser maintenant").click()
+    expect(page.locator("ul.messagelist")).to_contain_text("Actualisation de l’audience")
+    expect(page.locator(".cible-status[data-job=audience]")).to_have_text("Prête", timeout=30_000)
+    expect(page.locator(".field-audience_summary")).to_contain_text(f"{expected} membres")
 
     # --- the campaign: an A/B test with a 10 % control group -----------------------------------
     page.goto("/admin/campaigns/campaign/add/")
