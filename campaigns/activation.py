@@ -264,7 +264,7 @@ def campaign_deliveries(*, campaign_id: int, now: datetime | None = None) -> dic
 # --- handing them off ----------------------------------------------------------------------
 
 
-def people_data(profile_ids: Iterable[int]) -> dict[int, Mapping[str, Any]]:
+def people_data(*, profile_ids: Iterable[int]) -> dict[int, Mapping[str, Any]]:
     last_viewed = (
         Event.objects.filter(profile=OuterRef("pk"), type=EventType.PRODUCT_VIEW)
         .order_by("-occurred_at")
@@ -291,7 +291,7 @@ def people_data(profile_ids: Iterable[int]) -> dict[int, Mapping[str, Any]]:
 
 def delivery_payloads(*, touches: list[Touch], campaign: Campaign, channel: str) -> list[dict]:
     """Each touch with its rendered message and the identifiers its channel needs."""
-    people = people_data(t.profile_id for t in touches)
+    people = people_data(profile_ids=[t.profile_id for t in touches])
     targets = {t.pk: t for t in campaign.targets.all()}
     events = {
         e.pk: e.properties

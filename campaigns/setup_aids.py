@@ -67,7 +67,7 @@ def message_preview(*, target: Target) -> dict[str, Any] | None:
     first = in_arm(rows=members, target=target).order_by("pk").values_list("pk", flat=True).first()
     if first is None:
         return None
-    person = people_data([first])[first]
+    person = people_data(profile_ids=[first])[first]
     values = {**person, "discount_code": target.discount_code, "discount_percent": target.discount_percent}
     return {
         "profile": person["external_id"],

@@ -158,8 +158,8 @@ class Profile(models.Model):
     )
 
     class Meta:
-        verbose_name = _("customer or prospect")
-        verbose_name_plural = _("customers and prospects")
+        verbose_name = _("profile")
+        verbose_name_plural = _("profiles")
         constraints = [
             models.UniqueConstraint(fields=["workspace", "external_id"], name="customers_profile_external_id_unique"),
             models.CheckConstraint(

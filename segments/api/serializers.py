@@ -112,7 +112,10 @@ class EstimateOutput(serializers.Serializer):
 
 
 class ValuesInput(StrictInput, serializers.Serializer):
-    field = serializers.ChoiceField(choices=["city", "region", "country", "postal_code"])
+    field = serializers.ChoiceField(
+        choices=["city", "region", "country", "postal_code", "item.category", "item.sku"],
+        help_text="A profile field, or the category or product (sku) of the line items ordered over the last year.",
+    )
     q = CharField(required=False, allow_blank=True, default="", max_length=200)
 
 

@@ -72,7 +72,7 @@ def test_a_marketer_sees_the_profiles_of_their_workspace_only_and_a_profile_360(
     other = Profile.objects.get(external_id="B-001")
     page.goto(f"/admin/customers/profile/{other.pk}/change/")
     expect(page).to_have_url(re.compile(r"/admin/$"))
-    expect(page.locator("ul.messagelist")).to_contain_text(f"Customer or prospect with ID “{other.pk}” doesn’t exist")
+    expect(page.locator("ul.messagelist")).to_contain_text(f"Profile with ID “{other.pk}” doesn’t exist")
     expect(page.locator("#content")).not_to_contain_text("B-001")
 
 

@@ -78,6 +78,8 @@ def test_the_workspace_dashboard_and_a_rule_run_from_the_admin(page, transaction
     page.select_option("#id_workspace", str(workspace.pk))
     page.select_option("#id_campaign", str(campaign.pk))
     page.fill("#id_name", "Pause when CTR is low")
+    # The conditions as JSON, under "advanced" (the rows editor writes the same).
+    page.locator(".field-conditions details.cible-advanced summary").click()
     page.fill("#id_conditions", '[{"kpi": "ctr", "days": 7, "operator": "lt", "threshold": "0.05"}]')
     page.select_option("#id_basis", "reported")
     page.fill("#id_min_impressions", "1000")

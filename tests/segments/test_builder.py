@@ -14,6 +14,14 @@ from tests.factories import make_profile, make_segment, make_user
 IDF = "Île-de-France"
 
 
+@pytest.fixture(autouse=True)
+def fresh_values():
+    """The workspace's distinct values are cached a few minutes; each test starts without them."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def marketer(client, workspace):
     client.force_login(make_user(workspace=workspace, role="marketer"))
@@ -208,3 +216,24 @@ def test_the_api_offers_the_builder_sentence_estimate_and_values(viewer, outside
     # Another workspace's member sees nothing of this one.
     assert outsider.get(url("segment-values"), {"field": "region"}).status_code in (403, 404)
     assert outsider.post(url("segment-estimate"), {"definition": rule}, format="json").status_code in (403, 404)
+
+
+def test_categories_and_products_bought_are_suggested(marketer, workspace, other_workspace):
+    from tests.factories import make_order
+
+    shoes = {"sku": "RUN-42", "category": "Chaussures", "quantity": 1, "price": "80.00"}
+    bag = {"sku": "BAG-1", "category": "Bagagerie", "quantity": 1, "price": "40.00"}
+    for n in range(3):
+        make_order(profile=make_profile(workspace=workspace), items=[shoes] if n else [shoes, bag])
+    make_order(
+        profile=make_profile(workspace=other_workspace), items=[{"sku": "SECRET", "category": "Chauss-secrètes"}]
+    )
+    url = reverse("admin:segments_segment_values")
+    r = marketer.get(url, {"workspace": workspace.pk, "field": "item.category", "q": "chau"})
+    assert r.json() == {"values": [{"value": "Chaussures", "count": 3}]}
+    r = marketer.get(url, {"workspace": workspace.pk, "field": "item.sku", "q": ""})
+    assert r.json() == {"values": [{"value": "RUN-42", "count": 3}, {"value": "BAG-1", "count": 1}]}
+    assert (
+        describe(workspace=workspace, definition={"orders": {"items": {"category": "Chaussures"}, "within": "P365D"}})
+        == "Bought category = Chaussures in the last 365 days"
+    )

@@ -133,6 +133,16 @@
         }
         return null;
       }
+      if ("orders" in node && only(node, ["orders"]) && node.orders && typeof node.orders === "object" && node.orders.items) {
+        const o = node.orders;
+        const items = o.items;
+        const key = items && typeof items === "object" ? Object.keys(items)[0] : null;
+        if (this.byId.items && only(o, ["items", "within"]) && (o.within === undefined || days(o.within) !== null) &&
+            Object.keys(items).length === 1 && ["category", "sku"].indexOf(key) >= 0 && typeof items[key] === "string") {
+          return cond("items", { key: key, value: items[key], days: days(o.within) });
+        }
+        return null;
+      }
       if ("orders" in node && only(node, ["orders"]) && node.orders && typeof node.orders === "object") {
         const o = node.orders;
         const gte = (x) => x === undefined || (only(x, ["gte"]) && isNumber(x.gte));
@@ -211,6 +221,12 @@
         if (d.channel) { spec.channel = d.channel; }
         if (d.count) { spec.count = { gte: d.count }; }
         if (d.amount) { spec.amount_sum = { gte: d.amount }; }
+        return { orders: spec };
+      }
+      if (c.node === "items") {
+        if (!d.value) { return null; }
+        const spec = { items: { [d.key || "category"]: d.value } };
+        if (d.days) { spec.within = "P" + d.days + "D"; }
         return { orders: spec };
       }
       if (c.node === "consent") {
@@ -309,6 +325,7 @@
       if (c.node === "field") { return { op: c.ops[0][0], value: c.type === "number" && c.ops[0][0] === "between" ? [null, null] : this.emptyValue(c, c.ops[0][0]) }; }
       if (c.node === "event") { return { event: "", channel: "", days: 30, times: null, propKey: "", propValue: "" }; }
       if (c.node === "orders") { return { days: 365, count: 1, amount: null, channel: "" }; }
+      if (c.node === "items") { return { key: "category", value: "", days: 365 }; }
       if (c.node === "consent") { return { purpose: this.catalogue.purposes[0][0], channel: "" }; }
       if (c.node === "segment") { return { segment: c.choices[0][0] }; }
       if (c.node === "geo") { return { lat: 48.8566, lng: 2.3522, km: 10 }; }
@@ -367,6 +384,15 @@
         span.appendChild(el("label", { text: t.amount_sum + " " }, [this.input("number", d.amount, num("amount"), { min: 0, step: "0.01", class: "cible-amount" })]));
         span.appendChild(el("label", { text: t.within_days + " " }, [this.input("number", d.days, num("days"), { min: 1, max: 3660, class: "cible-days" })]));
         span.appendChild(this.select([["", t.any_channel]].concat(this.catalogue.channels), d.channel, set("channel"), { class: "cible-channel" }));
+      } else if (c.node === "items") {
+        span.appendChild(this.select(c.keys, d.key, (v) => { d.key = v; this.changed(); }, { class: "cible-item-key" }));
+        const listId = "cible-values-" + (++uid);
+        const datalist = el("datalist", { id: listId });
+        const field = this.input("text", d.value, (v) => { d.value = v; this.changed(); this.suggest("item." + (d.key || "category"), v, false, datalist); }, { class: "cible-input cible-item", list: listId, autocomplete: "off" });
+        field.addEventListener("focus", () => this.suggest("item." + (d.key || "category"), field.value, false, datalist));
+        span.appendChild(field);
+        span.appendChild(datalist);
+        span.appendChild(el("label", { text: t.within_days + " " }, [this.input("number", d.days, num("days"), { min: 1, max: 3660, class: "cible-days" })]));
       } else if (c.node === "consent") {
         span.appendChild(this.select(this.catalogue.purposes, d.purpose, set("purpose"), { class: "cible-purpose" }));
         span.appendChild(this.select([["", t.any_channel]].concat(this.catalogue.channels), d.channel, set("channel"), { class: "cible-channel" }));
