@@ -8,7 +8,7 @@ from accounts.services import membership_set
 
 @admin.register(Workspace)
 class WorkspaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "currency", "time_zone", "country", "created_at"]
+    list_display = ["name", "slug", "currency", "time_zone", "country", "language", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
 

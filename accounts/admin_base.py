@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 from django.utils.timezone import localtime
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from accounts.roles import Capability, role_can
@@ -55,7 +56,11 @@ def errors_as_messages(modeladmin: admin.ModelAdmin, request, exc: ValidationErr
     for field, reasons in exc.message_dict.items():
         label = "" if field in ("non_field_errors", "__all__") else f"{field}: "
         for reason in reasons:
-            modeladmin.message_user(request, f"{prefix}{label}{reason}", messages.ERROR)
+            modeladmin.message_user(
+                request,
+                gettext("%(prefix)s%(label)s%(reason)s") % {"prefix": prefix, "label": label, "reason": reason},
+                messages.ERROR,
+            )
 
 
 def post_button(*, name: str, label: str, url: str) -> str:
@@ -93,7 +98,7 @@ class WorkspaceScopedForm(forms.ModelForm):
         for name, value in cleaned.items():
             related_ws = getattr(value, "workspace_id", None)
             if name != "workspace" and related_ws is not None and related_ws != workspace.pk:
-                self.add_error(name, "This belongs to another workspace.")
+                self.add_error(name, gettext("This belongs to another workspace."))
         return cleaned
 
 

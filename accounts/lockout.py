@@ -23,6 +23,7 @@ from django.dispatch import receiver
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.errors import AccountErrorCode
 from core.addresses import client_address
@@ -57,7 +58,7 @@ class AddressLockoutBackend:
         until = address_locked_until(client_address(request))
         if until is not None:
             request.cible_locked_until = until
-            raise PermissionDenied("Too many failed sign-ins from this address.")
+            raise PermissionDenied(gettext("Too many failed sign-ins from this address."))
         return None
 
 

@@ -62,7 +62,15 @@ class Workspace(models.Model):
         max_length=2,
         default="FR",
         validators=[RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 alpha-2 code, e.g. FR.")],
-        help_text="Home market: the default region for phone numbers written without a country code.",
+        help_text=_("Home market: the default region for phone numbers written without a country code."),
+    )
+    language = models.CharField(
+        max_length=8,
+        choices=[("fr", "Français"), ("en", "English")],
+        default="fr",
+        help_text=_(
+            "The language of what Cible writes for the workspace without a reader: e-mails of automated rules."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -1,6 +1,7 @@
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 from rest_framework.authtoken.models import Token
 
 from accounts.models import Membership, Role, Workspace
@@ -26,7 +27,12 @@ def membership_set(*, workspace: Workspace, user, role: str) -> Membership:
     """
     if role not in Role.values:
         raise ValidationError(
-            {"role": ValidationError(f"Unknown role {json_literal(role)}.", code=CommonErrorCode.INVALID_CHOICE)}
+            {
+                "role": ValidationError(
+                    gettext("Unknown role %(value)s.") % {"value": json_literal(role)},
+                    code=CommonErrorCode.INVALID_CHOICE,
+                )
+            }
         )
     membership, _ = Membership.objects.select_for_update().get_or_create(
         user=user, workspace=workspace, defaults={"role": role}

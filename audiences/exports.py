@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models import Value
 from django.http import FileResponse, Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.roles import Capability, role_can
 from audiences.errors import AudienceErrorCode
@@ -41,18 +42,22 @@ def export_request(
     errors = {}
     if purpose not in ConsentPurpose.values:
         errors["purpose"] = ValidationError(
-            f"Unknown purpose {json_literal(purpose)}.", code=CommonErrorCode.INVALID_CHOICE
+            gettext("Unknown purpose %(value)s.") % {"value": json_literal(purpose)},
+            code=CommonErrorCode.INVALID_CHOICE,
         )
     if channel not in Channel.values:
         errors["channel"] = ValidationError(
-            f"Unknown channel {json_literal(channel)}.", code=CommonErrorCode.INVALID_CHOICE
+            gettext("Unknown channel %(value)s.") % {"value": json_literal(channel)},
+            code=CommonErrorCode.INVALID_CHOICE,
         )
     if identifiers == AudienceExport.Identifiers.PLAIN and not role_can(role, Capability.EXPORT_PLAIN):
         errors["identifiers"] = ValidationError(
-            "Your role may export hashed identifiers only.", code=AudienceErrorCode.FORBIDDEN
+            gettext("Your role may export hashed identifiers only."), code=AudienceErrorCode.FORBIDDEN
         )
     if segment.audience.current_version == 0:
-        errors["non_field_errors"] = ValidationError("Compute the audience first.", code=AudienceErrorCode.NO_AUDIENCE)
+        errors["non_field_errors"] = ValidationError(
+            gettext("Compute the audience first."), code=AudienceErrorCode.NO_AUDIENCE
+        )
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -146,7 +151,7 @@ def export_file_response(*, export: AudienceExport, role: str | None, by) -> Fil
     Raises PermissionDenied for plain identifiers without `export_plain`, Http404 while there is no file.
     """
     if export.identifiers == AudienceExport.Identifiers.PLAIN and not role_can(role, Capability.EXPORT_PLAIN):
-        raise PermissionDenied("Your role may not download plain identifiers.")
+        raise PermissionDenied(gettext("Your role may not download plain identifiers."))
     if export.status != AudienceExport.Status.READY or not export.file:
         raise Http404("This export has no file (yet).")
     audit_record(

@@ -29,10 +29,10 @@ class Audience(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     segment = models.OneToOneField(Segment, on_delete=models.CASCADE, related_name="audience")
     current_version = models.PositiveIntegerField(default=0)
-    next_version = models.PositiveIntegerField(default=0, help_text="The last version handed to a computation.")
+    next_version = models.PositiveIntegerField(default=0, help_text=_("The last version handed to a computation."))
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.NEVER)
     size = models.PositiveIntegerField(default=0)
-    contactable = models.JSONField(default=dict, blank=True, help_text="Members contactable, per purpose/channel.")
+    contactable = models.JSONField(default=dict, blank=True, help_text=_("Members contactable, per purpose/channel."))
     computed_at = models.DateTimeField(null=True, blank=True)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
@@ -87,7 +87,7 @@ class AudienceRun(WorkspaceFromParent, models.Model):
     audience = models.ForeignKey(Audience, on_delete=models.CASCADE, related_name="runs")
     version = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
-    trigger = models.CharField(max_length=20, help_text="schedule, manual, api, dependency")
+    trigger = models.CharField(max_length=20, help_text=_("schedule, manual, api, dependency"))
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -134,7 +134,7 @@ class AudienceExport(LeasedJob):
     audience_version = models.PositiveIntegerField(null=True, blank=True)
     audience_size = models.PositiveIntegerField(null=True, blank=True)
     row_count = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Members whose consent covered the export."
+        null=True, blank=True, help_text=_("Members whose consent covered the export.")
     )
     file = models.FileField(upload_to="exports/%Y/%m/", blank=True)
     error = models.TextField(blank=True)

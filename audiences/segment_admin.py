@@ -7,8 +7,8 @@ from django.db.models import QuerySet
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import admin_datetime, errors_as_messages, roles_for
@@ -183,7 +183,7 @@ class SegmentAudienceAdmin(SegmentAdmin):
         form = ExportForm(request.POST)
         if not form.is_valid():
             for line in form_errors(form):
-                self.message_user(request, f"Export not queued. {line}", messages.ERROR)
+                self.message_user(request, gettext("Export not queued. %(line)s") % {"line": line}, messages.ERROR)
             return self._back(segment)
         try:
             export_request(

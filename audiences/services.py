@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audiences.errors import AudienceErrorCode
 from audiences.models import Audience, AudienceMember, AudienceRun
@@ -339,7 +340,7 @@ def segment_freeze(*, segment: Segment, by=None) -> Segment:
         raise ValidationError(
             {
                 "non_field_errors": ValidationError(
-                    "Compute the audience before freezing it.", code=AudienceErrorCode.NO_AUDIENCE
+                    gettext("Compute the audience before freezing it."), code=AudienceErrorCode.NO_AUDIENCE
                 )
             }
         )

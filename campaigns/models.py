@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Currency, Workspace
@@ -82,8 +83,8 @@ class Campaign(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="campaigns")
     name = models.CharField(max_length=120)
     objective = models.CharField(max_length=16, choices=Objective.choices, default=Objective.CONVERSION)
-    channels = models.JSONField(default=list, help_text='Channels it delivers on, e.g. ["email", "sms"].')
-    starts_at = models.DateTimeField(help_text="Entered in the workspace's time zone, stored in UTC.")
+    channels = models.JSONField(default=list, help_text=_('Channels it delivers on, e.g. ["email", "sms"].'))
+    starts_at = models.DateTimeField(help_text=_("Entered in the workspace's time zone, stored in UTC."))
     ends_at = models.DateTimeField()
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -104,7 +105,7 @@ class Campaign(models.Model):
             "campaign's, so it never changes."
         ),
     )
-    spent = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text="Sum of the spend ledger.")
+    spent = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text=_("Sum of the spend ledger."))
     activated_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -151,7 +152,8 @@ def daily_above_total(*, total: Decimal | None, daily: Decimal | None, field: st
         raise ValidationError(
             {
                 field: ValidationError(
-                    f"The daily budget ({daily}) is above the total budget ({total}).",
+                    gettext("The daily budget (%(daily)s) is above the total budget (%(total)s).")
+                    % {"daily": daily, "total": total},
                     code=CampaignErrorCode.DAILY_ABOVE_TOTAL,
                 )
             }
@@ -163,7 +165,8 @@ def shares_over_100(shares: list[Decimal | None]) -> ValidationError | None:
     total = sum((share or Decimal(0)) for share in shares)
     if total > 100:
         return ValidationError(
-            f"The targets' budget shares add up to {total} %, more than 100 %.", code=CampaignErrorCode.OVER_100
+            gettext("The targets' budget shares add up to %(total)s %%, more than 100 %%.") % {"total": total},
+            code=CampaignErrorCode.OVER_100,
         )
     return None
 
@@ -203,7 +206,7 @@ class Target(WorkspaceFromParent, models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="targets",
-        help_text="Empty only for a triggered target: anyone who does the trigger event.",
+        help_text=_("Empty only for a triggered target: anyone who does the trigger event."),
     )
     mode = models.CharField(max_length=5, choices=Mode.choices, default=Mode.MACRO)
     min_probability = models.DecimalField(
@@ -212,14 +215,15 @@ class Target(WorkspaceFromParent, models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
-        help_text="Fine mode: the minimum membership probability.",
+        help_text=_("Fine mode: the minimum membership probability."),
     )
-    variant = models.CharField(max_length=60, default="A", help_text="The name of the message or offer variant.")
+    variant = models.CharField(max_length=60, default="A", help_text=_("The name of the message or offer variant."))
     subject_template = models.CharField(max_length=300, blank=True)
     body_template = models.TextField(
         blank=True,
-        help_text="Tokens: {{first_name}}, {{last_name}}, {{city}}, {{last_product_viewed}}, {{discount_code}}, "
-        "{{discount_percent}}, and for a triggered send {{event.<property>}}.",
+        help_text=_(
+            "Tokens: {{first_name}}, {{last_name}}, {{city}}, {{last_product_viewed}}, {{discount_code}}, {{discount_percent}}, and for a triggered send {{event.<property>}}."
+        ),
     )
     discount_code = models.CharField(max_length=40, blank=True)
     discount_percent = models.DecimalField(
@@ -235,17 +239,18 @@ class Target(WorkspaceFromParent, models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text="Share of the campaign budget, in percent (0 to 100); the targets' shares add up to 100 at most.",
+        help_text=_("Share of the campaign budget, in percent (0 to 100); the targets' shares add up to 100 at most."),
     )
     restriction = models.JSONField(
         null=True,
         blank=True,
-        help_text='Optional area, in the rule language\'s geographic criteria, e.g. {"field": "region", "op": "eq", '
-        '"value": "Bretagne"} or {"geo": {"near": [48.85, 2.35], "km": 10}}.',
+        help_text=_(
+            'Optional area, in the rule language\'s geographic criteria, e.g. {"field": "region", "op": "eq", "value": "Bretagne"} or {"geo": {"near": [48.85, 2.35], "km": 10}}.'
+        ),
     )
     # A triggered target sends when the event happens, after the delay (e.g. cart_abandoned, 2 h).
     trigger_event = models.CharField(max_length=32, blank=True)
-    trigger_properties = models.JSONField(default=dict, blank=True, help_text="Properties the event must have.")
+    trigger_properties = models.JSONField(default=dict, blank=True, help_text=_("Properties the event must have."))
     trigger_delay = models.DurationField(null=True, blank=True)
     split_weight = models.PositiveSmallIntegerField(
         null=True,
@@ -258,7 +263,7 @@ class Target(WorkspaceFromParent, models.Model):
         ),
     )
     activated_version = models.PositiveIntegerField(
-        default=0, editable=False, help_text="The audience version whose deliveries were last decided."
+        default=0, editable=False, help_text=_("The audience version whose deliveries were last decided.")
     )
 
     objects = TargetQuerySet.as_manager()
@@ -289,7 +294,7 @@ class Transition(WorkspaceFromParent, AppendOnlyModel):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    source = models.CharField(max_length=20, help_text="admin, api, schedule or rule.")
+    source = models.CharField(max_length=20, help_text=_("admin, api, schedule or rule."))
     reason = models.TextField(blank=True)
     at = models.DateTimeField()
 
@@ -314,12 +319,12 @@ class LedgerEntry(AppendOnlyModel):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="ledger")
     kind = models.CharField(max_length=12, choices=Kind.choices)
-    amount = models.DecimalField(**MONEY, help_text="Spend, or the change of the budget (new - old).")
-    balance = models.DecimalField(**MONEY, null=True, blank=True, help_text="Budget changes: the new budget.")
+    amount = models.DecimalField(**MONEY, help_text=_("Spend, or the change of the budget (new - old)."))
+    balance = models.DecimalField(**MONEY, null=True, blank=True, help_text=_("Budget changes: the new budget."))
     currency = models.CharField(max_length=3, choices=Currency.choices)
     target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     channel = models.CharField(max_length=16, choices=CampaignChannel.choices, blank=True)
-    day = models.DateField(help_text="The day of the spend, in the workspace's time zone.")
+    day = models.DateField(help_text=_("The day of the spend, in the workspace's time zone."))
     occurred_at = models.DateTimeField()
     idempotency_key = models.CharField(max_length=128)
     source = models.CharField(max_length=40, blank=True)
@@ -353,10 +358,10 @@ class FrequencyCap(models.Model):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="frequency_caps")
     channel = models.CharField(
-        max_length=16, choices=CampaignChannel.choices, blank=True, help_text="Empty: every channel together."
+        max_length=16, choices=CampaignChannel.choices, blank=True, help_text=_("Empty: every channel together.")
     )
     max_touches = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    window = models.DurationField(help_text="e.g. 7 days.")
+    window = models.DurationField(help_text=_("e.g. 7 days."))
 
     class Meta:
         constraints = [
@@ -389,12 +394,14 @@ class Touch(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
-        help_text="The event that triggered it, for a triggered send.",
+        help_text=_("The event that triggered it, for a triggered send."),
     )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    created_at = models.DateTimeField(help_text="When the delivery was decided: it counts for frequency caps.")
+    created_at = models.DateTimeField(help_text=_("When the delivery was decided: it counts for frequency caps."))
     sent_at = models.DateTimeField(null=True, blank=True)
-    sent_day = models.DateField(null=True, blank=True, help_text="The day it was sent, in the workspace's time zone.")
+    sent_day = models.DateField(
+        null=True, blank=True, help_text=_("The day it was sent, in the workspace's time zone.")
+    )
     handoff = models.ForeignKey(
         "campaigns.Handoff",
         null=True,
@@ -402,7 +409,7 @@ class Touch(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
         db_index=False,
-        help_text="The batch that carried it: where the person's data went.",
+        help_text=_("The batch that carried it: where the person's data went."),
     )
 
     personal_data = PersonalData(
@@ -440,7 +447,7 @@ class Connector(models.Model):
     channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
     kind = models.CharField(max_length=8, choices=Kind.choices)
     url = models.URLField(blank=True, max_length=500)
-    secret = models.CharField(max_length=200, blank=True, help_text="Signs each batch; never shown again.")
+    secret = models.CharField(max_length=200, blank=True, help_text=_("Signs each batch; never shown again."))
     batch_size = models.PositiveIntegerField(default=500, validators=[MinValueValidator(1), MaxValueValidator(10000)])
     timeout_seconds = models.PositiveIntegerField(default=10, validators=[MinValueValidator(1), MaxValueValidator(120)])
     max_attempts = models.PositiveIntegerField(default=5, validators=[MinValueValidator(1), MaxValueValidator(20)])

@@ -79,6 +79,24 @@ JOURNEY = [
     ),
 ]
 TECHNICAL = ("technical", _("Technical lists"))
+TECHNICAL_NAMES = {
+    "audiences.AudienceRun": _("Audience computations"),
+    "programmatic.BidderDay": _("Bidder days"),
+    "insights.FeatureSet": _("Feature sets"),
+    "campaigns.Handoff": _("Hand-offs"),
+    "customers.Identity": _("Identities"),
+    "insights.InsightJob": _("Insight jobs"),
+    "campaigns.LedgerEntry": _("Ledger entries"),
+    "campaigns.PendingSend": _("Pending sends"),
+    "insights.PersonaRun": _("Persona runs"),
+    "customers.ProfileMerge": _("Profile merges"),
+    "insights.RfmRun": _("RFM runs"),
+    "optimisation.RuleEvaluation": _("Rule evaluations"),
+    "campaigns.Touch": _("Touches (deliveries)"),
+    "privacy.RemovalNotice": _("Removal notices"),
+    "django_celery_beat.PeriodicTask": _("Periodic tasks"),
+    "auth.Group": _("Groups"),
+}
 
 
 class CibleAdminSite(admin.AdminSite):
@@ -123,10 +141,14 @@ class CibleAdminSite(admin.AdminSite):
                     placed.add(label)
             if entries:
                 grouped.append(self._group(key, name, entries, models[next(iter(placed & set(members)))][0]))
-        rest = [model for label, (_app, model) in models.items() if label not in placed]
+        rest = [
+            {**model, "name": TECHNICAL_NAMES.get(label, model["name"])}
+            for label, (_app, model) in models.items()
+            if label not in placed
+        ]
         if rest:
             rest.sort(key=lambda model: str(model["name"]))
-            first = next(app for app in apps if rest[0] in app["models"])
+            first = next(app for app in apps if any(m["model"] is rest[0]["model"] for m in app["models"]))
             grouped.append(self._group(TECHNICAL[0], TECHNICAL[1], rest, first))
         return grouped
 

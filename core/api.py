@@ -18,6 +18,7 @@ from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
 from django_filters.fields import IsoDateTimeField
 from django_filters.filters import IsoDateTimeFilter
 from django_filters.filterset import FILTER_FOR_DBFIELD_DEFAULTS
@@ -100,7 +101,7 @@ class StrictBooleanField(forms.Field):
         try:
             return self.VALUES[str(value).strip().lower()]
         except KeyError:
-            raise forms.ValidationError("Expected true or false.", code=CommonErrorCode.INVALID) from None
+            raise forms.ValidationError(gettext("Expected true or false."), code=CommonErrorCode.INVALID) from None
 
 
 class BooleanFilter(django_filters.BooleanFilter):

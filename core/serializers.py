@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -118,7 +119,10 @@ class JSONField(serializers.JSONField):
 
 
 def _out_of_range() -> serializers.ValidationError:
-    return serializers.ValidationError(f"Give a date {DATE_RANGE_TEXT}.", code=CommonErrorCode.OUT_OF_RANGE)
+    return serializers.ValidationError(
+        gettext("Give a date %(date_range_text)s.") % {"date_range_text": DATE_RANGE_TEXT},
+        code=CommonErrorCode.OUT_OF_RANGE,
+    )
 
 
 SCALAR_SCHEMA = {
@@ -178,7 +182,8 @@ class UniqueListField(ListField):
             key = repr(item)
             if key in seen:
                 raise serializers.ValidationError(
-                    f"{item!r} appears more than once; each item once.", code=CommonErrorCode.NOT_UNIQUE
+                    gettext("%(value)s appears more than once; each item once.") % {"value": repr(item)},
+                    code=CommonErrorCode.NOT_UNIQUE,
                 )
             seen.add(key)
         return items

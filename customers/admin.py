@@ -8,6 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.html import format_html_join
+from django.utils.translation import gettext
 
 from accounts.admin_base import (
     ScopedInline,
@@ -147,18 +148,23 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     def merge_profiles(self, request, queryset: QuerySet[Profile]):
         profiles = list(queryset.order_by("pk")[:3])
         if len(profiles) != 2:
-            self.message_user(request, "Select exactly two profiles to merge.", messages.ERROR)
+            self.message_user(request, gettext("Select exactly two profiles to merge."), messages.ERROR)
             return
         survivor, merged = profiles
         if survivor.workspace_id not in workspace_ids_with(request, Capability.MERGE_PROFILES):
-            self.message_user(request, "Your role does not allow merging profiles.", messages.ERROR)
+            self.message_user(request, gettext("Your role does not allow merging profiles."), messages.ERROR)
             return
         try:
             services.profile_merge(survivor=survivor, merged=merged, by=request.user)
         except ValidationError as exc:
             self.message_user(request, "; ".join(exc.messages), messages.ERROR)
             return
-        self.message_user(request, f"{merged.external_id} was merged into {survivor.external_id}.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("%(external_id)s was merged into %(external_id_x)s.")
+            % {"external_id": merged.external_id, "external_id_x": survivor.external_id},
+            messages.SUCCESS,
+        )
 
 
 @admin.register(AttributeDefinition)
@@ -251,7 +257,10 @@ class ImportJobForm(WorkspaceScopedForm):
     def clean_upload(self):
         upload = self.cleaned_data["upload"]
         if upload.size > settings.IMPORT_MAX_BYTES:  # before reading it into memory
-            raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.")
+            raise ValidationError(
+                gettext("The file is over %(import_max_bytes)s bytes.")
+                % {"import_max_bytes": settings.IMPORT_MAX_BYTES}
+            )
         self.upload_content = upload.read()
         csv_text(self.upload_content)
         return upload
@@ -314,7 +323,11 @@ class ImportJobAdmin(QueuedJobAdminMixin, WorkspaceScopedAdmin):
 
     def response_add(self, request, obj, post_url_continue=None):
         # Straight to the job's page: its status and rejected rows are what the marketer wants next.
-        self.message_user(request, f"Uploaded {obj.filename}; its import status is below.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("Uploaded %(filename)s; its import status is below.") % {"filename": obj.filename},
+            messages.SUCCESS,
+        )
         return HttpResponseRedirect(reverse("admin:customers_importjob_change", args=[obj.pk]))
 
     @admin.display(description="Rejected rows")

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from core.csvfiles import UnreadableRow, checked_header, checked_rows
@@ -48,9 +49,12 @@ def decode(content: bytes) -> str:
 def csv_text(content: bytes) -> str:
     """An uploaded CSV file as text, or a ValidationError saying why it cannot be one."""
     if len(content) > settings.IMPORT_MAX_BYTES:
-        raise ValidationError(f"The file is over {settings.IMPORT_MAX_BYTES} bytes.", code=CommonErrorCode.MAX_LENGTH)
+        raise ValidationError(
+            gettext("The file is over %(import_max_bytes)s bytes.") % {"import_max_bytes": settings.IMPORT_MAX_BYTES},
+            code=CommonErrorCode.MAX_LENGTH,
+        )
     if not content.strip():
-        raise ValidationError("The file is empty.", code=CommonErrorCode.EMPTY)
+        raise ValidationError(gettext("The file is empty."), code=CommonErrorCode.EMPTY)
     try:
         return decode(content)
     except CsvFormatError as exc:

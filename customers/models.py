@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Currency, Workspace
@@ -120,7 +121,7 @@ PROFILE_FIELDS = ("external_id", "lifecycle_stage", *PROFILE_CONTACT_FIELDS, *PR
 
 class Profile(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="profiles", db_index=False)
-    external_id = models.CharField(max_length=128, help_text="The id of this person in the sending system.")
+    external_id = models.CharField(max_length=128, help_text=_("The id of this person in the sending system."))
     lifecycle_stage = models.CharField(max_length=16, choices=LifecycleStage.choices, default=LifecycleStage.PROSPECT)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -144,7 +145,7 @@ class Profile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(
-        null=True, blank=True, editable=False, help_text="Set when erased: the row stays, empty, for the aggregates."
+        null=True, blank=True, editable=False, help_text=_("Set when erased: the row stays, empty, for the aggregates.")
     )
 
     objects = ProfileQuerySet.as_manager()
@@ -232,7 +233,9 @@ def validate_options(options: object, *, texts_only: bool) -> None:
             raise ValidationError(
                 {
                     "options": ValidationError(
-                        f"Option {n + 1}: the value {value!r} is listed twice.", code=CustomerErrorCode.DUPLICATE_OPTION
+                        gettext("Option %(value)s: the value %(value2)s is listed twice.")
+                        % {"value": n + 1, "value2": repr(value)},
+                        code=CustomerErrorCode.DUPLICATE_OPTION,
                     )
                 }
             )
@@ -252,8 +255,9 @@ class AttributeDefinition(models.Model):
     options = models.JSONField(
         default=list,
         blank=True,
-        help_text='The values a text or list attribute takes, with their labels: [{"value": "running", '
-        '"label": "Course à pied"}]. Analyses show these labels.',
+        help_text=_(
+            'The values a text or list attribute takes, with their labels: [{"value": "running", "label": "Course à pied"}]. Analyses show these labels.'
+        ),
     )
 
     class Meta:
@@ -278,11 +282,11 @@ class SurveyQuestion(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     survey = models.CharField(max_length=63, validators=[key_validator])
     question = models.CharField(max_length=63, validators=[key_validator])
-    label = models.CharField(max_length=MAX_OPTION_TEXT, help_text="The question as people read it.")
+    label = models.CharField(max_length=MAX_OPTION_TEXT, help_text=_("The question as people read it."))
     options = models.JSONField(
         default=list,
         blank=True,
-        help_text='Its closed answers with their labels: [{"value": "app", "label": "Application mobile"}].',
+        help_text=_('Its closed answers with their labels: [{"value": "app", "label": "Application mobile"}].'),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -303,7 +307,7 @@ class Identity(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
     type = models.CharField(max_length=10, choices=IdentityType.choices)
-    value = models.CharField(max_length=254, help_text="Normalised: e-mails lower-cased, phones in E.164.")
+    value = models.CharField(max_length=254, help_text=_("Normalised: e-mails lower-cased, phones in E.164."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     personal_data = PersonalData(
@@ -337,7 +341,7 @@ class ProfileMerge(models.Model):
     merged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    moved = models.JSONField(default=dict, help_text="How many rows of each kind followed the survivor.")
+    moved = models.JSONField(default=dict, help_text=_("How many rows of each kind followed the survivor."))
 
     personal_data = PersonalData(
         category="Identifiers (merged profiles' external ids)",
@@ -460,7 +464,7 @@ class SurveyResponse(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="survey_responses", db_index=False)
     survey = models.CharField(max_length=63, validators=[key_validator])
     question = models.CharField(max_length=63, validators=[key_validator])
-    answer = models.JSONField(help_text="A text, number, yes/no, or list of texts.")
+    answer = models.JSONField(help_text=_("A text, number, yes/no, or list of texts."))
     answered_at = models.DateTimeField()
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -496,14 +500,20 @@ class SurveyResponse(models.Model):
             raise ValidationError(
                 {
                     "answer": ValidationError(
-                        "Expected a text (at most 2,000 characters), a number, yes/no or a list of at most 100 texts.",
+                        gettext(
+                            "Expected a text (at most 2,000 characters), a number, yes/no or a list of at most 100 texts."
+                        ),
                         code=CommonErrorCode.INVALID,
                     )
                 }
             )
         if "\x00" in str(value):  # PostgreSQL cannot store NUL in JSON text
             raise ValidationError(
-                {"answer": ValidationError("NUL characters are not allowed.", code=CustomerErrorCode.NULL_CHARACTER)}
+                {
+                    "answer": ValidationError(
+                        gettext("NUL characters are not allowed."), code=CustomerErrorCode.NULL_CHARACTER
+                    )
+                }
             )
 
 
@@ -555,7 +565,7 @@ class ImportJob(LeasedJob):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     filename = models.CharField(max_length=255)
-    content = models.TextField(help_text="The uploaded file, kept in the database so any worker can read it.")
+    content = models.TextField(help_text=_("The uploaded file, kept in the database so any worker can read it."))
     content_sha256 = models.CharField(max_length=64)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     rows = models.PositiveIntegerField(default=0)
@@ -563,7 +573,7 @@ class ImportJob(LeasedJob):
     updated = models.PositiveIntegerField(default=0)
     duplicates = models.PositiveIntegerField(default=0)
     rejected = models.PositiveIntegerField(default=0)
-    errors = models.JSONField(default=list, blank=True, help_text="[{row, field, message, code}], first 1,000.")
+    errors = models.JSONField(default=list, blank=True, help_text=_("[{row, field, message, code}], first 1,000."))
     failure = models.TextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

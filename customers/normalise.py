@@ -6,6 +6,7 @@ import hashlib
 import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext
 
 from core.errors import CommonErrorCode
 from customers.errors import CustomerErrorCode
@@ -15,10 +16,10 @@ def normalise_email(value: str) -> str:
     email = value.strip().lower()
     try:
         if len(email) > 254:  # RFC 5321 path limit; Django's validator allows 320
-            raise ValidationError("too long")
+            raise ValidationError(gettext("too long"))
         validate_email(email)
     except ValidationError:
-        raise ValidationError("Enter a valid e-mail address.", code=CustomerErrorCode.INVALID_EMAIL) from None
+        raise ValidationError(gettext("Enter a valid e-mail address."), code=CustomerErrorCode.INVALID_EMAIL) from None
     return email
 
 
@@ -29,7 +30,7 @@ def normalise_phone(value: str, *, default_region: str = "FR") -> str:
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_possible_number(number):
-        raise ValidationError("Enter a valid phone number.", code=CustomerErrorCode.INVALID_PHONE)
+        raise ValidationError(gettext("Enter a valid phone number."), code=CustomerErrorCode.INVALID_PHONE)
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -40,7 +41,7 @@ def normalise_identity(type_: str, value: str, *, default_region: str = "FR") ->
         return normalise_phone(value, default_region=default_region)
     cleaned = value.strip()
     if not cleaned:
-        raise ValidationError("This field may not be blank.", code=CommonErrorCode.BLANK)
+        raise ValidationError(gettext("This field may not be blank."), code=CommonErrorCode.BLANK)
     return cleaned
 
 

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce, Now
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from core.errors import CommonErrorCode, Conflict
@@ -93,7 +94,8 @@ def profile_rectify(*, profile: Profile, changes: Mapping[str, Any]) -> list[str
         raise ValidationError(
             {
                 name: ValidationError(
-                    f"Not a field a rectification corrects; use {', '.join(RECTIFIABLE_FIELDS)}.",
+                    gettext("Not a field a rectification corrects; use %(value)s.")
+                    % {"value": ", ".join(RECTIFIABLE_FIELDS)},
                     code=CommonErrorCode.UNKNOWN_FIELD,
                 )
                 for name in unknown
@@ -132,18 +134,28 @@ def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
     """
     if survivor.workspace_id != merged.workspace_id:
         raise ValidationError(
-            {"other": ValidationError("Profiles belong to different workspaces.", code=CommonErrorCode.INVALID)}
+            {
+                "other": ValidationError(
+                    gettext("Profiles belong to different workspaces."), code=CommonErrorCode.INVALID
+                )
+            }
         )
     if survivor.pk == merged.pk:
         raise ValidationError(
-            {"other": ValidationError("A profile cannot be merged into itself.", code=CustomerErrorCode.SAME_PROFILE)}
+            {
+                "other": ValidationError(
+                    gettext("A profile cannot be merged into itself."), code=CustomerErrorCode.SAME_PROFILE
+                )
+            }
         )
     # Lock both rows in id order so two opposite merges cannot deadlock.
     locked = {
         p.pk: p for p in Profile.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
     }
     if len(locked) != 2:
-        raise ValidationError({"other": ValidationError("Profile no longer exists.", code=CommonErrorCode.NOT_FOUND)})
+        raise ValidationError(
+            {"other": ValidationError(gettext("Profile no longer exists."), code=CommonErrorCode.NOT_FOUND)}
+        )
     survivor, merged = locked[survivor.pk], locked[merged.pk]
 
     moved: dict[str, int] = {
@@ -188,7 +200,11 @@ def identity_create(*, profile: Profile, type: str, value: str) -> Identity:
         raise ValidationError({"value": exc}) from None
     if Identity.objects.filter(workspace_id=profile.workspace_id, type=type, value=normalised).exists():
         raise Conflict(
-            {"value": ValidationError("This identifier already belongs to a profile.", code=CommonErrorCode.UNIQUE)}
+            {
+                "value": ValidationError(
+                    gettext("This identifier already belongs to a profile."), code=CommonErrorCode.UNIQUE
+                )
+            }
         )
     return _validated_save(Identity(workspace_id=profile.workspace_id, profile=profile, type=type, value=normalised))
 
@@ -201,7 +217,9 @@ def identity_delete(*, identity: Identity) -> None:
 @transaction.atomic
 def attribute_definition_create(*, workspace: Workspace, **fields: Any) -> AttributeDefinition:
     if AttributeDefinition.objects.filter(workspace=workspace, key=fields.get("key")).exists():
-        raise Conflict({"key": ValidationError("An attribute with this key exists.", code=CommonErrorCode.UNIQUE)})
+        raise Conflict(
+            {"key": ValidationError(gettext("An attribute with this key exists."), code=CommonErrorCode.UNIQUE)}
+        )
     return _validated_save(AttributeDefinition(workspace=workspace, **fields))
 
 
@@ -211,7 +229,7 @@ def attribute_definition_update(*, definition: AttributeDefinition, **fields: An
         raise ValidationError(
             {
                 "type": ValidationError(
-                    "The type of an attribute cannot change once defined.", code=CustomerErrorCode.IMMUTABLE
+                    gettext("The type of an attribute cannot change once defined."), code=CustomerErrorCode.IMMUTABLE
                 )
             }
         )
@@ -249,7 +267,12 @@ def import_job_create(*, workspace: Workspace, kind: str, filename: str, content
     """Keep the file and queue its import; the row-level report fills in as it runs."""
     if kind not in ImportJob.Kind.values:
         raise ValidationError(
-            {"kind": ValidationError(f"Expected one of {ImportJob.Kind.values}.", code=CommonErrorCode.INVALID_CHOICE)}
+            {
+                "kind": ValidationError(
+                    gettext("Expected one of %(value)s.") % {"value": ImportJob.Kind.values},
+                    code=CommonErrorCode.INVALID_CHOICE,
+                )
+            }
         )
     try:
         text = csv_text(content)

@@ -12,6 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
@@ -96,7 +97,11 @@ class ComputeAdmin(ReadOnlyScopedAdmin):
         except ValidationError as exc:
             errors_as_messages(self, request, exc, prefix="Not queued. ")
         else:
-            self.message_user(request, f"Queued: {job}. Its progress is under Insight jobs.", messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("Queued: %(job)s. Its progress is under Insight jobs.") % {"job": job},
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(reverse(f"admin:{_route_name(self.model, 'changelist')}"))
 
 
@@ -279,7 +284,11 @@ class ClvRunAdmin(ComputeAdmin):
         rate = request.POST.get("discount_rate") or "0.01"
         if not (horizon.isdigit() and 1 <= int(horizon) <= 120):
             raise ValidationError(
-                {"horizon_months": ValidationError("A whole number from 1 to 120.", code=CommonErrorCode.OUT_OF_RANGE)}
+                {
+                    "horizon_months": ValidationError(
+                        gettext("A whole number from 1 to 120."), code=CommonErrorCode.OUT_OF_RANGE
+                    )
+                }
             )
         try:
             settings["discount_rate"] = float(rate)
@@ -287,12 +296,16 @@ class ClvRunAdmin(ComputeAdmin):
             settings["discount_rate"] = -1.0
         if not 0 <= settings["discount_rate"] <= 1:
             raise ValidationError(
-                {"discount_rate": ValidationError("A number from 0 to 1.", code=CommonErrorCode.OUT_OF_RANGE)}
+                {"discount_rate": ValidationError(gettext("A number from 0 to 1."), code=CommonErrorCode.OUT_OF_RANGE)}
             )
         holdout = request.POST.get("holdout_days") or "90"
         if not (holdout.isdigit() and int(holdout) <= 3660):
             raise ValidationError(
-                {"holdout_days": ValidationError("A whole number from 0 to 3660.", code=CommonErrorCode.OUT_OF_RANGE)}
+                {
+                    "holdout_days": ValidationError(
+                        gettext("A whole number from 0 to 3660."), code=CommonErrorCode.OUT_OF_RANGE
+                    )
+                }
             )
         settings["holdout_days"] = int(holdout)
         return services.clv_request(workspace=workspace, by=request.user, horizon_months=int(horizon), **settings)
@@ -406,10 +419,12 @@ class PersonaRunAdmin(ComputeAdmin):
         facets = request.POST.get("facets") or PersonaRun.Facets.ALL
         raw_k = request.POST.get("k") or ""
         if facets not in PersonaRun.Facets.values:
-            raise ValidationError({"facets": ValidationError("Not a choice.", code=CommonErrorCode.INVALID_CHOICE)})
+            raise ValidationError(
+                {"facets": ValidationError(gettext("Not a choice."), code=CommonErrorCode.INVALID_CHOICE)}
+            )
         if raw_k and not (raw_k.isdigit() and 2 <= int(raw_k) <= 20):
             raise ValidationError(
-                {"k": ValidationError("A whole number from 2 to 20.", code=CommonErrorCode.OUT_OF_RANGE)}
+                {"k": ValidationError(gettext("A whole number from 2 to 20."), code=CommonErrorCode.OUT_OF_RANGE)}
             )
         return services.personas_request(
             workspace=workspace, facets=facets, k=int(raw_k) if raw_k else None, by=request.user
@@ -626,7 +641,7 @@ class PredictiveModelAdmin(_ObjectViews):
         except ValidationError as exc:
             errors_as_messages(self, request, exc, prefix="Not queued. ")
         else:
-            self.message_user(request, "Training queued.", messages.SUCCESS)
+            self.message_user(request, gettext("Training queued."), messages.SUCCESS)
         return self._back(model)
 
     def threshold_view(self, request, object_id):
@@ -635,7 +650,11 @@ class PredictiveModelAdmin(_ObjectViews):
         try:
             if bool(raw["reach"]) == bool(raw["precision"]):
                 raise ValidationError(
-                    {"reach": ValidationError("Give either a reach or a precision.", code=CommonErrorCode.INVALID)}
+                    {
+                        "reach": ValidationError(
+                            gettext("Give either a reach or a precision."), code=CommonErrorCode.INVALID
+                        )
+                    }
                 )
             chosen = services.model_threshold_pick(
                 model=model,
@@ -644,14 +663,17 @@ class PredictiveModelAdmin(_ObjectViews):
             )
         except ValueError:
             self.message_user(
-                request, "Not picked. Give a whole number of profiles or a precision from 0 to 1.", messages.ERROR
+                request,
+                gettext("Not picked. Give a whole number of profiles or a precision from 0 to 1."),
+                messages.ERROR,
             )
         except ValidationError as exc:
             errors_as_messages(self, request, exc, prefix="Not picked. ")
         else:
             self.message_user(
                 request,
-                f"Threshold {chosen['threshold']}: {chosen['reach']} profiles, precision {chosen['precision']}.",
+                gettext("Threshold %(value)s: %(value2)s profiles, precision %(value3)s.")
+                % {"value": chosen["threshold"], "value2": chosen["reach"], "value3": chosen["precision"]},
                 messages.SUCCESS,
             )
         return self._back(model)
@@ -742,5 +764,5 @@ class LookalikeAdmin(_ObjectViews):
     def refresh_view(self, request, object_id):
         lookalike = self._row(request, object_id)
         services.lookalike_refresh_request(lookalike=lookalike, by=request.user)
-        self.message_user(request, "Ranking queued.", messages.SUCCESS)
+        self.message_user(request, gettext("Ranking queued."), messages.SUCCESS)
         return self._back(lookalike)

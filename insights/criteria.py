@@ -22,7 +22,7 @@ selects nobody.
 from typing import Any
 
 from django.db.models import Case, CharField, Count, Q, Value, When
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 
 from core.errors import json_literal
 from insights.models import (
@@ -51,7 +51,10 @@ def _number(value: Any) -> bool:
 def _bounds(spec: dict, path: str, errors: list[str], low: float, high: float, keys=COMPARISONS) -> None:
     for key in keys:
         if key in spec and (not _number(spec[key]) or not low <= spec[key] <= high):
-            errors.append(f"{path}.{key}: expected a number from {low:g} to {high:g}.")
+            errors.append(
+                gettext("%(path)s.%(key)s: expected a number from %(value)s to %(value2)s.")
+                % {"path": path, "key": key, "value": format(low, "g"), "value2": format(high, "g")}
+            )
 
 
 def _id(value: Any) -> bool:
@@ -64,14 +67,17 @@ def _id(value: Any) -> bool:
 def rfm_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
     example = '{"segment": "champions"} or {"r": {"gte": 4}}'
     if not isinstance(spec, dict) or not spec:
-        errors.append(f"{path}: expected {example}.")
+        errors.append(gettext("%(path)s: expected %(example)s.") % {"path": path, "example": example})
         return
     for key in sorted(set(spec) - {"segment", "r", "f", "m"}):
-        errors.append(f"{path}.{key}: unknown key; use segment, r, f or m.")
+        errors.append(gettext("%(path)s.%(key)s: unknown key; use segment, r, f or m.") % {"path": path, "key": key})
     if "segment" in spec:
         codes = spec["segment"] if isinstance(spec["segment"], list) else [spec["segment"]]
         if not codes or len(codes) > 10 or not all(isinstance(c, str) and 0 < len(c) <= 40 for c in codes):
-            errors.append(f'{path}.segment: expected a segment code or a list of codes, such as "champions".')
+            errors.append(
+                gettext('%(path)s.segment: expected a segment code or a list of codes, such as "champions".')
+                % {"path": path}
+            )
         elif workspace_id is not None:
             known = set(RfmSegment.objects.filter(workspace_id=workspace_id).values_list("code", flat=True)) or {
                 code for code, *_ in DEFAULT_SEGMENTS
@@ -79,13 +85,17 @@ def rfm_validate(spec: Any, path: str, workspace_id: int | None, errors: list[st
             for code in codes:
                 if code not in known:
                     errors.append(
-                        f"{path}.segment: unknown RFM segment {json_literal(code)}; use one of {', '.join(sorted(known))}."
+                        gettext("%(path)s.segment: unknown RFM segment %(value)s; use one of %(value2)s.")
+                        % {"path": path, "value": json_literal(code), "value2": ", ".join(sorted(known))}
                     )
     for score in ("r", "f", "m"):
         if score in spec:
             comparison = spec[score]
             if not isinstance(comparison, dict) or not comparison or set(comparison) - set(COMPARISONS):
-                errors.append(f'{path}.{score}: expected a comparison such as {{"gte": 4}} (eq, gt, gte, lt, lte).')
+                errors.append(
+                    gettext('%(path)s.%(score)s: expected a comparison such as {"gte": 4} (eq, gt, gte, lt, lte).')
+                    % {"path": path, "score": score}
+                )
             else:
                 _bounds(comparison, f"{path}.{score}", errors, 1, 5)
 
@@ -115,27 +125,38 @@ def _model_of(spec: dict, workspace_id: int) -> PredictiveModel | None:
 def probability_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
     example = '{"segment": 17, "gte": 0.7} or {"model": 4, "gte": 0.5}'
     if not isinstance(spec, dict):
-        errors.append(f"{path}: expected {example}.")
+        errors.append(gettext("%(path)s: expected %(example)s.") % {"path": path, "example": example})
         return
     subject = [key for key in ("segment", "model") if key in spec]
     for key in sorted(set(spec) - {"segment", "model", *COMPARISONS}):
-        errors.append(f"{path}.{key}: unknown key; use segment or model, and gte, gt, lte, lt.")
+        errors.append(
+            gettext("%(path)s.%(key)s: unknown key; use segment or model, and gte, gt, lte, lt.")
+            % {"path": path, "key": key}
+        )
     if len(subject) != 1:
-        errors.append(f"{path}: name either a segment (its membership model) or a model: {example}.")
+        errors.append(
+            gettext("%(path)s: name either a segment (its membership model) or a model: %(example)s.")
+            % {"path": path, "example": example}
+        )
         return
     if not _id(spec[subject[0]]):
-        errors.append(f"{path}.{subject[0]}: expected an id.")
+        errors.append(gettext("%(path)s.%(value)s: expected an id.") % {"path": path, "value": subject[0]})
         return
     if not set(spec) & set(COMPARISONS):
-        errors.append(f'{path}: add a threshold such as "gte": 0.7.')
+        errors.append(gettext('%(path)s: add a threshold such as "gte": 0.7.') % {"path": path})
     _bounds(spec, path, errors, 0, 1)
     if workspace_id is not None and not errors and _model_of(spec, workspace_id) is None:
         if subject[0] == "model":
-            errors.append(f"{path}.model: no model {spec['model']} in this workspace.")
+            errors.append(
+                gettext("%(path)s.model: no model %(value)s in this workspace.")
+                % {"path": path, "value": spec["model"]}
+            )
         else:
             errors.append(
-                f"{path}.segment: segment {spec['segment']} has no membership model yet; create one "
-                "(POST /api/insights/models/ with kind membership and the segment)."
+                gettext(
+                    "%(path)s.segment: segment %(value)s has no membership model yet; create one (POST /api/insights/models/ with kind membership and the segment)."
+                )
+                % {"path": path, "value": spec["segment"]}
             )
 
 
@@ -153,9 +174,9 @@ def probability_compile(spec: dict, ctx) -> Any:
 
 def persona_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
     if not _id(spec):
-        errors.append(f"{path}: expected a persona id.")
+        errors.append(gettext("%(path)s: expected a persona id.") % {"path": path})
     elif workspace_id is not None and not Persona.objects.filter(workspace_id=workspace_id, pk=spec).exists():
-        errors.append(f"{path}: no persona {spec} in this workspace.")
+        errors.append(gettext("%(path)s: no persona %(spec)s in this workspace.") % {"path": path, "spec": spec})
 
 
 def persona_compile(spec: int, ctx) -> Any:
@@ -170,14 +191,21 @@ def persona_compile(spec: int, ctx) -> Any:
 
 def lookalike_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
     if not isinstance(spec, dict) or set(spec) != {"id", "band"}:
-        errors.append(f'{path}: expected {{"id": <lookalike>, "band": 1 to {BANDS}}}.')
+        errors.append(
+            gettext('%(path)s: expected {"id": <lookalike>, "band": 1 to %(bands)s}.') % {"path": path, "bands": BANDS}
+        )
         return
     if not _id(spec["id"]):
-        errors.append(f"{path}.id: expected a lookalike id.")
+        errors.append(gettext("%(path)s.id: expected a lookalike id.") % {"path": path})
     elif workspace_id is not None and not Lookalike.objects.filter(workspace_id=workspace_id, pk=spec["id"]).exists():
-        errors.append(f"{path}.id: no lookalike {spec['id']} in this workspace.")
+        errors.append(
+            gettext("%(path)s.id: no lookalike %(value)s in this workspace.") % {"path": path, "value": spec["id"]}
+        )
     if not (isinstance(spec["band"], int) and not isinstance(spec["band"], bool) and 1 <= spec["band"] <= BANDS):
-        errors.append(f"{path}.band: expected a whole number of percent from 1 to {BANDS}.")
+        errors.append(
+            gettext("%(path)s.band: expected a whole number of percent from 1 to %(bands)s.")
+            % {"path": path, "bands": BANDS}
+        )
 
 
 def lookalike_compile(spec: dict, ctx) -> Any:
@@ -205,15 +233,23 @@ CLV_MEASURES = {
 def clv_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
     example = '{"p_alive": {"lt": 0.3}} or {"clv": {"gte": 200}}'
     if not isinstance(spec, dict) or not spec:
-        errors.append(f"{path}: expected {example}.")
+        errors.append(gettext("%(path)s: expected %(example)s.") % {"path": path, "example": example})
         return
     for key in sorted(set(spec) - set(CLV_MEASURES)):
-        errors.append(f"{path}.{key}: unknown key; use {', '.join(CLV_MEASURES)}.")
+        errors.append(
+            gettext("%(path)s.%(key)s: unknown key; use %(value)s.")
+            % {"path": path, "key": key, "value": ", ".join(CLV_MEASURES)}
+        )
     for key, (low, high) in CLV_MEASURES.items():
         if key in spec:
             comparison = spec[key]
             if not isinstance(comparison, dict) or not comparison or set(comparison) - set(COMPARISONS):
-                errors.append(f'{path}.{key}: expected a comparison such as {{"gte": {low:g}}} (eq, gt, gte, lt, lte).')
+                errors.append(
+                    gettext(
+                        '%(path)s.%(key)s: expected a comparison such as {"gte": %(value)s} (eq, gt, gte, lt, lte).'
+                    )
+                    % {"path": path, "key": key, "value": format(low, "g")}
+                )
             else:
                 _bounds(comparison, f"{path}.{key}", errors, low, high)
 

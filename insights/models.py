@@ -53,14 +53,14 @@ class InsightJob(LeasedJob):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     kind = models.CharField(max_length=10, choices=Kind.choices)
     subject_id = models.BigIntegerField(
-        null=True, blank=True, help_text="The model or lookalike this job computes, for those kinds."
+        null=True, blank=True, help_text=_("The model or lookalike this job computes, for those kinds.")
     )
     params = models.JSONField(default=dict, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     progress = models.PositiveSmallIntegerField(default=0, validators=[MaxValueValidator(100)])
-    step = models.CharField(max_length=200, blank=True, help_text="What the worker is doing now.")
+    step = models.CharField(max_length=200, blank=True, help_text=_("What the worker is doing now."))
     error = models.TextField(blank=True)
-    result = models.JSONField(default=dict, blank=True, help_text="What the job produced (ids, sizes, timings).")
+    result = models.JSONField(default=dict, blank=True, help_text=_("What the job produced (ids, sizes, timings)."))
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -112,12 +112,12 @@ class FeatureSet(models.Model):
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="feature_set")
     version = models.PositiveIntegerField(default=0)
-    definition = models.JSONField(default=list, blank=True, help_text="The columns: [{name, facet, label, ...}].")
+    definition = models.JSONField(default=list, blank=True, help_text=_("The columns: [{name, facet, label, ...}]."))
     definition_hash = models.CharField(max_length=16, blank=True)
-    as_of = models.DateTimeField(null=True, blank=True, help_text="The moment the features describe.")
+    as_of = models.DateTimeField(null=True, blank=True, help_text=_("The moment the features describe."))
     profiles = models.PositiveIntegerField(default=0)
-    refreshed = models.PositiveIntegerField(default=0, help_text="Profiles recomputed by the last refresh.")
-    full = models.BooleanField(default=True, help_text="Whether the last refresh rebuilt the whole table.")
+    refreshed = models.PositiveIntegerField(default=0, help_text=_("Profiles recomputed by the last refresh."))
+    full = models.BooleanField(default=True, help_text=_("Whether the last refresh rebuilt the whole table."))
     duration_ms = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
@@ -179,9 +179,9 @@ class LearningRun(models.Model):
 class RfmRun(LearningRun):
     as_of = models.DateTimeField()
     customers = models.PositiveIntegerField(default=0)
-    boundaries = models.JSONField(default=dict, blank=True, help_text="Per score: the lowest value of each grade.")
+    boundaries = models.JSONField(default=dict, blank=True, help_text=_("Per score: the lowest value of each grade."))
     distribution = models.JSONField(default=list, blank=True)
-    migration = models.JSONField(default=list, blank=True, help_text="[{from, to, count}] since the previous run.")
+    migration = models.JSONField(default=list, blank=True, help_text=_("[{from, to, count}] since the previous run."))
 
     def __str__(self) -> str:
         return f"RFM v{self.version} as of {self.as_of:%Y-%m-%d}"
@@ -256,16 +256,16 @@ class PersonaRun(LearningRun):
         BEHAVIOURAL = "behavioural", _("Behavioural and transactional")
 
     facets = models.CharField(max_length=12, choices=Facets.choices, default=Facets.ALL)
-    columns = models.JSONField(default=list, blank=True, help_text="The features clustered.")
+    columns = models.JSONField(default=list, blank=True, help_text=_("The features clustered."))
     k = models.PositiveSmallIntegerField()
     k_chosen_by = models.CharField(max_length=10, default="user")
-    k_scores = models.JSONField(default=list, blank=True, help_text="[{k, inertia, silhouette}] when suggested.")
+    k_scores = models.JSONField(default=list, blank=True, help_text=_("[{k, inertia, silhouette}] when suggested."))
     inertia = models.FloatField(null=True, blank=True)
     silhouette = models.FloatField(null=True, blank=True)
     stability_ari = models.FloatField(
-        null=True, blank=True, help_text="Adjusted Rand index with the previous run, on the profiles in both."
+        null=True, blank=True, help_text=_("Adjusted Rand index with the previous run, on the profiles in both.")
     )
-    drift = models.FloatField(null=True, blank=True, help_text="Share of profiles that changed persona.")
+    drift = models.FloatField(null=True, blank=True, help_text=_("Share of profiles that changed persona."))
     profiles = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
@@ -284,16 +284,16 @@ class Persona(models.Model):
     )
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    number = models.PositiveSmallIntegerField(help_text="Its identity across runs, within the workspace.")
+    number = models.PositiveSmallIntegerField(help_text=_("Its identity across runs, within the workspace."))
     name = models.CharField(max_length=120)
     named_by_user = models.BooleanField(default=False)
     segment = models.OneToOneField(Segment, null=True, blank=True, on_delete=models.SET_NULL, related_name="persona")
     run = models.ForeignKey(PersonaRun, on_delete=models.CASCADE, related_name="personas")
     size = models.PositiveIntegerField(default=0)
     share = models.FloatField(default=0)
-    centroid = models.JSONField(default=dict, blank=True, help_text="Feature -> mean, in readable units.")
-    profile = models.JSONField(default=list, blank=True, help_text="Its most over-represented features.")
-    active = models.BooleanField(default=True, help_text="Whether the latest run still has it.")
+    centroid = models.JSONField(default=dict, blank=True, help_text=_("Feature -> mean, in readable units."))
+    profile = models.JSONField(default=list, blank=True, help_text=_("Its most over-represented features."))
+    active = models.BooleanField(default=True, help_text=_("Whether the latest run still has it."))
 
     class Meta:
         ordering = ["number"]
@@ -361,26 +361,26 @@ class PredictiveModel(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="predictive_models",
-        help_text="Membership: whose.",
+        help_text=_("Membership: whose."),
     )
     horizon_days = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(365)]
     )
     pu_correction = models.CharField(max_length=4, choices=Correction.choices, default=Correction.AUTO)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    version = models.PositiveIntegerField(default=0, help_text="The version of the scores in use; 0: none yet.")
+    version = models.PositiveIntegerField(default=0, help_text=_("The version of the scores in use; 0: none yet."))
     trained_at = models.DateTimeField(null=True, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
-    curve = models.JSONField(default=list, blank=True, help_text="[{threshold, reach, precision, recall}].")
+    curve = models.JSONField(default=list, blank=True, help_text=_("[{threshold, reach, precision, recall}]."))
     importances = models.JSONField(default=list, blank=True)
-    excluded = models.JSONField(default=list, blank=True, help_text="Features left out, with why.")
+    excluded = models.JSONField(default=list, blank=True, help_text=_("Features left out, with why."))
     threshold = models.DecimalField(
         max_digits=4,
         decimal_places=3,
         null=True,
         blank=True,
         validators=[MinValueValidator(0), MaxValueValidator(1)],
-        help_text="The threshold the marketer picked (by reach or by precision).",
+        help_text=_("The threshold the marketer picked (by reach or by precision)."),
     )
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(
@@ -447,9 +447,9 @@ class Lookalike(models.Model):
     model = models.ForeignKey(PredictiveModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     version = models.PositiveIntegerField(default=0)
-    eligible = models.PositiveIntegerField(default=0, help_text="Profiles ranked: not in the seed, with consent.")
-    bands = models.JSONField(default=list, blank=True, help_text="[{band, size, segment}].")
-    evaluation = models.JSONField(default=dict, blank=True, help_text="Held-out seed members recovered per band.")
+    eligible = models.PositiveIntegerField(default=0, help_text=_("Profiles ranked: not in the seed, with consent."))
+    bands = models.JSONField(default=list, blank=True, help_text=_("[{band, size, segment}]."))
+    evaluation = models.JSONField(default=dict, blank=True, help_text=_("Held-out seed members recovered per band."))
     computed_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -471,7 +471,7 @@ class LookalikeMember(models.Model):
     lookalike = models.ForeignKey(Lookalike, on_delete=models.CASCADE, related_name="+", db_index=False)
     version = models.PositiveIntegerField()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
-    band = models.PositiveSmallIntegerField(help_text="1: the 1 % most similar; 10: from 9 % to 10 %.")
+    band = models.PositiveSmallIntegerField(help_text=_("1: the 1 % most similar; 10: from 9 % to 10 %."))
 
     personal_data = _learnt(
         "Lookalike bands",
@@ -506,48 +506,51 @@ class ClvRun(LearningRun):
     as_of = models.DateTimeField()
     unit = models.CharField(max_length=5, choices=Unit.choices, default=Unit.WEEKS)
     horizon_months = models.PositiveSmallIntegerField(
-        default=12, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text="The CLV's horizon."
+        default=12, validators=[MinValueValidator(1), MaxValueValidator(120)], help_text=_("The CLV's horizon.")
     )
     discount_rate = models.FloatField(
         default=0.01,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
-        help_text="Monthly discount rate of future value (0.01 is 1 % a month).",
+        help_text=_("Monthly discount rate of future value (0.01 is 1 % a month)."),
     )
     purchase_days = models.PositiveSmallIntegerField(
         default=90,
         validators=[MinValueValidator(1), MaxValueValidator(3660)],
-        help_text="Expected purchases are counted over this many days ahead.",
+        help_text=_("Expected purchases are counted over this many days ahead."),
     )
     holdout_days = models.PositiveSmallIntegerField(
         default=90,
         validators=[MaxValueValidator(3660)],
-        help_text="The holdout check: BG/NBD is fitted again without the last this many days and its forecast of "
-        "them compared with the purchases made (0: no check).",
+        help_text=_(
+            "The holdout check: BG/NBD is fitted again without the last this many days and its forecast of them compared with the purchases made (0: no check)."
+        ),
     )
     customers = models.PositiveIntegerField(default=0)
     parameters = models.JSONField(
-        default=dict, blank=True, help_text='{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.'
+        default=dict, blank=True, help_text=_('{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.')
     )
     standard_errors = models.JSONField(
         default=dict,
         blank=True,
-        help_text="The parameters' standard errors, from the likelihood's curvature at the estimate: "
-        '{"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.',
+        help_text=_(
+            'The parameters\' standard errors, from the likelihood\'s curvature at the estimate: {"bgnbd": {r, alpha, a, b}, "gamma_gamma": {p, q, v}}.'
+        ),
     )
     frequency_value_correlation = models.FloatField(
-        null=True, blank=True, help_text="Gamma-Gamma assumes it small (repeat customers only)."
+        null=True, blank=True, help_text=_("Gamma-Gamma assumes it small (repeat customers only).")
     )
     estimation = models.TextField(
         blank=True,
-        help_text="How BG/NBD was estimated when not by maximum likelihood (a degenerate estimate), and why.",
+        help_text=_("How BG/NBD was estimated when not by maximum likelihood (a degenerate estimate), and why."),
     )
     holdout = models.JSONField(
         default=dict,
         blank=True,
-        help_text="{calibration_end, days, customers, expected, actual, bands: [{frequency, customers, expected, "
-        "actual}]}, or {days, skipped: why}; empty without a check.",
+        help_text=_(
+            "{calibration_end, days, customers, expected, actual, bands: [{frequency, customers, expected, actual}]}, or {days, skipped: why}; empty without a check."
+        ),
     )
-    deciles = models.JSONField(default=list, blank=True, help_text="[{decile, customers, clv, share}], 10 first.")
+    deciles = models.JSONField(default=list, blank=True, help_text=_("[{decile, customers, clv, share}], 10 first."))
     error = models.TextField(blank=True)
 
     def __str__(self) -> str:
@@ -566,24 +569,26 @@ class ClvScore(models.Model):
         ClvRun, on_delete=models.CASCADE, related_name="scores", db_index=False, db_constraint=False
     )
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_constraint=False)
-    frequency = models.FloatField(help_text="Repeat purchase days.")
-    recency = models.FloatField(help_text="First to last purchase, in the run's unit.")
-    age = models.FloatField(help_text="First purchase to as_of, in the run's unit.")
-    monetary = models.FloatField(help_text="Mean value of the repeat purchases.")
-    p_alive = models.FloatField(help_text="Probability of still being a customer.")
+    frequency = models.FloatField(help_text=_("Repeat purchase days."))
+    recency = models.FloatField(help_text=_("First to last purchase, in the run's unit."))
+    age = models.FloatField(help_text=_("First purchase to as_of, in the run's unit."))
+    monetary = models.FloatField(help_text=_("Mean value of the repeat purchases."))
+    p_alive = models.FloatField(help_text=_("Probability of still being a customer."))
     p_alive_change = models.FloatField(
-        null=True, blank=True, help_text="p_alive minus the previous run's (none when the customer was not in it)."
+        null=True, blank=True, help_text=_("p_alive minus the previous run's (none when the customer was not in it).")
     )
-    purchases = models.FloatField(help_text="Expected purchases over the run's purchase_days.")
-    value = models.FloatField(help_text="Expected value of a purchase (Gamma-Gamma).")
+    purchases = models.FloatField(help_text=_("Expected purchases over the run's purchase_days."))
+    value = models.FloatField(help_text=_("Expected value of a purchase (Gamma-Gamma)."))
     value_12m = models.FloatField(
-        default=0.0, help_text="Expected value of the next 12 months' purchases (not discounted)."
+        default=0.0, help_text=_("Expected value of the next 12 months' purchases (not discounted).")
     )
     spend_per_year = models.FloatField(
-        default=0.0, help_text="What the customer spent per year so far (over at least a year)."
+        default=0.0, help_text=_("What the customer spent per year so far (over at least a year).")
     )
-    clv = models.FloatField(help_text="Discounted value over the horizon (an estimate, in the workspace's currency).")
-    decile = models.IntegerField(help_text="10 = the most valuable tenth.")
+    clv = models.FloatField(
+        help_text=_("Discounted value over the horizon (an estimate, in the workspace's currency).")
+    )
+    decile = models.IntegerField(help_text=_("10 = the most valuable tenth."))
 
     # Every measure of a customer in a run, in the order the API, the access document and the
     # personal-data declaration list them.

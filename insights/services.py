@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from core.errors import CommonErrorCode, Conflict
@@ -22,7 +23,9 @@ from segments.services import segment_create
 
 def _segment_of(workspace: Workspace, segment: Segment) -> Segment:
     if segment.workspace_id != workspace.pk:  # serializers scope the choices; services check again
-        raise ValidationError({"segment": ValidationError("No such segment.", code=CommonErrorCode.DOES_NOT_EXIST)})
+        raise ValidationError(
+            {"segment": ValidationError(gettext("No such segment."), code=CommonErrorCode.DOES_NOT_EXIST)}
+        )
     return segment
 
 
@@ -32,14 +35,18 @@ def model_check(*, workspace: Workspace, kind: str, segment: Segment | None, hor
     errors: dict[str, ValidationError] = {}
     if kind == PredictiveModel.Kind.MEMBERSHIP:
         if segment is None:
-            errors["segment"] = ValidationError("A membership model needs its segment.", code=CommonErrorCode.REQUIRED)
+            errors["segment"] = ValidationError(
+                gettext("A membership model needs its segment."), code=CommonErrorCode.REQUIRED
+            )
     else:
         if horizon_days is None:
             errors["horizon_days"] = ValidationError(
-                "A purchase or churn model needs its horizon in days.", code=CommonErrorCode.REQUIRED
+                gettext("A purchase or churn model needs its horizon in days."), code=CommonErrorCode.REQUIRED
             )
         if segment is not None:
-            errors["segment"] = ValidationError("Only a membership model has a segment.", code=CommonErrorCode.INVALID)
+            errors["segment"] = ValidationError(
+                gettext("Only a membership model has a segment."), code=CommonErrorCode.INVALID
+            )
     if errors:
         raise ValidationError(errors)
     if segment is not None:
@@ -48,7 +55,7 @@ def model_check(*, workspace: Workspace, kind: str, segment: Segment | None, hor
             raise Conflict(
                 {
                     "segment": ValidationError(
-                        "This segment has a membership model already.", code=CommonErrorCode.UNIQUE
+                        gettext("This segment has a membership model already."), code=CommonErrorCode.UNIQUE
                     )
                 }
             )
@@ -60,7 +67,8 @@ def _computed(segment: Segment, field: str) -> None:
         raise ValidationError(
             {
                 field: ValidationError(
-                    f"Compute the audience of {segment.name!r} first.", code=InsightErrorCode.NO_AUDIENCE
+                    gettext("Compute the audience of %(value)s first.") % {"value": repr(segment.name)},
+                    code=InsightErrorCode.NO_AUDIENCE,
                 )
             }
         )
@@ -97,7 +105,7 @@ def model_threshold_pick(*, model: PredictiveModel, reach: int | None = None, pr
     its row of the curve."""
     if not model.curve:
         raise ValidationError(
-            {"non_field_errors": ValidationError("Train the model first.", code=InsightErrorCode.NOT_TRAINED)}
+            {"non_field_errors": ValidationError(gettext("Train the model first."), code=InsightErrorCode.NOT_TRAINED)}
         )
     rows = sorted(model.curve, key=lambda row: row["threshold"])
     if reach is not None:
@@ -111,7 +119,12 @@ def model_threshold_pick(*, model: PredictiveModel, reach: int | None = None, pr
         field, wanted = "precision", f"a precision of {precision:g}"
     if chosen is None:
         raise ValidationError(
-            {field: ValidationError(f"No threshold of the curve gives {wanted}.", code=CommonErrorCode.OUT_OF_RANGE)}
+            {
+                field: ValidationError(
+                    gettext("No threshold of the curve gives %(wanted)s.") % {"wanted": wanted},
+                    code=CommonErrorCode.OUT_OF_RANGE,
+                )
+            }
         )
     model.threshold = Decimal(str(chosen["threshold"]))
     model.save(update_fields=["threshold"])
@@ -134,7 +147,7 @@ def lookalike_create(
             band_segments_ensure(lookalike=lookalike, owner=by)
     except IntegrityError:
         raise Conflict(
-            {"seed": ValidationError("These lookalikes exist already.", code=CommonErrorCode.UNIQUE)}
+            {"seed": ValidationError(gettext("These lookalikes exist already."), code=CommonErrorCode.UNIQUE)}
         ) from None
     job = lookalike_refresh_request(lookalike=lookalike, by=by)
     return lookalike, job
@@ -143,7 +156,9 @@ def lookalike_create(
 def lookalike_check(*, workspace: Workspace, seed: Segment, purpose: str, channel: str) -> None:
     _segment_of(workspace, seed)
     if Lookalike.objects.filter(workspace=workspace, seed=seed, purpose=purpose, channel=channel).exists():
-        raise Conflict({"seed": ValidationError("These lookalikes exist already.", code=CommonErrorCode.UNIQUE)})
+        raise Conflict(
+            {"seed": ValidationError(gettext("These lookalikes exist already."), code=CommonErrorCode.UNIQUE)}
+        )
     _computed(seed, "seed")
 
 
@@ -154,7 +169,9 @@ def lookalike_refresh_request(*, lookalike: Lookalike, by=None) -> InsightJob:
 def persona_name_set(*, persona: Persona, name: str) -> Persona:
     taken = Persona.objects.filter(workspace_id=persona.workspace_id, name=name).exclude(pk=persona.pk).exists()
     if taken:
-        raise Conflict({"name": ValidationError("Another persona has this name.", code=CommonErrorCode.UNIQUE)})
+        raise Conflict(
+            {"name": ValidationError(gettext("Another persona has this name."), code=CommonErrorCode.UNIQUE)}
+        )
     return persona_rename(persona=persona, name=name)
 
 
@@ -173,8 +190,10 @@ def rfm_segment_update(*, segment: RfmSegment, **fields: Any) -> RfmSegment:
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
-                        f"Segments earlier in the order would leave {', '.join(dead)} unreachable: "
-                        "narrow them, or move this one before them.",
+                        gettext(
+                            "Segments earlier in the order would leave %(value)s unreachable: narrow them, or move this one before them."
+                        )
+                        % {"value": ", ".join(dead)},
                         code=InsightErrorCode.UNREACHABLE,
                     )
                 }

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
@@ -58,7 +58,11 @@ class CampaignResultsAdmin(CampaignPerformanceAdmin):
         except ValidationError as exc:
             self.message_user(request, "Not reallocated. " + " ".join(exc.messages), messages.ERROR)
         else:
-            self.message_user(request, f"Budget shares moved for {plan['moves']} target(s).", messages.SUCCESS)
+            self.message_user(
+                request,
+                gettext("Budget shares moved for %(value)s target(s).") % {"value": plan["moves"]},
+                messages.SUCCESS,
+            )
         return HttpResponseRedirect(
             reverse("admin:campaigns_campaign_performance", args=[campaign.pk]) + f"?basis={basis}&metric={metric}"
         )
@@ -224,7 +228,12 @@ class RuleAdmin(WorkspaceScopedAdmin):
             raise PermissionDenied
         evaluations = rules.rule_run(rule=rule, source="manual")
         acted = sum(1 for e in evaluations if e.outcome == RuleEvaluation.Outcome.ACTED)
-        self.message_user(request, f"Evaluated on {len(evaluations)} campaign(s); acted on {acted}.", messages.SUCCESS)
+        self.message_user(
+            request,
+            gettext("Evaluated on %(value)s campaign(s); acted on %(acted)s.")
+            % {"value": len(evaluations), "acted": acted},
+            messages.SUCCESS,
+        )
         return HttpResponseRedirect(reverse("admin:optimisation_rule_change", args=[rule.pk]))
 
 

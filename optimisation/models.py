@@ -49,20 +49,20 @@ class Rule(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="rules",
-        help_text="Empty: every active or paused campaign of the workspace.",
+        help_text=_("Empty: every active or paused campaign of the workspace."),
     )
     name = models.CharField(max_length=120)
     enabled = models.BooleanField(default=True)
     conditions = models.JSONField(
         default=list,
-        help_text='All must hold, e.g. [{"kpi": "roas", "days": 7, "operator": "lt", "threshold": "1.5"}].',
+        help_text=_('All must hold, e.g. [{"kpi": "roas", "days": 7, "operator": "lt", "threshold": "1.5"}].'),
     )
     basis = models.CharField(max_length=10, choices=Basis.choices, default=Basis.ATTRIBUTED)
     min_impressions = models.PositiveBigIntegerField(
-        default=0, help_text="Guard: do nothing before the look-back window has this many impressions."
+        default=0, help_text=_("Guard: do nothing before the look-back window has this many impressions.")
     )
     min_spend = models.DecimalField(
-        **MONEY, default=Decimal(0), validators=[MinValueValidator(Decimal(0))], help_text="Guard: or this spend."
+        **MONEY, default=Decimal(0), validators=[MinValueValidator(Decimal(0))], help_text=_("Guard: or this spend.")
     )
     action = models.CharField(max_length=16, choices=Action.choices)
     budget_field = models.CharField(max_length=5, choices=BudgetField.choices, default=BudgetField.TOTAL)
@@ -72,14 +72,14 @@ class Rule(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(Decimal(-100)), MaxValueValidator(Decimal(1000))],
-        help_text="e.g. -20 to cut the budget by a fifth.",
+        help_text=_("e.g. -20 to cut the budget by a fifth."),
     )
-    change_amount = models.DecimalField(**MONEY, null=True, blank=True, help_text="Signed, e.g. -500.")
+    change_amount = models.DecimalField(**MONEY, null=True, blank=True, help_text=_("Signed, e.g. -500."))
     budget_min = models.DecimalField(
-        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="Never below this."
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text=_("Never below this.")
     )
     budget_max = models.DecimalField(
-        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text="Never above this."
+        **MONEY, null=True, blank=True, validators=[MinValueValidator(Decimal(0))], help_text=_("Never above this.")
     )
     reallocation_metric = models.CharField(
         max_length=16,
@@ -96,12 +96,12 @@ class Rule(models.Model):
         decimal_places=2,
         default=Decimal(10),
         validators=[MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(100))],
-        help_text="Reallocation: no target gets less, in percent.",
+        help_text=_("Reallocation: no target gets less, in percent."),
     )
     learning_conversions = models.PositiveIntegerField(
-        default=5, help_text="Reallocation: a target with fewer conversions is still learning and keeps its share."
+        default=5, help_text=_("Reallocation: a target with fewer conversions is still learning and keeps its share.")
     )
-    notify_url = models.URLField(blank=True, max_length=500, help_text="A webhook told of each action (signed).")
+    notify_url = models.URLField(blank=True, max_length=500, help_text=_("A webhook told of each action (signed)."))
     notify_secret = models.CharField(max_length=200, blank=True)
     notify_email = models.EmailField(blank=True)
     schedule = models.CharField(max_length=6, choices=Schedule.choices, default=Schedule.HOURLY)
@@ -157,8 +157,8 @@ class RuleEvaluation(WorkspaceFromParent, AppendOnlyModel):
     rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="evaluations")
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="rule_evaluations")
     at = models.DateTimeField()
-    source = models.CharField(max_length=10, help_text="schedule or manual.")
-    seen = models.JSONField(default=dict, help_text="The figures of each condition's window.")
+    source = models.CharField(max_length=10, help_text=_("schedule or manual."))
+    seen = models.JSONField(default=dict, help_text=_("The figures of each condition's window."))
     matched = models.BooleanField()
     outcome = models.CharField(max_length=10, choices=Outcome.choices)
     action = models.CharField(max_length=16, choices=Rule.Action.choices)

@@ -24,6 +24,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.experiments import experiment_results
 from campaigns.models import Campaign, LedgerEntry, Target
@@ -119,20 +120,23 @@ def recommendation(
 
     errors = {}
     if metric not in METRICS:
-        errors["metric"] = ValidationError("Choose roas, cpa or incremental_roas.", code=CommonErrorCode.INVALID_CHOICE)
+        errors["metric"] = ValidationError(
+            gettext("Choose roas, cpa or incremental_roas."), code=CommonErrorCode.INVALID_CHOICE
+        )
     elif metric == "incremental_roas" and not campaign.holdout_percent:
         errors["metric"] = ValidationError(
-            "The incremental ROAS needs a control group: set the campaign's holdout_percent.",
+            gettext("The incremental ROAS needs a control group: set the campaign's holdout_percent."),
             code=OptimisationErrorCode.NO_CONTROL_GROUP,
         )
     if not 1 <= days <= 90:
-        errors["days"] = ValidationError("Between 1 and 90 days.", code=CommonErrorCode.INVALID)
+        errors["days"] = ValidationError(gettext("Between 1 and 90 days."), code=CommonErrorCode.INVALID)
     if not Decimal(0) <= min_share <= Decimal(100):
-        errors["min_share"] = ValidationError("Between 0 and 100 percent.", code=CommonErrorCode.INVALID)
+        errors["min_share"] = ValidationError(gettext("Between 0 and 100 percent."), code=CommonErrorCode.INVALID)
     targets = list(campaign.targets.order_by("id"))
     if len(targets) < 2:
         errors["non_field_errors"] = ValidationError(
-            "Reallocation needs a campaign with two targets or more.", code=OptimisationErrorCode.TOO_FEW_TARGETS
+            gettext("Reallocation needs a campaign with two targets or more."),
+            code=OptimisationErrorCode.TOO_FEW_TARGETS,
         )
     if errors:
         raise ValidationError(errors)
@@ -227,7 +231,8 @@ def reallocation_apply(
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
-                        f"A {locked.status} campaign's budget is closed.", code=OptimisationErrorCode.FINAL
+                        gettext("A %(status)s campaign's budget is closed.") % {"status": locked.status},
+                        code=OptimisationErrorCode.FINAL,
                     )
                 }
             )

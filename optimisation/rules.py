@@ -17,7 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from campaigns.experiments import incremental_figures
 from campaigns.models import Campaign
@@ -57,40 +58,51 @@ def conditions_check(conditions: Any) -> list[dict]:
     """Validate and normalise a rule's conditions; errors name the condition and the field."""
     if not isinstance(conditions, list) or not conditions:
         raise ValidationError(
-            {"conditions": ValidationError("Give at least one condition.", code=CommonErrorCode.REQUIRED)}
+            {"conditions": ValidationError(gettext("Give at least one condition."), code=CommonErrorCode.REQUIRED)}
         )
     if len(conditions) > 10:
-        raise ValidationError({"conditions": ValidationError("At most 10 conditions.", code=CommonErrorCode.INVALID)})
+        raise ValidationError(
+            {"conditions": ValidationError(gettext("At most 10 conditions."), code=CommonErrorCode.INVALID)}
+        )
     out = []
     for index, condition in enumerate(conditions):
         where = f"conditions[{index}]"
         if not isinstance(condition, dict):
-            raise ValidationError({where: ValidationError("Expected an object.", code=CommonErrorCode.INVALID)})
+            raise ValidationError(
+                {where: ValidationError(gettext("Expected an object."), code=CommonErrorCode.INVALID)}
+            )
         unknown = set(condition) - {"kpi", "days", "operator", "threshold"}
         if unknown:
             raise ValidationError(
-                {where: ValidationError(f"Unknown keys: {', '.join(sorted(unknown))}.", code=CommonErrorCode.INVALID)}
+                {
+                    where: ValidationError(
+                        gettext("Unknown keys: %(value)s.") % {"value": ", ".join(sorted(unknown))},
+                        code=CommonErrorCode.INVALID,
+                    )
+                }
             )
         kpi = condition.get("kpi")
         if kpi not in KPIS + SUMS:
             raise ValidationError(
                 {
                     f"{where}.kpi": ValidationError(
-                        f"Choose among {', '.join(KPIS + SUMS)}.", code=CommonErrorCode.INVALID_CHOICE
+                        gettext("Choose among %(value)s.") % {"value": ", ".join(KPIS + SUMS)},
+                        code=CommonErrorCode.INVALID_CHOICE,
                     )
                 }
             )
         days = condition.get("days", 7)
         if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 90:
             raise ValidationError(
-                {f"{where}.days": ValidationError("Between 1 and 90 days.", code=CommonErrorCode.INVALID)}
+                {f"{where}.days": ValidationError(gettext("Between 1 and 90 days."), code=CommonErrorCode.INVALID)}
             )
         operator = condition.get("operator")
         if not isinstance(operator, str) or operator not in OPERATORS:
             raise ValidationError(
                 {
                     f"{where}.operator": ValidationError(
-                        f"Choose among {', '.join(OPERATORS)}.", code=CommonErrorCode.INVALID_CHOICE
+                        gettext("Choose among %(value)s.") % {"value": ", ".join(OPERATORS)},
+                        code=CommonErrorCode.INVALID_CHOICE,
                     )
                 }
             )
@@ -102,7 +114,7 @@ def conditions_check(conditions: Any) -> list[dict]:
             threshold = None
         if threshold is None or not threshold.is_finite() or isinstance(condition.get("threshold"), bool):
             raise ValidationError(
-                {f"{where}.threshold": ValidationError("Expected a number.", code=CommonErrorCode.INVALID)}
+                {f"{where}.threshold": ValidationError(gettext("Expected a number."), code=CommonErrorCode.INVALID)}
             )
         out.append({"kpi": kpi, "days": days, "operator": operator, "threshold": str(threshold)})
     return out
@@ -113,24 +125,28 @@ def rule_check(*, rule: Rule) -> None:
     rule.conditions = conditions_check(rule.conditions)
     errors = {}
     if rule.campaign is not None and rule.campaign.workspace_id != rule.workspace_id:
-        errors["campaign"] = ValidationError("Not a campaign of this workspace.", code=CommonErrorCode.DOES_NOT_EXIST)
+        errors["campaign"] = ValidationError(
+            gettext("Not a campaign of this workspace."), code=CommonErrorCode.DOES_NOT_EXIST
+        )
     if rule.action == Rule.Action.BUDGET_PERCENT and rule.change_percent in (None, Decimal(0)):
         errors["change_percent"] = ValidationError(
-            "Give the change, e.g. -20.", code=OptimisationErrorCode.CHANGE_REQUIRED
+            gettext("Give the change, e.g. -20."), code=OptimisationErrorCode.CHANGE_REQUIRED
         )
     if rule.action == Rule.Action.BUDGET_AMOUNT and rule.change_amount in (None, Decimal(0)):
         errors["change_amount"] = ValidationError(
-            "Give the change, e.g. -500.", code=OptimisationErrorCode.CHANGE_REQUIRED
+            gettext("Give the change, e.g. -500."), code=OptimisationErrorCode.CHANGE_REQUIRED
         )
     if rule.budget_min is not None and rule.budget_max is not None and rule.budget_min > rule.budget_max:
-        errors["budget_max"] = ValidationError("The upper bound is below the lower one.", code=CommonErrorCode.INVALID)
+        errors["budget_max"] = ValidationError(
+            gettext("The upper bound is below the lower one."), code=CommonErrorCode.INVALID
+        )
     if rule.action == Rule.Action.NOTIFY and not (rule.notify_url or rule.notify_email):
         errors["notify_url"] = ValidationError(
-            "Give a webhook URL or an e-mail address.", code=OptimisationErrorCode.NOTIFY_TARGET_REQUIRED
+            gettext("Give a webhook URL or an e-mail address."), code=OptimisationErrorCode.NOTIFY_TARGET_REQUIRED
         )
     if rule.notify_url and not rule.notify_secret:
         errors["notify_secret"] = ValidationError(
-            "A webhook needs a secret to sign with.", code=OptimisationErrorCode.SECRET_REQUIRED
+            gettext("A webhook needs a secret to sign with."), code=OptimisationErrorCode.SECRET_REQUIRED
         )
     if errors:
         raise ValidationError(errors)
@@ -291,6 +307,36 @@ def _act(rule: Rule, campaign: Campaign, reason: str) -> str:
     return "notified"
 
 
+def notification_text(*, rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> tuple[str, str]:
+    """The e-mail a rule sends, in the workspace's language: what it saw and what it did."""
+    with translation.override(campaign.workspace.language):
+        zone = zoneinfo.ZoneInfo(campaign.workspace.time_zone)
+        at = evaluation.at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+        subject = f"[Cible] {rule.name}: {evaluation.get_outcome_display()}"[:200]
+        lines = [
+            gettext("The rule “%(rule)s” evaluated the campaign “%(campaign)s” at %(at)s (%(zone)s).")
+            % {"rule": rule.name, "campaign": campaign.name, "at": at, "zone": campaign.workspace.time_zone},
+            gettext("Outcome: %(outcome)s.") % {"outcome": evaluation.get_outcome_display()},
+            gettext("Action: %(action)s.") % {"action": evaluation.get_action_display()},
+            gettext("Detail: %(detail)s") % {"detail": evaluation.detail or "-"},
+            "",
+            gettext("What it saw:"),
+        ]
+        for condition in (evaluation.seen or {}).get("conditions", []):
+            lines.append(
+                "- "
+                + gettext("%(kpi)s over %(days)s days: %(value)s (condition: %(operator)s %(threshold)s)")
+                % {
+                    "kpi": condition.get("kpi"),
+                    "days": condition.get("days"),
+                    "value": condition.get("value", "-"),
+                    "operator": condition.get("operator"),
+                    "threshold": condition.get("threshold"),
+                }
+            )
+        return subject, "\n".join(lines) + "\n"
+
+
 def notify(*, rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> list[str]:
     """Tell the rule's webhook (signed like deliveries) and e-mail address what it did."""
     payload = {
@@ -316,10 +362,11 @@ def notify(*, rule: Rule, campaign: Campaign, evaluation: RuleEvaluation) -> lis
         except requests.RequestException as exc:
             problems.append(f"webhook: {type(exc).__name__}")
     if rule.notify_email:
+        subject, message = notification_text(rule=rule, campaign=campaign, evaluation=evaluation)
         try:
             send_mail(
-                subject=f"[Cible] {rule.name}: {evaluation.detail}"[:200],
-                message=json.dumps(payload, indent=2),
+                subject=subject,
+                message=message,
                 from_email=settings.DEFAULT_FROM_EMAIL,
                 recipient_list=[rule.notify_email],
             )

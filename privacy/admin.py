@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
@@ -320,7 +321,7 @@ class DataSubjectRequestAdmin(PrivacyScopedAdmin):
                 errors_as_messages(self, request, exc)
             else:
                 done = {"start": "started", "extend": "extended", "reject": "rejected", "complete": "completed"}[name]
-                self.message_user(request, f"The request was {done}.", messages.SUCCESS)
+                self.message_user(request, gettext("The request was %(done)s.") % {"done": done}, messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:privacy_datasubjectrequest_change", args=[obj.pk]))
 
         return view

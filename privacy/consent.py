@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.api import django_error_detail, error_details
 from core.errors import CommonErrorCode
@@ -26,7 +27,7 @@ from privacy.registry import consent_ending, counts_of, destinations_of
 def _check_profile(profile: Profile) -> None:
     if profile.erased_at is not None:
         raise ValidationError(
-            {"profile": ValidationError("This person's data was erased.", code=PrivacyErrorCode.ERASED)}
+            {"profile": ValidationError(gettext("This person's data was erased."), code=PrivacyErrorCode.ERASED)}
         )
 
 
@@ -102,7 +103,7 @@ def consent_withdraw(
         raise ValidationError(
             {
                 "non_field_errors": ValidationError(
-                    "Nothing is granted here to withdraw.", code=PrivacyErrorCode.NOTHING_TO_WITHDRAW
+                    gettext("Nothing is granted here to withdraw."), code=PrivacyErrorCode.NOTHING_TO_WITHDRAW
                 )
             }
         )
@@ -182,12 +183,15 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
     so a replayed file adds nothing.
     """
     if not rows:
-        raise ValidationError({"records": ValidationError("Send at least one record.", code=CommonErrorCode.EMPTY)})
+        raise ValidationError(
+            {"records": ValidationError(gettext("Send at least one record."), code=CommonErrorCode.EMPTY)}
+        )
     if len(rows) > IMPORT_MAX_ROWS:
         raise ValidationError(
             {
                 "records": ValidationError(
-                    f"At most {IMPORT_MAX_ROWS} records a request.", code=CommonErrorCode.MAX_LENGTH
+                    gettext("At most %(import_max_rows)s records a request.") % {"import_max_rows": IMPORT_MAX_ROWS},
+                    code=CommonErrorCode.MAX_LENGTH,
                 )
             }
         )
@@ -215,7 +219,7 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
             problems = {}
             if record.recorded_at and record.recorded_at > horizon:
                 problems["recorded_at"] = ValidationError(
-                    "A consent cannot be recorded in the future.", code=CommonErrorCode.OUT_OF_RANGE
+                    gettext("A consent cannot be recorded in the future."), code=CommonErrorCode.OUT_OF_RANGE
                 )
             basis = record.legal_basis or LegalBasis.CONSENT
             if (
@@ -224,7 +228,7 @@ def consents_import(*, workspace, rows: list[dict[str, Any]], by=None) -> dict[s
                 and not (record.proof or (record.form and record.ip_address))
             ):
                 problems["proof"] = ValidationError(
-                    "A consent grant needs its proof: a proof reference, or the form and the IP address.",
+                    gettext("A consent grant needs its proof: a proof reference, or the form and the IP address."),
                     code=PrivacyErrorCode.NO_PROOF,
                 )
             if problems:

@@ -82,16 +82,18 @@ class ConsentRecord(AppendOnlyModel):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     status = models.CharField(max_length=10, choices=ConsentStatus.choices)
     legal_basis = models.CharField(max_length=24, choices=LegalBasis.choices, default=LegalBasis.CONSENT)
-    recorded_at = models.DateTimeField(help_text="When the person gave, refused or withdrew it.")
-    source = models.CharField(max_length=100, help_text="The system or process that collected it, e.g. web-checkout.")
-    form = models.CharField(max_length=200, blank=True, help_text="The form or page where it was collected.")
-    notice_version = models.CharField(max_length=40, blank=True, help_text="Version of the privacy notice shown.")
+    recorded_at = models.DateTimeField(help_text=_("When the person gave, refused or withdrew it."))
+    source = models.CharField(
+        max_length=100, help_text=_("The system or process that collected it, e.g. web-checkout.")
+    )
+    form = models.CharField(max_length=200, blank=True, help_text=_("The form or page where it was collected."))
+    notice_version = models.CharField(max_length=40, blank=True, help_text=_("Version of the privacy notice shown."))
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
     proof = models.CharField(
         max_length=500,
         blank=True,
-        help_text="Where the evidence is kept: a signed form's reference, a recording id, a document's SHA-256.",
+        help_text=_("Where the evidence is kept: a signed form's reference, a recording id, a document's SHA-256."),
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -140,7 +142,7 @@ class Suppression(AppendOnlyModel):
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     kind = models.CharField(max_length=5, choices=Kind.choices)
-    hash = models.CharField(max_length=64, help_text="SHA-256 of the normalised identifier, hex.")
+    hash = models.CharField(max_length=64, help_text=_("SHA-256 of the normalised identifier, hex."))
     reason = models.CharField(max_length=10, choices=Reason.choices)
     request = models.ForeignKey(
         "privacy.DataSubjectRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="suppressions"
@@ -199,20 +201,22 @@ class DataSubjectRequest(models.Model):
     subject = models.CharField(
         max_length=254,
         blank=True,
-        help_text="How the person identified themselves (e-mail or phone); replaced by its hash after erasure.",
+        help_text=_("How the person identified themselves (e-mail or phone); replaced by its hash after erasure."),
     )
     subject_hashes = models.JSONField(default=list, blank=True, editable=False)
     received_at = models.DateTimeField()
-    due_on = models.DateField(editable=False, help_text="One month after receipt, or later once extended.")
+    due_on = models.DateField(editable=False, help_text=_("One month after receipt, or later once extended."))
     original_due_on = models.DateField(editable=False)
     extension_reason = models.TextField(blank=True, editable=False)
     extended_at = models.DateTimeField(null=True, blank=True, editable=False)
     changes = models.JSONField(
-        default=dict, blank=True, help_text="Rectification: the profile fields to correct and their new values."
+        default=dict, blank=True, help_text=_("Rectification: the profile fields to correct and their new values.")
     )
-    notes = models.TextField(blank=True, help_text="Handling notes. Do not copy the person's identifiers here.")
-    resolution = models.TextField(blank=True, editable=False, help_text="Why it was rejected, or what was done.")
-    outcome = models.JSONField(default=dict, blank=True, editable=False, help_text="Rows removed or changed, by kind.")
+    notes = models.TextField(blank=True, help_text=_("Handling notes. Do not copy the person's identifiers here."))
+    resolution = models.TextField(blank=True, editable=False, help_text=_("Why it was rejected, or what was done."))
+    outcome = models.JSONField(
+        default=dict, blank=True, editable=False, help_text=_("Rows removed or changed, by kind.")
+    )
     export_file = models.FileField(upload_to="privacy/%Y/%m/", blank=True, editable=False)
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -256,23 +260,24 @@ class RetentionPolicy(models.Model):
 
     workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="retention_policy")
     events_months = models.PositiveSmallIntegerField(
-        null=True, blank=True, default=25, help_text="Delete behavioural events older than this. Empty: keep."
+        null=True, blank=True, default=25, help_text=_("Delete behavioural events older than this. Empty: keep.")
     )
     inactive_prospect_months = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         default=36,
-        help_text="Erase prospects with no qualifying contact (an order, a click, a visit; not an e-mail open) "
-        "for this long. Empty: keep.",
+        help_text=_(
+            "Erase prospects with no qualifying contact (an order, a click, a visit; not an e-mail open) for this long. Empty: keep."
+        ),
     )
     export_files_days = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         default=90,
-        help_text="Delete export, delivery and access-request files older than this. Empty: keep.",
+        help_text=_("Delete export, delivery and access-request files older than this. Empty: keep."),
     )
     last_purge_at = models.DateTimeField(null=True, blank=True, editable=False)
-    last_purge = models.JSONField(default=dict, blank=True, editable=False, help_text="Rows purged by kind.")
+    last_purge = models.JSONField(default=dict, blank=True, editable=False, help_text=_("Rows purged by kind."))
     updated_at = models.DateTimeField(auto_now=True)
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
@@ -308,9 +313,9 @@ class RemovalNotice(models.Model):
         DataSubjectRequest, null=True, blank=True, on_delete=models.SET_NULL, related_name="removal_notices"
     )
     channel = models.CharField(max_length=16, choices=Channel.choices)
-    destinations = models.JSONField(default=list, help_text="The exports and hand-offs that carried the person.")
+    destinations = models.JSONField(default=list, help_text=_("The exports and hand-offs that carried the person."))
     reason = models.CharField(max_length=10, choices=Reason.choices)
-    payload = models.JSONField(default=dict, help_text="Hashed identifiers only.")
+    payload = models.JSONField(default=dict, help_text=_("Hashed identifiers only."))
     status = models.CharField(max_length=6, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -364,11 +369,11 @@ class AuditEntry(AppendOnlyModel):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_name = models.CharField(max_length=150, help_text="The user name at the time, or the system task.")
+    actor_name = models.CharField(max_length=150, help_text=_("The user name at the time, or the system task."))
     action = models.CharField(max_length=20, choices=Action.choices)
     object_type = models.CharField(max_length=60)
     object_id = models.CharField(max_length=40, blank=True)
-    profile_id = models.BigIntegerField(null=True, blank=True, help_text="The person whose data it was.")
+    profile_id = models.BigIntegerField(null=True, blank=True, help_text=_("The person whose data it was."))
     detail = models.JSONField(default=dict, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()

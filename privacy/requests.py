@@ -21,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from core.errors import CommonErrorCode
 from customers.models import Profile
@@ -72,7 +73,7 @@ def _subject(request: DataSubjectRequest) -> Profile:
         raise ValidationError(
             {
                 "profile": ValidationError(
-                    "The request's profile no longer exists.", code=PrivacyErrorCode.PROFILE_REQUIRED
+                    gettext("The request's profile no longer exists."), code=PrivacyErrorCode.PROFILE_REQUIRED
                 )
             }
         )
@@ -83,7 +84,8 @@ def _not_open(request: DataSubjectRequest) -> ValidationError:
     return ValidationError(
         {
             "status": ValidationError(
-                f"The request is {request.get_status_display().lower()}.", code=PrivacyErrorCode.NOT_OPEN
+                gettext("The request is %(value)s.") % {"value": request.get_status_display().lower()},
+                code=PrivacyErrorCode.NOT_OPEN,
             )
         }
     )
@@ -123,26 +125,32 @@ def request_create(
     received_at = received_at or timezone.now()
     errors = {}
     if kind not in Kind.values:
-        errors["kind"] = ValidationError(f"Expected one of {Kind.values}.", code=CommonErrorCode.INVALID_CHOICE)
+        errors["kind"] = ValidationError(
+            gettext("Expected one of %(values)s.") % {"values": Kind.values}, code=CommonErrorCode.INVALID_CHOICE
+        )
     if profile is not None and profile.workspace_id != workspace.pk:
-        errors["profile"] = ValidationError("No such profile in this workspace.", code=PrivacyErrorCode.UNKNOWN_PROFILE)
+        errors["profile"] = ValidationError(
+            gettext("No such profile in this workspace."), code=PrivacyErrorCode.UNKNOWN_PROFILE
+        )
     elif profile is None and (kind in NEEDS_PROFILE or not subject):
         errors["profile"] = ValidationError(
-            "Name the person's profile (an objection may name only an e-mail or phone).",
+            gettext("Name the person's profile (an objection may name only an e-mail or phone)."),
             code=PrivacyErrorCode.PROFILE_REQUIRED,
         )
     elif profile is not None and profile.erased_at is not None and kind != Kind.ERASURE:
-        errors["profile"] = ValidationError("This person's data was erased.", code=PrivacyErrorCode.ERASED)
+        errors["profile"] = ValidationError(gettext("This person's data was erased."), code=PrivacyErrorCode.ERASED)
     if subject and kind == Kind.OBJECTION and not _subject_hashes(subject, workspace):
         errors["subject"] = ValidationError(
-            "Expected an e-mail address or a phone number.", code=PrivacyErrorCode.INVALID_IDENTIFIER
+            gettext("Expected an e-mail address or a phone number."), code=PrivacyErrorCode.INVALID_IDENTIFIER
         )
     if received_at > timezone.now() + timedelta(minutes=5):
         errors["received_at"] = ValidationError(
-            "A request cannot be received in the future.", code=CommonErrorCode.OUT_OF_RANGE
+            gettext("A request cannot be received in the future."), code=CommonErrorCode.OUT_OF_RANGE
         )
     if changes and kind != Kind.RECTIFICATION:
-        errors["changes"] = ValidationError("Only a rectification carries changes.", code=PrivacyErrorCode.WRONG_KIND)
+        errors["changes"] = ValidationError(
+            gettext("Only a rectification carries changes."), code=PrivacyErrorCode.WRONG_KIND
+        )
     if errors:
         raise ValidationError(errors)
     due = due_on(received_at=received_at, time_zone=workspace.time_zone)
@@ -173,7 +181,11 @@ def request_update(*, request: DataSubjectRequest, by, **fields: Any) -> DataSub
         raise _not_open(request)
     if "changes" in fields and request.kind != Kind.RECTIFICATION:
         raise ValidationError(
-            {"changes": ValidationError("Only a rectification carries changes.", code=PrivacyErrorCode.WRONG_KIND)}
+            {
+                "changes": ValidationError(
+                    gettext("Only a rectification carries changes."), code=PrivacyErrorCode.WRONG_KIND
+                )
+            }
         )
     for name, value in fields.items():
         setattr(request, name, value)
@@ -204,13 +216,17 @@ def request_extend(*, request: DataSubjectRequest, reason: str, by) -> DataSubje
         raise _not_open(request)
     if not reason.strip():
         raise ValidationError(
-            {"reason": ValidationError("Say why the request needs more time.", code=PrivacyErrorCode.REASON_REQUIRED)}
+            {
+                "reason": ValidationError(
+                    gettext("Say why the request needs more time."), code=PrivacyErrorCode.REASON_REQUIRED
+                )
+            }
         )
     if request.extended_at is not None:
         raise ValidationError(
             {
                 "reason": ValidationError(
-                    "The request was already extended once.", code=PrivacyErrorCode.ALREADY_EXTENDED
+                    gettext("The request was already extended once."), code=PrivacyErrorCode.ALREADY_EXTENDED
                 )
             }
         )
@@ -230,7 +246,11 @@ def request_reject(*, request: DataSubjectRequest, reason: str, by) -> DataSubje
         raise _not_open(request)
     if not reason.strip():
         raise ValidationError(
-            {"reason": ValidationError("Say why the request is refused.", code=PrivacyErrorCode.REASON_REQUIRED)}
+            {
+                "reason": ValidationError(
+                    gettext("Say why the request is refused."), code=PrivacyErrorCode.REASON_REQUIRED
+                )
+            }
         )
     request.status = Status.REJECTED
     request.resolution = reason.strip()
@@ -280,7 +300,7 @@ def _rectification(request: DataSubjectRequest, by) -> tuple[dict, str]:
 
     if not request.changes:
         raise ValidationError(
-            {"changes": ValidationError("Give the fields to correct.", code=PrivacyErrorCode.NO_CHANGES)}
+            {"changes": ValidationError(gettext("Give the fields to correct."), code=PrivacyErrorCode.NO_CHANGES)}
         )
     try:
         fields = profile_rectify(profile=_subject(request), changes=request.changes)

@@ -4,6 +4,7 @@ from decimal import Decimal
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
+from django.utils.translation import gettext
 
 from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
 from accounts.roles import Capability
@@ -47,7 +48,7 @@ class LineItemForm(WorkspaceScopedForm):
                 raise ValidationError({"target": "You cannot write in this workspace."})
             foreign = [c for c in cleaned.get("creatives") or [] if c.workspace_id != target.workspace_id]
             if foreign:
-                self.add_error("creatives", "These creatives belong to another workspace.")
+                self.add_error("creatives", gettext("These creatives belong to another workspace."))
         return cleaned
 
 

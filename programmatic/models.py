@@ -17,6 +17,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Workspace
@@ -42,17 +43,16 @@ class Creative(models.Model):
     height = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(4000)])
     markup = models.TextField(
         max_length=20_000,
-        help_text="The banner's HTML, as the exchange renders it (the bid's adm). Replaced, HTML-escaped: "
-        "{{landing_url}}, {{click_url}} (the landing page with the campaign's UTM parameters), the target's "
-        "{{discount_code}} and {{discount_percent}}, and on a retargeting line item the product of the "
-        "person's event: {{product}}, {{product_price}}, {{product_url}}, {{product_image}}, {{sku}}.",
+        help_text=_(
+            "The banner's HTML, as the exchange renders it (the bid's adm). Replaced, HTML-escaped: {{landing_url}}, {{click_url}} (the landing page with the campaign's UTM parameters), the target's {{discount_code}} and {{discount_percent}}, and on a retargeting line item the product of the person's event: {{product}}, {{product_price}}, {{product_url}}, {{product_image}}, {{sku}}."
+        ),
     )
-    landing_url = models.URLField(max_length=2000, help_text="Where a click leads (https).")
+    landing_url = models.URLField(max_length=2000, help_text=_("Where a click leads (https)."))
     advertiser_domain = models.CharField(
-        max_length=253, validators=[DOMAIN], help_text="The advertiser's domain (the bid's adomain)."
+        max_length=253, validators=[DOMAIN], help_text=_("The advertiser's domain (the bid's adomain).")
     )
     categories = models.JSONField(
-        default=list, blank=True, help_text='The ad\'s IAB categories, e.g. ["IAB22"]: exchanges block on them.'
+        default=list, blank=True, help_text=_('The ad\'s IAB categories, e.g. ["IAB22"]: exchanges block on them.')
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -74,7 +74,7 @@ class Creative(models.Model):
             raise ValidationError(
                 {
                     "categories": ValidationError(
-                        'A list of IAB content categories, e.g. ["IAB22", "IAB3-1"].',
+                        gettext('A list of IAB content categories, e.g. ["IAB22", "IAB3-1"].'),
                         code=ProgrammaticErrorCode.CATEGORIES,
                     )
                 }
@@ -94,8 +94,9 @@ class LineItem(WorkspaceFromParent, models.Model):
     base_cpm = models.DecimalField(
         **CPM,
         validators=[MinValueValidator(Decimal("0.0001"))],
-        help_text="The bid for a thousand impressions, in the campaign's currency, for a person of value 0.5 "
-        "(or anyone, without a value model).",
+        help_text=_(
+            "The bid for a thousand impressions, in the campaign's currency, for a person of value 0.5 (or anyone, without a value model)."
+        ),
     )
     min_cpm = models.DecimalField(**CPM, validators=[MinValueValidator(Decimal(0))])
     max_cpm = models.DecimalField(**CPM, validators=[MinValueValidator(Decimal("0.0001"))])
@@ -105,37 +106,42 @@ class LineItem(WorkspaceFromParent, models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text="A membership or propensity model: the bid is the base CPM x the person's probability / 0.5.",
+        help_text=_("A membership or propensity model: the bid is the base CPM x the person's probability / 0.5."),
     )
     cap_impressions = models.PositiveIntegerField(
-        null=True, blank=True, validators=[MinValueValidator(1)], help_text="At most this many impressions a person..."
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1)],
+        help_text=_("At most this many impressions a person..."),
     )
     cap_hours = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
-        help_text="...in this many hours.",
+        help_text=_("...in this many hours."),
     )
     dayparts = models.JSONField(
         default=list,
         blank=True,
-        help_text="Hours of the workspace's day when it bids, [start, end) pairs, e.g. [[8, 12], [18, 23]]; "
-        "empty: all day.",
+        help_text=_(
+            "Hours of the workspace's day when it bids, [start, end) pairs, e.g. [[8, 12], [18, 23]]; empty: all day."
+        ),
     )
-    weekdays = models.JSONField(default=list, blank=True, help_text="0 (Monday) to 6; empty: every day.")
+    weekdays = models.JSONField(default=list, blank=True, help_text=_("0 (Monday) to 6; empty: every day."))
     area = models.JSONField(
         default=dict,
         blank=True,
-        help_text='Where the device is: {"countries": ["FRA"], "regions": ["Île-de-France"], "cities": ["Lyon"], '
-        '"circles": [{"lat": 48.8566, "lon": 2.3522, "km": 10}]}; empty: anywhere.',
+        help_text=_(
+            'Where the device is: {"countries": ["FRA"], "regions": ["Île-de-France"], "cities": ["Lyon"], "circles": [{"lat": 48.8566, "lon": 2.3522, "km": 10}]}; empty: anywhere.'
+        ),
     )
-    inventory = models.JSONField(default=list, blank=True, help_text='["site", "app"]; empty: both.')
+    inventory = models.JSONField(default=list, blank=True, help_text=_('["site", "app"]; empty: both.'))
     trigger_hours = models.PositiveIntegerField(
         default=72,
         validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
-        help_text="A triggered target (e.g. cart abandoned): bid on a person for this many hours after the event "
-        "(once its delay has passed), unless they bought since. Its creatives may name the product: "
-        "{{product}}, {{product_price}}, {{product_url}}, {{product_image}}, {{sku}}.",
+        help_text=_(
+            "A triggered target (e.g. cart abandoned): bid on a person for this many hours after the event (once its delay has passed), unless they bought since. Its creatives may name the product: {{product}}, {{product_price}}, {{product_url}}, {{product_image}}, {{sku}}."
+        ),
     )
     creatives = models.ManyToManyField(Creative, related_name="line_items")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -159,11 +165,11 @@ class LineItem(WorkspaceFromParent, models.Model):
         errors: dict[str, ValidationError] = {}
         if self.min_cpm is not None and self.max_cpm is not None and self.min_cpm > self.max_cpm:
             errors["min_cpm"] = ValidationError(
-                "The minimum CPM is above the maximum.", code=ProgrammaticErrorCode.MIN_ABOVE_MAX
+                gettext("The minimum CPM is above the maximum."), code=ProgrammaticErrorCode.MIN_ABOVE_MAX
             )
         if (self.cap_impressions is None) != (self.cap_hours is None):
             errors["cap_hours"] = ValidationError(
-                "A frequency cap needs both a number of impressions and a number of hours.",
+                gettext("A frequency cap needs both a number of impressions and a number of hours."),
                 code=ProgrammaticErrorCode.CAP_INCOMPLETE,
             )
         for name, problem, code in (
@@ -178,7 +184,7 @@ class LineItem(WorkspaceFromParent, models.Model):
         if target is not None:
             if CampaignChannel.DISPLAY not in target.campaign.channels:
                 errors["target"] = ValidationError(
-                    "Its campaign does not run on display.", code=ProgrammaticErrorCode.NOT_DISPLAY
+                    gettext("Its campaign does not run on display."), code=ProgrammaticErrorCode.NOT_DISPLAY
                 )
         if errors:
             raise ValidationError(errors)
@@ -255,7 +261,7 @@ class BidDay(models.Model):
     wins = models.PositiveBigIntegerField(default=0)
     impressions = models.PositiveBigIntegerField(default=0)
     losses = models.PositiveBigIntegerField(default=0)
-    spend_nanos = models.PositiveBigIntegerField(default=0, help_text="Billionths of the campaign's currency.")
+    spend_nanos = models.PositiveBigIntegerField(default=0, help_text=_("Billionths of the campaign's currency."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -289,9 +295,9 @@ class BidderDay(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     day = models.DateField()
     requests = models.PositiveBigIntegerField(default=0)
-    bid_requests = models.PositiveBigIntegerField(default=0, help_text="Requests answered with a bid.")
-    late = models.PositiveBigIntegerField(default=0, help_text="Requests past tmax less the network margin (204).")
-    no_bid = models.JSONField(default=dict, blank=True, help_text="Requests without a bid, by reason.")
+    bid_requests = models.PositiveBigIntegerField(default=0, help_text=_("Requests answered with a bid."))
+    late = models.PositiveBigIntegerField(default=0, help_text=_("Requests past tmax less the network margin (204)."))
+    no_bid = models.JSONField(default=dict, blank=True, help_text=_("Requests without a bid, by reason."))
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -4,8 +4,8 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles_for, workspace_ids_with
 from accounts.models import Workspace
@@ -40,11 +40,11 @@ class PerformanceDashboardAdmin(ReadOnlyScopedAdmin):
                 raise PermissionDenied
             if request.POST.get("refresh"):
                 rollup_task.delay_on_commit(workspace_id=workspace.pk)
-                self.message_user(request, "The figures are being refreshed.", messages.SUCCESS)
+                self.message_user(request, gettext("The figures are being refreshed."), messages.SUCCESS)
             elif request.POST.get("report"):
                 query = ReportQuery(workspace=workspace, group_by=["campaign", "channel", "day"])
                 report_job_create(query=query, user=request.user)
-                self.message_user(request, "The report is being generated.", messages.SUCCESS)
+                self.message_user(request, gettext("The report is being generated."), messages.SUCCESS)
             return HttpResponseRedirect(here)
         days = parse_days(request.GET.get("days"))
         basis = "reported" if request.GET.get("basis") == "reported" else "attributed"

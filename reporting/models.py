@@ -34,12 +34,12 @@ class AttributionSettings(models.Model):
     click_window = models.DurationField(
         default=timedelta(days=7),
         validators=[MinValueValidator(timedelta(0)), MaxValueValidator(timedelta(days=90))],
-        help_text="An order up to this long after a click is the click's (e.g. 7 days).",
+        help_text=_("An order up to this long after a click is the click's (e.g. 7 days)."),
     )
     view_window = models.DurationField(
         default=timedelta(days=1),
         validators=[MinValueValidator(timedelta(0)), MaxValueValidator(timedelta(days=30))],
-        help_text="An order up to this long after a delivery seen without a click is the delivery's (e.g. 1 day).",
+        help_text=_("An order up to this long after a delivery seen without a click is the delivery's (e.g. 1 day)."),
     )
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -61,14 +61,14 @@ class DeliveryFigure(models.Model):
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="delivery_figures")
     target = models.ForeignKey(Target, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=16, choices=CampaignChannel.choices)
-    day = models.DateField(help_text="The day of delivery, in the workspace's time zone.")
-    source = models.CharField(max_length=40, default="", blank=True, help_text="The reporting platform, e.g. meta.")
+    day = models.DateField(help_text=_("The day of delivery, in the workspace's time zone."))
+    source = models.CharField(max_length=40, default="", blank=True, help_text=_("The reporting platform, e.g. meta."))
     impressions = models.PositiveBigIntegerField(default=0)
     clicks = models.PositiveBigIntegerField(default=0)
-    conversions = models.PositiveBigIntegerField(default=0, help_text="As the platform counts them.")
+    conversions = models.PositiveBigIntegerField(default=0, help_text=_("As the platform counts them."))
     spend = models.DecimalField(**MONEY, default=Decimal(0), validators=[MinValueValidator(Decimal(0))])
     revenue = models.DecimalField(**MONEY, default=Decimal(0), validators=[MinValueValidator(Decimal(0))])
-    booked_spend = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text="In the ledger.")
+    booked_spend = models.DecimalField(**MONEY, default=Decimal(0), editable=False, help_text=_("In the ledger."))
     revision = models.PositiveIntegerField(default=1, editable=False)
     received_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(db_index=False)
@@ -143,7 +143,7 @@ class Attribution(models.Model):
     kind = models.CharField(max_length=5, choices=Kind.choices)
     touched_at = models.DateTimeField()
     ordered_at = models.DateTimeField()
-    day = models.DateField(help_text="The day of the order, in the workspace's time zone.")
+    day = models.DateField(help_text=_("The day of the order, in the workspace's time zone."))
     revenue = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, choices=Currency.choices)
 
@@ -178,9 +178,9 @@ class DailyRollup(models.Model):
     spend = models.DecimalField(**MONEY, default=Decimal(0))
     reported_conversions = models.PositiveBigIntegerField(default=0)
     reported_revenue = models.DecimalField(**MONEY, default=Decimal(0))
-    sends = models.PositiveBigIntegerField(default=0, help_text="Deliveries handed to the channel.")
-    conversions = models.PositiveBigIntegerField(default=0, help_text="Orders attributed by Cible.")
-    revenue = models.DecimalField(**MONEY, default=Decimal(0), help_text="Revenue of the attributed orders.")
+    sends = models.PositiveBigIntegerField(default=0, help_text=_("Deliveries handed to the channel."))
+    conversions = models.PositiveBigIntegerField(default=0, help_text=_("Orders attributed by Cible."))
+    revenue = models.DecimalField(**MONEY, default=Decimal(0), help_text=_("Revenue of the attributed orders."))
 
     class Meta:
         indexes = [
@@ -201,7 +201,7 @@ class RollupState(models.Model):
     last_full_at = models.DateTimeField(null=True, blank=True)
     last_stats = models.JSONField(default=dict, blank=True)
     attributed_with = models.JSONField(
-        default=dict, blank=True, help_text="The windows of the last full attribution; new ones attribute again."
+        default=dict, blank=True, help_text=_("The windows of the last full attribution; new ones attribute again.")
     )
 
     def __str__(self) -> str:

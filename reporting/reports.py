@@ -11,6 +11,7 @@ from django.core.files.base import ContentFile
 from django.db.models import Count, Sum
 from django.http import FileResponse, Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from campaigns.models import Campaign, LedgerEntry, Target, Touch
@@ -82,28 +83,35 @@ class ReportQuery:
         unknown = [name for name in self.group_by if name not in GROUPS]
         if unknown:
             errors["group_by"] = ValidationError(
-                f"Unknown grouping {', '.join(unknown)}; choose among {', '.join(GROUPS)}.",
+                gettext("Unknown grouping %(value)s; choose among %(value2)s.")
+                % {"value": ", ".join(unknown), "value2": ", ".join(GROUPS)},
                 code=CommonErrorCode.INVALID_CHOICE,
             )
         if len(set(self.group_by)) != len(self.group_by):
-            errors["group_by"] = ValidationError("A grouping appears twice.", code=CommonErrorCode.INVALID)
+            errors["group_by"] = ValidationError(gettext("A grouping appears twice."), code=CommonErrorCode.INVALID)
         if self.basis not in BASES:
-            errors["basis"] = ValidationError(f"Choose {' or '.join(BASES)}.", code=CommonErrorCode.INVALID_CHOICE)
+            errors["basis"] = ValidationError(
+                gettext("Choose %(value)s.") % {"value": " or ".join(BASES)}, code=CommonErrorCode.INVALID_CHOICE
+            )
         if self.date_from and self.date_to and self.date_from > self.date_to:
-            errors["date_to"] = ValidationError("The range ends before it starts.", code=CommonErrorCode.INVALID)
+            errors["date_to"] = ValidationError(
+                gettext("The range ends before it starts."), code=CommonErrorCode.INVALID
+            )
         for name, model in (("campaigns", Campaign), ("segments", Segment)):
             ids = getattr(self, name)
             found = set(model.objects.filter(workspace=self.workspace, pk__in=ids).values_list("pk", flat=True))
             if missing := [i for i in ids if i not in found]:
                 errors[name] = ValidationError(
-                    f"Not in this workspace: {missing}.", code=CommonErrorCode.DOES_NOT_EXIST
+                    gettext("Not in this workspace: %(missing)s.") % {"missing": missing},
+                    code=CommonErrorCode.DOES_NOT_EXIST,
                 )
         found = set(
             Target.objects.filter(campaign__workspace=self.workspace, pk__in=self.targets).values_list("pk", flat=True)
         )
         if missing := [i for i in self.targets if i not in found]:
             errors["targets"] = ValidationError(
-                f"Not in this workspace: {missing}.", code=CommonErrorCode.DOES_NOT_EXIST
+                gettext("Not in this workspace: %(missing)s.") % {"missing": missing},
+                code=CommonErrorCode.DOES_NOT_EXIST,
             )
         if errors:
             raise ValidationError(errors)

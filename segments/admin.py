@@ -5,8 +5,8 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import WorkspaceScopedAdmin, WorkspaceScopedForm, roles_for
@@ -59,7 +59,7 @@ class SegmentForm(WorkspaceScopedForm):
         if workspace is None or self.errors:
             return cleaned
         if cleaned.get("kind") == Segment.Kind.DYNAMIC and definition is None:
-            self.add_error("definition", "A dynamic segment needs rules.")
+            self.add_error("definition", gettext("A dynamic segment needs rules."))
         elif definition is not None:
             try:
                 services.definition_check(workspace=workspace, definition=definition, segment=self.instance)
@@ -166,13 +166,13 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         segment = self._segment(request, object_id, write=True)
         form = AnalyseForm(request.POST)
         if current_audience(segment=segment) is None:
-            self.message_user(request, "Compute the audience first.", messages.ERROR)
+            self.message_user(request, gettext("Compute the audience first."), messages.ERROR)
         elif not form.is_valid():
             for line in form_errors(form):
-                self.message_user(request, f"Index table not queued. {line}", messages.ERROR)
+                self.message_user(request, gettext("Index table not queued. %(line)s") % {"line": line}, messages.ERROR)
         else:
             segment_analysis_request(segment=segment, **form.cleaned_data)
-            self.message_user(request, "Index table queued.", messages.SUCCESS)
+            self.message_user(request, gettext("Index table queued."), messages.SUCCESS)
         return self._back(segment, "#cible-index")
 
     def suggestion_create_view(self, request, object_id):
@@ -180,7 +180,7 @@ class SegmentAdmin(WorkspaceScopedAdmin):
         analysis = SegmentAnalysis.objects.filter(segment=segment, status=SegmentAnalysis.Status.READY).first()
         suggestion = macro_segment_suggestion(analysis=analysis) if analysis else None
         if not suggestion or suggestion["definition"] is None:
-            self.message_user(request, "There is no suggestion to create.", messages.ERROR)
+            self.message_user(request, gettext("There is no suggestion to create."), messages.ERROR)
             return self._back(segment)
         taken = set(Segment.objects.filter(workspace_id=segment.workspace_id).values_list("name", flat=True))
         base = f"{segment.name} — macro"[:110]
@@ -193,7 +193,9 @@ class SegmentAdmin(WorkspaceScopedAdmin):
             kind=Segment.Kind.DYNAMIC,
             definition=suggestion["definition"],
         )
-        self.message_user(request, f"Created the draft segment {created.name}.", messages.SUCCESS)
+        self.message_user(
+            request, gettext("Created the draft segment %(name)s.") % {"name": created.name}, messages.SUCCESS
+        )
         return self._back(created)
 
     def _workspace(self, request, value) -> Workspace:

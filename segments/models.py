@@ -20,10 +20,10 @@ class Segment(models.Model):
     description = models.TextField(blank=True)
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DYNAMIC)
     definition = models.JSONField(
-        null=True, blank=True, help_text="The rules (see the rule language); empty for a static list."
+        null=True, blank=True, help_text=_("The rules (see the rule language); empty for a static list.")
     )
     refresh_every = models.DurationField(
-        null=True, blank=True, help_text="How often the audience is recomputed; empty: on demand only."
+        null=True, blank=True, help_text=_("How often the audience is recomputed; empty: on demand only.")
     )
     depends_on = models.ManyToManyField("self", symmetrical=False, related_name="used_by", blank=True, editable=False)
     owner = models.ForeignKey(

@@ -38,6 +38,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils.dateparse import parse_date, parse_datetime, parse_duration
+from django.utils.translation import gettext as _
 
 from core.errors import json_literal
 from core.time import DATE_RANGE_TEXT, in_date_range
@@ -111,7 +112,7 @@ def validate_definition(
     result = ValidationResult(workspace_id=workspace_id)
     _node(definition, "definition", 0, attribute_types, result)
     if result.nodes > MAX_NODES:
-        result.errors.append(f"definition: at most {MAX_NODES} conditions.")
+        result.errors.append(_("definition: at most %(max_nodes)s conditions.") % {"max_nodes": MAX_NODES})
     if result.errors:
         raise ValidationError(
             {"definition": [ValidationError(message, code=SegmentErrorCode.INVALID_RULE) for message in result.errors]}
@@ -159,25 +160,28 @@ def _node(node: Any, path: str, depth: int, types: Mapping[str, str], result: Va
     result.nodes += 1
     err = result.errors.append
     if depth > MAX_DEPTH:
-        err(f"{path}: nested too deeply (at most {MAX_DEPTH} levels).")
+        err(_("%(path)s: nested too deeply (at most %(max_depth)s levels).") % {"path": path, "max_depth": MAX_DEPTH})
         return
     if not isinstance(node, dict) or not node:
-        err(f"{path}: expected a condition object.")
+        err(_("%(path)s: expected a condition object.") % {"path": path})
         return
     if "all" in node or "any" in node:
         key = "all" if "all" in node else "any"
         if set(node) != {key}:
-            err(f"{path}: '{key}' takes no other keys (found {', '.join(sorted(set(node) - {key}))}).")
+            err(
+                _("%(path)s: '%(key)s' takes no other keys (found %(value)s).")
+                % {"path": path, "key": key, "value": ", ".join(sorted(set(node) - {key}))}
+            )
         children = node[key]
         if not isinstance(children, list) or not children:
-            err(f"{path}.{key}: expected a non-empty list of conditions.")
+            err(_("%(path)s.%(key)s: expected a non-empty list of conditions.") % {"path": path, "key": key})
             return
         for index, child in enumerate(children):
             _node(child, f"{path}.{key}[{index}]", depth + 1, types, result)
         return
     if "not" in node:
         if set(node) != {"not"}:
-            err(f"{path}: 'not' takes no other keys.")
+            err(_("%(path)s: 'not' takes no other keys.") % {"path": path})
         _node(node["not"], f"{path}.not", depth + 1, types, result)
         return
     for kind, check in (
@@ -201,16 +205,16 @@ def _node(node: Any, path: str, depth: int, types: Mapping[str, str], result: Va
     known = ", ".join(
         ["all", "any", "not", "field", "survey", "event", "orders", "geo", "consent", "segment", *families]
     )
-    err(f"{path}: unknown condition; expected one of {known}.")
+    err(_("%(path)s: unknown condition; expected one of %(known)s.") % {"path": path, "known": known})
 
 
 def _keys(node: dict, path: str, allowed: set[str], required: set[str], result: ValidationResult) -> bool:
     unknown = set(node) - allowed
     missing = required - set(node)
     for key in sorted(unknown):
-        result.errors.append(f"{path}.{key}: unknown key.")
+        result.errors.append(_("%(path)s.%(key)s: unknown key.") % {"path": path, "key": key})
     for key in sorted(missing):
-        result.errors.append(f"{path}.{key}: required.")
+        result.errors.append(_("%(path)s.%(key)s: required.") % {"path": path, "key": key})
     return not unknown and not missing
 
 
@@ -221,11 +225,11 @@ def _value(
     where = f"{path}.value"
     if op in ("is_set", "answered"):
         if not isinstance(value, bool):
-            err(f"{where}: expected true or false.")
+            err(_("%(path)s: expected true or false.") % {"path": where})
         return
     if op == "between":
         if not (isinstance(value, list) and len(value) == 2):
-            err(f"{where}: expected a list of two bounds [low, high].")
+            err(_("%(path)s: expected a list of two bounds [low, high].") % {"path": where})
             return
         for bound in value:
             _scalar(kind, bound, where, result, choices=choices)
@@ -234,11 +238,14 @@ def _value(
             and value[0] > value[1]
             or (kind == AttributeType.DATE and all(isinstance(b, str) for b in value) and value[0] > value[1])
         ):
-            err(f"{where}: the low bound is above the high bound.")
+            err(_("%(path)s: the low bound is above the high bound.") % {"path": where})
         return
     if op in ("in", "not_in", "contains_any", "contains_all") or (op == "starts_with" and isinstance(value, list)):
         if not isinstance(value, list) or not value or len(value) > MAX_LIST:
-            err(f"{where}: expected a non-empty list (at most {MAX_LIST} values).")
+            err(
+                _("%(path)s: expected a non-empty list (at most %(max_list)s values).")
+                % {"path": where, "max_list": MAX_LIST}
+            )
             return
         item_kind = AttributeType.STRING if kind == AttributeType.STRING_LIST else kind
         for item in value:
@@ -246,7 +253,10 @@ def _value(
         return
     if kind == AttributeType.STRING_LIST or op == "starts_with":
         if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
-            err(f"{where}: expected a non-empty string (at most {MAX_TEXT} characters).")
+            err(
+                _("%(path)s: expected a non-empty string (at most %(max_text)s characters).")
+                % {"path": where, "max_text": MAX_TEXT}
+            )
         return
     _scalar(kind, value, where, result, choices=choices)
 
@@ -255,28 +265,31 @@ def _scalar(kind: str, value: Any, where: str, result: ValidationResult, *, choi
     err = result.errors.append
     if kind in ("number", AttributeType.NUMBER):
         if not _is_number(value):
-            err(f"{where}: expected a number.")
+            err(_("%(path)s: expected a number.") % {"path": where})
     elif kind == AttributeType.BOOLEAN:
         if not isinstance(value, bool):
-            err(f"{where}: expected true or false.")
+            err(_("%(path)s: expected true or false.") % {"path": where})
     elif kind == AttributeType.DATE:
         try:
             ok = isinstance(value, str) and parse_date(value) is not None
         except ValueError:
             ok = False
         if not ok:
-            err(f"{where}: expected a date as YYYY-MM-DD.")
+            err(_("%(path)s: expected a date as YYYY-MM-DD.") % {"path": where})
     elif kind == "survey":
         if not (isinstance(value, (str, bool)) or _is_number(value)):
-            err(f"{where}: expected a text, number or true/false.")
+            err(_("%(path)s: expected a text, number or true/false.") % {"path": where})
         elif isinstance(value, str) and len(value) > MAX_TEXT:
-            err(f"{where}: at most {MAX_TEXT} characters.")
+            err(_("%(path)s: at most %(max_text)s characters.") % {"path": where, "max_text": MAX_TEXT})
     elif not isinstance(value, str):
-        err(f"{where}: expected a string.")
+        err(_("%(path)s: expected a string.") % {"path": where})
     elif choices is not None and value not in choices:
-        err(f"{where}: {json_literal(value)} is not one of {', '.join(sorted(choices))}.")
+        err(
+            _("%(path)s: %(value)s is not one of %(value2)s.")
+            % {"path": where, "value": json_literal(value), "value2": ", ".join(sorted(choices))}
+        )
     elif len(value) > MAX_TEXT:
-        err(f"{where}: at most {MAX_TEXT} characters.")
+        err(_("%(path)s: at most %(max_text)s characters.") % {"path": where, "max_text": MAX_TEXT})
 
 
 def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -284,31 +297,38 @@ def _field(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
         return
     name, op = node["field"], node["op"]
     if not isinstance(name, str):
-        result.errors.append(f"{path}.field: expected a string.")
+        result.errors.append(_("%(path)s.field: expected a string.") % {"path": path})
         return
     if name.startswith("attributes."):
         key = name[len("attributes.") :]
         kind = types.get(key)
         if kind is None:
-            result.errors.append(f"{path}.field: unknown attribute {json_literal(key)}.")
+            result.errors.append(
+                _("%(path)s.field: unknown attribute %(value)s.") % {"path": path, "value": json_literal(key)}
+            )
             return
     elif name in PROFILE_FIELDS:
         kind = PROFILE_FIELDS[name]
     else:
         result.errors.append(
-            f"{path}.field: unknown field {json_literal(name)}; expected one of {', '.join(PROFILE_FIELDS)} or attributes.<key>."
+            _("%(path)s.field: unknown field %(value)s; expected one of %(value2)s or attributes.<key>.")
+            % {"path": path, "value": json_literal(name), "value2": ", ".join(PROFILE_FIELDS)}
         )
         return
     if not isinstance(op, str) or op not in OPERATORS[kind]:
         result.errors.append(
-            f"{path}.op: {json_literal(op)} does not apply to {name}; use one of {', '.join(sorted(OPERATORS[kind]))}."
+            _("%(path)s.op: %(value)s does not apply to %(name)s; use one of %(value2)s.")
+            % {"path": path, "value": json_literal(op), "name": name, "value2": ", ".join(sorted(OPERATORS[kind]))}
         )
         return
     _value(kind, op, node["value"], path, result, choices=CHOICES.get(name))
     if name == "age" and op != "is_set":
         bounds = node["value"] if isinstance(node["value"], list) else [node["value"]]
         if any(_is_number(bound) and not 0 <= bound <= MAX_AGE for bound in bounds):
-            result.errors.append(f"{path}.value: an age is a number of years from 0 to {MAX_AGE}.")
+            result.errors.append(
+                _("%(path)s.value: an age is a number of years from 0 to %(max_age)s.")
+                % {"path": path, "max_age": MAX_AGE}
+            )
 
 
 def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -316,11 +336,15 @@ def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationR
         return
     for key in ("survey", "question"):
         if not isinstance(node[key], str) or not node[key] or len(node[key]) > MAX_TEXT:
-            result.errors.append(f"{path}.{key}: expected a string (at most {MAX_TEXT} characters).")
+            result.errors.append(
+                _("%(path)s.%(key)s: expected a string (at most %(max_text)s characters).")
+                % {"path": path, "key": key, "max_text": MAX_TEXT}
+            )
     op = node["op"]
     if not isinstance(op, str) or op not in OPERATORS["survey"]:
         result.errors.append(
-            f"{path}.op: unknown operator {json_literal(op)}; use one of {', '.join(sorted(OPERATORS['survey']))}."
+            _("%(path)s.op: unknown operator %(value)s; use one of %(value2)s.")
+            % {"path": path, "value": json_literal(op), "value2": ", ".join(sorted(OPERATORS["survey"]))}
         )
         return
     kind = "number" if op in ("gt", "gte", "lt", "lte", "between") else "survey"
@@ -331,15 +355,21 @@ def _survey(node: dict, path: str, types: Mapping[str, str], result: ValidationR
 
 def _comparison(value: Any, path: str, result: ValidationResult, *, maximum: float | None = MAX_COUNT) -> None:
     if not isinstance(value, dict) or not value:
-        result.errors.append(f'{path}: expected a comparison such as {{"gte": 3}}.')
+        result.errors.append(_('%(path)s: expected a comparison such as {"gte": 3}.') % {"path": path})
         return
     for key, bound in value.items():
         if key not in COMPARISON_KEYS:
-            result.errors.append(f"{path}.{key}: unknown comparison; use {', '.join(sorted(COMPARISON_KEYS))}.")
+            result.errors.append(
+                _("%(path)s.%(key)s: unknown comparison; use %(value)s.")
+                % {"path": path, "key": key, "value": ", ".join(sorted(COMPARISON_KEYS))}
+            )
         elif not _is_number(bound) or bound < 0:
-            result.errors.append(f"{path}.{key}: expected a number of at least 0.")
+            result.errors.append(_("%(path)s.%(key)s: expected a number of at least 0.") % {"path": path, "key": key})
         elif maximum is not None and bound > maximum:
-            result.errors.append(f"{path}.{key}: expected a number of at most {maximum:,}.")
+            result.errors.append(
+                _("%(path)s.%(key)s: expected a number of at most %(value)s.")
+                % {"path": path, "key": key, "value": format(maximum, ",")}
+            )
 
 
 def _moment(value: Any) -> tuple[str, Any] | None:
@@ -361,30 +391,44 @@ def _absolute(mode: str, value: Any, where: str, result: ValidationResult) -> No
     if mode != "between":
         moment = _moment(value)
         if moment is None:
-            result.errors.append(f"{where}: expected {expected}.")
+            result.errors.append(_("%(path)s: expected %(expected)s.") % {"path": where, "expected": expected})
         elif not in_date_range(moment[1]):
-            result.errors.append(f"{where}: expected a date {DATE_RANGE_TEXT}.")
+            result.errors.append(
+                _("%(path)s: expected a date %(date_range_text)s.")
+                % {"path": where, "date_range_text": DATE_RANGE_TEXT}
+            )
         return
     if not (isinstance(value, list) and len(value) == 2):
-        result.errors.append(f"{where}: expected a list of two bounds [start, end], each {expected}.")
+        result.errors.append(
+            _("%(path)s: expected a list of two bounds [start, end], each %(expected)s.")
+            % {"path": where, "expected": expected}
+        )
         return
     bounds = [_moment(bound) for bound in value]
     if any(bound is None for bound in bounds):
-        result.errors.append(f"{where}: expected a list of two bounds [start, end], each {expected}.")
+        result.errors.append(
+            _("%(path)s: expected a list of two bounds [start, end], each %(expected)s.")
+            % {"path": where, "expected": expected}
+        )
         return
     if not all(in_date_range(bound[1]) for bound in bounds):  # type: ignore[index]
-        result.errors.append(f"{where}: expected dates {DATE_RANGE_TEXT}.")
+        result.errors.append(
+            _("%(path)s: expected dates %(date_range_text)s.") % {"path": where, "date_range_text": DATE_RANGE_TEXT}
+        )
         return
     (kind_a, a), (kind_b, b) = bounds  # type: ignore[misc]
     comparable = kind_a == kind_b and (kind_a == "date" or (a.tzinfo is None) == (b.tzinfo is None))
     if comparable and a > b:
-        result.errors.append(f"{where}: the start is after the end.")
+        result.errors.append(_("%(path)s: the start is after the end.") % {"path": where})
 
 
 def _period_keys(node: dict, path: str, result: ValidationResult) -> None:
     """The period of an event or order condition: a window back from now and/or absolute bounds."""
     if "within" in node and parse_window(node["within"]) is None:
-        result.errors.append(f"{path}.within: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+        result.errors.append(
+            _("%(path)s.within: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+            % {"path": path}
+        )
     for mode in ABSOLUTE_MODES:
         if mode in node:
             _absolute(mode, node[mode], f"{path}.{mode}", result)
@@ -394,15 +438,20 @@ def _recency(value: Any, path: str, result: ValidationResult) -> None:
     modes = ("within", "older_than", *ABSOLUTE_MODES)
     if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in modes:
         result.errors.append(
-            f'{path}: expected one of {{"within": "P30D"}}, {{"older_than": "P90D"}}, {{"before": "2026-01-01"}}, '
-            f'{{"after": "2026-01-01"}} or {{"between": ["2026-01-01", "2026-03-31"]}}.'
+            _(
+                '%(path)s: expected one of {"within": "P30D"}, {"older_than": "P90D"}, {"before": "2026-01-01"}, {"after": "2026-01-01"} or {"between": ["2026-01-01", "2026-03-31"]}.'
+            )
+            % {"path": path}
         )
         return
     key, bound = next(iter(value.items()))
     if key in ABSOLUTE_MODES:
         _absolute(key, bound, f"{path}.{key}", result)
     elif parse_window(bound) is None:
-        result.errors.append(f"{path}.{key}: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+        result.errors.append(
+            _("%(path)s.%(key)s: expected an ISO 8601 duration such as P7D or PT24H (at most 10 years).")
+            % {"path": path, "key": key}
+        )
 
 
 def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -411,22 +460,29 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
         return
     if node["event"] != ANY_EVENT and node["event"] not in EventType.values:
         result.errors.append(
-            f"{path}.event: unknown event type {json_literal(node['event'])}. Use an event type, "
-            f"or {json_literal(ANY_EVENT)} for events of every type."
+            _(
+                "%(path)s.event: unknown event type %(value)s. Use an event type, or %(value2)s for events of every type."
+            )
+            % {"path": path, "value": json_literal(node["event"]), "value2": json_literal(ANY_EVENT)}
         )
     if "channel" in node and node["channel"] not in Channel.values:
-        result.errors.append(f"{path}.channel: unknown channel {json_literal(node['channel'])}.")
+        result.errors.append(
+            _("%(path)s.channel: unknown channel %(value)s.") % {"path": path, "value": json_literal(node["channel"])}
+        )
     if "properties" in node:
         props = node["properties"]
         if not isinstance(props, dict) or not props:
-            result.errors.append(f"{path}.properties: expected an object of property values.")
+            result.errors.append(_("%(path)s.properties: expected an object of property values.") % {"path": path})
         else:
             for key, value in props.items():
                 if not (isinstance(value, (str, bool)) or _is_number(value)) or (
                     isinstance(value, str) and len(value) > MAX_TEXT
                 ):
                     result.errors.append(
-                        f"{path}.properties.{key}: expected a text (at most {MAX_TEXT} characters), number or true/false."
+                        _(
+                            "%(path)s.properties.%(key)s: expected a text (at most %(max_text)s characters), number or true/false."
+                        )
+                        % {"path": path, "key": key, "max_text": MAX_TEXT}
                     )
     _period_keys(node, path, result)
     if "count" in node:
@@ -435,7 +491,8 @@ def _event(node: dict, path: str, types: Mapping[str, str], result: ValidationRe
     period = [key for key in ("count", "within", *ABSOLUTE_MODES) if key in node]
     if len(recency) > 1 or (recency and period):
         result.errors.append(
-            f"{path}: use either count with a period (within, after, before, between), or one of first/last."
+            _("%(path)s: use either count with a period (within, after, before, between), or one of first/last.")
+            % {"path": path}
         )
     for key in recency:
         _recency(node[key], f"{path}.{key}", result)
@@ -450,12 +507,15 @@ def _money(value: Any, path: str, result: ValidationResult) -> None:
         if key in COMPARISON_KEYS and _is_number(bound) and bound >= 0:
             exact = Decimal(str(bound))
             if bound > MAX_AMOUNT or not exact.is_finite() or -int(exact.as_tuple().exponent) > 4:
-                result.errors.append(f"{path}.{key}: expected an amount of at most 1e12 with at most 4 decimals.")
+                result.errors.append(
+                    _("%(path)s.%(key)s: expected an amount of at most 1e12 with at most 4 decimals.")
+                    % {"path": path, "key": key}
+                )
 
 
 def _items(value: Any, path: str, result: ValidationResult) -> None:
     if not isinstance(value, dict):
-        result.errors.append(f'{path}: expected {{"category": "shoes", "quantity": {{"gte": 3}}}}.')
+        result.errors.append(_('%(path)s: expected {"category": "shoes", "quantity": {"gte": 3}}.') % {"path": path})
         return
     if not _keys(value, path, {"sku", "category", "quantity"}, set(), result):
         return
@@ -464,7 +524,8 @@ def _items(value: Any, path: str, result: ValidationResult) -> None:
             names = value[key] if isinstance(value[key], list) else [value[key]]
             if not names or len(names) > MAX_LIST or not all(isinstance(n, str) and 0 < len(n) <= 200 for n in names):
                 result.errors.append(
-                    f"{path}.{key}: expected a text or a non-empty list of texts (at most {MAX_LIST})."
+                    _("%(path)s.%(key)s: expected a text or a non-empty list of texts (at most %(max_list)s).")
+                    % {"path": path, "key": key, "max_list": MAX_LIST}
                 )
     if "quantity" in value:
         _comparison(value["quantity"], f"{path}.quantity", result)
@@ -476,14 +537,16 @@ def _orders(node: dict, path: str, types: Mapping[str, str], result: ValidationR
     spec = node["orders"]
     where = f"{path}.orders"
     if not isinstance(spec, dict):
-        result.errors.append(f"{where}: expected an object.")
+        result.errors.append(_("%(path)s: expected an object.") % {"path": where})
         return
     allowed = {"within", "channel", "count", "amount_sum", "amount_avg", "first", "last", "items", *ABSOLUTE_MODES}
     if not _keys(spec, where, allowed, set(), result):
         return
     _period_keys(spec, where, result)
     if "channel" in spec and spec["channel"] not in Channel.values:
-        result.errors.append(f"{where}.channel: unknown channel {json_literal(spec['channel'])}.")
+        result.errors.append(
+            _("%(path)s.channel: unknown channel %(value)s.") % {"path": where, "value": json_literal(spec["channel"])}
+        )
     if "count" in spec:
         _comparison(spec["count"], f"{where}.count", result)
     for key in ("amount_sum", "amount_avg"):
@@ -502,15 +565,17 @@ def _geo(node: dict, path: str, types: Mapping[str, str], result: ValidationResu
     spec, where = node["geo"], f"{path}.geo"
     if not isinstance(spec, dict) or not _keys(spec, where, {"near", "km"}, {"near", "km"}, result):
         if not isinstance(spec, dict):
-            result.errors.append(f'{where}: expected {{"near": [lat, lon], "km": 10}}.')
+            result.errors.append(_('%(path)s: expected {"near": [lat, lon], "km": 10}.') % {"path": where})
         return
     near = spec["near"]
     if not (isinstance(near, list) and len(near) == 2 and all(_is_number(v) for v in near)):
-        result.errors.append(f"{where}.near: expected [latitude, longitude].")
+        result.errors.append(_("%(path)s.near: expected [latitude, longitude].") % {"path": where})
     elif not (-90 <= near[0] <= 90 and -180 <= near[1] <= 180):
-        result.errors.append(f"{where}.near: latitude must be within ±90 and longitude within ±180.")
+        result.errors.append(
+            _("%(path)s.near: latitude must be within ±90 and longitude within ±180.") % {"path": where}
+        )
     if not _is_number(spec["km"]) or not 0 < spec["km"] <= 2_000:
-        result.errors.append(f"{where}.km: expected a distance in km above 0 and at most 2000.")
+        result.errors.append(_("%(path)s.km: expected a distance in km above 0 and at most 2000.") % {"path": where})
 
 
 def _consent(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -518,14 +583,18 @@ def _consent(node: dict, path: str, types: Mapping[str, str], result: Validation
         return
     spec, where = node["consent"], f"{path}.consent"
     if not isinstance(spec, dict):
-        result.errors.append(f'{where}: expected {{"purpose": ..., "channel": ...}}.')
+        result.errors.append(_('%(path)s: expected {"purpose": ..., "channel": ...}.') % {"path": where})
         return
     if not _keys(spec, where, {"purpose", "channel"}, {"purpose", "channel"}, result):
         return
     if spec["purpose"] not in ConsentPurpose.values:
-        result.errors.append(f"{where}.purpose: unknown purpose {json_literal(spec['purpose'])}.")
+        result.errors.append(
+            _("%(path)s.purpose: unknown purpose %(value)s.") % {"path": where, "value": json_literal(spec["purpose"])}
+        )
     if spec["channel"] not in Channel.values:
-        result.errors.append(f"{where}.channel: unknown channel {json_literal(spec['channel'])}.")
+        result.errors.append(
+            _("%(path)s.channel: unknown channel %(value)s.") % {"path": where, "value": json_literal(spec["channel"])}
+        )
 
 
 def _segment(node: dict, path: str, types: Mapping[str, str], result: ValidationResult) -> None:
@@ -533,6 +602,6 @@ def _segment(node: dict, path: str, types: Mapping[str, str], result: Validation
         return
     ref = node["segment"]
     if isinstance(ref, bool) or not isinstance(ref, int) or ref <= 0:
-        result.errors.append(f"{path}.segment: expected a segment id.")
+        result.errors.append(_("%(path)s.segment: expected a segment id.") % {"path": path})
         return
     result.segment_refs.add(ref)

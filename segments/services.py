@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from core.csvfiles import UnreadableRow, checked_rows
@@ -31,7 +32,7 @@ def definition_check(*, workspace: Workspace, definition: Any, segment: Segment 
         raise ValidationError(
             {
                 "definition": ValidationError(
-                    f"definition: unknown segment(s) {missing} in this workspace.",
+                    gettext("definition: unknown segment(s) %(missing)s in this workspace.") % {"missing": missing},
                     code=SegmentErrorCode.UNKNOWN_SEGMENT,
                 )
             }
@@ -43,7 +44,8 @@ def definition_check(*, workspace: Workspace, definition: Any, segment: Segment 
             raise ValidationError(
                 {
                     "definition": ValidationError(
-                        f"definition: segments would depend on themselves ({names}).", code=SegmentErrorCode.CYCLE
+                        gettext("definition: segments would depend on themselves (%(names)s).") % {"names": names},
+                        code=SegmentErrorCode.CYCLE,
                     )
                 }
             )
@@ -74,10 +76,12 @@ def _path_back(*, workspace: Workspace, start: set[int], target: int) -> list[st
 def _clean(segment: Segment) -> set[int]:
     errors = {}
     if segment.kind == Segment.Kind.DYNAMIC and segment.definition is None:
-        errors["definition"] = ValidationError("A dynamic segment needs rules.", code=SegmentErrorCode.RULES_REQUIRED)
+        errors["definition"] = ValidationError(
+            gettext("A dynamic segment needs rules."), code=SegmentErrorCode.RULES_REQUIRED
+        )
     if segment.refresh_every is not None and segment.refresh_every < MIN_REFRESH:
         errors["refresh_every"] = ValidationError(
-            "Refresh at most every 5 minutes (PT5M).", code=CommonErrorCode.MIN_VALUE
+            gettext("Refresh at most every 5 minutes (PT5M)."), code=CommonErrorCode.MIN_VALUE
         )
     if errors:
         raise ValidationError(errors)
@@ -116,7 +120,8 @@ def segment_delete(*, segment: Segment) -> None:
         raise Conflict(
             {
                 "non_field_errors": ValidationError(
-                    f"Used by other segments: {', '.join(users)}.", code=CommonErrorCode.PROTECTED
+                    gettext("Used by other segments: %(value)s.") % {"value": ", ".join(users)},
+                    code=CommonErrorCode.PROTECTED,
                 )
             }
         )
@@ -129,7 +134,8 @@ def segment_delete(*, segment: Segment) -> None:
         raise Conflict(
             {
                 "non_field_errors": ValidationError(
-                    f"Used by campaigns: {', '.join(owners[:10])}. Remove it from their targets first.",
+                    gettext("Used by campaigns: %(value)s. Remove it from their targets first.")
+                    % {"value": ", ".join(owners[:10])},
                     code=CommonErrorCode.PROTECTED,
                 )
             }
@@ -149,7 +155,8 @@ def manual_members_set(*, segment: Segment, add: list[int], remove: list[int], b
         raise ValidationError(
             {
                 "profiles": ValidationError(
-                    f"Unknown profiles in this workspace: {unknown[:20]}.", code=CommonErrorCode.DOES_NOT_EXIST
+                    gettext("Unknown profiles in this workspace: %(value)s.") % {"value": unknown[:20]},
+                    code=CommonErrorCode.DOES_NOT_EXIST,
                 )
             }
         )
@@ -171,7 +178,7 @@ def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int
     """A static segment's list from a CSV of external ids or e-mails (one column, with a header)."""
     if segment.kind != Segment.Kind.STATIC:
         raise ValidationError(
-            {"file": ValidationError("Only a static segment takes a list.", code=SegmentErrorCode.NOT_STATIC)}
+            {"file": ValidationError(gettext("Only a static segment takes a list."), code=SegmentErrorCode.NOT_STATIC)}
         )
     try:
         rows = list(checked_rows(csv.reader(io.StringIO(text))))
@@ -180,7 +187,11 @@ def static_list_upload(*, segment: Segment, text: str, by=None) -> dict[str, int
     header = [cell.strip().lower() for cell in (rows[0] if rows else [])]
     if header[:1] not in (["external_id"], ["email"]):
         raise ValidationError(
-            {"file": ValidationError("The first column must be external_id or email.", code=CommonErrorCode.INVALID)}
+            {
+                "file": ValidationError(
+                    gettext("The first column must be external_id or email."), code=CommonErrorCode.INVALID
+                )
+            }
         )
     column = header[0]
     values = {
@@ -220,17 +231,23 @@ def as_of_read(*, raw: Any, workspace: Workspace) -> datetime | None:
         raise ValidationError(
             {
                 "as_of": ValidationError(
-                    f"Expected a date (YYYY-MM-DD) or an ISO 8601 date-time, got {json_literal(raw)}.",
+                    gettext("Expected a date (YYYY-MM-DD) or an ISO 8601 date-time, got %(value)s.")
+                    % {"value": json_literal(raw)},
                     code=CommonErrorCode.INVALID,
                 )
             }
         )
     if not in_date_range(moment):
         raise ValidationError(
-            {"as_of": ValidationError(f"as_of must be {DATE_RANGE_TEXT}.", code=CommonErrorCode.OUT_OF_RANGE)}
+            {
+                "as_of": ValidationError(
+                    gettext("as_of must be %(date_range_text)s.") % {"date_range_text": DATE_RANGE_TEXT},
+                    code=CommonErrorCode.OUT_OF_RANGE,
+                )
+            }
         )
     if moment > timezone.now():
         raise ValidationError(
-            {"as_of": ValidationError("as_of is a moment in the past (or now).", code=CommonErrorCode.FUTURE)}
+            {"as_of": ValidationError(gettext("as_of is a moment in the past (or now)."), code=CommonErrorCode.FUTURE)}
         )
     return moment

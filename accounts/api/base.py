@@ -13,6 +13,7 @@ from typing import Any, ClassVar, TypeVar
 from django.db.models import Model, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import exceptions, mixins, viewsets
 
 from accounts.models import Workspace
@@ -59,7 +60,8 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
         needed = self.required_capability(request)
         if not role_can(self.role, needed):
             raise exceptions.PermissionDenied(
-                f"Your role ({self.role}) in this workspace does not allow this ({needed.value})."
+                gettext("Your role (%(role)s) in this workspace does not allow this (%(value)s).")
+                % {"role": self.role, "value": needed.value}
             )
 
     def finalize_response(self, request, response, *args: Any, **kwargs: Any):

@@ -25,7 +25,7 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ["id", "name", "slug", "currency", "time_zone", "country", "role", "created_at"]
+        fields = ["id", "name", "slug", "currency", "time_zone", "country", "language", "role", "created_at"]
         read_only_fields = ["id", "slug", "created_at"]
 
     def get_role(self, workspace) -> str | None:

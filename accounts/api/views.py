@@ -1,4 +1,5 @@
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.authtoken.serializers import AuthTokenSerializer
@@ -39,7 +40,7 @@ class WorkspaceViewSet(
     def perform_update(self, serializer):
         role = user_roles(user=self.request.user).get(serializer.instance.pk)
         if not role_can(role, Capability.MANAGE_WORKSPACE):
-            raise PermissionDenied("Only a workspace admin can change its settings.")
+            raise PermissionDenied(gettext("Only a workspace admin can change its settings."))
         serializer.instance = workspace_update(workspace=serializer.instance, **serializer.validated_data)
 
 

@@ -12,8 +12,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
@@ -554,6 +554,6 @@ class CampaignAdmin(WorkspaceScopedAdmin):
             if self._can_write(request, campaign):
                 services.campaign_transition(campaign=campaign, to=Status.PAUSED, actor=request.user, source="admin")
                 paused += 1
-        self.message_user(request, f"Paused {paused} campaign(s).", messages.SUCCESS)
+        self.message_user(request, gettext("Paused %(paused)s campaign(s).") % {"paused": paused}, messages.SUCCESS)
 
     actions = ["pause_selected"]

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -61,7 +62,9 @@ class ScheduleDateTimeField(WorkspaceDateTimeField):
     schema_year_pattern = r"^(20\d\d|2100)-"
 
     def to_internal_value(self, value):
-        refusal = serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
+        refusal = serializers.ValidationError(
+            gettext("Give a date between 2000 and 2100."), code=CommonErrorCode.OUT_OF_RANGE
+        )
         try:
             parsed = super().to_internal_value(value)
         except serializers.ValidationError as error:

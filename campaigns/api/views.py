@@ -2,6 +2,7 @@ import math
 
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -165,7 +166,11 @@ class CampaignViewSet(
             target = Target.objects.filter(campaign=campaign, pk=data["target"]).first()
             if target is None:
                 raise ValidationError(
-                    {"target": ValidationError("No such target in this campaign.", code=CommonErrorCode.INVALID)}
+                    {
+                        "target": ValidationError(
+                            gettext("No such target in this campaign."), code=CommonErrorCode.INVALID
+                        )
+                    }
                 )
         result = services.spend_record(
             campaign=campaign,
@@ -238,7 +243,11 @@ class FrequencyCapViewSet(
             clash = clash.exclude(pk=serializer.instance.pk)
         if clash.exists():
             raise Conflict(
-                {"window": ValidationError("A cap with this channel and window exists.", code=CommonErrorCode.UNIQUE)}
+                {
+                    "window": ValidationError(
+                        gettext("A cap with this channel and window exists."), code=CommonErrorCode.UNIQUE
+                    )
+                }
             )
 
 
@@ -260,7 +269,11 @@ class ConnectorViewSet(
     def perform_create(self, serializer):
         if Connector.objects.filter(workspace=self.workspace, channel=serializer.validated_data["channel"]).exists():
             raise Conflict(
-                {"channel": ValidationError("This channel has a connector already.", code=CommonErrorCode.UNIQUE)}
+                {
+                    "channel": ValidationError(
+                        gettext("This channel has a connector already."), code=CommonErrorCode.UNIQUE
+                    )
+                }
             )
         serializer.save(workspace=self.workspace)
 
@@ -272,6 +285,10 @@ class ConnectorViewSet(
             .exists()
         ):
             raise Conflict(
-                {"channel": ValidationError("This channel has a connector already.", code=CommonErrorCode.UNIQUE)}
+                {
+                    "channel": ValidationError(
+                        gettext("This channel has a connector already."), code=CommonErrorCode.UNIQUE
+                    )
+                }
             )
         serializer.save()

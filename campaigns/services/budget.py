@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import DateField, DecimalField, F, OuterRef, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from campaigns.errors import CampaignErrorCode
@@ -28,14 +29,20 @@ def _money(value: Any, field: str, *, positive: bool) -> Decimal:
         amount = Decimal(str(value))
     except (ArithmeticError, ValueError, TypeError):
         raise ValidationError(
-            {field: ValidationError("Expected a decimal amount.", code=CommonErrorCode.INVALID)}
+            {field: ValidationError(gettext("Expected a decimal amount."), code=CommonErrorCode.INVALID)}
         ) from None
     if not amount.is_finite() or amount.quantize(CENT) != amount or abs(amount) >= Decimal(10) ** 12:
         raise ValidationError(
-            {field: ValidationError("Expected an amount with at most 2 decimals.", code=CommonErrorCode.INVALID)}
+            {
+                field: ValidationError(
+                    gettext("Expected an amount with at most 2 decimals."), code=CommonErrorCode.INVALID
+                )
+            }
         )
     if amount < 0 or (positive and amount == 0):
-        raise ValidationError({field: ValidationError("Expected a positive amount.", code=CommonErrorCode.MIN_VALUE)})
+        raise ValidationError(
+            {field: ValidationError(gettext("Expected a positive amount."), code=CommonErrorCode.MIN_VALUE)}
+        )
     return amount
 
 
@@ -95,11 +102,19 @@ def spend_record(
     amount = _money(amount, "amount", positive=True)
     if not idempotency_key or len(idempotency_key) > 128:
         raise ValidationError(
-            {"idempotency_key": ValidationError("Give a key of 1 to 128 characters.", code=CommonErrorCode.INVALID)}
+            {
+                "idempotency_key": ValidationError(
+                    gettext("Give a key of 1 to 128 characters."), code=CommonErrorCode.INVALID
+                )
+            }
         )
     if target is not None and target.campaign_id != campaign.pk:
         raise ValidationError(
-            {"target": ValidationError("This target belongs to another campaign.", code=CommonErrorCode.INVALID)}
+            {
+                "target": ValidationError(
+                    gettext("This target belongs to another campaign."), code=CommonErrorCode.INVALID
+                )
+            }
         )
     occurred_at = occurred_at or timezone.now()
     with transaction.atomic():
@@ -114,7 +129,8 @@ def spend_record(
                 raise ValidationError(
                     {
                         "idempotency_key": ValidationError(
-                            "This key was used for a different entry.", code=CampaignErrorCode.IDEMPOTENCY_CONFLICT
+                            gettext("This key was used for a different entry."),
+                            code=CampaignErrorCode.IDEMPOTENCY_CONFLICT,
                         )
                     }
                 )
@@ -123,7 +139,8 @@ def spend_record(
             raise ValidationError(
                 {
                     "currency": ValidationError(
-                        f"The campaign spends in {locked.currency}.", code=CampaignErrorCode.CURRENCY_MISMATCH
+                        gettext("The campaign spends in %(currency)s.") % {"currency": locked.currency},
+                        code=CampaignErrorCode.CURRENCY_MISMATCH,
                     )
                 }
             )
@@ -132,7 +149,8 @@ def spend_record(
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
-                        f"A {locked.status} campaign accepts no spend.", code=CampaignErrorCode.NOT_ACTIVE
+                        gettext("A %(status)s campaign accepts no spend.") % {"status": locked.status},
+                        code=CampaignErrorCode.NOT_ACTIVE,
                     )
                 }
             )
@@ -141,7 +159,8 @@ def spend_record(
             raise ValidationError(
                 {
                     "amount": ValidationError(
-                        f"Over the total budget: {locked.budget_total - locked.spent} {locked.currency} left.",
+                        gettext("Over the total budget: %(value)s %(currency)s left.")
+                        % {"value": locked.budget_total - locked.spent, "currency": locked.currency},
                         code=CampaignErrorCode.BUDGET_EXCEEDED,
                     )
                 }
@@ -152,7 +171,8 @@ def spend_record(
                 raise ValidationError(
                     {
                         "amount": ValidationError(
-                            f"Over the daily budget of {day}: {locked.budget_daily - today} {locked.currency} left.",
+                            gettext("Over the daily budget of %(day)s: %(value)s %(currency)s left.")
+                            % {"day": day, "value": locked.budget_daily - today, "currency": locked.currency},
                             code=CampaignErrorCode.DAILY_BUDGET_EXCEEDED,
                         )
                     }
@@ -217,7 +237,9 @@ def budget_change(
 ) -> Campaign:
     """Set new caps; each change is a ledger entry with its author and reason."""
     if not (reason or "").strip():
-        raise ValidationError({"reason": ValidationError("Say why the budget changes.", code=CommonErrorCode.REQUIRED)})
+        raise ValidationError(
+            {"reason": ValidationError(gettext("Say why the budget changes."), code=CommonErrorCode.REQUIRED)}
+        )
     changes = {}
     if total is not None:
         changes[LedgerEntry.Kind.BUDGET_TOTAL] = _money(total, "total", positive=False)
@@ -225,7 +247,11 @@ def budget_change(
         changes[LedgerEntry.Kind.BUDGET_DAILY] = _money(daily, "daily", positive=False)
     if not changes:
         raise ValidationError(
-            {"non_field_errors": ValidationError("Give a new total or daily budget.", code=CommonErrorCode.REQUIRED)}
+            {
+                "non_field_errors": ValidationError(
+                    gettext("Give a new total or daily budget."), code=CommonErrorCode.REQUIRED
+                )
+            }
         )
     now = timezone.now()
     with transaction.atomic():
@@ -234,7 +260,8 @@ def budget_change(
             raise ValidationError(
                 {
                     "non_field_errors": ValidationError(
-                        f"A {locked.status} campaign's budget is closed.", code=CampaignErrorCode.FINAL
+                        gettext("A %(status)s campaign's budget is closed.") % {"status": locked.status},
+                        code=CampaignErrorCode.FINAL,
                     )
                 }
             )
@@ -243,7 +270,9 @@ def budget_change(
             raise ValidationError(
                 {
                     "total": ValidationError(
-                        f"Already {locked.spent} {locked.currency} spent.", code=CampaignErrorCode.BELOW_SPENT
+                        gettext("Already %(spent)s %(currency)s spent.")
+                        % {"spent": locked.spent, "currency": locked.currency},
+                        code=CampaignErrorCode.BELOW_SPENT,
                     )
                 }
             )

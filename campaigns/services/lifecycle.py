@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.errors import CampaignErrorCode
 from campaigns.models import Campaign, PendingSend, Target, Touch, Transition
@@ -39,13 +40,18 @@ def campaign_transition(
             raise ValidationError(
                 {
                     "status": ValidationError(
-                        f"A {locked.status} campaign cannot become {to}.", code=CampaignErrorCode.ILLEGAL_TRANSITION
+                        gettext("A %(status)s campaign cannot become %(to)s.") % {"status": locked.status, "to": to},
+                        code=CampaignErrorCode.ILLEGAL_TRANSITION,
                     )
                 }
             )
         if to == Status.CANCELLED and not reason.strip():
             raise ValidationError(
-                {"reason": ValidationError("Say why the campaign is cancelled.", code=CommonErrorCode.REQUIRED)}
+                {
+                    "reason": ValidationError(
+                        gettext("Say why the campaign is cancelled."), code=CommonErrorCode.REQUIRED
+                    )
+                }
             )
         if to == Status.SCHEDULED:
             campaign_ready_check(campaign=locked, now=now)

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from campaigns.errors import CampaignErrorCode
@@ -29,14 +30,15 @@ def _check_channels(channels: Any) -> None:
 
     if not isinstance(channels, list) or not channels:
         raise ValidationError(
-            {"channels": ValidationError("Give at least one channel.", code=CommonErrorCode.REQUIRED)}
+            {"channels": ValidationError(gettext("Give at least one channel."), code=CommonErrorCode.REQUIRED)}
         )
     unknown = [c for c in channels if c not in CampaignChannel.values]
     if unknown or len(set(channels)) != len(channels):
         raise ValidationError(
             {
                 "channels": ValidationError(
-                    f"Unknown or repeated channels {unknown or channels}; choose among {CampaignChannel.values}.",
+                    gettext("Unknown or repeated channels %(value)s; choose among %(values)s.")
+                    % {"value": unknown or channels, "values": CampaignChannel.values},
                     code=CommonErrorCode.INVALID_CHOICE,
                 )
             }
@@ -49,17 +51,20 @@ def target_check(*, target: Target) -> None:
     campaign = target.campaign
     if target.segment is not None and target.segment.workspace_id != campaign.workspace_id:
         errors["segment"] = ValidationError(
-            "This segment belongs to another workspace.", code=CommonErrorCode.DOES_NOT_EXIST
+            gettext("This segment belongs to another workspace."), code=CommonErrorCode.DOES_NOT_EXIST
         )
     if not target.segment_id and not target.trigger_event:
-        errors["segment"] = ValidationError("Choose a segment (or a trigger event).", code=CommonErrorCode.REQUIRED)
+        errors["segment"] = ValidationError(
+            gettext("Choose a segment (or a trigger event)."), code=CommonErrorCode.REQUIRED
+        )
     if target.split_weight and not target.segment_id:
         errors["split_weight"] = ValidationError(
-            "Only targets on a segment share its audience in an A/B test.", code=CampaignErrorCode.SPLIT_TRIGGERED
+            gettext("Only targets on a segment share its audience in an A/B test."),
+            code=CampaignErrorCode.SPLIT_TRIGGERED,
         )
     if target.mode == Target.Mode.FINE and target.min_probability is None:
         errors["min_probability"] = ValidationError(
-            "A fine target needs a minimum probability.", code=CommonErrorCode.REQUIRED
+            gettext("A fine target needs a minimum probability."), code=CommonErrorCode.REQUIRED
         )
     if target.restriction is not None:
         try:
@@ -72,11 +77,12 @@ def target_check(*, target: Target) -> None:
 
         if target.trigger_event not in EventType.values:
             errors["trigger_event"] = ValidationError(
-                f"Unknown event type {target.trigger_event!r}.", code=CommonErrorCode.INVALID
+                gettext("Unknown event type %(value)s.") % {"value": repr(target.trigger_event)},
+                code=CommonErrorCode.INVALID,
             )
         if target.trigger_delay is None or target.trigger_delay.total_seconds() < 0:
             errors["trigger_delay"] = ValidationError(
-                "Give the delay after the event (0 or more).", code=CommonErrorCode.REQUIRED
+                gettext("Give the delay after the event (0 or more)."), code=CommonErrorCode.REQUIRED
             )
     properties = target.trigger_properties
     if (
@@ -88,15 +94,17 @@ def target_check(*, target: Target) -> None:
         )
     ):
         errors["trigger_properties"] = ValidationError(
-            "An object of at most 100 property: value pairs (texts of at most 1,000 characters, numbers or "
-            "true/false).",
+            gettext(
+                "An object of at most 100 property: value pairs (texts of at most 1,000 characters, numbers or true/false)."
+            ),
             code=CommonErrorCode.INVALID,
         )
     for name in TEMPLATE_FIELDS:
         unknown = unknown_tokens(getattr(target, name))
         if unknown:
             errors[name] = ValidationError(
-                f"Unknown tokens: {', '.join(sorted(unknown))}.", code=CommonErrorCode.INVALID
+                gettext("Unknown tokens: %(value)s.") % {"value": ", ".join(sorted(unknown))},
+                code=CommonErrorCode.INVALID,
             )
     if errors:
         raise ValidationError(errors)
@@ -113,7 +121,10 @@ def _only_geographic(node: Any, path: str) -> None:
         return
     if "geo" in node or node.get("field") in GEOGRAPHIC_FIELDS:
         return
-    raise ValidationError(f"{path}: an area uses geographic criteria only (city, postal code, region, country, geo).")
+    raise ValidationError(
+        gettext("%(path)s: an area uses geographic criteria only (city, postal code, region, country, geo).")
+        % {"path": path}
+    )
 
 
 @transaction.atomic
@@ -143,14 +154,19 @@ def campaign_update(*, campaign: Campaign, targets: list[dict] | None = None, **
         raise ValidationError(
             {
                 "status": ValidationError(
-                    f"A {campaign.status} campaign cannot be edited.", code=CampaignErrorCode.NOT_EDITABLE
+                    gettext("A %(status)s campaign cannot be edited.") % {"status": campaign.status},
+                    code=CampaignErrorCode.NOT_EDITABLE,
                 )
             }
         )
     for money in ("budget_total", "budget_daily"):
         if money in fields and fields[money] != getattr(campaign, money) and campaign.status != Status.DRAFT:
             raise ValidationError(
-                {money: ValidationError("Change the budget of a scheduled campaign through the budget action.")}
+                {
+                    money: ValidationError(
+                        gettext("Change the budget of a scheduled campaign through the budget action.")
+                    )
+                }
             )
     if "channels" in fields:
         _check_channels(fields["channels"])
@@ -172,8 +188,10 @@ def _targets_count_check(count: int) -> None:
         raise ValidationError(
             {
                 "targets": ValidationError(
-                    f"A campaign has at most {MAX_TARGETS} targets ({count} given): use a segment of segments "
-                    "to reach more people with one message.",
+                    gettext(
+                        "A campaign has at most %(max_targets)s targets (%(count)s given): use a segment of segments to reach more people with one message."
+                    )
+                    % {"max_targets": MAX_TARGETS, "count": count},
                     code=CommonErrorCode.MAX_LENGTH,
                 )
             }
@@ -198,10 +216,12 @@ def connector_check(*, kind: str, url: str, secret: str) -> None:
         return
     errors = {}
     if not url:
-        errors["url"] = ValidationError("A webhook needs the receiver's URL.", code=CampaignErrorCode.URL_REQUIRED)
+        errors["url"] = ValidationError(
+            gettext("A webhook needs the receiver's URL."), code=CampaignErrorCode.URL_REQUIRED
+        )
     if len(secret or "") < 16:
         errors["secret"] = ValidationError(
-            "A webhook needs a secret of 16 characters or more.", code=CampaignErrorCode.TOO_SHORT
+            gettext("A webhook needs a secret of 16 characters or more."), code=CampaignErrorCode.TOO_SHORT
         )
     if errors:
         raise ValidationError(errors)
@@ -213,11 +233,11 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
     targets = list(campaign.targets.select_related("segment__audience"))
     if not targets:
         errors.setdefault("targets", []).append(
-            ValidationError("Add at least one target.", code=CommonErrorCode.REQUIRED)
+            ValidationError(gettext("Add at least one target."), code=CommonErrorCode.REQUIRED)
         )
     if campaign.ends_at <= now:
         errors.setdefault("ends_at", []).append(
-            ValidationError("The campaign ends in the past.", code=CampaignErrorCode.ENDED)
+            ValidationError(gettext("The campaign ends in the past."), code=CampaignErrorCode.ENDED)
         )
     over = shares_over_100([t.budget_share for t in targets])
     if over is not None:
@@ -228,8 +248,10 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
         if target.segment.audience.current_version == 0:
             errors.setdefault("targets", []).append(
                 ValidationError(
-                    f"Target {target}: the audience of segment {target.segment.name!r} has never been computed; "
-                    "refresh it first (segments/{id}/refresh/).",
+                    gettext(
+                        "Target %(target)s: the audience of segment %(value)s has never been computed; refresh it first (segments/{id}/refresh/)."
+                    )
+                    % {"target": target, "value": repr(target.segment.name)},
                     code=CampaignErrorCode.NO_AUDIENCE,
                 )
             )
@@ -237,7 +259,7 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
     if computed and len(computed) == len(targets) and all(t.segment.audience.size == 0 for t in computed):  # type: ignore[union-attr]
         errors.setdefault("targets", []).append(
             ValidationError(
-                "The campaign would reach nobody: the audiences of its targets are empty.",
+                gettext("The campaign would reach nobody: the audiences of its targets are empty."),
                 code=CampaignErrorCode.EMPTY_AUDIENCE,
             )
         )
@@ -249,9 +271,10 @@ def campaign_ready_check(*, campaign: Campaign, now: datetime) -> None:
         ):
             errors.setdefault("targets", []).append(
                 ValidationError(
-                    f"Target {target}: segment {target.segment.name!r} has no membership model with scores yet. "
-                    "Train one (POST /api/insights/models/ with kind membership and the segment, or Insights > "
-                    "Models in the admin), or use macro mode.",
+                    gettext(
+                        "Target %(target)s: segment %(value)s has no membership model with scores yet. Train one (POST /api/insights/models/ with kind membership and the segment, or Insights > Models in the admin), or use macro mode."
+                    )
+                    % {"target": target, "value": repr(target.segment.name)},
                     code=CampaignErrorCode.NO_SCORES,
                 )
             )

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db.models import Field, Model
 from django.utils import timezone
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
@@ -151,7 +152,7 @@ class ProfileInput(StrictInput, serializers.ModelSerializer):
     def validate_birth_date(self, value):
         if value is not None and (value > timezone.localdate() or value.year < 1900):
             raise serializers.ValidationError(
-                "Birth date must be between 1900 and today.", code=CommonErrorCode.OUT_OF_RANGE
+                gettext("Birth date must be between 1900 and today."), code=CommonErrorCode.OUT_OF_RANGE
             )
         return value
 

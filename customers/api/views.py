@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -32,7 +33,7 @@ def workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str 
     profile = Profile.objects.filter(workspace=view.workspace, pk=profile_id).first()
     if profile is None:
         raise ValidationError(
-            {field: ValidationError("No such profile in this workspace.", code=CommonErrorCode.DOES_NOT_EXIST)}
+            {field: ValidationError(gettext("No such profile in this workspace."), code=CommonErrorCode.DOES_NOT_EXIST)}
         )
     return profile
 
@@ -224,12 +225,12 @@ class IngestViewSet(WorkspaceScopedViewSet):
         body = request.data if isinstance(request.data, dict) else {}
         options = {"create_missing"} if kind != "profiles" else set()
         errors = {
-            str(name): ValidationError("Unknown field.", code=CommonErrorCode.UNKNOWN_FIELD)
+            str(name): ValidationError(gettext("Unknown field."), code=CommonErrorCode.UNKNOWN_FIELD)
             for name in sorted(set(body) - {"items", *options}, key=str)
         }
         items = body.get("items")
         if not isinstance(items, list):
-            errors["items"] = ValidationError("Expected a list of items.", code=CustomerErrorCode.NOT_A_LIST)
+            errors["items"] = ValidationError(gettext("Expected a list of items."), code=CustomerErrorCode.NOT_A_LIST)
         if errors:
             raise ValidationError(errors)
         assert isinstance(items, list)
@@ -241,7 +242,11 @@ class IngestViewSet(WorkspaceScopedViewSet):
         if "create_missing" in body:
             if not isinstance(body["create_missing"], bool):
                 raise ValidationError(
-                    {"create_missing": ValidationError("Expected true or false.", code=CommonErrorCode.INVALID)}
+                    {
+                        "create_missing": ValidationError(
+                            gettext("Expected true or false."), code=CommonErrorCode.INVALID
+                        )
+                    }
                 )
             choices["create_missing"] = body["create_missing"]
         report = INGESTERS[kind](workspace=self.workspace, items=items, **choices)

@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from core.personal_data import key_digest
@@ -387,6 +388,6 @@ INGESTERS = {"profiles": profiles_ingest, "events": events_ingest, "orders": ord
 def attributes_validate(*, workspace: Workspace, value: Any) -> dict[str, Any]:
     """Attribute values checked against the workspace's definitions (for single-profile writes)."""
     if has_nul(value):
-        raise ValidationError("NUL characters are not allowed.", code=Code.NULL_CHARACTER)
+        raise ValidationError(gettext("NUL characters are not allowed."), code=Code.NULL_CHARACTER)
     clean = attributes_read(value, _context(workspace))
     return {key: item for key, item in clean.items() if item is not None}

@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext
 
 from accounts.models import Currency, Workspace
 from core.errors import json_literal
@@ -119,12 +120,14 @@ def _text(max_length: int, *, blank: bool = True) -> Callable[[Any, ReadContext]
         if value is None:
             value = ""
         if not isinstance(value, (str, int)) or isinstance(value, bool):
-            raise ValidationError("Expected a string.", code=Code.INVALID)
+            raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
         text = str(value).strip()
         if not text and not blank:
-            raise ValidationError("This field may not be blank.", code=Code.BLANK)
+            raise ValidationError(gettext("This field may not be blank."), code=Code.BLANK)
         if len(text) > max_length:
-            raise ValidationError(f"At most {max_length} characters.", code=Code.MAX_LENGTH)
+            raise ValidationError(
+                gettext("At most %(max_length)s characters.") % {"max_length": max_length}, code=Code.MAX_LENGTH
+            )
         return text
 
     return read
@@ -136,7 +139,9 @@ def _choice(choices: type[models.TextChoices]) -> Callable[[Any, ReadContext], s
     def read(value: Any, ctx: ReadContext) -> str:
         if not isinstance(value, str) or value not in allowed:
             raise ValidationError(
-                f"{json_literal(value)} is not one of: {', '.join(sorted(allowed))}.", code=Code.INVALID_CHOICE
+                gettext("%(value)s is not one of: %(value2)s.")
+                % {"value": json_literal(value), "value2": ", ".join(sorted(allowed))},
+                code=Code.INVALID_CHOICE,
             )
         return value
 
@@ -159,14 +164,14 @@ def _datetime(value: Any, ctx: ReadContext) -> datetime:
         parsed = None
     if parsed is None:
         raise ValidationError(
-            "Expected an ISO 8601 date-time, e.g. 2026-05-01T14:30:00+02:00.", code=Code.INVALID_DATETIME
+            gettext("Expected an ISO 8601 date-time, e.g. 2026-05-01T14:30:00+02:00."), code=Code.INVALID_DATETIME
         )
     if timezone.is_naive(parsed):  # read in the workspace's time zone
         parsed = parsed.replace(tzinfo=ctx.tz)
     if parsed > ctx.now + timedelta(days=1):
-        raise ValidationError("Date-time is in the future.", code=Code.OUT_OF_RANGE)
+        raise ValidationError(gettext("Date-time is in the future."), code=Code.OUT_OF_RANGE)
     if parsed.year < 1970:
-        raise ValidationError("Date-time is before 1970.", code=Code.OUT_OF_RANGE)
+        raise ValidationError(gettext("Date-time is before 1970."), code=Code.OUT_OF_RANGE)
     # Stored in UTC: PostgreSQL refuses offsets of 16 hours or more, which Python accepts.
     return parsed.astimezone(UTC)
 
@@ -179,9 +184,9 @@ def _birth_date(value: Any, ctx: ReadContext) -> date | None:
     except ValueError:
         parsed = None
     if parsed is None:
-        raise ValidationError("Expected a date as YYYY-MM-DD.", code=Code.INVALID_DATE)
+        raise ValidationError(gettext("Expected a date as YYYY-MM-DD."), code=Code.INVALID_DATE)
     if parsed > ctx.now.date() or parsed.year < 1900:
-        raise ValidationError("Birth date must be between 1900 and today.", code=Code.OUT_OF_RANGE)
+        raise ValidationError(gettext("Birth date must be between 1900 and today."), code=Code.OUT_OF_RANGE)
     return parsed
 
 
@@ -190,9 +195,13 @@ def _coordinate(limit: float) -> Callable[[Any, ReadContext], float | None]:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValidationError("Expected a number.", code=Code.INVALID)
+            raise ValidationError(gettext("Expected a number."), code=Code.INVALID)
         if not -limit <= value <= limit:
-            raise ValidationError(f"Must be between -{limit:g} and {limit:g}.", code=Code.OUT_OF_RANGE)
+            raise ValidationError(
+                gettext("Must be between -%(value)s and %(value2)s.")
+                % {"value": format(limit, "g"), "value2": format(limit, "g")},
+                code=Code.OUT_OF_RANGE,
+            )
         return float(value)
 
     return read
@@ -202,7 +211,7 @@ def _email(value: Any, ctx: ReadContext) -> str:
     if value in (None, ""):
         return ""
     if not isinstance(value, str):
-        raise ValidationError("Expected a string.", code=Code.INVALID)
+        raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
     return normalise_email(value)
 
 
@@ -210,7 +219,7 @@ def _phone(value: Any, ctx: ReadContext) -> str:
     if value in (None, ""):
         return ""
     if not isinstance(value, str):
-        raise ValidationError("Expected a string.", code=Code.INVALID)
+        raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
     return normalise_phone(value, default_region=ctx.workspace.country)
 
 
@@ -219,7 +228,7 @@ def _country(value: Any, ctx: ReadContext) -> str:
         return ""
     code = value.strip().upper() if isinstance(value, str) else ""
     if not _COUNTRY.fullmatch(code):
-        raise ValidationError("Expected an ISO 3166-1 alpha-2 code, e.g. FR.", code=Code.INVALID)
+        raise ValidationError(gettext("Expected an ISO 3166-1 alpha-2 code, e.g. FR."), code=Code.INVALID)
     return code
 
 
@@ -227,9 +236,12 @@ def _json_object(value: Any, ctx: ReadContext) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValidationError("Expected a JSON object.", code=Code.INVALID)
+        raise ValidationError(gettext("Expected a JSON object."), code=Code.INVALID)
     if len(value) > MAX_PROPERTIES_KEYS:
-        raise ValidationError(f"At most {MAX_PROPERTIES_KEYS} keys.", code=Code.MAX_LENGTH)
+        raise ValidationError(
+            gettext("At most %(max_properties_keys)s keys.") % {"max_properties_keys": MAX_PROPERTIES_KEYS},
+            code=Code.MAX_LENGTH,
+        )
     return value
 
 
@@ -253,20 +265,21 @@ def _attribute_value(kind: str, value: Any) -> Any:
         and all(isinstance(item, str) and len(item) <= 200 for item in value)
     ):
         return value
-    raise ValidationError(f"Expected a value of type {kind}.", code=Code.INVALID)
+    raise ValidationError(gettext("Expected a value of type %(kind)s.") % {"kind": kind}, code=Code.INVALID)
 
 
 def attributes_read(value: Any, ctx: ReadContext) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ValidationError("Expected a JSON object of attribute values.", code=Code.INVALID)
+        raise ValidationError(gettext("Expected a JSON object of attribute values."), code=Code.INVALID)
     clean: dict[str, Any] = {}
     for key, raw in value.items():
         kind = ctx.attribute_types.get(key)
         if kind is None:
             raise ValidationError(
-                f"Unknown attribute {json_literal(key)}: declare it as an attribute definition first.",
+                gettext("Unknown attribute %(value)s: declare it as an attribute definition first.")
+                % {"value": json_literal(key)},
                 code=Code.UNKNOWN_ATTRIBUTE,
             )
         # null removes the attribute from the profile
@@ -279,16 +292,23 @@ def _identities(value: Any, ctx: ReadContext) -> list[tuple[str, str]]:
         return []
     if not isinstance(value, list) or len(value) > MAX_ITEM_IDENTITIES:
         raise ValidationError(
-            f"Expected a list of at most {MAX_ITEM_IDENTITIES} {{type, value}} objects.", code=Code.NOT_A_LIST
+            gettext("Expected a list of at most %(max_item_identities)s {type, value} objects.")
+            % {"max_item_identities": MAX_ITEM_IDENTITIES},
+            code=Code.NOT_A_LIST,
         )
     out = []
     for entry in value:
         if not isinstance(entry, dict) or set(entry) != {"type", "value"}:
-            raise ValidationError("Each identity is an object with exactly type and value.", code=Code.INVALID)
+            raise ValidationError(gettext("Each identity is an object with exactly type and value."), code=Code.INVALID)
         if entry["type"] not in IdentityType.values:
-            raise ValidationError(f"Unknown identity type {json_literal(entry['type'])}.", code=Code.INVALID_CHOICE)
+            raise ValidationError(
+                gettext("Unknown identity type %(value)s.") % {"value": json_literal(entry["type"])},
+                code=Code.INVALID_CHOICE,
+            )
         if not isinstance(entry["value"], str) or len(entry["value"]) > 254:
-            raise ValidationError("Identity value must be a string of at most 254 characters.", code=Code.INVALID)
+            raise ValidationError(
+                gettext("Identity value must be a string of at most 254 characters."), code=Code.INVALID
+            )
         out.append(
             (entry["type"], normalise_identity(entry["type"], entry["value"], default_region=ctx.workspace.country))
         )
@@ -297,16 +317,16 @@ def _identities(value: Any, ctx: ReadContext) -> list[tuple[str, str]]:
 
 def _amount(value: Any, ctx: ReadContext) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ValidationError('Expected a decimal amount, e.g. "49.90".', code=Code.INVALID)
+        raise ValidationError(gettext('Expected a decimal amount, e.g. "49.90".'), code=Code.INVALID)
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise ValidationError('Expected a decimal amount, e.g. "49.90".', code=Code.INVALID) from None
+        raise ValidationError(gettext('Expected a decimal amount, e.g. "49.90".'), code=Code.INVALID) from None
     if not amount.is_finite() or amount < 0 or amount >= Decimal("1e12"):
-        raise ValidationError("Amount must be between 0 and 999,999,999,999.99.", code=Code.OUT_OF_RANGE)
+        raise ValidationError(gettext("Amount must be between 0 and 999,999,999,999.99."), code=Code.OUT_OF_RANGE)
     exponent = amount.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2:
-        raise ValidationError("At most 2 decimal places.", code=Code.INVALID)
+        raise ValidationError(gettext("At most 2 decimal places."), code=Code.INVALID)
     return amount
 
 
@@ -314,7 +334,11 @@ def _order_items(value: Any, ctx: ReadContext) -> list[dict]:
     if value is None:
         return []
     if not isinstance(value, list) or len(value) > MAX_ORDER_ITEMS:
-        raise ValidationError(f"Expected a list of at most {MAX_ORDER_ITEMS} line items.", code=Code.NOT_A_LIST)
+        raise ValidationError(
+            gettext("Expected a list of at most %(max_order_items)s line items.")
+            % {"max_order_items": MAX_ORDER_ITEMS},
+            code=Code.NOT_A_LIST,
+        )
     allowed = {"sku", "name", "category", "quantity", "unit_price"}
     clean = []
     for position, line in enumerate(value):

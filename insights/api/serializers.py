@@ -1,3 +1,4 @@
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
@@ -289,7 +290,7 @@ class ThresholdInput(StrictInput, serializers.Serializer):
 
     def validate(self, attrs):
         if ("reach" in attrs) == ("precision" in attrs):
-            raise serializers.ValidationError("Give either reach or precision.", code=CommonErrorCode.INVALID)
+            raise serializers.ValidationError(gettext("Give either reach or precision."), code=CommonErrorCode.INVALID)
         return attrs
 
 

@@ -4,6 +4,7 @@ Computations run in workers: a POST answers 202 with the job (`jobs/<id>/` shows
 in the embedded mode the job has already run when the answer comes.
 """
 
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status
@@ -62,7 +63,7 @@ class FeaturesViewSet(WorkspaceScopedViewSet):
     def list(self, request, *args, **kwargs):
         feature_set = FeatureSet.objects.filter(workspace=self.workspace).first()
         if feature_set is None or feature_set.as_of is None:
-            raise NotFound("The features have not been computed yet: POST to refresh/.")
+            raise NotFound(gettext("The features have not been computed yet: POST to refresh/."))
         return Response(s.FeatureSetOutput(feature_set).data)
 
     @extend_schema(request=s.FeaturesRefreshInput, responses={202: s.JobOutput})

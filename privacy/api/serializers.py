@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 from django.utils import timezone
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from core.errors import CommonErrorCode
@@ -20,7 +21,7 @@ from privacy.models import (
 
 def not_in_future(value):
     if value and value > timezone.now() + timedelta(minutes=5):
-        raise serializers.ValidationError("This cannot be in the future.", code=CommonErrorCode.FUTURE)
+        raise serializers.ValidationError(gettext("This cannot be in the future."), code=CommonErrorCode.FUTURE)
     return value
 
 

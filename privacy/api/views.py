@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404
+from django.utils.translation import gettext
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status
@@ -59,13 +60,15 @@ class ConsentRecordViewSet(
         """The consent in force per purpose and channel for one person, now or at a past time."""
         raw = request.query_params.get("profile", "")
         if not raw.isdigit():
-            raise ValidationError({"profile": ValidationError("Give the profile's id.", code=CommonErrorCode.REQUIRED)})
+            raise ValidationError(
+                {"profile": ValidationError(gettext("Give the profile's id."), code=CommonErrorCode.REQUIRED)}
+            )
         profile = workspace_profile(self, int(raw))
         at = request.query_params.get("at")
         when = parse_datetime_param(at) if at else None
         if at and when is None:
             raise ValidationError(
-                {"at": ValidationError("Expected an ISO 8601 date-time.", code=CommonErrorCode.INVALID)}
+                {"at": ValidationError(gettext("Expected an ISO 8601 date-time."), code=CommonErrorCode.INVALID)}
             )
         return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)
 
@@ -207,7 +210,7 @@ class SuppressionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, Works
             raise ValidationError(
                 {
                     "identifier": ValidationError(
-                        "Expected an e-mail or a phone number.", code=PrivacyErrorCode.INVALID_IDENTIFIER
+                        gettext("Expected an e-mail or a phone number."), code=PrivacyErrorCode.INVALID_IDENTIFIER
                     )
                 }
             )
@@ -297,6 +300,6 @@ class ProfileViewSet(customers_views.ProfileViewSet):
         when = parse_datetime_param(at) if at else None
         if at and when is None:
             raise ValidationError(
-                {"at": ValidationError("Expected an ISO 8601 date-time.", code=CommonErrorCode.INVALID)}
+                {"at": ValidationError(gettext("Expected an ISO 8601 date-time."), code=CommonErrorCode.INVALID)}
             )
         return Response(s.ConsentRecordOutput(consent_state(profile=profile, at=when), many=True).data)

@@ -2,6 +2,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.urls import reverse
+from django.utils.translation import gettext
 from rest_framework import serializers
 
 from campaigns.models import MONEY, Campaign, CampaignChannel, Target
@@ -26,7 +27,9 @@ class BoundedDateField(DateField):
     def to_internal_value(self, value):
         parsed = super().to_internal_value(value)
         if not date(2000, 1, 1) <= parsed <= date(2100, 12, 31):
-            raise serializers.ValidationError("Give a date between 2000 and 2100.", code=CommonErrorCode.OUT_OF_RANGE)
+            raise serializers.ValidationError(
+                gettext("Give a date between 2000 and 2100."), code=CommonErrorCode.OUT_OF_RANGE
+            )
         return parsed
 
 
@@ -123,7 +126,7 @@ class CommaList(serializers.CharField):
         text = super().to_internal_value(data)
         items = [item.strip() for item in text.split(",") if item.strip()]
         if len(items) > 100:
-            raise serializers.ValidationError("At most 100 values.", code=CommonErrorCode.INVALID)
+            raise serializers.ValidationError(gettext("At most 100 values."), code=CommonErrorCode.INVALID)
         return [self.child.run_validation(item) for item in items]
 
 

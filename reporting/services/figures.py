@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from campaigns.models import Campaign, Target
 from campaigns.services import spend_correct, spend_record
@@ -25,20 +26,26 @@ def figure_check(*, campaign: Campaign, target: Target | None, channel: str, day
     """A figure belongs to one of the campaign's channels and targets, on a day it ran."""
     errors = {}
     if target is not None and target.campaign_id != campaign.pk:
-        errors["target"] = ValidationError("This target belongs to another campaign.", code=CommonErrorCode.INVALID)
+        errors["target"] = ValidationError(
+            gettext("This target belongs to another campaign."), code=CommonErrorCode.INVALID
+        )
     if channel not in campaign.channels:
         errors["channel"] = ValidationError(
-            f"The campaign delivers on {', '.join(campaign.channels) or 'no channel'}, not {channel}.",
+            gettext("The campaign delivers on %(value)s, not %(channel)s.")
+            % {"value": ", ".join(campaign.channels) or "no channel", "channel": channel},
             code=ReportingErrorCode.INVALID_CHANNEL,
         )
     first, last = _schedule_days(campaign)
     today = local_day(campaign.workspace, timezone.now())
     if not first <= day <= last:
         errors["day"] = ValidationError(
-            f"The campaign runs from {first} to {last}.", code=ReportingErrorCode.OUT_OF_SCHEDULE
+            gettext("The campaign runs from %(first)s to %(last)s.") % {"first": first, "last": last},
+            code=ReportingErrorCode.OUT_OF_SCHEDULE,
         )
     elif day > today:
-        errors["day"] = ValidationError("A day in the future has no figures yet.", code=ReportingErrorCode.FUTURE)
+        errors["day"] = ValidationError(
+            gettext("A day in the future has no figures yet."), code=ReportingErrorCode.FUTURE
+        )
     if errors:
         raise ValidationError(errors)
 

@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status
 from rest_framework.decorators import action
@@ -156,7 +157,11 @@ class SegmentViewSet(
         data.is_valid(raise_exception=True)
         if set(data.validated_data["add"]) & set(data.validated_data["remove"]):
             raise ValidationError(
-                {"add": ValidationError("A profile cannot be both added and removed.", code=CommonErrorCode.CONFLICT)}
+                {
+                    "add": ValidationError(
+                        gettext("A profile cannot be both added and removed."), code=CommonErrorCode.CONFLICT
+                    )
+                }
             )
         result = services.manual_members_set(segment=self.get_object(), by=request.user, **data.validated_data)
         return Response(result)
@@ -170,7 +175,11 @@ class SegmentViewSet(
         segment = self.get_object()
         if current_audience(segment=segment) is None:
             raise ValidationError(
-                {"non_field_errors": ValidationError("Compute the audience first.", code=SegmentErrorCode.NO_AUDIENCE)}
+                {
+                    "non_field_errors": ValidationError(
+                        gettext("Compute the audience first."), code=SegmentErrorCode.NO_AUDIENCE
+                    )
+                }
             )
         analysis = segment_analysis_request(segment=segment, **data.validated_data)
         analysis.refresh_from_db()
@@ -182,7 +191,7 @@ class SegmentViewSet(
         """The latest index table, over-represented rows first, ranked by excess members."""
         analysis = SegmentAnalysis.objects.filter(segment=self.get_object()).first()
         if analysis is None:
-            raise NotFound("This segment has not been analysed yet: POST to its analyse action.")
+            raise NotFound(gettext("This segment has not been analysed yet: POST to its analyse action."))
         return Response(s.AnalysisOutput(analysis).data)
 
     @extend_schema(
@@ -209,7 +218,7 @@ class SegmentViewSet(
             raise ValidationError(
                 {
                     "max_share": ValidationError(
-                        "Give a share of the base above 0 and at most 1, such as 0.3.",
+                        gettext("Give a share of the base above 0 and at most 1, such as 0.3."),
                         code=CommonErrorCode.OUT_OF_RANGE,
                     )
                 }
@@ -218,7 +227,7 @@ class SegmentViewSet(
             segment=self.get_object(), status=SegmentAnalysis.Status.READY
         ).first()
         if analysis is None:
-            raise NotFound("No ready analysis for this segment: POST to its analyse action.")
+            raise NotFound(gettext("No ready analysis for this segment: POST to its analyse action."))
         with bounded(what="The suggestion", field="non_field_errors"):
             suggestion = macro_segment_suggestion(analysis=analysis, max_share=max_share)
         return Response(s.SuggestionOutput(suggestion).data)
@@ -237,7 +246,7 @@ class SegmentViewSet(
             raise ValidationError(
                 {
                     "other": ValidationError(
-                        "Give the id of a segment of this workspace.", code=CommonErrorCode.DOES_NOT_EXIST
+                        gettext("Give the id of a segment of this workspace."), code=CommonErrorCode.DOES_NOT_EXIST
                     )
                 }
             )

@@ -197,6 +197,12 @@ def test_notify_by_signed_webhook_and_by_e_mail(workspace, receiver, settings):
     )
     [message] = mail.outbox
     assert message.to == ["ops@example.com"] and rule.name in message.subject
+    # Written for a person, in the workspace's language (French by default).
+    assert "Résultat : Action menée." in message.body and "sur 7 jours : 0.5000" in message.body
+    workspace.language = "en"
+    workspace.save(update_fields=["language"])
+    rule_evaluate(rule=rule)
+    assert "Outcome: Acted." in mail.outbox[-1].body and "over 7 days: 0.5000" in mail.outbox[-1].body
 
 
 def test_a_failed_notification_is_in_the_history(workspace):

@@ -237,3 +237,17 @@ def test_categories_and_products_bought_are_suggested(marketer, workspace, other
         describe(workspace=workspace, definition={"orders": {"items": {"category": "Chaussures"}, "within": "P365D"}})
         == "Bought category = Chaussures in the last 365 days"
     )
+
+
+def test_rule_errors_speak_the_callers_language(viewer):
+    from tests.segments.test_api import url
+
+    bad = {"definition": {"all": [{"field": "age", "op": "gte", "value": "trente"}]}}
+    r = viewer.post(url("segment-preview-definition"), bad, format="json")
+    assert r.status_code == 400 and r.data["definition"][0]["message"] == "definition.all[0].value: expected a number."
+    r = viewer.post(url("segment-preview-definition"), bad, format="json", HTTP_ACCEPT_LANGUAGE="fr-FR,fr;q=0.9")
+    assert r.status_code == 400
+    assert r.data["definition"][0] == {
+        "message": "definition.all[0].value : un nombre est attendu.",
+        "code": "invalid_rule",
+    }
