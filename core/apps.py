@@ -14,6 +14,9 @@ class CoreConfig(AppConfig):
         from rest_framework import serializers
 
         import core.checks
+        from core.field_labels import translate_field_labels
+
+        translate_field_labels()  # the field names the admin derives, in the user's language
         import core.folding  # registers the SQLite side of the text folding on each connection
         import core.lookups
         import core.schema  # noqa: F401  (registers the schema extensions: filter bounds, strict inputs)

@@ -113,3 +113,12 @@ def test_services_and_selectors_take_keyword_only_arguments():
                     if (node.args.posonlyargs or node.args.args) and node.name not in POSITIONAL_ALLOWED:
                         positional.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name}")
     assert positional == []
+
+
+def test_every_derived_field_name_is_listed_for_translation():
+    """A new model field without a verbose_name gets its name from Django; core.field_labels must
+    list it, or the admin would show it in English to a French user."""
+    from core.field_labels import FIELD_LABELS, derived_fields
+
+    missing = sorted({str(field.verbose_name) for field in derived_fields()} - set(FIELD_LABELS))
+    assert missing == [], f"Add to core/field_labels.py: {missing}"

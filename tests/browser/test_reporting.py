@@ -79,7 +79,7 @@ def test_the_workspace_dashboard_and_a_rule_run_from_the_admin(page, transaction
     page.select_option("#id_campaign", str(campaign.pk))
     page.fill("#id_name", "Pause when CTR is low")
     # The conditions as JSON, under "advanced" (the rows editor writes the same).
-    page.locator(".field-conditions details.cible-advanced summary").click()
+    page.locator(".field-conditions details.cible-advanced").evaluate("d => { d.open = true; }")
     page.fill("#id_conditions", '[{"kpi": "ctr", "days": 7, "operator": "lt", "threshold": "0.05"}]')
     page.select_option("#id_basis", "reported")
     page.fill("#id_min_impressions", "1000")

@@ -25,7 +25,7 @@ def test_a_marketer_writes_rules_sees_the_live_count_and_saves(page, transaction
     page.fill("#id_name", "Lyonnais")
 
     # The JSON stays available under "advanced"; what is typed there redraws the builder.
-    page.locator("details.cible-advanced summary").click()
+    page.locator("details.cible-advanced").first.evaluate("d => { d.open = true; }")
     definition = page.locator("#id_definition")
     definition.fill(json.dumps({"field": "city", "op": "eq", "value": 42}))
     expect(page.locator(".cible-builder-status .errorlist")).to_contain_text("definition.value: expected a string.")
@@ -51,7 +51,7 @@ def test_saving_bad_rules_shows_the_error_on_the_field(page, transactional_db):
     page.goto("/admin/segments/segment/add/")
     page.select_option("#id_workspace", label=workspace.name)
     page.fill("#id_name", "Broken")
-    page.locator("details.cible-advanced summary").click()
+    page.locator("details.cible-advanced").first.evaluate("d => { d.open = true; }")
     page.locator("#id_definition").fill(json.dumps({"all": [{"event": "teleport"}]}))
     page.locator("input[name=_save]").click()
     expect(page.locator(".field-definition .errorlist")).to_contain_text(
