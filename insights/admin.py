@@ -198,7 +198,7 @@ class RfmRunAdmin(ComputeAdmin):
     @admin.display(description="Customers by named segment")
     def distribution_chart(self, obj):
         bars = [(row["name"], row["customers"]) for row in obj.distribution]
-        chart = bar_chart(name="rfm-distribution", bars=bars, caption="Customers by RFM segment")
+        chart = bar_chart(name="rfm-distribution", bars=bars, caption=gettext("Customers by RFM segment"))
         rows = [
             [
                 row["name"],
@@ -373,7 +373,9 @@ class ClvRunAdmin(ComputeAdmin):
         if not obj.deciles:
             return "-"
         bars = [(f"D{row['decile']}", round(100 * (row["share"] or 0), 1)) for row in obj.deciles]
-        chart = bar_chart(name="clv-deciles", bars=bars, caption="Share of total lifetime value by decile", unit=" %")
+        chart = bar_chart(
+            name="clv-deciles", bars=bars, caption=gettext("Share of total lifetime value by decile"), unit=" %"
+        )
         rows = [
             [row["decile"], row["customers"], row["clv"], f"{100 * (row['share'] or 0):.1f} %"] for row in obj.deciles
         ]
@@ -433,7 +435,7 @@ class PersonaRunAdmin(ComputeAdmin):
     @admin.display(description="Personas")
     def shares(self, obj):
         bars = [(p.name, round(100 * p.share, 1)) for p in obj.personas.order_by("number")]
-        return bar_chart(name="persona-shares", bars=bars, caption="Share of the base by persona", unit=" %")
+        return bar_chart(name="persona-shares", bars=bars, caption=gettext("Share of the base by persona"), unit=" %")
 
     @admin.display(description="Choice of k")
     def k_table(self, obj):
@@ -545,12 +547,12 @@ class PredictiveModelAdmin(_ObjectViews):
 
     @admin.display(description="State")
     def state(self, obj):
-        button = post_button(name="train", label="Train now", url=self._url(obj, "train"))
+        button = post_button(name="train", label=gettext("Train now"), url=self._url(obj, "train"))
         threshold = format_html(
             ' Pick the threshold: <label>reach at most <input name="reach" type="number" min="1"> profiles</label>'
             ' or <label>precision at least <input name="precision" type="number" min="0" max="1" step="0.01">'
             "</label> {}",
-            post_button(name="threshold", label="Pick", url=self._url(obj, "threshold")),
+            post_button(name="threshold", label=gettext("Pick"), url=self._url(obj, "threshold")),
         )
         return format_html(
             "{} — version {}, trained {}; threshold {} {}<br>{}{}",
@@ -591,8 +593,11 @@ class PredictiveModelAdmin(_ObjectViews):
         chart = line_chart(
             name="model-curve",
             labels=labels,
-            series=[("Precision", [r["precision"] for r in obj.curve]), ("Recall", [r["recall"] for r in obj.curve])],
-            caption="Precision and recall on held-out profiles, by threshold",
+            series=[
+                (gettext("Precision"), [r["precision"] for r in obj.curve]),
+                (gettext("Recall"), [r["recall"] for r in obj.curve]),
+            ],
+            caption=gettext("Precision and recall on held-out profiles, by threshold"),
         )
         rows = [[r["threshold"], r["reach"], r["precision"], r["recall"]] for r in obj.curve]
         return format_html("{}{}", chart, _table(["Threshold", "Reach", "Precision", "Recall"], rows))
@@ -601,7 +606,9 @@ class PredictiveModelAdmin(_ObjectViews):
     def importances_chart(self, obj):
         bars = [(row["label"], row["importance"]) for row in obj.importances]
         return (
-            bar_chart(name="model-importances", bars=bars, caption="Permutation importance (AUC lost)") if bars else "-"
+            bar_chart(name="model-importances", bars=bars, caption=gettext("Permutation importance (AUC lost)"))
+            if bars
+            else "-"
         )
 
     @admin.display(description="Features left out")
@@ -717,7 +724,7 @@ class LookalikeAdmin(_ObjectViews):
             obj.eligible,
             admin_datetime(obj.computed_at),
             format_html('<span class="errornote">{}</span>', obj.error) if obj.error else "",
-            post_button(name="refresh", label="Rank again now", url=self._url(obj, "refresh")),
+            post_button(name="refresh", label=gettext("Rank again now"), url=self._url(obj, "refresh")),
         )
 
     @admin.display(description="Bands (each a segment)")
@@ -744,10 +751,10 @@ class LookalikeAdmin(_ObjectViews):
             name="lookalike-evaluation",
             labels=[f"{row['band']} %" for row in obj.evaluation],
             series=[
-                ("Recovered", [row["recovered"] for row in obj.evaluation]),
-                ("Precision", [row["precision"] for row in obj.evaluation]),
+                (gettext("Recovered"), [row["recovered"] for row in obj.evaluation]),
+                (gettext("Precision"), [row["precision"] for row in obj.evaluation]),
             ],
-            caption="Held-out seed members by band",
+            caption=gettext("Held-out seed members by band"),
         )
 
     def save_model(self, request, obj, form, change):

@@ -154,7 +154,7 @@ def bid_report_charts(rows) -> list:
             name="bids",
             labels=labels,
             series=[(name.capitalize(), values) for name, values in volume.items()],
-            caption="Bids, wins and impressions per day",
+            caption=gettext("Bids, wins and impressions per day"),
         ),
         line_chart(
             name="spend",
@@ -163,15 +163,17 @@ def bid_report_charts(rows) -> list:
                 (f"Spend, {c}", [v.quantize(Decimal("0.0001")).normalize() for v in values])
                 for c, values in spend.items()
             ],
-            caption="Spend per day (billing notices)",
+            caption=gettext("Spend per day (billing notices)"),
         ),
         line_chart(
             name="ecpm",
             labels=labels,
             series=[(f"eCPM, {c}", values) for c, values in ecpm.items()],
-            caption="Effective CPM per day (spend per thousand impressions)",
+            caption=gettext("Effective CPM per day (spend per thousand impressions)"),
         ),
-        line_chart(name="win_rate", labels=labels, series=[("Win rate", win_rate)], caption="Wins per bid, per day"),
+        line_chart(
+            name="win_rate", labels=labels, series=[("Win rate", win_rate)], caption=gettext("Wins per bid, per day")
+        ),
     ]
     bidder_days = list(
         BidderDay.objects.filter(
@@ -194,11 +196,11 @@ def bid_report_charts(rows) -> list:
                 name="bid_rate",
                 labels=[d.isoformat() for d in seen],
                 series=[
-                    ("Requests", [requests[d] for d in seen]),
-                    ("Bid on", [answered[d] for d in seen]),
-                    ("Late (no bid)", [late[d] for d in seen]),
+                    (gettext("Requests"), [requests[d] for d in seen]),
+                    (gettext("Bid on"), [answered[d] for d in seen]),
+                    (gettext("Late (no bid)"), [late[d] for d in seen]),
                 ],
-                caption="Bid requests, those bid on, and those answered too late, per day",
+                caption=gettext("Bid requests, those bid on, and those answered too late, per day"),
             )
         )
         if reasons:
@@ -206,7 +208,7 @@ def bid_report_charts(rows) -> list:
                 bar_chart(
                     name="no_bid",
                     bars=[(str(k), n) for k, n in reasons.most_common()],
-                    caption="Requests not bid on, by reason",
+                    caption=gettext("Requests not bid on, by reason"),
                 )
             )
     return charts

@@ -4,6 +4,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Workspace
 from campaigns.models import Campaign
@@ -42,17 +43,17 @@ def campaign_dashboard(*, campaign: Campaign, basis: str = "attributed") -> dict
             name="spend-vs-budget",
             labels=labels,
             series=[
-                ("Spend to date", [row["cumulative"] for row in series]),
-                ("Budget", [row["budget"] for row in series]),
-                ("Even pacing", [row["pacing"] for row in series]),
+                (gettext("Spend to date"), [row["cumulative"] for row in series]),
+                (gettext("Budget"), [row["budget"] for row in series]),
+                (gettext("Even pacing"), [row["pacing"] for row in series]),
             ],
-            caption="Spend to date against the budget and even pacing",
+            caption=gettext("Spend to date against the budget and even pacing"),
         ),
         "daily_chart": line_chart(
             name="daily-spend",
             labels=labels,
-            series=[("Spend per day", [row["spend"] for row in series])],
-            caption="Spend per day",
+            series=[(gettext("Spend per day"), [row["spend"] for row in series])],
+            caption=gettext("Spend per day"),
         ),
         "segment_rows": by_segment,
         "segment_charts": _kpi_charts(by_segment, lambda r: r["segment_name"] or "(whole campaign)", "segment"),
@@ -91,15 +92,15 @@ def workspace_dashboard(*, workspace: Workspace, days: int = 30, basis: str = "a
         "budget_chart": bar_chart(
             name="budget-used",
             bars=[(r["campaign_name"], r["budget_used"]) for r in by_campaign],
-            caption="Share of the total budget spent, by campaign",
+            caption=gettext("Share of the total budget spent, by campaign"),
             unit=" %",
         ),
         "trend_chart": line_chart(
             name="workspace-trend",
             labels=[d.isoformat() for d in days_list],
             series=[
-                ("Spend", [(day_values.get(d) or {}).get("spend", 0) for d in days_list]),
-                ("Revenue", [(day_values.get(d) or {}).get("revenue", 0) for d in days_list]),
+                (gettext("Spend"), [(day_values.get(d) or {}).get("spend", 0) for d in days_list]),
+                (gettext("Revenue"), [(day_values.get(d) or {}).get("revenue", 0) for d in days_list]),
             ],
             caption=f"Spend and revenue per day, last {days} days",
         ),
