@@ -36,14 +36,14 @@ MONEY: MoneyDigits = {"max_digits": 14, "decimal_places": 2}
 class CampaignChannel(models.TextChoices):
     """The channels a campaign can deliver on (values shared with events and consent)."""
 
-    EMAIL = Channel.EMAIL.value, "E-mail"
-    SMS = Channel.SMS.value, "SMS"
-    PUSH = Channel.PUSH.value, "Push notification"
-    SOCIAL = Channel.SOCIAL.value, "Social"
-    DISPLAY = Channel.DISPLAY.value, "Display"
-    SEARCH = Channel.SEARCH.value, "Search"
-    POST = Channel.POST.value, "Direct mail"
-    STORE = Channel.STORE.value, "In-store"
+    EMAIL = Channel.EMAIL.value, _("E-mail")
+    SMS = Channel.SMS.value, _("SMS")
+    PUSH = Channel.PUSH.value, _("Push notification")
+    SOCIAL = Channel.SOCIAL.value, _("Social")
+    DISPLAY = Channel.DISPLAY.value, _("Display")
+    SEARCH = Channel.SEARCH.value, _("Search")
+    POST = Channel.POST.value, _("Direct mail")
+    STORE = Channel.STORE.value, _("In-store")
 
 
 # The consent a delivery on each channel needs: direct marketing, or ad targeting for paid media.

@@ -159,8 +159,9 @@ class CampaignPerformanceAdmin(CampaignAdmin):
         if obj.pk is None:
             return "-"
         return format_html(
-            '<a id="cible-performance-link" href="{}">Dashboard: spend against budget, KPIs per segment and channel</a>',
+            '<a id="cible-performance-link" href="{}">{}</a>',
             reverse("admin:campaigns_campaign_performance", args=[obj.pk]),
+            _("Dashboard: spend against budget, KPIs per segment and channel, what the campaign caused"),
         )
 
     def get_urls(self):
