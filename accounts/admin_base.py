@@ -200,6 +200,14 @@ class WorkspaceScopedAdmin(admin.ModelAdmin):
         allowed = workspace_ids_with(request, self.write_capability)
         return type(form.__name__, (form,), {"allowed_workspace_ids": allowed})
 
+    def get_changeform_initial_data(self, request):
+        """A user who may write in one workspace only finds it chosen on an add page."""
+        initial = super().get_changeform_initial_data(request)
+        allowed = workspace_ids_with(request, self.write_capability)
+        if "workspace" not in initial and len(allowed) == 1:
+            initial["workspace"] = next(iter(allowed))
+        return initial
+
     def formfield_for_foreignkey(self, db_field: ForeignKey, request, **kwargs):
         if db_field.related_model is Workspace:
             kwargs["queryset"] = Workspace.objects.filter(pk__in=workspace_ids_with(request, self.write_capability))

@@ -525,10 +525,15 @@ class Describer:
                 parts.append(label % {"amount": _comparison_text(spec[key], f" {self.workspace.currency}")})
         if isinstance(spec.get("items"), Mapping):
             items = spec["items"]
-            parts.append(
-                _("bought %(what)s")
-                % {"what": _and([f"{k} = {v}" for k, v in items.items() if not isinstance(v, Mapping)]) or "…"}
-            )
+            keys = {"category": _("category"), "sku": _("product (SKU)")}
+            what = [
+                f"{keys.get(k, k)} {_or([_value_label('', one) for one in (v if isinstance(v, list) else [v])])}"
+                for k, v in items.items()
+                if k in keys
+            ]
+            if isinstance(items.get("quantity"), Mapping):
+                what.append(_("%(count)s units") % {"count": _comparison_text(items["quantity"])})
+            parts.append(_("bought %(what)s") % {"what": _and(what) or "…"})
         text = _and(parts) if parts else _("ordered")
         return text + self._when(spec)
 

@@ -23,3 +23,12 @@ def test_plain_identifiers_are_offered_to_roles_that_may_export_them(client, wor
     page = client.get(reverse("admin:segments_segment_change", args=[segment.pk])).content.decode()
     assert 'name="export-identifiers"' in page  # both may export hashed identifiers
     assert ('value="plain"' in page) is offered
+
+
+def test_a_user_of_one_workspace_finds_it_chosen_on_an_add_page(client, workspace, other_workspace):
+    from segments.models import Segment
+
+    client.force_login(make_user(workspace=workspace, role="marketer"))
+    page = client.get(reverse("admin:segments_segment_add")).content.decode()
+    assert f'<option value="{workspace.pk}" selected>' in page
+    assert Segment.objects.count() == 0

@@ -235,7 +235,7 @@ def test_categories_and_products_bought_are_suggested(marketer, workspace, other
     assert r.json() == {"values": [{"value": "RUN-42", "count": 3}, {"value": "BAG-1", "count": 1}]}
     assert (
         describe(workspace=workspace, definition={"orders": {"items": {"category": "Chaussures"}, "within": "P365D"}})
-        == "Bought category = Chaussures in the last 365 days"
+        == "Bought category “Chaussures” in the last 365 days"
     )
 
 

@@ -54,7 +54,10 @@
     load() {
       const workspace = this.workspace();
       this.root.textContent = "";
-      if (!workspace) { return; }
+      if (!workspace) {
+        this.root.appendChild(el("p", { class: "cible-empty", text: this.root.dataset.needsWorkspace }));
+        return;
+      }
       fetch(this.root.dataset.catalogue + "?workspace=" + encodeURIComponent(workspace), { credentials: "same-origin" })
         .then((r) => r.json())
         .then((data) => {
