@@ -4,6 +4,8 @@ are translated: Django makes them from the field's name, which makemessages cann
 
 from django.utils.translation import gettext_lazy, gettext_noop
 
+from core import LAYERS
+
 FIELD_LABELS = [
     gettext_noop("action"),
     gettext_noop("activated at"),
@@ -348,26 +350,12 @@ FIELD_LABELS = [
 ]
 
 
-APPS = (
-    "accounts",
-    "customers",
-    "privacy",
-    "segments",
-    "audiences",
-    "insights",
-    "campaigns",
-    "programmatic",
-    "reporting",
-    "optimisation",
-)
-
-
 def derived_fields():
     """Cible's model fields whose name Django derives from the field's name."""
     from django.apps import apps
 
     for model in apps.get_models():
-        if model._meta.app_label not in APPS:
+        if model._meta.app_label not in LAYERS:
             continue
         for field in model._meta.get_fields():
             if getattr(field, "_verbose_name", "") is None and not (field.auto_created and not field.concrete):

@@ -11,6 +11,7 @@ from accounts.admin_base import ReadOnlyScopedAdmin, WorkspaceScopedAdmin, roles
 from accounts.models import Workspace
 from accounts.roles import Capability
 from campaigns.admin import CampaignAdmin
+from campaigns.admin.setup_panels import page_forecast
 from campaigns.experiments import experiment_results
 from campaigns.models import Campaign
 from core.workers import QueuedJobAdminMixin
@@ -127,7 +128,7 @@ class CampaignPerformanceAdmin(CampaignAdmin):
 
     @admin.display(description=gettext_lazy("Estimated cost"))
     def cost_estimate(self, obj):
-        estimate = campaign_cost_estimate(campaign=obj)
+        estimate = campaign_cost_estimate(campaign=obj, forecast=page_forecast(obj))
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

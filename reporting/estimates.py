@@ -32,8 +32,9 @@ def channel_cpms(*, workspace_id: int, currency: str) -> dict[str, Decimal]:
     }
 
 
-def campaign_cost_estimate(*, campaign: Campaign) -> dict[str, Any]:
-    forecast = campaign_forecast(campaign=campaign)
+def campaign_cost_estimate(*, campaign: Campaign, forecast: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`forecast`: the campaign's forecast when the caller has it already (it is counted otherwise)."""
+    forecast = forecast if forecast is not None else campaign_forecast(campaign=campaign)
     messages: dict[str, int] = {}
     for target in forecast["targets"]:
         for channel in target["channels"]:

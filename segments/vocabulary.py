@@ -291,9 +291,9 @@ def _item_values(workspace_id: int, member: str) -> list[tuple[str, int]]:
 def value_suggestions(*, workspace: Workspace, field: str, query: str) -> list[dict[str, Any]]:
     """Values of `field` that start with (then contain) what was typed, accents and case aside."""
     typed = fold(query)
-    values = field_values(workspace_id=workspace.pk, field=field)
-    starts = [(v, n) for v, n in values if fold(v).startswith(typed)]
-    contains = [(v, n) for v, n in values if typed and typed in fold(v) and not fold(v).startswith(typed)]
+    folded = [(fold(v), v, n) for v, n in field_values(workspace_id=workspace.pk, field=field)]
+    starts = [(v, n) for f, v, n in folded if f.startswith(typed)]
+    contains = [(v, n) for f, v, n in folded if typed and typed in f and not f.startswith(typed)]
     return [{"value": v, "count": n} for v, n in (starts + contains)[:MAX_SUGGESTIONS]]
 
 
@@ -301,6 +301,7 @@ def definition_hints(*, workspace: Workspace, definition: Any) -> list[str]:
     """For each place name in the rules that no profile has (accents and case aside), the values
     it was probably meant to be."""
     hints: list[str] = []
+    known_by_field: dict[str, dict[str, str]] = {}
     for node in _leaves(definition):
         name = node.get("field")
         if name not in FOLDED_FIELDS or node.get("op") not in ("eq", "in"):
@@ -309,7 +310,9 @@ def definition_hints(*, workspace: Workspace, definition: Any) -> list[str]:
         for value in typed if isinstance(typed, list) else [typed]:
             if not isinstance(value, str):
                 continue
-            known = {fold(v): v for v, _n in field_values(workspace_id=workspace.pk, field=name)}
+            if name not in known_by_field:
+                known_by_field[name] = {fold(v): v for v, _n in field_values(workspace_id=workspace.pk, field=name)}
+            known = known_by_field[name]
             if fold(value) in known:
                 continue
             close = difflib.get_close_matches(fold(value), list(known), n=3, cutoff=0.6)

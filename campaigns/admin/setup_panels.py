@@ -14,8 +14,16 @@ from campaigns.models import Campaign, Handoff, Touch
 from campaigns.setup_aids import campaign_overlap, message_preview
 
 
+def page_forecast(campaign: Campaign) -> dict:
+    """The activation's forecast, counted once for every panel of the page (kept on the campaign
+    the admin loaded for this request): the reach table and the cost estimate read the same."""
+    if not hasattr(campaign, "_forecast"):
+        campaign._forecast = campaign_forecast(campaign=campaign)  # type: ignore[attr-defined]
+    return campaign._forecast  # type: ignore[attr-defined]
+
+
 def _reach_table(campaign: Campaign) -> SafeString:
-    forecast = campaign_forecast(campaign=campaign)
+    forecast = page_forecast(campaign)
     rows = []
     for target in forecast["targets"]:
         if target["members"] is None:
