@@ -6,7 +6,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from audiences.models import Audience, AudienceExport, AudienceExportMember, AudienceMember
-from core.sql import rows_reassign
 from segments.membership import CurrentAudience
 
 
@@ -31,15 +30,16 @@ def audience_open(sender, *, segment, **kwargs) -> None:
     Audience.objects.create(workspace_id=segment.workspace_id, segment=segment)
 
 
-def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
-    return {
-        "audience_memberships": rows_reassign(
-            model=AudienceMember, survivor=survivor, merged=merged, unique_with=("audience", "version")
-        ),
-        "export_memberships": rows_reassign(
-            model=AudienceExportMember, survivor=survivor, merged=merged, unique_with=("export",)
-        ),
-    }
+def profile_merging(sender, *, journal, **kwargs) -> None:
+    journal.move(model=AudienceMember, name="audience_memberships", unique_with=("audience", "version"))
+    journal.move(model=AudienceExportMember, name="export_memberships", unique_with=("export",))
+
+
+def profiles_regrouped(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> None:
+    """After a merge or an unmerge: the people's current memberships follow, in a worker, now."""
+    from audiences.tasks import audience_members_follow_task
+
+    audience_members_follow_task.delay(workspace_id=workspace_id, profile_ids=list(profile_ids))
 
 
 def profiles_erasing(sender, *, workspace_id: int, profile_ids: list[int], external_ids: set[str], **kwargs):

@@ -28,14 +28,14 @@ from django.utils.translation import gettext
 
 from audiences.errors import AudienceErrorCode
 from audiences.models import Audience, AudienceMember, AudienceRun
-from audiences.signals import audience_computed
+from audiences.signals import audience_computed, audience_members_followed
 from core.leases import MAX_RECOVERIES, lease_expired, lease_heartbeat, lease_take
 from core.sql import insert_select, is_statement_timeout, statement_timeout
 from customers.models import Profile
 from privacy.models import Suppression
 from privacy.selectors import contactable_counts, profiles_unsuppressed
 from segments.models import ManualMember, Segment
-from segments.selectors import compile_context, segment_members_query
+from segments.selectors import compile_context, segment_members_among, segment_members_query
 
 logger = logging.getLogger(__name__)
 
@@ -365,3 +365,65 @@ def segment_freeze(*, segment: Segment, by=None) -> Segment:
     segment.refresh_every = None
     segment.save(update_fields=["kind", "refresh_every", "updated_at"])
     return segment
+
+
+def _dependencies_first(audiences: list[Audience]) -> list[Audience]:
+    """Audiences whose segments others use come before those others."""
+    uses: dict[int, set[int]] = {}
+    for segment_id, used in Segment.depends_on.through.objects.filter(
+        from_segment_id__in=[a.segment_id for a in audiences]
+    ).values_list("from_segment_id", "to_segment_id"):
+        uses.setdefault(segment_id, set()).add(used)
+    ordered: list[Audience] = []
+    done: set[int] = set()
+    pending = list(audiences)
+    while pending:
+        ready = [a for a in pending if uses.get(a.segment_id, set()) <= done | {a.segment_id}] or pending[:1]
+        for audience in ready:
+            ordered.append(audience)
+            done.add(audience.segment_id)
+            pending.remove(audience)
+    return ordered
+
+
+def audience_members_follow(*, workspace_id: int, profile_ids: list[int]) -> int:
+    """Re-evaluate these people in every current audience of the workspace, in place: after a merge
+    (the survivor now holds both people's history) or an unmerge (each side its own), audiences
+    list the right people at once rather than at their next refresh. Returns memberships changed."""
+    ids = sorted(set(profile_ids))
+    audiences = list(
+        Audience.objects.filter(workspace_id=workspace_id, current_version__gt=0).select_related(
+            "segment__workspace", "workspace"
+        )
+    )
+    if not ids or not audiences:
+        return 0
+    ctx = compile_context(workspace=audiences[0].workspace)
+    changed = 0
+    for audience in _dependencies_first(audiences):
+        found = segment_members_among(segment=audience.segment, ctx=ctx, profile_ids=ids)
+        with transaction.atomic():
+            version = Audience.objects.select_for_update().get(pk=audience.pk).current_version
+            rows = AudienceMember.objects.of_version(audience_id=audience.pk, version=version)
+            present = set(rows.filter(profile_id__in=ids).values_list("profile_id", flat=True))
+            gone = present - found
+            new = found - present
+            if gone:
+                rows.filter(profile_id__in=list(gone)).delete()
+            if new:
+                AudienceMember.objects.bulk_create(
+                    [
+                        AudienceMember(workspace_id=workspace_id, audience=audience, version=version, profile_id=pk)
+                        for pk in sorted(new)
+                    ],
+                    ignore_conflicts=True,
+                )
+            if gone or new:
+                Audience.objects.filter(pk=audience.pk).update(
+                    size=rows.count(), contactable=_contactable(audience, version, timezone.now())
+                )
+                changed += len(gone) + len(new)
+    transaction.on_commit(
+        lambda: audience_members_followed.send(sender=Audience, workspace_id=workspace_id, profile_ids=ids)
+    )
+    return changed

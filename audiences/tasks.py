@@ -1,7 +1,7 @@
 from celery import shared_task
 
 from audiences.exports import export_run
-from audiences.services import audience_compute, audiences_refresh_due
+from audiences.services import audience_compute, audience_members_follow, audiences_refresh_due
 from core.tasks import retrying_task_options
 
 
@@ -19,3 +19,8 @@ def audiences_refresh_due_task() -> None:
 @shared_task(**retrying_task_options(minutes=25))
 def audience_export_run_task(export_id: int) -> None:
     export_run(export_id=export_id)
+
+
+@shared_task(**retrying_task_options(minutes=5))
+def audience_members_follow_task(workspace_id: int, profile_ids: list[int]) -> None:
+    audience_members_follow(workspace_id=workspace_id, profile_ids=profile_ids)

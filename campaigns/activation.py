@@ -34,6 +34,7 @@ from campaigns.models import (
     Target,
     Touch,
 )
+from campaigns.preferences import routed_to
 from campaigns.rendering import render
 from core import csvfiles
 from core.sql import insert_select
@@ -81,6 +82,23 @@ def eligible(
     return people
 
 
+def _preferred_only(campaign: Campaign, channel: str, people: ProfileQuerySet, now: datetime) -> Any:
+    """With "preferred channel", of `people` those whose one delivery goes to `channel`."""
+    if campaign.channel_choice != "preferred" or len(campaign.channels) < 2:
+        return people
+    return routed_to(
+        people=people,
+        channel=channel,
+        channels=list(campaign.channels),
+        reachable=lambda other: eligible_by_consent(
+            workspace_id=campaign.workspace_id,
+            channel=other,
+            people=Profile.objects.filter(workspace_id=campaign.workspace_id),
+            now=now,
+        ),
+    )
+
+
 def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
     """Write the touches of one (non-triggered) target on one channel; returns how many."""
     campaign = target.campaign
@@ -99,6 +117,7 @@ def target_deliveries(*, target: Target, channel: str, now: datetime) -> int:
         now=now,
         restriction=target.restriction,
     )
+    people = _preferred_only(campaign, channel, people, now)
     already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
     rows = (
         people.exclude(pk__in=already)
@@ -205,12 +224,14 @@ def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dic
                 workspace=workspace, channel=channel, people=members, now=now, restriction=target.restriction
             )
             already = Touch.objects.filter(target=target, channel=channel).values("profile_id")
+            not_reached = under_caps.exclude(pk__in=already)
             counts = {
                 "consented": consented.count(),
                 "reachable": reachable.count(),
                 "in_area": in_area.count(),
                 "already_reached": in_area.filter(pk__in=already).count(),
-                "will_receive": under_caps.exclude(pk__in=already).count(),
+                "not_reached": not_reached.count(),
+                "will_receive": _preferred_only(campaign, channel, not_reached, now).count(),
             }
             channels.append(
                 {
@@ -220,7 +241,9 @@ def campaign_forecast(*, campaign: Campaign, now: datetime | None = None) -> dic
                     "excluded_by_area": counts["reachable"] - counts["in_area"],
                     "already_reached": counts["already_reached"],
                     # of those not reached yet, the ones a frequency cap holds back
-                    "excluded_by_caps": counts["in_area"] - counts["already_reached"] - counts["will_receive"],
+                    "excluded_by_caps": counts["in_area"] - counts["already_reached"] - counts["not_reached"],
+                    # with "preferred channel", those whose one delivery goes to another channel
+                    "on_preferred_channel_elsewhere": counts["not_reached"] - counts["will_receive"],
                     "will_receive": counts["will_receive"],
                 }
             )

@@ -84,6 +84,19 @@ class Campaign(models.Model):
     name = models.CharField(max_length=120)
     objective = models.CharField(max_length=16, choices=Objective.choices, default=Objective.CONVERSION)
     channels = models.JSONField(default=list, help_text=_('Channels it delivers on, e.g. ["email", "sms"].'))
+    channel_choice = models.CharField(
+        _("channel choice"),
+        max_length=10,
+        choices=[
+            ("every", _("Every channel the person consents to")),
+            ("preferred", _("Only the person's preferred channel among those they consent to")),
+        ],
+        default="every",
+        help_text=_(
+            "Preferred: each person gets one delivery, on the channel of the campaign they respond to best "
+            "(their channel preference), among the ones they consent to."
+        ),
+    )
     starts_at = models.DateTimeField(help_text=_("Entered in the workspace's time zone, stored in UTC."))
     ends_at = models.DateTimeField()
     owner = models.ForeignKey(
@@ -532,3 +545,38 @@ class PendingSend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.target_id} -> {self.profile_id} at {self.due_at} ({self.status})"
+
+
+class ChannelPreference(models.Model):
+    """How a person responds on each channel over a window: deliveries received, responses (opens,
+    clicks, purchases within a week of a delivery), a smoothed rate, and the channel's rank for
+    them (1: their preferred channel). Computed set-based (campaigns.preferences)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
+    channel = models.CharField(_("channel"), max_length=16, choices=CampaignChannel.choices)
+    touches = models.PositiveIntegerField(_("deliveries"))
+    responses = models.PositiveIntegerField(_("responses"))
+    score = models.FloatField(_("response rate"), help_text=_("(responses + 1) / (deliveries + 2)"))
+    rank = models.PositiveSmallIntegerField(_("rank"), help_text=_("1: the person's preferred channel."))
+    computed_at = models.DateTimeField(_("computed at"))
+
+    personal_data = PersonalData(
+        category="Derived behavioural data (channel responsiveness)",
+        fields=("channel", "touches", "responses", "score", "rank"),
+        purposes=("Choosing the channel a person responds to",),
+        legal_basis="consent (profiling) or legitimate interests",
+        retention="Replaced at each computation; as long as the profile.",
+        erasure="Deleted.",
+    )
+
+    class Meta:
+        verbose_name = _("channel preference")
+        verbose_name_plural = _("channel preferences")
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "profile", "channel"], name="campaigns_channelpref_unique")
+        ]
+        indexes = [models.Index(fields=["workspace", "rank", "channel"], name="campaigns_channelpref_rank")]
+
+    def __str__(self) -> str:
+        return f"{self.profile_id} {self.channel} #{self.rank}"

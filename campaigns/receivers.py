@@ -6,8 +6,6 @@ from typing import Any
 from django.db.models import Count
 from django.utils import timezone
 
-from core.sql import rows_reassign
-
 
 def events_trigger_followup(*, workspace_id: int, event_ids: list[int]) -> None:
     """Registered with customers' event follow-ups: runs in a worker, after the ingest committed."""
@@ -22,19 +20,23 @@ def events_trigger_followup(*, workspace_id: int, event_ids: list[int]) -> None:
 # --- privacy and merges: how campaigns take part (connected in CampaignsConfig.ready) ---------
 
 
-def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
+def profile_merging(sender, *, journal, **kwargs) -> None:
     # Deliveries and triggered sends follow the person: frequency caps, attribution and
     # exclusions keep counting them.
-    from campaigns.models import PendingSend, Touch
+    from campaigns.models import ChannelPreference, PendingSend, Touch
 
-    return {
-        "touches": rows_reassign(model=Touch, survivor=survivor, merged=merged),
-        "triggered_sends": rows_reassign(model=PendingSend, survivor=survivor, merged=merged),
-    }
+    journal.move(model=Touch, name="touches")
+    journal.move(model=PendingSend, name="triggered_sends")
+    # Learnt again at the next computation, from both people's history.
+    journal.move(
+        model=ChannelPreference, name="channel_preferences", unique_with=("workspace", "channel"), keep_dropped=False
+    )
 
 
 def profiles_erasing(sender, *, profile_ids: list[int], **kwargs) -> dict[str, int]:
-    from campaigns.models import Handoff, PendingSend, Touch
+    from campaigns.models import ChannelPreference, Handoff, PendingSend, Touch
+
+    ChannelPreference.objects.filter(profile_id__in=profile_ids).delete()
     from privacy.erasure import file_rows_drop
 
     handoff_touches: dict[int, set[str]] = {}
@@ -157,3 +159,26 @@ def access_section(profile) -> dict[str, Any]:
             PendingSend.objects.filter(profile=profile).values("target__campaign__name", "due_at", "status", "reason")
         ),
     }
+
+
+def touch_timeline(profile, before, limit: int, channels):
+    """The campaign deliveries the person received, for their timeline (customers.timeline)."""
+    from django.db.models import F
+    from django.db.models.functions import Coalesce
+    from django.utils.translation import gettext
+
+    from campaigns.models import Touch
+    from customers.timeline import Entry
+
+    rows = Touch.objects.filter(profile=profile).annotate(at=Coalesce(F("sent_at"), F("created_at")))
+    if before is not None:
+        rows = rows.filter(at__lt=before)
+    if channels is not None:
+        rows = rows.filter(channel__in=channels)
+    statuses = dict(Touch.Status.choices)
+    for pk, name, channel, status, at, variant in rows.order_by("-at", "-pk").values_list(
+        "pk", "campaign__name", "channel", "status", "at", "variant"
+    )[:limit]:
+        label = gettext("Campaign %(name)s") % {"name": name}
+        detail = str(statuses.get(status, status)) + (f" ({variant})" if variant else "")
+        yield Entry(at, "touch", channel, label, detail, f"touch:{pk}")

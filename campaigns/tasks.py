@@ -26,3 +26,20 @@ def campaigns_tick_task() -> None:
 @shared_task(**retrying_task_options(minutes=5))
 def pending_sends_task() -> None:
     pending_sends_run()
+
+
+@shared_task(**retrying_task_options(minutes=20))
+def channel_preferences_compute_task(workspace_id: int) -> None:
+    from accounts.models import Workspace
+    from campaigns.preferences import channel_preferences_compute
+
+    workspace = Workspace.objects.filter(pk=workspace_id).first()
+    if workspace is not None:
+        channel_preferences_compute(workspace=workspace)
+
+
+@shared_task(acks_late=True, soft_time_limit=50, time_limit=60)
+def channel_preferences_due_task() -> None:
+    from campaigns.preferences import channel_preferences_due
+
+    channel_preferences_due()

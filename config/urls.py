@@ -28,6 +28,7 @@ workspace_router.include_root_view = False
 workspace_router.register("members", MembershipViewSet, basename="membership")
 workspace_router.register("profiles", privacy.ProfileViewSet, basename="profile")
 workspace_router.register("identities", customers.IdentityViewSet, basename="identity")
+workspace_router.register("match-rules", customers.MatchRuleViewSet, basename="match-rule")
 workspace_router.register(
     "attribute-definitions", customers.AttributeDefinitionViewSet, basename="attribute-definition"
 )

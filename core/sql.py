@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import FieldError
 from django.db import DatabaseError, connection, connections, router, transaction
-from django.db.models import BooleanField, Exists, Expression, F, Field, JSONField, Model, OuterRef, QuerySet
+from django.db.models import BooleanField, Expression, F, Field, JSONField, Model, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -227,21 +227,6 @@ def rows_delete(queryset: QuerySet) -> int:
     receipts) have no signals, no files and nothing that points at them, so the collector would
     only read, row by row, what one statement removes. Only for such tables."""
     return queryset._raw_delete(queryset.db)
-
-
-def rows_reassign(*, model: type[Model], survivor: Any, merged: Any, field: str = "profile", unique_with=()) -> int:
-    """Point `model`'s rows at `survivor` instead of `merged` (a profile merge), set-based.
-
-    `unique_with` names the other fields of a unique key that includes `field`: where the
-    survivor already has a row for the same key, the merged one's row is a duplicate and
-    is dropped rather than moved. Uses the base manager, so append-only histories move
-    too (their content is untouched). Returns the rows moved.
-    """
-    rows = model._base_manager.filter(**{field: merged})
-    if unique_with:
-        twin = model._base_manager.filter(**{field: survivor}, **{name: OuterRef(name) for name in unique_with})
-        rows.filter(Exists(twin)).delete()
-    return rows.update(**{field: survivor})
 
 
 class InRows(Expression):

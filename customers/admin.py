@@ -5,10 +5,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.http import Http404, HttpResponseRedirect
+from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
 from accounts.admin_base import (
     ScopedInline,
@@ -26,9 +29,12 @@ from customers.api.serializers import PROFILE_WRITABLE
 from customers.csv_import import csv_text
 from customers.models import (
     AttributeDefinition,
+    Channel,
     Event,
     Identity,
+    IdentityType,
     ImportJob,
+    MatchRule,
     Order,
     Profile,
     ProfileMerge,
@@ -36,13 +42,14 @@ from customers.models import (
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_phone
-from customers.selectors import profile_summary
+from customers.selectors import identity_graph, profile_summary
+from customers.timeline import profile_timeline
 
 
 class IdentityInline(ScopedInline):
     model = Identity
-    fields = ["type", "value", "created_at"]
-    readonly_fields = ["created_at"]
+    fields = ["type", "value", "source", "created_at", "last_seen_at"]
+    readonly_fields = ["source", "created_at", "last_seen_at"]
 
 
 class ReadOnlyInline(ScopedInline):
@@ -95,17 +102,109 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     search_fields = ["external_id", "email", "last_name", "first_name", "postal_code"]
     list_select_related = ["workspace"]
     show_full_result_count = False  # COUNT(*) on a million profiles on every page is wasted work
-    readonly_fields = ["age", "summary", "recent_events", "created_at", "updated_at"]
+    readonly_fields = ["age", "anonymous", "summary", "journey", "identity_graph", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["workspace", "external_id", "lifecycle_stage"]}),
+        (None, {"fields": ["workspace", "external_id", "lifecycle_stage", "anonymous"]}),
         ("Contact", {"fields": ["first_name", "last_name", "email", "phone"]}),
         ("Demographic", {"fields": ["birth_date", "age", "gender", "socio_professional_category"]}),
         ("Geographic", {"fields": ["city", "postal_code", "region", "country", "latitude", "longitude"]}),
         ("Attitudinal", {"fields": ["attributes"]}),
-        ("Activity", {"fields": ["summary", "recent_events", "created_at", "updated_at"]}),
+        (_("Identity"), {"fields": ["identity_graph"]}),
+        ("Activity", {"fields": ["summary", "journey", "created_at", "updated_at"]}),
     ]
     inlines = [IdentityInline, OrderInline, SurveyResponseInline]
     actions = ["merge_profiles"]
+    journey_entries = 100
+
+    class Media:
+        js = ["customers/journey.js"]
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/unmerge/<int:merge_id>/",
+                self.admin_site.admin_view(require_POST(self.unmerge_view)),
+                name="customers_profile_unmerge",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._request = request
+        profile = self.get_object(request, object_id)
+        extra = dict(extra_context or {})
+        if profile is not None and self._can_unmerge(request, profile):
+            extra["unmerge_forms"] = ProfileMerge.objects.filter(survivor=profile, unmerged_at__isnull=True)
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _can_unmerge(self, request, profile: Profile) -> bool:
+        return request.user.is_superuser or profile.workspace_id in workspace_ids_with(
+            request, Capability.MERGE_PROFILES
+        )
+
+    def unmerge_view(self, request, object_id, merge_id):
+        profile = self.get_object(request, object_id)
+        if profile is None:
+            raise Http404
+        back = HttpResponseRedirect(reverse("admin:customers_profile_change", args=[profile.pk]))
+        if not self._can_unmerge(request, profile):
+            self.message_user(request, gettext("Your role does not allow splitting merges."), messages.ERROR)
+            return back
+        merge = ProfileMerge.objects.filter(survivor=profile, pk=merge_id).first()
+        if merge is None:
+            raise Http404
+        try:
+            restored = services.profile_unmerge(merge=merge, by=request.user)
+        except ValidationError as exc:
+            self.message_user(request, "; ".join(exc.messages), messages.ERROR)
+            return back
+        self.message_user(
+            request,
+            gettext("%(external_id)s was split back from this profile, with its own history.")
+            % {"external_id": restored.external_id},
+            messages.SUCCESS,
+        )
+        return back
+
+    @admin.display(description=_("Journey across channels"))
+    def journey(self, obj: Profile):
+        if obj.pk is None:
+            return "-"
+        page = profile_timeline(profile=obj, limit=self.journey_entries)
+        labels = dict(Channel.choices)
+        entries = [{**entry, "channel_label": labels.get(entry["channel"], "-")} for entry in page["entries"]]
+        present = {entry["channel"] for entry in entries if entry["channel"]}
+        return render_to_string(
+            "admin/customers/profile/_journey.html",
+            {
+                "entries": entries,
+                "time_zone": page["time_zone"],
+                "channels": [(value, label) for value, label in Channel.choices if value in present],
+                "more": page["next_before"] is not None,
+                "shown": len(entries),
+            },
+        )
+
+    @admin.display(description=_("Identity graph"))
+    def identity_graph(self, obj: Profile):
+        if obj.pk is None:
+            return "-"
+        graph = identity_graph(profile=obj)
+        types = dict(IdentityType.choices)
+        for merge in graph["merges"]:
+            if merge.reason == ProfileMerge.Reason.RULE:
+                merge.how = gettext("%(type)s match rule, from %(source)s") % {
+                    "type": types.get(merge.rule_type, merge.rule_type),
+                    "source": merge.source,
+                }
+            else:
+                merge.how = gettext("By hand, by %(user)s") % {"user": merge.merged_by or "-"}
+            merge.moved_text = ", ".join(f"{name}: {count}" for name, count in (merge.moved or {}).items() if count)
+        request = getattr(self, "_request", None)
+        return render_to_string(
+            "admin/customers/profile/_identity.html",
+            {**graph, "can_unmerge": request is not None and self._can_unmerge(request, obj)},
+        )
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -125,15 +224,6 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
         return (
             f"{data['orders_count']} orders, {data['orders_total'] or 0} {obj.workspace.currency} in all, "
             f"last {admin_datetime(data['last_order_at'])}; {data['events_count']} events, last {admin_datetime(data['last_event_at'])}"
-        )
-
-    @admin.display(description="Last 20 events")
-    def recent_events(self, obj: Profile):
-        if obj.pk is None:
-            return "-"
-        events = obj.events.order_by("-occurred_at")[:20]
-        return (
-            format_html_join("", "<div>{} {} via {}</div>", ((e.occurred_at, e.type, e.channel) for e in events)) or "-"
         )
 
     def save_model(self, request, obj, form, change):
@@ -242,9 +332,32 @@ class SurveyResponseAdmin(ReadOnlyHistoryAdmin):
 
 @admin.register(ProfileMerge)
 class ProfileMergeAdmin(ReadOnlyHistoryAdmin):
-    list_display = ["merged_at", "merged_external_id", "survivor", "merged_by", "moved", "workspace"]
-    list_filter = ["workspace"]
+    list_display = [
+        "merged_at",
+        "merged_external_id",
+        "survivor",
+        "reason",
+        "rule_type",
+        "merged_by",
+        "moved",
+        "unmerged_at",
+        "workspace",
+    ]
+    list_filter = ["workspace", "reason", "rule_type", ("unmerged_at", admin.EmptyFieldListFilter)]
     search_fields = ["merged_external_id", "survivor__external_id"]
+    exclude = ["merged_snapshot", "survivor_snapshot"]
+
+
+@admin.register(MatchRule)
+class MatchRuleAdmin(WorkspaceScopedAdmin):
+    """How each identifier type stitches profiles at ingestion. A type without a rule follows the
+    default: customer id, loyalty card, e-mail, phone and hashed e-mail are deterministic; device and
+    cookie are weak."""
+
+    write_capability = Capability.MANAGE_WORKSPACE
+    list_display = ["type", "strength", "priority", "max_profiles", "workspace"]
+    list_filter = ["workspace", "strength"]
+    fields = ["workspace", "type", "strength", "priority", "max_profiles"]
 
 
 class ImportJobForm(WorkspaceScopedForm):

@@ -26,4 +26,7 @@ class CustomerErrorCode(StrEnum):
     NULL_CHARACTER = CommonErrorCode.NULL_CHARACTER
     ENCODING = "encoding"
     IMMUTABLE = "immutable"
-    DUPLICATE_OPTION = "duplicate_option"  # a value listed twice among declared options
+    DUPLICATE_OPTION = "duplicate_option"
+    ALREADY_UNMERGED = "already_unmerged"
+    NOT_UNMERGEABLE = "not_unmergeable"
+    IDENTITY_REQUIRED = "identity_required"  # an event or order with neither external id nor identity  # a value listed twice among declared options

@@ -90,6 +90,16 @@ class IdentityType(models.TextChoices):
     COOKIE = "cookie", _("Cookie id")
     DEVICE = "device", _("Device id")
     CRM = "crm", _("CRM id")
+    LOYALTY = "loyalty", _("Loyalty card")
+    EMAIL_SHA256 = "email_sha256", _("Hashed e-mail (SHA-256)")
+
+
+class MatchStrength(models.TextChoices):
+    """How an identifier type stitches profiles at ingestion (customers.stitching)."""
+
+    DETERMINISTIC = "deterministic", _("Deterministic: merges any two profiles")
+    WEAK = "weak", _("Weak: joins an anonymous profile, never two known people")
+    IGNORED = "ignored", _("Ignored: recorded, never used to stitch")
 
 
 class AttributeType(models.TextChoices):
@@ -146,6 +156,14 @@ class Profile(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     erased_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text=_("Set when erased: the row stays, empty, for the aggregates.")
+    )
+    anonymous = models.BooleanField(
+        _("anonymous"),
+        default=False,
+        help_text=_(
+            "Known only by a cookie, a device or another weak identifier: no id from the sending system and no "
+            "e-mail, phone, loyalty card or customer id yet."
+        ),
     )
 
     objects = ProfileQuerySet.as_manager()
@@ -304,14 +322,37 @@ class SurveyQuestion(models.Model):
 
 
 class Identity(models.Model):
+    class Source(models.TextChoices):
+        PROFILES = "profiles", _("Profile ingestion")
+        EVENTS = "events", _("Event ingestion")
+        ORDERS = "orders", _("Order ingestion")
+        IMPORT = "import", _("CSV import")
+        API = "api", _("API or admin")
+        MERGE = "merge", _("Merge")
+
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
-    type = models.CharField(max_length=10, choices=IdentityType.choices)
+    type = models.CharField(max_length=16, choices=IdentityType.choices)
     value = models.CharField(max_length=254, help_text=_("Normalised: e-mails lower-cased, phones in E.164."))
-    created_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.API)
+    created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    profiles_joined = models.PositiveIntegerField(
+        _("profiles joined"),
+        default=1,
+        help_text=_("How many profiles this identifier has been found on and stitched together, its own included."),
+    )
+    shared = models.BooleanField(
+        _("shared"),
+        default=False,
+        help_text=_(
+            "Found on more profiles than its type's cap allows (a family tablet, a shared address): it stays "
+            "with its profile but no longer stitches."
+        ),
+    )
 
     personal_data = PersonalData(
-        category="Identifiers (e-mails, phones, cookies, devices, CRM ids)",
+        category="Identifiers (e-mails, phones, cookies, devices, loyalty cards, CRM ids)",
         fields=("type", "value"),
         purposes=("Recognising one person across channels (identity resolution)",),
         legal_basis="legitimate interests",
@@ -330,8 +371,59 @@ class Identity(models.Model):
         return f"{self.type}:{self.value}"
 
 
+# How each identifier type stitches when a workspace has not said otherwise: strength, survivor
+# priority (higher survives), and how many profiles one identifier may join.
+MATCH_DEFAULTS: dict[str, tuple[str, int, int]] = {
+    IdentityType.CRM: (MatchStrength.DETERMINISTIC, 100, 5),
+    IdentityType.LOYALTY: (MatchStrength.DETERMINISTIC, 90, 5),
+    IdentityType.EMAIL: (MatchStrength.DETERMINISTIC, 80, 5),
+    IdentityType.PHONE: (MatchStrength.DETERMINISTIC, 70, 5),
+    IdentityType.EMAIL_SHA256: (MatchStrength.DETERMINISTIC, 60, 5),
+    IdentityType.DEVICE: (MatchStrength.WEAK, 20, 3),
+    IdentityType.COOKIE: (MatchStrength.WEAK, 10, 3),
+}
+
+
+class MatchRule(models.Model):
+    """A workspace's rule for one identifier type: does it stitch, who survives, how far it may join."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    type = models.CharField(_("identifier type"), max_length=16, choices=IdentityType.choices)
+    strength = models.CharField(_("strength"), max_length=16, choices=MatchStrength.choices)
+    priority = models.PositiveSmallIntegerField(
+        _("priority"),
+        default=50,
+        validators=[MaxValueValidator(1000)],
+        help_text=_("When profiles merge, the one holding the highest-priority identifier survives (known first)."),
+    )
+    max_profiles = models.PositiveSmallIntegerField(
+        _("most profiles joined"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_(
+            "An identifier found on more profiles than this is shared (a family tablet, a shop's card): it "
+            "stops stitching. 1 never merges."
+        ),
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("match rule")
+        verbose_name_plural = _("match rules")
+        constraints = [models.UniqueConstraint(fields=["workspace", "type"], name="customers_matchrule_type_unique")]
+        ordering = ["-priority", "type"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()}: {self.get_strength_display()}"
+
+
 class ProfileMerge(models.Model):
-    """A profile merged into a survivor; its external id keeps pointing at the survivor."""
+    """A profile merged into a survivor: by whom or by which rule, from which item, with what it
+    brought (its rows are journalled in MergeRow so an unmerge can split them back)."""
+
+    class Reason(models.TextChoices):
+        MANUAL = "manual", _("By hand")
+        RULE = "rule", _("Match rule at ingestion")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     survivor = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="merges")
@@ -341,12 +433,34 @@ class ProfileMerge(models.Model):
     merged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    reason = models.CharField(_("reason"), max_length=8, choices=Reason.choices, default=Reason.MANUAL)
+    rule_type = models.CharField(
+        _("identifier type"),
+        max_length=16,
+        choices=IdentityType.choices,
+        blank=True,
+        help_text=_("The rule that merged."),
+    )
+    source = models.CharField(_("source"), max_length=10, blank=True, help_text=_("The ingestion that merged."))
+    item_key = models.CharField(
+        _("item"), max_length=64, blank=True, help_text=_("Digest of the idempotency key of the item that merged.")
+    )
     moved = models.JSONField(default=dict, help_text=_("How many rows of each kind followed the survivor."))
+    merged_snapshot = models.JSONField(
+        default=dict, blank=True, help_text=_("The merged profile as it was, to restore it on an unmerge.")
+    )
+    survivor_snapshot = models.JSONField(
+        default=dict, blank=True, help_text=_("The survivor's fields before the merge filled them.")
+    )
+    unmerged_at = models.DateTimeField(_("unmerged at"), null=True, blank=True)
+    unmerged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     personal_data = PersonalData(
-        category="Identifiers (merged profiles' external ids)",
-        fields=("merged_external_id",),
-        purposes=("Resolving an old external id to the surviving profile",),
+        category="Identifiers (merged profiles' external ids) and the merged profile as it was",
+        fields=("merged_external_id", "merged_snapshot", "survivor_snapshot"),
+        purposes=("Resolving an old external id to the surviving profile", "Splitting a wrong merge back"),
         legal_basis="legitimate interests",
         retention="As long as the surviving profile.",
         erasure="Deleted.",
@@ -355,13 +469,32 @@ class ProfileMerge(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["workspace", "merged_external_id"], name="customers_profilemerge_alias_unique"
+                fields=["workspace", "merged_external_id"],
+                condition=Q(unmerged_at__isnull=True),
+                name="customers_profilemerge_alias_unique",
             ),
         ]
-        ordering = ["-merged_at"]
+        ordering = ["-merged_at", "-id"]
 
     def __str__(self) -> str:
         return f"{self.merged_external_id} -> {self.survivor_id}"
+
+
+class MergeRow(models.Model):
+    """A row that followed the survivor in a merge: an unmerge sends it back. A row dropped as a
+    duplicate of the survivor's own keeps its values in `data`, to be written again."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    merge = models.ForeignKey(ProfileMerge, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=100)
+    row_id = models.BigIntegerField()
+    data = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["merge", "model"], name="customers_mergerow_merge")]
+
+    def __str__(self) -> str:
+        return f"{self.model}#{self.row_id}"
 
 
 class Event(models.Model):

@@ -4,7 +4,7 @@ from typing import Any
 
 from django.db.models import Count, Max, Sum
 
-from customers.models import AttributeDefinition, Profile, SurveyQuestion, SurveyResponse
+from customers.models import AttributeDefinition, Identity, Profile, ProfileMerge, SurveyQuestion, SurveyResponse
 
 
 def profile_summary(*, profile: Profile) -> dict:
@@ -82,3 +82,14 @@ def typed_values(*, profile_ids: list[int]) -> TypedValues:
         SurveyResponse.objects.filter(profile_id__in=profile_ids).values_list("survey", "question", "answer")
     )
     return TypedValues(regions, attributes, answers)
+
+
+def identity_graph(*, profile: Profile) -> dict[str, Any]:
+    """A profile's identifiers and the merges that formed it (newest first)."""
+    return {
+        "profile": profile.pk,
+        "external_id": profile.external_id,
+        "anonymous": profile.anonymous,
+        "identities": list(Identity.objects.filter(profile=profile).order_by("created_at", "pk")),
+        "merges": list(ProfileMerge.objects.filter(survivor=profile).order_by("-merged_at", "-pk")),
+    }

@@ -1,6 +1,6 @@
 import hashlib
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -15,24 +15,22 @@ from core.leases import lease_fail, lease_heartbeat, lease_release, lease_take
 from customers.csv_import import CsvFormatError, csv_import, csv_text
 from customers.errors import CustomerErrorCode
 from customers.ingestion import attributes_validate
+from customers.match_rules import known_types
+from customers.merging import MergePlan, profiles_merge
+from customers.merging import profile_unmerge as merging_unmerge
 from customers.models import (
     PROFILE_CONTACT_FIELDS,
     PROFILE_FACET_FIELDS,
     AttributeDefinition,
-    Event,
     Identity,
     ImportJob,
-    Order,
+    MatchRule,
     Profile,
     ProfileMerge,
     SurveyQuestion,
     SurveyResponse,
 )
 from customers.normalise import normalise_email, normalise_identity, normalise_phone
-from customers.signals import profile_merging
-
-# Fields a profile merge fills on the survivor when the survivor has none.
-_MERGE_FILL = tuple(name for name in (*PROFILE_CONTACT_FIELDS, *PROFILE_FACET_FIELDS) if name != "gender")
 
 
 def _validated_save(instance, **kwargs: Any):
@@ -118,6 +116,8 @@ def _identities_from_contact(profile: Profile) -> None:
         if value
     ]
     Identity.objects.bulk_create(rows, ignore_conflicts=True)
+    if rows and profile.anonymous:
+        Profile.objects.filter(pk=profile.pk).update(anonymous=False)
 
 
 @transaction.atomic
@@ -125,12 +125,12 @@ def profile_delete(*, profile: Profile) -> None:
     profile.delete()
 
 
-@transaction.atomic
 def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
     """Merge `merged` into `survivor`: its events, orders, identities and survey
     answers follow the survivor, and every other app moves its own rows through the
     `profile_merging` signal (consents, memberships, deliveries, clicks...); empty fields of the survivor are
-    filled from it, and its external id keeps resolving to the survivor.
+    filled from it, and its external id keeps resolving to the survivor. Every row moved is
+    journalled, so `profile_unmerge` can split the merge back.
     """
     if survivor.workspace_id != merged.workspace_id:
         raise ValidationError(
@@ -148,45 +148,13 @@ def profile_merge(*, survivor: Profile, merged: Profile, by=None) -> Profile:
                 )
             }
         )
-    # Lock both rows in id order so two opposite merges cannot deadlock.
-    locked = {
-        p.pk: p for p in Profile.objects.select_for_update().filter(pk__in=[survivor.pk, merged.pk]).order_by("pk")
-    }
-    if len(locked) != 2:
-        raise ValidationError(
-            {"other": ValidationError(gettext("Profile no longer exists."), code=CommonErrorCode.NOT_FOUND)}
-        )
-    survivor, merged = locked[survivor.pk], locked[merged.pk]
+    profiles_merge(workspace_id=survivor.workspace_id, plans=[MergePlan(survivor.pk, merged.pk)], by=by)
+    return Profile.objects.get(pk=survivor.pk)
 
-    moved: dict[str, int] = {
-        "events": Event.objects.filter(profile=merged).update(profile=survivor),
-        "orders": Order.objects.filter(profile=merged).update(profile=survivor),
-        "identities": Identity.objects.filter(profile=merged).update(profile=survivor),
-        "survey_responses": SurveyResponse.objects.filter(profile=merged).update(profile=survivor),
-    }
-    # Every other app moves its own rows (consents, memberships, deliveries, clicks...).
-    for _receiver, counts in profile_merging.send(sender=Profile, survivor=survivor, merged=merged):
-        moved.update(cast(dict[str, int], counts))
-    for name in _MERGE_FILL:
-        if getattr(survivor, name) in ("", None) and getattr(merged, name) not in ("", None):
-            setattr(survivor, name, getattr(merged, name))
-    if survivor.gender == "unknown":
-        survivor.gender = merged.gender
-    if merged.lifecycle_stage == "customer":
-        survivor.lifecycle_stage = "customer"
-    survivor.attributes = {**(merged.attributes or {}), **(survivor.attributes or {})}
-    survivor.save()
-    ProfileMerge.objects.filter(survivor=merged).update(survivor=survivor)  # earlier aliases follow too
-    ProfileMerge.objects.create(
-        workspace_id=survivor.workspace_id,
-        survivor=survivor,
-        merged_external_id=merged.external_id,
-        merged_profile_id=merged.pk,
-        merged_by=by,
-        moved=moved,
-    )
-    merged.delete()
-    return survivor
+
+def profile_unmerge(*, merge: ProfileMerge, by=None) -> Profile:
+    """Split a merge back (customers.merging.profile_unmerge); returns the profile restored."""
+    return merging_unmerge(merge=merge, by=by)
 
 
 # --- identities, attributes, surveys -----------------------------------------------
@@ -206,12 +174,49 @@ def identity_create(*, profile: Profile, type: str, value: str) -> Identity:
                 )
             }
         )
-    return _validated_save(Identity(workspace_id=profile.workspace_id, profile=profile, type=type, value=normalised))
+    identity = _validated_save(
+        Identity(workspace_id=profile.workspace_id, profile=profile, type=type, value=normalised)
+    )
+    if profile.anonymous and type in known_types(profile.workspace_id):
+        Profile.objects.filter(pk=profile.pk).update(anonymous=False)
+    return identity
 
 
 @transaction.atomic
 def identity_delete(*, identity: Identity) -> None:
     identity.delete()
+
+
+@transaction.atomic
+def match_rule_save(*, workspace: Workspace, rule: MatchRule | None = None, **fields: Any) -> MatchRule:
+    """Set how an identifier type stitches; one rule per type."""
+    if rule is None:
+        if MatchRule.objects.filter(workspace=workspace, type=fields.get("type")).exists():
+            raise Conflict(
+                {
+                    "type": ValidationError(
+                        gettext("This identifier type has a rule already: change it."), code=CommonErrorCode.UNIQUE
+                    )
+                }
+            )
+        rule = MatchRule(workspace=workspace)
+    elif "type" in fields and fields["type"] != rule.type:
+        raise ValidationError(
+            {
+                "type": ValidationError(
+                    gettext("A rule's identifier type cannot change: delete it and add another."),
+                    code=CustomerErrorCode.IMMUTABLE,
+                )
+            }
+        )
+    for name, value in fields.items():
+        setattr(rule, name, value)
+    return _validated_save(rule)
+
+
+@transaction.atomic
+def match_rule_delete(*, rule: MatchRule) -> None:
+    rule.delete()
 
 
 @transaction.atomic

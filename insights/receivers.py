@@ -7,7 +7,6 @@ from typing import Any
 from django.db import models
 
 from accounts.models import Workspace
-from core.sql import rows_reassign
 from customers.selectors import typed_values
 from insights.jobs import job_request
 from insights.models import (
@@ -48,13 +47,12 @@ def audience_computed(sender, *, segment_id: int, workspace_id: int, **kwargs) -
         job_request(workspace=workspace, kind=InsightJob.Kind.MODEL, subject_id=model.pk)
 
 
-def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
+def profile_merging(sender, *, journal, **kwargs) -> None:
     """What was learnt of the merged person follows the survivor where the survivor has none of
-    its own; the next refresh learns the survivor anew (the merge touches the survivor's row)."""
-    return {
-        name: rows_reassign(model=model, survivor=survivor, merged=merged, unique_with=unique_with)
-        for model, (name, unique_with) in PER_PROFILE.items()
-    }
+    its own; the next refresh learns the survivor anew (the merge touches the survivor's row), and
+    after an unmerge learns each side again: the merged person's own duplicates are not kept."""
+    for model, (name, unique_with) in PER_PROFILE.items():
+        journal.move(model=model, name=name, unique_with=unique_with, keep_dropped=False)
 
 
 def profiles_erasing(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> dict[str, int]:

@@ -406,7 +406,7 @@ class ProfileWithConsentAdmin(customers_admin.ProfileAdmin):
         *customers_admin.ProfileAdmin.fieldsets[:-1],
         (
             "Activity",
-            {"fields": ["summary", "consents_in_force", "recent_events", "created_at", "updated_at"]},
+            {"fields": ["summary", "consents_in_force", "journey", "created_at", "updated_at"]},
         ),
     ]
 

@@ -33,6 +33,7 @@ from customers.models import (
     IdentityType,
     ImportJob,
     IngestReceipt,
+    MergeRow,
     Order,
     Profile,
     ProfileMerge,
@@ -90,6 +91,8 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
         people = Profile.objects.select_for_update().filter(pk__in=ids).order_by("pk")
         list(people.values_list("pk", flat=True))  # lock the rows, in id order
         done["identities"] = rows_delete(Identity.objects.filter(profile_id__in=ids))
+        # The merges' journals hold what came from each side (and the merged profiles as they were).
+        rows_delete(MergeRow.objects.filter(merge__survivor_id__in=ids))
         done["aliases"] = rows_delete(ProfileMerge.objects.filter(survivor_id__in=ids))
         done["survey_responses"] = rows_delete(SurveyResponse.objects.filter(profile_id__in=ids))
         # The one path that deletes consent records: the person's right outranks the history.

@@ -221,6 +221,8 @@ def _identity_key(workspace_id: int, kind: str, value: str) -> str:
     (device.ifa), or a browser id (user.buyeruid, cookie sync)."""
     if kind == IdentityType.EMAIL:
         return keys.identity_key(workspace_id, "email_sha256", hashlib.sha256(value.encode()).hexdigest())
+    if kind == IdentityType.EMAIL_SHA256:
+        return keys.identity_key(workspace_id, "email_sha256", value.lower())
     if kind == IdentityType.DEVICE:
         return keys.identity_key(workspace_id, "device", value.lower())
     return keys.identity_key(workspace_id, "buyer", value)
@@ -229,7 +231,7 @@ def _identity_key(workspace_id: int, kind: str, value: str) -> str:
 def _identities(redis_client, workspace: Workspace, people) -> int:
     identities = Identity.objects.filter(
         workspace_id=workspace.pk,
-        type__in=[IdentityType.COOKIE, IdentityType.EMAIL, IdentityType.DEVICE],
+        type__in=[IdentityType.COOKIE, IdentityType.EMAIL, IdentityType.EMAIL_SHA256, IdentityType.DEVICE],
         profile_id__in=people.values("pk"),
     ).values_list("type", "value", "profile_id")
     pipe = redis_client.pipeline(transaction=False)
@@ -433,6 +435,53 @@ def people_forget(
     names = [_identity_key(workspace_id, kind, value) for kind, value in identities]
     for start in range(0, len(names), CHUNK):
         r.delete(*names[start : start + CHUNK])
+
+
+def people_refresh(
+    *, workspace_id: int, profile_ids: list[int], gone_ids: Iterable[int] = (), redis_client=None
+) -> dict[str, int]:
+    """After a merge or an unmerge, at once: the profiles merged away leave the bidder's state; the
+    others are in the consent set, the identity map (their identifiers now lead to them) and the
+    live member sets and retargeting moments exactly as a full publication would put them."""
+    r = redis_client or client()
+    if r is None:
+        return {}
+    gone = list(gone_ids)
+    people_forget(workspace_id=workspace_id, profile_ids=gone, redis_client=r)
+    workspace = Workspace.objects.get(pk=workspace_id)
+    now = timezone.now()
+    consenting = consented_people(workspace=workspace, now=now).filter(pk__in=list(profile_ids))
+    consented = set(consenting.values_list("pk", flat=True))
+    others = sorted(set(profile_ids) - consented)
+    if others:
+        held = Identity.objects.filter(profile_id__in=others).values_list("type", "value")
+        people_forget(workspace_id=workspace_id, profile_ids=others, identities=list(held), redis_client=r)
+    if consented:
+        r.sadd(keys.consent_key(workspace_id), *consented)
+    identities = _identities(r, workspace, Profile.objects.filter(pk__in=consented))
+    raw = r.get(keys.state_key(workspace_id))
+    lines = {line["id"]: line for line in (orjson.loads(raw).get("lines", []) if raw else [])}
+    members = 0
+    for line_item in LineItem.objects.filter(pk__in=list(lines)).select_related("target__campaign", "target__segment"):
+        line = lines[line_item.pk]
+        if line.get("trigger"):
+            rows = list(trigger_rows(line_item=line_item, people=consenting, now=now))
+            kept = {pk for pk, _ in rows}
+            _hash_put(
+                r, keys.trigger_key(workspace_id, line_item.pk), rows, [pk for pk in profile_ids if pk not in kept]
+            )
+            members += len(rows)
+        elif line.get("members") is not None and line_item.target.segment_id is not None:
+            key = keys.members_key(workspace_id, line_item.pk, line["members"]["version"])
+            targeted = target_people(target=line_item.target, now=now)
+            inside = set() if targeted is None else set(targeted.filter(pk__in=consented).values_list("pk", flat=True))
+            if inside:
+                r.sadd(key, *inside)
+            outside = [pk for pk in [*profile_ids, *gone] if pk not in inside]
+            if outside:
+                r.srem(key, *outside)
+            members += len(inside)
+    return {"consented": len(consented), "identities": identities, "members": members, "gone": len(gone)}
 
 
 def campaign_withdraw(*, workspace_id: int, campaign_id: int, redis_client=None) -> int:

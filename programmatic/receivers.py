@@ -53,3 +53,17 @@ def audience_computed(sender, *, workspace_id: int, **kwargs) -> None:
     from programmatic.tasks import state_publish_task
 
     state_publish_task.delay(workspace_id=workspace_id)
+
+
+def profiles_regrouped(sender, *, workspace_id: int, profile_ids: list[int], gone_ids: list[int], **kwargs) -> None:
+    """A merge or an unmerge: the bidder's identity map and consent set follow at once."""
+    from programmatic.publish import people_refresh
+
+    people_refresh(workspace_id=workspace_id, profile_ids=list(profile_ids), gone_ids=list(gone_ids))
+
+
+def audience_members_followed(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> None:
+    """Their memberships changed in place: the live member sets follow."""
+    from programmatic.publish import people_refresh
+
+    people_refresh(workspace_id=workspace_id, profile_ids=list(profile_ids))

@@ -3,13 +3,11 @@ delivery they came from (`properties.touch_id`), recorded by a follow-up of the 
 
 from typing import Any
 
-from core.sql import rows_reassign
 
-
-def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
+def profile_merging(sender, *, journal, **kwargs) -> None:
     from reporting.models import Click
 
-    return {"clicks": rows_reassign(model=Click, survivor=survivor, merged=merged)}
+    journal.move(model=Click, name="clicks")
 
 
 def access_section(profile) -> dict[str, Any]:

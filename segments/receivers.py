@@ -5,19 +5,14 @@ from typing import Any
 
 from django.utils import timezone
 
-from core.sql import rows_reassign
 from customers.selectors import typed_values as customer_values
 from segments.models import ManualMember, SegmentAnalysis
 from segments.tasks import segment_analysis_run_task
 
 
-def profile_merging(sender, *, survivor, merged, **kwargs) -> dict[str, int]:
+def profile_merging(sender, *, journal, **kwargs) -> None:
     # Where both people were set by hand in one segment, the survivor's own choice stands.
-    return {
-        "manual_memberships": rows_reassign(
-            model=ManualMember, survivor=survivor, merged=merged, unique_with=("segment",)
-        )
-    }
+    journal.move(model=ManualMember, name="manual_memberships", unique_with=("segment",))
 
 
 def profiles_erasing(sender, *, workspace_id: int, profile_ids: list[int], **kwargs) -> dict[str, int]:

@@ -1,5 +1,5 @@
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
@@ -110,6 +110,22 @@ def segment_members_query(*, segment: Segment, ctx: CompileContext) -> QuerySet[
         # joined to the profiles, the rules' people were re-read through the primary key one by one.
         return by_rules.order_by().union(people.filter(InRows(includes)).filter(excluded).order_by())
     return by_rules
+
+
+def segment_members_among(*, segment: Segment, ctx: CompileContext, profile_ids: Sequence[int]) -> set[int]:
+    """Which of these people belong to the segment now (as segment_members_query, for a few people:
+    after a merge or an unmerge, their audiences follow at once)."""
+    manual = dict(
+        ManualMember.objects.filter(segment=segment, profile_id__in=list(profile_ids)).values_list(
+            "profile_id", "action"
+        )
+    )
+    people = Profile.objects.filter(workspace_id=segment.workspace_id, pk__in=list(profile_ids)).not_erased()
+    found = {pk for pk, action in manual.items() if action == ManualMember.Action.INCLUDE}
+    if segment.kind == Segment.Kind.DYNAMIC and segment.definition is not None:
+        found |= set(people.filter(compile_definition(segment.definition, ctx)).values_list("pk", flat=True))
+    found &= set(people.values_list("pk", flat=True))
+    return {pk for pk in found if manual.get(pk) != ManualMember.Action.EXCLUDE}
 
 
 def definition_preview(

@@ -63,6 +63,11 @@ def viewer(client_for):
 
 
 @pytest.fixture
+def manager(client_for):
+    return client_for(Role.MANAGER)
+
+
+@pytest.fixture
 def outsider(other_workspace):
     """An admin of another workspace: must see nothing of `workspace`."""
     return _client(make_user(workspace=other_workspace, role=Role.ADMIN))

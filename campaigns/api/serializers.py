@@ -119,6 +119,7 @@ class CampaignInput(StrictInput, serializers.ModelSerializer):
             "name",
             "objective",
             "channels",
+            "channel_choice",
             "starts_at",
             "ends_at",
             "currency",
@@ -158,6 +159,7 @@ class CampaignOutput(serializers.ModelSerializer):
             "name",
             "objective",
             "channels",
+            "channel_choice",
             "status",
             "starts_at",
             "ends_at",
@@ -186,6 +188,9 @@ class ForecastChannel(serializers.Serializer):
     excluded_by_suppression = serializers.IntegerField(help_text="Consented, but suppressed or erased.")
     excluded_by_area = serializers.IntegerField(help_text="Outside the target's area.")
     excluded_by_caps = serializers.IntegerField(help_text="At a frequency cap of the workspace.")
+    on_preferred_channel_elsewhere = serializers.IntegerField(
+        help_text='With channel_choice "preferred": reached on another channel of the campaign, their preferred one.'
+    )
     already_reached = serializers.IntegerField(help_text="Reached by this target on this channel already.")
     will_receive = serializers.IntegerField()
 

@@ -35,8 +35,10 @@ from customers.models import (
     Identity,
     IdentityType,
     ImportJob,
+    MatchRule,
     Order,
     Profile,
+    ProfileMerge,
     SurveyQuestion,
     SurveyResponse,
 )
@@ -56,7 +58,7 @@ def _field_choices(model: type[Model], name: str) -> Sequence[Any]:
 class IdentityOutput(serializers.ModelSerializer):
     class Meta:
         model = Identity
-        fields = ["id", "profile", "type", "value", "created_at"]
+        fields = ["id", "profile", "type", "value", "source", "created_at", "last_seen_at", "profiles_joined", "shared"]
 
 
 class IdentityInput(StrictInput, serializers.Serializer):
@@ -73,7 +75,7 @@ class ProfileOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Profile
-        fields = ["id", *PROFILE_WRITABLE, "age", "created_at", "updated_at"]
+        fields = ["id", *PROFILE_WRITABLE, "age", "anonymous", "created_at", "updated_at"]
 
 
 NO_NUL = "^[^\\x00]*$"
@@ -179,6 +181,69 @@ class ProfileDetailOutput(ProfileOutput):
 
 class MergeInput(StrictInput, serializers.Serializer):
     other = serializers.IntegerField(help_text="Id of the profile merged into this one (it is deleted).")
+
+
+class UnmergeInput(StrictInput, serializers.Serializer):
+    merge = serializers.IntegerField(help_text="Id of one of this profile's merges (from its identity graph).")
+
+
+class MergeOutput(serializers.ModelSerializer):
+    class Meta:
+        model = ProfileMerge
+        fields = [
+            "id",
+            "merged_external_id",
+            "merged_profile_id",
+            "merged_at",
+            "merged_by",
+            "reason",
+            "rule_type",
+            "source",
+            "item_key",
+            "moved",
+            "unmerged_at",
+            "unmerged_by",
+        ]
+
+
+class IdentityGraphOutput(serializers.Serializer):
+    profile = serializers.IntegerField()
+    external_id = CharField()
+    anonymous = BooleanField()
+    identities = IdentityOutput(many=True)
+    merges = MergeOutput(many=True, help_text="The merges that formed this profile, newest first.")
+
+
+class TimelineQuery(StrictInput, serializers.Serializer):
+    before = DateTimeField(required=False, help_text="Entries before this moment (next_before of the last page).")
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
+    channel = serializers.MultipleChoiceField(
+        choices=_field_choices(Event, "channel"),
+        required=False,
+        help_text="Only these channels (repeat the parameter).",
+    )
+
+
+class TimelineEntry(serializers.Serializer):
+    at = serializers.DateTimeField(help_text="In the workspace's time zone.")
+    kind = serializers.ChoiceField(choices=["event", "order", "consent", "touch", "identity", "merge"])
+    channel = CharField(allow_blank=True)
+    title = CharField(help_text="What happened, in the reader's language.")
+    detail = CharField(allow_blank=True)
+    ref = CharField(help_text="The row behind the entry: <kind>:<id>.")
+
+
+class TimelineOutput(serializers.Serializer):
+    time_zone = CharField()
+    entries = TimelineEntry(many=True)
+    next_before = serializers.DateTimeField(allow_null=True, help_text="Pass as before for the next page.")
+
+
+class MatchRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MatchRule
+        fields = ["id", "type", "strength", "priority", "max_profiles", "updated_at"]
+        read_only_fields = ["id", "updated_at"]
 
 
 OPTION_TEXT = {"type": "string", "minLength": 1, "maxLength": MAX_OPTION_TEXT}
@@ -344,9 +409,23 @@ class IngestProfileItem(StrictInput, serializers.Serializer):
     identities = ListField(child=IngestIdentity(), required=False, max_length=MAX_ITEM_IDENTITIES)
 
 
+NAMED_BY = (
+    "The person is named by external_id, by identities (a cookie, a device, a loyalty card, a hashed e-mail...), "
+    "or both; at least one. Identifiers seen together stitch profiles by the workspace's match rules."
+)
+
+
 class IngestEventItem(StrictInput, serializers.Serializer):
     idempotency_key = CharField(max_length=128)
-    external_id = CharField(max_length=128, help_text="The person; created bare if not yet known.")
+    external_id = CharField(
+        max_length=128, required=False, help_text="The person; created bare if not yet known. " + NAMED_BY
+    )
+    identities = ListField(
+        child=IngestIdentity(),
+        required=False,
+        max_length=MAX_ITEM_IDENTITIES,
+        help_text="Identifiers of the person; alone, they land on an anonymous profile. " + NAMED_BY,
+    )
     type = serializers.ChoiceField(choices=_field_choices(Event, "type"))
     channel = serializers.ChoiceField(choices=_field_choices(Event, "channel"))
     occurred_at = DateTimeField()
@@ -363,7 +442,8 @@ class IngestOrderLine(StrictInput, serializers.Serializer):
 
 class IngestOrderItem(StrictInput, serializers.Serializer):
     idempotency_key = CharField(max_length=128)
-    external_id = CharField(max_length=128)
+    external_id = CharField(max_length=128, required=False, help_text=NAMED_BY)
+    identities = ListField(child=IngestIdentity(), required=False, max_length=MAX_ITEM_IDENTITIES, help_text=NAMED_BY)
     order_id = CharField(max_length=128)
     amount = serializers.DecimalField(max_digits=14, decimal_places=2)
     currency = serializers.ChoiceField(choices=_field_choices(Order, "currency"), required=False)
@@ -409,4 +489,7 @@ class IngestReportOutput(serializers.Serializer):
     updated = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     profiles_created = serializers.IntegerField(help_text="Profiles that did not exist before this batch.")
+    profiles_merged = serializers.IntegerField(
+        help_text="Profiles merged into another because the batch showed them to be one person (match rules)."
+    )
     rejected = IngestRejected(many=True)

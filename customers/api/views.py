@@ -17,16 +17,30 @@ from customers.api import filters
 from customers.api import serializers as s
 from customers.errors import CustomerErrorCode
 from customers.ingestion import INGESTERS
+from customers.match_rules import match_rules
 from customers.models import (
     AttributeDefinition,
     Event,
     Identity,
     ImportJob,
+    MatchRule,
     Order,
     Profile,
+    ProfileMerge,
     SurveyQuestion,
     SurveyResponse,
 )
+from customers.selectors import identity_graph
+from customers.timeline import profile_timeline
+
+
+def _query_lists(params, lists: list[str]) -> dict:
+    """Query parameters as a plain dict, with the repeatable ones as lists."""
+    data: dict = {key: params.get(key) for key in params if key not in lists}
+    for key in lists:
+        if key in params:
+            data[key] = params.getlist(key)
+    return data
 
 
 def workspace_profile(view: WorkspaceScopedViewSet, profile_id: int, field: str = "profile") -> Profile:
@@ -51,7 +65,7 @@ class ProfileViewSet(
     model = Profile
     filterset_class = filters.ProfileFilter
     ordering_fields = ["id", "created_at", "updated_at", "birth_date", "last_name"]
-    action_capabilities = {"merge": Capability.MERGE_PROFILES}
+    action_capabilities = {"merge": Capability.MERGE_PROFILES, "unmerge": Capability.MERGE_PROFILES}
 
     def get_serializer_class(self):
         if self.action in ("create", "update", "partial_update"):
@@ -60,6 +74,12 @@ class ProfileViewSet(
             return s.ProfileDetailOutput
         if self.action == "merge":
             return s.MergeInput
+        if self.action == "unmerge":
+            return s.UnmergeInput
+        if self.action == "identity_graph":
+            return s.IdentityGraphOutput
+        if self.action == "timeline":
+            return s.TimelineOutput
         return s.ProfileOutput
 
     @extend_schema(request=s.ProfileInput, responses={201: s.ProfileOutput})
@@ -95,6 +115,51 @@ class ProfileViewSet(
         survivor = services.profile_merge(survivor=survivor, merged=merged, by=request.user)
         return Response(s.ProfileOutput(survivor).data)
 
+    @extend_schema(request=s.UnmergeInput, responses=s.ProfileOutput)
+    @action(detail=True, methods=["post"])
+    def unmerge(self, request, *args, **kwargs):
+        """Split one of this profile's merges back: the merged profile returns, with the rows that came
+        from it (events, orders, identifiers, consents, deliveries...); answers with it."""
+        survivor = self.get_object()
+        data = s.UnmergeInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        merge = ProfileMerge.objects.filter(survivor=survivor, pk=data.validated_data["merge"]).first()
+        if merge is None:
+            raise ValidationError(
+                {
+                    "merge": ValidationError(
+                        gettext("No merge of this profile has this id."), code=CommonErrorCode.DOES_NOT_EXIST
+                    )
+                }
+            )
+        restored = services.profile_unmerge(merge=merge, by=request.user)
+        return Response(s.ProfileOutput(restored).data)
+
+    @extend_schema(parameters=[s.TimelineQuery], responses=s.TimelineOutput)
+    @action(detail=True, methods=["get"])
+    def timeline(self, request, *args, **kwargs):
+        """The person's journey across channels on one timeline, newest first: events (web, app,
+        store, e-mail, SMS, display, customer service), orders, consents, campaign deliveries,
+        identifiers first seen and merges; times in the workspace's time zone."""
+        profile = self.get_object()
+        query = s.TimelineQuery(data=_query_lists(request.query_params, ["channel"]))
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        page = profile_timeline(
+            profile=profile,
+            before=data.get("before"),
+            limit=data["limit"],
+            channels=sorted(data["channel"]) if data.get("channel") else None,
+        )
+        return Response(s.TimelineOutput(page).data)
+
+    @extend_schema(responses=s.IdentityGraphOutput)
+    @action(detail=True, methods=["get"], url_path="identity", url_name="identity-graph")
+    def identity_graph(self, request, *args, **kwargs):
+        """The profile's identity graph: its identifiers (source, first and last seen, how many
+        profiles each joined) and the merges that formed it (by whom or which rule, from which item)."""
+        return Response(s.IdentityGraphOutput(identity_graph(profile=self.get_object())).data)
+
 
 class IdentityViewSet(
     mixins.ListModelMixin,
@@ -120,6 +185,55 @@ class IdentityViewSet(
 
     def perform_destroy(self, instance):
         services.identity_delete(identity=instance)
+
+
+class MatchRuleViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    WorkspaceScopedViewSet,
+):
+    """How each identifier type stitches profiles at ingestion: deterministic (merges any two),
+    weak (joins an anonymous profile, never two known people) or ignored; which profile survives
+    (priority); how many profiles one identifier may join before it counts as shared. A type
+    without a rule here follows the defaults (GET /match-rules/defaults/)."""
+
+    model = MatchRule
+    serializer_class = s.MatchRuleSerializer
+    ordering_fields = ["priority", "type"]
+    write_capability = Capability.MANAGE_WORKSPACE
+
+    def perform_create(self, serializer):
+        serializer.instance = services.match_rule_save(workspace=self.workspace, **serializer.validated_data)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.match_rule_save(
+            workspace=self.workspace, rule=serializer.instance, **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance):
+        services.match_rule_delete(rule=instance)
+
+    @extend_schema(responses=s.MatchRuleSerializer(many=True))
+    @action(detail=False, methods=["get"])
+    def defaults(self, request, *args, **kwargs):
+        """Every identifier type's rule in force: the workspace's own, or the default."""
+        rules = match_rules(workspace_id=self.workspace.pk)
+        return Response(
+            [
+                {
+                    "id": None,
+                    "type": rule.type,
+                    "strength": rule.strength,
+                    "priority": rule.priority,
+                    "max_profiles": rule.max_profiles,
+                    "updated_at": None,
+                }
+                for rule in sorted(rules.values(), key=lambda r: (-r.priority, r.type))
+            ]
+        )
 
 
 class AttributeDefinitionViewSet(

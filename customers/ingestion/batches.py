@@ -1,5 +1,6 @@
 """Batches of profiles, events and orders: read item by item, written set-based in one transaction."""
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,16 +27,16 @@ from customers.ingestion.readers import (
     attributes_read,
     has_nul,
 )
+from customers.merging import stitching_lock
 from customers.models import (
     AttributeDefinition,
     Event,
-    Identity,
     IngestReceipt,
     LifecycleStage,
     Order,
     Profile,
-    ProfileMerge,
 )
+from customers.stitching import Claim, NeedsExclusive, Resolution, resolve
 
 
 def _read_item(
@@ -71,6 +72,9 @@ def _read_item(
             errors.setdefault(name, []).append((exc.messages[0], exc.code or Code.INVALID))
     for name in required - set(item):
         errors.setdefault(name, []).append(("This field is required.", Code.REQUIRED))
+    if "external_id" not in required and not clean.get("external_id") and not clean.get("identities"):
+        if "external_id" not in errors and "identities" not in errors:
+            errors["external_id"] = [(IDENTITY_REQUIRED_MESSAGE, Code.IDENTITY_REQUIRED)]
     if ("latitude" in clean) != ("longitude" in clean) or (
         "latitude" in clean and (clean["latitude"] is None) != (clean["longitude"] is None)
     ):
@@ -109,27 +113,39 @@ def _read_batch(
 
 
 UNKNOWN_PROFILE_MESSAGE = "No profile has this external id: send the profile first, or set create_missing to true."
+IDENTITY_REQUIRED_MESSAGE = (
+    "Give an external_id, or identities ({type, value}: a cookie, a device, a loyalty card...) to name the person."
+)
+
+
+def _stitched(report: IngestReport, write: Callable[[IngestReport, bool], IngestReport], workspace: Workspace):
+    """Run `write` in one transaction under the workspace's stitching lock, shared; when the batch
+    must merge profiles (or a concurrent batch changed its identifiers), run it again holding the
+    lock alone, from the same report."""
+    for exclusive in (False, True):
+        attempt = dataclasses.replace(report, rejected=list(report.rejected))
+        try:
+            with transaction.atomic():
+                stitching_lock(workspace_id=workspace.pk, exclusive=exclusive)
+                return write(attempt, exclusive)
+        except NeedsExclusive:
+            continue
+    raise AssertionError("unreachable: the exclusive attempt never needs more")
+
+
+def _claims(valid: list[tuple[str, dict[str, Any]]]) -> list[Claim]:
+    return [Claim(key, clean.get("external_id", ""), clean.get("identities", [])) for key, clean in valid]
 
 
 def _known_only(
-    workspace: Workspace,
-    valid: list[tuple[str, dict[str, Any]]],
-    aliases: Mapping[str, str],
-    positions: Mapping[str, int],
-    report: IngestReport,
+    valid: list[tuple[str, dict[str, Any]]], resolution: Resolution, positions: Mapping[str, int], report: IngestReport
 ) -> list[tuple[str, dict[str, Any]]]:
     """Without create_missing: items about people Cible does not know are refused, not written."""
-    wanted = {aliases.get(clean["external_id"], clean["external_id"]) for _, clean in valid}
-    known = set(
-        Profile.objects.filter(workspace=workspace, external_id__any=wanted).values_list("external_id", flat=True)
-    )
-    kept = []
-    for key, clean in valid:
-        if aliases.get(clean["external_id"], clean["external_id"]) in known:
-            kept.append((key, clean))
-        else:
-            report.reject(positions[key], {"external_id": [(UNKNOWN_PROFILE_MESSAGE, Code.UNKNOWN_PROFILE)]})
-    return kept
+    named = {key for key, clean in valid if clean.get("external_id")}
+    for key in resolution.unknown:
+        field = "external_id" if key in named else "identities"
+        report.reject(positions[key], {field: [(UNKNOWN_PROFILE_MESSAGE, Code.UNKNOWN_PROFILE)]})
+    return [(key, clean) for key, clean in valid if key not in resolution.unknown]
 
 
 def _fresh_keys(workspace: Workspace, kind: str, keys: list[str]) -> set[str]:
@@ -141,36 +157,6 @@ def _fresh_keys(workspace: Workspace, kind: str, keys: list[str]) -> set[str]:
             IngestReceipt, ["workspace", "kind", "idempotency_key", "created_at"], rows, returning="idempotency_key"
         )
     )
-
-
-def _resolve_aliases(workspace: Workspace, external_ids: set[str]) -> dict[str, str]:
-    """external id of a merged profile -> its survivor's external id."""
-    return dict(
-        ProfileMerge.objects.filter(workspace=workspace, merged_external_id__any=external_ids).values_list(
-            "merged_external_id", "survivor__external_id"
-        )
-    )
-
-
-def _profile_ids(workspace: Workspace, external_ids: set[str], report: IngestReport) -> dict[str, int]:
-    """external id -> profile id; a profile first seen through its events or orders is created bare
-    (counted in the report's profiles_created; one created by a concurrent batch is not)."""
-    ids = dict(
-        Profile.objects.filter(workspace=workspace, external_id__any=external_ids).values_list("external_id", "id")
-    )
-    missing = external_ids - ids.keys()
-    if missing:
-        columns = [f for f in Profile._meta.concrete_fields if not f.primary_key]
-        rows = []
-        for external_id in sorted(missing):  # sorted: concurrent batches lock in one order
-            bare = Profile(workspace=workspace, external_id=external_id)
-            rows.append([f.pre_save(bare, True) for f in columns])
-        created = insert_ignore_returning(Profile, [f.name for f in columns], rows, returning="id")
-        report.profiles_created += len(created)
-        ids.update(
-            Profile.objects.filter(workspace=workspace, external_id__any=missing).values_list("external_id", "id")
-        )
-    return ids
 
 
 def _context(workspace: Workspace) -> ReadContext:
@@ -185,88 +171,70 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
     report = IngestReport(received=len(items))
     ctx = _context(workspace)
     valid = _read_batch(items, "profile", PROFILE_READERS, ctx, report)
-    with transaction.atomic():
-        fresh = _fresh_keys(workspace, IngestReceipt.Kind.PROFILE, [key for key, _ in valid])
-        report.duplicates += len(valid) - len(fresh)
-        valid = [(key, clean) for key, clean in valid if key in fresh]
-        if not valid:
-            return report
-        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
+    return _stitched(report, lambda report, exclusive: _profiles_write(workspace, valid, report, exclusive), workspace)
 
-        # One row per person: later items of the batch override earlier ones.
-        merged: dict[str, dict[str, Any]] = {}
-        identities: dict[str, list[tuple[str, str]]] = {}
-        for _, clean in valid:
-            external_id = aliases.get(clean["external_id"], clean["external_id"])
-            row = merged.setdefault(external_id, {})
-            for name, value in clean.items():
-                if name == "attributes":
-                    row["attributes"] = {**row.get("attributes", {}), **value}
-                elif name == "identities":
-                    identities.setdefault(external_id, []).extend(value)
-                elif name != "external_id":
-                    row[name] = value
 
-        # Lock the people we update, in id order, so concurrent batches cannot
-        # interleave their attribute merges or deadlock each other.
-        existing = {
-            external_id: (pk, attributes)
-            for pk, external_id, attributes in Profile.objects.select_for_update()
-            .filter(workspace=workspace, external_id__any=merged.keys())
-            .order_by("pk")
-            .values_list("pk", "external_id", "attributes")
-        }
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for external_id, row in merged.items():
-            if "attributes" in row:
-                current = existing[external_id][1] if external_id in existing else {}
-                combined = {**(current or {}), **row["attributes"]}
-                row["attributes"] = {k: v for k, v in combined.items() if v is not None}
-            names = tuple(sorted(row))
-            groups.setdefault(names, []).append({**row, "workspace": workspace.pk, "external_id": external_id})
-        inserted = 0
-        for names, profiles in groups.items():
-            profiles.sort(key=lambda p: p["external_id"])
-            inserted += upsert(
-                Profile,
-                profiles,
-                unique_fields=["workspace", "external_id"],
-                update_fields=[*names, "updated_at"],
-                count_inserted=True,
-            )
-        # A person that a concurrent batch created between the lock above and this insert is
-        # updated here, not created: the database says which rows were new.
-        locked_new = sum(1 for external_id in merged if external_id not in existing)
-        report.created = inserted if connection.vendor == "postgresql" else locked_new
-        report.updated = len(merged) - report.created
-        report.profiles_created = report.created
-        transaction.on_commit(lambda: rows_written(model=Profile, rows=len(merged)))
+def _profiles_write(
+    workspace: Workspace, valid: list[tuple[str, dict[str, Any]]], report: IngestReport, exclusive: bool
+) -> IngestReport:
+    fresh = _fresh_keys(workspace, IngestReceipt.Kind.PROFILE, [key for key, _ in valid])
+    report.duplicates += len(valid) - len(fresh)
+    valid = [(key, clean) for key, clean in valid if key in fresh]
+    if not valid:
+        return report
+    # The person of each item, stitched by its e-mail, phone and identities.
+    claims = [
+        Claim(
+            key,
+            clean["external_id"],
+            [
+                *clean.get("identities", []),
+                *((kind, clean[kind]) for kind in ("email", "phone") if clean.get(kind)),
+            ],
+        )
+        for key, clean in valid
+    ]
+    resolution = resolve(workspace=workspace, claims=claims, source="profiles", exclusive=exclusive)
+    external_ids = dict(
+        Profile.objects.filter(pk__any=set(resolution.profiles.values())).values_list("id", "external_id")
+    )
 
-        # Contact fields and explicit identities become identities of the profile.
-        for external_id, row in merged.items():
-            for kind in ("email", "phone"):
-                if row.get(kind):
-                    identities.setdefault(external_id, []).append((kind, row[kind]))
-        if identities:
-            ids = dict(
-                Profile.objects.filter(workspace=workspace, external_id__any=identities.keys()).values_list(
-                    "external_id", "id"
-                )
-            )
-            now = timezone.now()
-            # An identifier already known for someone else stays theirs (the conflict is skipped);
-            # sorted, so concurrent batches lock the identifiers in one order.
-            rows = sorted(
-                {
-                    (workspace.pk, ids[external_id], kind, value, now)
-                    for external_id, pairs in identities.items()
-                    for kind, value in pairs
-                },
-                key=lambda row: (row[2], row[3], row[1]),
-            )
-            insert_ignore_returning(
-                Identity, ["workspace", "profile", "type", "value", "created_at"], rows, returning="id"
-            )
+    # One row per person: later items of the batch override earlier ones.
+    merged: dict[str, dict[str, Any]] = {}
+    for key, clean in valid:
+        external_id = external_ids[resolution.profiles[key]]
+        row = merged.setdefault(external_id, {})
+        for name, value in clean.items():
+            if name == "attributes":
+                row["attributes"] = {**row.get("attributes", {}), **value}
+            elif name not in ("external_id", "identities"):
+                row[name] = value
+
+    # Lock the people we update, in id order, so concurrent batches cannot
+    # interleave their attribute merges or deadlock each other.
+    existing = {
+        external_id: attributes
+        for external_id, attributes in Profile.objects.select_for_update()
+        .filter(workspace=workspace, external_id__any=merged.keys())
+        .order_by("pk")
+        .values_list("external_id", "attributes")
+    }
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for external_id, row in merged.items():
+        if "attributes" in row:
+            combined = {**(existing.get(external_id) or {}), **row["attributes"]}
+            row["attributes"] = {k: v for k, v in combined.items() if v is not None}
+        names = tuple(sorted(row))
+        groups.setdefault(names, []).append({**row, "workspace": workspace.pk, "external_id": external_id})
+    for names, profiles in groups.items():
+        profiles.sort(key=lambda p: p["external_id"])
+        upsert(Profile, profiles, unique_fields=["workspace", "external_id"], update_fields=[*names, "updated_at"])
+    # A person is created when stitching found nobody for them: the database said which rows were new.
+    report.created = len({resolution.profiles[key] for key, _ in valid} & resolution.created)
+    report.updated = len(merged) - report.created
+    report.profiles_created = report.created
+    report.profiles_merged = resolution.merged
+    transaction.on_commit(lambda: rows_written(model=Profile, rows=len(merged)))
     return report
 
 
@@ -274,47 +242,66 @@ def profiles_ingest(*, workspace: Workspace, items: list[Any]) -> IngestReport:
 
 
 def events_ingest(*, workspace: Workspace, items: list[Any], create_missing: bool = True) -> IngestReport:
-    """Append events; an unknown external id creates a bare profile, or with `create_missing`
-    false rejects the item."""
+    """Append events. An event names its person by external id, identities (a cookie, a device...)
+    or both; one about nobody known creates a profile (anonymous without an external id), or with
+    `create_missing` false is rejected. Identifiers seen together stitch profiles by the
+    workspace's match rules."""
     report = IngestReport(received=len(items))
     ctx = _context(workspace)
     positions: dict[str, int] = {}
     valid = _read_batch(items, "event", EVENT_READERS, ctx, report, positions)
     if not valid:
         return report
-    with transaction.atomic():
-        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
-        if not create_missing:
-            valid = _known_only(workspace, valid, aliases, positions, report)
-            if not valid:
-                return report
-        ids = _profile_ids(workspace, {aliases.get(c["external_id"], c["external_id"]) for _, c in valid}, report)
-        now = timezone.now()
-        rows = sorted(
+    return _stitched(
+        report,
+        lambda report, exclusive: _events_write(workspace, valid, positions, report, exclusive, create_missing),
+        workspace,
+    )
+
+
+def _events_write(
+    workspace: Workspace,
+    valid: list[tuple[str, dict[str, Any]]],
+    positions: Mapping[str, int],
+    report: IngestReport,
+    exclusive: bool,
+    create_missing: bool,
+) -> IngestReport:
+    resolution = resolve(
+        workspace=workspace, claims=_claims(valid), source="events", exclusive=exclusive, create=create_missing
+    )
+    if not create_missing:
+        valid = _known_only(valid, resolution, positions, report)
+        if not valid:
+            return report
+    report.profiles_created = len(resolution.created)
+    report.profiles_merged = resolution.merged
+    now = timezone.now()
+    rows = sorted(
+        (
             (
-                (
-                    workspace.pk,
-                    ids[aliases.get(clean["external_id"], clean["external_id"])],
-                    clean["type"],
-                    clean["channel"],
-                    clean["occurred_at"],
-                    now,
-                    clean.get("properties", {}),
-                    key,
-                )
-                for key, clean in valid
-            ),
-            key=lambda row: row[-1],
-        )
-        created = insert_ignore_returning(
-            Event,
-            ["workspace", "profile", "type", "channel", "occurred_at", "received_at", "properties", "idempotency_key"],
-            rows,
-            returning="id",
-        )
-        if created:
-            transaction.on_commit(lambda: events_ingested(workspace_id=workspace.pk, event_ids=list(created)))
-            transaction.on_commit(lambda: rows_written(model=Event, rows=len(created)))
+                workspace.pk,
+                resolution.profiles[key],
+                clean["type"],
+                clean["channel"],
+                clean["occurred_at"],
+                now,
+                clean.get("properties", {}),
+                key,
+            )
+            for key, clean in valid
+        ),
+        key=lambda row: row[-1],
+    )
+    created = insert_ignore_returning(
+        Event,
+        ["workspace", "profile", "type", "channel", "occurred_at", "received_at", "properties", "idempotency_key"],
+        rows,
+        returning="id",
+    )
+    if created:
+        transaction.on_commit(lambda: events_ingested(workspace_id=workspace.pk, event_ids=list(created)))
+        transaction.on_commit(lambda: rows_written(model=Event, rows=len(created)))
     report.created = len(created)
     report.duplicates += len(valid) - len(created)
     return report
@@ -324,58 +311,75 @@ def events_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
 
 
 def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: bool = True) -> IngestReport:
-    """Upsert orders by order id; an unknown external id creates a bare profile, or with
-    `create_missing` false rejects the item (and keeps no receipt, so it can be sent again)."""
+    """Upsert orders by order id. An order names its person as an event does; one about nobody known
+    creates a profile, or with `create_missing` false is rejected (and keeps no receipt, so it can
+    be sent again)."""
     report = IngestReport(received=len(items))
     ctx = _context(workspace)
     positions: dict[str, int] = {}
     valid = _read_batch(items, "order", ORDER_READERS, ctx, report, positions)
-    with transaction.atomic():
-        aliases = _resolve_aliases(workspace, {clean["external_id"] for _, clean in valid})
-        if not create_missing:
-            valid = _known_only(workspace, valid, aliases, positions, report)
-        fresh = _fresh_keys(workspace, IngestReceipt.Kind.ORDER, [key for key, _ in valid])
-        report.duplicates += len(valid) - len(fresh)
-        valid = [(key, clean) for key, clean in valid if key in fresh]
-        if not valid:
-            return report
-        by_order: dict[str, dict[str, Any]] = {}
-        for _, clean in valid:
-            by_order[clean["order_id"]] = {
-                **clean,
-                "external_id": aliases.get(clean["external_id"], clean["external_id"]),
-            }
-        ids = _profile_ids(workspace, {row["external_id"] for row in by_order.values()}, report)
-        existing = set(
-            Order.objects.filter(workspace=workspace, order_id__any=by_order.keys()).values_list("order_id", flat=True)
-        )
-        orders = [
-            {
-                "workspace": workspace.pk,
-                "profile": ids[row["external_id"]],
-                "order_id": order_id,
-                "amount": row["amount"],
-                "currency": row.get("currency") or workspace.currency,
-                "ordered_at": row["ordered_at"],
-                "channel": row["channel"],
-                "status": row.get("status", Order.Status.COMPLETED),
-                "items": row.get("items", []),
-            }
-            for order_id, row in sorted(by_order.items())
-        ]
-        inserted = upsert(
-            Order,
-            orders,
-            unique_fields=["workspace", "order_id"],
-            update_fields=["profile", "amount", "currency", "ordered_at", "channel", "status", "items", "updated_at"],
-            count_inserted=True,
-        )
-        transaction.on_commit(lambda: rows_written(model=Order, rows=len(orders)))
-        # A prospect who orders becomes a customer.
-        buyers = [order["profile"] for order in orders if order["status"] == Order.Status.COMPLETED]
-        Profile.objects.filter(pk__any=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(
-            lifecycle_stage=LifecycleStage.CUSTOMER
-        )
+    if not valid:
+        return report
+    return _stitched(
+        report,
+        lambda report, exclusive: _orders_write(workspace, valid, positions, report, exclusive, create_missing),
+        workspace,
+    )
+
+
+def _orders_write(
+    workspace: Workspace,
+    valid: list[tuple[str, dict[str, Any]]],
+    positions: Mapping[str, int],
+    report: IngestReport,
+    exclusive: bool,
+    create_missing: bool,
+) -> IngestReport:
+    resolution = resolve(
+        workspace=workspace, claims=_claims(valid), source="orders", exclusive=exclusive, create=create_missing
+    )
+    if not create_missing:
+        valid = _known_only(valid, resolution, positions, report)
+    fresh = _fresh_keys(workspace, IngestReceipt.Kind.ORDER, [key for key, _ in valid])
+    report.duplicates += len(valid) - len(fresh)
+    valid = [(key, clean) for key, clean in valid if key in fresh]
+    report.profiles_created = len(resolution.created)
+    report.profiles_merged = resolution.merged
+    if not valid:
+        return report
+    by_order: dict[str, dict[str, Any]] = {}
+    for key, clean in valid:
+        by_order[clean["order_id"]] = {**clean, "profile": resolution.profiles[key]}
+    existing = set(
+        Order.objects.filter(workspace=workspace, order_id__any=by_order.keys()).values_list("order_id", flat=True)
+    )
+    orders = [
+        {
+            "workspace": workspace.pk,
+            "profile": row["profile"],
+            "order_id": order_id,
+            "amount": row["amount"],
+            "currency": row.get("currency") or workspace.currency,
+            "ordered_at": row["ordered_at"],
+            "channel": row["channel"],
+            "status": row.get("status", Order.Status.COMPLETED),
+            "items": row.get("items", []),
+        }
+        for order_id, row in sorted(by_order.items())
+    ]
+    inserted = upsert(
+        Order,
+        orders,
+        unique_fields=["workspace", "order_id"],
+        update_fields=["profile", "amount", "currency", "ordered_at", "channel", "status", "items", "updated_at"],
+        count_inserted=True,
+    )
+    transaction.on_commit(lambda: rows_written(model=Order, rows=len(orders)))
+    # A prospect who orders becomes a customer.
+    buyers = [order["profile"] for order in orders if order["status"] == Order.Status.COMPLETED]
+    Profile.objects.filter(pk__any=buyers, lifecycle_stage=LifecycleStage.PROSPECT).update(
+        lifecycle_stage=LifecycleStage.CUSTOMER
+    )
     # As for profiles: an order a concurrent batch inserted first is counted as updated here.
     report.created = inserted if connection.vendor == "postgresql" else len(by_order) - len(existing)
     report.updated = len(by_order) - report.created

@@ -83,6 +83,8 @@ class IngestReport:
     # Profiles that did not exist before the batch: bare ones for the unknown external ids of
     # events and orders (with create_missing), new people for a profile batch.
     profiles_created: int = 0
+    # Profiles merged into another because the batch showed them to be one person (match rules).
+    profiles_merged: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +93,7 @@ class IngestReport:
             "updated": self.updated,
             "duplicates": self.duplicates,
             "profiles_created": self.profiles_created,
+            "profiles_merged": self.profiles_merged,
             "rejected": sorted(self.rejected, key=lambda rejection: rejection["index"]),
         }
 
@@ -391,14 +394,16 @@ PROFILE_READERS: dict[str, Callable[[Any, ReadContext], Any]] = {
     "identities": _identities,
 }
 EVENT_READERS: dict[str, Callable[[Any, ReadContext], Any]] = {
-    "external_id": KEY,
+    "external_id": _text(128),
+    "identities": _identities,
     "type": _choice(EventType),
     "channel": _choice(Channel),
     "occurred_at": _datetime,
     "properties": _json_object,
 }
 ORDER_READERS: dict[str, Callable[[Any, ReadContext], Any]] = {
-    "external_id": KEY,
+    "external_id": _text(128),
+    "identities": _identities,
     "order_id": KEY,
     "amount": _amount,
     "currency": _choice(Currency),
@@ -409,6 +414,7 @@ ORDER_READERS: dict[str, Callable[[Any, ReadContext], Any]] = {
 }
 REQUIRED = {
     "profile": {"external_id"},
-    "event": {"external_id", "type", "channel", "occurred_at"},
-    "order": {"external_id", "order_id", "amount", "ordered_at", "channel"},
+    # An event or an order names its person by external_id, identities, or both (checked by the batch).
+    "event": {"type", "channel", "occurred_at"},
+    "order": {"order_id", "amount", "ordered_at", "channel"},
 }

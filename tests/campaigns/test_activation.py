@@ -242,6 +242,7 @@ def test_activation_says_what_it_will_do_and_the_deliveries_match(workspace, mar
             "excluded_by_suppression": 1,
             "excluded_by_area": 1,
             "excluded_by_caps": 1,
+            "on_preferred_channel_elsewhere": 0,
             "already_reached": 0,
             "will_receive": 1,
         }

@@ -42,6 +42,7 @@ def test_profiles_are_created_then_updated_by_external_id_with_only_the_fields_s
         "updated": 0,
         "duplicates": 0,
         "profiles_created": 1,
+        "profiles_merged": 0,
         "rejected": [],
     }
     profile = Profile.objects.get(workspace=workspace, external_id="C1")
@@ -66,6 +67,7 @@ def test_profiles_are_created_then_updated_by_external_id_with_only_the_fields_s
         "updated": 1,
         "duplicates": 0,
         "profiles_created": 0,
+        "profiles_merged": 0,
         "rejected": [],
     }
     profile.refresh_from_db()
@@ -86,6 +88,7 @@ def test_replaying_a_batch_adds_nothing_and_counts_duplicates(marketer, workspac
         "updated": 0,
         "duplicates": 5,
         "profiles_created": 0,
+        "profiles_merged": 0,
         "rejected": [],
     }
     assert Profile.objects.filter(workspace=workspace).count() == 5

@@ -126,6 +126,7 @@ def test_merge_moves_history_to_the_survivor_and_keeps_the_old_external_id_as_an
         "orders": 1,
         "identities": 1,
         "survey_responses": 0,
+        "aliases": 0,
         # moved by the apps that listen to the merge
         "consents": 1,
         "privacy_requests": 0,

@@ -83,6 +83,10 @@ def running(workspace, segment, channels=("email",)) -> Campaign:
     return campaign
 
 
+from campaigns.models import ChannelPreference  # noqa: E402
+from campaigns.preferences import channel_preferences_compute  # noqa: E402
+
+
 def everywhere(workspace, user):
     """Claire, with her data in every table and file that can hold it; plus Bob, who must stay intact."""
     claire = contactable(workspace, "CRM-CLAIRE", email=EMAIL, phone=PHONE)
@@ -143,6 +147,8 @@ def everywhere(workspace, user):
         user_id=user.pk, queryset=[claire], action_flag=CHANGE, change_message=f"Changed email to {EMAIL}."
     )
     learnt(workspace, segment, [claire, bob])
+    channel_preferences_compute(workspace=workspace)  # what they respond to, from their deliveries
+    assert ChannelPreference.objects.filter(profile=claire).exists()
     assert Touch.objects.filter(profile=claire, status="sent").exists()
     assert Touch.objects.filter(profile=claire, status="pending").exists()
     return claire, bob, {"delivered": delivered, "pending": pending, "trigger": trigger, "segment": segment}
