@@ -165,9 +165,9 @@ def wait_ready(base: str, proc: subprocess.Popen, log: Path, seconds: float = 60
             raise RuntimeError(f"gunicorn exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
         try:
             # 503 only says that no worker heartbeats (none runs here): the server answers.
-            if requests.get(f"{base}/health/", timeout=2).status_code in (200, 503):
+            if requests.get(f"{base}/health/", timeout=10).status_code in (200, 503):
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # still booting, or a first slow answer
             pass
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn not ready after {seconds:.0f} s:\n{log.read_text()[-3000:]}")

@@ -5,6 +5,7 @@
     python -m bench.ingest --events 50000 --concurrency 2
     python -m bench.ingest --kind orders --events 100000 --concurrency 2
     python -m bench.ingest --kind profiles --events 100000 --concurrency 2
+    python -m bench.ingest --stitching --events 50000   # identity stitching against the same batch without
 
 What runs:
   1. the dedicated database (default postgres://postgres@127.0.0.1:5432/cible_bench) is
@@ -24,6 +25,13 @@ What runs:
      psycopg 3 cursor.copy(): one COPY, one transaction, commit included.
 With --kind orders (or profiles) the items are orders (profiles) and the COPY writes the
 same orders (profiles) into customers_order (customers_profile).
+
+With --stitching (events), three API passes into fresh workspaces ingest the same events,
+each item also carrying its person's cookie and one item in ten a second cookie that belongs
+to another (anonymous) profile, seeded beforehand untimed: "plain" sends the external ids
+only, "ignored" sends the identifiers under a cookie rule that stitches nothing (the same batch
+without stitching), "stitching" under the default rules, so that one item in ten merges two
+profiles. The target is stitching within 1.5x of "ignored".
 
 It prints events/s for each API pass, rows/s for the COPY and their ratio. Gunicorn is
 stopped in all cases and the bench workspaces are emptied at the end (--keep to keep them).
@@ -164,12 +172,17 @@ def new_workspace(label: str, user=None):
     return workspace
 
 
-def api_bodies(events: list[tuple], prefix: str) -> list[tuple[int, bytes]]:
-    """Event bodies (for the events kind: the items are built from the tuples)."""
+STITCH_EVERY = 10  # one item in ten joins two profiles
+
+
+def api_bodies(events: list[tuple], prefix: str, identities: bool = False) -> list[tuple[int, bytes]]:
+    """Event bodies (for the events kind: the items are built from the tuples); with `identities`,
+    each item also names its person's cookie, and one in ten a cookie of another profile."""
     bodies = []
     for start in range(0, len(events), BATCH):
-        items = [
-            {
+        items = []
+        for n, (external_id, kind, channel, at, properties, key) in enumerate(events[start : start + BATCH], start):
+            item = {
                 "idempotency_key": f"{prefix}-{key}",
                 "external_id": external_id,
                 "type": kind,
@@ -177,10 +190,32 @@ def api_bodies(events: list[tuple], prefix: str) -> list[tuple[int, bytes]]:
                 "occurred_at": at.isoformat(),
                 "properties": properties,
             }
-            for external_id, kind, channel, at, properties, key in events[start : start + BATCH]
-        ]
+            if identities:
+                item["identities"] = [{"type": "cookie", "value": f"ck-{external_id}"}]
+                if n % STITCH_EVERY == 0:
+                    item["identities"].append({"type": "cookie", "value": f"other-{n}"})
+            items.append(item)
         bodies.append((len(items), json.dumps({"items": items}, separators=(",", ":")).encode()))
     return bodies
+
+
+def anonymous_bodies(n: int, prefix: str) -> list[tuple[int, bytes]]:
+    """The anonymous browsing the stitching passes join: one event for each other cookie."""
+    at = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    items = [
+        {
+            "idempotency_key": f"{prefix}-anon-{i}",
+            "identities": [{"type": "cookie", "value": f"other-{i}"}],
+            "type": "page_view",
+            "channel": "web",
+            "occurred_at": at.isoformat(),
+        }
+        for i in range(0, n, STITCH_EVERY)
+    ]
+    return [
+        (len(items[s : s + BATCH]), json.dumps({"items": items[s : s + BATCH]}, separators=(",", ":")).encode())
+        for s in range(0, len(items), BATCH)
+    ]
 
 
 def item_bodies(items: list[dict], prefix: str) -> list[tuple[int, bytes]]:
@@ -239,6 +274,12 @@ def api_pass(
     if failures:
         raise RuntimeError(failures[0])
     return {"wall": wall, "latencies": latencies, **totals}
+
+
+def _merges(workspace) -> int:
+    from customers.models import ProfileMerge
+
+    return ProfileMerge.objects.filter(workspace=workspace).count()
 
 
 def bare_profiles(workspace, external_ids: set[str]) -> dict[str, int]:
@@ -367,7 +408,12 @@ def main() -> None:
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="Keep the bench workspaces and their rows.")
+    parser.add_argument(
+        "--stitching", action="store_true", help="Events: measure identity stitching (see the module's doc)."
+    )
     args = parser.parse_args()
+    if args.stitching and args.kind != "events":
+        parser.error("--stitching measures events.")
     if args.events < 1 or args.concurrency < 1:
         parser.error("--events and --concurrency must be positive.")
     check_loopback(args.redis_url)
@@ -408,21 +454,41 @@ def main() -> None:
     proc = start_gunicorn(env, port, args.workers, args.timeout, log)
     try:
         wait_ready(base, proc, log)
-        passes = [1] if args.concurrency == 1 else [1, args.concurrency]
+        passes: list = [1] if args.concurrency == 1 else [1, args.concurrency]
+        if args.stitching:
+            passes = ["plain", "ignored", "stitching"]
         for clients in passes:
             workspace = new_workspace(f"api{clients}", user)
             workspaces.append(workspace)
+            if args.stitching and clients != "plain":
+                from customers.models import MatchRule
+
+                if clients == "ignored":
+                    MatchRule.objects.create(
+                        workspace=workspace, type="cookie", strength="ignored", priority=10, max_profiles=3
+                    )
+                seeded = api_pass(base, workspace.slug, token, anonymous_bodies(args.events, str(clients)), 1, kind)
+                print(f"Seeded {seeded['created']:,} anonymous profiles to join (untimed).", flush=True)
             if kind == "events":
-                bodies = api_bodies(events, f"api{clients}")
+                bodies = api_bodies(events, f"api{clients}", identities=args.stitching and clients != "plain")
             else:
                 bodies = item_bodies(items, f"api{clients}")
-            print(f"POSTing {len(bodies)} batches of up to {BATCH:,} {kind}, {clients} client(s) ...", flush=True)
-            result = api_pass(base, workspace.slug, token, bodies, clients, kind)
+            label = clients if isinstance(clients, str) else f"{clients} client(s)"
+            print(f"POSTing {len(bodies)} batches of up to {BATCH:,} {kind}, {label} ...", flush=True)
+            started_merges = _merges(workspace)
+            result = api_pass(base, workspace.slug, token, bodies, 1 if isinstance(clients, str) else clients, kind)
+            result["merged"] = _merges(workspace) - started_merges
             with connection.cursor() as cursor:
                 cursor.execute(f"SELECT count(*) FROM {table} WHERE workspace_id = %s", [workspace.pk])
                 landed = cursor.fetchone()[0]
                 cursor.execute("SELECT count(*) FROM customers_profile WHERE workspace_id = %s", [workspace.pk])
                 made = cursor.fetchone()[0]
+            seeded_events = (
+                args.events // STITCH_EVERY + (args.events % STITCH_EVERY > 0)
+                if clients in ("ignored", "stitching")
+                else 0
+            )
+            landed -= seeded_events
             if landed != args.events or result["rejected"] or result["created"] != args.events:
                 raise RuntimeError(
                     f"{landed:,} {kind} landed, {result['created']:,} reported created, {result['rejected']} rejected: "
@@ -459,14 +525,22 @@ def main() -> None:
     for clients, result, made in results:
         rate = args.events / result["wall"]
         lat = result["latencies"]
+        label = clients if isinstance(clients, str) else f"{clients} client(s)"
         print(
-            f"API,  {clients} client(s): {args.events:,} {kind} in {result['wall']:.2f} s = {rate:,.0f} {kind}/s "
-            f"(request median {statistics.median(lat):.2f} s, max {max(lat):.2f} s; {made:,} profiles created)"
+            f"API,  {label}: {args.events:,} {kind} in {result['wall']:.2f} s = {rate:,.0f} {kind}/s "
+            f"(request median {statistics.median(lat):.2f} s, max {max(lat):.2f} s; {made:,} profiles in the end, "
+            f"{result['merged']:,} merged)"
+        )
+    if args.stitching:
+        walls = {clients: result["wall"] for clients, result, _ in results}
+        print(
+            f"Stitching / the same batch without stitching (ignored): {walls['stitching'] / walls['ignored']:.2f}x "
+            f"(target 1.5x); stitching / external ids only: {walls['stitching'] / walls['plain']:.2f}x"
         )
     print(f"COPY:             {args.events:,} rows   in {copied['wall']:.2f} s = {copy_rate:,.0f} rows/s")
     for clients, result, _ in results:
         rate = args.events / result["wall"]
-        print(f"Ratio API/COPY, {clients} client(s): {rate / copy_rate:.3f} (COPY is {copy_rate / rate:.1f}x faster)")
+        print(f"Ratio API/COPY, {clients}: {rate / copy_rate:.3f} (COPY is {copy_rate / rate:.1f}x faster)")
     print(f"gunicorn log: {log}")
 
 

@@ -1,6 +1,6 @@
 """A workspace's match rules: per identifier type, its strength, survivor priority and cap."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from customers.models import MATCH_DEFAULTS, IdentityType, MatchRule, MatchStrength
 
@@ -11,14 +11,12 @@ class Rule:
     strength: str
     priority: int
     max_profiles: int
+    deterministic: bool = field(init=False)  # read for every identifier of a batch: a plain attribute
+    weak: bool = field(init=False)
 
-    @property
-    def deterministic(self) -> bool:
-        return self.strength == MatchStrength.DETERMINISTIC
-
-    @property
-    def weak(self) -> bool:
-        return self.strength == MatchStrength.WEAK
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deterministic", str(self.strength) == MatchStrength.DETERMINISTIC.value)
+        object.__setattr__(self, "weak", str(self.strength) == MatchStrength.WEAK.value)
 
 
 def match_rules(*, workspace_id: int) -> dict[str, Rule]:

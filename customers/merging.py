@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from core.errors import CommonErrorCode
-from core.sql import column_of, table_field, upsert
+from core.sql import column_of, insert_ignore_returning, rows_delete, table_field, upsert
 from customers.errors import CustomerErrorCode
 from customers.match_rules import known_types
 from customers.models import (
@@ -165,11 +165,37 @@ class MergeJournal:
             for merge_id, count in cursor.fetchall():
                 self.counts[merge_id][name] = count
                 moved += count
-            cursor.execute(
-                f"UPDATE {table} SET {column} = (SELECT m.survivor FROM {moves} m WHERE m.merged = {table}.{column}) "
-                f"WHERE {column} IN (SELECT merged FROM {moves})"
-            )
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = m.survivor FROM {moves} m WHERE {table}.{column} = m.merged"
+                )
+            else:
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = (SELECT m.survivor FROM {moves} m WHERE m.merged = {table}.{column}) "
+                    f"WHERE {column} IN (SELECT merged FROM {moves})"
+                )
         return moved
+
+
+def _rows_insert(cursor, table: str, columns: list[str], types: list[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Rows into a temporary table: on PostgreSQL one array a column (a statement with thousands of
+    placeholders costs more to parse than to run), VALUES lists on SQLite."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{kind}[]" for kind in types)
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})",
+            [list(column) for column in zip(*rows, strict=True)],
+        )
+        return
+    for start in range(0, len(rows), 5000):
+        chunk = rows[start : start + 5000]
+        marks = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}) VALUES {', '.join([marks] * len(chunk))}",
+            [value for row in chunk for value in row],
+        )
 
 
 @contextmanager
@@ -180,12 +206,7 @@ def _moves_table(rows: Sequence[tuple[int, int, int]]) -> Iterator[str]:
         cursor.execute(
             f"CREATE TEMPORARY TABLE {name} (merged bigint PRIMARY KEY, survivor bigint NOT NULL, merge_id bigint)"
         )
-        for start in range(0, len(rows), 5000):
-            chunk = rows[start : start + 5000]
-            cursor.execute(
-                f"INSERT INTO {name} (merged, survivor, merge_id) VALUES {', '.join(['(%s, %s, %s)'] * len(chunk))}",
-                [value for row in chunk for value in row],
-            )
+        _rows_insert(cursor, name, ["merged", "survivor", "merge_id"], ["bigint", "bigint", "bigint"], rows)
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {name}")
     try:
@@ -193,6 +214,37 @@ def _moves_table(rows: Sequence[tuple[int, int, int]]) -> Iterator[str]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def column_update(*, model: type[models.Model], field: str, values: Sequence[tuple[int, Any]]) -> None:
+    """Set `field` of each row (by primary key) to its value, in one statement through a temporary
+    table: bulk_update's CASE over a thousand rows costs more to build than to run."""
+    if not values:
+        return
+    qn = connection.ops.quote_name
+    target = table_field(model, field)
+    table, column, pk = qn(model._meta.db_table), qn(column_of(target)), qn(column_of(model._meta.pk))
+    is_json = isinstance(target, models.JSONField)
+    kind = "text" if is_json else (target.db_type(connection) or "text")
+    name = "cible_column_update"
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+        cursor.execute(f"CREATE TEMPORARY TABLE {name} (id bigint PRIMARY KEY, value {kind})")
+        rows = [(pk_value, _json_text(value) if is_json else value) for pk_value, value in values]
+        _rows_insert(cursor, name, ["id", "value"], ["bigint", kind], rows)
+        value = "CAST(v.value AS jsonb)" if is_json and connection.vendor == "postgresql" else "v.value"
+        if connection.vendor == "postgresql":
+            cursor.execute(f"UPDATE {table} SET {column} = {value} FROM {name} v WHERE {table}.{pk} = v.id")
+        else:
+            cursor.execute(
+                f"UPDATE {table} SET {column} = (SELECT {value} FROM {name} v WHERE v.id = {table}.{pk}) "
+                f"WHERE {pk} IN (SELECT id FROM {name})"
+            )
+        cursor.execute(f"DROP TABLE IF EXISTS {name}")
+
+
+def _json_text(value: Any) -> str:
+    return json.dumps(value, cls=DjangoJSONEncoder)
 
 
 def _empty(value: Any) -> bool:
@@ -219,7 +271,7 @@ def profiles_merge(
         snapshots = {
             row["id"]: row
             for row in Profile.objects.select_for_update()
-            .filter(workspace_id=workspace_id, pk__in=ids)
+            .filter(workspace_id=workspace_id, pk__any=ids)
             .order_by("pk")
             .values("id", *SNAPSHOT_FIELDS)
         }
@@ -227,24 +279,48 @@ def profiles_merge(
             raise ValidationError(
                 {"other": ValidationError(gettext("Profile no longer exists."), code=CommonErrorCode.NOT_FOUND)}
             )
-        merges = ProfileMerge.objects.bulk_create(
+        now = timezone.now()
+        merges = [
             ProfileMerge(
                 workspace_id=workspace_id,
                 survivor_id=plan.survivor_id,
                 merged_external_id=snapshots[plan.merged_id]["external_id"],
                 merged_profile_id=plan.merged_id,
+                merged_at=now,
                 merged_by=by,
                 reason=reason,
                 rule_type=plan.rule_type,
                 source=plan.source,
                 item_key=plan.item_key,
+                moved={},
                 merged_snapshot=_jsonable(snapshots[plan.merged_id]),
                 survivor_snapshot=_jsonable(snapshots[plan.survivor_id]),
             )
             for plan in plans
+        ]
+        names = [
+            "workspace",
+            "survivor",
+            "merged_external_id",
+            "merged_profile_id",
+            "merged_at",
+            "merged_by",
+            "reason",
+            "rule_type",
+            "source",
+            "item_key",
+            "moved",
+            "merged_snapshot",
+            "survivor_snapshot",
+        ]
+        attnames = [table_field(ProfileMerge, name).attname for name in names]
+        ids = insert_ignore_returning(
+            ProfileMerge, names, [[getattr(m, attname) for attname in attnames] for m in merges], returning="id"
         )
-        if connection.vendor != "postgresql" and any(m.pk is None for m in merges):  # pragma: no cover
-            raise RuntimeError("The database did not return the merges' ids.")
+        if len(ids) != len(merges):  # an external id merged twice at once: the lock makes it impossible
+            raise RuntimeError("A merge's alias exists already.")
+        for merge, pk in zip(merges, ids, strict=True):
+            merge.pk = pk
         merge_ids = {m.merged_profile_id: m.pk for m in merges}
         with _moves_table([(plan.merged_id, plan.survivor_id, merge_ids[plan.merged_id]) for plan in plans]) as table:
             journal = MergeJournal(workspace_id=workspace_id, table=table, merge_ids=merge_ids)
@@ -256,10 +332,10 @@ def profiles_merge(
             # Every other app moves its own rows (consents, memberships, deliveries, clicks...).
             profile_merging.send(sender=Profile, workspace_id=workspace_id, journal=journal)
         _fill_survivors(workspace_id, plans, snapshots)
-        for merge in merges:
-            merge.moved = journal.counts.get(merge.pk, {})
-        ProfileMerge.objects.bulk_update(merges, ["moved"], batch_size=1000)
-        Profile.objects.filter(pk__in=merged_ids).delete()
+        column_update(model=ProfileMerge, field="moved", values=[(m.pk, journal.counts.get(m.pk, {})) for m in merges])
+        # Every row that pointed at them was moved above (a table left out would fail the foreign key
+        # at commit, never lose rows silently): one DELETE, without the ORM's collection of cascades.
+        rows_delete(Profile.objects.filter(pk__any=merged_ids))
         kept, gone = sorted(survivors), sorted(merged_ids)
         transaction.on_commit(
             lambda: profiles_regrouped.send(sender=Profile, workspace_id=workspace_id, profile_ids=kept, gone_ids=gone)
@@ -361,7 +437,7 @@ def profile_unmerge(*, merge: ProfileMerge, by=None) -> Profile:
             field = table_field(model, field_name)
             moved = [row.row_id for row in rows if row.data is None]
             if moved:
-                model._base_manager.filter(pk__in=moved, **{field.attname: survivor.pk}).update(
+                model._base_manager.filter(pk__any=moved, **{field.attname: survivor.pk}).update(
                     **{field.attname: restored.pk}
                 )
             again = []

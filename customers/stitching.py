@@ -33,7 +33,7 @@ from django.utils import timezone
 from accounts.models import Workspace
 from core.sql import insert_ignore_returning
 from customers.match_rules import Rule, match_rules
-from customers.merging import MergePlan, profiles_merge
+from customers.merging import MergePlan, column_update, profiles_merge
 from customers.models import Identity, MatchStrength, Profile, ProfileMerge
 
 ANONYMOUS_PREFIX = "anon-"
@@ -288,7 +288,7 @@ def _merge_plans(
     involved = set().union(*merging.values())
     anonymous = dict(Profile.objects.filter(pk__any=involved).values_list("id", "anonymous"))
     best: dict[int, int] = defaultdict(int)
-    for profile_id, kind in Identity.objects.filter(profile_id__in=list(involved)).values_list("profile_id", "type"):
+    for profile_id, kind in Identity.objects.filter(profile__id__any=list(involved)).values_list("profile_id", "type"):
         best[profile_id] = max(best[profile_id], rules[kind].priority)
     # Which item joined each profile, and by which identifier type.
     cause: dict[int, tuple[str, str]] = {}
@@ -382,14 +382,11 @@ def _identities_write(
         seen = [owned.identity_id for owned in owners.values()]
         Identity.objects.filter(pk__any=seen, last_seen_at__lt=now - LAST_SEEN_EVERY).update(last_seen_at=now)
         Identity.objects.filter(pk__any=seen, last_seen_at__isnull=True).update(last_seen_at=now)
-        changed = [
-            Identity(
-                pk=owned.identity_id,
-                profiles_joined=joined.get(pair, owned.joined),
-                shared=pair in capped or owned.shared,
-            )
-            for pair, owned in owners.items()
-            if pair in joined or (pair in capped and not owned.shared)
-        ]
-        if changed:
-            Identity.objects.bulk_update(changed, ["profiles_joined", "shared"])
+        column_update(
+            model=Identity,
+            field="profiles_joined",
+            values=[(owned.identity_id, joined[pair]) for pair, owned in owners.items() if pair in joined],
+        )
+        now_shared = [owned.identity_id for pair, owned in owners.items() if pair in capped and not owned.shared]
+        if now_shared:
+            Identity.objects.filter(pk__any=now_shared).update(shared=True)

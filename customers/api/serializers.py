@@ -10,6 +10,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 
+from core.api import MAX_ID
 from core.errors import CommonErrorCode
 from core.serializers import (
     BooleanField,
@@ -17,6 +18,7 @@ from core.serializers import (
     DateField,
     DateTimeField,
     EmailField,
+    IntegerField,
     JSONField,
     JSONObjectField,
     ListField,
@@ -180,11 +182,15 @@ class ProfileDetailOutput(ProfileOutput):
 
 
 class MergeInput(StrictInput, serializers.Serializer):
-    other = serializers.IntegerField(help_text="Id of the profile merged into this one (it is deleted).")
+    other = IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Id of the profile merged into this one (it is deleted)."
+    )
 
 
 class UnmergeInput(StrictInput, serializers.Serializer):
-    merge = serializers.IntegerField(help_text="Id of one of this profile's merges (from its identity graph).")
+    merge = IntegerField(
+        min_value=1, max_value=MAX_ID, help_text="Id of one of this profile's merges (from its identity graph)."
+    )
 
 
 class MergeOutput(serializers.ModelSerializer):

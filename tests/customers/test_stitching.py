@@ -377,3 +377,35 @@ def test_two_batches_stitching_the_same_people_at_once_end_with_one_profile_each
         person = Profile.objects.get(external_id=f"C{i}")
         assert person.events.count() == 5
         assert set(person.identities.values_list("value", flat=True)) == {f"a{i}", f"b{i}", f"p{i}@example.com"}
+
+
+def rules_url(pk=None, ws="maison"):
+    if pk is None:
+        return reverse("match-rule-list", kwargs={"workspace": ws})
+    return reverse("match-rule-detail", kwargs={"workspace": ws, "pk": pk})
+
+
+def test_match_rules_are_set_by_an_admin_and_refused_with_reasons(client_for, marketer, outsider, workspace):
+    admin = client_for("admin")
+    r = admin.post(rules_url(), {"type": "device", "strength": "deterministic", "priority": 30, "max_profiles": 2})
+    assert r.status_code == 201, r.content
+    rule = r.json()
+    assert admin.post(rules_url(), {"type": "device", "strength": "weak"}).status_code == 409
+    for bad, field in (
+        ({"type": "fax", "strength": "weak"}, "type"),
+        ({"type": "cookie", "strength": "sometimes"}, "strength"),
+        ({"type": "cookie", "strength": "weak", "priority": 5000}, "priority"),
+        ({"type": "cookie", "strength": "weak", "max_profiles": 0}, "max_profiles"),
+    ):
+        r = admin.post(rules_url(), bad)
+        assert r.status_code == 400 and field in r.json(), (bad, r.content)
+    assert admin.patch(rules_url(rule["id"]), {"type": "cookie"}, format="json").status_code == 400
+    assert admin.patch(rules_url(rule["id"]), {"priority": 95}, format="json").json()["priority"] == 95
+    assert marketer.post(rules_url(), {"type": "cookie", "strength": "ignored"}).status_code == 403
+    assert marketer.get(rules_url()).status_code == 200
+    assert outsider.get(rules_url(rule["id"])).status_code == 404
+    in_force = {
+        r["type"]: r for r in marketer.get(reverse("match-rule-defaults", kwargs={"workspace": "maison"})).json()
+    }
+    assert in_force["device"]["strength"] == "deterministic" and in_force["cookie"]["strength"] == "weak"
+    assert in_force["email"]["priority"] == 80

@@ -157,3 +157,41 @@ def test_notices_reach_the_bid_days_and_the_ledger_exactly_once(display, bidder_
     assert notices_consume(workspace_id=workspace.pk, redis_client=store) == {"notices": 10, "ledger_entries": 1}
     total = LedgerEntry.objects.filter(campaign=campaign, source="programmatic").values_list("amount", flat=True)
     assert sum(total) == Decimal("0.09")  # 0.074997 + 0.025 = 0.099997, to the cent below
+
+
+def test_a_merge_and_an_unmerge_reach_the_bidders_identity_map_at_once(
+    display, bidder_url, store, workspace, django_capture_on_commit_callbacks
+):
+    """A cookie seen anonymously, then with Anna's login: the bidder knows it as Anna at once, the
+    anonymous profile leaves its state; split back, the cookie is the anonymous person's again."""
+    from customers.ingestion import INGESTERS
+    from customers.models import Profile, ProfileMerge
+    from customers.services import profile_unmerge
+
+    campaign, line, people = display
+    state_publish(workspace=workspace, redis_client=store)
+    event = {"type": "page_view", "channel": "web", "occurred_at": "2026-12-01T10:00:00+00:00"}
+    cookie = [{"type": "cookie", "value": "buyer-7"}]
+    INGESTERS["events"](workspace=workspace, items=[{"idempotency_key": "a", **event, "identities": cookie}])
+    anonymous = Profile.objects.get(anonymous=True)
+    make_consent(profile=anonymous, purpose="ad_targeting", channel="display")
+    state_publish(workspace=workspace, redis_client=store)
+    cookie_key = keys.identity_key(workspace.pk, "buyer", "buyer-7")
+    assert store.get(cookie_key) == str(anonymous.pk).encode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        INGESTERS["events"](
+            workspace=workspace, items=[{"idempotency_key": "b", **event, "external_id": "anna", "identities": cookie}]
+        )
+    assert store.get(cookie_key) == str(people["anna"].pk).encode()
+    assert not store.sismember(keys.consent_key(workspace.pk), anonymous.pk)
+    request = example("simple_banner")
+    request["cur"] = ["EUR"]
+    request["user"] = {"buyeruid": "buyer-7"}
+    assert post(bidder_url, request).status_code == 200  # recognised as Anna, a member of the segment
+
+    with django_capture_on_commit_callbacks(execute=True):
+        profile_unmerge(merge=ProfileMerge.objects.get(merged_profile_id=anonymous.pk))
+    assert store.get(cookie_key) == str(anonymous.pk).encode()
+    assert store.sismember(keys.consent_key(workspace.pk), anonymous.pk)
+    assert post(bidder_url, request).status_code == 204  # the anonymous person is not in the segment
