@@ -18,6 +18,7 @@ LONG_TASKS = (
     "audiences.tasks.audience_export_run_task",
     "campaigns.tasks.campaign_activate_task",
     "campaigns.tasks.campaign_handoff_task",
+    "campaigns.tasks.channel_preferences_compute_task",
     "customers.tasks.import_job_run_task",
     "insights.tasks.insight_job_run_task",
     "privacy.tasks.retention_purge_task",
@@ -29,6 +30,7 @@ LONG_TASKS = (
 TICK_TASKS = (
     "audiences.tasks.audiences_refresh_due_task",
     "campaigns.tasks.campaigns_tick_task",
+    "campaigns.tasks.channel_preferences_due_task",
     "campaigns.tasks.pending_sends_task",
     "insights.tasks.features_refresh_due_task",
     "optimisation.tasks.rules_due_task",

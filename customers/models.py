@@ -160,6 +160,7 @@ class Profile(models.Model):
     anonymous = models.BooleanField(
         _("anonymous"),
         default=False,
+        db_default=False,  # rows written by COPY or raw SQL (bulk loads) are known people
         help_text=_(
             "Known only by a cookie, a device or another weak identifier: no id from the sending system and no "
             "e-mail, phone, loyalty card or customer id yet."
@@ -334,17 +335,21 @@ class Identity(models.Model):
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identities")
     type = models.CharField(max_length=16, choices=IdentityType.choices)
     value = models.CharField(max_length=254, help_text=_("Normalised: e-mails lower-cased, phones in E.164."))
-    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.API)
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.API, db_default=Source.IMPORT
+    )
     created_at = models.DateTimeField(_("first seen"), auto_now_add=True)
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     profiles_joined = models.PositiveIntegerField(
         _("profiles joined"),
         default=1,
+        db_default=1,
         help_text=_("How many profiles this identifier has been found on and stitched together, its own included."),
     )
     shared = models.BooleanField(
         _("shared"),
         default=False,
+        db_default=False,
         help_text=_(
             "Found on more profiles than its type's cap allows (a family tablet, a shared address): it stays "
             "with its profile but no longer stitches."

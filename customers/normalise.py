@@ -2,6 +2,7 @@
 suppression list: one normal form, so that one person always gives the same hash."""
 
 import hashlib
+import re
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -10,6 +11,8 @@ from django.utils.translation import gettext
 
 from core.errors import CommonErrorCode
 from customers.errors import CustomerErrorCode
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def normalise_email(value: str) -> str:
@@ -42,6 +45,13 @@ def normalise_identity(type_: str, value: str, *, default_region: str = "FR") ->
     cleaned = value.strip()
     if not cleaned:
         raise ValidationError(gettext("This field may not be blank."), code=CommonErrorCode.BLANK)
+    if type_ == "email_sha256":
+        cleaned = cleaned.lower()
+        if not _SHA256.fullmatch(cleaned):
+            raise ValidationError(
+                gettext("Expected the SHA-256 of a normalised e-mail: 64 hexadecimal characters."),
+                code=CommonErrorCode.INVALID,
+            )
     return cleaned
 
 

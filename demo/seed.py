@@ -498,6 +498,7 @@ def demo_seed(
         _seed_events(people, workspace, rng, now, events_per_profile, report, progress)
     with _indexes_built_after(Order, int(len(people) * orders_per_profile), progress):
         _seed_orders(people, workspace, rng, now, orders_per_profile, report, progress)
+    _seed_journeys(workspace, rng, now, min(40, len(people)))
     if connection.vendor == "postgresql":
         # VACUUM also sets the visibility map, so index-only scans serve segment queries right
         # after a load instead of after autovacuum's next pass; it cannot run in a transaction.
@@ -548,6 +549,50 @@ def _chunks(rows: Iterable[Sequence[Any]], writer: _Writer) -> int:
     with transaction.atomic():
         written += writer.write(batch)
     return written
+
+
+def _seed_journeys(workspace, rng, now, visitors: int) -> None:
+    """Anonymous visitors browsing before they log in, through the real ingestion: half of them log
+    in as a known customer afterwards, and the match rules stitch their browsing to that customer
+    (the identity graph and the journey of those customers show it)."""
+    from customers.ingestion import INGESTERS
+
+    if visitors < 2:
+        return
+    customers = list(
+        Profile.objects.filter(workspace=workspace, anonymous=False)
+        .order_by("pk")
+        .values_list("external_id", flat=True)[:visitors]
+    )
+    browsing = []
+    for n in range(visitors):
+        cookie = [{"type": "cookie", "value": f"ck-visit-{n:03d}"}]
+        for step, kind in enumerate(("page_view", "product_view", "add_to_cart", "cart_abandoned")[: 2 + n % 3]):
+            at = now - timedelta(days=2, hours=n, minutes=-10 * step)
+            browsing.append(
+                {
+                    "idempotency_key": f"demo-visit-{n}-{step}",
+                    "identities": cookie,
+                    "type": kind,
+                    "channel": "web",
+                    "occurred_at": at.isoformat(),
+                    "properties": {"path": "/chaussures"} if kind == "page_view" else {"sku": "SKU-SHO-042"},
+                }
+            )
+    INGESTERS["events"](workspace=workspace, items=browsing)
+    logins = [
+        {
+            "idempotency_key": f"demo-login-{n}",
+            "external_id": customers[n],
+            "identities": [{"type": "cookie", "value": f"ck-visit-{n:03d}"}],
+            "type": "app_open" if n % 2 else "page_view",
+            "channel": "app" if n % 2 else "web",
+            "occurred_at": (now - timedelta(days=1, hours=n)).isoformat(),
+        }
+        for n in range(0, visitors, 2)
+        if n < len(customers)
+    ]
+    INGESTERS["events"](workspace=workspace, items=logins)
 
 
 def _seed_identities(people, workspace, rng, report) -> None:

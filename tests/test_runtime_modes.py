@@ -101,7 +101,11 @@ def test_the_embedded_default_seeds_a_demo_and_serves_the_api(tmp_path):
         questions = api.get(f"{base}/api/workspaces/demo/survey-questions/", timeout=10).json()["results"]
         assert {q["question"]: q["label"] for q in questions}["preferred_channel"] == "Canal préféré"
         profiles = api.get(f"{base}/api/workspaces/demo/profiles/", params={"page_size": 5}, timeout=10).json()
-        assert profiles["count"] == 300 and len(profiles["results"]) == 5
+        # 300 people, and 20 anonymous visitors whose browsing was not stitched to a login (the
+        # other 20 logged in as customers: the match rules merged them).
+        assert profiles["count"] == 320 and len(profiles["results"]) == 5
+        visitors = api.get(f"{base}/api/workspaces/demo/profiles/", params={"anonymous": "true"}, timeout=10).json()
+        assert visitors["count"] == 20
         report = api.post(
             f"{base}/api/workspaces/demo/ingest/events/",
             json={

@@ -85,6 +85,11 @@ class CampaignForm(WorkspaceScopedForm):
             self.fields["currency"].help_text = _("Empty: the workspace's currency.")
         if "holdout_percent" in self.fields:
             self.fields["holdout_percent"].required = False  # empty: no control group
+        if "channel_choice" in self.fields:
+            self.fields["channel_choice"].required = False  # empty: every channel, as before
+
+    def clean_channel_choice(self):
+        return self.cleaned_data.get("channel_choice") or "every"
 
     def clean_holdout_percent(self):
         value = self.cleaned_data.get("holdout_percent")

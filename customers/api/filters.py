@@ -30,7 +30,7 @@ class ProfileFilter(FilterSet):
 
     class Meta:
         model = Profile
-        fields = ["gender", "socio_professional_category", "lifecycle_stage"]
+        fields = ["gender", "socio_professional_category", "lifecycle_stage", "anonymous"]
 
     def filter_email(self, queryset, name, value):
         return queryset.filter(email=value.strip().lower())

@@ -136,6 +136,7 @@ def test_merge_moves_history_to_the_survivor_and_keeps_the_old_external_id_as_an
         "export_memberships": 0,
         "touches": 0,
         "triggered_sends": 0,
+        "channel_preferences": 0,
         "clicks": 0,
         "profile_features": 0,
         "rfm_scores": 0,

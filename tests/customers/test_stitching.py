@@ -409,3 +409,13 @@ def test_match_rules_are_set_by_an_admin_and_refused_with_reasons(client_for, ma
     }
     assert in_force["device"]["strength"] == "deterministic" and in_force["cookie"]["strength"] == "weak"
     assert in_force["email"]["priority"] == 80
+
+
+def test_a_hashed_email_must_be_a_sha256_and_is_kept_lower_case(marketer, workspace):
+    digest = "A" * 64
+    body = post(
+        marketer, "events", [event(identities=[("email_sha256", digest)]), event(identities=[("email_sha256", "abc")])]
+    )
+    assert body["created"] == 1
+    assert [(r["index"], r["errors"]["identities"][0]["code"]) for r in body["rejected"]] == [(1, "invalid")]
+    assert Identity.objects.get(type="email_sha256").value == "a" * 64

@@ -113,3 +113,18 @@ def test_the_admin_profile_page_shows_the_journey_and_the_identity_graph(client,
     page = client.get(reverse("admin:customers_profile_change", args=[person.pk])).content.decode()
     assert "Journey across channels" in page and "Campaign Soldes" in page and "Order T-9" in page
     assert "Identity graph" in page
+
+
+def test_the_admin_journey_reads_in_the_workspace_time_zone(client, workspace):
+    from datetime import UTC, datetime
+
+    workspace.time_zone = "America/New_York"
+    workspace.save()
+    person = make_profile(workspace=workspace, external_id="NY")
+    make_event(
+        profile=person, type="store_visit", channel="store", occurred_at=datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    )
+    client.force_login(make_user(workspace=workspace, role="viewer"))
+    page = client.get(reverse("admin:customers_profile_change", args=[person.pk])).content.decode()
+    assert "(America/New_York)" in page
+    assert "Dec. 1, 2026, 10 a.m." in page  # 15:00 UTC is 10:00 in New York
