@@ -276,8 +276,19 @@ class SurveyQuestionAdmin(WorkspaceScopedAdmin):
 
 @admin.register(Identity)
 class IdentityAdmin(WorkspaceScopedAdmin):
-    list_display = ["type", "value", "profile", "workspace", "created_at"]
-    list_filter = ["workspace", "type"]
+    list_display = [
+        "type",
+        "value",
+        "profile",
+        "source",
+        "created_at",
+        "last_seen_at",
+        "profiles_joined",
+        "shared",
+        "workspace",
+    ]
+    list_filter = ["workspace", "type", "source", "shared"]
+    readonly_fields = ["source", "created_at", "last_seen_at", "profiles_joined"]
     search_fields = ["value", "profile__external_id"]
     raw_id_fields = ["profile"]
     show_full_result_count = False

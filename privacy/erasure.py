@@ -92,8 +92,10 @@ def profiles_erase(*, workspace_id: int, profile_ids: Iterable[int]) -> dict[str
         list(people.values_list("pk", flat=True))  # lock the rows, in id order
         done["identities"] = rows_delete(Identity.objects.filter(profile_id__in=ids))
         # The merges' journals hold what came from each side (and the merged profiles as they were).
-        rows_delete(MergeRow.objects.filter(merge__survivor_id__in=ids))
-        done["aliases"] = rows_delete(ProfileMerge.objects.filter(survivor_id__in=ids))
+        # A merge split back keeps the restored person's snapshot under the other profile: it goes too.
+        merges = ProfileMerge.objects.filter(Q(survivor_id__in=ids) | Q(merged_profile_id__in=ids))
+        rows_delete(MergeRow.objects.filter(merge__in=merges.values("pk")))
+        done["aliases"] = rows_delete(merges)
         done["survey_responses"] = rows_delete(SurveyResponse.objects.filter(profile_id__in=ids))
         # The one path that deletes consent records: the person's right outranks the history.
         done["consents"] = rows_delete(ConsentRecord.objects.filter(profile_id__in=ids))

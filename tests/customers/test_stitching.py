@@ -419,3 +419,22 @@ def test_a_hashed_email_must_be_a_sha256_and_is_kept_lower_case(marketer, worksp
     assert body["created"] == 1
     assert [(r["index"], r["errors"]["identities"][0]["code"]) for r in body["rejected"]] == [(1, "invalid")]
     assert Identity.objects.get(type="email_sha256").value == "a" * 64
+
+
+def test_erasing_a_person_split_back_from_a_merge_leaves_nothing_of_them_in_the_merge_record(workspace):
+    from privacy.erasure import profiles_erase
+    from tests.privacy.people import columns_holding
+
+    survivor = make_profile(workspace=workspace, external_id="S-1")
+    merged = make_profile(workspace=workspace, external_id="M-1", email="zoe.unique@example.org", city="Quimper")
+    Identity.objects.create(workspace=workspace, profile=merged, type="cookie", value="ck-zoe-unique")
+    from customers.services import profile_merge
+
+    profile_merge(survivor=survivor, merged=merged)
+    restored = profile_unmerge(merge=ProfileMerge.objects.get())
+    assert columns_holding("zoe.unique@example.org")
+    profiles_erase(workspace_id=workspace.pk, profile_ids=[restored.pk])
+    assert columns_holding("zoe.unique@example.org") == []
+    assert columns_holding("ck-zoe-unique") == []
+    assert not ProfileMerge.objects.exists()
+    assert Profile.objects.filter(pk=survivor.pk).exists()
