@@ -98,7 +98,15 @@ class ProfileForm(WorkspaceScopedForm):
 class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     form = ProfileForm
     list_display = ["external_id", "first_name", "last_name", "email", "city", "region", "lifecycle_stage", "workspace"]
-    list_filter = ["workspace", "lifecycle_stage", "gender", "socio_professional_category", "region", "country"]
+    list_filter = [
+        "workspace",
+        "lifecycle_stage",
+        "anonymous",
+        "gender",
+        "socio_professional_category",
+        "region",
+        "country",
+    ]
     search_fields = ["external_id", "email", "last_name", "first_name", "postal_code"]
     list_select_related = ["workspace"]
     show_full_result_count = False  # COUNT(*) on a million profiles on every page is wasted work
