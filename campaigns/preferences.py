@@ -194,4 +194,16 @@ CRITERION = Criterion(
     ),
     label=gettext_lazy("Preferred channel"),
     choices=preferred_channel_choices,
+    schema={
+        "description": "People whose preferred channel is this one (or one of these).",
+        "anyOf": [
+            {"type": "string", "enum": list(CampaignChannel.values)},
+            {
+                "type": "array",
+                "items": {"type": "string", "enum": list(CampaignChannel.values)},
+                "minItems": 1,
+                "maxItems": len(CampaignChannel.values),
+            },
+        ],
+    },
 )

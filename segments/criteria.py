@@ -45,6 +45,8 @@ class Criterion:
     # (label, leaf) pairs, e.g. ("Champions", {"rfm": {"segment": "champions"}}).
     label: Any = ""  # a (lazily) translated text
     choices: Callable[[int], list[tuple[str, dict]]] | None = None
+    # The JSON schema of its value, for the API's schema (a family without one is described only).
+    schema: dict | None = None
 
 
 _families: dict[str, Criterion] = {}

@@ -196,11 +196,11 @@ def rule_components() -> dict[str, dict[str, Any]]:
         ),
         "RuleSegment": _only("segment", {"type": "integer", "minimum": 1}, "Members of another segment."),
     }
-    for key in sorted(criteria()):
+    for key, family in sorted(criteria().items()):
         name = "Rule" + "".join(part.capitalize() for part in key.split("_"))
         nodes[name] = _only(
             key,
-            {"description": f"A {key} criterion (see the rule language)."},
+            family.schema or {"description": f"A {key} criterion (see the rule language)."},
             f"What Cible learns: the {key} criterion.",
         )
     components = dict(nodes)

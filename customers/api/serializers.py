@@ -38,6 +38,7 @@ from customers.models import (
     IdentityType,
     ImportJob,
     MatchRule,
+    MatchStrength,
     Order,
     Profile,
     ProfileMerge,
@@ -243,6 +244,14 @@ class TimelineOutput(serializers.Serializer):
     time_zone = CharField()
     entries = TimelineEntry(many=True)
     next_before = serializers.DateTimeField(allow_null=True, help_text="Pass as before for the next page.")
+
+
+class MatchRuleInForce(serializers.Serializer):
+    type = serializers.ChoiceField(choices=IdentityType.choices)
+    strength = serializers.ChoiceField(choices=MatchStrength.choices)
+    priority = serializers.IntegerField()
+    max_profiles = serializers.IntegerField()
+    own = BooleanField(help_text="The workspace's own rule (false: the default).")
 
 
 class MatchRuleSerializer(serializers.ModelSerializer):

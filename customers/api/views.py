@@ -35,11 +35,13 @@ from customers.timeline import profile_timeline
 
 
 def _query_lists(params, lists: list[str]) -> dict:
-    """Query parameters as a plain dict, with the repeatable ones as lists."""
-    data: dict = {key: params.get(key) for key in params if key not in lists}
+    """Query parameters as a plain dict, with the repeatable ones as lists; an empty value is a
+    parameter not given (as for page_size)."""
+    data: dict = {key: params.get(key) for key in params if key not in lists and params.get(key) != ""}
     for key in lists:
-        if key in params:
-            data[key] = params.getlist(key)
+        values = [value for value in params.getlist(key) if value != ""]
+        if values:
+            data[key] = values
     return data
 
 
@@ -216,23 +218,26 @@ class MatchRuleViewSet(
     def perform_destroy(self, instance):
         services.match_rule_delete(rule=instance)
 
-    @extend_schema(responses=s.MatchRuleSerializer(many=True))
-    @action(detail=False, methods=["get"])
+    @extend_schema(parameters=[], responses=s.MatchRuleInForce(many=True))
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def defaults(self, request, *args, **kwargs):
-        """Every identifier type's rule in force: the workspace's own, or the default."""
+        """Every identifier type's rule in force: the workspace's own (`own`), or the default."""
         rules = match_rules(workspace_id=self.workspace.pk)
+        own = set(MatchRule.objects.filter(workspace=self.workspace).values_list("type", flat=True))
         return Response(
-            [
-                {
-                    "id": None,
-                    "type": rule.type,
-                    "strength": rule.strength,
-                    "priority": rule.priority,
-                    "max_profiles": rule.max_profiles,
-                    "updated_at": None,
-                }
-                for rule in sorted(rules.values(), key=lambda r: (-r.priority, r.type))
-            ]
+            s.MatchRuleInForce(
+                [
+                    {
+                        "type": rule.type,
+                        "strength": rule.strength,
+                        "priority": rule.priority,
+                        "max_profiles": rule.max_profiles,
+                        "own": rule.type in own,
+                    }
+                    for rule in sorted(rules.values(), key=lambda r: (-r.priority, r.type))
+                ],
+                many=True,
+            ).data
         )
 
 

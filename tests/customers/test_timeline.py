@@ -128,3 +128,9 @@ def test_the_admin_journey_reads_in_the_workspace_time_zone(client, workspace):
     page = client.get(reverse("admin:customers_profile_change", args=[person.pk])).content.decode()
     assert "(America/New_York)" in page
     assert "Dec. 1, 2026, 10 a.m." in page  # 15:00 UTC is 10:00 in New York
+
+
+def test_empty_timeline_parameters_are_parameters_not_given(viewer, workspace):
+    person = journey(workspace)
+    body = viewer.get(timeline_url(person) + "?before=&limit=&channel=").json()
+    assert len(body["entries"]) == 8
