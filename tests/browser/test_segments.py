@@ -24,7 +24,9 @@ def test_a_marketer_writes_rules_sees_the_live_count_and_saves(page, transaction
     page.select_option("#id_workspace", label=workspace.name)
     page.fill("#id_name", "Lyonnais")
 
-    # The JSON stays available under "advanced"; what is typed there redraws the builder.
+    # The JSON stays available under "advanced"; what is typed there redraws the builder (once the
+    # builder has drawn: typed before, it is read when the builder draws).
+    expect(page.locator(".cible-group").first).to_be_visible()
     page.locator("details.cible-advanced").first.evaluate("d => { d.open = true; }")
     definition = page.locator("#id_definition")
     definition.fill(json.dumps({"field": "city", "op": "eq", "value": 42}))
