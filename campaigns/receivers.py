@@ -172,7 +172,7 @@ def touch_timeline(profile, before, limit: int, channels):
 
     rows = Touch.objects.filter(profile=profile).annotate(at=Coalesce(F("sent_at"), F("created_at")))
     if before is not None:
-        rows = rows.filter(at__lt=before)
+        rows = rows.filter(at__lte=before)
     if channels is not None:
         rows = rows.filter(channel__in=channels)
     statuses = dict(Touch.Status.choices)

@@ -10,7 +10,6 @@ import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from heapq import merge
 from typing import Any
 
 from django.utils.translation import gettext
@@ -30,7 +29,7 @@ class Entry:
     ref: str = ""  # the row behind it, "<kind>:<id>"
 
 
-# (profile, before, limit, channels) -> entries newest first
+# (profile, before, limit, channels) -> entries at or before `before`, newest first
 Source = Callable[[Profile, datetime | None, int, frozenset[str] | None], Iterable[Entry]]
 _sources: dict[str, Source] = {}
 
@@ -42,7 +41,7 @@ def timeline_source_register(*, name: str, source: Source) -> None:
 def _events(profile: Profile, before: datetime | None, limit: int, channels: frozenset[str] | None):
     rows = Event.objects.filter(profile=profile)
     if before is not None:
-        rows = rows.filter(occurred_at__lt=before)
+        rows = rows.filter(occurred_at__lte=before)
     if channels is not None:
         rows = rows.filter(channel__in=channels)
     labels = dict(EventType.choices)
@@ -56,7 +55,7 @@ def _events(profile: Profile, before: datetime | None, limit: int, channels: fro
 def _orders(profile: Profile, before: datetime | None, limit: int, channels: frozenset[str] | None):
     rows = Order.objects.filter(profile=profile)
     if before is not None:
-        rows = rows.filter(ordered_at__lt=before)
+        rows = rows.filter(ordered_at__lte=before)
     if channels is not None:
         rows = rows.filter(channel__in=channels)
     statuses = dict(Order.Status.choices)
@@ -79,8 +78,8 @@ def _profile_forming(profile: Profile, before: datetime | None, limit: int, chan
     identities = Identity.objects.filter(profile=profile)
     merges = ProfileMerge.objects.filter(survivor=profile)
     if before is not None:
-        identities = identities.filter(created_at__lt=before)
-        merges = merges.filter(merged_at__lt=before)
+        identities = identities.filter(created_at__lte=before)
+        merges = merges.filter(merged_at__lte=before)
     found = []
     for pk, kind, at in identities.order_by("-created_at").values_list("pk", "type", "created_at")[:limit]:
         channel = _IDENTITY_CHANNEL.get(kind, "")
@@ -110,17 +109,44 @@ timeline_source_register(name="customers.orders", source=_orders)
 timeline_source_register(name="customers.identities", source=_profile_forming)
 
 
+def _key(entry: Entry) -> tuple:
+    """The timeline's order, newest first; entries of one moment in a fixed order, so that a page
+    ends at an exact place within a moment."""
+    kind, _, pk = entry.ref.partition(":")
+    return (entry.at, kind, int(pk) if pk.isdigit() else 0)
+
+
 def profile_timeline(
-    *, profile: Profile, before: datetime | None = None, limit: int = 100, channels: Iterable[str] | None = None
+    *,
+    profile: Profile,
+    before: datetime | None = None,
+    skip: int = 0,
+    limit: int = 100,
+    channels: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """The person's journey, newest first, `limit` entries before `before` (for the next page),
-    each with its time in the workspace's time zone; `next_before` continues it."""
+    """The person's journey, newest first: `limit` entries at or before `before`, past the first
+    `skip` entries of that exact moment (those the previous page showed), each with its time in the
+    workspace's time zone; `next_before` and `next_skip` continue it."""
     limit = max(1, min(limit, MAX_ENTRIES))
+    skip = max(0, skip) if before is not None else 0
     wanted = frozenset(channels) if channels is not None else None
-    streams = [list(source(profile, before, limit + 1, wanted)) for source in _sources.values()]
-    ordered = list(merge(*streams, key=lambda e: e.at, reverse=True))
-    page, more = ordered[:limit], len(ordered) > limit
+    entries = sorted(
+        (entry for source in _sources.values() for entry in source(profile, before, limit + skip + 1, wanted)),
+        key=_key,
+        reverse=True,
+    )
+    if skip:
+        at_moment = [entry for entry in entries if entry.at == before]
+        shown = {id(entry) for entry in at_moment[:skip]}
+        entries = [entry for entry in entries if id(entry) not in shown]
+    page, more = entries[:limit], len(entries) > limit
     tz = zoneinfo.ZoneInfo(profile.workspace.time_zone)
+    next_before = page[-1].at if more and page else None
+    next_skip = 0
+    if next_before is not None:
+        next_skip = sum(1 for entry in page if entry.at == next_before)
+        if next_before == before:
+            next_skip += skip
     return {
         "time_zone": profile.workspace.time_zone,
         "entries": [
@@ -134,5 +160,6 @@ def profile_timeline(
             }
             for entry in page
         ],
-        "next_before": page[-1].at if more and page else None,
+        "next_before": next_before,
+        "next_skip": next_skip,
     }

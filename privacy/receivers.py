@@ -33,7 +33,7 @@ def consent_timeline(profile, before, limit: int, channels):
 
     rows = ConsentRecord.objects.filter(profile=profile)
     if before is not None:
-        rows = rows.filter(recorded_at__lt=before)
+        rows = rows.filter(recorded_at__lte=before)
     if channels is not None:
         rows = rows.filter(channel__in=channels)
     purposes, statuses = dict(ConsentPurpose.choices), dict(ConsentStatus.choices)

@@ -222,7 +222,14 @@ class IdentityGraphOutput(serializers.Serializer):
 
 
 class TimelineQuery(StrictInput, serializers.Serializer):
-    before = DateTimeField(required=False, help_text="Entries before this moment (next_before of the last page).")
+    before = DateTimeField(required=False, help_text="Entries at or before this moment (next_before of the last page).")
+    skip = IntegerField(
+        required=False,
+        min_value=0,
+        max_value=10_000,
+        default=0,
+        help_text="Entries of that exact moment already seen (next_skip of the last page).",
+    )
     limit = serializers.IntegerField(required=False, min_value=1, max_value=500, default=100)
     channel = serializers.MultipleChoiceField(
         choices=_field_choices(Event, "channel"),
@@ -244,6 +251,7 @@ class TimelineOutput(serializers.Serializer):
     time_zone = CharField()
     entries = TimelineEntry(many=True)
     next_before = serializers.DateTimeField(allow_null=True, help_text="Pass as before for the next page.")
+    next_skip = serializers.IntegerField(help_text="Pass as skip for the next page.")
 
 
 class MatchRuleInForce(serializers.Serializer):

@@ -150,6 +150,7 @@ class ProfileViewSet(
         page = profile_timeline(
             profile=profile,
             before=data.get("before"),
+            skip=data["skip"],
             limit=data["limit"],
             channels=sorted(data["channel"]) if data.get("channel") else None,
         )

@@ -70,7 +70,9 @@ def test_the_timeline_pages_and_filters_by_channel(viewer, workspace):
     person = journey(workspace)
     first = viewer.get(timeline_url(person), {"limit": 3}).json()
     assert len(first["entries"]) == 3 and first["next_before"]
-    rest = viewer.get(timeline_url(person), {"limit": 100, "before": first["next_before"]}).json()
+    rest = viewer.get(
+        timeline_url(person), {"limit": 100, "before": first["next_before"], "skip": first["next_skip"]}
+    ).json()
     assert len(rest["entries"]) == 5
     email = viewer.get(timeline_url(person) + "?channel=email&channel=store").json()
     assert {e["channel"] for e in email["entries"]} == {"email", "store"} and len(email["entries"]) == 4
@@ -134,3 +136,19 @@ def test_empty_timeline_parameters_are_parameters_not_given(viewer, workspace):
     person = journey(workspace)
     body = viewer.get(timeline_url(person) + "?before=&limit=&channel=").json()
     assert len(body["entries"]) == 8
+
+
+def test_paging_through_entries_of_one_moment_misses_none_and_repeats_none(viewer, workspace):
+    person = make_profile(workspace=workspace, external_id="SAME")
+    at = timezone.now() - timedelta(days=1)
+    for n in range(7):
+        make_event(profile=person, type="page_view", channel="web", occurred_at=at)
+    make_event(profile=person, type="app_open", channel="app", occurred_at=at + timedelta(hours=1))
+    seen, params = [], {"limit": 2}
+    while True:
+        body = viewer.get(timeline_url(person), params).json()
+        seen += [entry["ref"] for entry in body["entries"]]
+        if body["next_before"] is None:
+            break
+        params = {"limit": 2, "before": body["next_before"], "skip": body["next_skip"]}
+    assert len(seen) == len(set(seen)) == 8
