@@ -133,8 +133,11 @@ def routed_to(*, people: QuerySet, channel: str, channels: list[str], reachable)
 
 
 def _channels_of(spec: Any) -> list[str] | None:
+    """The channels a rule names: one, or a list of distinct ones; None when it names none validly."""
     values = spec if isinstance(spec, list) else [spec]
     if not values or not all(isinstance(v, str) and v in CampaignChannel.values for v in values):
+        return None
+    if len(set(values)) != len(values):
         return None
     return values
 
@@ -142,7 +145,7 @@ def _channels_of(spec: Any) -> list[str] | None:
 def preferred_channel_validate(spec: Any, path: str, workspace_id: int | None, errors: list[str]) -> None:
     if _channels_of(spec) is None:
         errors.append(
-            gettext("%(path)s: expected a channel or a list of channels among %(channels)s.")
+            gettext("%(path)s: expected a channel or a list of distinct channels among %(channels)s.")
             % {"path": path, "channels": ", ".join(CampaignChannel.values)}
         )
 
@@ -203,6 +206,7 @@ CRITERION = Criterion(
                 "items": {"type": "string", "enum": list(CampaignChannel.values)},
                 "minItems": 1,
                 "maxItems": len(CampaignChannel.values),
+                "uniqueItems": True,
             },
         ],
     },

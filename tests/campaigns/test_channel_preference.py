@@ -95,7 +95,7 @@ def test_the_preferred_channel_is_a_rule_criterion(workspace):
 
 
 def test_a_bad_preferred_channel_rule_is_refused_with_its_path(marketer, workspace):
-    for bad in ("fax", [], ["email", 3], {"channel": "sms"}):
+    for bad in ("fax", [], ["email", 3], {"channel": "sms"}, ["sms", "sms"]):
         r = marketer.post(
             "/api/workspaces/maison/segments/",
             {"name": "x", "definition": {"all": [{"preferred_channel": bad}]}},

@@ -141,7 +141,7 @@ def test_empty_timeline_parameters_are_parameters_not_given(viewer, workspace):
 def test_paging_through_entries_of_one_moment_misses_none_and_repeats_none(viewer, workspace):
     person = make_profile(workspace=workspace, external_id="SAME")
     at = timezone.now() - timedelta(days=1)
-    for n in range(7):
+    for _ in range(7):
         make_event(profile=person, type="page_view", channel="web", occurred_at=at)
     make_event(profile=person, type="app_open", channel="app", occurred_at=at + timedelta(hours=1))
     seen, params = [], {"limit": 2}
