@@ -19,6 +19,7 @@ from hypothesis import HealthCheck
 from hypothesis import strategies as st
 
 from accounts.models import Role
+from customers.models import MatchRule
 from insights.models import Lookalike, Persona, PersonaRun, PredictiveModel
 from insights.rfm import rfm_segments
 from tests.factories import make_campaign, make_consent, make_event, make_order, make_profile, make_segment
@@ -162,6 +163,8 @@ def world(workspace, client_for):
     Persona.objects.create(workspace=workspace, number=1, name="Everyone", run=run)
     PredictiveModel.objects.create(workspace=workspace, kind="membership", name="Everyone", segment=segment)
     Lookalike.objects.create(workspace=workspace, seed=segment)
+    # A workspace's own match rule, to address /match-rules/{id}/.
+    MatchRule.objects.create(workspace=workspace, type="device", strength="weak", priority=20, max_profiles=3)
     return workspace
 
 
