@@ -24,6 +24,7 @@ JOURNEY = [
             "insights.ClvRun": _("Lifetime value"),
             "insights.PredictiveModel": _("Predictive models"),
             "insights.Lookalike": _("Lookalikes"),
+            "campaigns.ChannelPreference": _("Channel preferences"),
         },
     ),
     (
@@ -72,6 +73,7 @@ JOURNEY = [
             "accounts.Membership": _("Members and roles"),
             "customers.AttributeDefinition": _("Profile attributes"),
             "customers.SurveyQuestion": _("Survey questions"),
+            "customers.MatchRule": _("Match rules"),
             "customers.ImportJob": _("Imports"),
             "reporting.AttributionSettings": _("Attribution"),
             "auth.User": _("Users"),

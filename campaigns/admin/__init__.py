@@ -2,6 +2,7 @@
 
 from campaigns.admin.campaign import CampaignAdmin, CampaignForm, TargetInline
 from campaigns.admin.delivery import (
+    ChannelPreferenceAdmin,
     ConnectorAdmin,
     FrequencyCapAdmin,
     HandoffAdmin,
@@ -13,6 +14,7 @@ from campaigns.admin.delivery import (
 __all__ = [
     "CampaignAdmin",
     "CampaignForm",
+    "ChannelPreferenceAdmin",
     "ConnectorAdmin",
     "FrequencyCapAdmin",
     "HandoffAdmin",

@@ -1,18 +1,21 @@
 """The campaign's surroundings in the admin: the spend ledger, frequency caps, connectors, deliveries."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts.admin_base import (
     ReadOnlyScopedAdmin,
     WorkspaceScopedAdmin,
     WorkspaceScopedForm,
     errors_on_form,
+    workspace_ids_with,
 )
 from accounts.roles import Capability
 from campaigns import services
 from campaigns.models import (
+    ChannelPreference,
     Connector,
     FrequencyCap,
     Handoff,
@@ -113,3 +116,31 @@ class PendingSendAdmin(ReadOnlyScopedAdmin):
     list_display = ["due_at", "target", "profile", "status", "reason"]
     list_filter = ["status", "workspace"]
     raw_id_fields = ["profile", "event"]
+
+
+@admin.register(ChannelPreference)
+class ChannelPreferenceAdmin(ReadOnlyScopedAdmin):
+    """Each person's responsiveness by channel, rank 1 their preferred channel (computed daily)."""
+
+    list_display = ["profile", "channel", "rank", "touches", "responses", "score", "computed_at"]
+    list_filter = ["rank", "channel", "workspace"]
+    search_fields = ["profile__external_id"]
+    list_select_related = ["profile"]
+    raw_id_fields = ["profile"]
+    show_full_result_count = False
+    actions = ["compute_now"]
+
+    @admin.action(description=gettext_lazy("Compute the channel preferences of these workspaces again now"))
+    def compute_now(self, request, queryset):
+        from campaigns.tasks import channel_preferences_compute_task
+
+        allowed = workspace_ids_with(request, Capability.RUN_CAMPAIGNS)
+        workspaces = sorted(set(queryset.values_list("workspace_id", flat=True)) & allowed)
+        for workspace_id in workspaces:
+            channel_preferences_compute_task.delay(workspace_id=workspace_id)
+        self.message_user(
+            request,
+            gettext("Channel preferences queued for computation in %(count)s workspace(s).")
+            % {"count": len(workspaces)},
+            messages.SUCCESS if workspaces else messages.WARNING,
+        )

@@ -139,3 +139,26 @@ def test_every_channel_stays_the_default(workspace):
         "email",
         "sms",
     }
+
+
+def test_the_admin_lists_preferences_of_the_users_workspaces_and_computes_them_again(
+    client, workspace, other_workspace, eager_tasks
+):
+    from django.urls import reverse
+
+    from tests.factories import make_user
+
+    anne, _ = history(workspace)
+    channel_preferences_compute(workspace=workspace)
+    client.force_login(make_user(workspace=workspace, role="marketer"))
+    url = reverse("admin:campaigns_channelpreference_changelist")
+    page = client.get(url)
+    assert page.status_code == 200 and "ANNE" in page.content.decode()
+    ChannelPreference.objects.filter(workspace=workspace).update(rank=9)
+    chosen = list(ChannelPreference.objects.filter(workspace=workspace).values_list("pk", flat=True)[:1])
+    r = client.post(url, {"action": "compute_now", "_selected_action": chosen}, follow=True)
+    assert "queued for computation in 1 workspace" in r.content.decode()
+    assert ChannelPreference.objects.filter(workspace=workspace, rank=1).count() == 2  # computed again
+    outsider = make_user(workspace=other_workspace, role="admin")
+    client.force_login(outsider)
+    assert "ANNE" not in client.get(url).content.decode()
