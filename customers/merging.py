@@ -178,8 +178,8 @@ class MergeJournal:
 
 
 def _rows_insert(cursor, table: str, columns: list[str], types: list[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Rows into a temporary table: on PostgreSQL one array a column (a statement with thousands of
-    placeholders costs more to parse than to run), VALUES lists on SQLite."""
+    """Rows into a temporary table: on PostgreSQL one array a column (psycopg parses a statement of
+    thousands of `%s` longer than the database runs it), VALUES lists on SQLite."""
     if not rows:
         return
     if connection.vendor == "postgresql":

@@ -137,6 +137,27 @@ def _claims(valid: list[tuple[str, dict[str, Any]]]) -> list[Claim]:
     return [Claim(key, clean.get("external_id", ""), clean.get("identities", [])) for key, clean in valid]
 
 
+def _resolved(
+    workspace: Workspace,
+    valid: list[tuple[str, dict[str, Any]]],
+    positions: Mapping[str, int],
+    report: IngestReport,
+    exclusive: bool,
+    create_missing: bool,
+    source: str,
+) -> tuple[Resolution, list[tuple[str, dict[str, Any]]]]:
+    """The person of each event or order (stitched), and the items kept: without create_missing,
+    those about nobody known are rejected. The report counts the profiles created and merged."""
+    resolution = resolve(
+        workspace=workspace, claims=_claims(valid), source=source, exclusive=exclusive, create=create_missing
+    )
+    if not create_missing:
+        valid = _known_only(valid, resolution, positions, report)
+    report.profiles_created = len(resolution.created)
+    report.profiles_merged = resolution.merged
+    return resolution, valid
+
+
 def _known_only(
     valid: list[tuple[str, dict[str, Any]]], resolution: Resolution, positions: Mapping[str, int], report: IngestReport
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -267,15 +288,9 @@ def _events_write(
     exclusive: bool,
     create_missing: bool,
 ) -> IngestReport:
-    resolution = resolve(
-        workspace=workspace, claims=_claims(valid), source="events", exclusive=exclusive, create=create_missing
-    )
-    if not create_missing:
-        valid = _known_only(valid, resolution, positions, report)
-        if not valid:
-            return report
-    report.profiles_created = len(resolution.created)
-    report.profiles_merged = resolution.merged
+    resolution, valid = _resolved(workspace, valid, positions, report, exclusive, create_missing, "events")
+    if not valid:
+        return report
     now = timezone.now()
     rows = sorted(
         (
@@ -335,16 +350,10 @@ def _orders_write(
     exclusive: bool,
     create_missing: bool,
 ) -> IngestReport:
-    resolution = resolve(
-        workspace=workspace, claims=_claims(valid), source="orders", exclusive=exclusive, create=create_missing
-    )
-    if not create_missing:
-        valid = _known_only(valid, resolution, positions, report)
+    resolution, valid = _resolved(workspace, valid, positions, report, exclusive, create_missing, "orders")
     fresh = _fresh_keys(workspace, IngestReceipt.Kind.ORDER, [key for key, _ in valid])
     report.duplicates += len(valid) - len(fresh)
     valid = [(key, clean) for key, clean in valid if key in fresh]
-    report.profiles_created = len(resolution.created)
-    report.profiles_merged = resolution.merged
     if not valid:
         return report
     by_order: dict[str, dict[str, Any]] = {}
