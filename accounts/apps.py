@@ -6,4 +6,6 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts and workspaces"
 
     def ready(self) -> None:
-        from accounts import lockout  # noqa: F401  # counts failed sign-ins per address (a receiver)
+        from accounts import access_cache, lockout  # noqa: F401  # lockout counts failed sign-ins (a receiver)
+
+        access_cache.connect()  # a change to a user, token, membership or workspace revokes what is cached

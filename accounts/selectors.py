@@ -1,6 +1,7 @@
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
+from accounts.access_cache import membership_found
 from accounts.models import Membership, Role, Workspace
 
 
@@ -10,9 +11,19 @@ def workspace_list(*, user: User | AnonymousUser) -> QuerySet[Workspace]:
 
 def workspace_membership(*, user: User | AnonymousUser, slug: str) -> tuple[Workspace, str] | None:
     """The workspace with this slug and the user's role in it, in one query; None when the user is
-    not a member (or no such workspace exists: the caller cannot tell the two apart)."""
+    not a member (or no such workspace exists: the caller cannot tell the two apart). Kept in the
+    access cache between requests (accounts.access_cache), revoked at once by any change."""
     if not user.is_authenticated:
         return None
+    member: User = user
+
+    def lookup() -> tuple[Workspace, str] | None:
+        return _membership(user=member, slug=slug)
+
+    return membership_found(user=user, slug=slug, lookup=lookup)
+
+
+def _membership(*, user: User, slug: str) -> tuple[Workspace, str] | None:
     if user.is_superuser:
         workspace = Workspace.objects.filter(slug=slug).first()
         return None if workspace is None else (workspace, Role.ADMIN)

@@ -1,6 +1,6 @@
-"""API read throughput under load: a profile detail, the campaign list and a filtered profile
-list, side by side with `/health/` (the limit: a bare Django request that touches the database
-and Redis once each), in the same run.
+"""API read throughput under load: a profile detail, the campaign list, a filtered profile list and
+a list by keyset cursor, side by side with the limit (`/bench/limit/`: a bare Django request that
+touches the database and Redis once each, bench/_limit_urls.py) and `/health/`, in the same run.
 
     . .venv/bin/activate
     python -m bench.api                                 # 100,000 profiles, 50 clients, 10 s per pass
@@ -21,7 +21,8 @@ What runs:
      C connections for S seconds; the rounds run every URL in turn, and the median of the
      rounds is reported. Any non-2xx answer under load fails the run.
 
-It prints requests/s, p50 and p99 latency for each URL and the ratio to /health/.
+It prints requests/s, p50 and p99 latency for each URL, its ratio to the limit next to issue 32's goal,
+and its ratio to /health/.
 """
 
 import argparse
@@ -116,6 +117,8 @@ def expected(workspace) -> dict[str, object]:
     """What each URL must answer, computed with hand-written SQL rather than through the API's code."""
     from django.db import connection
 
+    from core.folding import fold, fold_sql
+
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT p.id, count(DISTINCT i.id), count(DISTINCT o.id) FROM customers_profile p "
@@ -128,10 +131,11 @@ def expected(workspace) -> dict[str, object]:
         campaigns = cursor.fetchone()[0]
         cursor.execute("SELECT city FROM customers_profile WHERE workspace_id = %s LIMIT 1", [workspace.pk])
         city = cursor.fetchone()[0]
+        # The API compares cities folded (any case, any accents), as segment rules do.
         cursor.execute(
-            "SELECT count(*) FROM customers_profile WHERE workspace_id = %s AND upper(city) = upper(%s) "
+            f"SELECT count(*) FROM customers_profile WHERE workspace_id = %s AND {fold_sql('city')} = %s "
             "AND gender = 'female'",
-            [workspace.pk, city],
+            [workspace.pk, fold(city)],
         )
         filtered = cursor.fetchone()[0]
     return {
@@ -147,11 +151,22 @@ def expected(workspace) -> dict[str, object]:
 def urls(slug: str, want: dict[str, object]) -> dict[str, str]:
     api = f"/api/workspaces/{slug}"
     return {
+        "limit": "/bench/limit/",
         "/health/": "/health/",
         "profile detail": f"{api}/profiles/{want['profile']}/",
         "campaign list": f"{api}/campaigns/",
         "filtered profile list": f"{api}/profiles/?city={want['city']}&gender=female",
+        "profile list by cursor": f"{api}/profiles/?cursor=&gender=female",
     }
+
+
+# Issue 32's goals: the ratio to the limit (and for the filtered list, the p99 latency in ms). The issue
+# measured them against /health/, which then read the database and Redis once each; /health/ has since
+# grown (the worker's beat, every queue's length and age, a thread for the database check), so the limit
+# is now `/bench/limit/` (bench/_limit_urls.py), which does what /health/ did then. /health/ is still
+# shown.
+GOALS = {"profile detail": 0.5, "campaign list": 0.5, "filtered profile list": 0.3, "profile list by cursor": 0.3}
+P99_GOALS = {"filtered profile list": 300.0}
 
 
 def check(base: str, token: str, paths: dict[str, str], want: dict[str, object]) -> None:
@@ -169,6 +184,8 @@ def check(base: str, token: str, paths: dict[str, str], want: dict[str, object])
     health = get(paths["/health/"])
     if health["status"] != "ok":
         raise RuntimeError(f"/health/ is not ok: {health}")
+    if get(paths["limit"]) != {"status": "ok"}:
+        raise RuntimeError("/bench/limit/ did not answer")
     profile = get(paths["profile detail"])
     if (
         profile["id"] != want["profile"]
@@ -184,15 +201,26 @@ def check(base: str, token: str, paths: dict[str, str], want: dict[str, object])
     listed = get(paths["filtered profile list"])
     if listed["count"] != want["filtered"]:
         raise RuntimeError(f"filtered list: {listed['count']} profiles, the database has {want['filtered']}")
+    keyset = get(paths["profile list by cursor"])
+    if len(keyset["results"]) != 50 or not keyset["next"] or any(p["gender"] != "female" for p in keyset["results"]):
+        raise RuntimeError(f"cursor list: unexpected first page {str(keyset)[:300]}")
 
 
 def heartbeat(redis_url: str) -> None:
+    """A worker's beats, for itself and each queue it would consume, so that /health/ answers 200 as in
+    production (no worker runs here)."""
     import redis
 
-    from config.observability import HEARTBEAT_KEY
+    from core.workers import HEARTBEAT_KEY, queue_heartbeat_key, queue_names
 
     client = redis.Redis.from_url(redis_url)
-    client.set(HEARTBEAT_KEY, f"{time.time():.3f}")
+    now = f"{time.time():.3f}"
+    # Jobs queued while seeding (the benchmark's own Redis database) would wait for a worker forever,
+    # and /health/ would report the backlog: no worker runs here, so they are dropped.
+    client.delete(*queue_names().values())
+    client.set(HEARTBEAT_KEY, now)
+    for queue in queue_names().values():
+        client.set(queue_heartbeat_key(queue), now)
     client.close()
 
 
@@ -264,7 +292,7 @@ def main() -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in paths}
-    proc = start_gunicorn(env, port, args.workers, 60, log)
+    proc = start_gunicorn({**env, "DJANGO_SETTINGS_MODULE": "bench._limit_settings"}, port, args.workers, 60, log)
     try:
         wait_ready(base, proc, log)
         heartbeat(args.redis_url)
@@ -282,20 +310,28 @@ def main() -> None:
     def median(name: str, key: str) -> float:
         return statistics.median(f[key] for f in figures[name])
 
-    health = median("/health/", "rate")
+    limit = median("limit", "rate")
     print()
     print(
         f"API reads: {args.profiles:,} profiles, {want['campaigns']} campaigns; gunicorn -w {args.workers}, "
         f"wrk with {args.clients} connections, {args.seconds} s per URL, median of {args.rounds} rounds."
     )
-    print(f"{'':24s} {'requests/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s} {'vs /health/':>12s}")
+    health = median("/health/", "rate")
+    print(
+        f"{'':24s} {'requests/s':>11s} {'p50 ms':>8s} {'p99 ms':>8s} {'vs limit':>9s} {'goal':>18s} "
+        f"{'vs /health/':>12s}"
+    )
     for name in paths:
         rate = median(name, "rate")
         rounds = ", ".join(f"{f['rate']:.0f}" for f in figures[name])
+        goal = f">={GOALS[name]:.1f}" if name in GOALS else ""
+        if name in P99_GOALS:
+            goal += f", p99<={P99_GOALS[name]:.0f}"
         print(
             f"{name:24s} {rate:11,.0f} {median(name, 'p50'):8.1f} {median(name, 'p99'):8.1f} "
-            f"{rate / health:12.2f}   (rounds: {rounds})"
+            f"{rate / limit:9.2f} {goal:>18s} {rate / health:12.2f}   (rounds: {rounds})"
         )
+    print("limit: /bench/limit/, one database query and one Redis read behind Django's middleware.")
     print(f"gunicorn log: {log}")
 
 

@@ -146,11 +146,12 @@ def wrk(url: str, script: Path, seconds: int = 10) -> float:
 
 def start(command: list[str], env: dict, port: int) -> subprocess.Popen:
     process = subprocess.Popen(command, cwd=PROJECT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(100):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # a busy machine may take a while to start it, or to answer
         try:
-            requests.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            requests.get(f"http://127.0.0.1:{port}/health", timeout=5)
             return process
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
             time.sleep(0.1)
     process.kill()
     sys.exit(f"{command[0]} did not start")

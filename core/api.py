@@ -1,6 +1,7 @@
 """API conventions shared by every app: errors, pagination, parsing limits."""
 
 import functools
+import json
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.db import IntegrityError, models
+from django.db import IntegrityError, connections, models
 from django.forms.fields import InvalidJSONInput
 from django.http import Http404
 from django.utils import timezone
@@ -210,6 +211,140 @@ class PageSize:
 
 class Pagination(PageSize, PageNumberPagination):
     django_paginator_class = FirstPagePaginator
+
+
+# A cursor page's count is exact under this many rows (the planner's estimate says so): cheap enough.
+EXACT_COUNT_BELOW = 20_000
+
+
+class KeysetPagination(PageSize, CursorPagination):
+    """Pages by keyset (`WHERE id > last ORDER BY id LIMIT n`): as fast on the millionth row as on the
+    first, stable under inserts. With a count: exact when asked (`count=exact`), when the list fits
+    in one page or when the planner expects fewer than EXACT_COUNT_BELOW rows, an estimate otherwise
+    (`count_exact` says which)."""
+
+    ordering = ("id",)
+    count: int
+    count_exact: bool
+
+    def get_ordering(self, request, queryset, view):
+        """By id, ascending or (`ordering=-id`) descending: a key no two rows share, so that no row is
+        skipped or repeated. DRF's cursor keeps only the first field of an ordering; ties on a name
+        would cost rows."""
+        asked = request.query_params.get("ordering", "")
+        if asked in ("", "id", "pk"):
+            return ("id",)
+        if asked in ("-id", "-pk"):
+            return ("-id",)
+        refusal = ErrorDetail(
+            "With a cursor, pages are ordered by id or -id only.", code=CommonErrorCode.CURSOR_ORDERING
+        )
+        raise exceptions.ValidationError({"ordering": [refusal]})
+
+    def decode_cursor(self, request):
+        if request.query_params.get(self.cursor_query_param) == "":
+            return None  # `?cursor=`: the first page
+        return super().decode_cursor(request)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        wanted = count_asked(request)
+        page = super().paginate_queryset(queryset, request, view)
+        if not self.has_next and not self.has_previous:
+            self.count, self.count_exact = len(page), True
+        elif wanted == "exact":
+            self.count, self.count_exact = queryset.count(), True
+        else:
+            estimate = planner_rows(queryset)
+            if estimate is None or (estimate < EXACT_COUNT_BELOW and wanted != "estimate"):
+                self.count, self.count_exact = queryset.count(), True
+            else:
+                self.count, self.count_exact = estimate, False
+        return page
+
+    def get_paginated_response(self, data):
+        return Response(
+            {
+                "count": self.count,
+                "count_exact": self.count_exact,
+                "next": self.get_next_link(),
+                "previous": self.get_previous_link(),
+                "results": data,
+            }
+        )
+
+
+def count_asked(request) -> str:
+    """The `count` parameter: "" (by default), "exact" or "estimate"; anything else is a 400."""
+    wanted = request.query_params.get("count", "")
+    if wanted not in ("", "exact", "estimate"):
+        raise exceptions.ValidationError({"count": ["Either exact or estimate."]})
+    return wanted
+
+
+def planner_rows(queryset) -> int | None:
+    """PostgreSQL's estimate of the rows a query returns (None on another database)."""
+    if queryset.db != "default" or connections[queryset.db].vendor != "postgresql":
+        return None
+    plan = json.loads(queryset.order_by().explain(format="json"))
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+class PagesOrKeyset(Pagination):
+    """Page numbers (`page`, with an exact `count`), or with `cursor` a keyset cursor
+    (KeysetPagination: `?cursor=` for the first page, then each answer's `next`)."""
+
+    _keyset: KeysetPagination | None = None
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self._keyset = None
+        count_asked(request)  # page numbers always count exactly; the value is still checked
+        if KeysetPagination.cursor_query_param in request.query_params:
+            if "page" in request.query_params:
+                refusal = ErrorDetail("Give a page or a cursor, not both.", code=CommonErrorCode.PAGE_AND_CURSOR)
+                raise exceptions.ValidationError({"cursor": [refusal]})
+            self._keyset = KeysetPagination()
+            return self._keyset.paginate_queryset(queryset, request, view)
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_paginated_response(self, data):
+        if self._keyset is not None:
+            return self._keyset.get_paginated_response(data)
+        return super().get_paginated_response(data)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        parameters += [
+            {
+                "name": KeysetPagination.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Keyset pages instead of numbered ones: empty for the first page, then the "
+                "cursor of the previous answer's `next` link. Not with `page`.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": "count",
+                "required": False,
+                "in": "query",
+                "description": "With `cursor`: `exact` counts every row; by default a long list's count is "
+                "the planner's estimate (`count_exact` false); `estimate` asks for the estimate always. Page numbers "
+                "always count exactly.",
+                "schema": {"type": "string", "enum": ["exact", "estimate"]},
+            },
+        ]
+        return parameters
+
+    def get_paginated_response_schema(self, schema):
+        answer = super().get_paginated_response_schema(schema)
+        answer["properties"] = {
+            "count": answer["properties"]["count"],
+            "count_exact": {
+                "type": "boolean",
+                "description": "With `cursor` only: false when `count` is an estimate.",
+            },
+            **{name: value for name, value in answer["properties"].items() if name != "count"},
+        }
+        return answer
 
 
 class TimeCursorPagination(PageSize, CursorPagination):

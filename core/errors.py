@@ -27,6 +27,8 @@ class CommonErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     NOT_UNIQUE = "not_unique"  # a list whose items must each appear once
     OUT_OF_RANGE = "out_of_range"
+    PAGE_AND_CURSOR = "page_and_cursor"  # a list paged by number and by cursor at once
+    CURSOR_ORDERING = "cursor_ordering"  # a keyset cursor ordered by another field than the id
     PROTECTED = "protected"
     READ_ONLY = "read_only"
     REQUEST_TOO_LARGE = "request_too_large"

@@ -4,8 +4,8 @@ DRF's SimpleRateThrottle reads, edits and writes back the list of a caller's req
 every request: at 1,200 requests a minute that is a list of 1,200 floats through the cache twice
 per request, and two concurrent requests can both read the list before either writes it (so both
 pass). Here a request adds one to the counter of the current window (`rate`'s period: a minute
-for "1200/minute") with the cache's atomic `incr`: two round trips of a few bytes, and no lost
-update. The price of fixed windows is the burst at a boundary: a caller may make up to twice the
+for "1200/minute") with the cache's atomic `incr`: one round trip of a few bytes on Redis (core.cache), and no
+lost update. The price of fixed windows is the burst at a boundary: a caller may make up to twice the
 rate across the end of one window and the start of the next. `wait()` is the time until the
 window ends, which DRF sends as `Retry-After`.
 """
@@ -13,6 +13,8 @@ window ends, which DRF sends as `Retry-After`.
 import time
 
 from rest_framework import throttling
+
+from core.cache import window_count
 
 
 class WindowRateThrottle(throttling.SimpleRateThrottle):
@@ -32,15 +34,8 @@ class WindowRateThrottle(throttling.SimpleRateThrottle):
         now = time.time()
         window = int(now // self.duration)
         self.window_ends_at = (window + 1) * self.duration
-        counter = f"{key}:{window}"
-        cache = self.cache
         # Kept a little past the window's end: a clock a little behind still finds the counter.
-        cache.add(counter, 0, timeout=self.duration + 5)
-        try:
-            count = cache.incr(counter)
-        except ValueError:  # expired between add and incr: this request opens the window
-            cache.set(counter, 1, timeout=self.duration + 5)
-            count = 1
+        count = window_count(self.cache, f"{key}:{window}", self.duration + 5)
         self.now = now
         return count <= self.num_requests
 

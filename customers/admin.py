@@ -228,7 +228,7 @@ class ProfileAdmin(AuditedViewsAdmin, WorkspaceScopedAdmin):
     def summary(self, obj: Profile) -> str:
         if obj.pk is None:
             return "-"
-        data = profile_summary(profile=obj)
+        data = profile_summary(profile_id=obj.pk)
         return (
             f"{data['orders_count']} orders, {data['orders_total'] or 0} {obj.workspace.currency} in all, "
             f"last {admin_datetime(data['last_order_at'])}; {data['events_count']} events, last {admin_datetime(data['last_event_at'])}"

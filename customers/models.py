@@ -209,14 +209,15 @@ class Profile(models.Model):
 
     @property
     def age(self) -> int | None:
-        if self.birth_date is None:
-            return None
-        today = date.today()
-        return (
-            today.year
-            - self.birth_date.year
-            - ((today.month, today.day) < (self.birth_date.month, self.birth_date.day))
-        )
+        return age_of(self.birth_date)
+
+
+def age_of(birth_date: date | None) -> int | None:
+    """Age in whole years today (None without a birth date)."""
+    if birth_date is None:
+        return None
+    today = date.today()
+    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
 
 # Closed answers of a survey question, values of a text attribute: at most this many, each labelled.

@@ -4,15 +4,24 @@ from typing import Any
 
 from django.db.models import Count, Max, Sum
 
-from customers.models import AttributeDefinition, Identity, Profile, ProfileMerge, SurveyQuestion, SurveyResponse
+from customers.models import (
+    AttributeDefinition,
+    Event,
+    Identity,
+    Order,
+    Profile,
+    ProfileMerge,
+    SurveyQuestion,
+    SurveyResponse,
+)
 
 
-def profile_summary(*, profile: Profile) -> dict:
+def profile_summary(*, profile_id: int) -> dict:
     """Transactional and behavioural figures of one person, for the 360 view."""
-    orders = profile.orders.filter(status="completed").aggregate(
+    orders = Order.objects.filter(profile_id=profile_id, status="completed").aggregate(
         count=Count("id"), total=Sum("amount"), last=Max("ordered_at")
     )
-    events = profile.events.aggregate(count=Count("id"), last=Max("occurred_at"))
+    events = Event.objects.filter(profile_id=profile_id).aggregate(count=Count("id"), last=Max("occurred_at"))
     return {
         "orders_count": orders["count"],
         "orders_total": orders["total"],

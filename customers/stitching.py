@@ -234,10 +234,15 @@ def resolve(
     ids: dict[str, int] = {}
     if new_ids:
         columns = [f for f in Profile._meta.concrete_fields if not f.primary_key]
+        # One bare profile's values (defaults, and the same creation time for the whole batch), then
+        # each new person's external id and kind: no model instance per row.
+        template = [f.pre_save(Profile(workspace=workspace), True) for f in columns]
+        at = {f.name: i for i, f in enumerate(columns)}
         rows = []
         for external_id in sorted(new_ids):  # sorted: concurrent batches lock in one order
-            bare = Profile(workspace=workspace, external_id=external_id, anonymous=new_ids[external_id])
-            rows.append([f.pre_save(bare, True) for f in columns])
+            row = list(template)
+            row[at["external_id"]], row[at["anonymous"]] = external_id, new_ids[external_id]
+            rows.append(row)
         result.created = set(insert_ignore_returning(Profile, [f.name for f in columns], rows, returning="id"))
         ids = dict(
             Profile.objects.filter(workspace=workspace, external_id__any=new_ids.keys()).values_list(

@@ -317,6 +317,9 @@ SEMANTIC_CODES |= {"min_above_max", "cap_incomplete", "dayparts", "not_display"}
 # An experiment's sample size: the baseline rate plus the uplift stays a rate; an A/B weight needs
 # a target on a segment.
 SEMANTIC_CODES |= {"rate_out_of_range", "split_triggered"}
+# Two ways of paging a list at once (a page number and a cursor), and a cursor over another order than
+# the id: the parameters are each valid, not together.
+SEMANTIC_CODES |= {"page_and_cursor", "cursor_ordering"}
 
 
 def _codes(node) -> set[str]:

@@ -8,6 +8,7 @@ cannot override `get_queryset` or `initial`, so no view can forget the filter.
 """
 
 import zoneinfo
+from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
 from django.db.models import Model, QuerySet
@@ -15,6 +16,7 @@ from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
 from rest_framework import exceptions, mixins, viewsets
+from rest_framework.generics import get_object_or_404
 
 from accounts.models import Workspace
 from accounts.roles import Capability, role_can
@@ -97,6 +99,15 @@ class WorkspaceScopedViewSet(viewsets.GenericViewSet[_M]):
 
     def get_object(self) -> _M:
         return super().get_object()
+
+    def get_row(self, narrow: Callable[[QuerySet], QuerySet]) -> Any:
+        """get_object() for the lean read paths (core.lean): the same row, looked up and refused the same
+        way, from the view's rows as `narrow` reads them (as values, without a prefetch...)."""
+        queryset = narrow(self.filter_queryset(self.get_queryset()))
+        lookup_url_kwarg = self.lookup_url_kwarg or self.lookup_field
+        row = get_object_or_404(queryset, **{self.lookup_field: self.kwargs[lookup_url_kwarg]})
+        self.check_object_permissions(self.request, row)
+        return row
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         # One row by its id: the list's filters and ordering say nothing about it, and building

@@ -10,7 +10,9 @@ from audiences.api.serializers import ExportInput, ExportOutput
 from audiences.exports import export_file_response, export_request
 from audiences.models import AudienceExport, AudienceMember, AudienceRun
 from audiences.services import audience_refresh_request, segment_freeze
-from core.api import FilterSet
+from core.api import FilterSet, PagesOrKeyset
+from core.lean import Encoded, accepts_json, encode
+from customers.api.lean import profile_plan
 from customers.api.serializers import ProfileOutput
 from customers.models import Profile
 from segments.api import views as segment_views
@@ -73,14 +75,20 @@ class SegmentViewSet(segment_views.SegmentViewSet):
         return self.get_paginated_response(s.AudienceRunOutput(page, many=True).data)
 
     @extend_schema(responses=ProfileOutput(many=True))
-    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None, pagination_class=PagesOrKeyset)
     def members(self, request, *args, **kwargs):
         """The members of the current audience version."""
         segment = self.get_object()
         audience = segment.audience
         ids = AudienceMember.objects.current_of(audience).values("profile_id")
-        page = self.paginate_queryset(Profile.objects.filter(workspace=self.workspace, pk__in=ids).order_by("pk"))
-        return self.get_paginated_response(ProfileOutput(page, many=True).data)
+        members = Profile.objects.filter(workspace=self.workspace, pk__in=ids).order_by("pk")
+        if not accepts_json(request):
+            page = self.paginate_queryset(members)
+            return self.get_paginated_response(ProfileOutput(page, many=True).data)
+        plan = profile_plan()
+        response = self.get_paginated_response(plan.rows(self.paginate_queryset(members.values(*plan.columns))))
+        response.data = Encoded(encode(response.data))
+        return response
 
     @extend_schema(request=ExportInput, responses={202: ExportOutput})
     @action(detail=True, methods=["post"])

@@ -14,9 +14,11 @@ from campaigns import services
 from campaigns.activation import campaign_forecast
 from campaigns.api import serializers as s
 from campaigns.api.filters import CampaignFilter
+from campaigns.api.lean import campaign_answers
 from campaigns.experiments import experiment_results, sample_size
 from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Target, Transition
 from core.errors import CommonErrorCode, Conflict
+from core.lean import Encoded, accepts_json, encode, encoded_response
 
 
 class CampaignViewSet(
@@ -41,6 +43,20 @@ class CampaignViewSet(
         if self.action in ("create", "update", "partial_update"):
             return s.CampaignInput
         return s.CampaignOutput
+
+    def list(self, request, *args, **kwargs):
+        if not accepts_json(request):
+            return super().list(request, *args, **kwargs)
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).prefetch_related(None))
+        response = self.get_paginated_response(campaign_answers(list(page or [])))
+        response.data = Encoded(encode(response.data))
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        if not accepts_json(request):
+            return super().retrieve(request, *args, **kwargs)
+        campaign = self.get_row(lambda rows: rows.prefetch_related(None))
+        return encoded_response(campaign_answers([campaign])[0])
 
     def _out(self, campaign: Campaign, code=status.HTTP_200_OK) -> Response:
         fresh = self.scoped_queryset(self.workspace.campaigns.filter(pk=campaign.pk)).get()

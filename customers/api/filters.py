@@ -1,8 +1,10 @@
 import django_filters
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from core.api import DateTimeFilter, FilterSet, IntegerFilter
+from core.folding import Folded, fold
 from customers.models import (
     AttributeDefinition,
     Event,
@@ -18,7 +20,9 @@ from customers.models import (
 class ProfileFilter(FilterSet):
     external_id = django_filters.CharFilter()
     email = django_filters.CharFilter(method="filter_email")
-    city = django_filters.CharFilter(lookup_expr="iexact")
+    city = django_filters.CharFilter(
+        method="filter_city", help_text="The city, compared as segment rules compare places: any case, any accents."
+    )
     postal_code_prefix = django_filters.CharFilter(field_name="postal_code", lookup_expr="startswith")
     region = django_filters.CharFilter()
     country = django_filters.CharFilter()
@@ -31,6 +35,9 @@ class ProfileFilter(FilterSet):
     class Meta:
         model = Profile
         fields = ["gender", "socio_professional_category", "lifecycle_stage", "anonymous"]
+
+    def filter_city(self, queryset, name, value):
+        return queryset.filter(Exact(Folded(F("city")), fold(value)))
 
     def filter_email(self, queryset, name, value):
         return queryset.filter(email=value.strip().lower())

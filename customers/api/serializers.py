@@ -179,7 +179,7 @@ class ProfileDetailOutput(ProfileOutput):
 
     @extend_schema_field(ProfileSummaryOutput)
     def get_summary(self, profile) -> dict:
-        return ProfileSummaryOutput(profile_summary(profile=profile)).data
+        return ProfileSummaryOutput(profile_summary(profile_id=profile.pk)).data
 
 
 class MergeInput(StrictInput, serializers.Serializer):

@@ -9,11 +9,12 @@ from rest_framework.response import Response
 
 from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
-from core.api import FilterBackend, RequestTooLarge, TimeCursorPagination, read_upload
+from core.api import FilterBackend, PagesOrKeyset, RequestTooLarge, TimeCursorPagination, read_upload
 from core.errors import CommonErrorCode
+from core.lean import Encoded, accepts_json, encode, encoded_response
 from core.parsers import SafeJSONParser
 from customers import services
-from customers.api import filters
+from customers.api import filters, lean
 from customers.api import serializers as s
 from customers.errors import CustomerErrorCode
 from customers.ingestion import INGESTERS
@@ -66,6 +67,7 @@ class ProfileViewSet(
 
     model = Profile
     filterset_class = filters.ProfileFilter
+    pagination_class = PagesOrKeyset
     ordering_fields = ["id", "created_at", "updated_at", "birth_date", "last_name"]
     action_capabilities = {"merge": Capability.MERGE_PROFILES, "unmerge": Capability.MERGE_PROFILES}
 
@@ -83,6 +85,21 @@ class ProfileViewSet(
         if self.action == "timeline":
             return s.TimelineOutput
         return s.ProfileOutput
+
+    def list(self, request, *args, **kwargs):
+        if not accepts_json(request):
+            return super().list(request, *args, **kwargs)
+        plan = lean.profile_plan()
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*plan.columns))
+        response = self.get_paginated_response(plan.rows(page))
+        response.data = Encoded(encode(response.data))
+        return response
+
+    def retrieve(self, request, *args, **kwargs):
+        if not accepts_json(request):
+            return super().retrieve(request, *args, **kwargs)
+        row = self.get_row(lambda rows: rows.values(*lean.profile_plan().columns))
+        return encoded_response(lean.profile_detail(row))
 
     @extend_schema(request=s.ProfileInput, responses={201: s.ProfileOutput})
     def create(self, request, *args, **kwargs):
@@ -310,6 +327,7 @@ class OrderViewSet(ReadOnlyWorkspaceViewSet):
 
     model = Order
     serializer_class = s.OrderOutput
+    pagination_class = PagesOrKeyset
     filterset_class = filters.OrderFilter
     ordering_fields = ["ordered_at", "amount", "id"]
 

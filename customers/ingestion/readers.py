@@ -116,6 +116,15 @@ class ReadContext:
         self.tz = zoneinfo.ZoneInfo(workspace.time_zone)
         self.attribute_types = attribute_types
         self.now = timezone.now()
+        # Each distinct valid phone number of the batch parsed once (libphonenumber is the costly
+        # part of reading a profile): number as sent -> E.164. A refused one is parsed each time.
+        self.phones: dict[str, str] = {}
+
+    def phone(self, value: str) -> str:
+        known = self.phones.get(value)
+        if known is None:
+            known = self.phones[value] = normalise_phone(value, default_region=self.workspace.country)
+        return known
 
 
 def _text(max_length: int, *, blank: bool = True) -> Callable[[Any, ReadContext], str]:
@@ -223,7 +232,7 @@ def _phone(value: Any, ctx: ReadContext) -> str:
         return ""
     if not isinstance(value, str):
         raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
-    return normalise_phone(value, default_region=ctx.workspace.country)
+    return ctx.phone(value)
 
 
 def _country(value: Any, ctx: ReadContext) -> str:
@@ -313,7 +322,12 @@ def _identities(value: Any, ctx: ReadContext) -> list[tuple[str, str]]:
                 gettext("Identity value must be a string of at most 254 characters."), code=Code.INVALID
             )
         out.append(
-            (entry["type"], normalise_identity(entry["type"], entry["value"], default_region=ctx.workspace.country))
+            (
+                entry["type"],
+                ctx.phone(entry["value"])
+                if entry["type"] == "phone"
+                else normalise_identity(entry["type"], entry["value"], default_region=ctx.workspace.country),
+            )
         )
     return out
 

@@ -435,3 +435,21 @@ def test_hostile_profile_values_are_rejected_items(marketer, workspace, fields, 
     body = marketer.post(url("profiles"), {"items": [item]}, format="json").json()
     assert body["rejected"][0]["errors"][field][0]["code"] == code
     assert not Profile.objects.exists()
+
+
+def test_a_phone_repeated_in_a_batch_reads_the_same_each_time_and_a_bad_one_is_refused_each_time(marketer, workspace):
+    items = [
+        {"idempotency_key": "ph1", "external_id": "H1", "phone": "06 12 34 56 78"},
+        {"idempotency_key": "ph2", "external_id": "H2", "phone": "06 12 34 56 78"},
+        {"idempotency_key": "ph3", "external_id": "H3", "phone": "not a phone"},
+        {"idempotency_key": "ph4", "external_id": "H4", "phone": "not a phone"},
+        {"idempotency_key": "ph5", "external_id": "H5", "identities": [{"type": "phone", "value": "06 12 34 56 78"}]},
+    ]
+    answer = marketer.post(url("profiles"), {"items": items}, format="json").json()
+    assert [r["index"] for r in answer["rejected"]] == [2, 3]
+    assert answer["rejected"][0]["errors"] == answer["rejected"][1]["errors"]
+    assert answer["rejected"][0]["errors"]["phone"][0]["code"] == "invalid_phone"
+    phones = set(Profile.objects.filter(workspace=workspace, phone__gt="").values_list("phone", flat=True))
+    assert phones == {"+33612345678"}
+    # One number, one person: the three items are stitched into one profile holding it.
+    assert Identity.objects.filter(workspace=workspace, type="phone").count() == 1
