@@ -150,7 +150,9 @@ def make_profiles(n: int, seed: int) -> list[dict]:
                 "first_name": rng.choice(["Camille", "Louis", "Emma", "Hugo", "Léa", "Jules"]),
                 "last_name": rng.choice(["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Petit"]),
                 "email": f"person{i}@example.com",
-                "phone": f"+336{rng.randrange(10**8):08d}",
+                # Distinct numbers (7919 is prime to 10**8): a number two people share joins them (match
+                # rules), and the run checks that every item made its own profile.
+                "phone": f"+336{i * 7919 % 10**8:08d}",
                 "birth_date": f"{rng.randint(1950, 2005)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}",
                 "gender": rng.choice(["female", "male"]),
                 "city": city[0],

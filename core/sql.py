@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -158,27 +158,36 @@ def _column_type(field: Field, connection) -> str:
 
 
 def _copy_value(field: Field, connection) -> Callable[[Any], Any]:
-    """How a value of `field` is written into a COPY: JSON as text (cast by the jsonb column);
-    integers, texts and aware date-times as they are, which is what Django would send for them;
-    anything else as Django prepares it (get_db_prep_save costs ~5 us a value: 0.4 s of a
-    10,000-event batch)."""
+    """How a value of `field` is written into a COPY: JSON as text (cast by the jsonb column); None,
+    integers, texts, booleans, floats, dates and aware date-times as they are, which is what Django
+    would send for them; anything else as Django prepares it (get_db_prep_save costs ~5 us a value:
+    0.4 s of a 10,000-event batch)."""
     if isinstance(field, JSONField):
         return json_text
     prepare = field.get_db_prep_save
     kind = field.get_internal_type()
-    if field.is_relation or kind in _INTEGER_FIELDS:
-        return lambda value: value if value.__class__ is int else prepare(value, connection)
-    if kind in _TEXT_FIELDS:
-        return lambda value: value if value.__class__ is str else prepare(value, connection)
     if kind == "DateTimeField":
         return lambda value: (
-            value if value.__class__ is datetime and value.tzinfo is not None else prepare(value, connection)
+            value
+            if value is None or (value.__class__ is datetime and value.tzinfo is not None)
+            else prepare(value, connection)
         )
-    return lambda value: prepare(value, connection)
+    plain = _PLAIN_TYPES.get("IntegerField" if field.is_relation else kind)
+    if plain is None:
+        return lambda value: None if value is None else prepare(value, connection)
+    return lambda value: value if value is None or value.__class__ is plain else prepare(value, connection)
 
 
 _INTEGER_FIELDS = {"AutoField", "BigAutoField", "IntegerField", "BigIntegerField", "PositiveIntegerField"}
 _TEXT_FIELDS = {"CharField", "TextField", "SlugField", "EmailField"}
+# The Python type each kind of field sends to the database unchanged.
+_PLAIN_TYPES: dict[str, type] = {
+    **dict.fromkeys(_INTEGER_FIELDS, int),
+    **dict.fromkeys(_TEXT_FIELDS, str),
+    "BooleanField": bool,
+    "FloatField": float,
+    "DateField": date,
+}
 
 
 def json_text(value: Any) -> str:

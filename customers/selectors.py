@@ -2,7 +2,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Max, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce
 
 from customers.models import (
     AttributeDefinition,
@@ -14,6 +15,22 @@ from customers.models import (
     SurveyQuestion,
     SurveyResponse,
 )
+
+SUMMARY_FIELDS = ("orders_count", "orders_total", "last_order_at", "events_count", "last_event_at")
+
+
+def profile_summary_columns() -> dict[str, Any]:
+    """profile_summary's figures as columns of a profile query (`summary_<figure>`): read with the
+    profile in one statement, the same figures as profile_summary's."""
+    orders = Order.objects.filter(profile_id=OuterRef("pk"), status="completed").order_by().values("profile_id")
+    events = Event.objects.filter(profile_id=OuterRef("pk")).order_by().values("profile_id")
+    return {
+        "summary_orders_count": Coalesce(Subquery(orders.annotate(n=Count("id")).values("n")), 0),
+        "summary_orders_total": Subquery(orders.annotate(total=Sum("amount")).values("total")),
+        "summary_last_order_at": Subquery(orders.annotate(last=Max("ordered_at")).values("last")),
+        "summary_events_count": Coalesce(Subquery(events.annotate(n=Count("id")).values("n")), 0),
+        "summary_last_event_at": Subquery(events.annotate(last=Max("occurred_at")).values("last")),
+    }
 
 
 def profile_summary(*, profile_id: int) -> dict:

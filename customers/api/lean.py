@@ -2,10 +2,12 @@
 
 import functools
 
+from django.db.models import QuerySet
+
 from core.lean import Plan
 from customers.api import serializers as s
 from customers.models import Identity, age_of
-from customers.selectors import profile_summary
+from customers.selectors import SUMMARY_FIELDS, profile_summary_columns
 
 
 @functools.cache
@@ -23,11 +25,17 @@ def _summary_plan() -> Plan:
     return Plan(s.ProfileSummaryOutput)
 
 
+def profile_detail_values(rows: QuerySet) -> QuerySet:
+    """The profile's columns and its summary's, in one statement (`profile_detail` makes the answer)."""
+    return rows.values(*profile_plan().columns, **profile_summary_columns())
+
+
 def profile_detail(row: dict) -> dict:
-    """ProfileDetailOutput's answer for the profile read as `profile_plan().columns` (and its id)."""
+    """ProfileDetailOutput's answer for the profile read by `profile_detail_values`."""
     identities = Identity.objects.filter(profile_id=row["id"]).values(*_identity_plan().columns)
+    summary = {name: row[f"summary_{name}"] for name in SUMMARY_FIELDS}
     return {
         **profile_plan().row(row),
         "identities": _identity_plan().rows(identities),
-        "summary": _summary_plan().row(profile_summary(profile_id=row["id"])),
+        "summary": _summary_plan().row(summary),
     }

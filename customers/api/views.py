@@ -98,7 +98,7 @@ class ProfileViewSet(
     def retrieve(self, request, *args, **kwargs):
         if not accepts_json(request):
             return super().retrieve(request, *args, **kwargs)
-        row = self.get_row(lambda rows: rows.values(*lean.profile_plan().columns))
+        row = self.get_row(lean.profile_detail_values)
         return encoded_response(lean.profile_detail(row))
 
     @extend_schema(request=s.ProfileInput, responses={201: s.ProfileOutput})
