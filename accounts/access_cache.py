@@ -17,6 +17,7 @@ reached, the look-ups go to the database as before.
 
 import hashlib
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.contrib.auth import get_user_model
@@ -33,6 +34,7 @@ ACCESS_TTL_S = 60
 GENERATION_KEY = "cible:access:generation"
 _MISSING = object()
 _M = TypeVar("_M", bound=models.Model)
+_T = TypeVar("_T")
 
 
 def generation_bump() -> None:
@@ -84,38 +86,47 @@ def _rebuilt(model: type[_M], values: dict[str, Any]) -> _M:
     return model.from_db("default", names, [values[name] for name in names])
 
 
+def _through(
+    key: str, read: Callable[[], _T | None], dump: Callable[[_T], Any], load: Callable[[Any], _T]
+) -> _T | None:
+    """What `read()` finds (None included), from the cache while the generation holds, else read and
+    kept: `dump` makes the cached entry, `load` the value again."""
+    generation, entry = _get(key)
+    if entry is not _MISSING:
+        return None if entry is None else load(entry)
+    found = read()
+    _set(key, generation, None if found is None else dump(found))
+    return found
+
+
+def _token_load(entry: Any) -> Token:
+    user_values, token_values = entry
+    token = _rebuilt(Token, token_values)
+    token.user = _rebuilt(get_user_model(), user_values)
+    return token
+
+
 def token_user(key: str) -> tuple[Any, Token] | None:
     """The token with this key and its user (None when no token has it)."""
-    cache_key = "cible:access:token:" + hashlib.sha256(key.encode()).hexdigest()
-    generation, entry = _get(cache_key)
-    if entry is not _MISSING:
-        if entry is None:
-            return None
-        user_values, token_values = entry
-        cached = _rebuilt(Token, token_values)
-        user = _rebuilt(get_user_model(), user_values)
-        cached.user = user
-        return user, cached
-    token = Token.objects.select_related("user").filter(key=key).first()
-    if token is None:
-        _set(cache_key, generation, None)
-        return None
-    _set(cache_key, generation, (_fields(token.user, skip=("password",)), _fields(token)))
-    return token.user, token
+    token = _through(
+        "cible:access:token:" + hashlib.sha256(key.encode()).hexdigest(),
+        read=lambda: Token.objects.select_related("user").filter(key=key).first(),
+        dump=lambda token: (_fields(token.user, skip=("password",)), _fields(token)),
+        load=_token_load,
+    )
+    return None if token is None else (token.user, token)
 
 
-def membership_found(*, user: Any, slug: str, lookup) -> tuple[Workspace, str] | None:
-    """The workspace and the user's role in it, through the cache; `lookup()` reads the database."""
-    cache_key = f"cible:access:membership:{user.pk}:{hashlib.sha256(slug.encode()).hexdigest()}"
-    generation, entry = _get(cache_key)
-    if entry is not _MISSING:
-        if entry is None:
-            return None
-        workspace_values, role = entry
-        return _rebuilt(Workspace, workspace_values), role
-    found = lookup()
-    _set(cache_key, generation, None if found is None else (_fields(found[0]), found[1]))
-    return found
+def membership_found(
+    *, user_id: int, slug: str, read: Callable[[], tuple[Workspace, str] | None]
+) -> tuple[Workspace, str] | None:
+    """The workspace and the user's role in it, through the cache; `read()` asks the database."""
+    return _through(
+        f"cible:access:membership:{user_id}:{hashlib.sha256(slug.encode()).hexdigest()}",
+        read=read,
+        dump=lambda found: (_fields(found[0]), found[1]),
+        load=lambda entry: (_rebuilt(Workspace, entry[0]), entry[1]),
+    )
 
 
 def _changed(sender, **kwargs) -> None:

@@ -1,3 +1,5 @@
+import functools
+
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
@@ -15,12 +17,7 @@ def workspace_membership(*, user: User | AnonymousUser, slug: str) -> tuple[Work
     access cache between requests (accounts.access_cache), revoked at once by any change."""
     if not user.is_authenticated:
         return None
-    member: User = user
-
-    def lookup() -> tuple[Workspace, str] | None:
-        return _membership(user=member, slug=slug)
-
-    return membership_found(user=user, slug=slug, lookup=lookup)
+    return membership_found(user_id=user.pk, slug=slug, read=functools.partial(_membership, user=user, slug=slug))
 
 
 def _membership(*, user: User, slug: str) -> tuple[Workspace, str] | None:

@@ -215,12 +215,21 @@ def heartbeat(redis_url: str) -> None:
 
     client = redis.Redis.from_url(redis_url)
     now = f"{time.time():.3f}"
-    # Jobs queued while seeding (the benchmark's own Redis database) would wait for a worker forever,
-    # and /health/ would report the backlog: no worker runs here, so they are dropped.
-    client.delete(*queue_names().values())
     client.set(HEARTBEAT_KEY, now)
     for queue in queue_names().values():
         client.set(queue_heartbeat_key(queue), now)
+    client.close()
+
+
+def drop_queued(redis_url: str) -> None:
+    """Jobs queued while seeding (the benchmark's own Redis database) would wait for a worker forever,
+    and /health/ would report the backlog: no worker runs here, so they are dropped (reads queue none)."""
+    import redis
+
+    from core.workers import queue_names
+
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*queue_names().values())
     client.close()
 
 
@@ -295,6 +304,7 @@ def main() -> None:
     proc = start_gunicorn({**env, "DJANGO_SETTINGS_MODULE": "bench._limit_settings"}, port, args.workers, 60, log)
     try:
         wait_ready(base, proc, log)
+        drop_queued(args.redis_url)
         heartbeat(args.redis_url)
         check(base, token, paths, want)
         for path in paths.values():  # warm-up: every worker has its connections and caches

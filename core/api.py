@@ -283,7 +283,7 @@ def count_asked(request) -> str:
 
 def planner_rows(queryset) -> int | None:
     """PostgreSQL's estimate of the rows a query returns (None on another database)."""
-    if queryset.db != "default" or connections[queryset.db].vendor != "postgresql":
+    if connections[queryset.db].vendor != "postgresql":
         return None
     plan = json.loads(queryset.order_by().explain(format="json"))
     return int(plan[0]["Plan"]["Plan Rows"])

@@ -7,8 +7,6 @@ which redis-py makes safe to share between threads. `window_count` counts a thro
 round trip (a pipeline) where `add` then `incr` took three.
 """
 
-import threading
-
 from django.core.cache import BaseCache
 from django.core.cache.backends import redis as django_redis
 
@@ -16,15 +14,13 @@ from django.core.cache.backends import redis as django_redis
 class RedisCacheClient(django_redis.RedisCacheClient):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
-        self._clients_lock = threading.Lock()
+        self._clients: dict[int, object] = {}  # by the id of the pool, which lives as long as this client
 
     def get_client(self, key=None, *, write=False):
         pool = self._get_connection_pool(write)
         client = self._clients.get(id(pool))
-        if client is None:
-            with self._clients_lock:
-                client = self._clients.setdefault(id(pool), self._client(connection_pool=pool))
+        if client is None:  # two threads may both make one: the second is kept, both work
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
         return client
 
 

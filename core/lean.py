@@ -60,7 +60,7 @@ def json_value(value: Any) -> Any:
 def accepts_json(request) -> bool:
     """True when the answer goes out as plain JSON (not the browsable API, not indented) and the lean
     path is on (setting CIBLE_LEAN_READS, on by default: off, every answer is made by DRF)."""
-    if not getattr(settings, "CIBLE_LEAN_READS", True):
+    if not settings.CIBLE_LEAN_READS:
         return False
     renderer = getattr(request, "accepted_renderer", None)
     if not isinstance(renderer, JSONRenderer):
@@ -72,14 +72,20 @@ def encoded_response(data: Any, **kwargs: Any) -> Response:
     return Response(Encoded(encode(data)), **kwargs)
 
 
+def encoded_page(view, rows: Iterable[Any], answers: Callable[[list[Any]], list[dict[str, Any]]]) -> Response:
+    """A list's page as the view's paginator cuts and frames it, its rows made into answers and encoded."""
+    response = view.get_paginated_response(answers(view.paginate_queryset(rows)))
+    response.data = Encoded(encode(response.data))
+    return response
+
+
 class JSONRenderer(DRFJSONRenderer):
-    """DRF's JSON renderer, which sends an `Encoded` answer's bytes as they are."""
+    """DRF's JSON renderer, which sends an `Encoded` answer's bytes as they are (only plain JSON is
+    encoded ahead: `accepts_json`)."""
 
     def render(self, data, accepted_media_type=None, renderer_context=None):
         if isinstance(data, Encoded):
-            if self.get_indent(accepted_media_type or "", renderer_context or {}) is None:
-                return data.content
-            data = orjson.loads(data.content)  # indented on request: through DRF's encoder
+            return data.content
         return super().render(data, accepted_media_type, renderer_context)
 
 

@@ -1,4 +1,5 @@
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,8 +21,8 @@ SUMMARY_FIELDS = ("orders_count", "orders_total", "last_order_at", "events_count
 
 
 def profile_summary_columns() -> dict[str, Any]:
-    """profile_summary's figures as columns of a profile query (`summary_<figure>`): read with the
-    profile in one statement, the same figures as profile_summary's."""
+    """The transactional and behavioural figures of a person, as columns of a profile query
+    (`summary_<figure>`, SUMMARY_FIELDS): read with the profile in one statement."""
     orders = Order.objects.filter(profile_id=OuterRef("pk"), status="completed").order_by().values("profile_id")
     events = Event.objects.filter(profile_id=OuterRef("pk")).order_by().values("profile_id")
     return {
@@ -33,19 +34,14 @@ def profile_summary_columns() -> dict[str, Any]:
     }
 
 
+def summary_of(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The figures of a row read with profile_summary_columns, by their names."""
+    return {name: row[f"summary_{name}"] for name in SUMMARY_FIELDS}
+
+
 def profile_summary(*, profile_id: int) -> dict:
     """Transactional and behavioural figures of one person, for the 360 view."""
-    orders = Order.objects.filter(profile_id=profile_id, status="completed").aggregate(
-        count=Count("id"), total=Sum("amount"), last=Max("ordered_at")
-    )
-    events = Event.objects.filter(profile_id=profile_id).aggregate(count=Count("id"), last=Max("occurred_at"))
-    return {
-        "orders_count": orders["count"],
-        "orders_total": orders["total"],
-        "last_order_at": orders["last"],
-        "events_count": events["count"],
-        "last_event_at": events["last"],
-    }
+    return summary_of(Profile.objects.filter(pk=profile_id).values(**profile_summary_columns()).get())
 
 
 @dataclass(frozen=True)

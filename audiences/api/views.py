@@ -11,7 +11,7 @@ from audiences.exports import export_file_response, export_request
 from audiences.models import AudienceExport, AudienceMember, AudienceRun
 from audiences.services import audience_refresh_request, segment_freeze
 from core.api import FilterSet, PagesOrKeyset
-from core.lean import Encoded, accepts_json, encode
+from core.lean import accepts_json, encoded_page
 from customers.api.lean import profile_plan
 from customers.api.serializers import ProfileOutput
 from customers.models import Profile
@@ -86,9 +86,7 @@ class SegmentViewSet(segment_views.SegmentViewSet):
             page = self.paginate_queryset(members)
             return self.get_paginated_response(ProfileOutput(page, many=True).data)
         plan = profile_plan()
-        response = self.get_paginated_response(plan.rows(self.paginate_queryset(members.values(*plan.columns))))
-        response.data = Encoded(encode(response.data))
-        return response
+        return encoded_page(self, members.values(*plan.columns), plan.rows)
 
     @extend_schema(request=ExportInput, responses={202: ExportOutput})
     @action(detail=True, methods=["post"])

@@ -1,6 +1,7 @@
 """The lean read path of campaigns (core.lean): the campaign list and a campaign, with their targets."""
 
 import functools
+import operator
 
 from campaigns.api import serializers as s
 from campaigns.models import Campaign, Target
@@ -8,13 +9,11 @@ from campaigns.services import spend_allowed_today
 from core.lean import Plan
 
 
-def _filled_below(row: object) -> None:
-    return None  # its place in the answer; the value is set by campaign_answers
-
-
 @functools.cache
 def _campaign_plan() -> Plan:
-    return Plan(s.CampaignOutput, computed={"targets": _filled_below, "spend_allowed_today": _filled_below})
+    # Made here for each campaign, and handed to the plan with its row.
+    computed = {name: operator.itemgetter(name) for name in ("targets", "spend_allowed_today")}
+    return Plan(s.CampaignOutput, computed=computed)
 
 
 @functools.cache
@@ -34,9 +33,7 @@ def campaign_answers(campaigns: list[Campaign]) -> list[dict]:
         targets[row["campaign_id"]].append(target_plan.row(row))
     answers = []
     for campaign in campaigns:
-        answer = plan.row(campaign.__dict__)
-        answer["targets"] = targets[campaign.pk]
         allowed = spend_allowed_today(campaign=campaign)
-        answer["spend_allowed_today"] = None if allowed is None else str(allowed)
-        answers.append(answer)
+        made = {"targets": targets[campaign.pk], "spend_allowed_today": None if allowed is None else str(allowed)}
+        answers.append(plan.row({**campaign.__dict__, **made}))
     return answers

@@ -18,7 +18,7 @@ from campaigns.api.lean import campaign_answers
 from campaigns.experiments import experiment_results, sample_size
 from campaigns.models import Campaign, Connector, FrequencyCap, LedgerEntry, Target, Transition
 from core.errors import CommonErrorCode, Conflict
-from core.lean import Encoded, accepts_json, encode, encoded_response
+from core.lean import accepts_json, encoded_page, encoded_response
 
 
 class CampaignViewSet(
@@ -47,10 +47,7 @@ class CampaignViewSet(
     def list(self, request, *args, **kwargs):
         if not accepts_json(request):
             return super().list(request, *args, **kwargs)
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).prefetch_related(None))
-        response = self.get_paginated_response(campaign_answers(list(page or [])))
-        response.data = Encoded(encode(response.data))
-        return response
+        return encoded_page(self, self.filter_queryset(self.get_queryset()).prefetch_related(None), campaign_answers)
 
     def retrieve(self, request, *args, **kwargs):
         if not accepts_json(request):

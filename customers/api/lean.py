@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from core.lean import Plan
 from customers.api import serializers as s
 from customers.models import Identity, age_of
-from customers.selectors import SUMMARY_FIELDS, profile_summary_columns
+from customers.selectors import profile_summary_columns, summary_of
 
 
 @functools.cache
@@ -33,9 +33,8 @@ def profile_detail_values(rows: QuerySet) -> QuerySet:
 def profile_detail(row: dict) -> dict:
     """ProfileDetailOutput's answer for the profile read by `profile_detail_values`."""
     identities = Identity.objects.filter(profile_id=row["id"]).values(*_identity_plan().columns)
-    summary = {name: row[f"summary_{name}"] for name in SUMMARY_FIELDS}
     return {
         **profile_plan().row(row),
         "identities": _identity_plan().rows(identities),
-        "summary": _summary_plan().row(summary),
+        "summary": _summary_plan().row(summary_of(row)),
     }

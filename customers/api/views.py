@@ -11,7 +11,7 @@ from accounts.api.base import ReadOnlyWorkspaceViewSet, WorkspaceScopedViewSet
 from accounts.roles import Capability
 from core.api import FilterBackend, PagesOrKeyset, RequestTooLarge, TimeCursorPagination, read_upload
 from core.errors import CommonErrorCode
-from core.lean import Encoded, accepts_json, encode, encoded_response
+from core.lean import accepts_json, encoded_page, encoded_response
 from core.parsers import SafeJSONParser
 from customers import services
 from customers.api import filters, lean
@@ -90,10 +90,7 @@ class ProfileViewSet(
         if not accepts_json(request):
             return super().list(request, *args, **kwargs)
         plan = lean.profile_plan()
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()).values(*plan.columns))
-        response = self.get_paginated_response(plan.rows(page))
-        response.data = Encoded(encode(response.data))
-        return response
+        return encoded_page(self, self.filter_queryset(self.get_queryset()).values(*plan.columns), plan.rows)
 
     def retrieve(self, request, *args, **kwargs):
         if not accepts_json(request):

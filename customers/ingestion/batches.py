@@ -158,6 +158,27 @@ def _resolved(
     return resolution, valid
 
 
+def _items_ingest(
+    workspace: Workspace,
+    items: list[Any],
+    kind: str,
+    readers: Mapping[str, Callable[[Any, ReadContext], Any]],
+    write: Callable[..., IngestReport],
+    create_missing: bool,
+) -> IngestReport:
+    """Events or orders: read the batch, then `write` the valid items under the stitching lock."""
+    report = IngestReport(received=len(items))
+    positions: dict[str, int] = {}
+    valid = _read_batch(items, kind, readers, _context(workspace), report, positions)
+    if not valid:
+        return report
+    return _stitched(
+        report,
+        lambda report, exclusive: write(workspace, valid, positions, report, exclusive, create_missing),
+        workspace,
+    )
+
+
 def _known_only(
     valid: list[tuple[str, dict[str, Any]]], resolution: Resolution, positions: Mapping[str, int], report: IngestReport
 ) -> list[tuple[str, dict[str, Any]]]:
@@ -267,17 +288,7 @@ def events_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
     or both; one about nobody known creates a profile (anonymous without an external id), or with
     `create_missing` false is rejected. Identifiers seen together stitch profiles by the
     workspace's match rules."""
-    report = IngestReport(received=len(items))
-    ctx = _context(workspace)
-    positions: dict[str, int] = {}
-    valid = _read_batch(items, "event", EVENT_READERS, ctx, report, positions)
-    if not valid:
-        return report
-    return _stitched(
-        report,
-        lambda report, exclusive: _events_write(workspace, valid, positions, report, exclusive, create_missing),
-        workspace,
-    )
+    return _items_ingest(workspace, items, "event", EVENT_READERS, _events_write, create_missing)
 
 
 def _events_write(
@@ -329,17 +340,7 @@ def orders_ingest(*, workspace: Workspace, items: list[Any], create_missing: boo
     """Upsert orders by order id. An order names its person as an event does; one about nobody known
     creates a profile, or with `create_missing` false is rejected (and keeps no receipt, so it can
     be sent again)."""
-    report = IngestReport(received=len(items))
-    ctx = _context(workspace)
-    positions: dict[str, int] = {}
-    valid = _read_batch(items, "order", ORDER_READERS, ctx, report, positions)
-    if not valid:
-        return report
-    return _stitched(
-        report,
-        lambda report, exclusive: _orders_write(workspace, valid, positions, report, exclusive, create_missing),
-        workspace,
-    )
+    return _items_ingest(workspace, items, "order", ORDER_READERS, _orders_write, create_missing)
 
 
 def _orders_write(

@@ -32,7 +32,7 @@ from customers.models import (
     Order,
     SocioProfessionalCategory,
 )
-from customers.normalise import normalise_email, normalise_identity, normalise_phone
+from customers.normalise import normalise_identity
 
 MAX_PROPERTIES_KEYS = 100
 MAX_ORDER_ITEMS = 500
@@ -116,14 +116,15 @@ class ReadContext:
         self.tz = zoneinfo.ZoneInfo(workspace.time_zone)
         self.attribute_types = attribute_types
         self.now = timezone.now()
-        # Each distinct valid phone number of the batch parsed once (libphonenumber is the costly
-        # part of reading a profile): number as sent -> E.164. A refused one is parsed each time.
-        self.phones: dict[str, str] = {}
+        # Each distinct valid identifier of the batch normalised once (libphonenumber is the costly
+        # part of reading a profile): (type, value as sent) -> normal form. A refused one is read each time.
+        self.identifiers: dict[tuple[str, str], str] = {}
 
-    def phone(self, value: str) -> str:
-        known = self.phones.get(value)
+    def identifier(self, type_: str, value: str) -> str:
+        known = self.identifiers.get((type_, value))
         if known is None:
-            known = self.phones[value] = normalise_phone(value, default_region=self.workspace.country)
+            known = normalise_identity(type_, value, default_region=self.workspace.country)
+            self.identifiers[type_, value] = known
         return known
 
 
@@ -219,20 +220,17 @@ def _coordinate(limit: float) -> Callable[[Any, ReadContext], float | None]:
     return read
 
 
-def _email(value: Any, ctx: ReadContext) -> str:
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
-    return normalise_email(value)
+def _contact(type_: str) -> Callable[[Any, ReadContext], str]:
+    """A profile's e-mail or phone, in its normal form (blank when not given)."""
 
+    def read(value: Any, ctx: ReadContext) -> str:
+        if value in (None, ""):
+            return ""
+        if not isinstance(value, str):
+            raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
+        return ctx.identifier(type_, value)
 
-def _phone(value: Any, ctx: ReadContext) -> str:
-    if value in (None, ""):
-        return ""
-    if not isinstance(value, str):
-        raise ValidationError(gettext("Expected a string."), code=Code.INVALID)
-    return ctx.phone(value)
+    return read
 
 
 def _country(value: Any, ctx: ReadContext) -> str:
@@ -321,14 +319,7 @@ def _identities(value: Any, ctx: ReadContext) -> list[tuple[str, str]]:
             raise ValidationError(
                 gettext("Identity value must be a string of at most 254 characters."), code=Code.INVALID
             )
-        out.append(
-            (
-                entry["type"],
-                ctx.phone(entry["value"])
-                if entry["type"] == "phone"
-                else normalise_identity(entry["type"], entry["value"], default_region=ctx.workspace.country),
-            )
-        )
+        out.append((entry["type"], ctx.identifier(entry["type"], entry["value"])))
     return out
 
 
@@ -393,8 +384,8 @@ PROFILE_READERS: dict[str, Callable[[Any, ReadContext], Any]] = {
     "lifecycle_stage": _choice(LifecycleStage),
     "first_name": _text(100),
     "last_name": _text(100),
-    "email": _email,
-    "phone": _phone,
+    "email": _contact("email"),
+    "phone": _contact("phone"),
     "birth_date": _birth_date,
     "gender": _choice(Gender),
     "socio_professional_category": _optional_choice(SocioProfessionalCategory),
