@@ -34,14 +34,14 @@ def profile_summary_columns() -> dict[str, Any]:
     }
 
 
-def summary_of(row: Mapping[str, Any]) -> dict[str, Any]:
+def summary_of(*, row: Mapping[str, Any]) -> dict[str, Any]:
     """The figures of a row read with profile_summary_columns, by their names."""
     return {name: row[f"summary_{name}"] for name in SUMMARY_FIELDS}
 
 
 def profile_summary(*, profile_id: int) -> dict:
     """Transactional and behavioural figures of one person, for the 360 view."""
-    return summary_of(Profile.objects.filter(pk=profile_id).values(**profile_summary_columns()).get())
+    return summary_of(row=Profile.objects.filter(pk=profile_id).values(**profile_summary_columns()).get())
 
 
 @dataclass(frozen=True)

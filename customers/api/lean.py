@@ -36,5 +36,5 @@ def profile_detail(row: dict) -> dict:
     return {
         **profile_plan().row(row),
         "identities": _identity_plan().rows(identities),
-        "summary": _summary_plan().row(summary_of(row)),
+        "summary": _summary_plan().row(summary_of(row=row)),
     }
